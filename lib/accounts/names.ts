@@ -1,0 +1,74 @@
+import { ParleyError } from "../errors.ts";
+import { BROADCAST } from "../protocol/types.ts";
+
+const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
+
+/**
+ * Names that would read as commands or audiences. Compared without regard to case, like every
+ * name.
+ */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([
+  BROADCAST,
+  "everyone",
+  "here",
+  "you",
+  "me",
+  "server",
+  "parley",
+  "system",
+  "admin",
+  "root",
+  "register",
+  "login",
+  "who",
+  "lang",
+  "help",
+  "quit",
+  "ack",
+  "typing",
+  "send",
+]);
+
+/** The case-insensitive key a name is unique under. */
+export function nameKey(name: string): string {
+  return name.toLowerCase();
+}
+
+/**
+ * Checks a name a user wants to register and returns it unchanged.
+ * @throws {ParleyError} `bad_name` with a message that says what is wrong.
+ */
+export function validateName(name: string): string {
+  if (!NAME_PATTERN.test(name)) {
+    throw new ParleyError(
+      "bad_name",
+      "Names are 1-32 characters of letters, digits, '_', '.' and '-'.",
+    );
+  }
+  if (/^[.-]/.test(name)) {
+    throw new ParleyError("bad_name", "Names cannot start with '.' or '-'.");
+  }
+  if (RESERVED_NAMES.has(nameKey(name))) {
+    throw new ParleyError("bad_name", `'${name}' is reserved; pick another name.`);
+  }
+  return name;
+}
+
+const LANG_PATTERN = /^[a-z]{2,3}(-[a-z0-9]{2,8})*$/i;
+
+/**
+ * Normalises a language tag (`en`, `pt-BR`, `zh-Hant`): primary subtag lower case.
+ * @throws {ParleyError} `bad_argument` when it is not a language tag.
+ */
+export function normalizeLang(lang: string): string {
+  const tag = lang.trim();
+  if (!LANG_PATTERN.test(tag) || tag.length > 35) {
+    throw new ParleyError(
+      "bad_argument",
+      `'${lang.slice(0, 40)}' is not a language code; use one like en, es, pt-BR.`,
+    );
+  }
+  const [primary, ...rest] = tag.split("-");
+  return [primary.toLowerCase(), ...rest.map((p) => p.length === 2 ? p.toUpperCase() : p)]
+    .join("-");
+}

@@ -1,0 +1,76 @@
+/**
+ * Failed-login throttling. Each key (a name, an address) may fail `freeFailures` times; every
+ * further failure doubles a lockout, up to `maxLockoutMs`. A success clears the key. Entries
+ * forget themselves after `forgetAfterMs` without failures, so memory stays bounded by activity.
+ */
+export interface ThrottleOptions {
+  /** @default 5 */
+  freeFailures?: number;
+  /** @default 1000 */
+  baseLockoutMs?: number;
+  /** @default 300000 (5 minutes) */
+  maxLockoutMs?: number;
+  /** @default 900000 (15 minutes) */
+  forgetAfterMs?: number;
+  now?: () => number;
+}
+
+interface Entry {
+  failures: number;
+  lockedUntil: number;
+  lastFailure: number;
+}
+
+export class LoginThrottle {
+  #entries = new Map<string, Entry>();
+  #free: number;
+  #base: number;
+  #max: number;
+  #forget: number;
+  #now: () => number;
+
+  constructor(options: ThrottleOptions = {}) {
+    this.#free = options.freeFailures ?? 5;
+    this.#base = options.baseLockoutMs ?? 1000;
+    this.#max = options.maxLockoutMs ?? 300_000;
+    this.#forget = options.forgetAfterMs ?? 900_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Milliseconds until any of `keys` may try again; 0 when none is locked. */
+  waitMs(keys: string[]): number {
+    const now = this.#now();
+    let wait = 0;
+    for (const key of keys) {
+      const e = this.#entries.get(key);
+      if (e) wait = Math.max(wait, e.lockedUntil - now);
+    }
+    return Math.max(0, wait);
+  }
+
+  /** Records a failed attempt against every key. */
+  fail(keys: string[]): void {
+    const now = this.#now();
+    this.#sweep(now);
+    for (const key of keys) {
+      const e = this.#entries.get(key) ?? { failures: 0, lockedUntil: 0, lastFailure: now };
+      e.failures++;
+      e.lastFailure = now;
+      const over = e.failures - this.#free;
+      if (over > 0) e.lockedUntil = now + Math.min(this.#max, this.#base * 2 ** (over - 1));
+      this.#entries.set(key, e);
+    }
+  }
+
+  /** Clears a key after a successful login. */
+  succeed(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  #sweep(now: number) {
+    if (this.#entries.size < 1024) return;
+    for (const [key, e] of this.#entries) {
+      if (now - e.lastFailure > this.#forget && e.lockedUntil < now) this.#entries.delete(key);
+    }
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Splits a byte stream into lines, refusing lines longer than a limit. An overlong line is
+ * discarded up to its newline and reported once as `{ overlong: true }`, so the connection can
+ * go on with the next line.
+ */
+
+/** Longest line accepted, in bytes, not counting the newline. */
+export const DEFAULT_MAX_LINE_BYTES = 8192;
+
+export type SplitLine = { line: Uint8Array; overlong?: undefined } | { overlong: true };
+
+export class LineSplitter {
+  #max: number;
+  #parts: Uint8Array[] = [];
+  #size = 0;
+  #discarding = false;
+
+  constructor(maxLineBytes: number = DEFAULT_MAX_LINE_BYTES) {
+    this.#max = maxLineBytes;
+  }
+
+  /** Feeds a chunk and returns the complete lines it finished, in order. */
+  push(chunk: Uint8Array): SplitLine[] {
+    const out: SplitLine[] = [];
+    let start = 0;
+    while (start < chunk.length) {
+      const nl = chunk.indexOf(10, start);
+      const end = nl === -1 ? chunk.length : nl;
+      if (!this.#discarding) {
+        if (this.#size + (end - start) > this.#max + 1) { // +1 allows a trailing CR
+          this.#discarding = true;
+          this.#parts = [];
+          this.#size = 0;
+          out.push({ overlong: true });
+        } else if (end > start) {
+          this.#parts.push(chunk.subarray(start, end));
+          this.#size += end - start;
+        }
+      }
+      if (nl === -1) break;
+      if (!this.#discarding) out.push(this.#take());
+      this.#discarding = false;
+      start = nl + 1;
+    }
+    // Keep no reference into the caller's buffer, which it may reuse.
+    if (this.#parts.length && this.#parts.at(-1)!.buffer === chunk.buffer) {
+      this.#parts = [concat(this.#parts, this.#size, true)];
+    }
+    return out;
+  }
+
+  /** Bytes of an unfinished line, waiting for its newline. */
+  get buffered(): number {
+    return this.#size;
+  }
+
+  #take(): SplitLine {
+    let line = concat(this.#parts, this.#size);
+    this.#parts = [];
+    this.#size = 0;
+    if (line.length && line[line.length - 1] === 13) line = line.subarray(0, line.length - 1);
+    return line.length > this.#max ? { overlong: true } : { line };
+  }
+}
+
+function concat(parts: Uint8Array[], size: number, copy = false): Uint8Array {
+  if (parts.length === 0) return new Uint8Array();
+  if (parts.length === 1) return copy ? parts[0].slice() : parts[0];
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/** Decodes a line as strict UTF-8; undefined when it is not valid UTF-8. */
+export function decodeUtf8(line: Uint8Array): string | undefined {
+  try {
+    return strictDecoder.decode(line);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,230 @@
+import { ParleyError } from "../errors.ts";
+import type { RawCommand } from "./json.ts";
+import { BROADCAST, type MessageEvent, type ServerEvent, type UserStatus } from "./types.ts";
+
+/**
+ * Text mode, for a person with `nc`: human lines in, human lines out. Sign-in may be one line
+ * (`/register`, `/login`) or a bare name followed by prompts for password and language, so the
+ * decoder keeps a little state per connection.
+ */
+
+export const TEXT_HELP = [
+  "Commands:",
+  "  @<name> <text>    private message to <name>",
+  "  @all <text>       message to everyone online",
+  "  /who              who is online",
+  "  /lang <code>      set your language (en, es, fr, ...)",
+  "  /help             this help",
+  "  /quit             leave",
+].join("\n");
+
+const SIGN_IN_HELP = [
+  "Sign in: type your name (a new name registers you), or one of",
+  "  /register <name> <password> [lang]",
+  "  /login <name> <password> [lang]",
+].join("\n");
+
+/** What a decoded text line asks for: a command for the router, or a local reply. */
+export type TextDecoded = { command: RawCommand } | { reply: ServerEvent } | { none: true };
+
+/** Per-connection decoder state for text mode. */
+export class TextLineReader {
+  #step: "name" | "password" | "lang" | "ready" = "name";
+  #name = "";
+  #password = "";
+
+  /** Tells the decoder the connection is signed in (or not), which changes how lines read. */
+  signedIn(yes: boolean): void {
+    this.#step = yes ? "ready" : "name";
+  }
+
+  decode(line: string): TextDecoded {
+    const trimmed = line.trim();
+    if (this.#step === "password") {
+      if (!trimmed) return { reply: { type: "prompt", text: "Password:", secret: true } };
+      this.#password = line;
+      this.#step = "lang";
+      return { reply: { type: "prompt", text: "Language [en] (Enter keeps your current one):" } };
+    }
+    if (this.#step === "lang") {
+      this.#step = "name";
+      const command: RawCommand = { type: "auth", name: this.#name, password: this.#password };
+      if (trimmed) command.lang = trimmed;
+      this.#password = "";
+      return { command };
+    }
+    if (!trimmed) return { none: true };
+    if (trimmed.startsWith("/")) return { command: parseSlash(trimmed) };
+    if (trimmed.startsWith("@")) {
+      const space = trimmed.search(/\s/);
+      const to = trimmed.slice(1, space === -1 ? undefined : space);
+      const text = space === -1 ? "" : trimmed.slice(space + 1).trim();
+      if (!to) {
+        throw new ParleyError("bad_argument", "Write @<name> <text>, or @all <text>.");
+      }
+      return { command: { type: "send", to, text } };
+    }
+    if (this.#step === "name") {
+      if (/\s/.test(trimmed)) {
+        throw new ParleyError("bad_argument", `A name has no spaces.\n${SIGN_IN_HELP}`);
+      }
+      this.#name = trimmed;
+      this.#step = "password";
+      return { reply: { type: "prompt", text: `Password for ${trimmed}:`, secret: true } };
+    }
+    throw new ParleyError(
+      "unknown_command",
+      "Start a message with @<name> or @all, e.g. '@all hello'. /help lists commands.",
+    );
+  }
+}
+
+function parseSlash(line: string): RawCommand {
+  const [word, ...args] = line.slice(1).split(/\s+/);
+  switch (word.toLowerCase()) {
+    case "register":
+    case "login": {
+      if (args.length < 2 || args.length > 3) {
+        throw new ParleyError(
+          "bad_argument",
+          `Usage: /${word.toLowerCase()} <name> <password> [lang]`,
+        );
+      }
+      const command: RawCommand = { type: word.toLowerCase(), name: args[0], password: args[1] };
+      if (args[2]) command.lang = args[2];
+      return command;
+    }
+    case "who":
+      return { type: "who" };
+    case "lang":
+      if (args.length !== 1) {
+        throw new ParleyError("bad_argument", "Usage: /lang <code>, e.g. /lang es");
+      }
+      return { type: "lang", lang: args[0] };
+    case "help":
+      return { type: "help" };
+    case "quit":
+    case "exit":
+      return { type: "quit" };
+    case "msg": {
+      // IRC habit: /msg bob hi is @bob hi.
+      const [to, ...words] = args;
+      if (!to) throw new ParleyError("bad_argument", "Usage: /msg <name> <text>");
+      return { type: "send", to, text: words.join(" ") };
+    }
+    default:
+      throw new ParleyError("unknown_command", `Unknown command /${word}. /help lists commands.`);
+  }
+}
+
+/** The greeting a text-mode connection gets. */
+export function textGreeting(server: string, version: string, loginTimeout: number): string {
+  return `Welcome to ${server} ${version}. ${SIGN_IN_HELP}\n` +
+    `(You have ${loginTimeout} s to sign in.)\nName:`;
+}
+
+/**
+ * Encodes an event for a text-mode reader; `viewer` is the reader's name. Returns undefined for
+ * events text mode does not show (typing, acks).
+ */
+export function encodeTextEvent(
+  event: ServerEvent,
+  viewer: string | undefined,
+): string | undefined {
+  switch (event.type) {
+    case "hello":
+      return textGreeting(event.server, event.version, event.loginTimeout);
+    case "welcome": {
+      const online = event.users.filter((u) => u.state !== "offline");
+      const lines = [
+        `* ${event.created ? "Registered. Welcome" : "Welcome back"}, ${event.user}! ` +
+        `Your language is ${event.lang}.`,
+        `* ${describeOnline(online, event.user)}`,
+        "* Type @<name> <text> for a private message, @all <text> for everyone, /help for more.",
+      ];
+      if (event.pending > 0) {
+        lines.push(
+          `* ${event.pending} message${
+            event.pending === 1 ? "" : "s"
+          } arrived while you were away:`,
+        );
+      }
+      return lines.join("\n");
+    }
+    case "message":
+      return formatMessage(event, viewer);
+    case "presence":
+      if (event.state === "typing") return undefined;
+      return `* ${event.user} is ${event.state}`;
+    case "sent": {
+      const again = event.duplicate ? " (already sent before)" : "";
+      if (event.to === BROADCAST) {
+        return event.recipients === 0
+          ? `(sent to all: nobody else is online)${again}`
+          : `(sent to all: ${event.recipients} ${
+            event.recipients === 1 ? "person" : "people"
+          } online)${again}`;
+      }
+      return event.status === "stored"
+        ? `(${event.to} is offline; stored, and delivered when they sign in)${again}`
+        : `(delivered to ${event.to})${again}`;
+    }
+    case "who":
+      return `* ${describeOnline(event.users.filter((u) => u.state !== "offline"), viewer)}`;
+    case "lang":
+      return `* Your language is now ${event.lang}.`;
+    case "acked":
+      return undefined;
+    case "pong":
+      return "* pong";
+    case "help":
+      return event.text;
+    case "prompt":
+      return event.text;
+    case "info":
+      return `* ${event.text}`;
+    case "error":
+      return `! ${event.message}` +
+        (event.retryAfter ? ` (try again in ${Math.ceil(event.retryAfter)} s)` : "");
+    case "bye":
+      return `* Goodbye: ${event.reason}`;
+  }
+}
+
+function describeOnline(users: UserStatus[], viewer: string | undefined): string {
+  const names = users.map((u) => u.name === viewer ? `${u.name} (you)` : u.name);
+  return `Online (${names.length}): ${names.join(", ")}`;
+}
+
+function formatMessage(m: MessageEvent, viewer: string | undefined): string {
+  const from = m.from === viewer ? "you" : m.from;
+  const to = m.to === BROADCAST ? "all" : m.to === viewer ? "you" : m.to;
+  return `[${formatTime(m.ts)}] ${from} -> ${to}: ${terminalSafe(m.text)}`;
+}
+
+/**
+ * Makes user text safe to print on a terminal: control characters (escape sequences that could
+ * move the cursor or rewrite the screen) become visible `^X` / U+FFFD, and a line break starts
+ * an indented continuation line so it cannot pass for a line from the server.
+ */
+export function terminalSafe(text: string): string {
+  return text
+    .replace(/\r\n?/g, "\n")
+    // deno-lint-ignore no-control-regex
+    .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => `^${String.fromCharCode(c.charCodeAt(0) ^ 64)}`)
+    .replace(/[\x80-\x9f\u2028\u2029]/g, "\ufffd")
+    .replace(/\n/g, "\n    ");
+}
+
+/** `14:02` today, `Nov 25 14:02` on another day (server's local time). */
+export function formatTime(ts: number, now: number = Date.now()): string {
+  const d = new Date(ts);
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  if (new Date(now).toDateString() === d.toDateString()) return hm;
+  const month = d.toLocaleString("en", { month: "short" });
+  return `${month} ${d.getDate()} ${hm}`;
+}
+
+function pad(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}

@@ -1,0 +1,107 @@
+/**
+ * The typed vocabulary every transport and codec shares: commands a client sends and events the
+ * server emits. Wire encodings (JSON frames, text lines) live beside this file; the router only
+ * ever sees these types.
+ */
+
+/** Audience of a message: a user name, or `all` for a broadcast to everyone online. */
+export const BROADCAST = "all";
+
+/** A decoded client request. `cid` is an optional client reference echoed in the reply. */
+export type Command =
+  | { type: "register"; name: string; password: string; lang?: string; cid?: string }
+  | { type: "login"; name: string; password: string; lang?: string; cid?: string }
+  /** Text mode's interactive sign-in: log in when the name exists, register when it does not. */
+  | { type: "auth"; name: string; password: string; lang?: string; cid?: string }
+  | { type: "send"; to: string; text: string; cid?: string }
+  | { type: "typing"; to: string; active: boolean; cid?: string }
+  | { type: "lang"; lang: string; cid?: string }
+  | { type: "who"; cid?: string }
+  | { type: "ack"; ids: string[]; cid?: string }
+  | { type: "help"; cid?: string }
+  | { type: "ping"; cid?: string }
+  | { type: "quit"; cid?: string };
+
+export type CommandType = Command["type"];
+
+/** Presence states a user can be seen in. */
+export type PresenceState = "online" | "offline" | "typing";
+
+/** One user as listed by `who` and `welcome`. */
+export interface UserStatus {
+  name: string;
+  state: PresenceState;
+  lang: string;
+}
+
+/** A chat message as delivered to a reader. */
+export interface MessageEvent {
+  type: "message";
+  /** Server id: time-ordered, unique; clients drop duplicates by it. */
+  id: string;
+  from: string;
+  /** A user name, or `all`. */
+  to: string;
+  text: string;
+  /** Milliseconds since the epoch, when the server accepted the message. */
+  ts: number;
+  /** True when the message was stored while the reader was offline. */
+  offline?: boolean;
+}
+
+/** Send outcome: `delivered` to at least one live connection, or `stored` durably for later. */
+export type SendStatus = "delivered" | "stored";
+
+export type ServerEvent =
+  | {
+    type: "hello";
+    server: string;
+    version: string;
+    /** Seconds a connection may stay without logging in. */
+    loginTimeout: number;
+  }
+  | {
+    type: "welcome";
+    user: string;
+    lang: string;
+    /** True when this sign-in created the account. */
+    created: boolean;
+    users: UserStatus[];
+    /** Number of stored messages that follow this event. */
+    pending: number;
+    cid?: string;
+  }
+  | MessageEvent
+  | {
+    type: "presence";
+    user: string;
+    state: PresenceState;
+    /** For `typing`: whom the typing is addressed to (`all` or the reader's own name). */
+    to?: string;
+  }
+  | {
+    type: "sent";
+    id: string;
+    to: string;
+    status: SendStatus;
+    /** How many users received it live (broadcast) or 1/0 (private). */
+    recipients: number;
+    /** True when this cid was seen before and the original outcome is repeated. */
+    duplicate?: boolean;
+    cid?: string;
+  }
+  | { type: "who"; users: UserStatus[]; cid?: string }
+  | { type: "lang"; lang: string; cid?: string }
+  | { type: "acked"; count: number; cid?: string }
+  | { type: "pong"; cid?: string }
+  | { type: "help"; text: string; cid?: string }
+  /** Text-mode prompt during the interactive sign-in. */
+  | { type: "prompt"; text: string; secret?: boolean }
+  | { type: "info"; text: string; cid?: string }
+  | { type: "error"; code: string; message: string; cid?: string; retryAfter?: number }
+  | { type: "bye"; reason: string };
+
+export type ServerEventType = ServerEvent["type"];
+
+/** A connection's wire dialect. */
+export type Dialect = "text" | "json";

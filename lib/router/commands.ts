@@ -1,0 +1,118 @@
+import type { RawCommand } from "../protocol/json.ts";
+import type { Command } from "../protocol/types.ts";
+import {
+  clientId,
+  optionalBoolean,
+  optionalString,
+  requireString,
+  requireStringList,
+} from "./fields.ts";
+import { handleAuth, handleLang } from "./handlers/account.ts";
+import { handleAck, handleSend } from "./handlers/messaging.ts";
+import { handleTyping, handleWho } from "./handlers/presence.ts";
+import { handleHelp, handlePing, handleQuit } from "./handlers/misc.ts";
+import type { Router } from "./router.ts";
+import type { Session } from "./session.ts";
+
+/**
+ * One row of the command table. The router checks, in this order and in one place: the rate
+ * limit (`cost` tokens), whether the session must be signed in (`auth`), and the fields
+ * (`parse`); only then does `run` see a typed command.
+ */
+export interface CommandSpec<C extends Command = Command> {
+  /** `in`: only when signed in; `out`: only before; `any`: either. */
+  auth: "in" | "out" | "any";
+  /** Tokens taken from the connection's bucket. */
+  cost: number;
+  parse(raw: RawCommand): C;
+  run(router: Router, session: Session, command: C): Promise<void> | void;
+}
+
+type Spec<T extends Command["type"]> = CommandSpec<Extract<Command, { type: T }>>;
+
+const credentials = <T extends "register" | "login" | "auth">(type: T) => (raw: RawCommand) =>
+  ({
+    type,
+    name: requireString(raw, "name", 64),
+    password: requireString(raw, "password", 1024),
+    lang: optionalString(raw, "lang", 35),
+    cid: clientId(raw),
+  }) as Extract<Command, { type: T }>;
+
+// Signing in costs more than chatting: each attempt burns a slow key derivation.
+const SIGN_IN_COST = 5;
+
+export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
+  // {"type":"register","name":N,"password":P,"lang"?:L}
+  register: { auth: "out", cost: SIGN_IN_COST, parse: credentials("register"), run: handleAuth },
+  // {"type":"login","name":N,"password":P,"lang"?:L}
+  login: { auth: "out", cost: SIGN_IN_COST, parse: credentials("login"), run: handleAuth },
+  // text mode's bare-name sign-in: login, or register when the name is new
+  auth: { auth: "out", cost: SIGN_IN_COST, parse: credentials("auth"), run: handleAuth },
+  // {"type":"send","to":NAME|"all","text":T,"cid"?:C}
+  send: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => ({
+      type: "send",
+      to: requireString(raw, "to", 64),
+      text: typeof raw.text === "string" ? raw.text : requireString(raw, "text"),
+      cid: clientId(raw),
+    }),
+    run: handleSend,
+  },
+  // {"type":"typing","to":NAME|"all","active"?:true}
+  typing: {
+    auth: "in",
+    cost: 0.25,
+    parse: (raw) => ({
+      type: "typing",
+      to: requireString(raw, "to", 64),
+      active: optionalBoolean(raw, "active", true),
+      cid: clientId(raw),
+    }),
+    run: handleTyping,
+  },
+  // {"type":"lang","lang":L}
+  lang: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => ({ type: "lang", lang: requireString(raw, "lang", 35), cid: clientId(raw) }),
+    run: handleLang,
+  },
+  // {"type":"who"}
+  who: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => ({ type: "who", cid: clientId(raw) }),
+    run: handleWho,
+  },
+  // {"type":"ack","ids":[ID,...]}
+  ack: {
+    auth: "in",
+    cost: 0,
+    parse: (raw) => ({ type: "ack", ids: requireStringList(raw, "ids", 1000), cid: clientId(raw) }),
+    run: handleAck,
+  },
+  // {"type":"help"}
+  help: {
+    auth: "any",
+    cost: 1,
+    parse: (raw) => ({ type: "help", cid: clientId(raw) }),
+    run: handleHelp,
+  },
+  // {"type":"ping"}
+  ping: {
+    auth: "any",
+    cost: 0.1,
+    parse: (raw) => ({ type: "ping", cid: clientId(raw) }),
+    run: handlePing,
+  },
+  // {"type":"quit"}
+  quit: {
+    auth: "any",
+    cost: 0,
+    parse: (raw) => ({ type: "quit", cid: clientId(raw) }),
+    run: handleQuit,
+  },
+};

@@ -1,0 +1,20 @@
+import type { Dialect } from "../protocol/types.ts";
+
+/**
+ * What the router needs of a transport: a thin adapter over one TCP socket or WebSocket. The
+ * router hands it encoded frames; the adapter adds its framing (a newline, a WebSocket message,
+ * later a sealed envelope) and writes.
+ */
+export interface Connection {
+  /** `tcp`, `ws`, ...: for logs and metrics. */
+  readonly transport: string;
+  /** The peer's address without port, for throttling. */
+  readonly remoteAddr: string;
+  readonly dialect: Dialect;
+  /** Queues one encoded frame (a JSON object, or one or more text lines) for writing. */
+  send(frame: string): void;
+  /** Resolves when every frame queued so far has been written to the socket. */
+  flushed(): Promise<void>;
+  /** Writes what is queued, then closes. The transport then calls `Session.detach()`. */
+  close(reason: string): void;
+}

@@ -1,0 +1,59 @@
+import { ParleyError } from "../errors.ts";
+import type { RawCommand } from "../protocol/json.ts";
+
+/**
+ * Field checks for the command table: each returns the typed value or throws `bad_argument`
+ * naming the field and what it must be.
+ */
+
+export function requireString(raw: RawCommand, field: string, maxLength = 1024): string {
+  const value = raw[field];
+  if (typeof value !== "string" || value.length === 0) {
+    throw new ParleyError("bad_argument", `'${raw.type}' needs "${field}" as a non-empty string.`);
+  }
+  if (value.length > maxLength) {
+    throw new ParleyError(
+      "bad_argument",
+      `"${field}" of '${raw.type}' is longer than ${maxLength} characters.`,
+    );
+  }
+  return value;
+}
+
+export function optionalString(
+  raw: RawCommand,
+  field: string,
+  maxLength = 1024,
+): string | undefined {
+  return raw[field] === undefined || raw[field] === null
+    ? undefined
+    : requireString(raw, field, maxLength);
+}
+
+export function optionalBoolean(raw: RawCommand, field: string, fallback: boolean): boolean {
+  const value = raw[field];
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== "boolean") {
+    throw new ParleyError("bad_argument", `"${field}" of '${raw.type}' must be true or false.`);
+  }
+  return value;
+}
+
+export function requireStringList(raw: RawCommand, field: string, maxItems: number): string[] {
+  const value = raw[field];
+  if (
+    !Array.isArray(value) || value.length > maxItems ||
+    !value.every((v) => typeof v === "string" && v.length > 0 && v.length <= 64)
+  ) {
+    throw new ParleyError(
+      "bad_argument",
+      `'${raw.type}' needs "${field}" as a list of at most ${maxItems} ids.`,
+    );
+  }
+  return value;
+}
+
+/** The optional client reference every command may carry. */
+export function clientId(raw: RawCommand): string | undefined {
+  return optionalString(raw, "cid", 64);
+}

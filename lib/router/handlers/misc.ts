@@ -1,0 +1,34 @@
+import type { Command } from "../../protocol/types.ts";
+import { TEXT_HELP } from "../../protocol/text.ts";
+import type { Router } from "../router.ts";
+import type { Session } from "../session.ts";
+
+const JSON_HELP = "Frames: register, login, send, typing, lang, who, ack, ping, quit. " +
+  "See docs/protocol.md.";
+
+/** {"type":"help"} */
+export function handleHelp(
+  _router: Router,
+  session: Session,
+  cmd: Extract<Command, { type: "help" }>,
+): void {
+  session.emit({
+    type: "help",
+    text: session.conn.dialect === "text" ? TEXT_HELP : JSON_HELP,
+    cid: cmd.cid,
+  });
+}
+
+/** {"type":"ping"} */
+export function handlePing(
+  _router: Router,
+  session: Session,
+  cmd: Extract<Command, { type: "ping" }>,
+): void {
+  session.emit({ type: "pong", cid: cmd.cid });
+}
+
+/** {"type":"quit"} */
+export function handleQuit(_router: Router, session: Session): void {
+  session.close("you quit");
+}

@@ -1,0 +1,5 @@
+export type { Connection } from "./connection.ts";
+export { Router, type RouterStats } from "./router.ts";
+export { Session, type SessionUser } from "./session.ts";
+export { DEFAULT_LIMITS, type Limits, type RouterOptions } from "./options.ts";
+export { COMMANDS, type CommandSpec } from "./commands.ts";

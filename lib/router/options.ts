@@ -1,0 +1,37 @@
+import type { Logger } from "../log.ts";
+import type { Store } from "../store/store.ts";
+
+/** Limits a router enforces on every connection, whatever its transport. */
+export interface Limits {
+  /** Longest message text, in UTF-8 bytes. @default 4096 */
+  maxMessageBytes: number;
+  /** Token-bucket refill, in command tokens per second. @default 10 */
+  ratePerSec: number;
+  /** Token-bucket size. @default 30 */
+  rateBurst: number;
+  /** A connection not signed in by then is closed. @default 30000 */
+  loginTimeoutMs: number;
+  /** A typing indicator expires after this long without a refresh. @default 5000 */
+  typingTtlMs: number;
+  /** Stored messages sent per batch at sign-in; the next batch follows the acknowledgement. @default 500 */
+  pendingBatch: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxMessageBytes: 4096,
+  ratePerSec: 10,
+  rateBurst: 30,
+  loginTimeoutMs: 30_000,
+  typingTtlMs: 5_000,
+  pendingBatch: 500,
+};
+
+export interface RouterOptions {
+  store: Store;
+  logger: Logger;
+  /** Server name and version, shown in greetings. */
+  version?: string;
+  limits?: Partial<Limits>;
+  /** PBKDF2 iterations for new password hashes. @default 600000 */
+  kdfIterations?: number;
+}

@@ -1,0 +1,52 @@
+import type { ServerEvent } from "../protocol/types.ts";
+import type { Router } from "./router.ts";
+import type { Session } from "./session.ts";
+
+/**
+ * Replays a batch of stored messages to a session, oldest first, ahead of any live event held
+ * meanwhile. JSON clients acknowledge explicitly; for text mode a completed write is the
+ * acknowledgement, so the batch is removed once the socket took it, and the next batch follows.
+ * `lead` makes an event (the welcome) that goes out first and learns how many follow.
+ */
+export async function deliverPending(
+  router: Router,
+  session: Session,
+  lead?: (pending: number) => ServerEvent,
+): Promise<void> {
+  const user = session.user!;
+  session.holding ??= [];
+  try {
+    const batchSize = router.limits.pendingBatch;
+    const batch = await router.store.pending(user.key, batchSize);
+    if (session.closed) return;
+    const total = batch.length < batchSize
+      ? batch.length
+      : await router.store.pendingCount(user.key);
+    if (lead) session.writeNow(lead(total));
+    for (const m of batch) {
+      session.writeNow({
+        type: "message",
+        id: m.id,
+        from: m.from,
+        to: m.to,
+        text: m.text,
+        ts: m.ts,
+        offline: true,
+      });
+      session.unacked.add(m.id);
+    }
+    session.morePending = batch.length === batchSize;
+    if (session.conn.dialect === "text" && batch.length) {
+      await session.conn.flushed();
+      if (session.closed) return;
+      await router.store.ack(user.key, batch.map((m) => m.id));
+      session.unacked.clear();
+      if (session.morePending) {
+        session.release();
+        return deliverPending(router, session);
+      }
+    }
+  } finally {
+    session.release();
+  }
+}

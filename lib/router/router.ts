@@ -1,0 +1,224 @@
+import { ParleyError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { RawCommand } from "../protocol/json.ts";
+import type { Command, ServerEvent, UserStatus } from "../protocol/types.ts";
+import type { ClientIdRecord, Store } from "../store/store.ts";
+import { COMMANDS } from "./commands.ts";
+import type { Connection } from "./connection.ts";
+import { DEFAULT_LIMITS, type Limits, type RouterOptions } from "./options.ts";
+import { Session } from "./session.ts";
+import { LoginThrottle } from "../accounts/throttle.ts";
+import { DEFAULT_ITERATIONS } from "../accounts/password.ts";
+import { TypingTracker } from "./typing.ts";
+import { RecentClientIds } from "./recent_client_ids.ts";
+
+/** Counters for logs, tests and, later, metrics. */
+export interface RouterStats {
+  connections: number;
+  signIns: number;
+  messages: number;
+  deliveries: number;
+  stored: number;
+  rateLimited: number;
+}
+
+/**
+ * The core: every transport attaches its connections here, and every decoded command goes
+ * through `dispatch`. It knows who is online on which sessions, and decides who receives what.
+ * It imports no transport.
+ */
+export class Router {
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly limits: Limits;
+  readonly version: string;
+  readonly kdfIterations: number;
+  readonly throttle = new LoginThrottle();
+  readonly typing: TypingTracker;
+  readonly recentClientIds = new RecentClientIds(50_000);
+  readonly stats: RouterStats = {
+    connections: 0,
+    signIns: 0,
+    messages: 0,
+    deliveries: 0,
+    stored: 0,
+    rateLimited: 0,
+  };
+
+  /** Signed-in sessions by user key. */
+  readonly online = new Map<string, Set<Session>>();
+  readonly #sessions = new Set<Session>();
+  #shuttingDown = false;
+
+  constructor(options: RouterOptions) {
+    this.store = options.store;
+    this.logger = options.logger;
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.version = options.version ?? "0.1.0";
+    this.kdfIterations = options.kdfIterations ?? DEFAULT_ITERATIONS;
+    this.typing = new TypingTracker(this.limits.typingTtlMs, (from, to) => {
+      this.#typingStopped(from, to);
+    });
+  }
+
+  /** Registers a new connection and greets it. The transport feeds it lines from then on. */
+  attach(conn: Connection): Session {
+    const session = new Session(this, conn);
+    if (this.#shuttingDown) {
+      session.close("server shutting down");
+      return session;
+    }
+    this.#sessions.add(session);
+    this.stats.connections++;
+    session.emit({
+      type: "hello",
+      server: "Parley",
+      version: this.version,
+      loginTimeout: Math.round(this.limits.loginTimeoutMs / 1000),
+    });
+    this.logger.debug("connection", {
+      session: session.id,
+      transport: conn.transport,
+      from: conn.remoteAddr,
+      dialect: conn.dialect,
+    });
+    return session;
+  }
+
+  /** Runs one command for a session: checks sign-in state and fields, then the handler. */
+  async dispatch(session: Session, raw: RawCommand): Promise<void> {
+    if (session.closed) return;
+    const cid = typeof raw.cid === "string" ? raw.cid : undefined;
+    try {
+      const spec = COMMANDS[raw.type as Command["type"]] as (typeof COMMANDS)[Command["type"]];
+      if (spec.auth === "in" && !session.user) {
+        throw new ParleyError(
+          "not_logged_in",
+          "Sign in first: /login <name> <password> or /register.",
+        );
+      }
+      if (spec.auth === "out" && session.user) {
+        throw new ParleyError(
+          "already_logged_in",
+          `You are already signed in as ${session.user.name}.`,
+        );
+      }
+      const command = spec.parse(raw);
+      // deno-lint-ignore no-explicit-any
+      await spec.run(this, session, command as any);
+    } catch (err) {
+      session.fail(err, cid);
+      if (session.conn.dialect === "text" && ["auth", "login", "register"].includes(raw.type)) {
+        session.emit({ type: "prompt", text: "Name:" });
+      }
+    }
+  }
+
+  /** Adds a signed-in session; announces the user when this is their first session. */
+  addOnline(session: Session): void {
+    const key = session.user!.key;
+    let set = this.online.get(key);
+    const first = !set;
+    if (!set) this.online.set(key, set = new Set());
+    set.add(session);
+    if (first) this.broadcastPresence(session.user!.name, "online", key);
+  }
+
+  /** Called by a session when its transport is gone. */
+  detach(session: Session): void {
+    if (!this.#sessions.delete(session)) return;
+    const user = session.user;
+    if (!user) return;
+    const set = this.online.get(user.key);
+    if (!set?.delete(session) || set.size > 0) return;
+    this.online.delete(user.key);
+    this.typing.clearFrom(user.key);
+    this.broadcastPresence(user.name, "offline", user.key);
+  }
+
+  /** Sends a presence change to every signed-in user but the one it is about. */
+  broadcastPresence(name: string, state: "online" | "offline", aboutKey: string): void {
+    const targets: Session[] = [];
+    for (const [key, set] of this.online) if (key !== aboutKey) targets.push(...set);
+    this.fanout({ type: "presence", user: name, state }, targets);
+  }
+
+  /**
+   * Encodes an event once per (dialect, point of view) and writes the same frame to every
+   * target session. Returns how many sessions received it.
+   */
+  fanout(event: ServerEvent, targets: Iterable<Session>, senderKey?: string): number {
+    const frames = new Map<string, string | undefined>();
+    let count = 0;
+    for (const s of targets) {
+      const view = s.conn.dialect === "json"
+        ? "json"
+        : s.user?.key === senderKey
+        ? "text:self"
+        : "text";
+      let frame = frames.get(view);
+      if (!frames.has(view)) frames.set(view, frame = s.encode(event));
+      if (frame === undefined) continue;
+      s.write(frame);
+      count++;
+    }
+    this.stats.deliveries += count;
+    return count;
+  }
+
+  /** Signed-in sessions of one user. */
+  sessionsOf(key: string): ReadonlySet<Session> {
+    return this.online.get(key) ?? new Set();
+  }
+
+  /** Online users, then up to `limit` offline ones, for `who` and `welcome`. */
+  async userList(limit = 200): Promise<UserStatus[]> {
+    const users: UserStatus[] = [];
+    for (const set of this.online.values()) {
+      const u = set.values().next().value!.user!;
+      users.push({ name: u.name, state: "online", lang: u.lang });
+    }
+    users.sort((a, b) => a.name.localeCompare(b.name));
+    const offline = await this.store.listUsers(limit + users.length);
+    for (const u of offline) {
+      if (users.length >= limit + this.online.size) break;
+      if (!this.online.has(u.key)) users.push({ name: u.name, state: "offline", lang: u.lang });
+    }
+    return users;
+  }
+
+  /** Remembers a send's outcome under its client id, for idempotent resends. */
+  rememberClientId(senderKey: string, cid: string | undefined, record: ClientIdRecord): void {
+    if (cid !== undefined) this.recentClientIds.set(senderKey, cid, record);
+  }
+
+  #typingStopped(from: string, to: string): void {
+    const sender = this.online.get(from);
+    if (!sender) return;
+    const name = sender.values().next().value!.user!.name;
+    const targets = to === "all"
+      ? [...this.online].filter(([k]) => k !== from).flatMap(([, s]) => [...s])
+      : [...this.sessionsOf(to)];
+    this.fanout({
+      type: "presence",
+      user: name,
+      state: "online",
+      to: to === "all" ? "all" : undefined,
+    }, targets);
+  }
+
+  /** Tells every connection the server is going away, closes them and stops timers. */
+  async shutdown(reason = "server shutting down"): Promise<void> {
+    this.#shuttingDown = true;
+    this.typing.clearAll();
+    const sessions = [...this.#sessions];
+    await Promise.allSettled(sessions.map((s) => s.idle()));
+    for (const s of sessions) s.close(reason);
+    await Promise.allSettled(sessions.map((s) => s.conn.flushed()));
+  }
+
+  /** Number of attached connections. */
+  get connectionCount(): number {
+    return this.#sessions.size;
+  }
+}

@@ -1,0 +1,209 @@
+import { ParleyError } from "../errors.ts";
+import { decodeJsonFrame, encodeJsonEvent, type RawCommand } from "../protocol/json.ts";
+import { encodeTextEvent, TextLineReader } from "../protocol/text.ts";
+import type { ServerEvent } from "../protocol/types.ts";
+import { TokenBucket } from "../token_bucket.ts";
+import { COMMANDS } from "./commands.ts";
+import type { Connection } from "./connection.ts";
+import type { Router } from "./router.ts";
+
+/** The signed-in identity of a session. */
+export interface SessionUser {
+  name: string;
+  key: string;
+  lang: string;
+}
+
+let nextSessionId = 1;
+
+/** Commands a connection may have waiting behind a slow one. */
+const MAX_QUEUED_COMMANDS = 64;
+
+/**
+ * One connection's state inside the router: who it is, its rate limit, and the queue that runs
+ * its commands one after another so a send never overtakes the login before it.
+ */
+export class Session {
+  readonly id = nextSessionId++;
+  readonly conn: Connection;
+  user: SessionUser | undefined;
+  readonly bucket: TokenBucket;
+  /** Events held back while stored messages are replayed, so live ones do not overtake them. */
+  holding: string[] | undefined;
+  /** Ids of stored messages sent and not yet acknowledged. */
+  readonly unacked = new Set<string>();
+  /** True when the last stored batch was full, so more may wait. */
+  morePending = false;
+
+  #router: Router;
+  #text: TextLineReader | undefined;
+  #queue: Promise<void> = Promise.resolve();
+  #inFlight = 0;
+  #loginTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  constructor(router: Router, conn: Connection) {
+    this.#router = router;
+    this.conn = conn;
+    const { ratePerSec, rateBurst, loginTimeoutMs } = router.limits;
+    this.bucket = new TokenBucket(ratePerSec, rateBurst);
+    if (conn.dialect === "text") this.#text = new TextLineReader();
+    this.#loginTimer = setTimeout(() => {
+      this.#loginTimer = undefined;
+      if (!this.user) {
+        this.emit({
+          type: "error",
+          code: "login_timeout",
+          message: `Not signed in within ${Math.round(loginTimeoutMs / 1000)} s.`,
+        });
+        this.close("login timeout");
+      }
+    }, loginTimeoutMs);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Handles one decoded line from the transport. */
+  receive(line: string): void {
+    if (this.#closed) return;
+    let raw: RawCommand | undefined;
+    try {
+      if (this.#text) {
+        const decoded = this.#text.decode(line);
+        if ("reply" in decoded) return this.emit(decoded.reply);
+        if ("none" in decoded) return;
+        raw = decoded.command;
+      } else {
+        raw = decodeJsonFrame(line);
+      }
+      const spec = COMMANDS[raw.type as keyof typeof COMMANDS];
+      if (!spec) {
+        throw new ParleyError(
+          "unknown_command",
+          `Unknown command '${String(raw.type).slice(0, 40)}'. Known: ${
+            Object.keys(COMMANDS).join(", ")
+          }.`,
+        );
+      }
+      // Checked before queueing, so a flood is refused at once instead of piling up.
+      if (spec.cost > 0 && !this.bucket.take(spec.cost)) {
+        this.#router.stats.rateLimited++;
+        throw new ParleyError(
+          "rate_limited",
+          "Slow down: too many commands; this one was dropped.",
+          {
+            retryAfter: this.bucket.secondsUntil(spec.cost),
+          },
+        );
+      }
+    } catch (err) {
+      const cid = typeof raw?.cid === "string" ? raw.cid : undefined;
+      // Replies keep the order of the lines they answer.
+      return this.#enqueue(() => this.fail(err, cid));
+    }
+    const command = raw;
+    this.#enqueue(() => this.#router.dispatch(this, command));
+  }
+
+  #enqueue(task: () => Promise<void> | void): void {
+    if (this.#inFlight >= MAX_QUEUED_COMMANDS) {
+      // Only reachable while a slow command (a sign-in's key derivation) runs: refuse, do not pile up.
+      this.#router.stats.rateLimited++;
+      return this.emit({
+        type: "error",
+        code: "rate_limited",
+        message: "Slow down: too many commands waiting.",
+      });
+    }
+    this.#inFlight++;
+    this.#queue = this.#queue.then(task).finally(() => this.#inFlight--);
+  }
+
+  /** Reports a transport-level problem with one line (too long, not UTF-8). */
+  reject(code: "line_too_long" | "bad_utf8", message: string): void {
+    if (this.#closed) return;
+    // A junk flood costs tokens too, so it cannot fill the outbound queue with errors.
+    if (!this.bucket.take(1)) return;
+    this.emit({ type: "error", code, message });
+  }
+
+  /** Sends an error event for `err`; unexpected errors are logged and shown as `internal`. */
+  fail(err: unknown, cid?: string): void {
+    const event: ServerEvent = err instanceof ParleyError
+      ? { type: "error", code: err.code, message: err.message }
+      : { type: "error", code: "internal", message: "Something went wrong on the server." };
+    if (!(err instanceof ParleyError)) {
+      this.#router.logger.error("command failed", { session: this.id, error: err });
+    }
+    if (err instanceof ParleyError && err.retryAfter !== undefined) {
+      event.retryAfter = Math.round(err.retryAfter * 10) / 10;
+    }
+    if (cid !== undefined) event.cid = cid;
+    this.emit(event);
+  }
+
+  /** Encodes and queues one event for this connection only. */
+  emit(event: ServerEvent): void {
+    const frame = this.encode(event);
+    if (frame !== undefined) this.write(frame);
+  }
+
+  /** Encodes an event in this connection's dialect, from its user's point of view. */
+  encode(event: ServerEvent): string | undefined {
+    return this.conn.dialect === "json"
+      ? encodeJsonEvent(event)
+      : encodeTextEvent(event, this.user?.name);
+  }
+
+  /** Queues an already-encoded frame, or holds it while stored messages are replayed. */
+  write(frame: string): void {
+    if (this.#closed) return;
+    if (this.holding) this.holding.push(frame);
+    else this.conn.send(frame);
+  }
+
+  /** Encodes and writes one event ahead of anything held back (the replay itself). */
+  writeNow(event: ServerEvent): void {
+    const frame = this.encode(event);
+    if (frame !== undefined && !this.#closed) this.conn.send(frame);
+  }
+
+  /** Marks the session signed in. */
+  signedIn(user: SessionUser): void {
+    this.user = user;
+    this.#text?.signedIn(true);
+    clearTimeout(this.#loginTimer);
+    this.#loginTimer = undefined;
+  }
+
+  /** Releases events held during a replay, in the order they arrived. */
+  release(): void {
+    const held = this.holding;
+    this.holding = undefined;
+    for (const frame of held ?? []) this.write(frame);
+  }
+
+  /** Sends `bye`, then asks the transport to close. */
+  close(reason: string): void {
+    if (this.#closed) return;
+    this.release();
+    this.emit({ type: "bye", reason });
+    this.#closed = true;
+    this.conn.close(reason);
+  }
+
+  /** Called by the transport when the socket is gone; idempotent. */
+  detach(): void {
+    clearTimeout(this.#loginTimer);
+    this.#loginTimer = undefined;
+    this.#closed = true;
+    this.#router.detach(this);
+  }
+
+  /** Waits for the commands queued so far. */
+  idle(): Promise<void> {
+    return this.#queue;
+  }
+}

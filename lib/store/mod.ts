@@ -1,0 +1,2 @@
+export type { ClientIdRecord, Store, StoredMessage, UserRecord } from "./store.ts";
+export { SqliteStore, type SqliteStoreOptions } from "./sqlite.ts";

@@ -1,0 +1,69 @@
+/**
+ * The persistence interface. SQLite is the default implementation; every implementation runs the
+ * shared conformance suite in tests/store_conformance.ts.
+ */
+
+/** A registered account. */
+export interface UserRecord {
+  /** The name as registered (display form). */
+  name: string;
+  /** The case-insensitive unique key. */
+  key: string;
+  passwordHash: string;
+  lang: string;
+  createdAt: number;
+}
+
+/** A private message waiting for an offline recipient. */
+export interface StoredMessage {
+  id: string;
+  /** Display name of the sender. */
+  from: string;
+  /** Display name of the recipient. */
+  to: string;
+  /** Key of the recipient, which the message is filed under. */
+  toKey: string;
+  text: string;
+  ts: number;
+}
+
+/** What a client id resolved to the first time it was used. */
+export interface ClientIdRecord {
+  id: string;
+  status: "delivered" | "stored";
+  to: string;
+  recipients: number;
+}
+
+export interface Store {
+  /**
+   * Creates an account.
+   * @throws {ParleyError} `name_taken` when the key exists.
+   */
+  createUser(user: UserRecord): Promise<void>;
+  /** Looks an account up by key. */
+  getUser(key: string): Promise<UserRecord | undefined>;
+  /** Up to `limit` accounts, by name. */
+  listUsers(limit: number): Promise<UserRecord[]>;
+  /** Changes an account's preferred language. */
+  setLang(key: string, lang: string): Promise<void>;
+  /**
+   * Durably stores a message for an offline recipient. When `cid` was already used by the
+   * sender, stores nothing and returns the earlier outcome; otherwise returns undefined. The
+   * promise resolves only after the write is committed.
+   */
+  storeOffline(
+    message: StoredMessage,
+    cid?: { senderKey: string; cid: string },
+  ): Promise<ClientIdRecord | undefined>;
+  /** Messages waiting for `toKey`, oldest first. */
+  pending(toKey: string, limit?: number): Promise<StoredMessage[]>;
+  /** Counts messages waiting for `toKey`. */
+  pendingCount(toKey: string): Promise<number>;
+  /** Removes acknowledged messages of `toKey`; returns how many were removed. */
+  ack(toKey: string, ids: string[]): Promise<number>;
+  /** The outcome of a stored message's client id, if the sender used it before. */
+  lookupClientId(senderKey: string, cid: string): Promise<ClientIdRecord | undefined>;
+  /** Flushes and closes; further calls fail. */
+  close(): Promise<void>;
+}

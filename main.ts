@@ -1,0 +1,68 @@
+/**
+ * Composition root: config -> store -> router -> listeners, and a graceful shutdown on
+ * SIGINT/SIGTERM (stop accepting, say goodbye to every client, close the store).
+ */
+import { ConfigError, helpText, loadConfig } from "./lib/config.ts";
+import { createLogger } from "./lib/log.ts";
+import { Router } from "./lib/router/mod.ts";
+import { SqliteStore } from "./lib/store/mod.ts";
+import { serveTcp } from "./server/tcp.ts";
+
+const VERSION = "0.1.0";
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(Deno.args);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`parley: ${err.message}`);
+    return 2;
+  }
+  if (config === "help") {
+    console.log(helpText());
+    return 0;
+  }
+  const logger = createLogger(config.logLevel);
+  await Deno.mkdir(config.dataDir, { recursive: true });
+  const dbPath = `${config.dataDir}/parley.db`;
+  const store = new SqliteStore({ path: dbPath });
+  const kdf = Deno.env.get("PARLEY_KDF_ITERATIONS");
+  const router = new Router({
+    store,
+    logger,
+    version: VERSION,
+    limits: { loginTimeoutMs: config.loginTimeout * 1000 },
+    // Only tests lower this, to keep hundreds of registrations fast; see tests/helpers.ts.
+    kdfIterations: kdf ? Number(kdf) : undefined,
+  });
+  let tcp;
+  try {
+    tcp = serveTcp({ hostname: config.host, port: config.tcpPort, router, logger });
+  } catch (err) {
+    logger.error(`cannot listen on ${config.host}:${config.tcpPort}`, { error: err });
+    await store.close();
+    return 1;
+  }
+  const { hostname, port } = tcp.addr;
+  logger.info(`Parley ${VERSION} store=${dbPath}`);
+  // One line a script can wait for; tests read the port from it.
+  console.log(`Parley listening: tcp ${hostname}:${port} (text for nc, JSON for clients)`);
+
+  const stopped = Promise.withResolvers<string>();
+  const onSignal = (name: string) => () => stopped.resolve(name);
+  const signals = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]] as const;
+  for (const [sig, fn] of signals) Deno.addSignalListener(sig, fn);
+  const signal = await stopped.promise;
+  for (const [sig, fn] of signals) Deno.removeSignalListener(sig, fn);
+
+  logger.info(`${signal}: shutting down`);
+  tcp.stopAccepting();
+  await router.shutdown("server shutting down");
+  await Promise.race([tcp.drained(), new Promise((r) => setTimeout(r, 3000))]);
+  await store.close();
+  logger.info("bye");
+  return 0;
+}
+
+Deno.exit(await main());
