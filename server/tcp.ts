@@ -72,30 +72,37 @@ async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Pro
   const remote = conn.remoteAddr as Deno.NetAddr;
   const buf = new Uint8Array(64 * 1024);
   const read = conn.read(buf);
-  // Sniff: text mode greets first, so a person with nc sees how to sign in; JSON speaks first.
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const first = await Promise.race([
-    read,
-    new Promise<"timeout">((resolve) =>
-      timer = setTimeout(() => resolve("timeout"), options.sniffMs ?? 250)
-    ),
-  ]).catch(() => null);
-  clearTimeout(timer);
-  if (first === null || first === 0) {
-    await read.catch(() => {});
-    return closeQuietly(conn);
+  // A person with nc waits to be told how to sign in; a program speaks first. So greet in text
+  // when the client is quiet, and let its first byte decide the dialect either way: `{` is JSON
+  // (which skips a greeting it did not ask for), anything else text.
+  let first = await within(read, options.sniffMs ?? 250);
+  let greeted = false;
+  if (first === "timeout") {
+    greeted = await writeAll(conn, utf8.encode(options.router.textGreeting() + "\n"));
+    first = greeted ? await within(read, options.router.limits.loginTimeoutMs) : null;
+    if (first === "timeout") {
+      await writeAll(conn, utf8.encode("! Not signed in in time; goodbye.\n"));
+      closeQuietly(conn);
+      await read.catch(() => {});
+      return;
+    }
   }
-  const dialect: Dialect = first !== "timeout" && buf[0] === "{".charCodeAt(0) ? "json" : "text";
+  if (first === null || first === 0) {
+    closeQuietly(conn);
+    await read.catch(() => {});
+    return;
+  }
+  const dialect: Dialect = buf[0] === "{".charCodeAt(0) ? "json" : "text";
   const adapter = new TcpConnection(
     conn,
     dialect,
     remote.hostname,
     options.maxQueuedBytes ?? 4 << 20,
   );
-  const session = options.router.attach(adapter);
+  const session = options.router.attach(adapter, { greeted: greeted && dialect === "text" });
   const splitter = new LineSplitter(options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
   try {
-    let n = first === "timeout" ? await read : first;
+    let n: number | null = first;
     while (n !== null && !adapter.closing) {
       feed(session, splitter, buf.slice(0, n), options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
       n = await conn.read(buf);
@@ -123,6 +130,34 @@ function feed(session: Session, splitter: LineSplitter, chunk: Uint8Array, max: 
     if (line === undefined) {
       session.reject("bad_utf8", "That line is not valid UTF-8; it was discarded.");
     } else session.receive(line);
+  }
+}
+
+/** Resolves with the read's result, `"timeout"` after `ms`, or null when the read fails. */
+async function within(
+  read: Promise<number | null>,
+  ms: number,
+): Promise<number | null | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      read,
+      new Promise<"timeout">((resolve) => timer = setTimeout(() => resolve("timeout"), ms)),
+    ]);
+  } catch {
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<boolean> {
+  try {
+    let off = 0;
+    while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+    return true;
+  } catch {
+    return false;
   }
 }
 

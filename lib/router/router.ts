@@ -1,6 +1,7 @@
 import { ParleyError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { RawCommand } from "../protocol/json.ts";
+import { encodeTextEvent } from "../protocol/text.ts";
 import type { Command, ServerEvent, UserStatus } from "../protocol/types.ts";
 import type { ClientIdRecord, Store } from "../store/store.ts";
 import { COMMANDS } from "./commands.ts";
@@ -61,8 +62,26 @@ export class Router {
     });
   }
 
-  /** Registers a new connection and greets it. The transport feeds it lines from then on. */
-  attach(conn: Connection): Session {
+  /** The hello event every new connection gets. */
+  hello(): ServerEvent {
+    return {
+      type: "hello",
+      server: "Parley",
+      version: this.version,
+      loginTimeout: Math.round(this.limits.loginTimeoutMs / 1000),
+    };
+  }
+
+  /** The hello as text mode shows it, for a transport that greets before it knows the dialect. */
+  textGreeting(): string {
+    return encodeTextEvent(this.hello(), undefined)!;
+  }
+
+  /**
+   * Registers a new connection and greets it (unless the transport already did). The transport
+   * feeds it lines from then on.
+   */
+  attach(conn: Connection, options: { greeted?: boolean } = {}): Session {
     const session = new Session(this, conn);
     if (this.#shuttingDown) {
       session.close("server shutting down");
@@ -70,12 +89,7 @@ export class Router {
     }
     this.#sessions.add(session);
     this.stats.connections++;
-    session.emit({
-      type: "hello",
-      server: "Parley",
-      version: this.version,
-      loginTimeout: Math.round(this.limits.loginTimeoutMs / 1000),
-    });
+    if (!options.greeted) session.emit(this.hello());
     this.logger.debug("connection", {
       session: session.id,
       transport: conn.transport,

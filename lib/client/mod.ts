@@ -1,0 +1,12 @@
+export { type ClientOptions, type FrameChannel, ParleyClient, ServerError } from "./client.ts";
+export { TcpChannel, type TcpChannelOptions } from "./tcp_channel.ts";
+
+import { type ClientOptions, ParleyClient } from "./client.ts";
+import { TcpChannel, type TcpChannelOptions } from "./tcp_channel.ts";
+
+/** Connects to a Parley server's TCP port in JSON mode. */
+export async function connectTcp(
+  options: TcpChannelOptions & ClientOptions,
+): Promise<ParleyClient> {
+  return new ParleyClient(await TcpChannel.connect(options), options);
+}
