@@ -24,6 +24,11 @@ async function main(): Promise<number> {
     return 0;
   }
   const logger = createLogger(config.logLevel);
+  // Listen for signals before anything else, so a stop during start-up is still graceful.
+  const stopped = Promise.withResolvers<string>();
+  const onSignal = (name: string) => () => stopped.resolve(name);
+  const signals = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]] as const;
+  for (const [sig, fn] of signals) Deno.addSignalListener(sig, fn);
   await Deno.mkdir(config.dataDir, { recursive: true });
   const dbPath = `${config.dataDir}/parley.db`;
   const store = new SqliteStore({ path: dbPath });
@@ -49,10 +54,6 @@ async function main(): Promise<number> {
   // One line a script can wait for; tests read the port from it.
   console.log(`Parley listening: tcp ${hostname}:${port} (text for nc, JSON for clients)`);
 
-  const stopped = Promise.withResolvers<string>();
-  const onSignal = (name: string) => () => stopped.resolve(name);
-  const signals = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]] as const;
-  for (const [sig, fn] of signals) Deno.addSignalListener(sig, fn);
   const signal = await stopped.promise;
   for (const [sig, fn] of signals) Deno.removeSignalListener(sig, fn);
 

@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS offline_messages (
   to_key TEXT NOT NULL,
   from_name TEXT NOT NULL,
   to_name TEXT NOT NULL,
-  body TEXT NOT NULL,
+  body BLOB NOT NULL,
   ts INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS offline_by_recipient ON offline_messages (to_key, seq);
@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS client_ids (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS client_ids_by_age ON client_ids (created_at);
 `;
+
+const utf8 = new TextEncoder();
+const utf8d = new TextDecoder();
 
 /** How long a stored message's client id is remembered for deduplication. */
 const CLIENT_ID_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -129,7 +132,7 @@ export class SqliteStore implements Store {
         }
         this.#q.insertCid.run(cid.senderKey, cid.cid, m.id, m.to, Date.now());
       }
-      this.#q.insertMessage.run(m.id, m.toKey, m.from, m.to, m.text, m.ts);
+      this.#q.insertMessage.run(m.id, m.toKey, m.from, m.to, utf8.encode(m.text), m.ts);
       this.#db.exec("COMMIT");
     } catch (err) {
       this.#db.exec("ROLLBACK");
@@ -140,13 +143,17 @@ export class SqliteStore implements Store {
 
   pending(toKey: string, limit = 10_000): Promise<StoredMessage[]> {
     this.#open();
-    const rows = this.#q.pending.all(toKey, limit) as Record<string, string | number>[];
+    const rows = this.#q.pending.all(toKey, limit) as Record<
+      string,
+      string | number | Uint8Array
+    >[];
     return Promise.resolve(rows.map((r) => ({
       id: String(r.id),
       from: String(r.from_name),
       to: String(r.to_name),
       toKey: String(r.to_key),
-      text: String(r.body),
+      // Bytes, not TEXT: SQLite's text functions stop at NUL, and bodies get sealed later.
+      text: utf8d.decode(r.body as Uint8Array),
       ts: Number(r.ts),
     })));
   }

@@ -1,0 +1,123 @@
+/**
+ * The behaviour every Store must have. Each implementation's test file calls
+ * `runStoreConformance` with a factory; the suite knows nothing of the backend.
+ */
+import assert from "node:assert/strict";
+import { isParleyError } from "../lib/errors.ts";
+import type { Store, StoredMessage, UserRecord } from "../lib/store/mod.ts";
+
+export interface StoreFactory {
+  /** A fresh, empty store. */
+  open(): Promise<Store>;
+  /** Opens the same data again after `close()` (for durability checks). */
+  reopen?(): Promise<Store>;
+  cleanup?(): Promise<void>;
+}
+
+const user = (name: string, lang = "en"): UserRecord => ({
+  name,
+  key: name.toLowerCase(),
+  passwordHash: `hash-of-${name}`,
+  lang,
+  createdAt: 1_700_000_000_000,
+});
+
+const message = (id: string, to: string, text: string): StoredMessage => ({
+  id,
+  from: "alice",
+  to,
+  toKey: to.toLowerCase(),
+  text,
+  ts: 1_700_000_000_000,
+});
+
+export function runStoreConformance(name: string, factory: StoreFactory): void {
+  const test = (what: string, fn: (store: Store) => Promise<void>) =>
+    Deno.test(`${name}: ${what}`, async () => {
+      const store = await factory.open();
+      try {
+        await fn(store);
+      } finally {
+        await store.close();
+        await factory.cleanup?.();
+      }
+    });
+
+  test("creates and finds users by key", async (store) => {
+    await store.createUser(user("Alice"));
+    assert.deepEqual(await store.getUser("alice"), user("Alice"));
+    assert.equal(await store.getUser("bob"), undefined);
+  });
+
+  test("refuses a second user with the same key", async (store) => {
+    await store.createUser(user("Alice"));
+    await assert.rejects(
+      store.createUser({ ...user("ALICE"), key: "alice" }),
+      (err) => isParleyError(err, "name_taken"),
+    );
+  });
+
+  test("lists users by key and changes a language", async (store) => {
+    for (const n of ["carol", "Bob", "alice"]) await store.createUser(user(n));
+    await store.setLang("bob", "es");
+    const listed = await store.listUsers(2);
+    assert.deepEqual(listed.map((u) => [u.name, u.lang]), [["alice", "en"], ["Bob", "es"]]);
+  });
+
+  test("keeps offline messages in the order they were stored, per recipient", async (store) => {
+    await store.storeOffline(message("3", "bob", "first"));
+    await store.storeOffline(message("1", "bob", "second"));
+    await store.storeOffline(message("2", "carol", "other"));
+    await store.storeOffline(message("0", "bob", "third"));
+    const pending = await store.pending("bob");
+    assert.deepEqual(pending.map((m) => m.text), ["first", "second", "third"]);
+    assert.deepEqual(pending[0], message("3", "bob", "first"));
+    assert.equal(await store.pendingCount("bob"), 3);
+    assert.deepEqual((await store.pending("bob", 2)).map((m) => m.id), ["3", "1"]);
+  });
+
+  test("removes only acknowledged messages of the acknowledging user", async (store) => {
+    await store.storeOffline(message("a", "bob", "one"));
+    await store.storeOffline(message("b", "bob", "two"));
+    await store.storeOffline(message("c", "carol", "three"));
+    assert.equal(await store.ack("bob", ["a", "c", "zzz"]), 1);
+    assert.deepEqual((await store.pending("bob")).map((m) => m.id), ["b"]);
+    assert.equal(await store.pendingCount("carol"), 1);
+  });
+
+  test("stores a client id once and returns the first outcome after", async (store) => {
+    const cid = { senderKey: "alice", cid: "c-1" };
+    assert.equal(await store.storeOffline(message("m1", "bob", "hi"), cid), undefined);
+    const again = await store.storeOffline(message("m2", "bob", "hi"), cid);
+    assert.deepEqual(again, { id: "m1", to: "bob", status: "stored", recipients: 0 });
+    assert.equal(await store.pendingCount("bob"), 1);
+    assert.deepEqual(await store.lookupClientId("alice", "c-1"), again);
+    assert.equal(await store.lookupClientId("carol", "c-1"), undefined);
+    // Still known after the message itself was acknowledged.
+    await store.ack("bob", ["m1"]);
+    assert.deepEqual(await store.lookupClientId("alice", "c-1"), again);
+  });
+
+  test("keeps unicode text exactly", async (store) => {
+    const text = "héllo 👋 — 日本語\nline two\t\u0000end";
+    await store.storeOffline(message("u", "bob", text));
+    assert.equal((await store.pending("bob"))[0].text, text);
+  });
+
+  if (factory.reopen) {
+    Deno.test(`${name}: what was stored is there after reopening`, async () => {
+      const store = await factory.open();
+      await store.createUser(user("bob"));
+      await store.storeOffline(message("x", "bob", "kept"));
+      await store.close();
+      const again = await factory.reopen!();
+      try {
+        assert.equal((await again.getUser("bob"))?.name, "bob");
+        assert.equal((await again.pending("bob"))[0].text, "kept");
+      } finally {
+        await again.close();
+        await factory.cleanup?.();
+      }
+    });
+  }
+}
