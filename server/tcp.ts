@@ -1,3 +1,4 @@
+import { concatBytes } from "../lib/bytes.ts";
 import type { Logger } from "../lib/log.ts";
 import { decodeUtf8, DEFAULT_MAX_LINE_BYTES, LineSplitter } from "../lib/protocol/lines.ts";
 import type { Dialect } from "../lib/protocol/types.ts";
@@ -70,6 +71,7 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
 
 async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Promise<void> {
   const remote = conn.remoteAddr as Deno.NetAddr;
+  const connectedAt = performance.now();
   const buf = new Uint8Array(64 * 1024);
   const read = conn.read(buf);
   // A person with nc waits to be told how to sign in; a program speaks first. So greet in text
@@ -99,7 +101,10 @@ async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Pro
     remote.hostname,
     options.maxQueuedBytes ?? 4 << 20,
   );
-  const session = options.router.attach(adapter, { greeted: greeted && dialect === "text" });
+  const session = options.router.attach(adapter, {
+    greeted: greeted && dialect === "text",
+    connectedAt,
+  });
   const splitter = new LineSplitter(options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
   try {
     let n: number | null = first;
@@ -236,7 +241,9 @@ class TcpConnection implements Connection {
     await Promise.resolve();
     try {
       while (this.#queue.length && !this.#closed) {
-        const chunk = this.#queue.length === 1 ? this.#queue[0] : concat(this.#queue, this.#queued);
+        const chunk = this.#queue.length === 1
+          ? this.#queue[0]
+          : concatBytes(this.#queue, this.#queued);
         this.#queue = [];
         this.#queued = 0;
         let off = 0;
@@ -254,14 +261,4 @@ class TcpConnection implements Connection {
     this.#closed = true;
     closeQuietly(this.#conn);
   }
-}
-
-function concat(parts: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

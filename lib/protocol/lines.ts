@@ -1,3 +1,5 @@
+import { concatBytes } from "../bytes.ts";
+
 /**
  * Splits a byte stream into lines, refusing lines longer than a limit. An overlong line is
  * discarded up to its newline and reported once as `{ overlong: true }`, so the connection can
@@ -66,13 +68,7 @@ export class LineSplitter {
 function concat(parts: Uint8Array[], size: number, copy = false): Uint8Array {
   if (parts.length === 0) return new Uint8Array();
   if (parts.length === 1) return copy ? parts[0].slice() : parts[0];
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts, size);
 }
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });

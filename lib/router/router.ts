@@ -81,8 +81,11 @@ export class Router {
    * Registers a new connection and greets it (unless the transport already did). The transport
    * feeds it lines from then on.
    */
-  attach(conn: Connection, options: { greeted?: boolean } = {}): Session {
-    const session = new Session(this, conn);
+  attach(
+    conn: Connection,
+    options: { greeted?: boolean; connectedAt?: number } = {},
+  ): Session {
+    const session = new Session(this, conn, options.connectedAt);
     if (this.#shuttingDown) {
       session.close("server shutting down");
       return session;

@@ -42,7 +42,8 @@ export class Session {
   #loginTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
-  constructor(router: Router, conn: Connection) {
+  /** `connectedAt` (performance.now()) starts the sign-in deadline when the socket opened. */
+  constructor(router: Router, conn: Connection, connectedAt: number = performance.now()) {
     this.#router = router;
     this.conn = conn;
     const { ratePerSec, rateBurst, loginTimeoutMs } = router.limits;
@@ -58,7 +59,7 @@ export class Session {
         });
         this.close("login timeout");
       }
-    }, loginTimeoutMs);
+    }, Math.max(0, loginTimeoutMs - (performance.now() - connectedAt)));
   }
 
   get closed(): boolean {
