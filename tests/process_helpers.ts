@@ -41,8 +41,9 @@ export async function spawnServer(
   let out = "";
   const listening = Promise.withResolvers<number>();
   const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      out += chunk;
+    const decoder = new TextDecoder();
+    for await (const bytes of stream) {
+      out += decoder.decode(bytes, { stream: true });
       const m = out.match(/tcp [\d.]+:(\d+)/);
       if (m) listening.resolve(Number(m[1]));
     }
