@@ -48,6 +48,9 @@ export interface ClientOptions {
   buffer?: boolean;
 }
 
+// A random prefix per process: the server remembers client ids of stored messages for days, so
+// two runs must never reuse one.
+const cidPrefix = crypto.randomUUID().slice(0, 8);
 let cidCounter = 0;
 
 /**
@@ -98,7 +101,7 @@ export class ParleyClient {
     frame: Outgoing,
     replyType: T,
   ): Promise<Extract<ServerEvent, { type: T }>> {
-    const cid = frame.cid ?? `c${++cidCounter}`;
+    const cid = frame.cid ?? `${cidPrefix}-${++cidCounter}`;
     const reply = this.next(
       (e) => "cid" in e && e.cid === cid && (e.type === replyType || e.type === "error"),
       this.#timeout,

@@ -1,5 +1,14 @@
 export { type ClientOptions, type FrameChannel, ParleyClient, ServerError } from "./client.ts";
 export { TcpChannel, type TcpChannelOptions } from "./tcp_channel.ts";
+export { Backoff, type BackoffOptions } from "./backoff.ts";
+export {
+  type ConnectionState,
+  type Credentials,
+  type ReconnectEvent,
+  ReconnectingClient,
+  type ReconnectOptions,
+  type StatusEvent,
+} from "./reconnect.ts";
 
 import { type ClientOptions, ParleyClient } from "./client.ts";
 import { TcpChannel, type TcpChannelOptions } from "./tcp_channel.ts";

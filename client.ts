@@ -1,0 +1,45 @@
+/**
+ * The terminal client: `deno task client [--host H] [--port P]`. Signs in over TCP in JSON
+ * mode, shows messages and presence, and reconnects by itself. `--help` says the rest.
+ */
+import { TcpChannel } from "./lib/client/tcp_channel.ts";
+import { CLIENT_HELP, parseClientArgs, UsageError } from "./lib/client/terminal/args.ts";
+import { runChat } from "./lib/client/terminal/chat.ts";
+import { LineTerminal } from "./lib/client/terminal/line_terminal.ts";
+import type { Terminal } from "./lib/client/terminal/terminal.ts";
+import { TtyEditor } from "./lib/client/terminal/tty_editor.ts";
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseClientArgs(Deno.args, (name) => Deno.env.get(name));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`parley client: ${err.message}`);
+    return 2;
+  }
+  if (args === "help") {
+    console.log(CLIENT_HELP);
+    return 0;
+  }
+  const stdinTty = Deno.stdin.isTerminal();
+  const stdoutTty = Deno.stdout.isTerminal();
+  const terminal: Terminal = stdinTty && stdoutTty
+    ? new TtyEditor()
+    : new LineTerminal({ interactive: stdinTty });
+  const color = stdoutTty && !Deno.env.get("NO_COLOR");
+  const { host, port } = args;
+  try {
+    return await runChat({
+      args,
+      terminal,
+      color,
+      dial: () => TcpChannel.connect({ hostname: host, port }),
+    });
+  } finally {
+    terminal.close();
+  }
+}
+
+// Exit explicitly: a read from stdin may still be waiting.
+Deno.exit(await main());

@@ -1,0 +1,90 @@
+import { parseArgs } from "node:util";
+
+/** What the terminal client was told on the command line and in the environment. */
+export interface ClientArgs {
+  host: string;
+  port: number;
+  /** Sign in as this name instead of asking. */
+  name?: string;
+  /** Create the account without asking first. */
+  register: boolean;
+}
+
+/** A command line the client cannot use; the message says what is wrong. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** What `deno task client --help` prints. */
+export const CLIENT_HELP = `Parley terminal client: chat with a Parley server over TCP.
+
+Usage: deno task client [options]
+
+Options (a flag wins over its environment variable):
+  --host <address>  server address          env PARLEY_HOST, default 127.0.0.1
+  --port <number>   server TCP port         env PARLEY_TCP_PORT, default 7000
+  --name <name>     sign in as <name> instead of being asked
+  --register        create the account without asking (handy in scripts)
+  -h, --help        show this help
+
+Signing in: the client asks for your name, your password (not shown while you type) and
+your language (Enter keeps your current one; new accounts start with en). When no account has
+that name, it offers to create one: answer y (at a terminal it then asks for the password
+once more). Input may also be piped, one answer per line, then one chat line per line.
+
+In the chat:
+  @<name> <text>    private message to <name>
+  @all <text>       message to everyone online
+  <text>            reply: goes to the last person you wrote to or heard from privately
+                    (the prompt shows who that is)
+  /who              who is online
+  /lang <code>      set your language (en, es, fr, pt-BR, ...)
+  /help             list these commands
+  /quit             leave (Ctrl-D too)
+
+If the connection drops, the client says so, reconnects by itself (waiting longer after each
+failed try, up to 30 s) and sends again whatever the server had not confirmed; the server
+drops repeats, so nothing arrives twice. Colours are off when NO_COLOR is set or when the
+output is not a terminal.`;
+
+/**
+ * Reads flags, then PARLEY_HOST / PARLEY_TCP_PORT, then defaults.
+ * @throws {UsageError} for unknown flags or a bad port, naming the option.
+ */
+export function parseClientArgs(
+  args: string[],
+  env: (name: string) => string | undefined,
+): ClientArgs | "help" {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        host: { type: "string" },
+        port: { type: "string" },
+        name: { type: "string" },
+        register: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}. Try --help.`);
+  }
+  if (values.help) return "help";
+  const host = values.host ?? env("PARLEY_HOST") ?? "127.0.0.1";
+  if (!host) throw new UsageError("--host must not be empty");
+  const portSource = values.port === undefined && env("PARLEY_TCP_PORT") !== undefined
+    ? "PARLEY_TCP_PORT"
+    : "--port";
+  const portText = values.port ?? env("PARLEY_TCP_PORT") ?? "7000";
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
+    throw new UsageError(
+      `${portSource} must be a port number from 1 to 65535: current value is '${portText}'`,
+    );
+  }
+  const name = values.name?.trim() || undefined;
+  return { host, port, name, register: values.register };
+}

@@ -1,0 +1,141 @@
+import { formatTime, terminalSafe } from "../../protocol/text.ts";
+import type { MessageEvent, ServerEvent, UserStatus } from "../../protocol/types.ts";
+
+/** ANSI styles, or plain text when colours are off. */
+export interface Palette {
+  dim(s: string): string;
+  bold(s: string): string;
+  red(s: string): string;
+  green(s: string): string;
+  yellow(s: string): string;
+  cyan(s: string): string;
+  magenta(s: string): string;
+}
+
+const ansi = (open: number, close: number) => (s: string) => `\x1b[${open}m${s}\x1b[${close}m`;
+
+/** The styles to print with: ANSI when `color`, identity otherwise. */
+export function palette(color: boolean): Palette {
+  if (!color) {
+    const plain = (s: string) => s;
+    return {
+      dim: plain,
+      bold: plain,
+      red: plain,
+      green: plain,
+      yellow: plain,
+      cyan: plain,
+      magenta: plain,
+    };
+  }
+  return {
+    dim: ansi(2, 22),
+    bold: ansi(1, 22),
+    red: ansi(31, 39),
+    green: ansi(32, 39),
+    yellow: ansi(33, 39),
+    cyan: ansi(36, 39),
+    magenta: ansi(35, 39),
+  };
+}
+
+/**
+ * Turns events into the lines the terminal shows. Every piece of text that came from another
+ * user goes through `terminalSafe`, so it cannot carry escape sequences to the screen.
+ */
+export class Formatter {
+  readonly p: Palette;
+  #me: string;
+  #now: () => number;
+
+  constructor(options: { color: boolean; me?: string; now?: () => number }) {
+    this.p = palette(options.color);
+    this.#me = options.me ?? "";
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Sets whose point of view messages are shown from. */
+  set me(name: string) {
+    this.#me = name;
+  }
+
+  /** `[14:02] bob → you: hi`; stored ones carry `(offline)`. */
+  message(m: MessageEvent): string {
+    const { p } = this;
+    const from = this.#isMe(m.from) ? "you" : p.bold(p.cyan(safe(m.from)));
+    const to = m.to === "all" ? p.magenta("all") : this.#isMe(m.to) ? "you" : p.cyan(safe(m.to));
+    const tag = m.offline ? p.yellow("(offline) ") : "";
+    return `${this.time(m.ts)} ${tag}${from} → ${to}: ${terminalSafe(m.text)}`;
+  }
+
+  /** The echo of the user's own message once the server confirmed it. */
+  sent(sent: Extract<ServerEvent, { type: "sent" }>, text: string): string {
+    const { p } = this;
+    const to = sent.to === "all" ? p.magenta("all") : p.cyan(safe(sent.to));
+    let note = "";
+    if (sent.status === "stored") {
+      note = ` (${safe(sent.to)} is offline; they get it when they sign in)`;
+    } else if (sent.to === "all" && sent.recipients === 0) note = " (nobody else is online)";
+    return `${this.time(this.#now())} you → ${to}: ${terminalSafe(text)}${p.dim(note)}`;
+  }
+
+  /** `[14:02]`, or `[Nov 25 14:02]` on another day; local time. */
+  time(ts: number): string {
+    return this.p.dim(`[${formatTime(ts, this.#now())}]`);
+  }
+
+  /** `* text`, for the client's own notices. */
+  info(text: string): string {
+    return this.p.dim(`* ${text}`);
+  }
+
+  /** A good-news notice (someone came online, reconnected). */
+  good(text: string): string {
+    return this.p.green(`* ${text}`);
+  }
+
+  /** `! text`, for warnings (connection trouble). */
+  warn(text: string): string {
+    return this.p.yellow(`! ${text}`);
+  }
+
+  /** `! text`, for errors. */
+  error(text: string): string {
+    return this.p.red(`! ${text}`);
+  }
+
+  /** An error event from the server, with its retry hint. */
+  serverError(e: Extract<ServerEvent, { type: "error" }>): string {
+    const retry = e.retryAfter ? ` (try again in ${Math.ceil(e.retryAfter)} s)` : "";
+    return this.error(`${terminalSafe(e.message)}${retry}`);
+  }
+
+  /** `Online (2): alice (you), bob`, then the others. */
+  users(users: UserStatus[]): string[] {
+    const online = users.filter((u) => u.state !== "offline");
+    const names = online.map((u) => this.#isMe(u.name) ? `${safe(u.name)} (you)` : safe(u.name));
+    const lines = [this.info(`Online (${names.length}): ${names.join(", ")}`)];
+    const offline = users.filter((u) => u.state === "offline").map((u) => safe(u.name));
+    if (offline.length) {
+      const shown = offline.slice(0, 20).join(", ");
+      const more = offline.length > 20 ? ` and ${offline.length - 20} more` : "";
+      lines.push(this.info(`Offline: ${shown}${more}`));
+    }
+    return lines;
+  }
+
+  #isMe(name: string): boolean {
+    return name.toLowerCase() === this.#me.toLowerCase();
+  }
+}
+
+/** A user name, made safe to print (names are validated by the server, but trust nothing). */
+export function safe(name: string): string {
+  return terminalSafe(name);
+}
+
+/** `2s`, `0.6s`, `30s`. */
+export function seconds(ms: number): string {
+  const s = ms / 1000;
+  return s < 10 ? `${Math.round(s * 10) / 10}s` : `${Math.round(s)}s`;
+}

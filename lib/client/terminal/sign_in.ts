@@ -1,0 +1,139 @@
+import { normalizeLang } from "../../accounts/names.ts";
+import { isParleyError } from "../../errors.ts";
+import type { ServerEvent } from "../../protocol/types.ts";
+import { ServerError } from "../client.ts";
+import type { ReconnectingClient } from "../reconnect.ts";
+import type { ClientArgs } from "./args.ts";
+import type { Formatter } from "./format.ts";
+import type { Terminal } from "./terminal.ts";
+
+type Welcome = Extract<ServerEvent, { type: "welcome" }>;
+
+/**
+ * Asks for name, password and language, then logs in. When the server does not know the name
+ * (or the password is wrong: it does not say which), offers to register the name instead.
+ * Resolves with the welcome, or undefined when the user gave up or the server is unreachable
+ * (after saying why).
+ */
+export async function signIn(
+  client: ReconnectingClient,
+  term: Terminal,
+  fmt: Formatter,
+  args: ClientArgs,
+): Promise<Welcome | undefined> {
+  const say = (line: string) => term.print(line);
+  let name = args.name ?? await askName(term, say);
+  if (name === undefined) return;
+  let password = await askPassword(term, `Password for ${name}: `);
+  if (password === undefined) return;
+  const lang = await askLang(term, say);
+  if (lang === null) return;
+  let register = args.register;
+  say(fmt.info(`connecting to ${args.host}:${args.port}…`));
+
+  while (true) {
+    try {
+      return await client.connect({ name, password, lang: lang || undefined }, { register });
+    } catch (err) {
+      if (!(err instanceof ServerError)) {
+        say(fmt.error(`Cannot reach ${args.host}:${args.port}: ${reason(err)}.`));
+        say(fmt.info("Is the server running? --host and --port choose another one."));
+        return;
+      }
+      const message = err.message.slice(err.code.length + 2);
+      if (err.code === "bad_credentials") {
+        say(fmt.error(`Wrong password, or there is no account named '${name}'.`));
+        const answer = await term.ask(`Register '${name}' as a new account? [y/N] `);
+        if (answer === null) return;
+        if (/^y(es)?$/i.test(answer.trim())) {
+          const chosen = await newPassword(term, say, fmt, name, password);
+          if (chosen === undefined) return;
+          password = chosen;
+          register = true;
+        } else {
+          password = await askPassword(term, `Password for ${name}: `);
+          if (password === undefined) return;
+        }
+      } else if (err.code === "name_taken") {
+        say(fmt.error(`'${name}' is already registered; sign in with its password.`));
+        register = false;
+        password = await askPassword(term, `Password for ${name}: `);
+        if (password === undefined) return;
+      } else if (err.code === "bad_name") {
+        say(fmt.error(message));
+        name = await askName(term, say);
+        if (name === undefined) return;
+      } else if (err.code === "bad_argument" && register) {
+        // The only field the server can still refuse here is a too-short new password.
+        say(fmt.error(message));
+        const chosen = await newPassword(term, say, fmt, name);
+        if (chosen === undefined) return;
+        password = chosen;
+      } else {
+        const retry = err.retryAfter ? ` (try again in ${Math.ceil(err.retryAfter)} s)` : "";
+        say(fmt.error(`${message}${retry}`));
+        return;
+      }
+    }
+  }
+}
+
+async function askName(term: Terminal, say: (s: string) => void): Promise<string | undefined> {
+  while (true) {
+    const answer = await term.ask("Name: ");
+    if (answer === null) return;
+    const name = answer.trim();
+    if (!name) continue;
+    if (/\s/.test(name)) {
+      say("! A name has no spaces.");
+      continue;
+    }
+    return name;
+  }
+}
+
+async function askPassword(term: Terminal, question: string): Promise<string | undefined> {
+  while (true) {
+    const answer = await term.ask(question, { secret: true });
+    if (answer === null) return;
+    if (answer) return answer;
+  }
+}
+
+/** A password for a new account; at a terminal it is typed twice, since nobody sees it. */
+async function newPassword(
+  term: Terminal,
+  say: (s: string) => void,
+  fmt: Formatter,
+  name: string,
+  typed?: string,
+): Promise<string | undefined> {
+  while (true) {
+    const password = typed ?? await askPassword(term, `Choose a password for ${name}: `);
+    typed = undefined;
+    if (password === undefined || !term.interactive) return password;
+    const again = await term.ask("Type it again: ", { secret: true });
+    if (again === null) return;
+    if (again === password) return password;
+    say(fmt.error("The two passwords differ; once more."));
+  }
+}
+
+/** A language code, or "" to keep the current one; null when input ended. */
+async function askLang(term: Terminal, say: (s: string) => void): Promise<string | null> {
+  while (true) {
+    const answer = await term.ask("Language (en, es, fr, ...; Enter keeps your current one): ");
+    if (answer === null || !answer.trim()) return answer === null ? null : "";
+    try {
+      return normalizeLang(answer);
+    } catch (err) {
+      if (!isParleyError(err)) throw err;
+      say(`! ${err.message}`);
+    }
+  }
+}
+
+function reason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/\s*\(os error \d+\)$/, "");
+}

@@ -1,0 +1,169 @@
+import type { ServerEvent } from "../../protocol/types.ts";
+import type { ReconnectEvent } from "../reconnect.ts";
+import { type Formatter, safe, seconds } from "./format.ts";
+import type { Terminal } from "./terminal.ts";
+
+type Welcome = Extract<ServerEvent, { type: "welcome" }>;
+
+/**
+ * Shows the chat: messages, presence, errors and connection changes, and keeps what the prompt
+ * needs (whom plain text goes to, who is typing to the user).
+ */
+export class ChatView {
+  /** Whom plain text goes to: the last person the user wrote to or heard from privately. */
+  peer: string | undefined;
+  #term: Terminal;
+  #fmt: Formatter;
+  #me = "";
+  #where: string;
+  #states = new Map<string, string>();
+  #typing = new Map<string, { name: string; toAll: boolean }>();
+  #welcomed = false;
+
+  constructor(term: Terminal, fmt: Formatter, where: string) {
+    this.#term = term;
+    this.#fmt = fmt;
+    this.#where = where;
+  }
+
+  /** Prints lines above the input. */
+  print(...lines: string[]): void {
+    for (const line of lines) this.#term.print(line);
+  }
+
+  /** Handles one event from the reconnecting client. */
+  show(e: ReconnectEvent): void {
+    const f = this.#fmt;
+    switch (e.type) {
+      case "status":
+        return this.#status(e);
+      case "welcome":
+        return this.#welcome(e);
+      case "message":
+        if (e.to !== "all") {
+          const other = this.#isMe(e.from) ? e.to : e.from;
+          if (!this.#isMe(other)) this.#setPeer(other);
+        }
+        this.#typing.delete(e.from.toLowerCase());
+        this.print(f.message(e));
+        return this.#updatePrompt();
+      case "presence":
+        return this.#presence(e);
+      case "who":
+        return this.print(...f.users(e.users));
+      case "lang":
+        return this.print(f.info(`Your language is now ${safe(e.lang)}.`));
+      case "error":
+        return this.print(f.serverError(e));
+      case "info":
+        return this.print(f.info(safe(e.text)));
+      default:
+        // hello, sent (echoed by the chat with its text), acked, pong, help, prompt, bye.
+        return;
+    }
+  }
+
+  /** Sets whom plain text goes to. */
+  setPeer(name: string | undefined): void {
+    this.#setPeer(name);
+  }
+
+  #setPeer(name: string | undefined): void {
+    if (name?.toLowerCase() === "all") return;
+    this.peer = name;
+    this.#updatePrompt();
+  }
+
+  #status(e: Extract<ReconnectEvent, { type: "status" }>): void {
+    const f = this.#fmt;
+    switch (e.state) {
+      case "offline":
+        this.#typing.clear();
+        this.#updatePrompt();
+        return this.print(
+          e.attempt <= 1
+            ? f.warn(`connection lost (${e.reason}); reconnecting in ${seconds(e.retryInMs)}…`)
+            : f.warn(
+              `cannot reach ${this.#where} (${e.reason}); next try in ${seconds(e.retryInMs)}…`,
+            ),
+        );
+      case "online":
+        if (!e.reconnected) return;
+        return this.print(
+          f.good(
+            e.resending
+              ? `reconnected; sending ${e.resending} unconfirmed message${
+                e.resending === 1 ? "" : "s"
+              } again`
+              : "reconnected",
+          ),
+        );
+      case "closed":
+        if (e.error) this.print(f.error(e.reason));
+        return;
+      case "connecting":
+        return; // The offline notice already said when the next try comes.
+    }
+  }
+
+  #welcome(e: Welcome): void {
+    const f = this.#fmt;
+    this.#me = e.user;
+    this.#fmt.me = e.user;
+    this.#states.clear();
+    for (const u of e.users) this.#states.set(u.name.toLowerCase(), u.state);
+    const lines: string[] = [];
+    if (!this.#welcomed) {
+      this.#welcomed = true;
+      lines.push(
+        f.good(
+          `${e.created ? "Account created. Welcome" : "Welcome back"}, ${safe(e.user)}! ` +
+            `Your language is ${safe(e.lang)}.`,
+        ),
+        ...f.users(e.users.filter((u) => u.state !== "offline")),
+        f.info("Type @name text for a private message, @all text for everyone, /help for more."),
+      );
+    }
+    if (e.pending > 0) {
+      lines.push(
+        f.info(`${e.pending} message${e.pending === 1 ? "" : "s"} arrived while you were away:`),
+      );
+    }
+    this.print(...lines);
+    this.#updatePrompt();
+  }
+
+  #presence(e: Extract<ServerEvent, { type: "presence" }>): void {
+    const f = this.#fmt;
+    const key = e.user.toLowerCase();
+    const before = this.#states.get(key);
+    this.#states.set(key, e.state);
+    const name = safe(e.user);
+    if (e.state === "typing") {
+      this.#typing.set(key, { name: e.user, toAll: e.to === "all" });
+      if (this.#term.editing) return this.#updatePrompt();
+      return this.print(f.info(`${name} is typing${e.to === "all" ? " to all" : ""}…`));
+    }
+    this.#typing.delete(key);
+    this.#updatePrompt();
+    if (e.state === "online" && before !== "online" && before !== "typing") {
+      this.print(f.good(`${name} is online`));
+    } else if (e.state === "offline") this.print(f.info(`${name} went offline`));
+  }
+
+  #updatePrompt(): void {
+    const p = this.#fmt.p;
+    const typing = [...this.#typing.values()];
+    const who = typing.length === 1
+      ? `${safe(typing[0].name)} is typing${typing[0].toAll ? " to all" : ""}… `
+      : typing.length > 1
+      ? `${typing.length} people are typing… `
+      : "";
+    const to = this.peer ? p.cyan(safe(this.peer)) : "";
+    this.#term.setPrompt(`${p.dim(who)}${to}> `);
+  }
+
+  #isMe(name: string): boolean {
+    return name.toLowerCase() === this.#me.toLowerCase();
+  }
+}
