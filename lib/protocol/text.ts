@@ -154,7 +154,8 @@ export function encodeTextEvent(
     case "message":
       return formatMessage(event, viewer);
     case "presence":
-      if (event.state === "typing") return undefined;
+      // Typing indicators (start, and end: a presence with `to`) are not shown in text mode.
+      if (event.state === "typing" || event.to !== undefined) return undefined;
       return `* ${event.user} is ${event.state}`;
     case "sent": {
       const again = event.duplicate ? " (already sent before)" : "";

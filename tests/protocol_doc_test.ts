@@ -1,0 +1,250 @@
+/**
+ * Keeps docs/protocol.md honest: every command, event and error code is documented, the tables
+ * of costs and limits match the code, and the example sessions replay line by line against a
+ * real server.
+ */
+import assert from "node:assert/strict";
+import { RESERVED_NAMES } from "../lib/accounts/names.ts";
+import { ERROR_CODES } from "../lib/errors.ts";
+import { DEFAULT_MAX_LINE_BYTES } from "../lib/protocol/lines.ts";
+import type { ServerEventType } from "../lib/protocol/types.ts";
+import { COMMANDS } from "../lib/router/commands.ts";
+import { DEFAULT_LIMITS } from "../lib/router/options.ts";
+import { startServer, type TestServer, type TextSocket } from "./helpers.ts";
+
+const DOC = await Deno.readTextFile(new URL("../docs/protocol.md", import.meta.url));
+
+/**
+ * Every server event type. A `Record` over the union, so adding an event type to
+ * lib/protocol/types.ts without listing it here (and documenting it) fails the type check.
+ */
+const EVENT_TYPES: Record<ServerEventType, true> = {
+  hello: true,
+  welcome: true,
+  message: true,
+  presence: true,
+  sent: true,
+  who: true,
+  lang: true,
+  acked: true,
+  pong: true,
+  help: true,
+  prompt: true,
+  info: true,
+  error: true,
+  bye: true,
+};
+
+/** The body of the `## title` section, up to the next `## ` heading. */
+function section(title: string): string {
+  const lines = DOC.split("\n");
+  const start = lines.indexOf(`## ${title}`);
+  assert.notEqual(start, -1, `docs/protocol.md has no section '## ${title}'`);
+  const rest = lines.slice(start + 1);
+  const end = rest.findIndex((l) => l.startsWith("## "));
+  return (end === -1 ? rest : rest.slice(0, end)).join("\n");
+}
+
+/** Rows of the Markdown tables in `text`, as trimmed cells (header and rule rows included). */
+function tableRows(text: string): string[][] {
+  return text.split("\n")
+    .filter((l) => l.startsWith("|") && l.endsWith("|"))
+    .map((l) => l.slice(1, -1).split("|").map((c) => c.trim()));
+}
+
+Deno.test("docs/protocol.md documents every command of the command table", () => {
+  const frames = section("Client frames (JSON mode)");
+  for (const type of Object.keys(COMMANDS)) {
+    assert.ok(frames.includes(`### \`${type}\``), `no '### \`${type}\`' under Client frames`);
+  }
+});
+
+Deno.test("docs/protocol.md documents every server event", () => {
+  const events = section("Server events (JSON mode)");
+  for (const type of Object.keys(EVENT_TYPES)) {
+    assert.ok(events.includes(`### \`${type}\``), `no '### \`${type}\`' under Server events`);
+  }
+});
+
+Deno.test("docs/protocol.md lists exactly the error codes of lib/errors.ts", () => {
+  const documented = tableRows(section("Error codes"))
+    .map(([code]) => /^`([a-z0-9_]+)`$/.exec(code)?.[1])
+    .filter((code): code is string => code !== undefined);
+  assert.deepEqual(documented.toSorted(), Object.keys(ERROR_CODES).toSorted());
+});
+
+Deno.test("docs/protocol.md gives each command's cost and sign-in state as the table does", () => {
+  const allowed = { in: "after sign-in", out: "before sign-in", any: "any time" };
+  const rows = new Map(
+    tableRows(section("Limits"))
+      .filter(([frame, cost]) => /^`\w+`$/.test(frame) && /^[\d.]+$/.test(cost ?? ""))
+      .map(([frame, cost, when]) => [frame.slice(1, -1), { cost: Number(cost), when }]),
+  );
+  for (const [type, spec] of Object.entries(COMMANDS)) {
+    assert.deepEqual(rows.get(type), { cost: spec.cost, when: allowed[spec.auth] }, type);
+  }
+  assert.equal(rows.size, Object.keys(COMMANDS).length, "the cost table lists unknown frames");
+});
+
+Deno.test("docs/protocol.md states the default limits, line length and reserved names", () => {
+  const rows = tableRows(section("Limits"));
+  for (const [key, value] of Object.entries(DEFAULT_LIMITS)) {
+    const row = rows.find((r) => r.includes(`\`${key}\``));
+    assert.ok(row, `no row for \`${key}\` in the limits table`);
+    const expected = key.endsWith("Ms") ? `${value / 1000} s` : String(value);
+    assert.ok(row[1].startsWith(`${expected} `) || row[1] === expected, `${key}: ${row[1]}`);
+  }
+  const line = rows.find((r) => r.includes("`maxLineBytes`"));
+  assert.equal(line?.[1], `${DEFAULT_MAX_LINE_BYTES} bytes`);
+  const accounts = section("Accounts");
+  for (const name of RESERVED_NAMES) {
+    assert.ok(accounts.includes(`\`${name}\``), `reserved name '${name}' is not listed`);
+  }
+});
+
+Deno.test("the JSON example session in docs/protocol.md replays against a server", async () => {
+  await replay(example("json"));
+});
+
+Deno.test("the text example session in docs/protocol.md replays against a server", async () => {
+  await replay(example("text"));
+});
+
+/** One line of an example: `alice> ...` was sent by connection alice, `alice< ...` received. */
+interface Step {
+  conn: string;
+  sent: boolean;
+  line: string;
+  /** For messages: where in the doc. */
+  at: string;
+}
+
+/** The transcript in the code block after `<!-- example: kind -->`. */
+function example(kind: "json" | "text"): Step[] {
+  const marker = DOC.indexOf(`<!-- example: ${kind} -->`);
+  assert.notEqual(marker, -1, `no '<!-- example: ${kind} -->' in docs/protocol.md`);
+  const fence = DOC.indexOf("```", marker);
+  const start = DOC.indexOf("\n", fence) + 1;
+  const end = DOC.indexOf("\n```", start);
+  const firstLine = DOC.slice(0, start).split("\n").length;
+  return DOC.slice(start, end).split("\n").map((text, i) => {
+    const at = `docs/protocol.md:${firstLine + i}: ${text.slice(0, 120)}`;
+    const m = /^([\w-]+)([<>]) ?(.*)$/.exec(text);
+    assert.ok(m, `not a transcript line (name> or name<): ${at}`);
+    return { conn: m[1], sent: m[2] === ">", line: m[3], at };
+  });
+}
+
+/** A connection of the example: JSON mode when the first line it sends starts with `{`. */
+interface Conn {
+  socket: TextSocket;
+  json: boolean;
+  /** True once a JSON frame arrived; before it, non-JSON lines (a text greeting) are skipped. */
+  framed: boolean;
+}
+
+/**
+ * Plays an example against a fresh server: lines marked `>` are sent, each line marked `<` must
+ * be the next one its connection receives. Lines are handled in the order of the doc, so a reply
+ * is awaited before anything shown after it is sent. Every connection must end closed, with
+ * nothing received that the example does not show.
+ */
+async function replay(steps: Step[]): Promise<void> {
+  const server = await startServer();
+  try {
+    const conns = new Map<string, Conn>();
+    /** Server ids in the doc mapped to the ids this run produced. */
+    const ids = new Map<string, string>();
+    for (const step of steps) {
+      const conn = conns.get(step.conn) ?? await open(server, steps, step.conn);
+      conns.set(step.conn, conn);
+      if (step.sent) {
+        let line = step.line;
+        for (const [docId, realId] of ids) line = line.replaceAll(docId, realId);
+        await conn.socket.write(line);
+      } else if (conn.json) {
+        compareFrame(await nextFrame(conn, step), JSON.parse(step.line), ids, step.at);
+      } else {
+        const line = await conn.socket.waitFor(/^/).catch((err) => fail(step, err));
+        assert.equal(normalizeText(line), normalizeText(step.line), step.at);
+      }
+    }
+    for (const [name, conn] of conns) {
+      await conn.socket.waitClosed().catch(() => {
+        throw new Error(`connection '${name}' is still open: the example must end with bye`);
+      });
+      const extra = conn.socket.lines.filter((l) => !conn.json || conn.framed || isFrame(l));
+      assert.deepEqual(extra, [], `connection '${name}' received lines the example does not show`);
+    }
+  } finally {
+    await server.close();
+  }
+}
+
+async function open(server: TestServer, steps: Step[], name: string): Promise<Conn> {
+  const first = steps.find((s) => s.conn === name && s.sent);
+  return { socket: await server.text(), json: !!first?.line.startsWith("{"), framed: false };
+}
+
+/** The next JSON frame of a JSON-mode connection, skipping a text greeting before the first. */
+async function nextFrame(conn: Conn, step: Step): Promise<Record<string, unknown>> {
+  while (true) {
+    const line = await conn.socket.waitFor(/^/).catch((err) => fail(step, err));
+    if (isFrame(line)) {
+      conn.framed = true;
+      return JSON.parse(line);
+    }
+    assert.ok(!conn.framed, `not a JSON frame after the first one: ${line}\n  expected ${step.at}`);
+  }
+}
+
+function isFrame(line: string): boolean {
+  try {
+    const value = JSON.parse(line);
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Checks a received frame against the doc's: the same type and fields, the same values except
+ * those that differ from run to run (ids, timestamps, retry hints, the server version). An id
+ * seen before in the doc must come back as the same id seen before in this run.
+ */
+function compareFrame(
+  actual: Record<string, unknown>,
+  expected: Record<string, unknown>,
+  ids: Map<string, string>,
+  at: string,
+): void {
+  const where = `${at}\n  received ${JSON.stringify(actual).slice(0, 300)}`;
+  assert.equal(actual.type, expected.type, where);
+  assert.deepEqual(Object.keys(actual).toSorted(), Object.keys(expected).toSorted(), where);
+  for (const [key, want] of Object.entries(expected)) {
+    const got = actual[key];
+    if (key === "id") {
+      assert.match(String(got), /^[0-9A-HJKMNP-TV-Z]{16}$/, where);
+      const known = ids.get(String(want));
+      if (known === undefined) ids.set(String(want), String(got));
+      else assert.equal(got, known, `the same message keeps its id: ${where}`);
+    } else if (key === "ts" || key === "retryAfter") {
+      assert.equal(typeof got, "number", where);
+    } else if (key === "version") {
+      assert.equal(typeof got, "string", where);
+    } else {
+      assert.deepEqual(got, want, `field '${key}': ${where}`);
+    }
+  }
+}
+
+/** Text lines without what differs from run to run: clock times and the server version. */
+function normalizeText(line: string): string {
+  return line
+    .replace(/\[(?:[A-Z][a-z]{2} \d{1,2} )?\d{2}:\d{2}\]/g, "[HH:MM]")
+    .replace(/Parley \d+\.\d+\.\d+\S*/g, "Parley X.Y.Z");
+}
+
+function fail(step: Step, err: unknown): never {
+  throw new Error(`expected ${step.at}\n  ${(err as Error).message}`);
+}
