@@ -81,7 +81,9 @@ async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Pro
   let greeted = false;
   if (first === "timeout") {
     greeted = await writeAll(conn, utf8.encode(options.router.textGreeting() + "\n"));
-    first = greeted ? await within(read, options.router.limits.loginTimeoutMs) : null;
+    // The sign-in deadline runs from the socket's opening, the quiet wait included.
+    const left = options.router.limits.loginTimeoutMs - (performance.now() - connectedAt);
+    first = greeted ? await within(read, Math.max(0, left)) : null;
     if (first === "timeout") {
       await writeAll(conn, utf8.encode("! Not signed in in time; goodbye.\n"));
       closeQuietly(conn);

@@ -3,7 +3,7 @@
  * tests), real clients over TCP, and a throwaway data directory.
  */
 import { connectTcp, type ParleyClient } from "../lib/client/mod.ts";
-import { createLogger, silentLogger } from "../lib/log.ts";
+import { createLogger, type Logger, silentLogger } from "../lib/log.ts";
 import { type Limits, Router } from "../lib/router/mod.ts";
 import { SqliteStore } from "../lib/store/mod.ts";
 import { serveTcp, type TcpServer } from "../server/tcp.ts";
@@ -31,12 +31,23 @@ export interface TestServer {
 
 /** Starts a server in this process on a free port. */
 export async function startServer(
-  options: { dataDir?: string; limits?: Partial<Limits>; sniffMs?: number; maxLineBytes?: number } =
-    {},
+  options: {
+    dataDir?: string;
+    limits?: Partial<Limits>;
+    sniffMs?: number;
+    maxLineBytes?: number;
+    /** Outbound bytes a connection may have waiting (server/tcp.ts). */
+    maxQueuedBytes?: number;
+    /** Replaces the default logger (silent, or debug with PARLEY_TEST_LOG set). */
+    logger?: Logger;
+    /** A fixed port, e.g. to restart where clients will look again. @default 0 (any free port) */
+    port?: number;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "parley-test-" });
   const store = new SqliteStore({ path: `${dataDir}/parley.db` });
-  const logger = Deno.env.get("PARLEY_TEST_LOG") ? createLogger("debug") : silentLogger;
+  const logger = options.logger ??
+    (Deno.env.get("PARLEY_TEST_LOG") ? createLogger("debug") : silentLogger);
   const router = new Router({
     store,
     logger,
@@ -45,11 +56,12 @@ export async function startServer(
   });
   const tcp = serveTcp({
     hostname: "127.0.0.1",
-    port: 0,
+    port: options.port ?? 0,
     router,
     logger,
     sniffMs: options.sniffMs ?? 100,
     maxLineBytes: options.maxLineBytes,
+    maxQueuedBytes: options.maxQueuedBytes,
   });
   const port = tcp.addr.port;
   const clients: ParleyClient[] = [];

@@ -53,7 +53,9 @@ export class LoginThrottle {
     const now = this.#now();
     this.#sweep(now);
     for (const key of keys) {
-      const e = this.#entries.get(key) ?? { failures: 0, lockedUntil: 0, lastFailure: now };
+      let e = this.#entries.get(key);
+      // Failures long past (and no lockout running) are forgotten, however few entries exist.
+      if (!e || this.#stale(e, now)) e = { failures: 0, lockedUntil: 0, lastFailure: now };
       e.failures++;
       e.lastFailure = now;
       const over = e.failures - this.#free;
@@ -67,10 +69,12 @@ export class LoginThrottle {
     this.#entries.delete(key);
   }
 
+  #stale(e: Entry, now: number): boolean {
+    return now - e.lastFailure > this.#forget && e.lockedUntil <= now;
+  }
+
   #sweep(now: number) {
     if (this.#entries.size < 1024) return;
-    for (const [key, e] of this.#entries) {
-      if (now - e.lastFailure > this.#forget && e.lockedUntil < now) this.#entries.delete(key);
-    }
+    for (const [key, e] of this.#entries) if (this.#stale(e, now)) this.#entries.delete(key);
   }
 }

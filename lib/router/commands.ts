@@ -116,3 +116,13 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
     run: handleQuit,
   },
 };
+
+/**
+ * The table row for a frame's `type`, or undefined when there is none. Only the table's own
+ * keys count: `constructor` or `__proto__` are not commands.
+ */
+export function lookupCommand(type: string): CommandSpec | undefined {
+  return Object.hasOwn(COMMANDS, type)
+    ? COMMANDS[type as Command["type"]] as unknown as CommandSpec
+    : undefined;
+}

@@ -1,9 +1,9 @@
-import { ParleyError } from "../errors.ts";
+import { isParleyError, ParleyError } from "../errors.ts";
 import { decodeJsonFrame, encodeJsonEvent, type RawCommand } from "../protocol/json.ts";
 import { encodeTextEvent, TextLineReader } from "../protocol/text.ts";
 import type { ServerEvent } from "../protocol/types.ts";
 import { TokenBucket } from "../token_bucket.ts";
-import { COMMANDS } from "./commands.ts";
+import { COMMANDS, lookupCommand } from "./commands.ts";
 import type { Connection } from "./connection.ts";
 import type { Router } from "./router.ts";
 
@@ -79,7 +79,7 @@ export class Session {
       } else {
         raw = decodeJsonFrame(line);
       }
-      const spec = COMMANDS[raw.type as keyof typeof COMMANDS];
+      const spec = lookupCommand(raw.type);
       if (!spec) {
         throw new ParleyError(
           "unknown_command",
@@ -100,12 +100,23 @@ export class Session {
         );
       }
     } catch (err) {
+      // A line that is not a command costs a token like one (as in `reject`), so a junk flood
+      // cannot make the server answer every line; once the bucket is empty it goes unanswered.
+      if (!isParleyError(err, "rate_limited") && !this.bucket.take(1)) {
+        this.#router.stats.rateLimited++;
+        return;
+      }
       const cid = typeof raw?.cid === "string" ? raw.cid : undefined;
       // Replies keep the order of the lines they answer.
       return this.#enqueue(() => this.fail(err, cid));
     }
     const command = raw;
     this.#enqueue(() => this.#router.dispatch(this, command));
+  }
+
+  /** Runs `task` after the commands queued so far, in order with them. */
+  enqueue(task: () => Promise<void> | void): void {
+    this.#enqueue(task);
   }
 
   #enqueue(task: () => Promise<void> | void): void {
@@ -127,7 +138,8 @@ export class Session {
     if (this.#closed) return;
     // A junk flood costs tokens too, so it cannot fill the outbound queue with errors.
     if (!this.bucket.take(1)) return;
-    this.emit({ type: "error", code, message });
+    // Queued like every reply, so it keeps its place behind the commands of earlier lines.
+    this.#enqueue(() => this.emit({ type: "error", code, message }));
   }
 
   /** Sends an error event for `err`; unexpected errors are logged and shown as `internal`. */

@@ -1,0 +1,278 @@
+/**
+ * Accounts under bad input: invalid and reserved names, names that differ only in case, short
+ * passwords, wrong credentials, and the login throttle per name and per address.
+ */
+import assert from "node:assert/strict";
+import { connectTcp, type ParleyClient, ServerError } from "../lib/client/mod.ts";
+import type { Connection, Session } from "../lib/router/mod.ts";
+import { PASSWORD, startServer, type TestServer } from "./helpers.ts";
+import { TEXT_PASSWORD } from "./raw.ts";
+
+async function withServer(
+  fn: (server: TestServer) => Promise<void>,
+  options?: Parameters<typeof startServer>[0],
+) {
+  const server = await startServer(options);
+  try {
+    await fn(server);
+  } finally {
+    await server.close();
+  }
+}
+
+/** Sign-in frames cost 5 tokens; these tests are about accounts, not the rate limit. */
+const NO_RATE_LIMIT = { limits: { ratePerSec: 10_000, rateBurst: 10_000 } };
+
+/** Resolves with the error code the promise rejects with (and checks it is a ServerError). */
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof ServerError, String(err));
+    return err.code;
+  }
+  throw new Error("expected an error");
+}
+
+async function errorOf(p: Promise<unknown>): Promise<ServerError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof ServerError, String(err));
+    return err;
+  }
+  throw new Error("expected an error");
+}
+
+Deno.test("invalid names get bad_name with a reason; the connection can try again", () =>
+  withServer(async (server) => {
+    const c = await server.client();
+    for (
+      const name of [
+        "two words",
+        "x".repeat(33),
+        "-dash",
+        ".dot",
+        "émile",
+        "a/b",
+        "tab\there",
+        "nul\0",
+        "<script>",
+        "@bob",
+        "#room",
+      ]
+    ) {
+      const err = await errorOf(c.register(name, PASSWORD));
+      assert.equal(err.code, "bad_name", JSON.stringify(name));
+      assert.match(err.message, /Names (are|cannot)/);
+    }
+    // Too long for the field itself (over 64 characters): bad_argument.
+    assert.equal(await codeOf(c.register("y".repeat(65), PASSWORD)), "bad_argument");
+    assert.equal(await codeOf(c.register("", PASSWORD)), "bad_argument");
+    assert.equal((await c.register("x".repeat(32), PASSWORD)).user, "x".repeat(32));
+  }, NO_RATE_LIMIT));
+
+Deno.test("reserved names, in any case, get bad_name", () =>
+  withServer(async (server) => {
+    const c = await server.client();
+    for (const name of ["all", "ALL", "All", "everyone", "Admin", "server", "who"]) {
+      const err = await errorOf(c.register(name, PASSWORD));
+      assert.equal(err.code, "bad_name", name);
+      assert.match(err.message, new RegExp(`'${name}' is reserved`));
+    }
+    assert.equal(await server.store.getUser("all"), undefined);
+
+    // Text mode's interactive sign-in registers new names, and refuses reserved ones alike.
+    const t = await server.text();
+    await t.waitFor("Name:");
+    await t.write("ALL");
+    await t.write(TEXT_PASSWORD);
+    await t.write("");
+    await t.waitFor("! 'ALL' is reserved; pick another name.");
+    await t.waitFor("Name:");
+  }, NO_RATE_LIMIT));
+
+Deno.test("names are unique without regard to case: Alice then alice is name_taken", () =>
+  withServer(async (server) => {
+    const alice = await server.user("Alice");
+    const c = await server.client();
+    const err = await errorOf(c.register("alice", PASSWORD));
+    assert.equal(err.code, "name_taken");
+    assert.match(err.message, /'Alice' is already registered/);
+    assert.equal(await codeOf(c.register("ALICE", "another password")), "name_taken");
+
+    // Logging in under any case is the one account, shown as registered.
+    const w = await c.login("aLiCe", PASSWORD);
+    assert.equal(w.user, "Alice");
+    assert.equal(w.created, false);
+    assert.equal((await alice.send("ALICE", "to myself")).to, "Alice");
+
+    const t = await server.text();
+    await t.waitFor("Name:");
+    await t.write(`/register ALICE ${TEXT_PASSWORD}`);
+    await t.waitFor("! 'Alice' is already registered.");
+    await t.waitFor("Name:");
+  }, NO_RATE_LIMIT));
+
+Deno.test("two connections racing to register bob and BOB: exactly one wins", () =>
+  withServer(async (server) => {
+    for (let round = 0; round < 5; round++) {
+      const name = `racer${round}`;
+      const [a, b] = await Promise.all([server.client(), server.client()]);
+      const results = await Promise.allSettled([
+        a.register(name, PASSWORD),
+        b.register(name.toUpperCase(), PASSWORD),
+      ]);
+      const won = results.filter((r) => r.status === "fulfilled");
+      const lost = results.filter((r) => r.status === "rejected");
+      assert.equal(won.length, 1, `round ${round}`);
+      assert.equal((lost[0].reason as ServerError).code, "name_taken");
+    }
+  }, NO_RATE_LIMIT));
+
+Deno.test("passwords shorter than 8 characters are refused at registration", () =>
+  withServer(async (server) => {
+    const c = await server.client();
+    for (const password of ["short", "1234567", "ééééééé", "       "]) {
+      const err = await errorOf(c.register("ann", password));
+      assert.equal(err.code, "bad_argument", password);
+      assert.match(err.message, /at least 8 characters/);
+    }
+    assert.equal(await server.store.getUser("ann"), undefined, "nothing was created");
+    // Characters, not bytes: eight emoji are eight characters.
+    assert.equal((await c.register("ann", "🙂".repeat(8))).user, "ann");
+  }, NO_RATE_LIMIT));
+
+Deno.test("a wrong password and an unknown name both get bad_credentials, alike", () =>
+  withServer(async (server) => {
+    await server.user("alice");
+    const c = await server.client();
+    const wrong = await errorOf(c.login("alice", "not the password"));
+    const unknown = await errorOf(c.login("nobody", PASSWORD));
+    assert.equal(wrong.code, "bad_credentials");
+    assert.equal(unknown.code, "bad_credentials");
+    assert.equal(wrong.message, unknown.message, "no hint that a name exists");
+    assert.equal((await c.login("alice", PASSWORD)).user, "alice");
+  }, NO_RATE_LIMIT));
+
+Deno.test("repeated failed logins get throttled with retryAfter; the lockout ends", () =>
+  withServer(async (server) => {
+    await server.user("alice");
+    const c = await server.client();
+    for (let i = 0; i < 6; i++) {
+      assert.equal(await codeOf(c.login("alice", `wrong ${i}`)), "bad_credentials", `try ${i}`);
+    }
+    // Locked now: even the right password is not tried.
+    const err = await errorOf(c.login("alice", PASSWORD));
+    assert.equal(err.code, "throttled");
+    assert.match(err.message, /Too many failed sign-ins/);
+    assert.ok(err.retryAfter !== undefined && err.retryAfter > 0 && err.retryAfter <= 1);
+
+    // Text mode says how long to wait, and asks for a name again.
+    const t = await server.text();
+    await t.waitFor("Name:");
+    await t.write(`/login alice ${TEXT_PASSWORD}`);
+    await t.waitFor("! Too many failed sign-ins; wait before trying again. (try again in 1 s)");
+    await t.waitFor("Name:");
+
+    await new Promise((r) => setTimeout(r, err.retryAfter! * 1000 + 50));
+    assert.equal((await c.login("alice", PASSWORD)).user, "alice");
+  }, NO_RATE_LIMIT));
+
+// ---------------------------------------------------------------------------------------------
+// Per name and per address. TCP tests all come from 127.0.0.1, so these attach connections
+// with other addresses to the router directly, the way a transport does.
+
+/** A connection from `remoteAddr` that records JSON frames, attached to the router. */
+class FakeConnection implements Connection {
+  readonly transport = "test";
+  readonly dialect = "json" as const;
+  readonly frames: Record<string, unknown>[] = [];
+  session!: Session;
+  constructor(readonly remoteAddr: string) {}
+  send(frame: string) {
+    this.frames.push(JSON.parse(frame));
+  }
+  flushed() {
+    return Promise.resolve();
+  }
+  close() {
+    this.session.detach();
+  }
+}
+
+function attachFrom(server: TestServer, remoteAddr: string) {
+  const conn = new FakeConnection(remoteAddr);
+  conn.session = server.router.attach(conn);
+  return {
+    /** Sends a sign-in frame and returns the reply's type or error code. */
+    async login(name: string, password: string, type = "login"): Promise<string> {
+      conn.session.receive(JSON.stringify({ type, name, password }));
+      await conn.session.idle();
+      const reply = conn.frames.at(-1)!;
+      return reply.type === "error" ? String(reply.code) : String(reply.type);
+    },
+    close: () => conn.close(),
+  };
+}
+
+Deno.test("the login throttle locks a name tried from many addresses", () =>
+  withServer(async (server) => {
+    await server.user("alice");
+    await server.user("bob");
+    const opened: { close(): void }[] = [];
+    const from = (addr: string) => {
+      const c = attachFrom(server, addr);
+      opened.push(c);
+      return c;
+    };
+    try {
+      // Six addresses, one wrong password each: no address is locked, the name is.
+      for (let i = 1; i <= 6; i++) {
+        assert.equal(await from(`10.0.0.${i}`).login("alice", "wrong password"), "bad_credentials");
+      }
+      const fresh = from("10.0.0.99");
+      assert.equal(await fresh.login("alice", PASSWORD), "throttled");
+      assert.equal(await fresh.login("ALICE", PASSWORD), "throttled", "the name, in any case");
+      assert.equal(await fresh.login("bob", PASSWORD), "welcome", "other names are not locked");
+    } finally {
+      for (const c of opened) c.close();
+    }
+  }, NO_RATE_LIMIT));
+
+Deno.test("the login throttle locks an address that tries many names", () =>
+  withServer(async (server) => {
+    await server.user("carol");
+    const sprayer = attachFrom(server, "192.0.2.7");
+    const elsewhere = attachFrom(server, "198.51.100.1");
+    try {
+      for (let i = 0; i < 6; i++) {
+        assert.equal(await sprayer.login(`guess${i}`, "password1"), "bad_credentials");
+      }
+      assert.equal(await sprayer.login("carol", PASSWORD), "throttled");
+      assert.equal(await sprayer.login("newname", PASSWORD, "register"), "throttled");
+      assert.equal(await elsewhere.login("carol", PASSWORD), "welcome", "other addresses log in");
+    } finally {
+      sprayer.close();
+      elsewhere.close();
+    }
+  }, NO_RATE_LIMIT));
+
+Deno.test("throttled clients get nowhere with fresh connections either", () =>
+  withServer(async (server) => {
+    await server.user("dave");
+    const clients: ParleyClient[] = [];
+    try {
+      for (let i = 0; i < 6; i++) {
+        const c = await connectTcp({ port: server.port });
+        clients.push(c);
+        assert.equal(await codeOf(c.login("dave", "wrong password")), "bad_credentials");
+      }
+      const c = await connectTcp({ port: server.port });
+      clients.push(c);
+      assert.equal(await codeOf(c.login("dave", PASSWORD)), "throttled");
+    } finally {
+      for (const c of clients) c.close();
+      await Promise.all(clients.map((c) => c.closed));
+    }
+  }));

@@ -1,0 +1,295 @@
+/**
+ * Limits that keep one connection from hurting the others: message size, the per-connection
+ * rate limit, the login deadline and the bounded outbound queue (slow readers).
+ */
+import assert from "node:assert/strict";
+import type { ServerEvent } from "../lib/protocol/types.ts";
+import { PASSWORD, startServer, type TestServer } from "./helpers.ts";
+import { expectError, expectFrame, nextFrame, rawJson, textUser, utf8 } from "./raw.ts";
+
+async function withServer(
+  fn: (server: TestServer) => Promise<void>,
+  options?: Parameters<typeof startServer>[0],
+) {
+  const server = await startServer(options);
+  try {
+    await fn(server);
+  } finally {
+    await server.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `promise`, or a rejection after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) =>
+        timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Message size
+
+Deno.test("a message over 4096 bytes gets too_large and goes nowhere; 4096 bytes pass", () =>
+  withServer(async (server) => {
+    assert.equal(server.router.limits.maxMessageBytes, 4096);
+    const alice = await server.user("alice");
+    const bob = await server.user("bob");
+
+    const exact = "a".repeat(4096);
+    await alice.send("bob", exact);
+    assert.equal((await bob.nextOf("message")).text, exact);
+    const euros = "€".repeat(1365); // 4095 bytes
+    await alice.send("bob", euros);
+    assert.equal((await bob.nextOf("message")).text, euros);
+
+    await assert.rejects(
+      alice.send("bob", "a".repeat(4097)),
+      /too_large: The message is 4097 bytes; the limit is 4096\./,
+    );
+    // The limit is in bytes, not characters: 1366 euro signs are 4098 bytes.
+    await assert.rejects(alice.send("all", "€".repeat(1366)), /too_large: .* 4098 bytes/);
+
+    await bob.quit();
+    await assert.rejects(alice.send("bob", "b".repeat(5000)), /too_large/);
+    assert.equal(await server.store.pendingCount("bob"), 0, "nothing stored");
+
+    const t = await textUser(server, "tess");
+    await t.write("@alice " + "c".repeat(4097));
+    await t.waitFor("! The message is 4097 bytes; the limit is 4096.");
+    await t.write("@alice small");
+    await t.waitFor("(delivered to alice)");
+    const got = await alice.nextOf("message");
+    assert.equal(got.text, "small", "only the small message arrived");
+  }));
+
+// ---------------------------------------------------------------------------------------------
+// Rate limit
+
+Deno.test("the per-connection rate limit answers rate_limited and delivers nothing more", () =>
+  withServer(async (server) => {
+    const rate = 2;
+    const burst = 10;
+    const started = performance.now();
+    const alice = await server.user("alice"); // signing in costs 5 of the 10 tokens
+    const bob = await server.user("bob");
+    const carol = await server.user("carol");
+
+    const received: string[] = [];
+    bob.on((e) => e.type === "message" && received.push(e.text));
+    const replies: ServerEvent[] = [];
+    const all = Promise.withResolvers<void>();
+    alice.on((e) => {
+      if (e.type === "sent" || e.type === "error") replies.push(e);
+      if (replies.length === 20) all.resolve();
+    });
+    for (let i = 0; i < 20; i++) alice.sendFrame({ type: "send", to: "bob", text: `m${i}` });
+    await within(all.promise, 5000, "20 replies");
+    const elapsed = (performance.now() - started) / 1000;
+    await bob.ping(); // everything sent to bob before the pong has arrived
+
+    const sent = replies.filter((e) => e.type === "sent").length;
+    const limited = replies.filter((e) => e.type === "error");
+    const allowed = burst - 5 + Math.floor(elapsed * rate);
+    assert.ok(sent >= burst - 5, `the burst is honoured (${sent} sent)`);
+    assert.ok(sent <= allowed, `${sent} sent, at most ${allowed} allowed`);
+    assert.equal(received.length, sent, "the recipient got exactly the accepted messages");
+    assert.deepEqual(received, Array.from({ length: sent }, (_, i) => `m${i}`));
+    assert.equal(limited.length, 20 - sent);
+    for (const e of limited) {
+      assert.ok(e.type === "error");
+      assert.equal(e.code, "rate_limited");
+      assert.match(e.message, /^Slow down/);
+      assert.ok(e.retryAfter !== undefined && e.retryAfter > 0, `retryAfter ${e.retryAfter}`);
+    }
+    assert.ok(server.router.stats.rateLimited >= limited.length);
+
+    // Another connection is not affected, and the sender may go on after waiting.
+    assert.equal((await carol.send("bob", "from carol")).status, "delivered");
+    await sleep(1000 / rate + 50);
+    assert.equal((await alice.send("bob", "later")).status, "delivered");
+    await bob.ping();
+    assert.deepEqual(received.slice(sent), ["from carol", "later"]);
+  }, { limits: { ratePerSec: 2, rateBurst: 10 } }));
+
+Deno.test("text mode: a flood is told to slow down, and junk lines cost tokens too", () =>
+  withServer(async (server) => {
+    const bob = await server.user("bob");
+    const t = await textUser(server, "tom"); // 5 of 10 tokens left
+    const received: string[] = [];
+    bob.on((e) => e.type === "message" && received.push(e.text));
+    await t.write(Array.from({ length: 8 }, (_, i) => `@bob t${i}`).join("\n"));
+    await t.waitFor(
+      /^! Slow down: too many commands; this one was dropped\. \(try again in 1 s\)$/,
+    );
+    // Overlong lines and bad UTF-8 are refused silently once the bucket is empty.
+    await t.write("x".repeat(9000));
+    await t.write(Uint8Array.of(0xff, 0x0a));
+    await bob.ping();
+    assert.ok(received.length <= 5, `${received.length} delivered`);
+    assert.deepEqual(received, received.map((_, i) => `t${i}`));
+    await sleep(600);
+    await t.write("@bob after the pause");
+    await t.waitFor("(delivered to bob)");
+    assert.ok(!t.lines.some((l) => /Line longer|UTF-8/.test(l)), t.lines.join("\n"));
+  }, { limits: { ratePerSec: 2, rateBurst: 10 } }));
+
+Deno.test("a flood of junk costs tokens too: at most a burst of errors comes back", () =>
+  withServer(async (server) => {
+    const t = await rawJson(server); // the opening ping took 0.1 of 10 tokens
+    const started = performance.now();
+    const junk = ["[]", "not json", '{"type":"fly"}', '{"type":5}', "x".repeat(9000)];
+    await t.write(Array.from({ length: 200 }, (_, i) => junk[i % junk.length]).join("\n"));
+    await sleep(300);
+    await t.write(JSON.stringify({ type: "ping", cid: "after" }));
+    let errors = 0;
+    while ((await nextFrame(t)).type === "error") errors++;
+    const elapsed = (performance.now() - started) / 1000;
+    const allowed = 10 + Math.ceil(elapsed * 2);
+    assert.ok(errors <= allowed, `${errors} errors for 200 junk lines; at most ${allowed}`);
+    assert.ok(errors >= 9, `the burst is answered (${errors})`);
+  }, { limits: { ratePerSec: 2, rateBurst: 10 } }));
+
+// ---------------------------------------------------------------------------------------------
+// Login deadline
+
+const LOGIN_TIMEOUT = 400;
+
+Deno.test("text mode: not signed in by the deadline is disconnected with a reason", () =>
+  withServer(async (server) => {
+    const started = performance.now();
+    const t = await server.text();
+    await t.waitFor("Name:");
+    await t.write("alice"); // the interactive sign-in starts, and is never finished
+    await t.waitFor("Password for alice:");
+    await t.waitFor("! Not signed in within");
+    await t.waitFor("* Goodbye: login timeout");
+    await t.waitClosed();
+    const took = performance.now() - started;
+    assert.ok(took >= LOGIN_TIMEOUT - 20 && took < LOGIN_TIMEOUT + 500, `${took} ms`);
+    assert.equal(server.router.connectionCount, 0);
+  }, { limits: { loginTimeoutMs: LOGIN_TIMEOUT } }));
+
+Deno.test("JSON mode: not signed in by the deadline gets login_timeout and bye", () =>
+  withServer(async (server) => {
+    const started = performance.now();
+    const t = await rawJson(server);
+    await t.write(JSON.stringify({ type: "login", name: "nobody", password: PASSWORD }));
+    await expectError(t, "bad_credentials");
+    await expectError(t, "login_timeout");
+    await expectFrame(t, { type: "bye", reason: "login timeout" });
+    await t.waitClosed();
+    const took = performance.now() - started;
+    assert.ok(took >= LOGIN_TIMEOUT - 20 && took < LOGIN_TIMEOUT + 500, `${took} ms`);
+  }, { limits: { loginTimeoutMs: LOGIN_TIMEOUT } }));
+
+Deno.test("a connection that never sends a byte is greeted, then disconnected", () =>
+  withServer(async (server) => {
+    const started = performance.now();
+    const t = await server.text();
+    await t.waitFor("(You have");
+    await t.waitFor("! Not signed in in time; goodbye.");
+    await t.waitClosed();
+    const took = performance.now() - started;
+    // The deadline runs from the connection's opening, the quiet wait for a first byte included.
+    assert.ok(took >= LOGIN_TIMEOUT - 20 && took < LOGIN_TIMEOUT + 200, `${took} ms`);
+    assert.equal(server.router.connectionCount, 0);
+  }, { limits: { loginTimeoutMs: LOGIN_TIMEOUT }, sniffMs: 300 }));
+
+Deno.test("the login deadline counts from the connection, not from its first byte", () =>
+  withServer(async (server) => {
+    const started = performance.now();
+    const t = await server.text();
+    await t.waitFor("Name:");
+    await sleep(LOGIN_TIMEOUT - 150);
+    await t.write(utf8.encode("a")); // one byte, late, and no line
+    await t.waitClosed();
+    const took = performance.now() - started;
+    assert.ok(took < LOGIN_TIMEOUT + 200, `closed after ${took} ms, deadline ${LOGIN_TIMEOUT}`);
+  }, { limits: { loginTimeoutMs: LOGIN_TIMEOUT } }));
+
+Deno.test("a user who signed in in time stays past the deadline", () =>
+  withServer(async (server) => {
+    const alice = await server.user("alice");
+    const t = await textUser(server, "tom");
+    await sleep(LOGIN_TIMEOUT + 200);
+    await alice.ping();
+    await t.write("/who");
+    await t.waitFor("Online (2)");
+    assert.equal(alice.closeReason, undefined);
+  }, { limits: { loginTimeoutMs: LOGIN_TIMEOUT } }));
+
+// ---------------------------------------------------------------------------------------------
+// Slow readers
+
+Deno.test("a reader that never reads is dropped at its queue limit; the others are unaffected", () =>
+  withServer(async (server) => {
+    const alice = await server.user("alice");
+    const bob = await server.user("bob");
+
+    // "slow" signs in by hand, reads up to its welcome, and then never reads again.
+    const slow = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    try {
+      await writeAll(
+        slow,
+        `${JSON.stringify({ type: "register", name: "slow", password: PASSWORD })}\n`,
+      );
+      await readUntil(slow, '"type":"welcome"');
+      await alice.nextOf("presence", (p) => p.user === "slow");
+
+      const got: string[] = [];
+      bob.on((e) => e.type === "message" && got.push(e.id));
+      const ids: string[] = [];
+      const text = "x".repeat(4000);
+      // Broadcast until the server gives up on "slow" (kernel buffers absorb a few MB first).
+      for (let round = 0; round < 200 && server.router.online.has("slow"); round++) {
+        const batch = await Promise.all(
+          Array.from({ length: 25 }, () => alice.send("all", text)),
+        );
+        ids.push(...batch.map((s) => s.id));
+      }
+      assert.ok(!server.router.online.has("slow"), `still online after ${ids.length} messages`);
+      const offline = await alice.nextOf("presence", (p) => p.user === "slow");
+      assert.equal(offline.state, "offline");
+
+      // The others go on as before: every broadcast reached bob, in order.
+      const last = await alice.send("all", "after the slow one left");
+      ids.push(last.id);
+      assert.equal(last.recipients, 1);
+      await bob.ping();
+      assert.deepEqual(got, ids);
+      assert.equal(server.router.connectionCount, 2);
+    } finally {
+      slow.close();
+    }
+  }, {
+    maxQueuedBytes: 64 * 1024,
+    limits: { ratePerSec: 100_000, rateBurst: 100_000 },
+  }));
+
+async function writeAll(conn: Deno.Conn, text: string) {
+  const bytes = utf8.encode(text);
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+}
+
+/** Reads until `marker` has been seen, leaving the rest unread. */
+async function readUntil(conn: Deno.Conn, marker: string) {
+  const buf = new Uint8Array(4096);
+  const decoder = new TextDecoder();
+  let seen = "";
+  while (!seen.includes(marker)) {
+    const n = await conn.read(buf);
+    if (n === null) throw new Error(`closed before ${marker}: ${seen}`);
+    seen += decoder.decode(buf.subarray(0, n), { stream: true });
+  }
+}

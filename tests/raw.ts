@@ -1,0 +1,91 @@
+/**
+ * Raw-socket helpers for the bad-input tests: JSON mode spoken by hand over a TextSocket, so a
+ * test can send bytes no well-behaved client would and read every reply in order.
+ */
+import assert from "node:assert/strict";
+import { PASSWORD, type TestServer, type TextSocket } from "./helpers.ts";
+
+/** A decoded server frame. */
+export type Frame = { type: string; [field: string]: unknown };
+
+/** The next line the server sent, decoded as a JSON frame (no line is skipped). */
+export async function nextFrame(t: TextSocket, timeoutMs = 5000): Promise<Frame> {
+  const line = await t.waitFor(/^/, timeoutMs);
+  try {
+    return JSON.parse(line);
+  } catch {
+    throw new Error(`not a JSON frame: ${line.slice(0, 200)}`);
+  }
+}
+
+/** Asserts that the next frame has (at least) the given fields; returns it. */
+export async function expectFrame(t: TextSocket, fields: Partial<Frame>): Promise<Frame> {
+  const frame = await nextFrame(t);
+  const picked = Object.fromEntries(Object.keys(fields).map((k) => [k, frame[k]]));
+  assert.deepEqual(picked, fields, `got ${JSON.stringify(frame).slice(0, 300)}`);
+  return frame;
+}
+
+/** Asserts that the next frame is an error with `code` and a readable message; returns it. */
+export async function expectError(
+  t: TextSocket,
+  code: string,
+  extra: Partial<Frame> = {},
+): Promise<Frame & { message: string }> {
+  const frame = await expectFrame(t, { type: "error", code, ...extra });
+  assert.equal(typeof frame.message, "string");
+  assert.ok((frame.message as string).length > 10, `a hint, not just a code: ${frame.message}`);
+  return frame as Frame & { message: string };
+}
+
+/** Opens a raw socket in JSON mode (its first byte is `{`) and reads the hello. */
+export async function rawJson(server: TestServer): Promise<TextSocket> {
+  const t = await server.text();
+  await t.write(JSON.stringify({ type: "ping", cid: "open" }));
+  await expectFrame(t, { type: "hello" });
+  await expectFrame(t, { type: "pong", cid: "open" });
+  return t;
+}
+
+/** A raw JSON-mode socket signed in as a new user `name`. */
+export async function rawJsonUser(server: TestServer, name: string): Promise<TextSocket> {
+  const t = await rawJson(server);
+  await t.write(JSON.stringify({ type: "register", name, password: PASSWORD, cid: "reg" }));
+  await expectFrame(t, { type: "welcome", user: name, cid: "reg" });
+  return t;
+}
+
+/** The text-mode password (text commands split on spaces). */
+export const TEXT_PASSWORD = PASSWORD.replace(" ", "-");
+
+/** A raw text-mode socket signed in as a new user `name`. */
+export async function textUser(server: TestServer, name: string): Promise<TextSocket> {
+  const t = await server.text();
+  await t.waitFor("Name:");
+  await t.write(`/register ${name} ${TEXT_PASSWORD}`);
+  await t.waitFor(`Registered. Welcome, ${name}!`);
+  await t.waitFor("Type @<name> <text>");
+  return t;
+}
+
+/** Writes `bytes` in pieces of `size` bytes, pausing between writes so they arrive apart. */
+export async function writeInPieces(t: TextSocket, bytes: Uint8Array, size: number) {
+  for (let i = 0; i < bytes.length; i += size) {
+    await t.write(bytes.subarray(i, i + size));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+export const utf8 = new TextEncoder();
+
+/** Concatenates strings (as UTF-8) and byte arrays into one chunk, to send in one write. */
+export function joinBytes(...parts: (string | Uint8Array)[]): Uint8Array {
+  const chunks = parts.map((p) => typeof p === "string" ? utf8.encode(p) : p);
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
