@@ -1,0 +1,271 @@
+/**
+ * A secure session: the two frame keys of a finished handshake, and the counters that make
+ * every frame's nonce. `seal` turns plaintext into one base64url line; `open` turns such a line
+ * back, and fails for good on the first frame that was modified, replayed, reordered, truncated
+ * or forged — after which the transport closes the connection.
+ */
+import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "./_encoding.ts";
+import { aesGcmOpen, aesGcmSeal, importAesGcm } from "./_webcrypto.ts";
+import {
+  DIAGNOSE_WINDOW,
+  DIRECTION_CLIENT_TO_SERVER,
+  DIRECTION_SERVER_TO_CLIENT,
+  GCM_NONCE_BYTES,
+  GCM_TAG_BYTES,
+  MAX_FRAMES_PER_DIRECTION,
+} from "./constants.ts";
+import { CryptoError } from "./errors.ts";
+import type { FrameKeys } from "./key_schedule.ts";
+import type { ServerIdentityInfo } from "./fingerprint.ts";
+
+const NO_AD = new Uint8Array(0);
+
+/** Which end of the connection a session belongs to. */
+export type SessionRole = "client" | "server";
+
+/**
+ * The 12-byte AES-GCM nonce of a frame: the direction byte, three zero bytes, and the frame
+ * counter as a 64-bit big-endian integer.
+ */
+export function frameNonce(direction: number, counter: number): Uint8Array {
+  if (!Number.isSafeInteger(counter) || counter < 0) {
+    throw new CryptoError("invalid_argument", "A frame counter is a non-negative integer.");
+  }
+  const nonce = new Uint8Array(GCM_NONCE_BYTES);
+  nonce[0] = direction;
+  const view = new DataView(nonce.buffer);
+  view.setUint32(4, Math.floor(counter / 2 ** 32), false);
+  view.setUint32(8, counter >>> 0, false);
+  return nonce;
+}
+
+/**
+ * Length of the sealed line (without its newline) for a plaintext of `plaintextBytes` bytes:
+ * base64url of plaintext plus the 16-byte tag. Transports size their line limit with it.
+ */
+export function sealedLineLength(plaintextBytes: number): number {
+  return Math.ceil(((plaintextBytes + GCM_TAG_BYTES) * 4) / 3);
+}
+
+/** What {@linkcode createSession} needs; the handshake supplies it. */
+export interface SessionInit {
+  role: SessionRole;
+  keys: FrameKeys;
+  transcriptHash: Uint8Array;
+  server: ServerIdentityInfo;
+}
+
+/** Builds a session from derived keys (the handshake calls this; tests and vectors too). */
+export async function createSession(init: SessionInit): Promise<SecureSession> {
+  const c2s = await importAesGcm(init.keys.clientToServer);
+  const s2c = await importAesGcm(init.keys.serverToClient);
+  return init.role === "client"
+    ? new SecureSession(init, c2s, DIRECTION_CLIENT_TO_SERVER, s2c, DIRECTION_SERVER_TO_CLIENT)
+    : new SecureSession(init, s2c, DIRECTION_SERVER_TO_CLIENT, c2s, DIRECTION_CLIENT_TO_SERVER);
+}
+
+/**
+ * One end of an encrypted connection. Seal every outgoing frame, open every incoming one, and
+ * write sealed frames in the order `seal` was called (the promises settle in that order too).
+ * Any error from `open` is final: every later `open` fails with `session_failed`; close the
+ * connection.
+ */
+export class SecureSession {
+  /** `client` or `server`. */
+  readonly role: SessionRole;
+  /** The server's identity as verified in the handshake. */
+  readonly server: ServerIdentityInfo;
+  #transcriptHash: Uint8Array;
+  #sendKey: CryptoKey;
+  #sendDirection: number;
+  #recvKey: CryptoKey;
+  #recvDirection: number;
+  #sent = 0;
+  #received = 0;
+  #sendChain: Promise<unknown> = Promise.resolve();
+  #recvChain: Promise<unknown> = Promise.resolve();
+  #sendFailure: CryptoError | undefined;
+  #recvFailure: CryptoError | undefined;
+
+  /** Use {@linkcode clientHandshake} or {@linkcode serverHandshake} to get a session. */
+  constructor(
+    init: SessionInit,
+    sendKey: CryptoKey,
+    sendDirection: number,
+    recvKey: CryptoKey,
+    recvDirection: number,
+  ) {
+    this.role = init.role;
+    this.server = {
+      publicKey: init.server.publicKey.slice(),
+      fingerprint: init.server.fingerprint,
+    };
+    this.#transcriptHash = init.transcriptHash.slice();
+    this.#sendKey = sendKey;
+    this.#sendDirection = sendDirection;
+    this.#recvKey = recvKey;
+    this.#recvDirection = recvDirection;
+  }
+
+  /**
+   * SHA-256 of the handshake transcript: unique to this session, the same on both ends. Fit for
+   * logs and for channel binding; not secret.
+   */
+  get transcriptHash(): Uint8Array {
+    return this.#transcriptHash.slice();
+  }
+
+  /** Frames sealed so far (the counter of the next one). */
+  get sent(): number {
+    return this.#sent;
+  }
+
+  /** Frames handed to `open` so far (the counter the next one must carry). */
+  get received(): number {
+    return this.#received;
+  }
+
+  /** The error that ended the receiving side, if any. */
+  get failure(): CryptoError | undefined {
+    return this.#recvFailure ?? this.#sendFailure;
+  }
+
+  /**
+   * Seals one frame (or a batch, see {@linkcode sealFrames}) into a base64url line, without
+   * the newline. Strings are sealed as UTF-8.
+   * @throws {CryptoError} `counter_exhausted` after 2^32 frames.
+   */
+  seal(plaintext: Uint8Array | string): Promise<string> {
+    if (this.#sendFailure) return Promise.reject(this.#sendFailure);
+    if (this.#sent >= MAX_FRAMES_PER_DIRECTION) {
+      this.#sendFailure = new CryptoError("counter_exhausted");
+      return Promise.reject(this.#sendFailure);
+    }
+    const counter = this.#sent++;
+    // Copy now: the caller may reuse its buffer before the queued encryption runs.
+    const bytes = typeof plaintext === "string" ? utf8(plaintext) : plaintext.slice();
+    const result = this.#sendChain.then(async () => {
+      const nonce = frameNonce(this.#sendDirection, counter);
+      return toBase64Url(await aesGcmSeal(this.#sendKey, nonce, bytes, NO_AD));
+    });
+    this.#sendChain = result.catch(() => {});
+    return result;
+  }
+
+  /**
+   * Seals several protocol frames as one batch: their texts joined by `\n`.
+   * @throws {CryptoError} `invalid_argument` when a frame is empty or holds a newline.
+   */
+  sealFrames(frames: readonly string[]): Promise<string> {
+    if (frames.length === 0) {
+      return Promise.reject(new CryptoError("invalid_argument", "A batch needs a frame."));
+    }
+    for (const f of frames) {
+      if (f === "" || f.includes("\n")) {
+        return Promise.reject(
+          new CryptoError("invalid_argument", "A batched frame must be non-empty, without '\\n'."),
+        );
+      }
+    }
+    return this.seal(frames.join("\n"));
+  }
+
+  /**
+   * Opens the next sealed frame. Frames must be opened in the order they arrived; each call
+   * takes the next counter.
+   * @throws {CryptoError} `malformed_frame`, `tampered`, `replayed`, `out_of_order`,
+   * `counter_exhausted`, then `session_failed` for every later call.
+   */
+  open(sealed: string): Promise<Uint8Array> {
+    return this.#enqueue(sealed, (plain) => plain);
+  }
+
+  /**
+   * Opens the next sealed frame as UTF-8 text.
+   * @throws {CryptoError} as {@linkcode open}, and `malformed_frame` for invalid UTF-8.
+   */
+  openText(sealed: string): Promise<string> {
+    return this.#enqueue(sealed, (plain) => {
+      const text = fromUtf8(plain);
+      if (text === undefined) {
+        throw new CryptoError("malformed_frame", "A sealed frame is not valid UTF-8.");
+      }
+      return text;
+    });
+  }
+
+  /**
+   * Opens the next sealed frame as a batch: the protocol frames it carries, split at `\n`,
+   * empty lines dropped. A frame that was sealed alone comes back as a batch of one.
+   */
+  async openFrames(sealed: string): Promise<string[]> {
+    return (await this.openText(sealed)).split("\n").filter((f) => f !== "");
+  }
+
+  #enqueue<T>(sealed: string, decode: (plain: Uint8Array) => T): Promise<T> {
+    const counter = this.#received++;
+    const result = this.#recvChain.then(async () => {
+      try {
+        return decode(await this.#openAt(sealed, counter));
+      } catch (err) {
+        this.#recvFailure ??= err instanceof CryptoError
+          ? err
+          : new CryptoError("session_failed", "Opening a frame failed.", { cause: err });
+        throw err;
+      }
+    });
+    this.#recvChain = result.catch(() => {});
+    return result;
+  }
+
+  async #openAt(sealed: string, counter: number): Promise<Uint8Array> {
+    if (this.#recvFailure) {
+      throw new CryptoError(
+        "session_failed",
+        `The secure session already failed (${this.#recvFailure.code}); close the connection.`,
+        { cause: this.#recvFailure },
+      );
+    }
+    if (counter >= MAX_FRAMES_PER_DIRECTION) throw new CryptoError("counter_exhausted");
+    const bytes = fromBase64Url(sealed);
+    if (bytes === undefined || bytes.length < GCM_TAG_BYTES) {
+      const hint = sealed.startsWith("{")
+        ? "A plaintext frame arrived after the handshake; every later frame must be sealed."
+        : bytes === undefined
+        ? "A sealed frame is not canonical base64url."
+        : "A sealed frame is shorter than its 16-byte tag.";
+      throw new CryptoError("malformed_frame", hint);
+    }
+    const nonce = frameNonce(this.#recvDirection, counter);
+    const plain = await aesGcmOpen(this.#recvKey, nonce, bytes, NO_AD);
+    if (plain) return plain;
+    throw await this.#diagnose(bytes, counter);
+  }
+
+  /** Names a failure by trying nearby counters; the frame itself is never accepted. */
+  async #diagnose(bytes: Uint8Array, counter: number): Promise<CryptoError> {
+    for (let d = 1; d <= DIAGNOSE_WINDOW; d++) {
+      if (counter - d >= 0) {
+        const nonce = frameNonce(this.#recvDirection, counter - d);
+        if (await aesGcmOpen(this.#recvKey, nonce, bytes, NO_AD)) {
+          return new CryptoError(
+            "replayed",
+            `Sealed frame #${counter} is a replay of frame #${counter - d}.`,
+          );
+        }
+      }
+      const ahead = frameNonce(this.#recvDirection, counter + d);
+      if (await aesGcmOpen(this.#recvKey, ahead, bytes, NO_AD)) {
+        return new CryptoError(
+          "out_of_order",
+          `Sealed frame #${counter + d} arrived where #${counter} was expected: ` +
+            `${d === 1 ? "a frame was" : `${d} frames were`} dropped or reordered.`,
+        );
+      }
+    }
+    return new CryptoError(
+      "tampered",
+      `Sealed frame #${counter} failed authentication: it was modified, truncated or forged.`,
+    );
+  }
+}
