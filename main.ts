@@ -7,6 +7,8 @@ import { createLogger } from "./lib/log.ts";
 import { Router } from "./lib/router/mod.ts";
 import { SqliteStore } from "./lib/store/mod.ts";
 import { serveTcp } from "./server/tcp.ts";
+import { loadAssets } from "./server/assets.ts";
+import { type HttpServer, serveHttp } from "./server/http.ts";
 
 const VERSION = "0.1.0";
 
@@ -49,8 +51,31 @@ async function main(): Promise<number> {
     await store.close();
     return 1;
   }
+
+  // Browser client: pages, assets and the WebSocket bridge to the same router (server/http.ts).
+  // Without built assets (`deno task build`) the server still runs, for TCP clients only.
+  let http: HttpServer | undefined;
+  const assets = await loadAssets().catch((err: Error) => void logger.warn(err.message));
+  if (assets) {
+    try {
+      http = await serveHttp({
+        hostname: config.host,
+        port: config.httpPort,
+        router,
+        logger,
+        assets,
+      });
+    } catch (err) {
+      logger.error(`cannot listen on ${config.host}:${config.httpPort}`, { error: err });
+      tcp.stopAccepting();
+      await store.close();
+      return 1;
+    }
+  }
+
   const { hostname, port } = tcp.addr;
   logger.info(`Parley ${VERSION} store=${dbPath}`);
+  if (http) console.log(`Parley listening: http ${http.url} (browser client)`);
   // One line a script can wait for; tests read the port from it.
   console.log(`Parley listening: tcp ${hostname}:${port} (text for nc, JSON for clients)`);
 
@@ -60,6 +85,7 @@ async function main(): Promise<number> {
   logger.info(`${signal}: shutting down`);
   tcp.stopAccepting();
   await router.shutdown("server shutting down");
+  if (http) await Promise.race([http.shutdown(), new Promise((r) => setTimeout(r, 3000))]);
   await Promise.race([tcp.drained(), new Promise((r) => setTimeout(r, 3000))]);
   await store.close();
   logger.info("bye");

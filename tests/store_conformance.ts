@@ -104,6 +104,30 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     assert.equal((await store.pending("bob"))[0].text, text);
   });
 
+  test("keeps web sessions until they expire or are deleted", async (store) => {
+    const now = Date.now();
+    const live = {
+      tokenHash: "a".repeat(64),
+      userKey: "bob",
+      createdAt: now,
+      expiresAt: now + 60_000,
+    };
+    const old = {
+      tokenHash: "b".repeat(64),
+      userKey: "bob",
+      createdAt: now - 2,
+      expiresAt: now - 1,
+    };
+    await store.createWebSession(live);
+    await store.createWebSession(old);
+    assert.deepEqual(await store.getWebSession(live.tokenHash), live);
+    assert.equal(await store.getWebSession(old.tokenHash), undefined, "expired");
+    assert.equal(await store.getWebSession("c".repeat(64)), undefined, "unknown");
+    assert.equal(await store.deleteWebSession(live.tokenHash), true);
+    assert.equal(await store.deleteWebSession(live.tokenHash), false);
+    assert.equal(await store.getWebSession(live.tokenHash), undefined, "deleted");
+  });
+
   if (factory.reopen) {
     Deno.test(`${name}: what was stored is there after reopening`, async () => {
       const store = await factory.open();

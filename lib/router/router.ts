@@ -2,9 +2,10 @@ import { ParleyError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { RawCommand } from "../protocol/json.ts";
 import { encodeTextEvent } from "../protocol/text.ts";
-import type { Command, ServerEvent, UserStatus } from "../protocol/types.ts";
-import type { ClientIdRecord, Store } from "../store/store.ts";
-import { COMMANDS } from "./commands.ts";
+import type { ServerEvent, UserStatus } from "../protocol/types.ts";
+import type { ClientIdRecord, Store, UserRecord } from "../store/store.ts";
+import { welcomeSession } from "./handlers/account.ts";
+import { lookupCommand } from "./commands.ts";
 import type { Connection } from "./connection.ts";
 import { DEFAULT_LIMITS, type Limits, type RouterOptions } from "./options.ts";
 import { Session } from "./session.ts";
@@ -79,11 +80,13 @@ export class Router {
 
   /**
    * Registers a new connection and greets it (unless the transport already did). The transport
-   * feeds it lines from then on.
+   * feeds it lines from then on. With `user`, an account the transport already authenticated
+   * (the browser's session cookie), it starts signed in, through the same presence, welcome and
+   * stored-message replay as a login frame.
    */
   attach(
     conn: Connection,
-    options: { greeted?: boolean; connectedAt?: number } = {},
+    options: { greeted?: boolean; connectedAt?: number; user?: UserRecord } = {},
   ): Session {
     const session = new Session(this, conn, options.connectedAt);
     if (this.#shuttingDown) {
@@ -93,6 +96,11 @@ export class Router {
     this.#sessions.add(session);
     this.stats.connections++;
     if (!options.greeted) session.emit(this.hello());
+    const user = options.user;
+    if (user) {
+      // Signed in by the transport (a web session cookie): the same path as a login frame.
+      session.enqueue(() => welcomeSession(this, session, { user }).catch((e) => session.fail(e)));
+    }
     this.logger.debug("connection", {
       session: session.id,
       transport: conn.transport,
@@ -107,7 +115,10 @@ export class Router {
     if (session.closed) return;
     const cid = typeof raw.cid === "string" ? raw.cid : undefined;
     try {
-      const spec = COMMANDS[raw.type as Command["type"]] as (typeof COMMANDS)[Command["type"]];
+      const spec = lookupCommand(raw.type);
+      if (!spec) {
+        throw new ParleyError("unknown_command", `Unknown command '${raw.type.slice(0, 40)}'.`);
+      }
       if (spec.auth === "in" && !session.user) {
         throw new ParleyError(
           "not_logged_in",
@@ -121,11 +132,15 @@ export class Router {
         );
       }
       const command = spec.parse(raw);
-      // deno-lint-ignore no-explicit-any
-      await spec.run(this, session, command as any);
+      await spec.run(this, session, command);
     } catch (err) {
       session.fail(err, cid);
-      if (session.conn.dialect === "text" && ["auth", "login", "register"].includes(raw.type)) {
+      // A failed sign-in in text mode starts over at the name prompt; a signed-in user (told
+      // they are already signed in) is not asked for a name.
+      if (
+        session.conn.dialect === "text" && !session.user &&
+        ["auth", "login", "register"].includes(raw.type)
+      ) {
         session.emit({ type: "prompt", text: "Name:" });
       }
     }
@@ -216,11 +231,13 @@ export class Router {
     const targets = to === "all"
       ? [...this.online].filter(([k]) => k !== from).flatMap(([, s]) => [...s])
       : [...this.sessionsOf(to)];
+    if (targets.length === 0) return;
+    // `to` marks this as the end of typing, like the start it answers, not a sign-in.
     this.fanout({
       type: "presence",
       user: name,
       state: "online",
-      to: to === "all" ? "all" : undefined,
+      to: to === "all" ? "all" : targets[0].user!.name,
     }, targets);
   }
 

@@ -1,2 +1,8 @@
-export type { ClientIdRecord, Store, StoredMessage, UserRecord } from "./store.ts";
+export type {
+  ClientIdRecord,
+  Store,
+  StoredMessage,
+  UserRecord,
+  WebSessionRecord,
+} from "./store.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite.ts";

@@ -1,6 +1,12 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { ParleyError } from "../errors.ts";
-import type { ClientIdRecord, Store, StoredMessage, UserRecord } from "./store.ts";
+import type {
+  ClientIdRecord,
+  Store,
+  StoredMessage,
+  UserRecord,
+  WebSessionRecord,
+} from "./store.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS users (
@@ -29,6 +35,13 @@ CREATE TABLE IF NOT EXISTS client_ids (
   PRIMARY KEY (sender_key, cid)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS client_ids_by_age ON client_ids (created_at);
+CREATE TABLE IF NOT EXISTS web_sessions (
+  token_hash TEXT PRIMARY KEY,
+  user_key TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS web_sessions_by_expiry ON web_sessions (expires_at);
 `;
 
 const utf8 = new TextEncoder();
@@ -80,6 +93,14 @@ export class SqliteStore implements Store {
       ),
       pendingCount: p("SELECT count(*) AS n FROM offline_messages WHERE to_key = ?"),
       ack: p("DELETE FROM offline_messages WHERE to_key = ? AND id = ?"),
+      insertWebSession: p(
+        "INSERT INTO web_sessions (token_hash, user_key, created_at, expires_at) VALUES (?, ?, ?, ?)",
+      ),
+      getWebSession: p(
+        "SELECT token_hash, user_key, created_at, expires_at FROM web_sessions WHERE token_hash = ? AND expires_at > ?",
+      ),
+      deleteWebSession: p("DELETE FROM web_sessions WHERE token_hash = ?"),
+      pruneWebSessions: p("DELETE FROM web_sessions WHERE expires_at <= ?"),
     };
     this.#q.pruneCids.run(Date.now() - CLIENT_ID_TTL_MS);
   }
@@ -181,6 +202,40 @@ export class SqliteStore implements Store {
   lookupClientId(senderKey: string, cid: string): Promise<ClientIdRecord | undefined> {
     this.#open();
     return Promise.resolve(this.#cid(senderKey, cid));
+  }
+
+  createWebSession(session: WebSessionRecord): Promise<void> {
+    this.#open();
+    this.#q.pruneWebSessions.run(Date.now());
+    this.#q.insertWebSession.run(
+      session.tokenHash,
+      session.userKey,
+      session.createdAt,
+      session.expiresAt,
+    );
+    return Promise.resolve();
+  }
+
+  getWebSession(tokenHash: string): Promise<WebSessionRecord | undefined> {
+    this.#open();
+    const row = this.#q.getWebSession.get(tokenHash, Date.now()) as
+      | Record<string, string | number>
+      | undefined;
+    return Promise.resolve(
+      row
+        ? {
+          tokenHash: String(row.token_hash),
+          userKey: String(row.user_key),
+          createdAt: Number(row.created_at),
+          expiresAt: Number(row.expires_at),
+        }
+        : undefined,
+    );
+  }
+
+  deleteWebSession(tokenHash: string): Promise<boolean> {
+    this.#open();
+    return Promise.resolve(Number(this.#q.deleteWebSession.run(tokenHash).changes) > 0);
   }
 
   close(): Promise<void> {

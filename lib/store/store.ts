@@ -35,6 +35,19 @@ export interface ClientIdRecord {
   recipients: number;
 }
 
+/**
+ * A browser sign-in. Filed under the SHA-256 hash of its token: the token itself lives only in
+ * the browser's cookie, so a copy of the database cannot be used to sign in.
+ */
+export interface WebSessionRecord {
+  /** Hex SHA-256 of the token. */
+  tokenHash: string;
+  userKey: string;
+  createdAt: number;
+  /** Milliseconds since the epoch after which the session is void. */
+  expiresAt: number;
+}
+
 export interface Store {
   /**
    * Creates an account.
@@ -64,6 +77,12 @@ export interface Store {
   ack(toKey: string, ids: string[]): Promise<number>;
   /** The outcome of a stored message's client id, if the sender used it before. */
   lookupClientId(senderKey: string, cid: string): Promise<ClientIdRecord | undefined>;
+  /** Saves a browser sign-in; also forgets sessions that have expired. */
+  createWebSession(session: WebSessionRecord): Promise<void>;
+  /** The browser sign-in filed under `tokenHash`; undefined when unknown or expired. */
+  getWebSession(tokenHash: string): Promise<WebSessionRecord | undefined>;
+  /** Ends a browser sign-in (logout); returns whether it existed. */
+  deleteWebSession(tokenHash: string): Promise<boolean>;
   /** Flushes and closes; further calls fail. */
   close(): Promise<void>;
 }

@@ -1,19 +1,12 @@
-import { nameKey, normalizeLang, validateName } from "../../accounts/names.ts";
-import { hashPassword, verifyPassword } from "../../accounts/password.ts";
-import { ParleyError } from "../../errors.ts";
+import { normalizeLang } from "../../accounts/names.ts";
+import { signIn } from "../../accounts/sign_in.ts";
 import type { Command } from "../../protocol/types.ts";
 import type { UserRecord } from "../../store/store.ts";
 import { deliverPending } from "../pending.ts";
 import type { Router } from "../router.ts";
 import type { Session } from "../session.ts";
 
-/** Shortest password accepted at registration (NIST SP 800-63B's minimum). */
-export const MIN_PASSWORD_LENGTH = 8;
-
-const DEFAULT_LANG = "en";
-
-// Verified against when the name is unknown, so a miss costs as long as a wrong password.
-let decoyHash: Promise<string> | undefined;
+export { MIN_PASSWORD_LENGTH } from "../../accounts/sign_in.ts";
 
 /**
  * register / login / auth (text mode's "log in, or register when new").
@@ -24,51 +17,37 @@ export async function handleAuth(
   session: Session,
   cmd: Extract<Command, { type: "register" | "login" | "auth" }>,
 ): Promise<void> {
-  const key = nameKey(cmd.name);
-  const throttleKeys = [`name:${key}`, `addr:${session.conn.remoteAddr}`];
-  const wait = router.throttle.waitMs(throttleKeys);
-  if (wait > 0) {
-    throw new ParleyError("throttled", "Too many failed sign-ins; wait before trying again.", {
-      retryAfter: wait / 1000,
-    });
-  }
-  const lang = cmd.lang === undefined ? undefined : normalizeLang(cmd.lang);
-  let user = await router.store.getUser(key);
-  let created = false;
+  const { user, created, lang } = await signIn(router, {
+    mode: cmd.type,
+    name: cmd.name,
+    password: cmd.password,
+    lang: cmd.lang,
+    remoteAddr: session.conn.remoteAddr,
+  });
+  await welcomeSession(router, session, { user, created, lang, cid: cmd.cid });
+}
 
-  if (cmd.type === "register" || (cmd.type === "auth" && !user)) {
-    if (user) throw new ParleyError("name_taken", `'${user.name}' is already registered.`);
-    validateName(cmd.name);
-    if ([...cmd.password].length < MIN_PASSWORD_LENGTH) {
-      throw new ParleyError(
-        "bad_argument",
-        `Passwords need at least ${MIN_PASSWORD_LENGTH} characters.`,
-      );
-    }
-    user = {
-      name: cmd.name,
-      key,
-      passwordHash: await hashPassword(cmd.password, router.kdfIterations),
-      lang: lang ?? DEFAULT_LANG,
-      createdAt: Date.now(),
-    } satisfies UserRecord;
-    await router.store.createUser(user);
-    created = true;
-    router.logger.info("registered", { user: user.name, from: session.conn.remoteAddr });
-  } else {
-    decoyHash ??= hashPassword(crypto.randomUUID(), router.kdfIterations);
-    const ok = await verifyPassword(cmd.password, user?.passwordHash ?? await decoyHash);
-    if (!user || !ok) {
-      router.throttle.fail(throttleKeys);
-      router.logger.info("sign-in failed", { name: cmd.name, from: session.conn.remoteAddr });
-      throw new ParleyError("bad_credentials", "Wrong name or password.");
-    }
-    router.throttle.succeed(throttleKeys[0]);
-    if (lang && lang !== user.lang) {
-      await router.store.setLang(key, lang);
-      user.lang = lang;
-    }
-  }
+/** What `welcomeSession` needs to know about a sign-in that already succeeded. */
+export interface Welcome {
+  user: UserRecord;
+  /** True when this sign-in created the account. */
+  created?: boolean;
+  /** A language asked for in this sign-in; otherwise a live session's, else the stored one. */
+  lang?: string;
+  cid?: string;
+}
+
+/**
+ * The path after every sign-in, whatever proved the identity (a password frame, or a web
+ * session cookie on a WebSocket): marks the session signed in, announces presence, sends the
+ * welcome with the user list, then replays stored messages ahead of any live event.
+ */
+export async function welcomeSession(
+  router: Router,
+  session: Session,
+  { user, created = false, lang, cid }: Welcome,
+): Promise<void> {
+  const key = user.key;
   if (session.closed) return;
   // Another session of the same user may have changed the language meanwhile.
   const live = router.sessionsOf(key).values().next().value?.user;
@@ -91,7 +70,7 @@ export async function handleAuth(
     created,
     users,
     pending,
-    cid: cmd.cid,
+    cid,
   }));
 }
 

@@ -1,0 +1,62 @@
+import { useSignal } from "@preact/signals";
+import { useEffect, useMemo } from "preact/hooks";
+import { ChatSession } from "./chat_session.ts";
+import { ChatWindow } from "./chat_window.tsx";
+import { LoginForm, type SignedIn } from "./login_form.tsx";
+
+/** What the server tells the island at page load (the `data-state` of its root). */
+export interface InitialState {
+  /** Set when the session cookie signs somebody in. */
+  signedIn?: SignedIn;
+}
+
+/** The island: the login form, or the chat window of the signed-in user. */
+export function App({ initial }: { initial: InitialState }) {
+  const who = useSignal(initial.signedIn);
+  const notice = useSignal("");
+  const signedIn = who.value;
+  if (!signedIn) {
+    return (
+      <LoginForm
+        notice={notice.value}
+        onSignedIn={(w) => {
+          notice.value = "";
+          who.value = w;
+        }}
+      />
+    );
+  }
+  return (
+    <Chat
+      key={signedIn.user}
+      who={signedIn}
+      onSignedOut={(message) => {
+        notice.value = message;
+        who.value = undefined;
+      }}
+    />
+  );
+}
+
+function Chat({ who, onSignedOut }: { who: SignedIn; onSignedOut: (notice: string) => void }) {
+  const session = useMemo(() => {
+    const s = new ChatSession({
+      onSignedOut: () => onSignedOut("Your session has ended. Please sign in again."),
+    });
+    s.state.me.value = who.user;
+    s.state.lang.value = who.lang;
+    return s;
+  }, []);
+  useEffect(() => {
+    void session.start();
+    return () => session.stop();
+  }, []);
+  return (
+    <ChatWindow
+      session={session}
+      onLogout={() => {
+        void session.logout().then(() => onSignedOut("You have signed out."));
+      }}
+    />
+  );
+}

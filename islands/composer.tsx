@@ -1,0 +1,89 @@
+import { useSignal } from "@preact/signals";
+import type { JSX } from "preact";
+import { useEffect, useRef } from "preact/hooks";
+import { type ChatSession, parseDraft } from "./chat_session.ts";
+import { EVERYONE } from "./chat_state.ts";
+
+const STORAGE_KEY = "parley.drafts";
+
+/**
+ * The input line. Enter sends, Shift+Enter starts a new line; `@name text` writes privately to
+ * name. Drafts are kept per conversation, also across reconnects and reloads (sessionStorage),
+ * so nothing typed is lost.
+ */
+export function Composer({ session }: { session: ChatSession }) {
+  const { state } = session;
+  const active = state.active.value;
+  const drafts = useSignal<Record<string, string>>({});
+  const input = useRef<HTMLTextAreaElement>(null);
+  const draft = drafts.value[active] ?? "";
+
+  useEffect(() => {
+    try {
+      drafts.value = JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? "{}");
+    } catch { /* none saved */ }
+  }, []);
+
+  useEffect(() => input.current?.focus(), [active]);
+
+  const setDraft = (text: string) => {
+    drafts.value = { ...drafts.value, [active]: text };
+    try {
+      sessionStorage.setItem(STORAGE_KEY, JSON.stringify(drafts.value));
+    } catch { /* storage full or disabled: the draft still lives in memory */ }
+  };
+
+  const send = () => {
+    const { to, text } = parseDraft(draft, active);
+    if (!text) return;
+    session.send(to, text);
+    setDraft("");
+  };
+
+  const onKeyDown = (e: JSX.TargetedKeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      send();
+    }
+  };
+
+  const onInput = (e: JSX.TargetedEvent<HTMLTextAreaElement>) => {
+    const text = e.currentTarget.value;
+    setDraft(text);
+    const { to, text: body } = parseDraft(text, active);
+    if (body) session.typing(to, true);
+    else session.typing(to, false);
+  };
+
+  const target = active === EVERYONE ? "everyone" : state.titleOf(active);
+  return (
+    <form
+      class="composer"
+      onSubmit={(e) => {
+        e.preventDefault();
+        send();
+      }}
+    >
+      <label for="composer-input" class="sr-only">Message to {target}</label>
+      <textarea
+        id="composer-input"
+        ref={input}
+        rows={1}
+        maxLength={4096}
+        placeholder={`Message ${target}…`}
+        value={draft}
+        onInput={onInput}
+        onKeyDown={onKeyDown}
+        aria-describedby="composer-hint"
+      />
+      <button type="submit" class="send" aria-label="Send" disabled={!draft.trim()}>
+        <svg viewBox="0 0 24 24" aria-hidden="true" width="20" height="20">
+          <path d="M3.4 20.4 21 12 3.4 3.6 3.4 10.2 15 12 3.4 13.8z" fill="currentColor" />
+        </svg>
+      </button>
+      <p id="composer-hint" class="composer-hint">
+        Enter sends · Shift+Enter new line · <kbd>@name</kbd> writes privately
+      </p>
+    </form>
+  );
+}

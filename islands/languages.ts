@@ -1,0 +1,20 @@
+/** Languages offered by the pickers, by their own names. Any other tag can still be set by frame. */
+export const LANGUAGES: ReadonlyArray<readonly [code: string, name: string]> = [
+  ["ar", "العربية"],
+  ["de", "Deutsch"],
+  ["en", "English"],
+  ["es", "Español"],
+  ["fr", "Français"],
+  ["hi", "हिन्दी"],
+  ["it", "Italiano"],
+  ["ja", "日本語"],
+  ["ko", "한국어"],
+  ["nl", "Nederlands"],
+  ["pl", "Polski"],
+  ["pt", "Português"],
+  ["ru", "Русский"],
+  ["sv", "Svenska"],
+  ["tr", "Türkçe"],
+  ["uk", "Українська"],
+  ["zh", "中文"],
+];

@@ -1,0 +1,60 @@
+/**
+ * Browser sign-ins: a random token in an HttpOnly cookie, and only its SHA-256 hash in the
+ * store, with an expiry. A reload or a reconnect presents the cookie instead of the password;
+ * logout deletes the record, so the cookie is worthless from then on.
+ */
+import type { Store, UserRecord } from "../store/store.ts";
+
+/** How long a browser sign-in lasts. @default 30 days */
+export const WEB_SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
+
+const TOKEN_BYTES = 32;
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Starts a browser sign-in for `userKey` and returns its token (43 characters of base64url):
+ * the caller hands it to the browser and forgets it.
+ */
+export async function createWebSession(
+  store: Store,
+  userKey: string,
+  ttlMs: number = WEB_SESSION_TTL_MS,
+): Promise<string> {
+  const token = base64url(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)));
+  const now = Date.now();
+  await store.createWebSession({
+    tokenHash: await hashToken(token),
+    userKey,
+    createdAt: now,
+    expiresAt: now + ttlMs,
+  });
+  return token;
+}
+
+/** The account a token signs in, or undefined when the token is malformed, unknown or expired. */
+export async function resolveWebSession(
+  store: Store,
+  token: string | undefined,
+): Promise<UserRecord | undefined> {
+  if (!token || !TOKEN_PATTERN.test(token)) return undefined;
+  const record = await store.getWebSession(await hashToken(token));
+  return record && await store.getUser(record.userKey);
+}
+
+/** Ends the browser sign-in of `token` (logout); a no-op for unknown tokens. */
+export async function endWebSession(store: Store, token: string | undefined): Promise<void> {
+  if (!token || !TOKEN_PATTERN.test(token)) return;
+  await store.deleteWebSession(await hashToken(token));
+}
+
+/** Hex SHA-256 of a token: the key its session is stored under. */
+export async function hashToken(token: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function base64url(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}

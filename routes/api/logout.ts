@@ -1,0 +1,26 @@
+import { endWebSession, hashToken } from "../../lib/accounts/web_sessions.ts";
+import type { Handlers } from "../../server/context.ts";
+import { clearedSessionCookie, getCookie, SESSION_COOKIE } from "../../server/cookies.ts";
+import { HttpError, json } from "../../server/http_error.ts";
+import { sameOrigin } from "../../server/web_auth.ts";
+
+/**
+ * POST /api/logout — ends the session on the server (the cookie is worthless from now on),
+ * closes the WebSockets it opened, and clears the cookie. 200 `{ ok: true }`, also when the
+ * session had already ended.
+ */
+export const handlers: Handlers = {
+  async POST(ctx) {
+    if (!sameOrigin(ctx)) throw new HttpError(403, "Cross-origin logout refused.");
+    const token = getCookie(ctx.req, SESSION_COOKIE);
+    if (token) {
+      await endWebSession(ctx.app.store, token);
+      const hash = await hashToken(token);
+      for (const conn of ctx.app.sockets.get(hash) ?? []) conn.end("signed out");
+      ctx.app.sockets.delete(hash);
+    }
+    return json({ ok: true }, 200, {
+      headers: { "set-cookie": clearedSessionCookie({ secure: ctx.secure }) },
+    });
+  },
+};

@@ -1,0 +1,37 @@
+import type { Handlers } from "../server/context.ts";
+import { HttpError } from "../server/http_error.ts";
+import { currentUser, sameOrigin } from "../server/web_auth.ts";
+import { acceptWebSocket } from "../server/ws.ts";
+
+/**
+ * GET /ws — the WebSocket transport. A page of another origin is refused (403), so a foreign
+ * site cannot ride on the session cookie; a valid cookie signs the connection in at once.
+ */
+export const handlers: Handlers = {
+  async GET(ctx) {
+    if (ctx.req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      throw new HttpError(426, "This endpoint speaks WebSocket.", { upgrade: "websocket" });
+    }
+    if (!sameOrigin(ctx)) throw new HttpError(403, "Cross-origin WebSocket refused.");
+    const signedIn = await currentUser(ctx);
+    const { app } = ctx;
+    const { response, connection } = acceptWebSocket(ctx.req, {
+      router: app.router,
+      logger: app.logger,
+      remoteAddr: ctx.remoteAddr,
+      user: signedIn?.user,
+      onClose: () => {
+        if (!signedIn) return;
+        const set = app.sockets.get(signedIn.tokenHash);
+        set?.delete(connection);
+        if (set?.size === 0) app.sockets.delete(signedIn.tokenHash);
+      },
+    });
+    if (signedIn) {
+      let set = app.sockets.get(signedIn.tokenHash);
+      if (!set) app.sockets.set(signedIn.tokenHash, set = new Set());
+      set.add(connection);
+    }
+    return response;
+  },
+};

@@ -1,0 +1,136 @@
+/**
+ * The HTTP listener on Deno.serve: a small route table over routes/, the built assets from
+ * memory, and the headers every response carries (CSP and friends). `/ws` hands WebSockets to
+ * the same router as TCP.
+ */
+import type { Logger } from "../lib/log.ts";
+import type { Router } from "../lib/router/mod.ts";
+import { handlers as login } from "../routes/api/login.ts";
+import { handlers as logout } from "../routes/api/logout.ts";
+import { handlers as session } from "../routes/api/session.ts";
+import { handlers as healthz } from "../routes/healthz.ts";
+import { handlers as index } from "../routes/index.tsx";
+import { handlers as ws } from "../routes/ws.ts";
+import { assetResponse, type Assets, loadAssets } from "./assets.ts";
+import type { App, Context, Handlers } from "./context.ts";
+import { errorResponse, HttpError } from "./http_error.ts";
+import { RateLimiter } from "./rate_limiter.ts";
+
+/** Path -> route module. Assets live under /static/, served from memory. */
+const ROUTES: Record<string, Handlers> = {
+  "/": index,
+  "/api/login": login,
+  "/api/logout": logout,
+  "/api/session": session,
+  "/healthz": healthz,
+  "/ws": ws,
+};
+
+/**
+ * The policy for every response: scripts and styles only from this origin (no inline script,
+ * no inline style), connections only back to it (its WebSocket), no framing.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+const SECURITY_HEADERS: Record<string, string> = {
+  "content-security-policy": CONTENT_SECURITY_POLICY,
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "x-frame-options": "DENY",
+  "cross-origin-opener-policy": "same-origin",
+};
+
+export interface HttpServerOptions {
+  hostname: string;
+  /** 0 picks a free port. */
+  port: number;
+  router: Router;
+  logger: Logger;
+  /** Built assets; imported from static/build when absent. */
+  assets?: Assets;
+  /** Serve HTTPS with this certificate and key (PEM); cookies then get `Secure`. */
+  tls?: { cert: string; key: string };
+}
+
+export interface HttpServer {
+  readonly addr: Deno.NetAddr;
+  /** The address to open in a browser. */
+  readonly url: string;
+  /** Stops accepting and waits for open requests; call after the router closed its sockets. */
+  shutdown(): Promise<void>;
+}
+
+/** Starts the HTTP listener. Rejects when the assets have not been built. */
+export async function serveHttp(options: HttpServerOptions): Promise<HttpServer> {
+  const { router, logger } = options;
+  const app: App = {
+    router,
+    store: router.store,
+    logger,
+    assets: options.assets ?? await loadAssets(),
+    // The router's own throttle, so failed logins count alike over TCP and HTTP.
+    signIn: router,
+    signInLimiter: new RateLimiter(router.limits.ratePerSec / 5, router.limits.rateBurst / 5),
+    sockets: new Map(),
+  };
+  const listening = Promise.withResolvers<Deno.NetAddr>();
+  const server = Deno.serve({
+    hostname: options.hostname,
+    port: options.port,
+    ...options.tls,
+    onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
+    onError: (err) => errorResponse(err, logger),
+  }, (req, info) => handle(app, req, (info.remoteAddr as Deno.NetAddr).hostname));
+  const addr = await listening.promise;
+  const scheme = options.tls ? "https" : "http";
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  return {
+    addr,
+    url: `${scheme}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}/`,
+    shutdown: () => server.shutdown(),
+  };
+}
+
+/** Answers one request: route, asset or 404, with the security headers added. */
+export async function handle(app: App, req: Request, remoteAddr: string): Promise<Response> {
+  const url = new URL(req.url);
+  let response: Response;
+  try {
+    response = await dispatch({ req, url, remoteAddr, secure: url.protocol === "https:", app });
+  } catch (err) {
+    response = errorResponse(err, app.logger);
+  }
+  // An upgrade's response is special: its headers cannot be changed.
+  if (response.status === 101) return response;
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
+    if (!response.headers.has(name)) response.headers.set(name, value);
+  }
+  return response;
+}
+
+function dispatch(ctx: Context): Response | Promise<Response> {
+  const { req, url } = ctx;
+  const method = req.method === "HEAD" ? "GET" : req.method;
+  if (url.pathname.startsWith("/static/")) {
+    const asset = ctx.app.assets.get(url.pathname);
+    if (!asset) throw new HttpError(404, "No such file.");
+    if (method !== "GET") throw new HttpError(405, "Method not allowed.", { allow: "GET, HEAD" });
+    return assetResponse(asset, req);
+  }
+  const route = ROUTES[url.pathname];
+  if (!route) throw new HttpError(404, "No such page.");
+  const handler = route[method as keyof Handlers];
+  if (!handler) {
+    throw new HttpError(405, "Method not allowed.", { allow: Object.keys(route).join(", ") });
+  }
+  return handler(ctx);
+}

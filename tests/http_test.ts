@@ -1,0 +1,318 @@
+/**
+ * The HTTP listener without a browser: headers, assets, the login API and its cookie, logout,
+ * the WebSocket bridge's Origin check and cookie sign-in, /healthz.
+ */
+import assert from "node:assert/strict";
+import type { ServerEvent } from "../lib/protocol/types.ts";
+import { CONTENT_SECURITY_POLICY } from "../server/http.ts";
+import { PASSWORD } from "./helpers.ts";
+import { apiLogin, startWebServer, upgradeStatus, type WebServer } from "./web_helpers.ts";
+
+async function withServer(
+  fn: (server: WebServer) => Promise<void>,
+  options: Parameters<typeof startWebServer>[0] = {},
+) {
+  const server = await startWebServer(options);
+  try {
+    await fn(server);
+  } finally {
+    await server.close();
+  }
+}
+
+/** Opens a WebSocket with extra headers (Deno's WebSocket takes them) and collects events. */
+async function openSocket(server: WebServer, headers: Record<string, string>) {
+  const ws = new WebSocket(`ws://127.0.0.1:${server.httpPort}/ws`, { headers } as never);
+  const events: ServerEvent[] = [];
+  const waiters: Array<() => void> = [];
+  ws.onmessage = (e) => {
+    events.push(JSON.parse(e.data));
+    for (const w of waiters.splice(0)) w();
+  };
+  const closed = new Promise<void>((resolve) => ws.onclose = () => resolve());
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = () => reject(new Error("websocket failed"));
+  });
+  return {
+    ws,
+    closed,
+    async next(type: string, timeoutMs = 5000): Promise<ServerEvent> {
+      const deadline = Date.now() + timeoutMs;
+      while (true) {
+        const i = events.findIndex((e) => e.type === type);
+        if (i !== -1) return events.splice(i, 1)[0];
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no '${type}' event; got ${JSON.stringify(events)}`);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          timer = setTimeout(resolve, left);
+        });
+        clearTimeout(timer);
+      }
+    },
+    async close() {
+      ws.close();
+      await closed;
+    },
+  };
+}
+
+Deno.test("http: the page has a strict CSP and no inline script or style", async () => {
+  await withServer(async (server) => {
+    const res = await fetch(server.url);
+    const html = await res.text();
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "text/html; charset=utf-8");
+    assert.equal(res.headers.get("content-security-policy"), CONTENT_SECURITY_POLICY);
+    assert.match(CONTENT_SECURITY_POLICY, /script-src 'self'(;|$)/);
+    assert.doesNotMatch(CONTENT_SECURITY_POLICY, /unsafe-inline|unsafe-eval/);
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+    assert.equal(res.headers.get("x-frame-options"), "DENY");
+    for (const tag of html.matchAll(/<script\b[^>]*>/g)) assert.match(tag[0], /\bsrc="\/static\//);
+    assert.doesNotMatch(html, /<style\b|\sstyle="|\son[a-z]+="/i);
+  });
+});
+
+Deno.test("http: assets have their content types and cache headers", async () => {
+  await withServer(async (server) => {
+    const page = await fetch(server.url);
+    assert.match(page.headers.get("cache-control")!, /no-cache/);
+    const html = await page.text();
+    const paths = {
+      js: /src="(\/static\/app\.[0-9a-f]+\.js)"/.exec(html)![1],
+      css: /href="(\/static\/styles\.[0-9a-f]+\.css)"/.exec(html)![1],
+      svg: /href="(\/static\/icon\.[0-9a-f]+\.svg)"/.exec(html)![1],
+    };
+    const types = {
+      js: "text/javascript; charset=utf-8",
+      css: "text/css; charset=utf-8",
+      svg: "image/svg+xml",
+    };
+    for (const [kind, path] of Object.entries(paths)) {
+      const res = await fetch(server.url + path);
+      const body = await res.text();
+      assert.equal(res.status, 200, path);
+      assert.ok(body.length > 100, path);
+      assert.equal(res.headers.get("content-type"), types[kind as keyof typeof types]);
+      assert.equal(res.headers.get("cache-control"), "public, max-age=31536000, immutable");
+      const etag = res.headers.get("etag")!;
+      const again = await fetch(server.url + path, { headers: { "if-none-match": etag } });
+      await again.body?.cancel();
+      assert.equal(again.status, 304);
+    }
+    const missing = await fetch(`${server.url}/static/app.0000.js`);
+    await missing.body?.cancel();
+    assert.equal(missing.status, 404);
+    const wrongMethod = await fetch(`${server.url}/api/login`);
+    await wrongMethod.body?.cancel();
+    assert.equal(wrongMethod.status, 405);
+  });
+});
+
+Deno.test("http: /healthz answers while serving", async () => {
+  await withServer(async (server) => {
+    const res = await fetch(`${server.url}/healthz`);
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).status, "ok");
+  });
+});
+
+Deno.test("http: login sets an HttpOnly SameSite=Strict cookie, without Secure over plain HTTP", async () => {
+  await withServer(async (server) => {
+    const { res, body } = await apiLogin(server.url, {
+      name: "alice",
+      password: PASSWORD,
+      lang: "es",
+      register: true,
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(body, { user: "alice", lang: "es", created: true });
+    const cookie = res.headers.get("set-cookie")!;
+    assert.match(cookie, /^parley_session=[A-Za-z0-9_-]{43};/);
+    assert.match(cookie, /; HttpOnly/);
+    assert.match(cookie, /; SameSite=Strict/);
+    assert.match(cookie, /; Path=\//);
+    assert.doesNotMatch(cookie, /Secure/);
+    assert.equal(res.headers.get("cache-control"), "no-store");
+  });
+});
+
+Deno.test("http: login errors say what is wrong", async () => {
+  await withServer(async (server) => {
+    await server.user("bob");
+    const taken = await apiLogin(server.url, { name: "Bob", password: PASSWORD, register: true });
+    assert.equal(taken.res.status, 409);
+    assert.equal((taken.body.error as { code: string }).code, "name_taken");
+    const wrong = await apiLogin(server.url, { name: "bob", password: "not the password" });
+    assert.equal(wrong.res.status, 401);
+    assert.equal((wrong.body.error as { code: string }).code, "bad_credentials");
+    assert.equal(wrong.cookie, undefined);
+    const short = await apiLogin(server.url, { name: "carol", password: "short", register: true });
+    assert.equal(short.res.status, 400);
+    const badName = await apiLogin(server.url, { name: "all", password: PASSWORD, register: true });
+    assert.equal((badName.body.error as { code: string }).code, "bad_name");
+    const notJson = await fetch(`${server.url}/api/login`, { method: "POST", body: "name=bob" });
+    await notJson.body?.cancel();
+    assert.equal(notJson.status, 415);
+  });
+});
+
+Deno.test("http: repeated failed logins are throttled with a retry time", async () => {
+  await withServer(async (server) => {
+    await server.user("bob");
+    let last;
+    for (let i = 0; i < 8; i++) {
+      last = await apiLogin(server.url, { name: "bob", password: "wrong password" });
+      if (last.res.status === 429) break;
+    }
+    assert.equal(last!.res.status, 429);
+    const error = last!.body.error as { code: string; retryAfter: number };
+    assert.equal(error.code, "throttled");
+    assert.ok(error.retryAfter >= 1);
+    assert.equal(last!.res.headers.get("retry-after"), String(error.retryAfter));
+  }, { limits: { ratePerSec: 1000, rateBurst: 1000 } });
+});
+
+Deno.test("http: a foreign Origin cannot sign in or open the WebSocket", async () => {
+  await withServer(async (server) => {
+    const port = server.httpPort;
+    assert.equal(await upgradeStatus(port, { Origin: "http://evil.example" }), 403);
+    assert.equal(await upgradeStatus(port, { Origin: "http://127.0.0.1:1" }), 403);
+    assert.equal(await upgradeStatus(port, { Origin: `https://127.0.0.1:${port}` }), 403);
+    assert.equal(await upgradeStatus(port, { Origin: `http://127.0.0.1:${port}` }), 101);
+    const login = await apiLogin(
+      server.url,
+      { name: "mallory", password: PASSWORD, register: true },
+      { origin: "http://evil.example" },
+    );
+    assert.equal(login.res.status, 403);
+  });
+});
+
+Deno.test("http: the session cookie signs the WebSocket in; logout ends it on the server", async () => {
+  await withServer(async (server) => {
+    const bob = await server.user("bob");
+    const { cookie } = await apiLogin(server.url, {
+      name: "alice",
+      password: PASSWORD,
+      register: true,
+    });
+    const origin = server.url;
+    const sock = await openSocket(server, { cookie: cookie!, origin });
+    const welcome = await sock.next("welcome");
+    assert.equal(welcome.type === "welcome" && welcome.user, "alice");
+    await bob.nextOf("presence", (p) => p.user === "alice" && p.state === "online");
+    sock.ws.send(
+      JSON.stringify({ type: "send", to: "bob", text: "over the websocket", cid: "w1" }),
+    );
+    assert.equal((await sock.next("sent")).type, "sent");
+    assert.equal((await bob.nextOf("message")).text, "over the websocket");
+
+    const session = await fetch(`${server.url}/api/session`, { headers: { cookie: cookie! } });
+    assert.deepEqual(await session.json(), { user: "alice", lang: "en" });
+
+    const out = await fetch(`${server.url}/api/logout`, {
+      method: "POST",
+      headers: { cookie: cookie!, origin },
+    });
+    assert.equal(out.status, 200);
+    assert.match(out.headers.get("set-cookie")!, /^parley_session=; .*Max-Age=0/);
+    await out.body?.cancel();
+    // The open socket is closed with a goodbye, and the cookie no longer signs anybody in.
+    const bye = await sock.next("bye");
+    assert.equal(bye.type === "bye" && bye.reason, "signed out");
+    await sock.closed;
+    await bob.nextOf("presence", (p) => p.user === "alice" && p.state === "offline");
+    const after = await fetch(`${server.url}/api/session`, { headers: { cookie: cookie! } });
+    await after.body?.cancel();
+    assert.equal(after.status, 401);
+    const again = await openSocket(server, { cookie: cookie!, origin });
+    await again.next("hello");
+    again.ws.send(JSON.stringify({ type: "who" }));
+    const err = await again.next("error");
+    assert.equal(err.type === "error" && err.code, "not_logged_in");
+    await again.close();
+  });
+});
+
+Deno.test("http: WebSocket frames obey the TCP limits", async () => {
+  await withServer(async (server) => {
+    const sock = await openSocket(server, { origin: server.url });
+    await sock.next("hello");
+    sock.ws.send("x".repeat(9000));
+    const tooLong = await sock.next("error");
+    assert.equal(tooLong.type === "error" && tooLong.code, "line_too_long");
+    sock.ws.send(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]));
+    const badUtf8 = await sock.next("error");
+    assert.equal(badUtf8.type === "error" && badUtf8.code, "bad_utf8");
+    sock.ws.send("not json");
+    const bad = await sock.next("error");
+    assert.equal(bad.type === "error" && bad.code, "bad_frame");
+    await sock.close();
+  });
+});
+
+const hasOpenssl = (() => {
+  try {
+    return new Deno.Command("openssl", { args: ["version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "http: under TLS the session cookie is Secure",
+  ignore: !hasOpenssl,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "parley-tls-" });
+    const { success } = await new Deno.Command("openssl", {
+      args: [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-keyout",
+        `${dir}/key.pem`,
+        "-out",
+        `${dir}/cert.pem`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    assert.ok(success, "openssl could not make a certificate");
+    const cert = await Deno.readTextFile(`${dir}/cert.pem`);
+    const key = await Deno.readTextFile(`${dir}/key.pem`);
+    const server = await startWebServer({ tls: { cert, key } });
+    const client = Deno.createHttpClient({ caCerts: [cert] });
+    try {
+      assert.match(server.url, /^https:/);
+      const res = await fetch(`${server.url}/api/login`, {
+        method: "POST",
+        client,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "alice", password: PASSWORD, register: true }),
+      } as RequestInit); // `client` is Deno's; the DOM typing of fetch does not know it.
+      await res.body?.cancel();
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get("set-cookie")!, /; HttpOnly; SameSite=Strict; Secure$/);
+    } finally {
+      client.close();
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
