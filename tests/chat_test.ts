@@ -311,3 +311,26 @@ Deno.test("lang changes the preferred language on every device", () =>
     assert.equal(c.welcome?.lang, "es");
     await assert.rejects(a.setLang("not a language"), /bad_argument/);
   }));
+
+Deno.test("a language chosen at login reaches the user's other devices", () =>
+  withServer(async (server) => {
+    const laptop = await server.user("bo");
+    const phone = await server.user("bo", { login: true, lang: "es" });
+    assert.equal(phone.welcome?.lang, "es");
+    assert.equal((await laptop.nextOf("lang")).lang, "es");
+    const tablet = await server.user("bo", { login: true });
+    assert.equal(tablet.welcome?.lang, "es");
+    const who = await tablet.who();
+    assert.equal(who.users.find((u) => u.name === "bo")?.lang, "es");
+  }));
+
+Deno.test("a note to oneself reaches one's other devices, and says when there are none", () =>
+  withServer(async (server) => {
+    const one = await server.user("solo");
+    const alone = await one.send("solo", "note to self");
+    assert.deepEqual([alone.status, alone.recipients], ["delivered", 0]);
+    const two = await server.user("solo", { login: true });
+    const seen = await one.send("solo", "to my other device");
+    assert.equal(seen.recipients, 1);
+    assert.equal((await two.nextOf("message")).text, "to my other device");
+  }));

@@ -4,8 +4,8 @@
  * forget themselves after `forgetAfterMs` without failures, so memory stays bounded by activity.
  */
 export interface ThrottleOptions {
-  /** @default 5 */
-  freeFailures?: number;
+  /** Failures a key may have before lockouts start; a function gives each kind of key its own. @default 5 */
+  freeFailures?: number | ((key: string) => number);
   /** @default 1000 */
   baseLockoutMs?: number;
   /** @default 300000 (5 minutes) */
@@ -23,7 +23,7 @@ interface Entry {
 
 export class LoginThrottle {
   #entries = new Map<string, Entry>();
-  #free: number;
+  #free: number | ((key: string) => number);
   #base: number;
   #max: number;
   #forget: number;
@@ -58,7 +58,7 @@ export class LoginThrottle {
       if (!e || this.#stale(e, now)) e = { failures: 0, lockedUntil: 0, lastFailure: now };
       e.failures++;
       e.lastFailure = now;
-      const over = e.failures - this.#free;
+      const over = e.failures - (typeof this.#free === "number" ? this.#free : this.#free(key));
       if (over > 0) e.lockedUntil = now + Math.min(this.#max, this.#base * 2 ** (over - 1));
       this.#entries.set(key, e);
     }

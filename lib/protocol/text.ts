@@ -166,6 +166,9 @@ export function encodeTextEvent(
             event.recipients === 1 ? "person" : "people"
           } online)${again}`;
       }
+      if (event.status === "delivered" && event.recipients === 0) {
+        return `(sent to yourself; no other device of yours is signed in)${again}`;
+      }
       return event.status === "stored"
         ? `(${event.to} is offline; stored, and delivered when they sign in)${again}`
         : `(delivered to ${event.to})${again}`;

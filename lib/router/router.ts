@@ -14,6 +14,9 @@ import { DEFAULT_ITERATIONS } from "../accounts/password.ts";
 import { TypingTracker } from "./typing.ts";
 import { RecentClientIds } from "./recent_client_ids.ts";
 
+export const NAME_FREE_FAILURES = 5;
+export const ADDRESS_FREE_FAILURES = 20;
+
 /** Counters for logs, tests and, later, metrics. */
 export interface RouterStats {
   connections: number;
@@ -35,7 +38,13 @@ export class Router {
   readonly limits: Limits;
   readonly version: string;
   readonly kdfIterations: number;
-  readonly throttle = new LoginThrottle();
+  /**
+   * Failed sign-ins: 5 per name before lockouts start, 20 per address, since many people may
+   * share one address (a NAT, or every nc user on the server's own loopback).
+   */
+  readonly throttle = new LoginThrottle({
+    freeFailures: (key) => key.startsWith("addr:") ? ADDRESS_FREE_FAILURES : NAME_FREE_FAILURES,
+  });
   readonly typing: TypingTracker;
   readonly recentClientIds = new RecentClientIds(50_000);
   readonly stats: RouterStats = {

@@ -54,6 +54,14 @@ export async function welcomeSession(
   const users = await router.userList();
   if (session.closed) return;
 
+  // A language chosen at this sign-in is the account's language now, on every device.
+  if (lang !== undefined) {
+    for (const s of router.sessionsOf(key)) {
+      if (s.user!.lang === lang) continue;
+      s.user!.lang = lang;
+      s.emit({ type: "lang", lang });
+    }
+  }
   // From here until the stored messages are out, live events for this session are held back.
   session.signedIn({ name: user.name, key, lang: lang ?? live?.lang ?? user.lang });
   session.holding = [];

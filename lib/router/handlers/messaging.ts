@@ -63,12 +63,14 @@ export async function handleSend(
     const live = router.sessionsOf(toKey);
     if (live.size > 0) {
       message.to = live.values().next().value!.user!.name;
-      router.fanout(
+      const reached = router.fanout(
         message,
         new Set([...live, ...ownOthers].filter((s) => s !== session)),
         from.key,
       );
-      outcome = { id: message.id, to: message.to, status: "delivered", recipients: 1 };
+      // A note to oneself with no other device open reaches nobody; say so.
+      const recipients = toKey === from.key && reached === 0 ? 0 : 1;
+      outcome = { id: message.id, to: message.to, status: "delivered", recipients };
     } else {
       const recipient = await router.store.getUser(toKey);
       if (!recipient) {
