@@ -3,16 +3,19 @@
  * `runStoreConformance` with a factory; the suite knows nothing of the backend.
  */
 import assert from "node:assert/strict";
+import { DataKey, generateDataKeyBytes, isCryptoError } from "../lib/crypto/mod.ts";
 import { isParleyError } from "../lib/errors.ts";
 import type { Store, StoredMessage, UserRecord } from "../lib/store/mod.ts";
 
 export interface StoreFactory {
-  /** A fresh, empty store. */
-  open(): Promise<Store>;
-  /** Opens the same data again after `close()` (for durability checks). */
-  reopen?(): Promise<Store>;
+  /** A fresh, empty store whose bodies are sealed with `dataKey`. */
+  open(dataKey: DataKey): Promise<Store>;
+  /** Opens the same data again after `close()` (for durability and key checks). */
+  reopen?(dataKey: DataKey): Promise<Store>;
   cleanup?(): Promise<void>;
 }
+
+const newKey = () => DataKey.fromBytes(generateDataKeyBytes(), { source: "a test key" });
 
 const user = (name: string, lang = "en"): UserRecord => ({
   name,
@@ -34,7 +37,7 @@ const message = (id: string, to: string, text: string): StoredMessage => ({
 export function runStoreConformance(name: string, factory: StoreFactory): void {
   const test = (what: string, fn: (store: Store) => Promise<void>) =>
     Deno.test(`${name}: ${what}`, async () => {
-      const store = await factory.open();
+      const store = await factory.open(await newKey());
       try {
         await fn(store);
       } finally {
@@ -130,16 +133,33 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
 
   if (factory.reopen) {
     Deno.test(`${name}: what was stored is there after reopening`, async () => {
-      const store = await factory.open();
+      const key = await newKey();
+      const store = await factory.open(key);
       await store.createUser(user("bob"));
       await store.storeOffline(message("x", "bob", "kept"));
       await store.close();
-      const again = await factory.reopen!();
+      const again = await factory.reopen!(key);
       try {
         assert.equal((await again.getUser("bob"))?.name, "bob");
         assert.equal((await again.pending("bob"))[0].text, "kept");
       } finally {
         await again.close();
+        await factory.cleanup?.();
+      }
+    });
+
+    Deno.test(`${name}: refuses to open with another data key`, async () => {
+      const store = await factory.open(await newKey());
+      await store.storeOffline(message("x", "bob", "sealed"));
+      await store.close();
+      try {
+        await assert.rejects(
+          factory.reopen!(await newKey()),
+          (err) =>
+            isCryptoError(err, "wrong_data_key") &&
+            /not the key this store was sealed with/.test(err.message),
+        );
+      } finally {
         await factory.cleanup?.();
       }
     });

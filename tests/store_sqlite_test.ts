@@ -3,12 +3,12 @@ import { runStoreConformance } from "./store_conformance.ts";
 
 let dir = "";
 runStoreConformance("SqliteStore", {
-  async open() {
+  async open(dataKey) {
     dir = await Deno.makeTempDir({ prefix: "parley-store-" });
-    return new SqliteStore({ path: `${dir}/parley.db` });
+    return await SqliteStore.open({ path: `${dir}/parley.db`, dataKey });
   },
-  reopen() {
-    return Promise.resolve(new SqliteStore({ path: `${dir}/parley.db` }));
+  reopen(dataKey) {
+    return SqliteStore.open({ path: `${dir}/parley.db`, dataKey });
   },
   async cleanup() {
     await Deno.remove(dir, { recursive: true });

@@ -6,3 +6,4 @@ export type {
   WebSessionRecord,
 } from "./store.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite.ts";
+export { DATA_KEY_CHECK, offlineBinding, openOfflineBody, sealOfflineBody } from "./sealing.ts";

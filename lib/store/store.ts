@@ -1,6 +1,11 @@
 /**
  * The persistence interface. SQLite is the default implementation; every implementation runs the
  * shared conformance suite in tests/store_conformance.ts.
+ *
+ * The interface deals in plaintext and knows nothing of transports or keys. Encryption at rest is
+ * the implementation's job (docs/security.md §9): it is given the data key when opened, keeps the
+ * key's check value and refuses another key, and seals message bodies with the helpers of
+ * `./sealing.ts`, so every backend seals and binds records the same way.
  */
 
 /** A registered account. */
