@@ -10,15 +10,24 @@ export interface Config {
   logLevel: LogLevel;
   /** Seconds a connection has to sign in. */
   loginTimeout: number;
+  /** PEM certificate file; with `tlsKey`, both listeners speak TLS. */
+  tlsCert?: string;
+  /** PEM private key file for `tlsCert`. */
+  tlsKey?: string;
+  /** Accept plaintext text mode from any address, not just loopback (docs/security.md §11). */
+  allowPlaintext: boolean;
 }
 
 interface Option {
   flag: string;
   env: string;
-  default: string;
+  /** Undefined: the option is unset unless given. */
+  default: string | undefined;
   help: string;
   parse: (value: string, name: string) => unknown;
   key: keyof Config;
+  /** A switch (`--flag`, no value); its environment variable takes 1/0, true/false, yes/no. */
+  boolean?: true;
 }
 
 const port = (v: string, name: string) => {
@@ -36,6 +45,16 @@ const positive = (v: string, name: string) => {
 const text = (v: string, name: string) => {
   if (!v) throw new ConfigError(`${name} must not be empty`);
   return v;
+};
+const file = (v: string, name: string) => {
+  if (!v) throw new ConfigError(`${name} must name a file`);
+  return v;
+};
+const yesNo = (v: string, name: string) => {
+  const s = v.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(s)) return true;
+  if (["", "0", "false", "no", "off"].includes(s)) return false;
+  throw new ConfigError(`${name} must be 1 or 0 (true or false): current value is '${v}'`);
 };
 const level = (v: string, name: string) => {
   if (!(LOG_LEVELS as readonly string[]).includes(v)) {
@@ -95,6 +114,31 @@ export const OPTIONS: Option[] = [
     parse: positive,
     key: "loginTimeout",
   },
+  {
+    flag: "tls-cert",
+    env: "PARLEY_TLS_CERT",
+    default: undefined,
+    help: "TLS certificate (PEM); with --tls-key, TCP and HTTP both use TLS",
+    parse: file,
+    key: "tlsCert",
+  },
+  {
+    flag: "tls-key",
+    env: "PARLEY_TLS_KEY",
+    default: undefined,
+    help: "TLS private key (PEM) for --tls-cert",
+    parse: file,
+    key: "tlsKey",
+  },
+  {
+    flag: "allow-plaintext",
+    env: "PARLEY_ALLOW_PLAINTEXT",
+    default: "0",
+    help: "accept text mode without TLS from any address, not only loopback",
+    parse: yesNo,
+    key: "allowPlaintext",
+    boolean: true,
+  },
 ];
 
 export class ConfigError extends Error {
@@ -103,9 +147,11 @@ export class ConfigError extends Error {
 
 /** The text `--help` prints. */
 export function helpText(): string {
-  const rows = OPTIONS.map((o) =>
-    `  --${o.flag.padEnd(14)} ${o.help}\n  ${"".padEnd(16)} env ${o.env}, default ${o.default}`
-  );
+  const rows = OPTIONS.map((o) => {
+    const env = o.boolean ? `${o.env}=1` : o.env;
+    const def = o.boolean ? "off" : o.default ?? "none";
+    return `  --${o.flag.padEnd(16)} ${o.help}\n  ${"".padEnd(18)} env ${env}, default ${def}`;
+  });
   return [
     "Parley: a chat server for terminals, nc and browsers.",
     "",
@@ -113,7 +159,13 @@ export function helpText(): string {
     "",
     "Options (a flag wins over its environment variable):",
     ...rows,
-    "  --help           show this help",
+    "  --help             show this help",
+    "",
+    "Environment only:",
+    "  PARLEY_DATA_KEY    the key that seals stored messages (base64 of 32 bytes, e.g. from",
+    "                     `openssl rand -base64 32`); when unset, <data-dir>/data.key is used,",
+    "                     made on first start (mode 0600). Keep it: without it the stored",
+    "                     messages cannot be read and Parley will not start.",
   ].join("\n");
 }
 
@@ -130,7 +182,9 @@ export function loadConfig(
     ({ values } = parseArgs({
       args,
       options: Object.fromEntries([
-        ...OPTIONS.map((o) => [o.flag, { type: "string" as const }]),
+        ...OPTIONS.map((
+          o,
+        ) => [o.flag, { type: o.boolean ? "boolean" as const : "string" as const }]),
         ["help", { type: "boolean" as const, short: "h" }],
       ]),
       strict: true,
@@ -142,10 +196,20 @@ export function loadConfig(
   if (values.help) return "help";
   const config: Record<string, unknown> = {};
   for (const o of OPTIONS) {
-    const fromFlag = values[o.flag] as string | undefined;
+    const flagged = values[o.flag];
+    const fromFlag = flagged === true ? "1" : flagged as string | undefined;
     const value = fromFlag ?? env(o.env) ?? o.default;
+    if (value === undefined) continue;
     const source = fromFlag === undefined && env(o.env) !== undefined ? o.env : `--${o.flag}`;
     config[o.key] = o.parse(value, source);
+  }
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+    const [given, missing] = config.tlsCert === undefined
+      ? ["--tls-key", "--tls-cert"]
+      : ["--tls-cert", "--tls-key"];
+    throw new ConfigError(
+      `${given} needs ${missing} too: give both (PEM certificate and its private key) or neither`,
+    );
   }
   return config as unknown as Config;
 }

@@ -11,7 +11,52 @@ Deno.test("loadConfig() has the documented defaults", () => {
     dataDir: "./data",
     logLevel: "info",
     loginTimeout: 30,
+    allowPlaintext: false,
   });
+});
+
+Deno.test("loadConfig(): --tls-cert and --tls-key come together; --allow-plaintext is a switch", () => {
+  const config = loadConfig(
+    ["--tls-cert", "c.pem", "--tls-key", "k.pem", "--allow-plaintext"],
+    noEnv,
+  );
+  assert.ok(config !== "help");
+  assert.equal(config.tlsCert, "c.pem");
+  assert.equal(config.tlsKey, "k.pem");
+  assert.equal(config.allowPlaintext, true);
+  const env = (n: string) =>
+    ({
+      PARLEY_TLS_CERT: "/e/c.pem",
+      PARLEY_TLS_KEY: "/e/k.pem",
+      PARLEY_ALLOW_PLAINTEXT: "1",
+    } as Record<string, string>)[n];
+  const fromEnv = loadConfig([], env);
+  assert.ok(fromEnv !== "help");
+  assert.deepEqual([fromEnv.tlsCert, fromEnv.tlsKey, fromEnv.allowPlaintext], [
+    "/e/c.pem",
+    "/e/k.pem",
+    true,
+  ]);
+  const off = loadConfig([], (n) => n === "PARLEY_ALLOW_PLAINTEXT" ? "0" : undefined);
+  assert.ok(off !== "help" && off.allowPlaintext === false);
+  assert.throws(
+    () => loadConfig(["--tls-cert", "c.pem"], noEnv),
+    new ConfigError(
+      "--tls-cert needs --tls-key too: give both (PEM certificate and its private key) or neither",
+    ),
+  );
+  assert.throws(
+    () => loadConfig([], (n) => n === "PARLEY_TLS_KEY" ? "k.pem" : undefined),
+    /--tls-key needs --tls-cert too/,
+  );
+  assert.throws(
+    () => loadConfig(["--tls-cert", "", "--tls-key", "k.pem"], noEnv),
+    /--tls-cert must name a file/,
+  );
+  assert.throws(
+    () => loadConfig([], (n) => n === "PARLEY_ALLOW_PLAINTEXT" ? "maybe" : undefined),
+    /PARLEY_ALLOW_PLAINTEXT must be 1 or 0/,
+  );
 });
 
 Deno.test("loadConfig() takes flags over environment variables", () => {
@@ -47,9 +92,13 @@ Deno.test("--help lists every option with its environment variable", () => {
       "--data-dir",
       "--log-level",
       "--login-timeout",
+      "--tls-cert",
+      "--tls-key",
+      "--allow-plaintext",
     ]
   ) {
     assert.ok(help.includes(flag), flag);
   }
   assert.match(help, /PARLEY_TCP_PORT, default 7000/);
+  assert.match(help, /PARLEY_DATA_KEY +the key that seals stored messages/);
 });
