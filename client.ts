@@ -3,6 +3,7 @@
  * mode, shows messages and presence, and reconnects by itself. `--help` says the rest.
  */
 import { TcpChannel } from "./lib/client/tcp_channel.ts";
+import { KnownServers, serverName } from "./lib/crypto/known_servers.ts";
 import { CLIENT_HELP, parseClientArgs, UsageError } from "./lib/client/terminal/args.ts";
 import { runChat } from "./lib/client/terminal/chat.ts";
 import { LineTerminal } from "./lib/client/terminal/line_terminal.ts";
@@ -29,12 +30,20 @@ async function main(): Promise<number> {
     : new LineTerminal({ interactive: stdinTty });
   const color = stdoutTty && !Deno.env.get("NO_COLOR");
   const { host, port } = args;
+  // Trust on first use: pin the server's identity, refuse a changed one (docs/security.md §8).
+  const known = new KnownServers(args.knownServers);
+  const verifyIdentity = known.verifier(serverName(host, port), (fingerprint) => {
+    terminal.print(
+      `* New server ${serverName(host, port)}: pinned its identity ${fingerprint} in ` +
+        `${known.path}. Compare it with the fingerprint the server printed at start-up.`,
+    );
+  });
   try {
     return await runChat({
       args,
       terminal,
       color,
-      dial: () => TcpChannel.connect({ hostname: host, port }),
+      dial: () => TcpChannel.connect({ hostname: host, port, verifyIdentity }),
     });
   } finally {
     terminal.close();

@@ -6,9 +6,13 @@ import { ConfigError, helpText, loadConfig } from "./lib/config.ts";
 import { createLogger } from "./lib/log.ts";
 import { Router } from "./lib/router/mod.ts";
 import { SqliteStore } from "./lib/store/mod.ts";
+import { isCryptoError } from "./lib/crypto/errors.ts";
+import { DATA_KEY_ENV, loadOrCreateDataKey, loadOrCreateIdentity } from "./lib/crypto/key_files.ts";
 import { serveTcp } from "./server/tcp.ts";
 import { loadAssets } from "./server/assets.ts";
 import { type HttpServer, serveHttp } from "./server/http.ts";
+import { isLoopback } from "./server/plaintext_policy.ts";
+import { describeTlsError, loadTlsFiles, type TlsFiles, TlsSetupError } from "./server/tls.ts";
 
 const VERSION = "0.1.0";
 
@@ -26,14 +30,65 @@ async function main(): Promise<number> {
     return 0;
   }
   const logger = createLogger(config.logLevel);
+  // --tls-cert/--tls-key: both listeners speak TLS (docs/security.md §10). Read before anything
+  // starts, so a missing or wrong file stops the server with a clear message.
+  let tls: TlsFiles | undefined;
+  if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
+    try {
+      tls = await loadTlsFiles(config.tlsCert, config.tlsKey);
+    } catch (err) {
+      if (!(err instanceof TlsSetupError)) throw err;
+      console.error(`parley: ${err.message}`);
+      return 1;
+    }
+  }
+  const tlsPair = tls && { cert: tls.cert, key: tls.key };
   // Listen for signals before anything else, so a stop during start-up is still graceful.
   const stopped = Promise.withResolvers<string>();
   const onSignal = (name: string) => () => stopped.resolve(name);
   const signals = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]] as const;
   for (const [sig, fn] of signals) Deno.addSignalListener(sig, fn);
   await Deno.mkdir(config.dataDir, { recursive: true });
+  // The long-term identity that signs every JSON-mode handshake (docs/security.md §7).
+  let identity;
+  try {
+    identity = await loadOrCreateIdentity(config.dataDir);
+  } catch (err) {
+    if (!isCryptoError(err)) throw err;
+    console.error(`parley: ${err.message}`);
+    return 1;
+  }
   const dbPath = `${config.dataDir}/parley.db`;
-  const store = new SqliteStore({ path: dbPath });
+  // The at-rest data key (docs/security.md §9): never a fresh key for a store that has a check
+  // value; a lost, malformed or wrong key stops start-up with what to do.
+  let store: SqliteStore;
+  try {
+    const storedCheck = SqliteStore.storedKeyCheck(dbPath);
+    const loaded = await loadOrCreateDataKey(config.dataDir, {
+      envValue: Deno.env.get(DATA_KEY_ENV),
+      create: storedCheck === undefined,
+    });
+    if (loaded.created) {
+      logger.warn(
+        `created the data key ${loaded.path}: back it up apart from the database; without it ` +
+          "stored messages cannot be read",
+      );
+    }
+    store = await SqliteStore.open({ path: dbPath, dataKey: loaded.key, logger });
+    logger.info(
+      `data key ${loaded.key.keyId} from ${loaded.source === "env" ? DATA_KEY_ENV : loaded.path}`,
+    );
+  } catch (err) {
+    if (!isCryptoError(err)) throw err;
+    console.error(`parley: cannot open the store ${dbPath}: ${err.message}`);
+    if (err.code === "wrong_data_key") {
+      console.error(
+        "parley: if the original key is lost for good, its messages cannot be recovered: move " +
+          `${dbPath} (and its -wal file) aside to start with an empty store (accounts too).`,
+      );
+    }
+    return 1;
+  }
   const kdf = Deno.env.get("PARLEY_KDF_ITERATIONS");
   const router = new Router({
     store,
@@ -45,9 +100,19 @@ async function main(): Promise<number> {
   });
   let tcp;
   try {
-    tcp = serveTcp({ hostname: config.host, port: config.tcpPort, router, logger });
+    tcp = serveTcp({
+      hostname: config.host,
+      port: config.tcpPort,
+      router,
+      logger,
+      identity: identity.identity,
+      tls: tlsPair,
+      allowPlaintext: config.allowPlaintext,
+    });
   } catch (err) {
-    logger.error(`cannot listen on ${config.host}:${config.tcpPort}`, { error: err });
+    const tlsProblem = describeTlsError(err, tls);
+    if (tlsProblem) console.error(`parley: ${tlsProblem}`);
+    else logger.error(`cannot listen on ${config.host}:${config.tcpPort}`, { error: err });
     await store.close();
     return 1;
   }
@@ -64,9 +129,13 @@ async function main(): Promise<number> {
         router,
         logger,
         assets,
+        identity: identity.identity,
+        tls: tlsPair,
       });
     } catch (err) {
-      logger.error(`cannot listen on ${config.host}:${config.httpPort}`, { error: err });
+      const tlsProblem = describeTlsError(err, tls);
+      if (tlsProblem) console.error(`parley: ${tlsProblem}`);
+      else logger.error(`cannot listen on ${config.host}:${config.httpPort}`, { error: err });
       tcp.stopAccepting();
       await store.close();
       return 1;
@@ -75,9 +144,26 @@ async function main(): Promise<number> {
 
   const { hostname, port } = tcp.addr;
   logger.info(`Parley ${VERSION} store=${dbPath}`);
-  if (http) console.log(`Parley listening: http ${http.url} (browser client)`);
+  // Operators give this to users over another channel; clients pin it (docs/security.md §7, §8).
+  console.log(
+    `Parley identity: ${identity.identity.fingerprint}` +
+      (identity.created ? ` (new, in ${identity.path})` : ""),
+  );
+  if (http) console.log(`Parley listening: ${tls ? "https" : "http"} ${http.url} (browser client)`);
+  if (!tls && !config.allowPlaintext && !isLoopback(hostname)) {
+    // docs/security.md §11: say so, rather than let remote nc users find out one by one.
+    logger.warn(
+      "text mode (plaintext) is limited to local users: connections from other machines " +
+        "must use JSON mode (the terminal client or the browser); use --tls-cert/--tls-key " +
+        "for text mode over TLS, or --allow-plaintext on a trusted network",
+    );
+  }
   // One line a script can wait for; tests read the port from it.
-  console.log(`Parley listening: tcp ${hostname}:${port} (text for nc, JSON for clients)`);
+  console.log(
+    tls
+      ? `Parley listening: tcp ${hostname}:${port} (TLS: text for openssl s_client, JSON for clients)`
+      : `Parley listening: tcp ${hostname}:${port} (text for nc, JSON for clients)`,
+  );
 
   const signal = await stopped.promise;
   for (const [sig, fn] of signals) Deno.removeSignalListener(sig, fn);

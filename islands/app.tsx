@@ -8,6 +8,11 @@ import { LoginForm, type SignedIn } from "./login_form.tsx";
 export interface InitialState {
   /** Set when the session cookie signs somebody in. */
   signedIn?: SignedIn;
+  /**
+   * The server's identity fingerprint (`SHA256:…`), rendered with the page: the WebSocket's
+   * encrypted session accepts only this identity, and the window shows it.
+   */
+  serverFingerprint?: string;
 }
 
 /** The island: the login form, or the chat window of the signed-in user. */
@@ -30,6 +35,7 @@ export function App({ initial }: { initial: InitialState }) {
     <Chat
       key={signedIn.user}
       who={signedIn}
+      serverFingerprint={initial.serverFingerprint}
       onSignedOut={(message) => {
         notice.value = message;
         who.value = undefined;
@@ -38,10 +44,17 @@ export function App({ initial }: { initial: InitialState }) {
   );
 }
 
-function Chat({ who, onSignedOut }: { who: SignedIn; onSignedOut: (notice: string) => void }) {
+function Chat(
+  { who, serverFingerprint, onSignedOut }: {
+    who: SignedIn;
+    serverFingerprint: string | undefined;
+    onSignedOut: (notice: string) => void;
+  },
+) {
   const session = useMemo(() => {
     const s = new ChatSession({
       onSignedOut: () => onSignedOut("Your session has ended. Please sign in again."),
+      serverFingerprint,
     });
     s.state.me.value = who.user;
     s.state.lang.value = who.lang;

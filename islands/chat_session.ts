@@ -6,6 +6,8 @@
 import { Backoff } from "../lib/client/backoff.ts";
 import { ServerError } from "../lib/client/client.ts";
 import { ReconnectingClient } from "../lib/client/reconnect.ts";
+import { SecureChannel } from "../lib/client/secure_channel.ts";
+import { pinFingerprint } from "../lib/crypto/mod.ts";
 import { BROADCAST } from "../lib/protocol/types.ts";
 import { ChatState, EVERYONE, keyOf } from "./chat_state.ts";
 import { WsChannel } from "./ws_channel.ts";
@@ -19,6 +21,8 @@ const TYPING_REFRESH_MS = 2500;
 export interface ChatSessionOptions {
   /** Called once when the server no longer knows the session (logout elsewhere, expiry). */
   onSignedOut: () => void;
+  /** The server's fingerprint from the page: the only identity the encrypted session accepts. */
+  serverFingerprint?: string;
 }
 
 /** One signed-in browser tab. */
@@ -33,6 +37,7 @@ export class ChatSession {
 
   constructor(options: ChatSessionOptions) {
     this.#options = options;
+    this.state.serverFingerprint.value = options.serverFingerprint ?? "";
   }
 
   /** Connects, retrying with backoff until the first sign-in; later drops reconnect by themselves. */
@@ -123,7 +128,9 @@ export class ChatSession {
     this.#client?.close();
   }
 
-  async #dial(): Promise<WsChannel> {
+  async #dial(): Promise<SecureChannel> {
+    const fingerprint = this.#options.serverFingerprint;
+    if (!fingerprint) throw new Error("the page did not say which server identity to trust");
     // Asked first, so a session ended elsewhere shows the login form instead of retrying.
     const res = await fetch("/api/session", { credentials: "same-origin", cache: "no-store" })
       .catch(() => {
@@ -136,7 +143,9 @@ export class ChatSession {
     }
     if (!res.ok) throw new Error(`server answered ${res.status}`);
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    return await WsChannel.open(`${scheme}://${location.host}/ws`);
+    const raw = await WsChannel.open(`${scheme}://${location.host}/ws`);
+    // The encrypted session (docs/security.md §6): pinned to the fingerprint the page came with.
+    return await SecureChannel.establish(raw, { verifyIdentity: pinFingerprint(fingerprint) });
   }
 }
 

@@ -56,6 +56,8 @@ const MAX_MESSAGES = 2000;
 export class ChatState {
   readonly me = signal("");
   readonly lang = signal("en");
+  /** The server's identity fingerprint the encrypted session is pinned to. */
+  readonly serverFingerprint = signal("");
   readonly people = signal<ReadonlyMap<string, Person>>(new Map());
   readonly messages = signal<readonly ChatMessage[]>([]);
   /** The open conversation. */

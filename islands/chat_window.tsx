@@ -63,6 +63,16 @@ export function ChatWindow({ session, onLogout }: Props) {
           <span class="brand-name">Parley</span>
         </div>
         <div class="topbar-end">
+          {state.serverFingerprint.value && (
+            <span
+              class={`secured${state.connection.value.state === "online" ? "" : " pending"}`}
+              title={`Encrypted session with the server whose identity is ${state.serverFingerprint.value}`}
+            >
+              {state.connection.value.state === "online" ? "Connection secured" : "Secured"}
+              {" · "}
+              <code class="fingerprint">{state.serverFingerprint.value}</code>
+            </span>
+          )}
           <LanguagePicker session={session} />
           <span class="me" title={`Signed in as ${me}`}>
             <span class={`avatar small hue-${hue(me)}`} aria-hidden="true">{initial(me)}</span>

@@ -12,9 +12,11 @@ import { Document } from "./_app.tsx";
 export const handlers: Handlers = {
   async GET(ctx) {
     const signedIn = await currentUser(ctx);
+    // The fingerprint the island pins for its encrypted session, and shows.
+    const serverFingerprint = ctx.app.identity.fingerprint;
     const initial: InitialState = signedIn
-      ? { signedIn: { user: signedIn.user.name, lang: signedIn.user.lang } }
-      : {};
+      ? { signedIn: { user: signedIn.user.name, lang: signedIn.user.lang }, serverFingerprint }
+      : { serverFingerprint };
     const html = renderToString(
       <Document assets={ctx.app.assets.manifest} title="Parley">
         <div id="app" data-state={JSON.stringify(initial)}>

@@ -19,6 +19,7 @@ export const handlers: Handlers = {
       router: app.router,
       logger: app.logger,
       remoteAddr: ctx.remoteAddr,
+      identity: app.identity,
       user: signedIn?.user,
       onClose: () => {
         if (!signedIn) return;

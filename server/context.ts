@@ -3,6 +3,7 @@
  * export `handlers`, one function per HTTP method, like Fresh's route modules.
  */
 import type { SignInDeps } from "../lib/accounts/sign_in.ts";
+import type { ServerIdentity } from "../lib/crypto/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Router } from "../lib/router/mod.ts";
 import type { Store } from "../lib/store/store.ts";
@@ -19,6 +20,8 @@ export interface App {
   signIn: SignInDeps;
   /** Limits sign-in attempts per address, on top of the failed-login throttle. */
   signInLimiter: RateLimiter;
+  /** The server's identity: signs every WebSocket handshake; its fingerprint goes with the page. */
+  identity: ServerIdentity;
   /** Open WebSockets by the hash of the session token that opened them, closed at logout. */
   sockets: Map<string, Set<WsConnection>>;
 }

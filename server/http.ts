@@ -3,6 +3,7 @@
  * memory, and the headers every response carries (CSP and friends). `/ws` hands WebSockets to
  * the same router as TCP.
  */
+import type { ServerIdentity } from "../lib/crypto/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Router } from "../lib/router/mod.ts";
 import { handlers as login } from "../routes/api/login.ts";
@@ -55,6 +56,8 @@ export interface HttpServerOptions {
   port: number;
   router: Router;
   logger: Logger;
+  /** The server's long-term identity (lib/crypto/key_files.ts): signs WebSocket handshakes. */
+  identity: ServerIdentity;
   /** Built assets; imported from static/build when absent. */
   assets?: Assets;
   /** Serve HTTPS with this certificate and key (PEM); cookies then get `Secure`. */
@@ -81,6 +84,7 @@ export async function serveHttp(options: HttpServerOptions): Promise<HttpServer>
     signIn: router,
     signInLimiter: new RateLimiter(router.limits.ratePerSec / 5, router.limits.rateBurst / 5),
     sockets: new Map(),
+    identity: options.identity,
   };
   const listening = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({

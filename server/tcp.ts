@@ -3,6 +3,16 @@ import type { Logger } from "../lib/log.ts";
 import { decodeUtf8, DEFAULT_MAX_LINE_BYTES, LineSplitter } from "../lib/protocol/lines.ts";
 import type { Dialect } from "../lib/protocol/types.ts";
 import type { Connection, Router, Session } from "../lib/router/mod.ts";
+import {
+  CryptoError,
+  encodeHandshakeError,
+  sealedLineLength,
+  type SecureSession,
+  serverHandshake,
+  type ServerIdentity,
+} from "../lib/crypto/mod.ts";
+import { errorFrame, FrameSealer, sessionFailure } from "./secure_transport.ts";
+import { plaintextRefusal, textModeDecision } from "./plaintext_policy.ts";
 
 export interface TcpServerOptions {
   hostname: string;
@@ -10,7 +20,9 @@ export interface TcpServerOptions {
   port: number;
   router: Router;
   logger: Logger;
-  /** @default 8192 */
+  /** The server's long-term identity: signs the handshake every JSON-mode connection runs. */
+  identity: ServerIdentity;
+  /** @default 8192 (plaintext bytes; sealed lines may be `sealedLineLength` of it) */
   maxLineBytes?: number;
   /**
    * How long to wait for a client's first byte before greeting it in text mode. JSON clients
@@ -20,10 +32,21 @@ export interface TcpServerOptions {
   sniffMs?: number;
   /** Outbound bytes a connection may have waiting; a reader further behind is dropped. @default 4 MiB */
   maxQueuedBytes?: number;
+  /** PEM certificate chain and private key: the listener speaks TLS (`Deno.listenTls`). */
+  tls?: { cert: string; key: string };
+  /**
+   * Accept text mode (plaintext) from any peer; otherwise only from loopback or over TLS
+   * (docs/security.md §11). JSON mode is always accepted. @default false
+   */
+  allowPlaintext?: boolean;
+  /** Test hook: the peer address the plaintext policy judges, instead of the socket's own. */
+  policyPeer?: (remote: Deno.NetAddr) => string;
 }
 
 export interface TcpServer {
   readonly addr: Deno.NetAddr;
+  /** The listener speaks TLS. */
+  readonly tls: boolean;
   /** Stops accepting; existing connections stay until the router closes them. */
   stopAccepting(): void;
   /** Resolves when every connection has closed. */
@@ -34,11 +57,20 @@ const utf8 = new TextEncoder();
 
 /** Listens on TCP and hands each connection to the router as text or JSON by its first byte. */
 export function serveTcp(options: TcpServerOptions): TcpServer {
-  const listener = Deno.listen({
-    hostname: options.hostname,
-    port: options.port,
-    transport: "tcp",
-  });
+  // Throws (before any connection) when the certificate or key is not valid PEM or do not match.
+  const listener: Deno.Listener = options.tls
+    ? Deno.listenTls({
+      hostname: options.hostname,
+      port: options.port,
+      transport: "tcp",
+      cert: options.tls.cert,
+      key: options.tls.key,
+    })
+    : Deno.listen({
+      hostname: options.hostname,
+      port: options.port,
+      transport: "tcp",
+    });
   const open = new Set<Promise<void>>();
   let accepting = true;
 
@@ -58,6 +90,7 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
 
   return {
     addr: listener.addr as Deno.NetAddr,
+    tls: options.tls !== undefined,
     stopAccepting() {
       if (!accepting) return;
       accepting = false;
@@ -72,6 +105,24 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
 async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Promise<void> {
   const remote = conn.remoteAddr as Deno.NetAddr;
   const connectedAt = performance.now();
+  if (options.tls) {
+    // Finish the TLS handshake first, so the quiet wait below measures the client, not TLS.
+    const shaken = await within(
+      (conn as Deno.TlsConn).handshake().then(() => 1),
+      options.router.limits.loginTimeoutMs,
+    );
+    if (shaken !== 1) {
+      options.logger.debug("tls handshake failed", { peer: remote.hostname });
+      closeQuietly(conn);
+      return;
+    }
+  }
+  // Text mode is plaintext: only from loopback, over TLS, or when the operator allowed it.
+  const textAllowed = textModeDecision({
+    peer: options.policyPeer?.(remote) ?? remote.hostname,
+    tls: options.tls !== undefined,
+    allowPlaintext: options.allowPlaintext ?? false,
+  }).allowed;
   const buf = new Uint8Array(64 * 1024);
   const read = conn.read(buf);
   // A person with nc waits to be told how to sign in; a program speaks first. So greet in text
@@ -79,6 +130,10 @@ async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Pro
   // (which skips a greeting it did not ask for), anything else text.
   let first = await within(read, options.sniffMs ?? 250);
   let greeted = false;
+  if (first === "timeout" && !textAllowed) {
+    // A quiet client here is a person with nc: tell them why not, before any greeting.
+    return await refuseTextMode(conn, options, remote, read);
+  }
   if (first === "timeout") {
     greeted = await writeAll(conn, utf8.encode(options.router.textGreeting() + "\n"));
     // The sign-in deadline runs from the socket's opening, the quiet wait included.
@@ -97,6 +152,10 @@ async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Pro
     return;
   }
   const dialect: Dialect = buf[0] === "{".charCodeAt(0) ? "json" : "text";
+  if (dialect === "json") {
+    return await handleSecure(conn, options, buf, first, remote.hostname, connectedAt);
+  }
+  if (dialect === "text" && !textAllowed) return await refuseTextMode(conn, options, remote);
   const adapter = new TcpConnection(
     conn,
     dialect,
@@ -127,6 +186,110 @@ async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Pro
   }
 }
 
+/**
+ * JSON mode is an encrypted session (docs/security.md §6): the first line must be a
+ * `client_hello`; the reply is the plaintext `server_hello`; every later line both ways is sealed.
+ * A line that fails to open (or is too long to be a sealed frame) ends the connection: the client
+ * gets a sealed `error` and `bye`, the log gets the code, never the line.
+ */
+async function handleSecure(
+  conn: Deno.Conn,
+  options: TcpServerOptions,
+  buf: Uint8Array,
+  first: number,
+  remoteAddr: string,
+  connectedAt: number,
+): Promise<void> {
+  const max = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  const maxSealed = sealedLineLength(max);
+  const splitter = new LineSplitter(maxSealed);
+  // The sign-in deadline covers the handshake.
+  const left = options.router.limits.loginTimeoutMs - (performance.now() - connectedAt);
+  const deadline = setTimeout(() => closeQuietly(conn), Math.max(0, left));
+  let secure: SecureSession | undefined;
+  let adapter: TcpConnection | undefined;
+  let session: Session | undefined;
+  try {
+    let n: number | null = first;
+    reading: while (n !== null && !adapter?.closing) {
+      for (const item of splitter.push(buf.slice(0, n))) {
+        if (!secure || !adapter || !session) {
+          try {
+            const line = item.overlong ? undefined : decodeUtf8(item.line);
+            if (line === undefined) {
+              throw new CryptoError(
+                "malformed_handshake",
+                "The first line must be a client_hello (docs/security.md §3).",
+              );
+            }
+            const hs = await serverHandshake(options.identity, line);
+            if (!await writeAll(conn, utf8.encode(hs.reply + "\n"))) break reading;
+            secure = hs.session;
+          } catch (err) {
+            const { code } = sessionFailure(err);
+            options.logger.info("handshake refused", { transport: "tcp", remoteAddr, code });
+            await writeAll(conn, utf8.encode(encodeHandshakeError(err) + "\n"));
+            break reading;
+          }
+          clearTimeout(deadline);
+          adapter = new TcpConnection(
+            conn,
+            "json",
+            remoteAddr,
+            options.maxQueuedBytes ?? 4 << 20,
+            secure,
+          );
+          session = options.router.attach(adapter, { greeted: false, connectedAt });
+          continue;
+        }
+        if (adapter.closing) break reading;
+        try {
+          if (item.overlong) {
+            throw new CryptoError(
+              "malformed_frame",
+              `A sealed line is longer than ${maxSealed} characters (${max} bytes sealed).`,
+            );
+          }
+          const line = decodeUtf8(item.line);
+          if (line === undefined) {
+            throw new CryptoError("malformed_frame", "A sealed line is not valid UTF-8.");
+          }
+          for (const frame of await secure.openFrames(line)) {
+            if (utf8.encode(frame).length > max) {
+              session.reject("line_too_long", `Frame longer than ${max} bytes; it was discarded.`);
+            } else session.receive(frame);
+          }
+        } catch (err) {
+          const { code, message } = sessionFailure(err);
+          options.logger.info("secure session failed", {
+            transport: "tcp",
+            remoteAddr,
+            session: session.id,
+            code,
+          });
+          adapter.send(errorFrame(code, message));
+          session.close(`secure session failed (${code})`);
+          break reading;
+        }
+      }
+      n = await conn.read(buf);
+    }
+  } catch (err) {
+    if (
+      !adapter?.closing &&
+      !(err instanceof Deno.errors.BadResource || err instanceof Deno.errors.ConnectionReset)
+    ) {
+      options.logger.debug("tcp read failed", { error: err });
+    }
+  } finally {
+    clearTimeout(deadline);
+    // A failed session is closing already (its goodbye flushes first); a vanished peer at once.
+    session?.detach();
+    if (adapter) await adapter.dispose();
+    else closeQuietly(conn);
+  }
+}
+
 function feed(session: Session, splitter: LineSplitter, chunk: Uint8Array, max: number) {
   for (const item of splitter.push(chunk)) {
     if (item.overlong) {
@@ -140,11 +303,43 @@ function feed(session: Session, splitter: LineSplitter, chunk: Uint8Array, max: 
   }
 }
 
-/** Resolves with the read's result, `"timeout"` after `ms`, or null when the read fails. */
-async function within(
-  read: Promise<number | null>,
+/**
+ * Answers a text-mode client the policy refuses with one line (why, and how to connect securely),
+ * then hangs up. `pending` is a read still in flight on the connection.
+ */
+async function refuseTextMode(
+  conn: Deno.Conn,
+  options: TcpServerOptions,
+  remote: Deno.NetAddr,
+  pending?: Promise<number | null>,
+): Promise<void> {
+  options.logger.info("text mode refused: plaintext from a non-loopback address", {
+    peer: remote.hostname,
+  });
+  const local = conn.localAddr as Deno.NetAddr;
+  await writeAll(conn, utf8.encode(plaintextRefusal(local.hostname, local.port) + "\n"));
+  try {
+    await conn.closeWrite();
+  } catch { /* already closed */ }
+  // Read (and drop) what the client still sends, until it hangs up or for a second at most:
+  // closing with unread input would reset the connection and could lose the line just sent.
+  const sink = new Uint8Array(4096);
+  const deadline = performance.now() + 1000;
+  let read = pending ?? conn.read(sink);
+  while (true) {
+    const n = await within(read, Math.max(0, deadline - performance.now()));
+    if (n === null || n === "timeout") break;
+    read = conn.read(sink);
+  }
+  closeQuietly(conn);
+  await read.catch(() => {});
+}
+
+/** Resolves with the promise's result, `"timeout"` after `ms`, or null when it fails. */
+async function within<T>(
+  read: Promise<T>,
   ms: number,
-): Promise<number | null | "timeout"> {
+): Promise<T | null | "timeout"> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     return await Promise.race([
@@ -189,17 +384,37 @@ class TcpConnection implements Connection {
   #maxQueued: number;
   #writing: Promise<void> | undefined;
   #closed = false;
+  #sealer: FrameSealer | undefined;
 
-  constructor(conn: Deno.Conn, dialect: Dialect, remoteAddr: string, maxQueued: number) {
+  constructor(
+    conn: Deno.Conn,
+    dialect: Dialect,
+    remoteAddr: string,
+    maxQueued: number,
+    secure?: SecureSession,
+  ) {
     this.#conn = conn;
     this.dialect = dialect;
     this.remoteAddr = remoteAddr;
     this.#maxQueued = maxQueued;
+    if (secure) {
+      this.#sealer = new FrameSealer(
+        secure,
+        (line) => this.#queueBytes(utf8.encode(line + "\n")),
+        () => this.#hangUp(),
+      );
+    }
   }
 
   send(frame: string): void {
     if (this.#closed) return;
-    const bytes = utf8.encode(frame + "\n");
+    // In JSON mode every frame is sealed (in order, batched per turn) before it is queued.
+    if (this.#sealer) this.#sealer.push(frame);
+    else this.#queueBytes(utf8.encode(frame + "\n"));
+  }
+
+  #queueBytes(bytes: Uint8Array): void {
+    if (this.#closed) return;
     this.#queue.push(bytes);
     this.#queued += bytes.length;
     if (this.#queued > this.#maxQueued) {
@@ -213,8 +428,9 @@ class TcpConnection implements Connection {
     this.#writing ??= this.#drain();
   }
 
-  flushed(): Promise<void> {
-    return this.#writing ?? Promise.resolve();
+  async flushed(): Promise<void> {
+    await this.#sealer?.settled();
+    await this.#writing;
   }
 
   close(_reason: string): void {
@@ -235,7 +451,7 @@ class TcpConnection implements Connection {
       this.closing = true;
       this.#hangUp();
     }
-    await this.#writing?.catch(() => {});
+    await this.flushed().catch(() => {});
   }
 
   async #drain(): Promise<void> {

@@ -274,11 +274,11 @@ Deno.test("throttled clients get nowhere with fresh connections either", () =>
     const clients: ParleyClient[] = [];
     try {
       for (let i = 0; i < 6; i++) {
-        const c = await connectTcp({ port: server.port });
+        const c = await connectTcp({ port: server.port, verifyIdentity: server.pin });
         clients.push(c);
         assert.equal(await codeOf(c.login("dave", "wrong password")), "bad_credentials");
       }
-      const c = await connectTcp({ port: server.port });
+      const c = await connectTcp({ port: server.port, verifyIdentity: server.pin });
       clients.push(c);
       assert.equal(await codeOf(c.login("dave", PASSWORD)), "throttled");
     } finally {

@@ -4,6 +4,7 @@
  * error code, that the message is a hint, and that the connection still works afterwards.
  */
 import assert from "node:assert/strict";
+import { sealedLineLength } from "../lib/crypto/mod.ts";
 import { PASSWORD, startServer, type TestServer } from "./helpers.ts";
 import {
   expectError,
@@ -39,33 +40,42 @@ function pingOfSize(size: number, cid: string): string {
 // ---------------------------------------------------------------------------------------------
 // Line length
 
-Deno.test("JSON mode: a line over 8 KiB is refused and discarded; the next line works", () =>
+Deno.test("JSON mode: a sealed frame of 8 KiB works, whole or in pieces; one byte more closes", () =>
   withServer(async (server) => {
     const t = await rawJson(server);
     const exact = pingOfSize(8192, "exact");
     assert.equal(utf8.encode(exact).length, 8192);
     await t.write(exact);
     await expectFrame(t, { type: "pong", cid: "exact" });
-    await t.write(utf8.encode(exact + "\r\n"));
+    assert.equal(t.sealedSent.at(-1)!.length, sealedLineLength(8192));
+    await t.writeRaw(utf8.encode((await t.session.seal(exact)) + "\r\n"));
     await expectFrame(t, { type: "pong", cid: "exact" });
 
-    await t.write(pingOfSize(8193, "over"));
-    const err = await expectError(t, "line_too_long");
-    assert.match(err.message, /8192 bytes/);
-    await t.write(JSON.stringify({ type: "ping", cid: "after" }));
-    await expectFrame(t, { type: "pong", cid: "after" });
-
-    // A huge line, with JSON that would be valid, split across many writes: one error, no more.
-    const huge = utf8.encode(pingOfSize(100_000, "huge") + "\n");
-    await writeInPieces(t, huge, 997);
-    await t.write(JSON.stringify({ type: "ping", cid: "after-huge" }));
-    await expectError(t, "line_too_long");
-    await expectFrame(t, { type: "pong", cid: "after-huge" });
-
-    // An 8192-byte line split across many writes is still one accepted line.
-    await writeInPieces(t, utf8.encode(pingOfSize(8192, "pieces") + "\n"), 100);
+    // An 8192-byte frame sealed into one line split across many writes is still one line.
+    const pieces = await t.session.seal(pingOfSize(8192, "pieces"));
+    await writeInPieces(t.raw, utf8.encode(pieces + "\n"), 100);
     await expectFrame(t, { type: "pong", cid: "pieces" });
     assert.equal(server.router.connectionCount, 1);
+
+    // One byte more cannot be skipped (the frame counters would no longer match): the server
+    // says why, sealed, says goodbye, and closes.
+    await t.write(pingOfSize(8193, "over"));
+    const err = await expectError(t, "malformed_frame");
+    assert.match(err.message, /longer than 10944 characters \(8192 bytes sealed\)/);
+    await expectFrame(t, { type: "bye" });
+    await t.waitClosed();
+    assert.equal(t.failure, undefined, "the goodbye itself opened fine");
+  }));
+
+Deno.test("JSON mode: a huge sealed line split across many writes closes the connection", () =>
+  withServer(async (server) => {
+    const t = await rawJson(server);
+    const huge = await t.session.seal(pingOfSize(100_000, "huge"));
+    // The server closes as soon as the line is too long, so later pieces may meet a closed socket.
+    await writeInPieces(t.raw, utf8.encode(huge + "\n"), 997).catch(() => {});
+    await expectError(t, "malformed_frame");
+    await expectFrame(t, { type: "bye" });
+    await t.waitClosed();
   }));
 
 Deno.test("text mode: a line over 8 KiB is refused and discarded; the next line works", () =>
@@ -93,23 +103,19 @@ Deno.test("text mode: a line over 8 KiB is refused and discarded; the next line 
     assert.ok(!alice.lines.some((l) => l.startsWith("!")), "one error per long line");
   }, { limits: { maxMessageBytes: 10_000 } }));
 
-Deno.test("replies keep the order of the lines they answer, errors included", () =>
+Deno.test("replies keep the order of the frames they answer, errors included", () =>
   withServer(async (server) => {
     const t = await rawJson(server);
     const ping = (cid: string) => JSON.stringify({ type: "ping", cid });
-    await t.write(joinBytes(
-      ping("1") + "\n",
-      "x".repeat(9000) + "\n",
-      ping("2") + "\n",
-      Uint8Array.of(0xff, 0x0a),
-      ping("3") + "\n",
-      "[]\n",
-      ping("4") + "\n",
-    ));
+    // One sealed batch of frames, then separate sealed lines in a single write.
+    await t.write(joinBytes(ping("1") + "\n", "x".repeat(5000) + "\n", ping("2")));
+    const lines = [];
+    for (const f of ["[]", ping("3"), "nope", ping("4")]) lines.push(await t.session.seal(f));
+    await t.writeRaw(lines.join("\n"));
     await expectFrame(t, { type: "pong", cid: "1" });
-    await expectError(t, "line_too_long");
+    await expectError(t, "bad_frame");
     await expectFrame(t, { type: "pong", cid: "2" });
-    await expectFrame(t, { type: "error", code: "bad_utf8" });
+    await expectFrame(t, { type: "error", code: "bad_frame" });
     await expectFrame(t, { type: "pong", cid: "3" });
     await expectFrame(t, { type: "error", code: "bad_frame" });
     await expectFrame(t, { type: "pong", cid: "4" });
@@ -118,13 +124,22 @@ Deno.test("replies keep the order of the lines they answer, errors included", ()
 // ---------------------------------------------------------------------------------------------
 // Frames and commands
 
-Deno.test("JSON mode: broken frames get bad_frame or bad_utf8 with a hint; the connection stays", () =>
+Deno.test("JSON mode: a sealed frame that is not UTF-8 closes the connection, saying why", () =>
+  withServer(async (server) => {
+    for (
+      const bytes of [Uint8Array.of(0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d), Uint8Array.of(0x7b, 0xc3)]
+    ) {
+      const t = await rawJson(server);
+      await t.write(bytes);
+      assert.match((await expectError(t, "malformed_frame")).message, /UTF-8/);
+      await expectFrame(t, { type: "bye" });
+      await t.waitClosed();
+    }
+  }));
+
+Deno.test("JSON mode: broken frames get bad_frame with a hint; the connection stays", () =>
   withServer(async (server) => {
     const t = await rawJson(server);
-    await t.write(Uint8Array.of(0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d, 0x0a)); // {"\xff\xfe"}
-    assert.match((await expectError(t, "bad_utf8")).message, /UTF-8/);
-    await t.write(Uint8Array.of(0x7b, 0xc3, 0x0a)); // a truncated character
-    await expectError(t, "bad_utf8");
 
     for (const line of ['{"type":"ping"', "{type: 'ping'}", "hello", "{}}", "\0"]) {
       const err = await (t.write(line), expectError(t, "bad_frame"));
@@ -141,8 +156,8 @@ Deno.test("JSON mode: broken frames get bad_frame or bad_utf8 with a hint; the c
       await t.write(line);
       assert.match((await expectError(t, "bad_frame")).message, /needs a string "type"/, line);
     }
+    // An empty sealed frame carries no frame at all (docs/security.md §5): nothing to answer.
     await t.write("");
-    await expectError(t, "bad_frame");
     await t.write(JSON.stringify({ type: "ping", cid: "alive" }));
     await expectFrame(t, { type: "pong", cid: "alive" });
   }));

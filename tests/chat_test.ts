@@ -230,7 +230,11 @@ Deno.test("offline messages are stored, arrive in order at login, and go only af
 
     // Without an acknowledgement nothing is removed: a second login gets them all again.
     const { connectTcp } = await import("../lib/client/mod.ts");
-    const noAck = await connectTcp({ port: server.port, autoAck: false });
+    const noAck = await connectTcp({
+      port: server.port,
+      autoAck: false,
+      verifyIdentity: server.pin,
+    });
     const w = await noAck.login("bob", PASSWORD);
     assert.equal(w.pending, 5);
     const first = [];

@@ -7,8 +7,8 @@ Deno.test("a message reported 'stored' survives SIGKILL of the server", async ()
   const dataDir = await Deno.makeTempDir({ prefix: "parley-kill-" });
   try {
     const first = await spawnServer(dataDir);
-    const alice = await connectTcp({ port: first.tcpPort });
-    const bob = await connectTcp({ port: first.tcpPort });
+    const alice = await connectTcp({ port: first.tcpPort, verifyIdentity: first.pin });
+    const bob = await connectTcp({ port: first.tcpPort, verifyIdentity: first.pin });
     try {
       await alice.register("alice", PASSWORD);
       await bob.register("bob", PASSWORD);
@@ -29,7 +29,7 @@ Deno.test("a message reported 'stored' survives SIGKILL of the server", async ()
     }
 
     const second = await spawnServer(dataDir);
-    const back = await connectTcp({ port: second.tcpPort });
+    const back = await connectTcp({ port: second.tcpPort, verifyIdentity: second.pin });
     try {
       const welcome = await back.login("bob", PASSWORD);
       assert.equal(welcome.pending, 20);
@@ -45,7 +45,7 @@ Deno.test("a message reported 'stored' survives SIGKILL of the server", async ()
 
     // Acknowledged messages are gone for good, even after another crash.
     const third = await spawnServer(dataDir);
-    const again = await connectTcp({ port: third.tcpPort });
+    const again = await connectTcp({ port: third.tcpPort, verifyIdentity: third.pin });
     try {
       assert.equal((await again.login("bob", PASSWORD)).pending, 0);
     } finally {
@@ -62,7 +62,7 @@ Deno.test("SIGTERM shuts down gracefully: clients are told, the process exits 0"
   const dataDir = await Deno.makeTempDir({ prefix: "parley-term-" });
   try {
     const server = await spawnServer(dataDir);
-    const c = await connectTcp({ port: server.tcpPort });
+    const c = await connectTcp({ port: server.tcpPort, verifyIdentity: server.pin });
     try {
       await c.register("erin", PASSWORD);
       const bye = c.nextOf("bye");

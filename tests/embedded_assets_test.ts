@@ -10,6 +10,11 @@ import { TEST_KDF_ITERATIONS } from "./helpers.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
+import { ParleyClient } from "../lib/client/client.ts";
+import { SecureChannel } from "../lib/client/secure_channel.ts";
+import { pinFingerprint } from "../lib/crypto/mod.ts";
+import { WsChannel } from "../islands/ws_channel.ts";
+
 Deno.test("embedded assets: the server runs from another directory, reading none of its sources", async () => {
   await build({ ifStale: true, quiet: true });
   const cwd = await Deno.makeTempDir({ prefix: "parley-cwd-" });
@@ -60,16 +65,18 @@ Deno.test("embedded assets: the server runs from another directory, reading none
       assert.equal(res.status, 200, path);
       assert.ok((await res.text()).length > 100, path);
     }
-    // And the WebSocket reaches the router.
-    const ws = new WebSocket(`${base.replace("http", "ws")}/ws`);
-    const hello = await new Promise<{ type: string }>((resolve, reject) => {
-      ws.onmessage = (e) => resolve(JSON.parse(e.data));
-      ws.onerror = () => reject(new Error("websocket failed"));
+    // And the WebSocket reaches the router, through the encrypted session, pinned to the
+    // fingerprint the server printed.
+    const fingerprint = /Parley identity: (SHA256:\S+)/.exec(out)?.[1];
+    assert.ok(fingerprint, out);
+    const raw = await WsChannel.open(`${base.replace("http", "ws")}/ws`);
+    const secure = await SecureChannel.establish(raw, {
+      verifyIdentity: pinFingerprint(fingerprint),
     });
-    assert.equal(hello.type, "hello");
-    const closed = new Promise((resolve) => ws.onclose = resolve);
-    ws.close();
-    await closed;
+    const client = new ParleyClient(secure);
+    assert.equal((await client.nextOf("hello")).type, "hello");
+    client.close();
+    await client.closed;
     assert.ok((await Deno.stat(`${cwd}/data/parley.db`)).isFile, "data dir is relative to cwd");
   } finally {
     try {

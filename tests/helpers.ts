@@ -6,6 +6,16 @@ import { connectTcp, type ParleyClient } from "../lib/client/mod.ts";
 import { createLogger, type Logger, silentLogger } from "../lib/log.ts";
 import { type Limits, Router } from "../lib/router/mod.ts";
 import { SqliteStore } from "../lib/store/mod.ts";
+import { loadOrCreateDataKey, loadOrCreateIdentity } from "../lib/crypto/key_files.ts";
+import {
+  clientHandshake,
+  type CryptoError,
+  type IdentityVerifier,
+  isCryptoError,
+  pinFingerprint,
+  type SecureSession,
+  type ServerIdentity,
+} from "../lib/crypto/mod.ts";
 import { serveTcp, type TcpServer } from "../server/tcp.ts";
 
 /** PBKDF2 iterations in tests: the real 600,000 would make every sign-in cost ~0.6 s of CPU. */
@@ -19,12 +29,21 @@ export interface TestServer {
   store: SqliteStore;
   port: number;
   dataDir: string;
+  /** The server's identity (kept in the data directory, so a restart keeps it). */
+  identity: ServerIdentity;
+  /** Accepts only this server's identity: the `verifyIdentity` for its clients. */
+  pin: IdentityVerifier;
   /** Connects a JSON-mode client. */
   client(): Promise<ParleyClient>;
   /** Connects and registers (or logs in when `login`) a JSON-mode client. */
   user(name: string, options?: { lang?: string; login?: boolean }): Promise<ParleyClient>;
   /** Connects a raw text-mode socket. */
   text(): Promise<TextSocket>;
+  /**
+   * Connects a raw JSON-mode socket that runs the handshake (pinned to this server's identity)
+   * and then seals what the test writes and opens what the server sends.
+   */
+  secure(): Promise<SecureSocket>;
   /** Graceful shutdown; keeps the data directory unless `removeData`. */
   close(options?: { removeData?: boolean }): Promise<void>;
 }
@@ -42,12 +61,25 @@ export async function startServer(
     logger?: Logger;
     /** A fixed port, e.g. to restart where clients will look again. @default 0 (any free port) */
     port?: number;
+    /**
+     * Serve TLS with this self-signed certificate and key (PEM); `client()` and `text()` then
+     * connect over TLS trusting `cert`.
+     */
+    tls?: { cert: string; key: string };
+    /** server/tcp.ts `allowPlaintext`. */
+    allowPlaintext?: boolean;
+    /** server/tcp.ts `policyPeer`: the peer address the plaintext policy sees. */
+    policyPeer?: (remote: Deno.NetAddr) => string;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "parley-test-" });
-  const store = new SqliteStore({ path: `${dataDir}/parley.db` });
   const logger = options.logger ??
     (Deno.env.get("PARLEY_TEST_LOG") ? createLogger("debug") : silentLogger);
+  // The data key lives in the data directory, so a restart on the same directory reopens it.
+  const { key: dataKey } = await loadOrCreateDataKey(dataDir);
+  // Likewise the identity: clients that pinned it still trust the server after a restart.
+  const { identity } = await loadOrCreateIdentity(dataDir);
+  const store = await SqliteStore.open({ path: `${dataDir}/parley.db`, dataKey, logger });
   const router = new Router({
     store,
     logger,
@@ -59,11 +91,16 @@ export async function startServer(
     port: options.port ?? 0,
     router,
     logger,
+    identity,
     sniffMs: options.sniffMs ?? 100,
     maxLineBytes: options.maxLineBytes,
     maxQueuedBytes: options.maxQueuedBytes,
+    tls: options.tls,
+    allowPlaintext: options.allowPlaintext,
+    policyPeer: options.policyPeer,
   });
   const port = tcp.addr.port;
+  const tls = options.tls && { caCerts: [options.tls.cert] };
   const clients: ParleyClient[] = [];
   const texts: TextSocket[] = [];
   const server: TestServer = {
@@ -72,8 +109,14 @@ export async function startServer(
     store,
     port,
     dataDir,
+    identity,
+    pin: pinFingerprint(identity.fingerprint),
     async client() {
-      const c = await connectTcp({ port });
+      const c = await connectTcp({
+        port,
+        tls,
+        verifyIdentity: pinFingerprint(identity.fingerprint),
+      });
       clients.push(c);
       return c;
     },
@@ -84,9 +127,14 @@ export async function startServer(
       return c;
     },
     async text() {
-      const t = await TextSocket.connect(port);
+      const t = await TextSocket.connect(port, tls);
       texts.push(t);
       return t;
+    },
+    async secure() {
+      const t = await TextSocket.connect(port, tls);
+      texts.push(t);
+      return await SecureSocket.over(t, identity.fingerprint);
     },
     async close(o = {}) {
       tcp.stopAccepting();
@@ -116,8 +164,12 @@ export class TextSocket {
     this.#done = this.#pump();
   }
 
-  static async connect(port: number): Promise<TextSocket> {
-    return new TextSocket(await Deno.connect({ hostname: "127.0.0.1", port }));
+  /** Dials 127.0.0.1:`port`; over TLS, trusting `tls.caCerts`, when `tls` is given. */
+  static async connect(port: number, tls?: { caCerts?: string[] }): Promise<TextSocket> {
+    const target = { hostname: "127.0.0.1", port };
+    return new TextSocket(
+      tls ? await Deno.connectTls({ ...target, caCerts: tls.caCerts }) : await Deno.connect(target),
+    );
   }
 
   async #pump() {
@@ -154,6 +206,15 @@ export class TextSocket {
   /** Every line received so far. */
   get lines(): readonly string[] {
     return this.#lines;
+  }
+
+  /** Takes the next received line, waiting for it; null once the connection ended. */
+  async nextLine(): Promise<string | null> {
+    while (true) {
+      if (this.#lines.length) return this.#lines.shift()!;
+      if (this.ended) return null;
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
   }
 
   /** Waits for a received line matching `pattern` (searching from `from`); returns it. */
@@ -205,6 +266,126 @@ export class TextSocket {
   /** Closes and waits for the reader to finish. */
   async closeAndWait(): Promise<void> {
     this.close();
+    await this.#done;
+  }
+}
+
+/**
+ * JSON mode spoken by hand inside the encrypted session: the handshake first, then every string
+ * or byte array the test writes is sealed as one frame, and every sealed line from the server is
+ * opened into the frames it carries (`lines`, `waitFor`). `raw` is the socket underneath, for
+ * tests that write sealed lines themselves (tampering, replays) or read what crossed the wire.
+ */
+export class SecureSocket {
+  readonly raw: TextSocket;
+  readonly session: SecureSession;
+  /** Every sealed line received, as it crossed the wire. */
+  readonly sealedReceived: string[] = [];
+  /** Every sealed line sent, as it crossed the wire. */
+  readonly sealedSent: string[] = [];
+  /** Set when a line from the server failed to open. */
+  failure: CryptoError | undefined;
+  ended = false;
+  #lines: string[] = [];
+  #waiters: Array<() => void> = [];
+  #done: Promise<void>;
+
+  private constructor(raw: TextSocket, session: SecureSession) {
+    this.raw = raw;
+    this.session = session;
+    this.#done = this.#pump();
+  }
+
+  /** Runs the handshake over `raw`, accepting only the identity `fingerprint`. */
+  static async over(raw: TextSocket, fingerprint: string): Promise<SecureSocket> {
+    const hs = await clientHandshake({ verifyIdentity: pinFingerprint(fingerprint) });
+    await raw.write(hs.hello);
+    const reply = await raw.waitFor(/^\{/);
+    return new SecureSocket(raw, await hs.finish(reply));
+  }
+
+  async #pump() {
+    while (true) {
+      const line = await this.raw.nextLine();
+      if (line === null) break;
+      this.sealedReceived.push(line);
+      if (this.failure) continue;
+      try {
+        this.#lines.push(...await this.session.openFrames(line));
+      } catch (err) {
+        if (!isCryptoError(err)) throw err;
+        this.failure = err;
+      }
+      this.#wake();
+    }
+    this.ended = true;
+    this.#wake();
+  }
+
+  #wake() {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Seals `data` (a frame, or several joined by newlines; bytes as they are) and sends it. */
+  async write(data: string | Uint8Array): Promise<void> {
+    const line = await this.session.seal(data);
+    this.sealedSent.push(line);
+    await this.raw.write(line);
+  }
+
+  /** Writes a line as it is, unsealed (a newline is added to strings). */
+  writeRaw(data: string | Uint8Array): Promise<void> {
+    return this.raw.write(data);
+  }
+
+  /** Every frame opened so far and not yet taken by `waitFor`. */
+  get lines(): readonly string[] {
+    return this.#lines;
+  }
+
+  /** Waits for an opened frame matching `pattern`; returns it (and drops the ones before). */
+  async waitFor(pattern: RegExp | string, timeoutMs = 5000): Promise<string> {
+    const test = (l: string) => typeof pattern === "string" ? l.includes(pattern) : pattern.test(l);
+    const deadline = Date.now() + timeoutMs;
+    let checked = 0;
+    while (true) {
+      for (; checked < this.#lines.length; checked++) {
+        if (test(this.#lines[checked])) {
+          const line = this.#lines[checked];
+          this.#lines.splice(0, checked + 1);
+          return line;
+        }
+      }
+      if (this.ended) {
+        throw new Error(`connection ended before ${pattern}; got:\n${this.#lines.join("\n")}`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`timed out waiting for ${pattern}; got:\n${this.#lines.join("\n")}`);
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits until the server closes the connection. */
+  async waitClosed(timeoutMs = 5000): Promise<void> {
+    await this.raw.waitClosed(timeoutMs);
+    await this.#done;
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+
+  async closeAndWait(): Promise<void> {
+    await this.raw.closeAndWait();
     await this.#done;
   }
 }

@@ -3,6 +3,7 @@
  * the WebSocket bridge's Origin check and cookie sign-in, /healthz.
  */
 import assert from "node:assert/strict";
+import { clientHandshake, type SecureSession } from "../lib/crypto/mod.ts";
 import type { ServerEvent } from "../lib/protocol/types.ts";
 import { CONTENT_SECURITY_POLICY } from "../server/http.ts";
 import { PASSWORD } from "./helpers.ts";
@@ -20,23 +21,47 @@ async function withServer(
   }
 }
 
-/** Opens a WebSocket with extra headers (Deno's WebSocket takes them) and collects events. */
+/**
+ * Opens a WebSocket with extra headers (Deno's WebSocket takes them), runs the handshake pinned
+ * to the server's identity, and collects the events it opens. `send` seals a frame;
+ * `ws.send` sends a message as it is.
+ */
 async function openSocket(server: WebServer, headers: Record<string, string>) {
   const ws = new WebSocket(`ws://127.0.0.1:${server.httpPort}/ws`, { headers } as never);
   const events: ServerEvent[] = [];
   const waiters: Array<() => void> = [];
+  const hs = await clientHandshake({ verifyIdentity: server.pin });
+  const established = Promise.withResolvers<SecureSession>();
+  let finishing: Promise<SecureSession> | undefined;
+  let inbound = Promise.resolve();
   ws.onmessage = (e) => {
-    events.push(JSON.parse(e.data));
-    for (const w of waiters.splice(0)) w();
+    if (!finishing) {
+      finishing = hs.finish(e.data);
+      finishing.then(established.resolve, established.reject);
+      return;
+    }
+    const data = e.data;
+    const session = finishing;
+    inbound = inbound.then(async () => {
+      const frames = await (await session).openFrames(data);
+      events.push(...frames.map((f) => JSON.parse(f)));
+      for (const w of waiters.splice(0)) w();
+    }).catch(() => {});
   };
   const closed = new Promise<void>((resolve) => ws.onclose = () => resolve());
   await new Promise((resolve, reject) => {
     ws.onopen = resolve;
     ws.onerror = () => reject(new Error("websocket failed"));
   });
+  ws.send(hs.hello);
+  const secure = await established.promise;
   return {
     ws,
     closed,
+    /** Seals `frame` and sends it. */
+    async send(frame: string | Uint8Array): Promise<void> {
+      ws.send(await secure.seal(frame));
+    },
     async next(type: string, timeoutMs = 5000): Promise<ServerEvent> {
       const deadline = Date.now() + timeoutMs;
       while (true) {
@@ -204,7 +229,7 @@ Deno.test("http: the session cookie signs the WebSocket in; logout ends it on th
     const welcome = await sock.next("welcome");
     assert.equal(welcome.type === "welcome" && welcome.user, "alice");
     await bob.nextOf("presence", (p) => p.user === "alice" && p.state === "online");
-    sock.ws.send(
+    await sock.send(
       JSON.stringify({ type: "send", to: "bob", text: "over the websocket", cid: "w1" }),
     );
     assert.equal((await sock.next("sent")).type, "sent");
@@ -230,7 +255,7 @@ Deno.test("http: the session cookie signs the WebSocket in; logout ends it on th
     assert.equal(after.status, 401);
     const again = await openSocket(server, { cookie: cookie!, origin });
     await again.next("hello");
-    again.ws.send(JSON.stringify({ type: "who" }));
+    await again.send(JSON.stringify({ type: "who" }));
     const err = await again.next("error");
     assert.equal(err.type === "error" && err.code, "not_logged_in");
     await again.close();
@@ -239,18 +264,43 @@ Deno.test("http: the session cookie signs the WebSocket in; logout ends it on th
 
 Deno.test("http: WebSocket frames obey the TCP limits", async () => {
   await withServer(async (server) => {
+    // Inside the session, a frame that is not a command gets an error; the connection stays.
     const sock = await openSocket(server, { origin: server.url });
     await sock.next("hello");
-    sock.ws.send("x".repeat(9000));
-    const tooLong = await sock.next("error");
-    assert.equal(tooLong.type === "error" && tooLong.code, "line_too_long");
-    sock.ws.send(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]));
-    const badUtf8 = await sock.next("error");
-    assert.equal(badUtf8.type === "error" && badUtf8.code, "bad_utf8");
-    sock.ws.send("not json");
+    await sock.send("not json");
     const bad = await sock.next("error");
     assert.equal(bad.type === "error" && bad.code, "bad_frame");
+    await sock.send(JSON.stringify({ type: "ping", cid: "p" }));
+    assert.equal((await sock.next("pong")).type, "pong");
     await sock.close();
+
+    // A sealed frame over 8192 bytes of plaintext closes the connection: it cannot be skipped.
+    const long = await openSocket(server, { origin: server.url });
+    await long.next("hello");
+    await long.send("x".repeat(8193));
+    const tooLong = await long.next("error");
+    assert.equal(tooLong.type === "error" && tooLong.code, "malformed_frame");
+    assert.match(tooLong.type === "error" ? tooLong.message : "", /longer than 10944/);
+    await long.next("bye");
+    await long.closed;
+
+    // Authentic bytes that are not UTF-8 close it too.
+    const utf = await openSocket(server, { origin: server.url });
+    await utf.next("hello");
+    await utf.send(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]));
+    const badUtf8 = await utf.next("error");
+    assert.equal(badUtf8.type === "error" && badUtf8.code, "malformed_frame");
+    assert.match(badUtf8.type === "error" ? badUtf8.message : "", /UTF-8/);
+    await utf.next("bye");
+    await utf.closed;
+
+    // A binary message, or plaintext JSON after the handshake, closes it as malformed_frame.
+    const plain = await openSocket(server, { origin: server.url });
+    await plain.next("hello");
+    plain.ws.send(JSON.stringify({ type: "ping" }));
+    const refused = await plain.next("error");
+    assert.equal(refused.type === "error" && refused.code, "malformed_frame");
+    await plain.closed;
   });
 });
 

@@ -3,6 +3,7 @@
  * rate limit, the login deadline and the bounded outbound queue (slow readers).
  */
 import assert from "node:assert/strict";
+import { clientHandshake } from "../lib/crypto/mod.ts";
 import type { ServerEvent } from "../lib/protocol/types.ts";
 import { PASSWORD, startServer, type TestServer } from "./helpers.ts";
 import { expectError, expectFrame, nextFrame, rawJson, textUser, utf8 } from "./raw.ts";
@@ -147,8 +148,11 @@ Deno.test("a flood of junk costs tokens too: at most a burst of errors comes bac
   withServer(async (server) => {
     const t = await rawJson(server); // the opening ping took 0.1 of 10 tokens
     const started = performance.now();
-    const junk = ["[]", "not json", '{"type":"fly"}', '{"type":5}', "x".repeat(9000)];
-    await t.write(Array.from({ length: 200 }, (_, i) => junk[i % junk.length]).join("\n"));
+    const junk = ["[]", "not json", '{"type":"fly"}', '{"type":5}', "x".repeat(5000)];
+    // 200 sealed frames of junk in one write.
+    const sealed = [];
+    for (let i = 0; i < 200; i++) sealed.push(await t.session.seal(junk[i % junk.length]));
+    await t.writeRaw(sealed.join("\n"));
     await sleep(300);
     await t.write(JSON.stringify({ type: "ping", cid: "after" }));
     let errors = 0;
@@ -239,11 +243,12 @@ Deno.test("a reader that never reads is dropped at its queue limit; the others a
     // "slow" signs in by hand, reads up to its welcome, and then never reads again.
     const slow = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     try {
-      await writeAll(
-        slow,
-        `${JSON.stringify({ type: "register", name: "slow", password: PASSWORD })}\n`,
-      );
-      await readUntil(slow, '"type":"welcome"');
+      // The handshake by hand, then one sealed register; nothing after the server_hello is read.
+      const hs = await clientHandshake({ verifyIdentity: server.pin });
+      await writeAll(slow, hs.hello + "\n");
+      const session = await hs.finish(await readLine(slow));
+      const register = JSON.stringify({ type: "register", name: "slow", password: PASSWORD });
+      await writeAll(slow, (await session.seal(register)) + "\n");
       await alice.nextOf("presence", (p) => p.user === "slow");
 
       const got: string[] = [];
@@ -282,14 +287,14 @@ async function writeAll(conn: Deno.Conn, text: string) {
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
 }
 
-/** Reads until `marker` has been seen, leaving the rest unread. */
-async function readUntil(conn: Deno.Conn, marker: string) {
-  const buf = new Uint8Array(4096);
-  const decoder = new TextDecoder();
-  let seen = "";
-  while (!seen.includes(marker)) {
+/** Reads one line, byte by byte, leaving the rest unread. */
+async function readLine(conn: Deno.Conn): Promise<string> {
+  const buf = new Uint8Array(1);
+  const bytes: number[] = [];
+  while (true) {
     const n = await conn.read(buf);
-    if (n === null) throw new Error(`closed before ${marker}: ${seen}`);
-    seen += decoder.decode(buf.subarray(0, n), { stream: true });
+    if (n === null) throw new Error(`closed before a line: ${String.fromCharCode(...bytes)}`);
+    if (buf[0] === 0x0a) return new TextDecoder().decode(Uint8Array.from(bytes));
+    bytes.push(buf[0]);
   }
 }

@@ -1,23 +1,11 @@
 /** Runs Parley as a real child process, for crash and shutdown tests. */
 import { TEST_KDF_ITERATIONS } from "./helpers.ts";
+import { type IdentityVerifier, pinFingerprint } from "../lib/crypto/mod.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
-export interface ServerProcess {
-  child: Deno.ChildProcess;
-  tcpPort: number;
-  /** Everything the process printed to stdout and stderr so far. */
-  output(): string;
-  /** Sends a signal and waits for the exit status. */
-  stop(signal: Deno.Signal): Promise<Deno.CommandStatus>;
-}
-
-/** Starts `main.ts` on free ports with `dataDir`, and waits until it listens. */
-export async function spawnServer(
-  dataDir: string,
-  extraArgs: string[] = [],
-): Promise<ServerProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
+function serverCommand(dataDir: string, extraArgs: string[], env: Record<string, string> = {}) {
+  return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-net",
@@ -33,11 +21,53 @@ export async function spawnServer(
       dataDir,
       ...extraArgs,
     ],
-    env: { PARLEY_KDF_ITERATIONS: String(TEST_KDF_ITERATIONS), NO_COLOR: "1" },
+    env: { PARLEY_KDF_ITERATIONS: String(TEST_KDF_ITERATIONS), NO_COLOR: "1", ...env },
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
-  }).spawn();
+  });
+}
+
+/**
+ * Runs `main.ts` with `dataDir` when it is expected to refuse to start: returns its exit code and
+ * everything it printed. Kills it and fails if it is still running after `timeoutMs`.
+ */
+export async function runServerToExit(
+  dataDir: string,
+  extraArgs: string[] = [],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<{ code: number; output: string }> {
+  const child = serverCommand(dataDir, extraArgs, options.env).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 15_000);
+  try {
+    const { code, stdout, stderr } = await child.output();
+    const decoder = new TextDecoder();
+    return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface ServerProcess {
+  child: Deno.ChildProcess;
+  tcpPort: number;
+  /** The identity fingerprint the server printed at start-up. */
+  fingerprint: string;
+  /** Accepts only that identity: the `verifyIdentity` for clients of this server. */
+  pin: IdentityVerifier;
+  /** Everything the process printed to stdout and stderr so far. */
+  output(): string;
+  /** Sends a signal and waits for the exit status. */
+  stop(signal: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/** Starts `main.ts` on free ports with `dataDir`, and waits until it listens. */
+export async function spawnServer(
+  dataDir: string,
+  extraArgs: string[] = [],
+  options: { env?: Record<string, string> } = {},
+): Promise<ServerProcess> {
+  const child = serverCommand(dataDir, extraArgs, options.env).spawn();
   let out = "";
   const listening = Promise.withResolvers<number>();
   const pump = async (stream: ReadableStream<Uint8Array>) => {
@@ -54,9 +84,14 @@ export async function spawnServer(
     return s;
   });
   const tcpPort = await listening.promise;
+  // Printed before the listening line.
+  const fingerprint = out.match(/Parley identity: (SHA256:\S+)/)?.[1];
+  if (!fingerprint) throw new Error(`no identity fingerprint in the start-up lines:\n${out}`);
   return {
     child,
     tcpPort,
+    fingerprint,
+    pin: pinFingerprint(fingerprint),
     output: () => out,
     async stop(signal) {
       try {

@@ -10,7 +10,7 @@ import { DEFAULT_MAX_LINE_BYTES } from "../lib/protocol/lines.ts";
 import type { ServerEventType } from "../lib/protocol/types.ts";
 import { COMMANDS } from "../lib/router/commands.ts";
 import { DEFAULT_LIMITS } from "../lib/router/options.ts";
-import { startServer, type TestServer, type TextSocket } from "./helpers.ts";
+import { type SecureSocket, startServer, type TestServer, type TextSocket } from "./helpers.ts";
 
 const DOC = await Deno.readTextFile(new URL("../docs/protocol.md", import.meta.url));
 
@@ -137,7 +137,8 @@ function example(kind: "json" | "text"): Step[] {
 
 /** A connection of the example: JSON mode when the first line it sends starts with `{`. */
 interface Conn {
-  socket: TextSocket;
+  /** JSON mode runs the handshake first; the example shows the frames inside the session. */
+  socket: TextSocket | SecureSocket;
   json: boolean;
   /** True once a JSON frame arrived; before it, non-JSON lines (a text greeting) are skipped. */
   framed: boolean;
@@ -183,7 +184,8 @@ async function replay(steps: Step[]): Promise<void> {
 
 async function open(server: TestServer, steps: Step[], name: string): Promise<Conn> {
   const first = steps.find((s) => s.conn === name && s.sent);
-  return { socket: await server.text(), json: !!first?.line.startsWith("{"), framed: false };
+  const json = !!first?.line.startsWith("{");
+  return { socket: json ? await server.secure() : await server.text(), json, framed: false };
 }
 
 /** The next JSON frame of a JSON-mode connection, skipping a text greeting before the first. */

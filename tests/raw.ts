@@ -3,13 +3,16 @@
  * test can send bytes no well-behaved client would and read every reply in order.
  */
 import assert from "node:assert/strict";
-import { PASSWORD, type TestServer, type TextSocket } from "./helpers.ts";
+import { PASSWORD, type SecureSocket, type TestServer, type TextSocket } from "./helpers.ts";
+
+/** A socket the helpers below read frames from: text mode, or JSON mode inside the session. */
+type Socket = TextSocket | SecureSocket;
 
 /** A decoded server frame. */
 export type Frame = { type: string; [field: string]: unknown };
 
 /** The next line the server sent, decoded as a JSON frame (no line is skipped). */
-export async function nextFrame(t: TextSocket, timeoutMs = 5000): Promise<Frame> {
+export async function nextFrame(t: Socket, timeoutMs = 5000): Promise<Frame> {
   const line = await t.waitFor(/^/, timeoutMs);
   try {
     return JSON.parse(line);
@@ -19,7 +22,7 @@ export async function nextFrame(t: TextSocket, timeoutMs = 5000): Promise<Frame>
 }
 
 /** Asserts that the next frame has (at least) the given fields; returns it. */
-export async function expectFrame(t: TextSocket, fields: Partial<Frame>): Promise<Frame> {
+export async function expectFrame(t: Socket, fields: Partial<Frame>): Promise<Frame> {
   const frame = await nextFrame(t);
   const picked = Object.fromEntries(Object.keys(fields).map((k) => [k, frame[k]]));
   assert.deepEqual(picked, fields, `got ${JSON.stringify(frame).slice(0, 300)}`);
@@ -28,7 +31,7 @@ export async function expectFrame(t: TextSocket, fields: Partial<Frame>): Promis
 
 /** Asserts that the next frame is an error with `code` and a readable message; returns it. */
 export async function expectError(
-  t: TextSocket,
+  t: Socket,
   code: string,
   extra: Partial<Frame> = {},
 ): Promise<Frame & { message: string }> {
@@ -38,9 +41,12 @@ export async function expectError(
   return frame as Frame & { message: string };
 }
 
-/** Opens a raw socket in JSON mode (its first byte is `{`) and reads the hello. */
-export async function rawJson(server: TestServer): Promise<TextSocket> {
-  const t = await server.text();
+/**
+ * Opens a raw socket in JSON mode (its first byte is `{`: the `client_hello`), runs the
+ * handshake, and reads the hello; what the test writes then is sealed, what it reads opened.
+ */
+export async function rawJson(server: TestServer): Promise<SecureSocket> {
+  const t = await server.secure();
   await t.write(JSON.stringify({ type: "ping", cid: "open" }));
   await expectFrame(t, { type: "hello" });
   await expectFrame(t, { type: "pong", cid: "open" });
@@ -48,7 +54,7 @@ export async function rawJson(server: TestServer): Promise<TextSocket> {
 }
 
 /** A raw JSON-mode socket signed in as a new user `name`. */
-export async function rawJsonUser(server: TestServer, name: string): Promise<TextSocket> {
+export async function rawJsonUser(server: TestServer, name: string): Promise<SecureSocket> {
   const t = await rawJson(server);
   await t.write(JSON.stringify({ type: "register", name, password: PASSWORD, cid: "reg" }));
   await expectFrame(t, { type: "welcome", user: name, cid: "reg" });
@@ -69,7 +75,7 @@ export async function textUser(server: TestServer, name: string): Promise<TextSo
 }
 
 /** Writes `bytes` in pieces of `size` bytes, pausing between writes so they arrive apart. */
-export async function writeInPieces(t: TextSocket, bytes: Uint8Array, size: number) {
+export async function writeInPieces(t: Socket, bytes: Uint8Array, size: number) {
   for (let i = 0; i < bytes.length; i += size) {
     await t.write(bytes.subarray(i, i + size));
     await new Promise((r) => setTimeout(r, 1));

@@ -298,7 +298,7 @@ Deno.test("a send whose reply was lost reaches the recipient once (real server)"
     initialDelayMs: 10,
     pingIntervalMs: 0,
     dial: async () => {
-      const tcp = await TcpChannel.connect({ port: server.port });
+      const tcp = await TcpChannel.connect({ port: server.port, verifyIdentity: server.pin });
       // The first connection loses the server's `sent` reply and then drops.
       return ++dials === 1 ? new LosesFirstSent(tcp) : tcp;
     },

@@ -8,6 +8,8 @@ import { Formatter } from "../lib/client/terminal/format.ts";
 import { PASSWORD, startServer } from "./helpers.ts";
 
 const CLIENT = new URL("../client.ts", import.meta.url).pathname;
+/** Pins go to a throwaway file, never to the user's ~/.config (PARLEY_KNOWN_SERVERS). */
+const KNOWN_SERVERS = `${await Deno.makeTempDir({ prefix: "parley-known-" })}/known_servers`;
 const utf8 = new TextEncoder();
 
 /** `client.ts` running as a child process, fed lines on stdin. */
@@ -26,7 +28,7 @@ class ClientProcess {
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", PARLEY_KNOWN_SERVERS: KNOWN_SERVERS },
     }).spawn();
     this.#writer = this.child.stdin.getWriter();
     this.#pumps = Promise.all([this.#pump(this.child.stdout), this.#pump(this.child.stderr)]);
@@ -310,4 +312,38 @@ Deno.test("Formatter keeps escape sequences from other users off the screen", ()
   // deno-lint-ignore no-control-regex
   assert.equal(line.replace(/\x1b\[\d+m/g, "").includes("\x1b"), false);
   assert.match(line, /\^\[\]0;pwned\^G\^\[\[2Jhi\n {4}next\ufffd$/);
+});
+
+Deno.test("terminal client pins the server's identity, and refuses a new one saying how to proceed", async () => {
+  const known = `${await Deno.makeTempDir({ prefix: "parley-pins-" })}/known_servers`;
+  const first = await startServer();
+  const port = first.port;
+  let second: Awaited<ReturnType<typeof startServer>> | undefined;
+  const term = new ClientProcess(port, ["--known-servers", known, "--register"]);
+  let again: ClientProcess | undefined;
+  try {
+    await term.type("pat", PASSWORD, "");
+    await term.waitFor(`pinned its identity ${first.identity.fingerprint}`);
+    await term.waitFor("Welcome, pat!");
+    assert.match(await Deno.readTextFile(known), new RegExp(`127\\.0\\.0\\.1:${port} SHA256:`));
+    await term.end();
+    await first.close();
+
+    // Same address, new data directory: a new identity. Nothing may be sent to it.
+    second = await startServer({ port });
+    again = new ClientProcess(port, ["--known-servers", known]);
+    await again.type("pat", PASSWORD, "");
+    await again.waitFor("THE IDENTITY OF THIS PARLEY SERVER HAS CHANGED");
+    await again.waitFor("To proceed:");
+    await again.waitFor(second.identity.fingerprint);
+    const status = await again.end();
+    assert.notEqual(status.code, 0);
+    assert.ok(!again.output.includes("Welcome"), again.output);
+    assert.equal(second.router.connectionCount, 0);
+  } finally {
+    await term.dispose();
+    await again?.dispose();
+    await second?.close();
+    await Deno.remove(known, { recursive: true }).catch(() => {});
+  }
 });

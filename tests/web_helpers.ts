@@ -28,12 +28,17 @@ export async function startWebServer(
 ): Promise<WebServer> {
   built ??= build({ ifStale: true, quiet: true });
   await built;
-  const server = await startServer({ dataDir: options.dataDir, limits: options.limits });
+  const server = await startServer({
+    dataDir: options.dataDir,
+    limits: options.limits,
+    tls: options.tls,
+  });
   const http = await serveHttp({
     hostname: "127.0.0.1",
     port: options.httpPort ?? 0,
     router: server.router,
     logger: silentLogger,
+    identity: server.identity,
     tls: options.tls,
   });
   const close = server.close;

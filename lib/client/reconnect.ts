@@ -1,3 +1,4 @@
+import { isCryptoError } from "../crypto/mod.ts";
 import type { ServerEvent } from "../protocol/types.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { type FrameChannel, ParleyClient, ServerError } from "./client.ts";
@@ -61,6 +62,8 @@ interface Outgoing {
 
 /** Server refusals that retrying cannot fix. */
 const FATAL_CODES = new Set(["bad_credentials", "bad_name"]);
+/** Handshake failures that retrying cannot fix: the server cannot be trusted as it is. */
+const UNTRUSTED_CODES = new Set(["identity_changed", "identity_refused", "bad_signature"]);
 
 /**
  * A Parley client that stays signed in: when the connection drops it says so, dials again with
@@ -315,6 +318,9 @@ export class ReconnectingClient {
       if ((this.#state as ConnectionState) !== "connecting") return;
       if (err instanceof ServerError && FATAL_CODES.has(err.code)) {
         return this.#finish(`sign-in refused: ${err.message.slice(err.code.length + 2)}`, err);
+      }
+      if (isCryptoError(err) && UNTRUSTED_CODES.has(err.code)) {
+        return this.#finish(err.message, err);
       }
       const wait = err instanceof ServerError && err.retryAfter ? err.retryAfter * 1000 : 0;
       this.#retryLater(describe(err), wait);

@@ -1,5 +1,7 @@
 import { decodeUtf8, LineSplitter } from "../protocol/lines.ts";
+import type { IdentityVerifier } from "../crypto/mod.ts";
 import type { FrameChannel } from "./client.ts";
+import { SecureChannel } from "./secure_channel.ts";
 
 const utf8 = new TextEncoder();
 
@@ -8,13 +10,39 @@ export interface TcpChannelOptions {
   port: number;
   /** Longest frame accepted from the server. @default 1 MiB */
   maxFrameBytes?: number;
+  /**
+   * Connect over TLS (a server started with --tls-cert/--tls-key). `caCerts` (PEM) replaces the
+   * system's roots, e.g. to trust a self-signed certificate.
+   */
+  tls?: { caCerts?: string[] };
+  /**
+   * Decides whether the server's identity is acceptable (docs/security.md §8):
+   * `KnownServers.verifier(serverName(host, port))` in the terminal client, `pinFingerprint(fp)`
+   * where the fingerprint is known. Required: there is no unauthenticated JSON mode.
+   */
+  verifyIdentity: IdentityVerifier;
 }
 
+/** JSON mode over TCP: the encrypted session (secure_channel.ts) over a {@linkcode TcpLineChannel}. */
+export const TcpChannel = {
+  /**
+   * Dials the server and runs the handshake; rejects when nobody listens or the server cannot
+   * be trusted (a `CryptoError` such as `identity_changed`, whose message says what to do).
+   */
+  async connect(options: TcpChannelOptions): Promise<SecureChannel> {
+    const { verifyIdentity, ...rest } = options;
+    // A sealed line is a third longer than the frames it carries, plus the tag.
+    const maxFrameBytes = Math.ceil((options.maxFrameBytes ?? 1 << 20) * 4 / 3) + 64;
+    const raw = await TcpLineChannel.connect({ ...rest, maxFrameBytes });
+    return await SecureChannel.establish(raw, { verifyIdentity });
+  },
+};
+
 /**
- * A FrameChannel over a TCP socket in JSON mode: newline-framed JSON, written in order.
- * Lines that are not JSON (a text greeting that raced the first frame) are skipped by the client.
+ * Lines over a TCP socket, written in order: the transport under the encrypted session. Lines
+ * that are not UTF-8 or too long are skipped (a sealed session then fails on the next line).
  */
-export class TcpChannel implements FrameChannel {
+export class TcpLineChannel implements FrameChannel {
   #conn: Deno.Conn;
   #writes: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -26,13 +54,15 @@ export class TcpChannel implements FrameChannel {
   }
 
   /** Dials the server; rejects when nobody listens. */
-  static async connect(options: TcpChannelOptions): Promise<TcpChannel> {
-    const conn = await Deno.connect({
-      hostname: options.hostname ?? "127.0.0.1",
-      port: options.port,
-    });
-    conn.setNoDelay(true);
-    return new TcpChannel(conn, options.maxFrameBytes ?? 1 << 20);
+  static async connect(
+    options: Omit<TcpChannelOptions, "verifyIdentity">,
+  ): Promise<TcpLineChannel> {
+    const target = { hostname: options.hostname ?? "127.0.0.1", port: options.port };
+    const conn = options.tls
+      ? await Deno.connectTls({ ...target, caCerts: options.tls.caCerts })
+      : await Deno.connect(target);
+    if ("setNoDelay" in conn) conn.setNoDelay(true);
+    return new TcpLineChannel(conn, options.maxFrameBytes ?? 1 << 20);
   }
 
   send(frame: string): void {

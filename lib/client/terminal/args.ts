@@ -8,6 +8,8 @@ export interface ClientArgs {
   name?: string;
   /** Create the account without asking first. */
   register: boolean;
+  /** The known-servers file (pinned fingerprints); undefined: the default in the config dir. */
+  knownServers?: string;
 }
 
 /** A command line the client cannot use; the message says what is wrong. */
@@ -25,6 +27,10 @@ Options (a flag wins over its environment variable):
   --port <number>   server TCP port         env PARLEY_TCP_PORT, default 7000
   --name <name>     sign in as <name> instead of being asked
   --register        create the account without asking (handy in scripts)
+  --known-servers <file>
+                    where pinned server fingerprints are kept
+                                            env PARLEY_KNOWN_SERVERS,
+                                            default ~/.config/parley/known_servers
   -h, --help        show this help
 
 Signing in: the client asks for your name, your password (not shown while you type) and
@@ -44,7 +50,12 @@ In the chat:
 
 If the connection drops, the client says so, reconnects by itself (waiting longer after each
 failed try, up to 30 s) and sends again whatever the server had not confirmed; the server
-drops repeats, so nothing arrives twice. Colours are off when NO_COLOR is set or when the
+drops repeats, so nothing arrives twice.
+
+The connection is encrypted. On the first connection to a server the client pins the server's
+identity fingerprint (trust on first use) and prints it: compare it with the one the server
+printed at start-up. If the server later presents another identity, the client refuses to
+connect and says how to proceed. Colours are off when NO_COLOR is set or when the
 output is not a terminal.`;
 
 /**
@@ -64,6 +75,7 @@ export function parseClientArgs(
         port: { type: "string" },
         name: { type: "string" },
         register: { type: "boolean", default: false },
+        "known-servers": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -86,5 +98,7 @@ export function parseClientArgs(
     );
   }
   const name = values.name?.trim() || undefined;
-  return { host, port, name, register: values.register };
+  const knownServers = values["known-servers"] ?? env("PARLEY_KNOWN_SERVERS") ?? undefined;
+  if (knownServers === "") throw new UsageError("--known-servers must not be empty");
+  return { host, port, name, register: values.register, knownServers };
 }

@@ -1,5 +1,6 @@
 import { normalizeLang } from "../../accounts/names.ts";
 import { isParleyError } from "../../errors.ts";
+import { isCryptoError } from "../../crypto/mod.ts";
 import type { ServerEvent } from "../../protocol/types.ts";
 import { ServerError } from "../client.ts";
 import type { ReconnectingClient } from "../reconnect.ts";
@@ -35,6 +36,12 @@ export async function signIn(
     try {
       return await client.connect({ name, password, lang: lang || undefined }, { register });
     } catch (err) {
+      if (isCryptoError(err)) {
+        // The server could not be trusted (a changed identity, a bad signature): the message
+        // says what happened and how to proceed. Nothing was sent.
+        say(fmt.error(err.message));
+        return;
+      }
       if (!(err instanceof ServerError)) {
         say(fmt.error(`Cannot reach ${args.host}:${args.port}: ${reason(err)}.`));
         say(fmt.info("Is the server running? --host and --port choose another one."));

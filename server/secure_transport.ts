@@ -1,0 +1,80 @@
+/**
+ * What the TCP and WebSocket adapters share for encrypted sessions (docs/security.md §6): sealing
+ * outbound frames in order, once per connection, batched per turn; and the error frame sent when
+ * a session fails. The router never sees any of it: it hands plaintext frames to the adapter.
+ */
+import { isCryptoError, type SecureSession } from "../lib/crypto/mod.ts";
+
+/** Plaintext bytes per sealed batch; clients accept up to `sealedLineLength(1 MiB)`. */
+const MAX_BATCH_BYTES = 1 << 20;
+
+/**
+ * Seals the frames one connection sends. Frames pushed in the same turn go out as one sealed
+ * batch (`sealFrames`); `write` receives the sealed lines in the order the frames were pushed.
+ */
+export class FrameSealer {
+  #session: SecureSession;
+  #write: (line: string) => void;
+  #onError: (err: unknown) => void;
+  #batch: string[] = [];
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    session: SecureSession,
+    write: (line: string) => void,
+    onError: (err: unknown) => void,
+  ) {
+    this.#session = session;
+    this.#write = write;
+    this.#onError = onError;
+  }
+
+  /** Queues one plaintext frame (a JSON object without newline). */
+  push(frame: string): void {
+    this.#batch.push(frame);
+    if (this.#batch.length > 1) return; // a batch is already scheduled
+    this.#chain = this.#chain.then(async () => {
+      // Let the current turn finish queueing; then seal everything it queued.
+      await Promise.resolve();
+      const frames = this.#batch;
+      this.#batch = [];
+      const sealing = groups(frames).map((g) => this.#session.sealFrames(g));
+      for (const line of await Promise.all(sealing)) this.#write(line);
+    }).catch((err) => this.#onError(err));
+  }
+
+  /** Resolves when every frame pushed so far has been sealed and written. */
+  settled(): Promise<void> {
+    return this.#chain;
+  }
+}
+
+/** Splits frames into batches of at most MAX_BATCH_BYTES (UTF-8, counted conservatively). */
+function groups(frames: string[]): string[][] {
+  const out: string[][] = [];
+  let current: string[] = [];
+  let size = 0;
+  for (const f of frames) {
+    const bytes = f.length * 3 + 1;
+    if (current.length && size + bytes > MAX_BATCH_BYTES) {
+      out.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(f);
+    size += bytes;
+  }
+  if (current.length) out.push(current);
+  return out;
+}
+
+/** The code and message to log and to tell the client when a sealed frame fails. */
+export function sessionFailure(err: unknown): { code: string; message: string } {
+  if (isCryptoError(err)) return { code: err.code, message: err.message };
+  return { code: "internal", message: "The secure session failed." };
+}
+
+/** The plaintext `error` frame (sent sealed) that tells a client why its session ends. */
+export function errorFrame(code: string, message: string): string {
+  return JSON.stringify({ type: "error", code, message });
+}
