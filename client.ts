@@ -38,12 +38,24 @@ async function main(): Promise<number> {
         `${known.path}. Compare it with the fingerprint the server printed at start-up.`,
     );
   });
+  let tls: { caCerts?: string[] } | undefined;
+  if (args.tls) {
+    try {
+      tls = { caCerts: args.caCert ? [await Deno.readTextFile(args.caCert)] : undefined };
+    } catch (err) {
+      console.error(
+        `parley client: cannot read --ca-cert ${args.caCert}: ${(err as Error).message}`,
+      );
+      terminal.close();
+      return 2;
+    }
+  }
   try {
     return await runChat({
       args,
       terminal,
       color,
-      dial: () => TcpChannel.connect({ hostname: host, port, verifyIdentity }),
+      dial: () => TcpChannel.connect({ hostname: host, port, verifyIdentity, tls }),
     });
   } finally {
     terminal.close();

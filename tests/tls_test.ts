@@ -529,3 +529,41 @@ async function talk(cmd: string, args: string[], input: string, until: string): 
   }
   return out;
 }
+
+Deno.test("tls: the terminal client connects with --ca-cert and chats", async () => {
+  const c = await testCert();
+  const server = await startServer({ tls: { cert: c.cert, key: c.key } });
+  const known = `${c.dir}/known_servers_client`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../client.ts", import.meta.url).pathname,
+      "--port",
+      String(server.port),
+      "--ca-cert",
+      c.certPath,
+      "--known-servers",
+      known,
+      "--register",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  try {
+    const json = await server.user("jules");
+    await writer.write(
+      new TextEncoder().encode(`terry\n${TEXT_PASSWORD}\n\n@jules typed over TLS\n`),
+    );
+    const m = await json.nextOf("message", (m) => m.from === "terry", 15_000);
+    assert.equal(m.text, "typed over TLS");
+  } finally {
+    await writer.close().catch(() => {});
+    const out = await child.output().catch(() => undefined);
+    await server.close();
+    if (out && !out.success) console.error(new TextDecoder().decode(out.stderr));
+  }
+});

@@ -10,6 +10,10 @@ export interface ClientArgs {
   register: boolean;
   /** The known-servers file (pinned fingerprints); undefined: the default in the config dir. */
   knownServers?: string;
+  /** Connect over TLS (a server started with --tls-cert/--tls-key). */
+  tls: boolean;
+  /** A PEM file of certificates to trust instead of the system's (a self-signed server). */
+  caCert?: string;
 }
 
 /** A command line the client cannot use; the message says what is wrong. */
@@ -27,6 +31,10 @@ Options (a flag wins over its environment variable):
   --port <number>   server TCP port         env PARLEY_TCP_PORT, default 7000
   --name <name>     sign in as <name> instead of being asked
   --register        create the account without asking (handy in scripts)
+  --tls             connect over TLS (the server was started with --tls-cert)
+  --ca-cert <file>  trust the certificate(s) in this PEM file (implies --tls), for a
+                    server with a self-signed certificate
+                                            env PARLEY_CA_CERT
   --known-servers <file>
                     where pinned server fingerprints are kept
                                             env PARLEY_KNOWN_SERVERS,
@@ -76,6 +84,8 @@ export function parseClientArgs(
         name: { type: "string" },
         register: { type: "boolean", default: false },
         "known-servers": { type: "string" },
+        tls: { type: "boolean", default: false },
+        "ca-cert": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -100,5 +110,15 @@ export function parseClientArgs(
   const name = values.name?.trim() || undefined;
   const knownServers = values["known-servers"] ?? env("PARLEY_KNOWN_SERVERS") ?? undefined;
   if (knownServers === "") throw new UsageError("--known-servers must not be empty");
-  return { host, port, name, register: values.register, knownServers };
+  const caCert = values["ca-cert"] ?? env("PARLEY_CA_CERT") ?? undefined;
+  if (caCert === "") throw new UsageError("--ca-cert must not be empty");
+  return {
+    host,
+    port,
+    name,
+    register: values.register,
+    knownServers,
+    tls: values.tls || caCert !== undefined,
+    caCert,
+  };
 }
