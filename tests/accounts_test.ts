@@ -6,20 +6,8 @@ import { ADDRESS_FREE_FAILURES, NAME_FREE_FAILURES } from "../lib/router/router.
 import assert from "node:assert/strict";
 import { connectTcp, type ParleyClient, ServerError } from "../lib/client/mod.ts";
 import type { Connection, Session } from "../lib/router/mod.ts";
-import { PASSWORD, startServer, type TestServer } from "./helpers.ts";
+import { PASSWORD, type TestServer, withServer } from "./helpers.ts";
 import { TEXT_PASSWORD } from "./raw.ts";
-
-async function withServer(
-  fn: (server: TestServer) => Promise<void>,
-  options?: Parameters<typeof startServer>[0],
-) {
-  const server = await startServer(options);
-  try {
-    await fn(server);
-  } finally {
-    await server.close();
-  }
-}
 
 /** Sign-in frames cost 5 tokens; these tests are about accounts, not the rate limit. */
 const NO_RATE_LIMIT = { limits: { ratePerSec: 10_000, rateBurst: 10_000 } };

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { sealedLineLength } from "../lib/crypto/mod.ts";
-import { PASSWORD, startServer, type TestServer } from "./helpers.ts";
+import { PASSWORD, withServer } from "./helpers.ts";
 import {
   expectError,
   expectFrame,
@@ -18,18 +18,6 @@ import {
   utf8,
   writeInPieces,
 } from "./raw.ts";
-
-async function withServer(
-  fn: (server: TestServer) => Promise<void>,
-  options?: Parameters<typeof startServer>[0],
-) {
-  const server = await startServer(options);
-  try {
-    await fn(server);
-  } finally {
-    await server.close();
-  }
-}
 
 /** A JSON frame padded with spaces to exactly `size` bytes (not counting the newline). */
 function pingOfSize(size: number, cid: string): string {

@@ -1,17 +1,5 @@
 import assert from "node:assert/strict";
-import { PASSWORD, startServer, type TestServer } from "./helpers.ts";
-
-async function withServer(
-  fn: (server: TestServer) => Promise<void>,
-  options?: Parameters<typeof startServer>[0],
-) {
-  const server = await startServer(options);
-  try {
-    await fn(server);
-  } finally {
-    await server.close();
-  }
-}
+import { PASSWORD, startServer, withServer } from "./helpers.ts";
 
 Deno.test("JSON clients exchange private and broadcast messages both ways", () =>
   withServer(async (server) => {

@@ -389,3 +389,16 @@ export class SecureSocket {
     await this.#done;
   }
 }
+
+/** Runs `fn` against a fresh server, and closes the server whatever happens. */
+export async function withServer(
+  fn: (server: TestServer) => Promise<void>,
+  options?: Parameters<typeof startServer>[0],
+): Promise<void> {
+  const server = await startServer(options);
+  try {
+    await fn(server);
+  } finally {
+    await server.close();
+  }
+}

@@ -27,10 +27,12 @@ async function withServer(
  * `ws.send` sends a message as it is.
  */
 async function openSocket(server: WebServer, headers: Record<string, string>) {
+  // The handshake keys first: an await between creating the socket and setting its handlers
+  // could let "open" fire unheard.
+  const hs = await clientHandshake({ verifyIdentity: server.pin });
   const ws = new WebSocket(`ws://127.0.0.1:${server.httpPort}/ws`, { headers } as never);
   const events: ServerEvent[] = [];
   const waiters: Array<() => void> = [];
-  const hs = await clientHandshake({ verifyIdentity: server.pin });
   const established = Promise.withResolvers<SecureSession>();
   let finishing: Promise<SecureSession> | undefined;
   let inbound = Promise.resolve();

@@ -5,20 +5,8 @@
 import assert from "node:assert/strict";
 import { clientHandshake } from "../lib/crypto/mod.ts";
 import type { ServerEvent } from "../lib/protocol/types.ts";
-import { PASSWORD, startServer, type TestServer } from "./helpers.ts";
+import { PASSWORD, withServer } from "./helpers.ts";
 import { expectError, expectFrame, nextFrame, rawJson, textUser, utf8 } from "./raw.ts";
-
-async function withServer(
-  fn: (server: TestServer) => Promise<void>,
-  options?: Parameters<typeof startServer>[0],
-) {
-  const server = await startServer(options);
-  try {
-    await fn(server);
-  } finally {
-    await server.close();
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -277,7 +265,9 @@ Deno.test("a reader that never reads is dropped at its queue limit; the others a
       slow.close();
     }
   }, {
-    maxQueuedBytes: 64 * 1024,
+    // Well above one round of 25 broadcasts (~140 KB sealed, possibly queued in one turn), so a
+    // reader that keeps up is never over it, while one that stops reading soon is.
+    maxQueuedBytes: 1024 * 1024,
     limits: { ratePerSec: 100_000, rateBurst: 100_000 },
   }));
 
