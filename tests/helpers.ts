@@ -154,10 +154,13 @@ export async function startServer(
 export class TextSocket {
   #conn: Deno.Conn;
   #text = "";
-  #lines: string[] = [];
-  #waiters: Array<() => void> = [];
+  #inbox = new LineInbox();
   #done: Promise<void>;
-  ended = false;
+
+  /** True once the connection has ended. */
+  get ended(): boolean {
+    return this.#inbox.ended;
+  }
 
   private constructor(conn: Deno.Conn) {
     this.#conn = conn;
@@ -182,18 +185,10 @@ export class TextSocket {
         this.#text += decoder.decode(buf.subarray(0, n), { stream: true });
         const parts = this.#text.split("\n");
         this.#text = parts.pop()!;
-        this.#lines.push(...parts);
-        this.#wake();
+        this.#inbox.push(parts);
       }
     } catch { /* closed */ }
-    this.ended = true;
-    this.#wake();
-  }
-
-  #wake() {
-    const w = this.#waiters;
-    this.#waiters = [];
-    for (const f of w) f();
+    this.#inbox.end();
   }
 
   /** Writes raw bytes or a line (a newline is added to strings). */
@@ -205,45 +200,17 @@ export class TextSocket {
 
   /** Every line received so far. */
   get lines(): readonly string[] {
-    return this.#lines;
+    return this.#inbox.lines;
   }
 
   /** Takes the next received line, waiting for it; null once the connection ended. */
-  async nextLine(): Promise<string | null> {
-    while (true) {
-      if (this.#lines.length) return this.#lines.shift()!;
-      if (this.ended) return null;
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    }
+  nextLine(): Promise<string | null> {
+    return this.#inbox.next();
   }
 
-  /** Waits for a received line matching `pattern` (searching from `from`); returns it. */
-  async waitFor(pattern: RegExp | string, timeoutMs = 5000): Promise<string> {
-    const test = (l: string) => typeof pattern === "string" ? l.includes(pattern) : pattern.test(l);
-    const deadline = Date.now() + timeoutMs;
-    let checked = 0;
-    while (true) {
-      for (; checked < this.#lines.length; checked++) {
-        if (test(this.#lines[checked])) {
-          const line = this.#lines[checked];
-          this.#lines.splice(0, checked + 1);
-          return line;
-        }
-      }
-      if (this.ended) {
-        throw new Error(`connection ended before ${pattern}; got:\n${this.#lines.join("\n")}`);
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new Error(`timed out waiting for ${pattern}; got:\n${this.#lines.join("\n")}`);
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.#waiters.push(resolve);
-        timer = setTimeout(resolve, left);
-      });
-      clearTimeout(timer);
-    }
+  /** Waits for a received line matching `pattern`; returns it (and drops the ones before). */
+  waitFor(pattern: RegExp | string, timeoutMs = 5000): Promise<string> {
+    return this.#inbox.waitFor(pattern, timeoutMs);
   }
 
   /** Waits until the server closes the connection. */
@@ -285,10 +252,13 @@ export class SecureSocket {
   readonly sealedSent: string[] = [];
   /** Set when a line from the server failed to open. */
   failure: CryptoError | undefined;
-  ended = false;
-  #lines: string[] = [];
-  #waiters: Array<() => void> = [];
+  #inbox = new LineInbox();
   #done: Promise<void>;
+
+  /** True once the connection has ended. */
+  get ended(): boolean {
+    return this.#inbox.ended;
+  }
 
   private constructor(raw: TextSocket, session: SecureSession) {
     this.raw = raw;
@@ -311,21 +281,14 @@ export class SecureSocket {
       this.sealedReceived.push(line);
       if (this.failure) continue;
       try {
-        this.#lines.push(...await this.session.openFrames(line));
+        this.#inbox.push(await this.session.openFrames(line));
       } catch (err) {
         if (!isCryptoError(err)) throw err;
         this.failure = err;
+        this.#inbox.push([]);
       }
-      this.#wake();
     }
-    this.ended = true;
-    this.#wake();
-  }
-
-  #wake() {
-    const w = this.#waiters;
-    this.#waiters = [];
-    for (const f of w) f();
+    this.#inbox.end();
   }
 
   /** Seals `data` (a frame, or several joined by newlines; bytes as they are) and sends it. */
@@ -342,36 +305,12 @@ export class SecureSocket {
 
   /** Every frame opened so far and not yet taken by `waitFor`. */
   get lines(): readonly string[] {
-    return this.#lines;
+    return this.#inbox.lines;
   }
 
   /** Waits for an opened frame matching `pattern`; returns it (and drops the ones before). */
-  async waitFor(pattern: RegExp | string, timeoutMs = 5000): Promise<string> {
-    const test = (l: string) => typeof pattern === "string" ? l.includes(pattern) : pattern.test(l);
-    const deadline = Date.now() + timeoutMs;
-    let checked = 0;
-    while (true) {
-      for (; checked < this.#lines.length; checked++) {
-        if (test(this.#lines[checked])) {
-          const line = this.#lines[checked];
-          this.#lines.splice(0, checked + 1);
-          return line;
-        }
-      }
-      if (this.ended) {
-        throw new Error(`connection ended before ${pattern}; got:\n${this.#lines.join("\n")}`);
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new Error(`timed out waiting for ${pattern}; got:\n${this.#lines.join("\n")}`);
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.#waiters.push(resolve);
-        timer = setTimeout(resolve, left);
-      });
-      clearTimeout(timer);
-    }
+  waitFor(pattern: RegExp | string, timeoutMs = 5000): Promise<string> {
+    return this.#inbox.waitFor(pattern, timeoutMs);
   }
 
   /** Waits until the server closes the connection. */
@@ -400,5 +339,66 @@ export async function withServer(
     await fn(server);
   } finally {
     await server.close();
+  }
+}
+
+/** Lines received by a test socket: waits for the next, or for one that matches. */
+class LineInbox {
+  readonly lines: string[] = [];
+  ended = false;
+  #waiters: Array<() => void> = [];
+
+  push(lines: string[]): void {
+    this.lines.push(...lines);
+    this.#wake();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.#wake();
+  }
+
+  /** Takes the next line, waiting for it; null once the connection ended. */
+  async next(): Promise<string | null> {
+    while (true) {
+      if (this.lines.length) return this.lines.shift()!;
+      if (this.ended) return null;
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  /** Waits for a line matching `pattern`; returns it and drops the lines before it. */
+  async waitFor(pattern: RegExp | string, timeoutMs: number): Promise<string> {
+    const test = (l: string) => typeof pattern === "string" ? l.includes(pattern) : pattern.test(l);
+    const deadline = Date.now() + timeoutMs;
+    let checked = 0;
+    while (true) {
+      for (; checked < this.lines.length; checked++) {
+        if (test(this.lines[checked])) {
+          const line = this.lines[checked];
+          this.lines.splice(0, checked + 1);
+          return line;
+        }
+      }
+      if (this.ended) {
+        throw new Error(`connection ended before ${pattern}; got:\n${this.lines.join("\n")}`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`timed out waiting for ${pattern}; got:\n${this.lines.join("\n")}`);
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+    }
+  }
+
+  #wake() {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
   }
 }
