@@ -5,7 +5,13 @@
 import assert from "node:assert/strict";
 import { DataKey, generateDataKeyBytes, isCryptoError } from "../lib/crypto/mod.ts";
 import { isParleyError } from "../lib/errors.ts";
-import type { Store, StoredMessage, UserRecord } from "../lib/store/mod.ts";
+import type {
+  CachedTranslation,
+  Store,
+  StoredMessage,
+  TranslationSource,
+  UserRecord,
+} from "../lib/store/mod.ts";
 
 export interface StoreFactory {
   /** A fresh, empty store whose bodies are sealed with `dataKey`. */
@@ -32,6 +38,19 @@ const message = (id: string, to: string, text: string): StoredMessage => ({
   toKey: to.toLowerCase(),
   text,
   ts: 1_700_000_000_000,
+});
+
+/** A source and its translation, for `putTranslations`. */
+const entry = (
+  text: string,
+  translated: string,
+  lang?: string,
+  detectedSource?: string,
+): { source: TranslationSource; translation: CachedTranslation } => ({
+  source: lang === undefined ? { text } : { text, lang },
+  translation: detectedSource === undefined
+    ? { text: translated }
+    : { text: translated, detectedSource },
 });
 
 export function runStoreConformance(name: string, factory: StoreFactory): void {
@@ -131,26 +150,136 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     assert.equal(await store.getWebSession(live.tokenHash), undefined, "deleted");
   });
 
+  test("keeps the sender's language of an offline message, when given", async (store) => {
+    await store.storeOffline({ ...message("a", "bob", "hola"), lang: "es" });
+    await store.storeOffline(message("b", "bob", "hello"));
+    await store.storeOffline({ ...message("c", "bob", "salut"), lang: "fr" }, {
+      senderKey: "alice",
+      cid: "c-1",
+    });
+    const pending = await store.pending("bob");
+    assert.deepEqual(pending, [
+      { ...message("a", "bob", "hola"), lang: "es" },
+      message("b", "bob", "hello"),
+      { ...message("c", "bob", "salut"), lang: "fr" },
+    ]);
+    assert.equal("lang" in pending[1], false, "no lang property when there was none");
+  });
+
+  test("caches translations and gives them back with the detected language", async (store) => {
+    assert.deepEqual(await store.getTranslations("deepl", "fr", [{ text: "hello" }]), [undefined]);
+    await store.putTranslations("deepl", "fr", [
+      entry("hello", "bonjour", undefined, "en"),
+      entry("héllo 👋 — 日本語\n\t\u0000end", "salut 👋 — 日本語\u0000", "en"),
+    ]);
+    const got = await store.getTranslations("deepl", "fr", [
+      { text: "hello" },
+      { text: "héllo 👋 — 日本語\n\t\u0000end", lang: "en" },
+    ]);
+    assert.deepEqual(got, [
+      { text: "bonjour", detectedSource: "en" },
+      { text: "salut 👋 — 日本語\u0000" },
+    ]);
+    assert.equal("detectedSource" in got[1]!, false, "no detectedSource when there was none");
+    assert.deepEqual(await store.getTranslations("deepl", "fr", []), []);
+    await store.putTranslations("deepl", "fr", []);
+  });
+
+  test("returns cached translations in the order asked, with misses", async (store) => {
+    const texts = Array.from({ length: 500 }, (_, i) => `text ${i}`);
+    await store.putTranslations(
+      "p",
+      "de",
+      texts.filter((_, i) => i % 3 === 0).map((t) => entry(t, `${t} (de)`)),
+    );
+    const got = await store.getTranslations("p", "de", texts.map((text) => ({ text })));
+    assert.equal(got.length, 500);
+    got.forEach((t, i) => {
+      assert.deepEqual(t, i % 3 === 0 ? { text: `text ${i} (de)` } : undefined, `entry ${i}`);
+    });
+    // The same source twice in one request gets the same answer twice.
+    const twice = [{ text: "text 1" }, { text: "text 3" }, { text: "text 3" }];
+    assert.deepEqual(await store.getTranslations("p", "de", twice), [
+      undefined,
+      { text: "text 3 (de)" },
+      { text: "text 3 (de)" },
+    ]);
+  });
+
+  test("keys translations by provider, target and source language", async (store) => {
+    await store.putTranslations("p", "fr", [entry("hi", "fr by p")]);
+    await store.putTranslations("p", "fr", [entry("hi", "fr by p from en", "en")]);
+    await store.putTranslations("p", "fr", [entry("hi", "fr by p from de", "de")]);
+    await store.putTranslations("p", "es", [entry("hi", "es by p")]);
+    await store.putTranslations("q", "fr", [entry("hi", "fr by q")]);
+    const get = async (provider: string, target: string, source: TranslationSource) =>
+      (await store.getTranslations(provider, target, [source]))[0]?.text;
+    assert.equal(await get("p", "fr", { text: "hi" }), "fr by p");
+    assert.equal(await get("p", "fr", { text: "hi", lang: "en" }), "fr by p from en");
+    assert.equal(await get("p", "fr", { text: "hi", lang: "de" }), "fr by p from de");
+    assert.equal(await get("p", "fr", { text: "hi", lang: "it" }), undefined);
+    assert.equal(await get("p", "es", { text: "hi" }), "es by p");
+    assert.equal(await get("q", "fr", { text: "hi" }), "fr by q");
+    assert.equal(await get("q", "es", { text: "hi" }), undefined);
+    assert.equal(await get("p", "fr", { text: "Hi" }), undefined, "the text exactly");
+    assert.equal(await get("p", "fr", { text: "hi " }), undefined, "the text exactly");
+  });
+
+  test("replaces a cached translation on a second put", async (store) => {
+    await store.putTranslations("p", "fr", [entry("hi", "salut", undefined, "en")]);
+    await store.putTranslations("p", "fr", [entry("hi", "bonjour")]);
+    assert.deepEqual(await store.getTranslations("p", "fr", [{ text: "hi" }]), [
+      { text: "bonjour" },
+    ]);
+    // The last of duplicates in one put wins.
+    await store.putTranslations("p", "fr", [
+      entry("yo", "un"),
+      entry("yo", "deux", undefined, "es"),
+    ]);
+    assert.deepEqual(await store.getTranslations("p", "fr", [{ text: "yo" }]), [
+      { text: "deux", detectedSource: "es" },
+    ]);
+  });
+
   if (factory.reopen) {
     Deno.test(`${name}: what was stored is there after reopening`, async () => {
       const key = await newKey();
       const store = await factory.open(key);
       await store.createUser(user("bob"));
       await store.storeOffline(message("x", "bob", "kept"));
+      await store.storeOffline({ ...message("y", "bob", "guardado"), lang: "es" });
+      await store.putTranslations("p", "fr", [
+        entry("kept", "gardé", undefined, "en"),
+        entry("hi", "salut", "en"),
+      ]);
       await store.close();
       const again = await factory.reopen!(key);
       try {
         assert.equal((await again.getUser("bob"))?.name, "bob");
-        assert.equal((await again.pending("bob"))[0].text, "kept");
+        assert.deepEqual(await again.pending("bob"), [
+          message("x", "bob", "kept"),
+          { ...message("y", "bob", "guardado"), lang: "es" },
+        ]);
+        assert.deepEqual(
+          await again.getTranslations("p", "fr", [
+            { text: "kept" },
+            { text: "hi", lang: "en" },
+            { text: "hi" },
+          ]),
+          [{ text: "gardé", detectedSource: "en" }, { text: "salut" }, undefined],
+        );
       } finally {
         await again.close();
         await factory.cleanup?.();
       }
     });
 
+    // A store opened with another key never reads the cache: it is refused at open (below). A
+    // cached translation that does not open is a miss, not an error: see each backend's tests.
     Deno.test(`${name}: refuses to open with another data key`, async () => {
       const store = await factory.open(await newKey());
       await store.storeOffline(message("x", "bob", "sealed"));
+      await store.putTranslations("p", "fr", [entry("sealed", "scellé")]);
       await store.close();
       try {
         await assert.rejects(

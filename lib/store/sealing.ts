@@ -5,7 +5,7 @@
  */
 import type { DataKey } from "../crypto/data_key.ts";
 import { isCryptoError } from "../crypto/errors.ts";
-import type { StoredMessage } from "./store.ts";
+import type { CachedTranslation, StoredMessage, TranslationSource } from "./store.ts";
 
 /** Name of the meta entry holding the data key's check value. */
 export const DATA_KEY_CHECK = "data_key_check";
@@ -39,4 +39,68 @@ export async function openOfflineBody(
     if (isCryptoError(err, "record_tampered")) return undefined;
     throw err;
   }
+}
+
+/**
+ * The key a cached translation is filed under: a keyed hash (HMAC under the data key) of the
+ * provider, target, source language and text, never the text itself nor a plain hash of it.
+ */
+export function translationLookup(
+  key: DataKey,
+  provider: string,
+  target: string,
+  source: TranslationSource,
+): Promise<string> {
+  return key.lookupKey(["translation", provider, target, source.lang ?? "", source.text]);
+}
+
+/** What a sealed cached translation is bound to: its provider, target and lookup key. */
+export function translationBinding(provider: string, target: string, lookup: string): string[] {
+  return ["translation", provider, target, lookup];
+}
+
+/**
+ * Seals a cached translation for the row filed under `lookup`: the body is JSON
+ * `{"t": text, "d"?: detected source language}`, so the detected language is sealed too.
+ */
+export function sealTranslation(
+  key: DataKey,
+  provider: string,
+  target: string,
+  lookup: string,
+  translation: CachedTranslation,
+): Promise<Uint8Array> {
+  const body: { t: string; d?: string } = { t: translation.text };
+  if (translation.detectedSource !== undefined) body.d = translation.detectedSource;
+  return key.seal(JSON.stringify(body), translationBinding(provider, target, lookup));
+}
+
+/**
+ * Opens a cached translation; undefined when it does not open (modified, moved to another row,
+ * sealed under another key) or is not a translation body. The caller treats that as a miss.
+ */
+export async function openTranslation(
+  key: DataKey,
+  provider: string,
+  target: string,
+  lookup: string,
+  sealed: Uint8Array,
+): Promise<CachedTranslation | undefined> {
+  let json: string;
+  try {
+    json = await key.openText(sealed, translationBinding(provider, target, lookup));
+  } catch (err) {
+    if (isCryptoError(err, "record_tampered")) return undefined;
+    throw err;
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (typeof body !== "object" || body === null) return undefined;
+  const { t, d } = body as { t?: unknown; d?: unknown };
+  if (typeof t !== "string" || (d !== undefined && typeof d !== "string")) return undefined;
+  return d === undefined ? { text: t } : { text: t, detectedSource: d };
 }

@@ -2,11 +2,20 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { DataKey } from "../crypto/data_key.ts";
 import { ParleyError } from "../errors.ts";
 import { createLogger, type Logger } from "../log.ts";
-import { DATA_KEY_CHECK, openOfflineBody, sealOfflineBody } from "./sealing.ts";
+import {
+  DATA_KEY_CHECK,
+  openOfflineBody,
+  openTranslation,
+  sealOfflineBody,
+  sealTranslation,
+  translationLookup,
+} from "./sealing.ts";
 import type {
+  CachedTranslation,
   ClientIdRecord,
   Store,
   StoredMessage,
+  TranslationSource,
   UserRecord,
   WebSessionRecord,
 } from "./store.ts";
@@ -26,7 +35,8 @@ CREATE TABLE IF NOT EXISTS offline_messages (
   from_name TEXT NOT NULL,
   to_name TEXT NOT NULL,
   body BLOB NOT NULL,
-  ts INTEGER NOT NULL
+  ts INTEGER NOT NULL,
+  lang TEXT
 );
 CREATE INDEX IF NOT EXISTS offline_by_recipient ON offline_messages (to_key, seq);
 CREATE TABLE IF NOT EXISTS client_ids (
@@ -45,6 +55,15 @@ CREATE TABLE IF NOT EXISTS web_sessions (
   expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS web_sessions_by_expiry ON web_sessions (expires_at);
+CREATE TABLE IF NOT EXISTS translations (
+  provider TEXT NOT NULL,
+  target TEXT NOT NULL,
+  lookup TEXT NOT NULL,
+  body BLOB NOT NULL,
+  saved_at INTEGER NOT NULL,
+  PRIMARY KEY (provider, target, lookup)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS translations_by_age ON translations (saved_at);
 CREATE TABLE IF NOT EXISTS meta (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -53,6 +72,9 @@ CREATE TABLE IF NOT EXISTS meta (
 
 /** How long a stored message's client id is remembered for deduplication. */
 const CLIENT_ID_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/** Default bound of the translation cache, in entries. */
+const DEFAULT_MAX_TRANSLATIONS = 100_000;
 
 export interface SqliteStoreOptions {
   /** Path of the database file, or `:memory:`. */
@@ -64,6 +86,11 @@ export interface SqliteStoreOptions {
   dataKey: DataKey;
   /** Where unreadable records are reported. @default errors to stderr */
   logger?: Logger;
+  /**
+   * How many cached translations the store keeps; beyond it the least recently saved are
+   * forgotten. @default 100_000
+   */
+  maxTranslations?: number;
 }
 
 /**
@@ -85,6 +112,15 @@ export class SqliteStore implements Store {
   #ready: Promise<void>;
   /** Ids of records that did not open, by recipient key: skipped, reported once, left in place. */
   #unreadable = new Map<string, Set<string>>();
+  #maxTranslations: number;
+  /**
+   * Entries in the translation cache as this process knows it: counted at open, kept up to date
+   * by its own writes (so the bound costs no count per put). Approximate only if another process
+   * writes the same file's cache meanwhile; recounted when a prune finds fewer rows than thought.
+   */
+  #translationCount = 0;
+  /** Whether an unreadable cached translation was reported (once per store: it is only a miss). */
+  #reportedUnreadableTranslation = false;
 
   /**
    * The data key check value stored in the database at `path`, without changing anything;
@@ -135,6 +171,11 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions) {
     this.#key = options.dataKey;
     this.#logger = options.logger ?? createLogger("error");
+    const max = options.maxTranslations ?? DEFAULT_MAX_TRANSLATIONS;
+    if (!Number.isSafeInteger(max) || max < 0) {
+      throw new RangeError(`maxTranslations must be a whole number ≥ 0; it is ${max}.`);
+    }
+    this.#maxTranslations = max;
     this.#db = new DatabaseSync(options.path);
     this.#db.exec("PRAGMA journal_mode = WAL");
     this.#db.exec("PRAGMA synchronous = FULL");
@@ -142,6 +183,7 @@ export class SqliteStore implements Store {
     // Deleted and overwritten content is zeroed, not left in free pages.
     this.#db.exec("PRAGMA secure_delete = ON");
     this.#db.exec(SCHEMA);
+    this.#addColumns();
     const p = (sql: string) => this.#db.prepare(sql);
     this.#q = {
       insertUser: p(
@@ -153,7 +195,7 @@ export class SqliteStore implements Store {
       ),
       setLang: p("UPDATE users SET lang = ? WHERE key = ?"),
       insertMessage: p(
-        "INSERT INTO offline_messages (id, to_key, from_name, to_name, body, ts) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO offline_messages (id, to_key, from_name, to_name, body, ts, lang) VALUES (?, ?, ?, ?, ?, ?, ?)",
       ),
       insertCid: p(
         "INSERT INTO client_ids (sender_key, cid, id, to_name, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -161,7 +203,7 @@ export class SqliteStore implements Store {
       getCid: p("SELECT id, to_name FROM client_ids WHERE sender_key = ? AND cid = ?"),
       pruneCids: p("DELETE FROM client_ids WHERE created_at < ?"),
       pending: p(
-        "SELECT seq, id, from_name, to_name, to_key, body, ts FROM offline_messages WHERE to_key = ? AND seq > ? ORDER BY seq LIMIT ?",
+        "SELECT seq, id, from_name, to_name, to_key, body, ts, lang FROM offline_messages WHERE to_key = ? AND seq > ? ORDER BY seq LIMIT ?",
       ),
       pendingCount: p("SELECT count(*) AS n FROM offline_messages WHERE to_key = ?"),
       ack: p("DELETE FROM offline_messages WHERE to_key = ? AND id = ?"),
@@ -177,8 +219,24 @@ export class SqliteStore implements Store {
       setMeta: p("INSERT INTO meta (key, value) VALUES (?, ?)"),
       allMessages: p("SELECT seq, id, from_name, to_key, body, ts FROM offline_messages"),
       sealBody: p("UPDATE offline_messages SET body = ? WHERE seq = ?"),
+      getTranslation: p(
+        "SELECT body FROM translations WHERE provider = ? AND target = ? AND lookup = ?",
+      ),
+      hasTranslation: p(
+        "SELECT 1 AS x FROM translations WHERE provider = ? AND target = ? AND lookup = ?",
+      ),
+      putTranslation: p(
+        "INSERT OR REPLACE INTO translations (provider, target, lookup, body, saved_at) VALUES (?, ?, ?, ?, ?)",
+      ),
+      countTranslations: p("SELECT count(*) AS n FROM translations"),
+      lastSavedAt: p("SELECT max(saved_at) AS t FROM translations"),
+      pruneTranslations: p(
+        "DELETE FROM translations WHERE (provider, target, lookup) IN " +
+          "(SELECT provider, target, lookup FROM translations ORDER BY saved_at LIMIT ?)",
+      ),
     };
     this.#q.pruneCids.run(Date.now() - CLIENT_ID_TTL_MS);
+    this.#translationCount = this.#countTranslations();
     const check = this.#meta(DATA_KEY_CHECK);
     if (check !== undefined) {
       try {
@@ -236,6 +294,27 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * Adds the columns that later versions added to existing tables (`CREATE TABLE IF NOT EXISTS`
+   * leaves an existing table as it is): `offline_messages.lang`.
+   */
+  #addColumns() {
+    const has = (table: string, column: string) =>
+      (this.#db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[])
+        .some((c) => c.name === column);
+    if (has("offline_messages", "lang")) return;
+    try {
+      this.#db.exec("ALTER TABLE offline_messages ADD COLUMN lang TEXT");
+    } catch (err) {
+      // Another process may have added it meanwhile.
+      if (!has("offline_messages", "lang")) throw err;
+    }
+  }
+
+  #countTranslations(): number {
+    return Number((this.#q.countTranslations.get() as { n: number }).n);
+  }
+
   #meta(key: string): string | undefined {
     const row = this.#q.getMeta.get(key) as { value: string } | undefined;
     return row ? String(row.value) : undefined;
@@ -288,7 +367,7 @@ export class SqliteStore implements Store {
         }
         this.#q.insertCid.run(cid.senderKey, cid.cid, m.id, m.to, Date.now());
       }
-      this.#q.insertMessage.run(m.id, m.toKey, m.from, m.to, body, m.ts);
+      this.#q.insertMessage.run(m.id, m.toKey, m.from, m.to, body, m.ts, m.lang ?? null);
       this.#db.exec("COMMIT");
     } catch (err) {
       this.#db.exec("ROLLBACK");
@@ -324,7 +403,7 @@ export class SqliteStore implements Store {
           this.#reportUnreadable(m.toKey, m.id);
           continue;
         }
-        out.push({ ...m, text });
+        out.push(r.lang == null ? { ...m, text } : { ...m, text, lang: String(r.lang) });
       }
       if (rows.length < want) break;
     }
@@ -387,6 +466,71 @@ export class SqliteStore implements Store {
     return Number(this.#q.deleteWebSession.run(tokenHash).changes) > 0;
   }
 
+  async getTranslations(
+    provider: string,
+    target: string,
+    sources: readonly TranslationSource[],
+  ): Promise<(CachedTranslation | undefined)[]> {
+    await this.#open();
+    const lookups = await Promise.all(
+      sources.map((source) => translationLookup(this.#key, provider, target, source)),
+    );
+    this.#assertOpen();
+    // All rows are read before anything awaits again: point lookups on the primary key.
+    const bodies = lookups.map((lookup) => {
+      const row = this.#q.getTranslation.get(provider, target, lookup) as
+        | { body: Uint8Array }
+        | undefined;
+      return row ? toBytes(row.body) : undefined;
+    });
+    return await Promise.all(bodies.map(async (body, i) => {
+      if (!body) return undefined;
+      const translation = await openTranslation(this.#key, provider, target, lookups[i], body);
+      if (!translation) this.#reportUnreadableTranslation(provider, target);
+      return translation;
+    }));
+  }
+
+  async putTranslations(
+    provider: string,
+    target: string,
+    entries: readonly { source: TranslationSource; translation: CachedTranslation }[],
+  ): Promise<void> {
+    await this.#open();
+    if (entries.length === 0) return;
+    // Keyed and sealed before the transaction: nothing awaits while it holds the write lock.
+    const rows = await Promise.all(entries.map(async ({ source, translation }) => {
+      const lookup = await translationLookup(this.#key, provider, target, source);
+      const body = await sealTranslation(this.#key, provider, target, lookup, translation);
+      return { lookup, body };
+    }));
+    this.#assertOpen();
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      // Strictly after every earlier put (of any process, before any restart, whatever the
+      // clock did), so the newest entries are never taken for the oldest.
+      const last = (this.#q.lastSavedAt.get() as { t: number | null }).t;
+      const savedAt = Math.max(Date.now(), last === null ? 0 : Number(last) + 1);
+      let added = 0;
+      for (const { lookup, body } of rows) {
+        if (!this.#q.hasTranslation.get(provider, target, lookup)) added++;
+        this.#q.putTranslation.run(provider, target, lookup, body, savedAt);
+      }
+      let count = this.#translationCount + added;
+      if (count > this.#maxTranslations) {
+        // The least recently saved go, down to the bound (through the saved_at index).
+        const excess = count - this.#maxTranslations;
+        const pruned = Number(this.#q.pruneTranslations.run(excess).changes);
+        count = pruned === excess ? this.#maxTranslations : this.#countTranslations();
+      }
+      this.#db.exec("COMMIT");
+      this.#translationCount = count;
+    } catch (err) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw err;
+    }
+  }
+
   async close(): Promise<void> {
     await this.#ready.catch(() => {});
     if (!this.#closed) {
@@ -403,6 +547,15 @@ export class SqliteStore implements Store {
     this.#logger.error(
       "a stored message failed to open with the data key; skipped and left in the store",
       { id, to: toKey, key: this.#key.keyId },
+    );
+  }
+
+  #reportUnreadableTranslation(provider: string, target: string) {
+    if (this.#reportedUnreadableTranslation) return;
+    this.#reportedUnreadableTranslation = true;
+    this.#logger.warn(
+      "a cached translation failed to open with the data key; treated as a miss (reported once)",
+      { provider, target, key: this.#key.keyId },
     );
   }
 

@@ -30,6 +30,25 @@ export interface StoredMessage {
   toKey: string;
   text: string;
   ts: number;
+  /**
+   * The sender's language when they sent it: the source language for translating the message
+   * into the recipient's language at delivery. Undefined for messages stored before translation.
+   */
+  lang?: string;
+}
+
+/** The text a translation is made from: what the cache is keyed by (with provider and target). */
+export interface TranslationSource {
+  text: string;
+  /** The source language the provider was told, if any (part of the key). */
+  lang?: string;
+}
+
+/** A translation as the cache keeps it. */
+export interface CachedTranslation {
+  text: string;
+  /** The source language the provider detected, when it said. */
+  detectedSource?: string;
 }
 
 /** What a client id resolved to the first time it was used. */
@@ -88,6 +107,25 @@ export interface Store {
   getWebSession(tokenHash: string): Promise<WebSessionRecord | undefined>;
   /** Ends a browser sign-in (logout); returns whether it existed. */
   deleteWebSession(tokenHash: string): Promise<boolean>;
+  /**
+   * Cached translations of `sources` by `provider` into `target`, in the same order; undefined
+   * where there is none. Keys are keyed hashes (HMAC with the data key), never the text, and the
+   * translations are sealed like message bodies: a copy of the database shows neither.
+   */
+  getTranslations(
+    provider: string,
+    target: string,
+    sources: readonly TranslationSource[],
+  ): Promise<(CachedTranslation | undefined)[]>;
+  /**
+   * Saves translations (replacing any for the same source); committed when the promise resolves.
+   * The cache is bounded: the store forgets the least recently saved entries beyond its limit.
+   */
+  putTranslations(
+    provider: string,
+    target: string,
+    entries: readonly { source: TranslationSource; translation: CachedTranslation }[],
+  ): Promise<void>;
   /** Flushes and closes; further calls fail. */
   close(): Promise<void>;
 }
