@@ -20,6 +20,8 @@ export type Command =
   | { type: "ack"; ids: string[]; cid?: string }
   | { type: "help"; cid?: string }
   | { type: "ping"; cid?: string }
+  /** Whether text mode shows the original after a translated message (JSON clients get both). */
+  | { type: "originals"; show: boolean; cid?: string }
   | { type: "quit"; cid?: string };
 
 export type CommandType = Command["type"];
@@ -47,7 +49,51 @@ export interface MessageEvent {
   ts: number;
   /** True when the message was stored while the reader was offline. */
   offline?: boolean;
+  /**
+   * Language of `text` as delivered: the reader's language when it was translated, otherwise
+   * the sender's. Absent on messages stored before translation existed.
+   */
+  lang?: string;
+  /** Present when `text` is a translation: what the sender wrote, in which language, by whom. */
+  original?: OriginalText;
+  /**
+   * Present when the reader's language differs from the sender's but the message could not be
+   * translated: `text` is then the original, and this says why.
+   */
+  untranslated?: UntranslatedReason;
 }
+
+/** The sender's own words, carried with every translated delivery. */
+export interface OriginalText {
+  text: string;
+  lang: string;
+  /** The provider that translated it (`google`, `apertium`, `libretranslate`). */
+  provider: string;
+}
+
+/**
+ * Why a message arrives untranslated:
+ * - `timeout`: the provider did not answer in time;
+ * - `unavailable`: the provider failed (an error answer, or it could not be reached);
+ * - `paused`: the provider failed repeatedly and Parley stopped asking it for a while;
+ * - `unsupported`: the provider cannot translate between these two languages;
+ * - `protected`: the translation lost a mention, link or code span, so the original is safer.
+ */
+export type UntranslatedReason =
+  | "timeout"
+  | "unavailable"
+  | "paused"
+  | "unsupported"
+  | "protected";
+
+/** Short human words for each {@linkcode UntranslatedReason}, shared by every client. */
+export const UNTRANSLATED_REASONS: Record<UntranslatedReason, string> = {
+  timeout: "the translator did not answer in time",
+  unavailable: "the translator failed",
+  paused: "the translator is paused after repeated failures",
+  unsupported: "this language pair cannot be translated",
+  protected: "the translation lost a name, link or code",
+};
 
 /** Send outcome: `delivered` to at least one live connection, or `stored` durably for later. */
 export type SendStatus = "delivered" | "stored";
@@ -69,6 +115,8 @@ export type ServerEvent =
     users: UserStatus[];
     /** Number of stored messages that follow this event. */
     pending: number;
+    /** The translation provider (`google`, `apertium`, `libretranslate`), or `off`. */
+    translation: string;
     cid?: string;
   }
   | MessageEvent

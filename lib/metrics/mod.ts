@@ -1,0 +1,1 @@
+export { Counter, Gauge, Histogram, MetricsRegistry } from "./registry.ts";
