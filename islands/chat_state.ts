@@ -5,7 +5,13 @@
  */
 import { batch, computed, signal } from "@preact/signals";
 import type { ReconnectEvent } from "../lib/client/reconnect.ts";
-import { BROADCAST, type PresenceState, type SendStatus } from "../lib/protocol/types.ts";
+import {
+  BROADCAST,
+  type OriginalText,
+  type PresenceState,
+  type SendStatus,
+  type UntranslatedReason,
+} from "../lib/protocol/types.ts";
 
 /** Key of the broadcast conversation; every other conversation is keyed by the peer's name key. */
 export const EVERYONE = BROADCAST;
@@ -31,6 +37,12 @@ export interface ChatMessage {
   error?: string;
   /** Stored while this user was offline. */
   offline?: boolean;
+  /** Language of `text` as delivered. */
+  lang?: string;
+  /** What the sender wrote, when `text` is a translation. */
+  original?: OriginalText;
+  /** Why the text is the original though the reader's language differs. */
+  untranslated?: UntranslatedReason;
 }
 
 export interface Person {
@@ -66,6 +78,11 @@ export class ChatState {
   readonly connection = signal<ConnectionView>({ state: "connecting", attempt: 0 });
   /** The latest line for screen readers: messages outside the open conversation, lost connection. */
   readonly announcement = signal("");
+  /**
+   * The server's translation provider from the welcome (`google`, ...), `off`, or "" before
+   * the welcome (or from a server that does not say).
+   */
+  readonly translation = signal("");
   /** A notice shown above the input (a refused message, a failed language change). */
   readonly notice = signal("");
 
@@ -166,6 +183,7 @@ export class ChatState {
         return batch(() => {
           this.me.value = e.user;
           this.lang.value = e.lang;
+          this.translation.value = typeof e.translation === "string" ? e.translation : "";
           const people = new Map<string, Person>();
           for (const u of e.users) people.set(keyOf(u.name), { ...u });
           this.people.value = people;
@@ -217,6 +235,9 @@ export class ChatState {
         // Sent from another device of the same user: the server accepted it.
         status: own ? "delivered" : undefined,
         offline: e.offline,
+        lang: e.lang,
+        original: e.original,
+        untranslated: e.untranslated,
       });
       // A message ends the sender's typing.
       const sender = this.people.value.get(keyOf(e.from));

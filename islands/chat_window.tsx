@@ -7,6 +7,7 @@ import { ConnectionBanner } from "./connection_banner.tsx";
 import { hue, initial } from "./format.ts";
 import { LanguagePicker } from "./language_picker.tsx";
 import { MessageList } from "./message_list.tsx";
+import { translationNotice } from "./translation.ts";
 import { UserList } from "./user_list.tsx";
 
 interface Props {
@@ -36,6 +37,7 @@ export function ChatWindow({ session, onLogout }: Props) {
     }`
     : "Messages to everyone online";
   const typing = state.typingHere.value;
+  const translationOff = translationNotice(state.translation.value);
 
   return (
     <div
@@ -93,6 +95,7 @@ export function ChatWindow({ session, onLogout }: Props) {
         <header class="pane-header">
           <h1 class="pane-title">{state.titleOf(active)}</h1>
           <p class="pane-subtitle">{subtitle}</p>
+          {translationOff && <p class="translation-off">{translationOff}</p>}
         </header>
         <ConnectionBanner state={state} />
         <MessageList state={state} />

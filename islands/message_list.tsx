@@ -1,7 +1,8 @@
-import { useEffect, useRef } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { ChatMessage, ChatState, OwnStatus } from "./chat_state.ts";
 import { EVERYONE } from "./chat_state.ts";
 import { formatTime, hue, initial, isoTime } from "./format.ts";
+import { type TranslationLabel, translationLabel } from "./translation.ts";
 
 const STATUS_TEXT: Record<OwnStatus, string> = {
   sending: "Sending…",
@@ -63,6 +64,7 @@ function continues(prev: ChatMessage | undefined, m: ChatMessage): boolean {
 }
 
 function MessageItem({ m, continued }: { m: ChatMessage; continued: boolean }) {
+  const translation = translationLabel(m);
   const audience = m.to === "all"
     ? "to everyone"
     : m.own
@@ -72,7 +74,7 @@ function MessageItem({ m, continued }: { m: ChatMessage; continued: boolean }) {
     <li
       class={`message${m.own ? " own" : ""}${continued ? " continued" : ""}${
         m.status === "failed" ? " failed" : ""
-      }`}
+      }${translation ? ` ${translation.kind}` : ""}`}
       data-id={m.id}
     >
       {continued
@@ -93,7 +95,13 @@ function MessageItem({ m, continued }: { m: ChatMessage; continued: boolean }) {
           </time>
           {m.offline && <span class="tag">while you were away</span>}
         </p>
-        <p class="text">{m.text}</p>
+        <p class="text" lang={m.lang}>{m.text}</p>
+        {translation?.kind === "translated" && m.original && (
+          <Translated m={m} label={translation} />
+        )}
+        {translation?.kind === "untranslated" && (
+          <p class="translation untranslated-note">{translation.label}</p>
+        )}
         {m.own && m.status && (
           <p class={`status ${m.status}`}>
             {STATUS_TEXT[m.status]}
@@ -102,5 +110,45 @@ function MessageItem({ m, continued }: { m: ChatMessage; continued: boolean }) {
         )}
       </div>
     </li>
+  );
+}
+
+/**
+ * The mark of a translated message, and the button that reveals what the sender wrote (inline,
+ * in its language) and hides it again.
+ */
+function Translated(
+  { m, label }: {
+    m: ChatMessage;
+    label: Extract<TranslationLabel, { kind: "translated" }>;
+  },
+) {
+  const [open, setOpen] = useState(false);
+  const original = m.original!;
+  const id = `original-${m.id.replace(/[^\w-]/g, "_")}`;
+  return (
+    <>
+      <p class="translation">
+        <span class="translation-label" title={label.title}>
+          {label.label}
+        </span>
+        <span class="translation-pair" aria-hidden="true">{label.pair}</span>
+        <button
+          type="button"
+          class="show-original"
+          aria-expanded={open}
+          aria-controls={open ? id : undefined}
+          onClick={() => setOpen(!open)}
+        >
+          {open ? "Hide original" : "Show original"}
+        </button>
+      </p>
+      {open && (
+        <div class="original-block" id={id}>
+          <p class="original-heading">{label.originalHeading}</p>
+          <p class="original" lang={original.lang}>{original.text}</p>
+        </div>
+      )}
+    </>
   );
 }

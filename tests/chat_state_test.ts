@@ -1,9 +1,19 @@
 /** The browser island's state and draft parsing, without a browser. */
 import assert from "node:assert/strict";
-import { parseDraft } from "../islands/chat_session.ts";
+import { h } from "preact";
+import { renderToString } from "preact-render-to-string";
+import { ChatSession, parseDraft } from "../islands/chat_session.ts";
+import { ChatWindow } from "../islands/chat_window.tsx";
+import { MessageList } from "../islands/message_list.tsx";
 import { ChatState, EVERYONE } from "../islands/chat_state.ts";
+import {
+  languageName,
+  TRANSLATION_OFF_NOTICE,
+  translationLabel,
+  translationNotice,
+} from "../islands/translation.ts";
 
-function signedIn(): ChatState {
+function signedIn(translation = "google"): ChatState {
   const s = new ChatState();
   s.apply({
     type: "welcome",
@@ -11,6 +21,7 @@ function signedIn(): ChatState {
     lang: "en",
     created: false,
     pending: 0,
+    translation,
     users: [
       { name: "alice", state: "online", lang: "en" },
       { name: "Bob", state: "online", lang: "es" },
@@ -78,4 +89,165 @@ Deno.test("ChatState shows presence and typing, and a message ends typing", () =
     "carol:online",
     "Bob:offline",
   ]);
+});
+
+Deno.test("ChatState keeps the server's translation and each message's translation", () => {
+  const s = signedIn();
+  assert.equal(s.translation.value, "google");
+  s.apply({
+    type: "message",
+    id: "1",
+    from: "Bob",
+    to: "all",
+    text: "hello",
+    ts: 1,
+    lang: "en",
+    original: { text: "hola", lang: "es", provider: "google" },
+  });
+  s.apply({
+    type: "message",
+    id: "2",
+    from: "carol",
+    to: "all",
+    text: "bonjour",
+    ts: 2,
+    lang: "fr",
+    untranslated: "timeout",
+  });
+  s.apply({ type: "message", id: "3", from: "Bob", to: "all", text: "plain", ts: 3 });
+  const [translated, untranslated, plain] = s.visible.value;
+  assert.deepEqual(translated.original, { text: "hola", lang: "es", provider: "google" });
+  assert.equal(translated.lang, "en");
+  assert.equal(untranslated.untranslated, "timeout");
+  assert.equal(plain.original, undefined);
+  assert.equal(plain.untranslated, undefined);
+
+  assert.equal(signedIn("off").translation.value, "off");
+  // A welcome from a server that predates translation says nothing about it.
+  const old = new ChatState();
+  old.apply(
+    {
+      type: "welcome",
+      user: "alice",
+      lang: "en",
+      created: false,
+      pending: 0,
+      users: [],
+    } as unknown as Parameters<ChatState["apply"]>[0],
+  );
+  assert.equal(old.translation.value, "");
+});
+
+Deno.test("translationLabel() marks translated and untranslated messages, in plain words", () => {
+  const translated = translationLabel({
+    lang: "en",
+    original: { text: "hola", lang: "es", provider: "google" },
+  });
+  assert.deepEqual(translated, {
+    kind: "translated",
+    label: "Translated from Español",
+    pair: "es → en",
+    title: "Translated by google from Español (es) into English (en)",
+    originalHeading: "Original (Español)",
+  });
+  assert.deepEqual(translationLabel({ lang: "fr", untranslated: "unsupported" }), {
+    kind: "untranslated",
+    label: "Not translated: this language pair cannot be translated",
+  });
+  assert.deepEqual(translationLabel({ untranslated: "protected" }), {
+    kind: "untranslated",
+    label: "Not translated: the translation lost a name, link or code",
+  });
+  assert.equal(translationLabel({ lang: "en" }), undefined);
+  assert.equal(translationLabel({}), undefined);
+  // An original without the delivered language still reads well.
+  const noLang = translationLabel({ original: { text: "x", lang: "xx", provider: "" } });
+  assert.equal(noLang?.kind === "translated" && noLang.title, "Translated from xx (xx)");
+  assert.equal(noLang?.kind === "translated" && noLang.pair, "xx");
+});
+
+Deno.test("languageName() uses the pickers' table, then the base language, then the tag", () => {
+  assert.equal(languageName("es"), "Español");
+  assert.equal(languageName("EN"), "English");
+  assert.equal(languageName("pt-BR"), "Português (BR)");
+  assert.equal(languageName("tlh"), "tlh");
+});
+
+Deno.test("translationNotice() speaks only when the server has translation off", () => {
+  assert.equal(translationNotice("off"), TRANSLATION_OFF_NOTICE);
+  assert.match(
+    TRANSLATION_OFF_NOTICE,
+    /^Translation is off on this server; messages arrive as written/,
+  );
+  assert.equal(translationNotice("google"), "");
+  assert.equal(translationNotice(""), "");
+});
+
+Deno.test("MessageList marks translated and untranslated messages, as text", () => {
+  const s = signedIn();
+  s.apply({
+    type: "message",
+    id: "t1",
+    from: "Bob",
+    to: "all",
+    text: "<b>hello</b>",
+    ts: 1,
+    lang: "en",
+    original: { text: "<b>hola</b>", lang: "es", provider: "google" },
+  });
+  s.apply({
+    type: "message",
+    id: "u1",
+    from: "carol",
+    to: "all",
+    text: "bonjour",
+    ts: 2,
+    lang: "fr",
+    untranslated: "paused",
+  });
+  s.apply({ type: "message", id: "p1", from: "Bob", to: "all", text: "same language", ts: 3 });
+  const html = renderToString(h(MessageList, { state: s }));
+  const item = (id: string) => html.match(new RegExp(`<li class="([^"]*)" data-id="${id}">`))?.[1];
+  assert.equal(item("t1"), "message translated");
+  assert.equal(item("u1"), "message untranslated");
+  assert.equal(item("p1"), "message");
+  assert.ok(html.includes('<p class="text" lang="en">&lt;b>hello&lt;/b></p>'), html);
+  assert.match(
+    html,
+    /<span class="translation-label" title="[^"]+">Translated from Español<\/span>/,
+  );
+  assert.match(
+    html,
+    /<button type="button" class="show-original" aria-expanded="false">Show original<\/button>/,
+  );
+  // The original is revealed on demand only (the browser test clicks the button).
+  assert.ok(!html.includes("hola"));
+  assert.match(
+    html,
+    /class="translation untranslated-note">Not translated: the translator is paused/,
+  );
+  assert.equal(html.match(/class="translation[ "]/g)?.length, 2, "the plain message has no mark");
+});
+
+Deno.test("ChatWindow says once, in the header, that translation is off", () => {
+  const render = (translation: string) => {
+    const session = new ChatSession({ onSignedOut: () => {} });
+    session.state.apply({
+      type: "welcome",
+      user: "alice",
+      lang: "en",
+      created: false,
+      pending: 0,
+      translation,
+      users: [],
+    });
+    for (const id of ["1", "2"]) {
+      session.state.apply({ type: "message", id, from: "bob", to: "all", text: "hi", ts: 1 });
+    }
+    return renderToString(h(ChatWindow, { session, onLogout: () => {} }));
+  };
+  const off = render("off");
+  assert.equal(off.match(/class="translation-off"/g)?.length, 1);
+  assert.ok(off.includes(TRANSLATION_OFF_NOTICE));
+  assert.ok(!render("apertium").includes("translation-off"));
 });

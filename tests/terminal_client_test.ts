@@ -3,8 +3,11 @@
  * a server in this process.
  */
 import assert from "node:assert/strict";
-import { parseChatLine, typingTarget } from "../lib/client/terminal/commands.ts";
+import { CHAT_HELP, parseChatLine, typingTarget } from "../lib/client/terminal/commands.ts";
 import { Formatter } from "../lib/client/terminal/format.ts";
+import type { Terminal } from "../lib/client/terminal/terminal.ts";
+import { ChatView, TRANSLATION_OFF_INFO } from "../lib/client/terminal/view.ts";
+import type { MessageEvent, ServerEvent } from "../lib/protocol/types.ts";
 import { PASSWORD, startServer } from "./helpers.ts";
 
 const CLIENT = new URL("../client.ts", import.meta.url).pathname;
@@ -262,7 +265,18 @@ Deno.test("terminal client --help documents flags and commands", async () => {
   }).output();
   assert.equal(out.code, 0);
   const text = new TextDecoder().decode(out.stdout);
-  for (const word of ["--host", "--port", "--register", "PARLEY_TCP_PORT", "/who", "@all"]) {
+  for (
+    const word of [
+      "--host",
+      "--port",
+      "--register",
+      "PARLEY_TCP_PORT",
+      "/who",
+      "@all",
+      "/original",
+      "/originals on|off",
+    ]
+  ) {
     assert.ok(text.includes(word), `--help mentions ${word}`);
   }
   const bad = await new Deno.Command(Deno.execPath(), {
@@ -346,4 +360,179 @@ Deno.test("terminal client pins the server's identity, and refuses a new one say
     await second?.close();
     await Deno.remove(known, { recursive: true }).catch(() => {});
   }
+});
+
+/** A terminal that only records what is printed. */
+class RecordingTerminal implements Terminal {
+  readonly interactive = false;
+  readonly editing = false;
+  onEdit: ((line: string) => void) | undefined;
+  lines: string[] = [];
+  ask(): Promise<string | null> {
+    return Promise.resolve(null);
+  }
+  readLine(): Promise<string | null> {
+    return Promise.resolve(null);
+  }
+  print(text: string): void {
+    this.lines.push(...text.split("\n"));
+  }
+  setPrompt(): void {}
+  close(): void {}
+  /** The lines printed since the last call. */
+  take(): string[] {
+    const lines = this.lines;
+    this.lines = [];
+    return lines;
+  }
+}
+
+function welcome(translation: string): ServerEvent {
+  return {
+    type: "welcome",
+    user: "alice",
+    lang: "en",
+    created: false,
+    pending: 0,
+    translation,
+    users: [{ name: "alice", state: "online", lang: "en" }],
+  };
+}
+
+const TS = new Date(2024, 0, 2, 14, 2).getTime();
+
+function translated(id: string, text: string, original: string, lang = "es"): MessageEvent {
+  return {
+    type: "message",
+    id,
+    from: "bob",
+    to: "alice",
+    text,
+    ts: TS,
+    lang: "en",
+    original: { text: original, lang, provider: "google" },
+  };
+}
+
+Deno.test("Formatter marks translated and untranslated messages, and shows originals", () => {
+  const f = new Formatter({ color: false, me: "alice", now: () => TS });
+  const m = translated("1", "hello", "hola");
+  assert.equal(f.message(m), "[14:02] bob → you: hello [es]");
+  assert.equal(f.originalLine(m), "    original (es): hola");
+  assert.equal(f.original(m), "[14:02] bob → you (original, es, translated by google): hola");
+  assert.equal(
+    f.message({
+      type: "message",
+      id: "2",
+      from: "bob",
+      to: "all",
+      text: "bonjour",
+      ts: TS,
+      lang: "fr",
+      untranslated: "timeout",
+    }),
+    "[14:02] bob → all: bonjour [not translated: the translator did not answer in time]",
+  );
+  const plain: MessageEvent = {
+    type: "message",
+    id: "3",
+    from: "bob",
+    to: "alice",
+    text: "same language",
+    ts: TS,
+    lang: "en",
+  };
+  assert.equal(f.message(plain), "[14:02] bob → you: same language");
+  assert.equal(f.originalLine(plain), undefined);
+  assert.equal(f.original(plain), undefined);
+  // A multi-line original keeps its continuation lines indented under the first.
+  assert.equal(f.originalLine(translated("4", "a\nb", "c\nd")), "    original (es): c\n    d");
+
+  // Colour: the markers are dim, and an original cannot carry escape sequences either.
+  const c = new Formatter({ color: true, me: "alice", now: () => TS });
+  assert.ok(c.message(m).endsWith(" \x1b[2m[es]\x1b[22m"));
+  const evil = translated("5", "ok", "\x1b]0;pwned\x07\x1b[2J", "e\x1bs");
+  for (const line of [c.message(evil), c.originalLine(evil)!, c.original(evil)!]) {
+    // deno-lint-ignore no-control-regex
+    assert.equal(line.replace(/\x1b\[\d+m/g, "").includes("\x1b"), false, line);
+  }
+});
+
+Deno.test("ChatView shows originals on request, or under every translated message", () => {
+  const term = new RecordingTerminal();
+  const view = new ChatView(term, new Formatter({ color: false, now: () => TS }), "here");
+  view.show(welcome("google"));
+  assert.ok(!term.take().some((l) => l.includes("Translation is off")));
+
+  view.showOriginal();
+  assert.deepEqual(term.take(), ["* No translated message yet."]);
+
+  view.show(translated("1", "hello", "hola"));
+  view.show({ type: "message", id: "2", from: "bob", to: "alice", text: "plain", ts: TS });
+  view.show(translated("3", "good night", "bonne nuit", "fr"));
+  assert.deepEqual(term.take(), [
+    "[14:02] bob → you: hello [es]",
+    "[14:02] bob → you: plain",
+    "[14:02] bob → you: good night [fr]",
+  ]);
+
+  view.showOriginal();
+  view.showOriginal(2);
+  view.showOriginal(3);
+  assert.deepEqual(term.take(), [
+    "[14:02] bob → you (original, fr, translated by google): bonne nuit",
+    "[14:02] bob → you (original, es, translated by google): hola",
+    "* Only 2 translated messages to show; /original 2 is the oldest.",
+  ]);
+
+  view.setShowOriginals(true);
+  view.show(translated("4", "thanks", "gracias"));
+  view.show({ type: "message", id: "5", from: "bob", to: "alice", text: "plain", ts: TS });
+  assert.deepEqual(term.take(), [
+    "* Originals are shown under translated messages (/originals off hides them).",
+    "[14:02] bob → you: thanks [es]",
+    "    original (es): gracias",
+    "[14:02] bob → you: plain",
+  ]);
+  view.setShowOriginals(false);
+  view.show(translated("6", "bye", "adiós"));
+  view.setShowOriginals(undefined);
+  assert.deepEqual(term.take(), [
+    "* Originals are hidden (/originals on shows them; /original shows the last one).",
+    "[14:02] bob → you: bye [es]",
+    "* Originals are hidden (/originals on shows them; /original shows the last one).",
+  ]);
+});
+
+Deno.test("ChatView says once that translation is off, and again only if it changes", () => {
+  const term = new RecordingTerminal();
+  const view = new ChatView(term, new Formatter({ color: false, now: () => TS }), "here");
+  view.show(welcome("off"));
+  const info = `* ${TRANSLATION_OFF_INFO}`;
+  assert.equal(term.take().filter((l) => l === info).length, 1);
+  assert.equal(info, "* Translation is off on this server; messages arrive as written.");
+  // A reconnect to the same server: nothing new to say.
+  view.show(welcome("off"));
+  assert.deepEqual(term.take(), []);
+  view.showOriginal();
+  assert.deepEqual(term.take(), ["* No translated messages: translation is off on this server."]);
+  view.show(welcome("apertium"));
+  assert.deepEqual(term.take(), ["* Translation is on again (apertium)."]);
+  view.show(welcome("off"));
+  assert.deepEqual(term.take(), [info]);
+});
+
+Deno.test("parseChatLine() reads /original and /originals", () => {
+  assert.deepEqual(parseChatLine("/original"), { kind: "original", n: 1 });
+  assert.deepEqual(parseChatLine("/orig 3"), { kind: "original", n: 3 });
+  assert.deepEqual(parseChatLine("/ORIGINAL 2"), { kind: "original", n: 2 });
+  assert.equal(parseChatLine("/original 0").kind, "invalid");
+  assert.equal(parseChatLine("/original two").kind, "invalid");
+  assert.equal(parseChatLine("/original 1 2").kind, "invalid");
+  assert.deepEqual(parseChatLine("/originals on"), { kind: "originals", show: true });
+  assert.deepEqual(parseChatLine("/originals OFF"), { kind: "originals", show: false });
+  assert.deepEqual(parseChatLine("/originals"), { kind: "originals" });
+  assert.equal(parseChatLine("/originals maybe").kind, "invalid");
+  assert.match(CHAT_HELP, /\/original \[N\]/);
+  assert.match(CHAT_HELP, /\/originals on\|off/);
 });

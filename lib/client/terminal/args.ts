@@ -53,8 +53,15 @@ In the chat:
                     (the prompt shows who that is)
   /who              who is online
   /lang <code>      set your language (en, es, fr, pt-BR, ...)
+  /original [N]     show what the sender wrote, for the last translated message (or the
+                    Nth most recent); /orig for short
+  /originals on|off show the original under every translated message (default off)
   /help             list these commands
   /quit             leave (Ctrl-D too)
+
+Messages written in another language arrive translated into yours (when the server has a
+translator), marked with the language they were written in, like [en];
+[not translated: <reason>] marks one that arrives as written.
 
 If the connection drops, the client says so, reconnects by itself (waiting longer after each
 failed try, up to 30 s) and sends again whatever the server had not confirmed; the server

@@ -67,6 +67,12 @@ export async function runChat(options: ChatOptions): Promise<number> {
       case "lang":
         client.setLang(action.lang).catch((err) => notConnected(err, view, fmt));
         break;
+      case "original":
+        view.showOriginal(action.n);
+        break;
+      case "originals":
+        view.setShowOriginals(action.show);
+        break;
       case "send":
       case "reply": {
         const to = action.kind === "send" ? action.to : view.peer;

@@ -8,6 +8,10 @@ export type ChatAction =
   | { kind: "reply"; text: string }
   | { kind: "who" }
   | { kind: "lang"; lang: string }
+  /** `/original [N]`: the original of the Nth most recent translated message (1: the last). */
+  | { kind: "original"; n: number }
+  /** `/originals on|off`: show originals under translated messages; no argument: say which. */
+  | { kind: "originals"; show?: boolean }
   | { kind: "help" }
   | { kind: "quit" }
   | { kind: "none" }
@@ -23,9 +27,16 @@ export const CHAT_HELP = [
   "                    (shown in the prompt)",
   "  /who              who is online",
   "  /lang <code>      set your language (en, es, fr, pt-BR, ...)",
+  "  /original [N]     what the sender wrote, for the last translated message",
+  "                    (or the Nth most recent); /orig for short",
+  "  /originals on|off show the original under every translated message (default off)",
   "  /help             this help",
+  "Translated messages end with the language they were written in, like [en];",
+  "[not translated: ...] says why a message arrives as written.",
   "  /quit             leave (Ctrl-D too)",
 ].join("\n");
+
+const ON_OFF: Record<string, boolean> = { on: true, off: false };
 
 /** Reads one line the user typed in the chat. */
 export function parseChatLine(line: string): ChatAction {
@@ -49,6 +60,22 @@ export function parseChatLine(line: string): ChatAction {
         return args.length === 1
           ? { kind: "lang", lang: args[0] }
           : { kind: "invalid", message: "Usage: /lang <code>, e.g. /lang es" };
+      case "original":
+      case "orig": {
+        if (args.length === 0) return { kind: "original", n: 1 };
+        const n = Number(args[0]);
+        return args.length === 1 && /^\d+$/.test(args[0]) && n >= 1 ? { kind: "original", n } : {
+          kind: "invalid",
+          message: "Usage: /original [N], e.g. /original 2 for the one before",
+        };
+      }
+      case "originals": {
+        if (args.length === 0) return { kind: "originals" };
+        const show = args.length === 1 ? ON_OFF[args[0].toLowerCase()] : undefined;
+        return show === undefined
+          ? { kind: "invalid", message: "Usage: /originals on, or /originals off" }
+          : { kind: "originals", show };
+      }
       case "help":
       case "?":
         return { kind: "help" };

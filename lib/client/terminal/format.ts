@@ -1,5 +1,10 @@
 import { formatTime, terminalSafe } from "../../protocol/text.ts";
-import type { MessageEvent, ServerEvent, UserStatus } from "../../protocol/types.ts";
+import {
+  type MessageEvent,
+  type ServerEvent,
+  UNTRANSLATED_REASONS,
+  type UserStatus,
+} from "../../protocol/types.ts";
 
 /** ANSI styles, or plain text when colours are off. */
 export interface Palette {
@@ -59,13 +64,38 @@ export class Formatter {
     this.#me = name;
   }
 
-  /** `[14:02] bob → you: hi`; stored ones carry `(offline)`. */
+  /**
+   * `[14:02] bob → you: hi`; stored ones carry `(offline)`, translated ones end with the
+   * language they were written in (`[es]`), untranslated ones with why (`[not translated: …]`).
+   */
   message(m: MessageEvent): string {
     const { p } = this;
-    const from = this.#isMe(m.from) ? "you" : p.bold(p.cyan(safe(m.from)));
-    const to = m.to === "all" ? p.magenta("all") : this.#isMe(m.to) ? "you" : p.cyan(safe(m.to));
     const tag = m.offline ? p.yellow("(offline) ") : "";
-    return `${this.time(m.ts)} ${tag}${from} → ${to}: ${terminalSafe(m.text)}`;
+    let mark = "";
+    if (m.original) mark = ` ${p.dim(`[${safe(m.original.lang)}]`)}`;
+    else if (m.untranslated) {
+      mark = ` ${p.dim(`[not translated: ${untranslatedWords(m.untranslated)}]`)}`;
+    }
+    return `${this.time(m.ts)} ${tag}${this.#route(m)}: ${terminalSafe(m.text)}${mark}`;
+  }
+
+  /**
+   * The indented line under a translated message, when originals are on:
+   * `    original (es): hola`. Undefined for a message that was not translated.
+   */
+  originalLine(m: MessageEvent): string | undefined {
+    if (!m.original) return;
+    const lang = safe(m.original.lang);
+    return `    ${this.p.dim(`original (${lang}): ${terminalSafe(m.original.text)}`)}`;
+  }
+
+  /** A translated message as its sender wrote it: `[14:02] bob → you (original, es): hola`. */
+  original(m: MessageEvent): string | undefined {
+    if (!m.original) return;
+    const { p } = this;
+    const by = m.original.provider ? `, translated by ${safe(m.original.provider)}` : "";
+    const note = p.dim(`(original, ${safe(m.original.lang)}${by})`);
+    return `${this.time(m.ts)} ${this.#route(m)} ${note}: ${terminalSafe(m.original.text)}`;
   }
 
   /** The echo of the user's own message once the server confirmed it. */
@@ -124,9 +154,22 @@ export class Formatter {
     return lines;
   }
 
+  /** `bob → you`, `you → all`. */
+  #route(m: MessageEvent): string {
+    const { p } = this;
+    const from = this.#isMe(m.from) ? "you" : p.bold(p.cyan(safe(m.from)));
+    const to = m.to === "all" ? p.magenta("all") : this.#isMe(m.to) ? "you" : p.cyan(safe(m.to));
+    return `${from} → ${to}`;
+  }
+
   #isMe(name: string): boolean {
     return name.toLowerCase() === this.#me.toLowerCase();
   }
+}
+
+/** The human words for why a message was not translated; an unknown reason still reads well. */
+export function untranslatedWords(reason: string): string {
+  return (UNTRANSLATED_REASONS as Record<string, string>)[reason] ?? "the translator failed";
 }
 
 /** A user name, made safe to print (names are validated by the server, but trust nothing). */

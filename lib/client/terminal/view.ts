@@ -1,9 +1,16 @@
-import type { ServerEvent } from "../../protocol/types.ts";
+import type { MessageEvent, ServerEvent } from "../../protocol/types.ts";
 import type { ReconnectEvent } from "../reconnect.ts";
 import { type Formatter, safe, seconds } from "./format.ts";
 import type { Terminal } from "./terminal.ts";
 
 type Welcome = Extract<ServerEvent, { type: "welcome" }>;
+
+/** How many translated messages `/original N` can reach back. */
+const KEEP_TRANSLATED = 100;
+
+/** The line printed when the server translates nothing. */
+export const TRANSLATION_OFF_INFO =
+  "Translation is off on this server; messages arrive as written.";
 
 /**
  * Shows the chat: messages, presence, errors and connection changes, and keeps what the prompt
@@ -12,6 +19,8 @@ type Welcome = Extract<ServerEvent, { type: "welcome" }>;
 export class ChatView {
   /** Whom plain text goes to: the last person the user wrote to or heard from privately. */
   peer: string | undefined;
+  /** Show the original on an indented line under every translated message (`/originals on`). */
+  showOriginals = false;
   #term: Terminal;
   #fmt: Formatter;
   #me = "";
@@ -19,6 +28,10 @@ export class ChatView {
   #states = new Map<string, string>();
   #typing = new Map<string, { name: string; toAll: boolean }>();
   #welcomed = false;
+  /** The server's translation provider or `off`, from the last welcome. */
+  #translation: string | undefined;
+  /** Translated messages, most recent last, for `/original`. */
+  #translated: MessageEvent[] = [];
 
   constructor(term: Terminal, fmt: Formatter, where: string) {
     this.#term = term;
@@ -46,6 +59,11 @@ export class ChatView {
         }
         this.#typing.delete(e.from.toLowerCase());
         this.print(f.message(e));
+        if (e.original) {
+          this.#translated.push(e);
+          if (this.#translated.length > KEEP_TRANSLATED) this.#translated.shift();
+          if (this.showOriginals) this.print(f.originalLine(e)!);
+        }
         return this.#updatePrompt();
       case "presence":
         return this.#presence(e);
@@ -61,6 +79,42 @@ export class ChatView {
         // hello, sent (echoed by the chat with its text), acked, pong, help, prompt, bye.
         return;
     }
+  }
+
+  /** Prints the original of the Nth most recent translated message (1: the last one). */
+  showOriginal(n = 1): void {
+    const f = this.#fmt;
+    const count = this.#translated.length;
+    if (count === 0) {
+      return this.print(
+        f.info(
+          this.#translation === "off"
+            ? "No translated messages: translation is off on this server."
+            : "No translated message yet.",
+        ),
+      );
+    }
+    if (n > count) {
+      return this.print(
+        f.info(
+          `Only ${count} translated message${count === 1 ? "" : "s"} to show; ` +
+            `/original ${count} is the oldest.`,
+        ),
+      );
+    }
+    this.print(f.original(this.#translated[count - n])!);
+  }
+
+  /** Turns the originals under translated messages on or off; undefined: says which it is. */
+  setShowOriginals(show: boolean | undefined): void {
+    if (show !== undefined) this.showOriginals = show;
+    this.print(
+      this.#fmt.info(
+        this.showOriginals
+          ? "Originals are shown under translated messages (/originals off hides them)."
+          : "Originals are hidden (/originals on shows them; /original shows the last one).",
+      ),
+    );
   }
 
   /** Sets whom plain text goes to. */
@@ -123,7 +177,14 @@ export class ChatView {
         ...f.users(e.users.filter((u) => u.state !== "offline")),
         f.info("Type @name text for a private message, @all text for everyone, /help for more."),
       );
+      if (e.translation === "off") lines.push(f.info(TRANSLATION_OFF_INFO));
+    } else if (e.translation === "off" && this.#translation !== "off") {
+      // The server restarted without translation while the client reconnected.
+      lines.push(f.info(TRANSLATION_OFF_INFO));
+    } else if (this.#translation === "off" && e.translation && e.translation !== "off") {
+      lines.push(f.info(`Translation is on again (${safe(e.translation)}).`));
     }
+    this.#translation = e.translation;
     if (e.pending > 0) {
       lines.push(
         f.info(`${e.pending} message${e.pending === 1 ? "" : "s"} arrived while you were away:`),
