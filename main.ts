@@ -13,6 +13,9 @@ import { loadAssets } from "./server/assets.ts";
 import { type HttpServer, serveHttp } from "./server/http.ts";
 import { isLoopback } from "./server/plaintext_policy.ts";
 import { describeTlsError, loadTlsFiles, type TlsFiles, TlsSetupError } from "./server/tls.ts";
+import { MetricsRegistry } from "./lib/metrics/mod.ts";
+import { createTranslator } from "./lib/translate/providers/mod.ts";
+import { TranslationService } from "./lib/translate/service.ts";
 
 const VERSION = "0.1.0";
 
@@ -90,6 +93,18 @@ async function main(): Promise<number> {
     return 1;
   }
   const kdf = Deno.env.get("PARLEY_KDF_ITERATIONS");
+  const metrics = new MetricsRegistry();
+  const translation = new TranslationService({
+    translator: createTranslator({
+      provider: config.translateProvider,
+      url: config.translateUrl,
+      apiKey: config.translateKey,
+    }),
+    cache: store,
+    logger,
+    metrics,
+    timeoutMs: config.translateTimeout * 1000,
+  });
   const router = new Router({
     store,
     logger,
@@ -97,6 +112,9 @@ async function main(): Promise<number> {
     limits: { loginTimeoutMs: config.loginTimeout * 1000 },
     // Only tests lower this, to keep hundreds of registrations fast; see tests/helpers.ts.
     kdfIterations: kdf ? Number(kdf) : undefined,
+    metrics,
+    translation,
+    textOriginals: !config.hideOriginals,
   });
   let tcp;
   try {
@@ -150,6 +168,13 @@ async function main(): Promise<number> {
       (identity.created ? ` (new, in ${identity.path})` : ""),
   );
   if (http) console.log(`Parley listening: ${tls ? "https" : "http"} ${http.url} (browser client)`);
+  console.log(
+    translation.provider === "off"
+      ? "Parley translation: off (messages are delivered as written; see --translate-provider)"
+      : `Parley translation: ${translation.provider}` +
+        (config.translateUrl ? ` at ${config.translateUrl}` : "") +
+        `, timeout ${config.translateTimeout} s`,
+  );
   if (!tls && !config.allowPlaintext && !isLoopback(hostname)) {
     // docs/security.md §11: say so, rather than let remote nc users find out one by one.
     logger.warn(

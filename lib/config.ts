@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { PROVIDER_NAMES, type ProviderName } from "./translate/translator.ts";
 
 /** Everything the server can be told at start-up. */
 export interface Config {
@@ -16,6 +17,16 @@ export interface Config {
   tlsKey?: string;
   /** Accept plaintext text mode from any address, not just loopback (docs/security.md §11). */
   allowPlaintext: boolean;
+  /** Who translates messages; `none` turns translation off. */
+  translateProvider: ProviderName;
+  /** The provider's base URL (Apertium APy, LibreTranslate; Google's by default). */
+  translateUrl?: string;
+  /** The provider's API key (Google: required; LibreTranslate: optional). */
+  translateKey?: string;
+  /** Seconds a message may wait for its translation before it goes out untranslated. */
+  translateTimeout: number;
+  /** Text mode shows only the translation, not the original after it, until `/originals on`. */
+  hideOriginals: boolean;
 }
 
 interface Option {
@@ -55,6 +66,26 @@ const yesNo = (v: string, name: string) => {
   if (["1", "true", "yes", "on"].includes(s)) return true;
   if (["", "0", "false", "no", "off"].includes(s)) return false;
   throw new ConfigError(`${name} must be 1 or 0 (true or false): current value is '${v}'`);
+};
+const provider = (v: string, name: string) => {
+  if (!(PROVIDER_NAMES as readonly string[]).includes(v)) {
+    throw new ConfigError(
+      `${name} must be one of ${PROVIDER_NAMES.join(", ")}: current value is '${v}'`,
+    );
+  }
+  return v;
+};
+const url = (v: string, name: string) => {
+  let parsed: URL;
+  try {
+    parsed = new URL(v);
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL: current value is '${v}'`);
+  }
+  if (!["http:", "https:"].includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must be an http(s) URL: current value is '${v}'`);
+  }
+  return v.replace(/\/+$/, "");
 };
 const level = (v: string, name: string) => {
   if (!(LOG_LEVELS as readonly string[]).includes(v)) {
@@ -139,6 +170,47 @@ export const OPTIONS: Option[] = [
     key: "allowPlaintext",
     boolean: true,
   },
+  {
+    flag: "translate-provider",
+    env: "PARLEY_TRANSLATE_PROVIDER",
+    default: "none",
+    help: `who translates messages: ${PROVIDER_NAMES.join(", ")} (none: off)`,
+    parse: provider,
+    key: "translateProvider",
+  },
+  {
+    flag: "translate-url",
+    env: "PARLEY_TRANSLATE_URL",
+    default: undefined,
+    help: "provider base URL (apertium: http://127.0.0.1:2737; libretranslate: required)",
+    parse: url,
+    key: "translateUrl",
+  },
+  {
+    flag: "translate-key",
+    env: "PARLEY_TRANSLATE_KEY",
+    default: undefined,
+    help: "provider API key (google: required; libretranslate: if the server wants one)",
+    parse: text,
+    key: "translateKey",
+  },
+  {
+    flag: "translate-timeout",
+    env: "PARLEY_TRANSLATE_TIMEOUT",
+    default: "2",
+    help: "seconds a message waits for its translation before it goes out untranslated",
+    parse: positive,
+    key: "translateTimeout",
+  },
+  {
+    flag: "hide-originals",
+    env: "PARLEY_HIDE_ORIGINALS",
+    default: "0",
+    help: "text mode shows translations without the original after them (/originals on)",
+    parse: yesNo,
+    key: "hideOriginals",
+    boolean: true,
+  },
 ];
 
 export class ConfigError extends Error {
@@ -209,6 +281,17 @@ export function loadConfig(
       : ["--tls-cert", "--tls-key"];
     throw new ConfigError(
       `${given} needs ${missing} too: give both (PEM certificate and its private key) or neither`,
+    );
+  }
+  if (config.translateProvider === "google" && config.translateKey === undefined) {
+    throw new ConfigError(
+      "--translate-provider google needs an API key: set --translate-key or PARLEY_TRANSLATE_KEY",
+    );
+  }
+  if (config.translateProvider === "libretranslate" && config.translateUrl === undefined) {
+    throw new ConfigError(
+      "--translate-provider libretranslate needs its address: set --translate-url or " +
+        "PARLEY_TRANSLATE_URL (e.g. http://127.0.0.1:5000)",
     );
   }
   return config as unknown as Config;

@@ -1,7 +1,11 @@
 import type { Handlers } from "../server/context.ts";
 import { json } from "../server/http_error.ts";
 
-/** GET /healthz — liveness for load balancers and scripts: 200 while serving. */
+/**
+ * GET /healthz — for load balancers, scripts and people: 200 while serving. The translator's
+ * state is reported but does not fail the check: a paused translator delivers untranslated
+ * messages, it does not stop the chat.
+ */
 export const handlers: Handlers = {
   GET: ({ app }) =>
     json({
@@ -9,5 +13,6 @@ export const handlers: Handlers = {
       version: app.router.version,
       connections: app.router.connectionCount,
       online: app.router.online.size,
+      translation: app.router.translation.health(),
     }),
 };

@@ -11,6 +11,7 @@ import { handlers as logout } from "../routes/api/logout.ts";
 import { handlers as session } from "../routes/api/session.ts";
 import { handlers as healthz } from "../routes/healthz.ts";
 import { handlers as index } from "../routes/index.tsx";
+import { handlers as metrics } from "../routes/metrics.ts";
 import { handlers as ws } from "../routes/ws.ts";
 import { assetResponse, type Assets, loadAssets } from "./assets.ts";
 import type { App, Context, Handlers } from "./context.ts";
@@ -24,6 +25,7 @@ const ROUTES: Record<string, Handlers> = {
   "/api/logout": logout,
   "/api/session": session,
   "/healthz": healthz,
+  "/metrics": metrics,
   "/ws": ws,
 };
 

@@ -12,7 +12,33 @@ Deno.test("loadConfig() has the documented defaults", () => {
     logLevel: "info",
     loginTimeout: 30,
     allowPlaintext: false,
+    translateProvider: "none",
+    translateTimeout: 2,
+    hideOriginals: false,
   });
+});
+
+Deno.test("loadConfig(): translation providers are checked and need what they need", () => {
+  const config = loadConfig(
+    ["--translate-provider", "apertium", "--translate-url", "http://127.0.0.1:2737/"],
+    noEnv,
+  );
+  assert.ok(config !== "help");
+  assert.equal(config.translateProvider, "apertium");
+  assert.equal(config.translateUrl, "http://127.0.0.1:2737", "a trailing slash is dropped");
+  assert.throws(() => loadConfig(["--translate-provider", "deepl"], noEnv), /must be one of/);
+  assert.throws(() => loadConfig(["--translate-provider", "google"], noEnv), /needs an API key/);
+  assert.throws(
+    () => loadConfig(["--translate-provider", "libretranslate"], noEnv),
+    /needs its address/,
+  );
+  assert.throws(() => loadConfig(["--translate-url", "ftp://x"], noEnv), /http\(s\) URL/);
+  assert.throws(() => loadConfig(["--translate-timeout", "0"], noEnv), /positive/);
+  const env = (n: string) =>
+    ({ PARLEY_TRANSLATE_PROVIDER: "google", PARLEY_TRANSLATE_KEY: "k" })[n];
+  const fromEnv = loadConfig([], env);
+  assert.ok(fromEnv !== "help");
+  assert.equal(fromEnv.translateKey, "k");
 });
 
 Deno.test("loadConfig(): --tls-cert and --tls-key come together; --allow-plaintext is a switch", () => {

@@ -2,6 +2,10 @@
  * Test fixtures: a real server on port 0 (in this process, or as a child process for crash
  * tests), real clients over TCP, and a throwaway data directory.
  */
+import { MetricsRegistry } from "../lib/metrics/mod.ts";
+import type { BreakerOptions } from "../lib/translate/breaker.ts";
+import { TranslationService } from "../lib/translate/service.ts";
+import type { Translator } from "../lib/translate/translator.ts";
 import { connectTcp, type ParleyClient } from "../lib/client/mod.ts";
 import { createLogger, type Logger, silentLogger } from "../lib/log.ts";
 import { type Limits, Router } from "../lib/router/mod.ts";
@@ -70,6 +74,12 @@ export async function startServer(
     allowPlaintext?: boolean;
     /** server/tcp.ts `policyPeer`: the peer address the plaintext policy sees. */
     policyPeer?: (remote: Deno.NetAddr) => string;
+    /** Translates messages through this provider (cached in the server's store). */
+    translator?: Translator;
+    /** The translation timeout. @default 2000 */
+    translateTimeoutMs?: number;
+    /** The translation circuit breaker's settings. */
+    breaker?: Omit<BreakerOptions, "onChange">;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "parley-test-" });
@@ -80,11 +90,21 @@ export async function startServer(
   // Likewise the identity: clients that pinned it still trust the server after a restart.
   const { identity } = await loadOrCreateIdentity(dataDir);
   const store = await SqliteStore.open({ path: `${dataDir}/parley.db`, dataKey, logger });
+  const metrics = new MetricsRegistry();
   const router = new Router({
     store,
     logger,
     limits: options.limits,
     kdfIterations: TEST_KDF_ITERATIONS,
+    metrics,
+    translation: new TranslationService({
+      translator: options.translator,
+      cache: store,
+      logger,
+      metrics,
+      timeoutMs: options.translateTimeoutMs,
+      breaker: options.breaker,
+    }),
   });
   const tcp = serveTcp({
     hostname: "127.0.0.1",

@@ -138,11 +138,35 @@ Deno.test("http: assets have their content types and cache headers", async () =>
   });
 });
 
-Deno.test("http: /healthz answers while serving", async () => {
+Deno.test("http: /healthz answers while serving, with the translator's state", async () => {
   await withServer(async (server) => {
     const res = await fetch(`${server.url}/healthz`);
     assert.equal(res.status, 200);
-    assert.equal((await res.json()).status, "ok");
+    const body = await res.json();
+    assert.equal(body.status, "ok");
+    assert.deepEqual(body.translation, { provider: "off", state: "off" });
+  });
+});
+
+Deno.test("http: /metrics speaks the Prometheus text format", async () => {
+  await withServer(async (server) => {
+    const alice = await server.user("alice");
+    await server.user("bob");
+    await alice.send("bob", "hi");
+    const res = await fetch(`${server.url}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type")!, /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    assert.match(text, /^# HELP parley_connections /m);
+    assert.match(text, /^# TYPE parley_connections gauge$/m);
+    assert.match(text, /^parley_connections\{transport="tcp",dialect="json"\} 2$/m);
+    assert.match(text, /^parley_sign_ins_total 2$/m);
+    assert.match(text, /^parley_messages_total 1$/m);
+    assert.match(text, /^parley_translation_state\{provider="off",state="off"\} 1$/m);
+    // Every sample line is `name{labels} value`; every metric has HELP and TYPE.
+    for (const line of text.trimEnd().split("\n")) {
+      assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [-+\d.eInfNa]+)$/, line);
+    }
   });
 });
 

@@ -65,12 +65,18 @@ export async function rawJsonUser(server: TestServer, name: string): Promise<Sec
 export const TEXT_PASSWORD = PASSWORD.replace(" ", "-");
 
 /** A raw text-mode socket signed in as a new user `name`. */
-export async function textUser(server: TestServer, name: string): Promise<TextSocket> {
+export async function textUser(
+  server: TestServer,
+  name: string,
+  lang?: string,
+): Promise<TextSocket> {
   const t = await server.text();
   await t.waitFor("Name:");
-  await t.write(`/register ${name} ${TEXT_PASSWORD}`);
+  await t.write(`/register ${name} ${TEXT_PASSWORD}${lang ? ` ${lang}` : ""}`);
   await t.waitFor(`Registered. Welcome, ${name}!`);
   await t.waitFor("Type @<name> <text>");
+  // The welcome's last line: whether (and into what) messages are translated.
+  await t.waitFor(/^\* (Translation is off|Messages in other languages)/);
   return t;
 }
 

@@ -57,7 +57,16 @@ class FakeChannel implements FrameChannel {
 }
 
 function welcome(cid: string | undefined, user = "alice"): ServerEvent {
-  return { type: "welcome", user, lang: "en", created: false, users: [], pending: 0, cid };
+  return {
+    type: "welcome",
+    user,
+    lang: "en",
+    created: false,
+    users: [],
+    pending: 0,
+    translation: "off",
+    cid,
+  };
 }
 
 /** Collects events, and waits for one that matches. */

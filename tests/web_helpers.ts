@@ -5,6 +5,7 @@
 import { build } from "../build.ts";
 import { silentLogger } from "../lib/log.ts";
 import type { Limits } from "../lib/router/mod.ts";
+import type { Translator } from "../lib/translate/translator.ts";
 import { type HttpServer, serveHttp } from "../server/http.ts";
 import { startServer, type TestServer } from "./helpers.ts";
 
@@ -24,6 +25,7 @@ export async function startWebServer(
     httpPort?: number;
     limits?: Partial<Limits>;
     tls?: { cert: string; key: string };
+    translator?: Translator;
   } = {},
 ): Promise<WebServer> {
   built ??= build({ ifStale: true, quiet: true });
@@ -32,6 +34,7 @@ export async function startWebServer(
     dataDir: options.dataDir,
     limits: options.limits,
     tls: options.tls,
+    translator: options.translator,
   });
   const http = await serveHttp({
     hostname: "127.0.0.1",

@@ -1,6 +1,12 @@
 import { ParleyError } from "../errors.ts";
 import type { RawCommand } from "./json.ts";
-import { BROADCAST, type MessageEvent, type ServerEvent, type UserStatus } from "./types.ts";
+import {
+  BROADCAST,
+  type MessageEvent,
+  type ServerEvent,
+  UNTRANSLATED_REASONS,
+  type UserStatus,
+} from "./types.ts";
 
 /**
  * Text mode, for a person with `nc`: human lines in, human lines out. Sign-in may be one line
@@ -13,7 +19,8 @@ export const TEXT_HELP = [
   "  @<name> <text>    private message to <name>",
   "  @all <text>       message to everyone online",
   "  /who              who is online",
-  "  /lang <code>      set your language (en, es, fr, ...)",
+  "  /lang <code>      set your language (en, es, fr, ...): messages arrive translated into it",
+  "  /originals on|off show or hide the original after a translated message",
   "  /help             this help",
   "  /quit             leave",
 ].join("\n");
@@ -96,6 +103,13 @@ function parseSlash(line: string): RawCommand {
     }
     case "who":
       return { type: "who" };
+    case "originals": {
+      const choice = args[0]?.toLowerCase();
+      if (args.length !== 1 || !["on", "off"].includes(choice)) {
+        throw new ParleyError("bad_argument", "Usage: /originals on|off");
+      }
+      return { type: "originals", show: choice === "on" };
+    }
     case "lang":
       if (args.length !== 1) {
         throw new ParleyError("bad_argument", "Usage: /lang <code>, e.g. /lang es");
@@ -123,6 +137,12 @@ export function textGreeting(server: string, version: string, loginTimeout: numb
     `(You have ${loginTimeout} s to sign in.)\nName:`;
 }
 
+/** How one text-mode reader wants events shown. */
+export interface TextViewOptions {
+  /** Show the original after a translated message. @default true */
+  originals?: boolean;
+}
+
 /**
  * Encodes an event for a text-mode reader; `viewer` is the reader's name. Returns undefined for
  * events text mode does not show (typing, acks).
@@ -130,6 +150,7 @@ export function textGreeting(server: string, version: string, loginTimeout: numb
 export function encodeTextEvent(
   event: ServerEvent,
   viewer: string | undefined,
+  options: TextViewOptions = {},
 ): string | undefined {
   switch (event.type) {
     case "hello":
@@ -141,6 +162,10 @@ export function encodeTextEvent(
         `Your language is ${event.lang}.`,
         `* ${describeOnline(online, event.user)}`,
         "* Type @<name> <text> for a private message, @all <text> for everyone, /help for more.",
+        event.translation === "off"
+          ? "* Translation is off on this server: messages arrive as written."
+          : `* Messages in other languages are translated into ${event.lang} (${event.translation}); ` +
+            "/originals off hides the originals.",
       ];
       if (event.pending > 0) {
         lines.push(
@@ -152,7 +177,7 @@ export function encodeTextEvent(
       return lines.join("\n");
     }
     case "message":
-      return formatMessage(event, viewer);
+      return formatMessage(event, viewer, options.originals ?? true);
     case "presence":
       // Typing indicators (start, and end: a presence with `to`) are not shown in text mode.
       if (event.state === "typing" || event.to !== undefined) return undefined;
@@ -200,10 +225,16 @@ function describeOnline(users: UserStatus[], viewer: string | undefined): string
   return `Online (${names.length}): ${names.join(", ")}`;
 }
 
-function formatMessage(m: MessageEvent, viewer: string | undefined): string {
+function formatMessage(m: MessageEvent, viewer: string | undefined, originals: boolean): string {
   const from = m.from === viewer ? "you" : m.from;
   const to = m.to === BROADCAST ? "all" : m.to === viewer ? "you" : m.to;
-  return `[${formatTime(m.ts)}] ${from} -> ${to}: ${terminalSafe(m.text)}`;
+  // The translation first; the sender's own words after it, on the same line, tagged with their
+  // language, so a script reading lines still gets one line per message.
+  let note = "";
+  if (m.original && originals) note = `  [${m.original.lang}: ${terminalSafe(m.original.text)}]`;
+  else if (m.original) note = `  [${m.original.lang}]`;
+  else if (m.untranslated) note = `  [not translated: ${UNTRANSLATED_REASONS[m.untranslated]}]`;
+  return `[${formatTime(m.ts)}] ${from} -> ${to}: ${terminalSafe(m.text)}${note}`;
 }
 
 /**

@@ -10,7 +10,7 @@ import {
 import { handleAuth, handleLang } from "./handlers/account.ts";
 import { handleAck, handleSend } from "./handlers/messaging.ts";
 import { handleTyping, handleWho } from "./handlers/presence.ts";
-import { handleHelp, handlePing, handleQuit } from "./handlers/misc.ts";
+import { handleHelp, handleOriginals, handlePing, handleQuit } from "./handlers/misc.ts";
 import type { Router } from "./router.ts";
 import type { Session } from "./session.ts";
 
@@ -107,6 +107,17 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
     cost: 0.1,
     parse: (raw) => ({ type: "ping", cid: clientId(raw) }),
     run: handlePing,
+  },
+  // {"type":"originals","show":BOOL}
+  originals: {
+    auth: "in",
+    cost: 0.1,
+    parse: (raw) => ({
+      type: "originals",
+      show: optionalBoolean(raw, "show", true),
+      cid: clientId(raw),
+    }),
+    run: handleOriginals,
   },
   // {"type":"quit"}
   quit: {

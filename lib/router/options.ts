@@ -1,5 +1,7 @@
 import type { Logger } from "../log.ts";
+import type { MetricsRegistry } from "../metrics/mod.ts";
 import type { Store } from "../store/store.ts";
+import type { TranslationService } from "../translate/service.ts";
 
 /** Limits a router enforces on every connection, whatever its transport. */
 export interface Limits {
@@ -34,4 +36,10 @@ export interface RouterOptions {
   limits?: Partial<Limits>;
   /** PBKDF2 iterations for new password hashes. @default 600000 */
   kdfIterations?: number;
+  /** Translates messages into each reader's language. @default translation off */
+  translation?: TranslationService;
+  /** Where the router's counters are registered for `/metrics`. */
+  metrics?: MetricsRegistry;
+  /** Whether text mode shows the original after a translation, until `/originals`. @default true */
+  textOriginals?: boolean;
 }

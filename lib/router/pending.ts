@@ -1,4 +1,5 @@
-import type { ServerEvent } from "../protocol/types.ts";
+import type { MessageEvent, ServerEvent } from "../protocol/types.ts";
+import { messageFor } from "./translated_delivery.ts";
 import type { Router } from "./router.ts";
 import type { Session } from "./session.ts";
 
@@ -22,9 +23,17 @@ export async function deliverPending(
     const total = batch.length < batchSize
       ? batch.length
       : await router.store.pendingCount(user.key);
+    // Translated into the reader's language of this moment, one provider call per batch.
+    const outcomes = batch.length
+      ? await router.translation.translateMany(
+        batch.map((m) => ({ text: m.text, source: m.lang })),
+        user.lang,
+      )
+      : [];
+    if (session.closed) return;
     if (lead) session.writeNow(lead(total));
-    for (const m of batch) {
-      session.writeNow({
+    batch.forEach((m, i) => {
+      const message: MessageEvent = {
         type: "message",
         id: m.id,
         from: m.from,
@@ -32,9 +41,10 @@ export async function deliverPending(
         text: m.text,
         ts: m.ts,
         offline: true,
-      });
+      };
+      session.writeNow(messageFor(message, outcomes[i], m.lang));
       session.unacked.add(m.id);
-    }
+    });
     session.morePending = batch.length === batchSize;
     if (session.conn.dialect === "text" && batch.length) {
       await session.conn.flushed();

@@ -13,6 +13,8 @@ import { LoginThrottle } from "../accounts/throttle.ts";
 import { DEFAULT_ITERATIONS } from "../accounts/password.ts";
 import { TypingTracker } from "./typing.ts";
 import { RecentClientIds } from "./recent_client_ids.ts";
+import { TranslationService } from "../translate/service.ts";
+import { MetricsRegistry } from "../metrics/mod.ts";
 
 export const NAME_FREE_FAILURES = 5;
 export const ADDRESS_FREE_FAILURES = 20;
@@ -38,6 +40,11 @@ export class Router {
   readonly limits: Limits;
   readonly version: string;
   readonly kdfIterations: number;
+  readonly translation: TranslationService;
+  /** Everything `/metrics` shows. */
+  readonly metrics: MetricsRegistry;
+  /** Whether new text-mode sessions show originals after translations. */
+  readonly textOriginals: boolean;
   /**
    * Failed sign-ins: 5 per name before lockouts start, 20 per address, since many people may
    * share one address (a NAT, or every nc user on the server's own loopback).
@@ -59,6 +66,8 @@ export class Router {
   /** Signed-in sessions by user key. */
   readonly online = new Map<string, Set<Session>>();
   readonly #sessions = new Set<Session>();
+  /** The last translated delivery of each sender, which the next one waits for. */
+  readonly #deliveries = new Map<string, Promise<void>>();
   #shuttingDown = false;
 
   constructor(options: RouterOptions) {
@@ -67,6 +76,11 @@ export class Router {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.version = options.version ?? "0.1.0";
     this.kdfIterations = options.kdfIterations ?? DEFAULT_ITERATIONS;
+    this.metrics = options.metrics ?? new MetricsRegistry();
+    this.translation = options.translation ??
+      new TranslationService({ logger: this.logger, metrics: this.metrics });
+    this.#registerMetrics();
+    this.textOriginals = options.textOriginals ?? true;
     this.typing = new TypingTracker(this.limits.typingTtlMs, (from, to) => {
       this.#typingStopped(from, to);
     });
@@ -185,7 +199,7 @@ export class Router {
   }
 
   /**
-   * Encodes an event once per (dialect, point of view) and writes the same frame to every
+   * Encodes an event once per (dialect, point of view, text-mode originals setting) and writes the same frame to every
    * target session. Returns how many sessions received it.
    */
   fanout(event: ServerEvent, targets: Iterable<Session>, senderKey?: string): number {
@@ -194,9 +208,7 @@ export class Router {
     for (const s of targets) {
       const view = s.conn.dialect === "json"
         ? "json"
-        : s.user?.key === senderKey
-        ? "text:self"
-        : "text";
+        : `text:${s.user?.key === senderKey ? "self" : "other"}:${s.showOriginals}`;
       let frame = frames.get(view);
       if (!frames.has(view)) frames.set(view, frame = s.encode(event));
       if (frame === undefined) continue;
@@ -250,14 +262,60 @@ export class Router {
     }, targets);
   }
 
+  /**
+   * Runs `work` after the previous work queued under `key` (a sender) has finished, so one
+   * sender's translated messages reach each reader in the order they were sent.
+   */
+  afterPrevious(key: string, work: () => Promise<void>): Promise<void> {
+    const previous = this.#deliveries.get(key) ?? Promise.resolve();
+    const next = previous.then(work).catch((err) => {
+      this.logger.error("translated delivery failed", { error: err });
+    });
+    this.#deliveries.set(key, next);
+    void next.then(() => {
+      if (this.#deliveries.get(key) === next) this.#deliveries.delete(key);
+    });
+    return next;
+  }
+
   /** Tells every connection the server is going away, closes them and stops timers. */
   async shutdown(reason = "server shutting down"): Promise<void> {
     this.#shuttingDown = true;
     this.typing.clearAll();
     const sessions = [...this.#sessions];
     await Promise.allSettled(sessions.map((s) => s.idle()));
+    // Messages waiting for a translation go out (translated or not) before the goodbye.
+    await Promise.allSettled([...this.#deliveries.values()]);
+    this.translation.close();
     for (const s of sessions) s.close(reason);
     await Promise.allSettled(sessions.map((s) => s.conn.flushed()));
+  }
+
+  #registerMetrics(): void {
+    const m = this.metrics;
+    m.gauge("parley_connections", "Open connections, by transport and dialect.", () => {
+      const counts = new Map<string, { labels: Record<string, string>; value: number }>();
+      for (const s of this.#sessions) {
+        const key = `${s.conn.transport}/${s.conn.dialect}`;
+        const entry = counts.get(key) ??
+          { labels: { transport: s.conn.transport, dialect: s.conn.dialect }, value: 0 };
+        entry.value++;
+        counts.set(key, entry);
+      }
+      return [...counts.values()];
+    });
+    m.gauge("parley_users_online", "Users with at least one signed-in session.", () => {
+      return this.online.size;
+    });
+    const totals: [keyof RouterStats, string, string][] = [
+      ["connections", "parley_connections_total", "Connections accepted."],
+      ["signIns", "parley_sign_ins_total", "Successful sign-ins."],
+      ["messages", "parley_messages_total", "Messages accepted from senders."],
+      ["deliveries", "parley_deliveries_total", "Events written to connections by fan-out."],
+      ["stored", "parley_stored_messages_total", "Messages stored for offline recipients."],
+      ["rateLimited", "parley_rate_limited_total", "Commands refused by the rate limit."],
+    ];
+    for (const [stat, name, help] of totals) m.counterFrom(name, help, () => this.stats[stat]);
   }
 
   /** Number of attached connections. */

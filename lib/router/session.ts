@@ -34,6 +34,8 @@ export class Session {
   readonly unacked = new Set<string>();
   /** True when the last stored batch was full, so more may wait. */
   morePending = false;
+  /** Text mode: show the original after a translated message (`/originals on|off`). */
+  showOriginals: boolean;
 
   #router: Router;
   #text: TextLineReader | undefined;
@@ -46,6 +48,7 @@ export class Session {
   constructor(router: Router, conn: Connection, connectedAt: number = performance.now()) {
     this.#router = router;
     this.conn = conn;
+    this.showOriginals = router.textOriginals;
     const { ratePerSec, rateBurst, loginTimeoutMs } = router.limits;
     this.bucket = new TokenBucket(ratePerSec, rateBurst);
     if (conn.dialect === "text") this.#text = new TextLineReader();
@@ -167,7 +170,7 @@ export class Session {
   encode(event: ServerEvent): string | undefined {
     return this.conn.dialect === "json"
       ? encodeJsonEvent(event)
-      : encodeTextEvent(event, this.user?.name);
+      : encodeTextEvent(event, this.user?.name, { originals: this.showOriginals });
   }
 
   /** Queues an already-encoded frame, or holds it while stored messages are replayed. */

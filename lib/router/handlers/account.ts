@@ -78,6 +78,7 @@ export async function welcomeSession(
     created,
     users,
     pending,
+    translation: router.translation.provider,
     cid,
   }));
 }

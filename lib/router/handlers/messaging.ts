@@ -4,6 +4,7 @@ import { newMessageId } from "../../ids.ts";
 import { BROADCAST, type Command, type MessageEvent } from "../../protocol/types.ts";
 import type { ClientIdRecord } from "../../store/store.ts";
 import { deliverPending } from "../pending.ts";
+import { deliverMessage } from "../translated_delivery.ts";
 import type { Router } from "../router.ts";
 import type { Session } from "../session.ts";
 
@@ -46,12 +47,14 @@ export async function handleSend(
     ts: Date.now(),
   };
   const ownOthers = [...router.sessionsOf(from.key)].filter((s) => s !== session);
+  const sender = { key: from.key, lang: from.lang };
   let outcome: ClientIdRecord;
+  let delivered: Promise<void> | undefined;
 
   if (toKey === BROADCAST) {
     const targets: Session[] = [...ownOthers];
     for (const [key, set] of router.online) if (key !== from.key) targets.push(...set);
-    router.fanout(message, targets, from.key);
+    delivered = deliverMessage(router, message, targets, sender).done;
     router.typing.stop(from.key, BROADCAST);
     outcome = {
       id: message.id,
@@ -63,11 +66,13 @@ export async function handleSend(
     const live = router.sessionsOf(toKey);
     if (live.size > 0) {
       message.to = live.values().next().value!.user!.name;
-      const reached = router.fanout(
+      const { reached, done } = deliverMessage(
+        router,
         message,
         new Set([...live, ...ownOthers].filter((s) => s !== session)),
-        from.key,
+        sender,
       );
+      delivered = done;
       // A note to oneself with no other device open reaches nobody; say so.
       const recipients = toKey === from.key && reached === 0 ? 0 : 1;
       outcome = { id: message.id, to: message.to, status: "delivered", recipients };
@@ -80,13 +85,22 @@ export async function handleSend(
         );
       }
       message.to = recipient.name;
+      // The sender's language goes with it: the message is translated when it is delivered.
       const earlier = await router.store.storeOffline(
-        { id: message.id, from: from.name, to: recipient.name, toKey, text, ts: message.ts },
+        {
+          id: message.id,
+          from: from.name,
+          to: recipient.name,
+          toKey,
+          text,
+          ts: message.ts,
+          lang: from.lang,
+        },
         cmd.cid === undefined ? undefined : { senderKey: from.key, cid: cmd.cid },
       );
       if (earlier) return session.emit({ type: "sent", ...earlier, duplicate: true, cid: cmd.cid });
       router.stats.stored++;
-      router.fanout(message, ownOthers, from.key);
+      router.fanout({ ...message, lang: from.lang }, ownOthers, from.key);
       outcome = { id: message.id, to: recipient.name, status: "stored", recipients: 0 };
       // The recipient may have signed in while the write was in flight and missed it.
       for (const s of router.sessionsOf(toKey)) if (!s.holding) void deliverPending(router, s);
@@ -96,6 +110,10 @@ export async function handleSend(
   router.stats.messages++;
   router.rememberClientId(from.key, cmd.cid, outcome);
   session.emit({ type: "sent", ...outcome, cid: cmd.cid });
+  // The sender hears "sent" at once; readers in other languages get the message as soon as it
+  // is translated (at most the translation timeout later). This session's next command waits,
+  // so a fast sender cannot pile up unbounded translation work.
+  await delivered;
 }
 
 /** {"type":"ack","ids":["..."]} — removes delivered stored messages; sends the next batch. */

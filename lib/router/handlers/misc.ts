@@ -3,7 +3,7 @@ import { TEXT_HELP } from "../../protocol/text.ts";
 import type { Router } from "../router.ts";
 import type { Session } from "../session.ts";
 
-const JSON_HELP = "Frames: register, login, send, typing, lang, who, ack, ping, quit. " +
+const JSON_HELP = "Frames: register, login, send, typing, lang, who, ack, originals, ping, quit. " +
   "See docs/protocol.md.";
 
 /** {"type":"help"} */
@@ -31,4 +31,20 @@ export function handlePing(
 /** {"type":"quit"} */
 export function handleQuit(_router: Router, session: Session): void {
   session.close("you quit");
+}
+
+/** {"type":"originals","show":false} — text mode: hide or show originals after translations. */
+export function handleOriginals(
+  _router: Router,
+  session: Session,
+  cmd: Extract<Command, { type: "originals" }>,
+): void {
+  session.showOriginals = cmd.show;
+  session.emit({
+    type: "info",
+    text: cmd.show
+      ? "Translated messages now show the original after them."
+      : "Translated messages now show only the translation (/originals on shows originals).",
+    cid: cmd.cid,
+  });
 }

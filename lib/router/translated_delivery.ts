@@ -1,0 +1,72 @@
+import type { MessageEvent } from "../protocol/types.ts";
+import type { TranslationOutcome } from "../translate/service.ts";
+import { sameLanguage } from "../translate/languages.ts";
+import type { Router } from "./router.ts";
+import type { Session } from "./session.ts";
+
+/**
+ * The message as one reader gets it: translated, with the original and its language; or the
+ * original, marked untranslated with the reason; or the original as it is.
+ */
+export function messageFor(
+  message: MessageEvent,
+  outcome: TranslationOutcome,
+  source: string | undefined,
+): MessageEvent {
+  const lang = source === undefined ? {} : { lang: source };
+  switch (outcome.kind) {
+    case "same":
+      return { ...message, ...lang };
+    case "untranslated":
+      return { ...message, ...lang, untranslated: outcome.reason };
+    case "translated":
+      return {
+        ...message,
+        text: outcome.text,
+        // The caller files the outcome under the reader's language.
+        lang: outcome.target,
+        original: { text: message.text, lang: outcome.source, provider: outcome.provider },
+      };
+  }
+}
+
+/**
+ * Delivers a live message to `targets`, each in its reader's language. Readers of the source
+ * language get it now; the others get it once it is translated into their language (one provider
+ * call per language, never per reader), or untranslated when the timeout passes. Translated
+ * deliveries of one sender keep their order: each waits for the sender's previous one.
+ *
+ * Returns how many sessions it goes to, and a promise that settles when all have it.
+ */
+export function deliverMessage(
+  router: Router,
+  message: MessageEvent,
+  targets: Iterable<Session>,
+  sender: { key: string; lang: string },
+): { reached: number; done: Promise<void> } {
+  const byLang = new Map<string, Session[]>();
+  const now: Session[] = [];
+  for (const s of targets) {
+    const lang = s.user!.lang;
+    if (router.translation.provider === "off" || sameLanguage(lang, sender.lang)) {
+      now.push(s);
+      continue;
+    }
+    let group = byLang.get(lang);
+    if (!group) byLang.set(lang, group = []);
+    group.push(s);
+  }
+  const reached = now.length + [...byLang.values()].reduce((n, g) => n + g.length, 0);
+  if (now.length) router.fanout({ ...message, lang: sender.lang }, now, sender.key);
+  if (byLang.size === 0) return { reached, done: Promise.resolve() };
+
+  const translated = router.translation.translate(message.text, sender.lang, byLang.keys());
+  const done = router.afterPrevious(sender.key, async () => {
+    const outcomes = await translated;
+    for (const [lang, sessions] of byLang) {
+      const live = sessions.filter((s) => !s.closed);
+      router.fanout(messageFor(message, outcomes.get(lang)!, sender.lang), live, sender.key);
+    }
+  });
+  return { reached, done };
+}
