@@ -120,6 +120,92 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     assert.deepEqual(await store.lookupClientId("alice", "c-1"), again);
   });
 
+  test("stores many concurrent messages once each, in call order, with their client ids", async (store) => {
+    // A client id used before the burst, and ones repeated within it (some right after their
+    // first use, so within the same batch of a store that groups writes).
+    assert.equal(
+      await store.storeOffline(message("before", "bob", "before"), {
+        senderKey: "alice",
+        cid: "old",
+      }),
+      undefined,
+    );
+    const calls = Array.from({ length: 200 }, (_, i) => {
+      const to = i % 3 === 0 ? "carol" : "bob";
+      let cid = `c${i}`;
+      if (i % 20 === 7) cid = `c${i - 1}`; // the call just before
+      if (i % 50 === 13) cid = `c${i - 10}`; // a few calls before
+      if (i === 99) cid = "old";
+      return { m: message(`m${i}`, to, `text ${i}`), cid };
+    });
+    // The same cid from another sender is another message.
+    calls.push({ m: message("other-sender", "bob", "mine"), cid: "c0" });
+    const results = await Promise.all(
+      calls.map(({ m, cid }, i) =>
+        store.storeOffline(m, { senderKey: i === 200 ? "bob" : "alice", cid })
+      ),
+    );
+
+    const firstOf = new Map<string, StoredMessage>([["alice/old", message("before", "bob", "")]]);
+    const expected = calls.map(({ m, cid }, i) => {
+      const key = `${i === 200 ? "bob" : "alice"}/${cid}`;
+      const first = firstOf.get(key);
+      if (first) return { id: first.id, to: first.to, status: "stored", recipients: 0 };
+      firstOf.set(key, m);
+      return undefined;
+    });
+    assert.deepEqual(results, expected);
+    const storedIds = (to: string) =>
+      calls.filter(({ m }, i) => m.to === to && expected[i] === undefined).map(({ m }) => m.id);
+    assert.ok(storedIds("bob").length < calls.filter(({ m }) => m.to === "bob").length);
+    assert.deepEqual((await store.pending("bob")).map((m) => m.id), [
+      "before",
+      ...storedIds("bob"),
+    ]);
+    assert.deepEqual((await store.pending("carol")).map((m) => m.id), storedIds("carol"));
+    const texts = new Map(calls.map(({ m }) => [m.id, m.text]));
+    for (const m of await store.pending("bob")) {
+      if (m.id !== "before") assert.equal(m.text, texts.get(m.id));
+    }
+    assert.deepEqual(await store.lookupClientId("alice", "c6"), {
+      id: "m6",
+      to: "carol",
+      status: "stored",
+      recipients: 0,
+    });
+  });
+
+  test("acknowledges concurrently, counting per call", async (store) => {
+    const ids = Array.from({ length: 60 }, (_, i) => `m${i}`);
+    await Promise.all(
+      ids.map((id, i) => store.storeOffline(message(id, i < 40 ? "bob" : "carol", id))),
+    );
+    const counts = await Promise.all([
+      store.ack("bob", ids.slice(0, 10)),
+      store.ack("bob", ["m10", "m11", "m40", "zzz"]), // m40 is carol's
+      store.ack("carol", ids.slice(40, 45)),
+      store.ack("bob", []),
+      ...ids.slice(12, 40).map((id) => store.ack("bob", [id])),
+    ]);
+    assert.deepEqual(counts, [10, 2, 5, 0, ...ids.slice(12, 40).map(() => 1)]);
+    assert.equal(await store.pendingCount("bob"), 0);
+    assert.deepEqual((await store.pending("carol")).map((m) => m.id), ids.slice(45));
+  });
+
+  test("check answers while open and fails once closed", async (store) => {
+    await store.check();
+    await store.storeOffline(message("a", "bob", "one"));
+    await Promise.all([
+      store.check(),
+      store.storeOffline(message("b", "bob", "two")),
+      store.check(),
+    ]);
+    await store.close();
+    await assert.rejects(store.check());
+    await assert.rejects(store.storeOffline(message("c", "bob", "three")));
+    await assert.rejects(store.ack("bob", ["a"]));
+  });
+
   test("keeps unicode text exactly", async (store) => {
     const text = "héllo 👋 — 日本語\nline two\t\u0000end";
     await store.storeOffline(message("u", "bob", text));
@@ -268,6 +354,43 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
           ]),
           [{ text: "gardé", detectedSource: "en" }, { text: "salut" }, undefined],
         );
+      } finally {
+        await again.close();
+        await factory.cleanup?.();
+      }
+    });
+
+    Deno.test(`${name}: concurrent messages are there after reopening`, async () => {
+      const key = await newKey();
+      const store = await factory.open(key);
+      const ids = Array.from({ length: 300 }, (_, i) => `m${i}`);
+      const cid = (i: number) => ({ senderKey: "alice", cid: `c${i % 250}` });
+      const results = await Promise.all(
+        ids.map((id, i) => store.storeOffline(message(id, "bob", `text ${i}`), cid(i))),
+      );
+      assert.equal(results.filter((r) => r === undefined).length, 250);
+      // Called and not awaited before close(): close flushes it first.
+      const late = store.storeOffline(message("late", "bob", "last"), {
+        senderKey: "alice",
+        cid: "late",
+      });
+      const lateAck = store.ack("bob", ["m0"]);
+      await store.close();
+      assert.equal(await late, undefined);
+      assert.equal(await lateAck, 1);
+      const again = await factory.reopen!(key);
+      try {
+        assert.deepEqual(
+          (await again.pending("bob")).map((m) => [m.id, m.text]),
+          [...ids.slice(1, 250).map((id, i) => [id, `text ${i + 1}`]), ["late", "last"]],
+        );
+        assert.deepEqual(await again.lookupClientId("alice", "c249"), {
+          id: "m249",
+          to: "bob",
+          status: "stored",
+          recipients: 0,
+        });
+        await again.check();
       } finally {
         await again.close();
         await factory.cleanup?.();

@@ -277,3 +277,166 @@ Deno.test("SqliteStore: cached translations are in neither the file nor its WAL"
     });
   });
 });
+
+Deno.test("SqliteStore: a write that fails in a batch fails alone", async () => {
+  await withDir(async (path) => {
+    const store = await SqliteStore.open({ path, dataKey: await newKey() });
+    try {
+      await store.storeOffline(message("taken", "earlier"));
+      const cid = (cid: string) => ({ senderKey: "alice", cid });
+      const calls: [StoredMessage, string][] = Array.from(
+        { length: 50 },
+        (_, i) => [message(`m${i}`, `text ${i}`), `c${i}`],
+      );
+      calls[20] = [message("taken", "a used id"), "c20"];
+      // A duplicate id within the batch; its client id is free again for the call after it.
+      calls[31] = [message("m30", "the id of the call before"), "c31"];
+      calls[32] = [message("m32", "text 32"), "c31"];
+      const settled = await Promise.allSettled(
+        calls.map(([m, c]) => store.storeOffline(m, cid(c))),
+      );
+      settled.forEach((s, i) => {
+        if (i === 20 || i === 31) {
+          assert.equal(s.status, "rejected", `call ${i}`);
+          assert.match(String((s as PromiseRejectedResult).reason), /UNIQUE/);
+        } else assert.deepEqual(s, { status: "fulfilled", value: undefined }, `call ${i}`);
+      });
+      const stored = await store.pending("bob");
+      assert.deepEqual(
+        stored.map((m) => m.id),
+        ["taken", ...calls.filter((_, i) => i !== 20 && i !== 31).map(([m]) => m.id)],
+      );
+      assert.equal(stored[0].text, "earlier");
+      assert.equal(stored.find((m) => m.id === "m30")?.text, "text 30");
+      // The failed calls left no client id behind.
+      assert.equal(await store.lookupClientId("alice", "c20"), undefined);
+      assert.equal((await store.lookupClientId("alice", "c31"))?.id, "m32");
+      assert.equal(await store.storeOffline(message("m20", "again"), cid("c20")), undefined);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+/** Frames in the WAL of `path`, with nothing checkpointed since `resetWal`. */
+async function walFrames(path: string): Promise<number> {
+  const size = (await Deno.stat(`${path}-wal`)).size;
+  return size <= 32 ? 0 : (size - 32) / (24 + 4096);
+}
+
+function resetWal(path: string) {
+  withDb(path, (db) => {
+    db.exec("PRAGMA busy_timeout = 5000");
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  });
+}
+
+Deno.test("SqliteStore: concurrent writes share transactions", async () => {
+  await withDir(async (path) => {
+    const store = await SqliteStore.open({ path, dataKey: await newKey() });
+    try {
+      assert.equal(
+        Number(withDb(path, (db) => db.prepare("PRAGMA page_size").get()!.page_size)),
+        4096,
+      );
+      // One at a time: a transaction each (each writes several pages to the WAL).
+      resetWal(path);
+      for (let i = 0; i < 20; i++) {
+        await store.storeOffline(message(`s${i}`, `text ${i}`), { senderKey: "a", cid: `s${i}` });
+      }
+      const alone = await walFrames(path);
+      assert.ok(alone >= 20 * 3, `${alone} frames for 20 transactions`);
+
+      // 200 at once: a few transactions.
+      resetWal(path);
+      const results = await Promise.all(
+        Array.from(
+          { length: 200 },
+          (_, i) =>
+            store.storeOffline(message(`m${i}`, `text ${i}`), { senderKey: "a", cid: `${i}` }),
+        ),
+      );
+      assert.ok(results.every((r) => r === undefined));
+      const together = await walFrames(path);
+      assert.ok(together < 100, `${together} frames for 200 messages`);
+
+      // Acks too.
+      resetWal(path);
+      const counts = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => store.ack("bob", [`m${i}`])),
+      );
+      assert.ok(counts.every((n) => n === 1));
+      const acks = await walFrames(path);
+      assert.ok(acks < 100, `${acks} frames for 200 acks`);
+      assert.equal(await store.pendingCount("bob"), 20);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("SqliteStore: more writes than one batch takes, and a large ack", async () => {
+  await withDir(async (path) => {
+    const store = await SqliteStore.open({ path, dataKey: await newKey() });
+    try {
+      const ids = Array.from({ length: 2500 }, (_, i) => `m${i}`);
+      const results = await Promise.all(
+        ids.map((id) => store.storeOffline(message(id, id), { senderKey: "alice", cid: id })),
+      );
+      assert.ok(results.every((r) => r === undefined));
+      assert.deepEqual((await store.pending("bob")).map((m) => m.id), ids);
+      // Overlapping acks count in call order: the later one finds some already gone.
+      const counts = await Promise.all([
+        store.ack("bob", ids.slice(0, 1500)),
+        store.ack("bob", ids.slice(1000, 1200)),
+        store.ack("bob", ids.slice(1000, 2500)),
+      ]);
+      assert.deepEqual(counts, [1500, 0, 1000]);
+      assert.equal(await store.pendingCount("bob"), 0);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("SqliteStore: writes called during the first-open migration wait for it", async () => {
+  await withDir(async (path) => {
+    withDb(path, (db) => {
+      db.exec(OLD_SCHEMA);
+      db.prepare(
+        "INSERT INTO offline_messages (id, to_key, from_name, to_name, body, ts) VALUES (?, ?, ?, ?, ?, ?)",
+      ).run("p", "bob", "alice", "bob", new TextEncoder().encode("plain"), 1_700_000_000_000);
+    });
+    const store = new SqliteStore({
+      path,
+      dataKey: await newKey(),
+      logger: createLogger("silent"),
+    });
+    try {
+      const [stored, acked, ...more] = await Promise.all([
+        store.storeOffline(message("q", "during")),
+        store.ack("bob", ["p"]),
+        store.storeOffline(message("r", "also"), { senderKey: "alice", cid: "r" }),
+        store.check(),
+      ]);
+      assert.deepEqual([stored, acked, ...more], [undefined, 1, undefined, undefined]);
+      assert.deepEqual((await store.pending("bob")).map((m) => m.text), ["during", "also"]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("SqliteStore: check fails when the store is not readable as its own", async () => {
+  await withDir(async (path) => {
+    const store = await SqliteStore.open({ path, dataKey: await newKey() });
+    try {
+      await store.check();
+      withDb(path, (db) => db.prepare("DELETE FROM meta WHERE key = ?").run(DATA_KEY_CHECK));
+      await assert.rejects(store.check(), /data key check/);
+    } finally {
+      await store.close();
+    }
+    await assert.rejects(store.check(), /closed/);
+  });
+});

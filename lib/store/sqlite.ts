@@ -76,6 +76,30 @@ const CLIENT_ID_TTL_MS = 7 * 24 * 3600 * 1000;
 /** Default bound of the translation cache, in entries. */
 const DEFAULT_MAX_TRANSLATIONS = 100_000;
 
+/**
+ * The most work one group-commit transaction takes, in stored messages plus acknowledged ids (a
+ * single call larger than this still goes, alone), so a transaction stays short under any load.
+ */
+const MAX_BATCH_WEIGHT = 1000;
+
+/**
+ * A write waiting for the next group commit: queued in call order when the call is made, ready
+ * once its input is prepared (sealed), run inside the batch's transaction.
+ */
+interface QueuedWrite {
+  /** Whether it can run: its input is prepared, or preparing it failed (`failed`). */
+  ready: boolean;
+  /** Why it failed before the transaction; it is rejected without running. */
+  failed?: { error: unknown };
+  /** How much it adds to a batch (see {@linkcode MAX_BATCH_WEIGHT}). */
+  weight: number;
+  /** The write itself: synchronous, inside the batch transaction, within its own savepoint. */
+  run: () => unknown;
+  /** Called only after COMMIT returned. */
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 export interface SqliteStoreOptions {
   /** Path of the database file, or `:memory:`. */
   path: string;
@@ -102,11 +126,20 @@ export interface SqliteStoreOptions {
  * Open it with {@linkcode SqliteStore.open}, which also finishes the one-time migration of a store
  * from before encryption. The constructor checks the key synchronously and throws
  * {@linkcode CryptoError} `wrong_data_key` for another key; every method waits for the migration.
+ *
+ * Offline messages and acks are group-committed: each call is queued in call order (its body
+ * sealed meanwhile), and a flush runs everything queued and ready in one transaction, each call
+ * in its own savepoint, then settles each call's promise only after COMMIT returned. Calls made
+ * while a flush runs (it blocks the event loop: `node:sqlite` is synchronous) go into the next
+ * one, so under load one fsync covers many messages; a lone call is flushed at once.
  */
 export class SqliteStore implements Store {
   #db: DatabaseSync;
   #q: Record<string, StatementSync>;
+  /** No new calls: set by `close()` (and by a refused key). */
   #closed = false;
+  /** The database handle is closed: after `close()` has let every queued write finish. */
+  #dbClosed = false;
   #key: DataKey;
   #logger: Logger;
   #ready: Promise<void>;
@@ -121,6 +154,11 @@ export class SqliteStore implements Store {
   #translationCount = 0;
   /** Whether an unreadable cached translation was reported (once per store: it is only a miss). */
   #reportedUnreadableTranslation = false;
+  /** Writes waiting for a group commit, in call order. */
+  #writes: QueuedWrite[] = [];
+  #flushScheduled = false;
+  /** Settled when `#writes` runs empty, for `close()`. */
+  #drained?: PromiseWithResolvers<void>;
 
   /**
    * The data key check value stored in the database at `path`, without changing anything;
@@ -215,6 +253,9 @@ export class SqliteStore implements Store {
       ),
       deleteWebSession: p("DELETE FROM web_sessions WHERE token_hash = ?"),
       pruneWebSessions: p("DELETE FROM web_sessions WHERE expires_at <= ?"),
+      savepoint: p("SAVEPOINT parley_write"),
+      release: p("RELEASE parley_write"),
+      rollbackTo: p("ROLLBACK TO parley_write"),
       getMeta: p("SELECT value FROM meta WHERE key = ?"),
       setMeta: p("INSERT INTO meta (key, value) VALUES (?, ?)"),
       allMessages: p("SELECT seq, id, from_name, to_key, body, ts FROM offline_messages"),
@@ -243,6 +284,7 @@ export class SqliteStore implements Store {
         this.#key.verifyKeyCheck(check);
       } catch (err) {
         this.#closed = true;
+        this.#dbClosed = true;
         this.#db.close();
         throw err;
       }
@@ -350,30 +392,29 @@ export class SqliteStore implements Store {
   }
 
   async storeOffline(
-    m: StoredMessage,
+    message: StoredMessage,
     cid?: { senderKey: string; cid: string },
   ): Promise<ClientIdRecord | undefined> {
-    await this.#open();
-    // Sealed before the transaction: nothing awaits while it holds the write lock.
-    const body = await sealOfflineBody(this.#key, m, m.text);
     this.#assertOpen();
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      if (cid) {
-        const seen = this.#cid(cid.senderKey, cid.cid);
-        if (seen) {
-          this.#db.exec("ROLLBACK");
-          return seen;
-        }
-        this.#q.insertCid.run(cid.senderKey, cid.cid, m.id, m.to, Date.now());
+    // Taken now: what is sealed is what is stored, whatever the caller does with its objects.
+    const m = { ...message };
+    const clientId = cid && { senderKey: cid.senderKey, cid: cid.cid };
+    let body: Uint8Array;
+    // Queued now, in call order; sealed before the transaction: nothing awaits while it holds
+    // the write lock.
+    const sealed = this.#ready.then(async () => {
+      body = await sealOfflineBody(this.#key, m, m.text);
+    });
+    return await this.#enqueue(1, sealed, () => {
+      if (clientId) {
+        // Sees the earlier calls of the same batch too: they are in this transaction.
+        const seen = this.#cid(clientId.senderKey, clientId.cid);
+        if (seen) return seen;
+        this.#q.insertCid.run(clientId.senderKey, clientId.cid, m.id, m.to, Date.now());
       }
       this.#q.insertMessage.run(m.id, m.toKey, m.from, m.to, body, m.ts, m.lang ?? null);
-      this.#db.exec("COMMIT");
-    } catch (err) {
-      this.#db.exec("ROLLBACK");
-      throw err;
-    }
-    return undefined;
+      return undefined;
+    }) as ClientIdRecord | undefined;
   }
 
   async pending(toKey: string, limit = 10_000): Promise<StoredMessage[]> {
@@ -417,17 +458,17 @@ export class SqliteStore implements Store {
   }
 
   async ack(toKey: string, ids: string[]): Promise<number> {
-    await this.#open();
-    let removed = 0;
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      for (const id of ids) removed += Number(this.#q.ack.run(toKey, id).changes);
-      this.#db.exec("COMMIT");
-    } catch (err) {
-      this.#db.exec("ROLLBACK");
-      throw err;
+    this.#assertOpen();
+    if (ids.length === 0) {
+      await this.#ready;
+      return 0;
     }
-    return removed;
+    const list = [...ids];
+    return await this.#enqueue(list.length, this.#ready, () => {
+      let removed = 0;
+      for (const id of list) removed += Number(this.#q.ack.run(toKey, id).changes);
+      return removed;
+    }) as number;
   }
 
   async lookupClientId(senderKey: string, cid: string): Promise<ClientIdRecord | undefined> {
@@ -531,12 +572,131 @@ export class SqliteStore implements Store {
     }
   }
 
+  async check(): Promise<void> {
+    await this.#open();
+    this.#assertOpen();
+    // A point read of the meta table: cheap whatever the size of the store.
+    const check = this.#meta(DATA_KEY_CHECK);
+    if (check === undefined) {
+      throw new ParleyError("internal", "The store has lost its data key check value.");
+    }
+    this.#key.verifyKeyCheck(check);
+  }
+
   async close(): Promise<void> {
+    this.#closed = true;
     await this.#ready.catch(() => {});
-    if (!this.#closed) {
-      this.#closed = true;
+    // Every write already called for is committed (or fails) first.
+    await this.#idle();
+    if (!this.#dbClosed) {
+      this.#dbClosed = true;
       this.#db.close();
     }
+  }
+
+  /**
+   * Queues a write for the next group commit. `prepared` settles when its input is ready (or
+   * failed: then the call rejects with that, without running). The promise settles after the
+   * COMMIT of the transaction that ran it.
+   */
+  #enqueue(weight: number, prepared: Promise<void>, run: () => unknown): Promise<unknown> {
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    const write: QueuedWrite = { ready: false, weight, run, resolve, reject };
+    this.#writes.push(write);
+    const settled = () => {
+      write.ready = true;
+      // The queue goes in call order: a flush takes the ready writes at its head.
+      if (this.#writes[0]?.ready) this.#scheduleFlush();
+    };
+    prepared.then(settled, (error) => {
+      write.failed = { error };
+      settled();
+    });
+    return promise;
+  }
+
+  #scheduleFlush() {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // After the current task's other continuations: what became ready with it joins the batch.
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  /** Runs the ready writes at the head of the queue (up to the bound) in one transaction. */
+  #flush() {
+    let count = 0;
+    let weight = 0;
+    for (const w of this.#writes) {
+      if (!w.ready || (count > 0 && weight + w.weight > MAX_BATCH_WEIGHT)) break;
+      count++;
+      weight += w.weight;
+    }
+    if (count > 0) this.#commit(this.#writes.splice(0, count));
+    if (this.#writes[0]?.ready) this.#scheduleFlush();
+    else if (this.#writes.length === 0 && this.#drained) {
+      this.#drained.resolve();
+      this.#drained = undefined;
+    }
+  }
+
+  /**
+   * Runs `batch` in one transaction, each write in a savepoint so that one failing rolls back
+   * only itself; settles every write after COMMIT returned, or rejects them all when the
+   * transaction as a whole failed (nothing of it was committed).
+   */
+  #commit(batch: QueuedWrite[]) {
+    const outcomes: ({ value: unknown } | { error: unknown })[] = batch.map((w) =>
+      w.failed ?? { value: undefined }
+    );
+    const runnable = batch.some((w) => !w.failed);
+    if (runnable && this.#dbClosed) {
+      // Not reached: close() waits for the queue to drain. Kept so no caller waits forever.
+      const error = new ParleyError("internal", "The store is closed.");
+      batch.forEach((w, i) => outcomes[i] = w.failed ?? { error });
+    } else if (runnable) {
+      try {
+        this.#db.exec("BEGIN IMMEDIATE");
+        batch.forEach((w, i) => {
+          if (w.failed) return;
+          this.#q.savepoint.run();
+          try {
+            outcomes[i] = { value: w.run() };
+            this.#q.release.run();
+          } catch (error) {
+            // Some errors (disk full, I/O) end the whole transaction: then the batch fails.
+            if (!this.#db.isTransaction) throw error;
+            this.#q.rollbackTo.run();
+            this.#q.release.run();
+            outcomes[i] = { error };
+          }
+        });
+        this.#db.exec("COMMIT");
+      } catch (error) {
+        if (this.#db.isTransaction) {
+          try {
+            this.#db.exec("ROLLBACK");
+          } catch {
+            // The transaction is gone either way; the error below is the one to report.
+          }
+        }
+        batch.forEach((w, i) => outcomes[i] = w.failed ?? { error });
+      }
+    }
+    batch.forEach((w, i) => {
+      const outcome = outcomes[i];
+      if ("error" in outcome) w.reject(outcome.error);
+      else w.resolve(outcome.value);
+    });
+  }
+
+  /** Settles once no write is queued. */
+  #idle(): Promise<void> {
+    if (this.#writes.length === 0) return Promise.resolve();
+    this.#drained ??= Promise.withResolvers<void>();
+    return this.#drained.promise;
   }
 
   #reportUnreadable(toKey: string, id: string) {

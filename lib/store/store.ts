@@ -126,6 +126,12 @@ export interface Store {
     target: string,
     entries: readonly { source: TranslationSource; translation: CachedTranslation }[],
   ): Promise<void>;
+  /**
+   * Answers when the store can be read and written: for /healthz. Cheap whatever the size of the
+   * store.
+   * @throws when it cannot, or when the store is closed.
+   */
+  check(): Promise<void>;
   /** Flushes and closes; further calls fail. */
   close(): Promise<void>;
 }
