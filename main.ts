@@ -109,7 +109,17 @@ async function main(): Promise<number> {
     store,
     logger,
     version: VERSION,
-    limits: { loginTimeoutMs: config.loginTimeout * 1000 },
+    limits: {
+      loginTimeoutMs: config.loginTimeout * 1000,
+      maxConnections: config.maxConnections,
+      maxConnectionsPerIp: config.maxConnectionsPerIp,
+      newConnectionsPerMinute: config.connectionsPerMinute,
+      maxMessageBytes: config.maxMessageBytes,
+      ratePerSec: config.messageRate,
+      rateBurst: config.messageBurst,
+      maxQueuedBytes: config.maxQueuedKib * 1024,
+      slowReaderMs: config.slowReaderTimeout * 1000,
+    },
     // Only tests lower this, to keep hundreds of registrations fast; see tests/helpers.ts.
     kdfIterations: kdf ? Number(kdf) : undefined,
     metrics,

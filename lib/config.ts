@@ -27,6 +27,22 @@ export interface Config {
   translateTimeout: number;
   /** Text mode shows only the translation, not the original after it, until `/originals on`. */
   hideOriginals: boolean;
+  /** Connections open at once, in all. */
+  maxConnections: number;
+  /** Connections open at once from one address. */
+  maxConnectionsPerIp: number;
+  /** New connections per address per minute. */
+  connectionsPerMinute: number;
+  /** Longest message, in UTF-8 bytes. */
+  maxMessageBytes: number;
+  /** Commands (frames or lines) per second per connection, sustained. */
+  messageRate: number;
+  /** Commands a connection may send in a burst. */
+  messageBurst: number;
+  /** KiB that may wait for one slow reader before it is disconnected. */
+  maxQueuedKib: number;
+  /** Seconds a reader may take nothing before it is disconnected as too slow. */
+  slowReaderTimeout: number;
 }
 
 interface Option {
@@ -51,6 +67,13 @@ const port = (v: string, name: string) => {
 const positive = (v: string, name: string) => {
   const n = Number(v);
   if (!(n > 0)) throw new ConfigError(`${name} must be a positive number: current value is '${v}'`);
+  return n;
+};
+const count = (v: string, name: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new ConfigError(`${name} must be a whole number, 1 or more: current value is '${v}'`);
+  }
   return n;
 };
 const text = (v: string, name: string) => {
@@ -211,6 +234,74 @@ export const OPTIONS: Option[] = [
     key: "hideOriginals",
     boolean: true,
   },
+  {
+    flag: "max-connections",
+    env: "PARLEY_MAX_CONNECTIONS",
+    default: "20000",
+    help: "connections open at once, in all (TCP and WebSocket)",
+    parse: count,
+    key: "maxConnections",
+  },
+  {
+    flag: "max-connections-per-ip",
+    env: "PARLEY_MAX_CONNECTIONS_PER_IP",
+    default: "200",
+    help: "connections open at once from one address",
+    parse: count,
+    key: "maxConnectionsPerIp",
+  },
+  {
+    flag: "connections-per-minute",
+    env: "PARLEY_NEW_CONNECTIONS_PER_MINUTE",
+    default: "600",
+    help: "new connections one address may open per minute",
+    parse: count,
+    key: "connectionsPerMinute",
+  },
+  {
+    flag: "max-message-bytes",
+    env: "PARLEY_MAX_MESSAGE_BYTES",
+    default: "4096",
+    help: "longest message text, in UTF-8 bytes (at most 6000: a line is 8 KiB)",
+    parse: (v, name) => {
+      const n = count(v, name);
+      if (n > 6000) throw new ConfigError(`${name} must be at most 6000: current value is '${v}'`);
+      return n;
+    },
+    key: "maxMessageBytes",
+  },
+  {
+    flag: "message-rate",
+    env: "PARLEY_MESSAGE_RATE",
+    default: "10",
+    help: "commands per second one connection may send, sustained",
+    parse: positive,
+    key: "messageRate",
+  },
+  {
+    flag: "message-burst",
+    env: "PARLEY_MESSAGE_BURST",
+    default: "30",
+    help: "commands one connection may send in a burst",
+    parse: count,
+    key: "messageBurst",
+  },
+  {
+    flag: "max-queued-kib",
+    env: "PARLEY_MAX_QUEUED_KIB",
+    default: "1024",
+    help: "KiB waiting for one reader before it is disconnected as too slow",
+    parse: count,
+    key: "maxQueuedKib",
+  },
+  {
+    flag: "slow-reader-timeout",
+    env: "PARLEY_SLOW_READER_TIMEOUT",
+    default: "5",
+    help: "seconds a reader may take nothing before it is disconnected as too slow",
+    parse: positive,
+    key: "slowReaderTimeout",
+  },
 ];
 
 export class ConfigError extends Error {
@@ -222,7 +313,7 @@ export function helpText(): string {
   const rows = OPTIONS.map((o) => {
     const env = o.boolean ? `${o.env}=1` : o.env;
     const def = o.boolean ? "off" : o.default ?? "none";
-    return `  --${o.flag.padEnd(16)} ${o.help}\n  ${"".padEnd(18)} env ${env}, default ${def}`;
+    return `  --${o.flag.padEnd(22)} ${o.help}\n  ${"".padEnd(24)} env ${env}, default ${def}`;
   });
   return [
     "Parley: a chat server for terminals, nc and browsers.",

@@ -20,6 +20,10 @@ export const ERROR_CODES = {
   rate_limited: "Slow down.",
   too_large: "The message is too large.",
   login_timeout: "Not logged in in time.",
+  server_full: "The server has as many connections as it accepts; try again later.",
+  too_many_connections: "Too many connections from your address.",
+  connecting_too_fast: "Too many new connections from your address; wait a little.",
+  too_slow: "The connection did not read what the server sent, and was closed.",
   internal: "Something went wrong on the server.",
 } as const;
 

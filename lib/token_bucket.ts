@@ -36,8 +36,17 @@ export class TokenBucket {
     return true;
   }
 
+  /** True when the bucket has refilled completely (nothing taken recently). */
+  get full(): boolean {
+    return this.secondsUntil(this.burst) === 0;
+  }
+
   /** Seconds until `cost` tokens will be available. */
   secondsUntil(cost = 1): number {
-    return Math.max(0, (cost - this.#tokens) / this.rate);
+    const tokens = Math.min(
+      this.burst,
+      this.#tokens + ((this.#now() - this.#last) / 1000) * this.rate,
+    );
+    return Math.max(0, (cost - tokens) / this.rate);
   }
 }

@@ -1,18 +1,47 @@
 import type { Handlers } from "../server/context.ts";
 import { json } from "../server/http_error.ts";
 
+/** How long the store may take to answer before /healthz calls it down. */
+const STORE_CHECK_MS = 2000;
+
 /**
- * GET /healthz — for load balancers, scripts and people: 200 while serving. The translator's
- * state is reported but does not fail the check: a paused translator delivers untranslated
- * messages, it does not stop the chat.
+ * GET /healthz — for load balancers, scripts and people. 200 while the server serves and its
+ * store answers; 503 when the store does not (nothing can be stored or signed in). The
+ * translator's state is reported but does not fail the check: a paused translator delivers
+ * untranslated messages, it does not stop the chat.
  */
 export const handlers: Handlers = {
-  GET: ({ app }) =>
-    json({
-      status: "ok",
-      version: app.router.version,
-      connections: app.router.connectionCount,
-      online: app.router.online.size,
-      translation: app.router.translation.health(),
-    }),
+  async GET({ app }) {
+    const router = app.router;
+    const store = await checkStore(() => router.store.check());
+    if (!store.ok) app.logger.warn("health check: the store does not answer", { error: store });
+    return json({
+      status: store.ok ? "ok" : "unavailable",
+      version: router.version,
+      connections: router.connectionCount,
+      online: router.online.size,
+      store,
+      translation: router.translation.health(),
+    }, store.ok ? 200 : 503);
+  },
 };
+
+async function checkStore(
+  check: () => Promise<void>,
+): Promise<{ ok: true; ms: number } | { ok: false; error: string }> {
+  const started = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("no answer in time")), STORE_CHECK_MS);
+      }),
+    ]);
+    return { ok: true, ms: Math.round((performance.now() - started) * 10) / 10 };
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,7 +1,8 @@
 import type { Handlers } from "../server/context.ts";
 import { HttpError } from "../server/http_error.ts";
 import { currentUser, sameOrigin } from "../server/web_auth.ts";
-import { acceptWebSocket } from "../server/ws.ts";
+import { acceptWebSocket, refuseWebSocket } from "../server/ws.ts";
+import { isRefusal } from "../lib/router/admission.ts";
 
 /**
  * GET /ws — the WebSocket transport. A page of another origin is refused (403), so a foreign
@@ -13,8 +14,24 @@ export const handlers: Handlers = {
       throw new HttpError(426, "This endpoint speaks WebSocket.", { upgrade: "websocket" });
     }
     if (!sameOrigin(ctx)) throw new HttpError(403, "Cross-origin WebSocket refused.");
-    const signedIn = await currentUser(ctx);
     const { app } = ctx;
+    // Limits are checked before any work is spent on the connection.
+    const ticket = app.router.admission.admit(ctx.remoteAddr);
+    if (isRefusal(ticket)) {
+      app.logger.info("connection refused", {
+        transport: "ws",
+        peer: ctx.remoteAddr,
+        code: ticket.code,
+      });
+      return refuseWebSocket(ctx.req, ticket);
+    }
+    let signedIn;
+    try {
+      signedIn = await currentUser(ctx);
+    } catch (err) {
+      ticket.release();
+      throw err;
+    }
     const { response, connection } = acceptWebSocket(ctx.req, {
       router: app.router,
       logger: app.logger,
@@ -22,6 +39,7 @@ export const handlers: Handlers = {
       identity: app.identity,
       user: signedIn?.user,
       onClose: () => {
+        ticket.release();
         if (!signedIn) return;
         const set = app.sockets.get(signedIn.tokenHash);
         set?.delete(connection);

@@ -10,18 +10,19 @@ const MAX_BATCH_BYTES = 1 << 20;
 
 /**
  * Seals the frames one connection sends. Frames pushed in the same turn go out as one sealed
- * batch (`sealFrames`); `write` receives the sealed lines in the order the frames were pushed.
+ * batch (`sealFrames`); `write` receives the sealed lines in the order the frames were pushed,
+ * with how many frames each carries.
  */
 export class FrameSealer {
   #session: SecureSession;
-  #write: (line: string) => void;
+  #write: (line: string, frames: number) => void;
   #onError: (err: unknown) => void;
   #batch: string[] = [];
   #chain: Promise<void> = Promise.resolve();
 
   constructor(
     session: SecureSession,
-    write: (line: string) => void,
+    write: (line: string, frames: number) => void,
     onError: (err: unknown) => void,
   ) {
     this.#session = session;
@@ -38,8 +39,9 @@ export class FrameSealer {
       await Promise.resolve();
       const frames = this.#batch;
       this.#batch = [];
-      const sealing = groups(frames).map((g) => this.#session.sealFrames(g));
-      for (const line of await Promise.all(sealing)) this.#write(line);
+      const batches = groups(frames);
+      const sealed = await Promise.all(batches.map((g) => this.#session.sealFrames(g)));
+      sealed.forEach((line, i) => this.#write(line, batches[i].length));
     }).catch((err) => this.#onError(err));
   }
 

@@ -3,6 +3,7 @@ import type { Logger } from "../lib/log.ts";
 import { decodeUtf8, DEFAULT_MAX_LINE_BYTES, LineSplitter } from "../lib/protocol/lines.ts";
 import type { Dialect } from "../lib/protocol/types.ts";
 import type { Connection, Router, Session } from "../lib/router/mod.ts";
+import { isRefusal, type Refusal } from "../lib/router/admission.ts";
 import {
   CryptoError,
   encodeHandshakeError,
@@ -77,7 +78,13 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
   (async () => {
     try {
       for await (const conn of listener) {
-        const done = handleConnection(conn, options).catch((err) => {
+        // Limits are checked before any work is spent on the connection.
+        const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
+        const ticket = options.router.admission.admit(peer);
+        const work = isRefusal(ticket)
+          ? refuseConnection(conn, options, ticket)
+          : handleConnection(conn, options).finally(() => ticket.release());
+        const done = work.catch((err) => {
           options.logger.error("tcp connection failed", { error: err });
         });
         open.add(done);
@@ -156,12 +163,7 @@ async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Pro
     return await handleSecure(conn, options, buf, first, remote.hostname, connectedAt);
   }
   if (dialect === "text" && !textAllowed) return await refuseTextMode(conn, options, remote);
-  const adapter = new TcpConnection(
-    conn,
-    dialect,
-    remote.hostname,
-    options.maxQueuedBytes ?? 4 << 20,
-  );
+  const adapter = new TcpConnection(conn, dialect, remote.hostname, writeLimits(options));
   const session = options.router.attach(adapter, {
     greeted: greeted && dialect === "text",
     connectedAt,
@@ -232,13 +234,7 @@ async function handleSecure(
             break reading;
           }
           clearTimeout(deadline);
-          adapter = new TcpConnection(
-            conn,
-            "json",
-            remoteAddr,
-            options.maxQueuedBytes ?? 4 << 20,
-            secure,
-          );
+          adapter = new TcpConnection(conn, "json", remoteAddr, writeLimits(options), secure);
           session = options.router.attach(adapter, { greeted: false, connectedAt });
           continue;
         }
@@ -290,6 +286,19 @@ async function handleSecure(
   }
 }
 
+/** What a TcpConnection needs to judge its reader, from the options and the router's limits. */
+function writeLimits(options: TcpServerOptions): WriteLimits {
+  const { router, logger } = options;
+  return {
+    maxQueued: options.maxQueuedBytes ?? router.limits.maxQueuedBytes,
+    slowMs: router.limits.slowReaderMs,
+    onTooSlow: (remoteAddr, why) => {
+      router.slowReader("tcp");
+      logger.info("slow reader disconnected", { transport: "tcp", remoteAddr, why });
+    },
+  };
+}
+
 function feed(session: Session, splitter: LineSplitter, chunk: Uint8Array, max: number) {
   for (const item of splitter.push(chunk)) {
     if (item.overlong) {
@@ -301,6 +310,28 @@ function feed(session: Session, splitter: LineSplitter, chunk: Uint8Array, max: 
       session.reject("bad_utf8", "That line is not valid UTF-8; it was discarded.");
     } else session.receive(line);
   }
+}
+
+/**
+ * Turns away a connection a limit refuses, with one line saying why: an `error` object for a
+ * JSON client (it speaks first, with `{`), a `!` line for a person with nc.
+ */
+async function refuseConnection(
+  conn: Deno.Conn,
+  options: TcpServerOptions,
+  refusal: Refusal,
+): Promise<void> {
+  const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
+  options.logger.info("connection refused", { transport: "tcp", peer, code: refusal.code });
+  const buf = new Uint8Array(1);
+  const read = conn.read(buf);
+  const first = await within(read, options.sniffMs ?? 250);
+  const line = typeof first === "number" && buf[0] === "{".charCodeAt(0)
+    ? JSON.stringify({ type: "error", ...refusal })
+    : `! ${refusal.message}`;
+  await within(writeAll(conn, utf8.encode(line + "\n")), 1000);
+  closeQuietly(conn);
+  await read.catch(() => {});
 }
 
 /**
@@ -369,61 +400,83 @@ function closeQuietly(conn: Deno.Conn) {
   } catch { /* already closed */ }
 }
 
+interface WriteLimits {
+  /** Bytes that may wait behind a write the socket has not finished. */
+  maxQueued: number;
+  /** A write that makes no progress for this long means the reader stopped reading. */
+  slowMs: number;
+  onTooSlow: (remoteAddr: string, why: string) => void;
+}
+
+/** Bytes waiting to be written, and how many frames they complete. */
+interface Pending {
+  bytes: Uint8Array;
+  frames: number;
+}
+
 /**
  * The write side of one TCP connection. Frames queued in the same turn of the event loop go out
- * in one write; a reader that lets more than `maxQueued` bytes pile up is disconnected.
+ * in one write. A reader that stops reading (a write makes no progress for `slowMs`), or lets
+ * more than `maxQueued` bytes pile up behind an unfinished write, is disconnected as too slow:
+ * it never holds up anyone else, and its backlog never grows the server's memory without bound.
  */
 class TcpConnection implements Connection {
   readonly transport = "tcp";
   readonly dialect: Dialect;
   readonly remoteAddr: string;
   closing = false;
+  tooSlow = false;
   #conn: Deno.Conn;
-  #queue: Uint8Array[] = [];
+  #queue: Pending[] = [];
   #queued = 0;
-  #maxQueued: number;
+  #limits: WriteLimits;
   #writing: Promise<void> | undefined;
+  #inWrite = false;
   #closed = false;
   #sealer: FrameSealer | undefined;
+  #sent = 0;
+  #accepted = 0;
 
   constructor(
     conn: Deno.Conn,
     dialect: Dialect,
     remoteAddr: string,
-    maxQueued: number,
+    limits: WriteLimits,
     secure?: SecureSession,
   ) {
     this.#conn = conn;
     this.dialect = dialect;
     this.remoteAddr = remoteAddr;
-    this.#maxQueued = maxQueued;
+    this.#limits = limits;
     if (secure) {
       this.#sealer = new FrameSealer(
         secure,
-        (line) => this.#queueBytes(utf8.encode(line + "\n")),
+        (line, frames) => this.#queueBytes(utf8.encode(line + "\n"), frames),
         () => this.#hangUp(),
       );
     }
   }
 
-  send(frame: string): void {
-    if (this.#closed) return;
-    // In JSON mode every frame is sealed (in order, batched per turn) before it is queued.
-    if (this.#sealer) this.#sealer.push(frame);
-    else this.#queueBytes(utf8.encode(frame + "\n"));
+  get accepted(): number {
+    return this.#accepted;
   }
 
-  #queueBytes(bytes: Uint8Array): void {
+  send(frame: string): number {
+    const index = this.#sent++;
+    if (this.#closed) return index;
+    // In JSON mode every frame is sealed (in order, batched per turn) before it is queued.
+    if (this.#sealer) this.#sealer.push(frame);
+    else this.#queueBytes(utf8.encode(frame + "\n"), 1);
+    return index;
+  }
+
+  #queueBytes(bytes: Uint8Array, frames: number): void {
     if (this.#closed) return;
-    this.#queue.push(bytes);
+    this.#queue.push({ bytes, frames });
     this.#queued += bytes.length;
-    if (this.#queued > this.#maxQueued) {
-      // Too slow: drop what waits and hang up; the store keeps what must not be lost.
-      this.#queue = [];
-      this.#queued = 0;
-      this.closing = true;
-      this.#hangUp();
-      return;
+    // A burst queued in one turn is fine; a backlog behind a write the reader is not taking is not.
+    if (this.#inWrite && this.#queued > this.#limits.maxQueued) {
+      return this.#tooSlow(`more than ${this.#limits.maxQueued} bytes waiting`);
     }
     this.#writing ??= this.#drain();
   }
@@ -459,19 +512,46 @@ class TcpConnection implements Connection {
     await Promise.resolve();
     try {
       while (this.#queue.length && !this.#closed) {
-        const chunk = this.#queue.length === 1
-          ? this.#queue[0]
-          : concatBytes(this.#queue, this.#queued);
+        const batch = this.#queue;
+        const chunk = batch.length === 1
+          ? batch[0].bytes
+          : concatBytes(batch.map((p) => p.bytes), this.#queued);
+        const frames = batch.reduce((n, p) => n + p.frames, 0);
         this.#queue = [];
         this.#queued = 0;
+        this.#inWrite = true;
         let off = 0;
-        while (off < chunk.length) off += await this.#conn.write(chunk.subarray(off));
+        while (off < chunk.length) {
+          const stall = setTimeout(
+            () => this.#tooSlow(`no write progress for ${this.#limits.slowMs} ms`),
+            this.#limits.slowMs,
+          );
+          try {
+            off += await this.#conn.write(chunk.subarray(off));
+          } finally {
+            clearTimeout(stall);
+          }
+        }
+        this.#inWrite = false;
+        this.#accepted += frames;
       }
     } catch {
       this.#hangUp();
     } finally {
+      this.#inWrite = false;
       this.#writing = undefined;
     }
+  }
+
+  /** Drops what waits and hangs up; the session stores what must not be lost. */
+  #tooSlow(why: string): void {
+    if (this.#closed) return;
+    this.tooSlow = true;
+    this.closing = true;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#limits.onTooSlow(this.remoteAddr, why);
+    this.#hangUp();
   }
 
   #hangUp() {

@@ -6,6 +6,7 @@
 import type { Logger } from "../lib/log.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../lib/protocol/lines.ts";
 import type { Connection, Router, Session } from "../lib/router/mod.ts";
+import type { Refusal } from "../lib/router/admission.ts";
 import type { UserRecord } from "../lib/store/store.ts";
 import {
   CryptoError,
@@ -46,7 +47,18 @@ export function acceptWebSocket(
   socket.binaryType = "arraybuffer";
   const max = options.maxFrameBytes ?? DEFAULT_MAX_LINE_BYTES;
   const maxSealed = sealedLineLength(max);
-  const conn = new WsConnection(socket, options.remoteAddr, options.maxBufferedBytes ?? 4 << 20);
+  const conn = new WsConnection(socket, options.remoteAddr, {
+    maxBuffered: options.maxBufferedBytes ?? options.router.limits.maxQueuedBytes,
+    slowMs: options.router.limits.slowReaderMs,
+    onTooSlow: (why) => {
+      options.router.slowReader("ws");
+      options.logger.info("slow reader disconnected", {
+        transport: "ws",
+        remoteAddr: options.remoteAddr,
+        why,
+      });
+    },
+  });
   const connectedAt = performance.now();
   let session: Session | undefined;
   let secure: SecureSession | undefined;
@@ -132,7 +144,7 @@ export function acceptWebSocket(
   };
   socket.onclose = () => {
     clearTimeout(deadline);
-    conn.closing = true;
+    conn.ended();
     session?.detach();
     options.onClose?.(session);
   };
@@ -141,50 +153,136 @@ export function acceptWebSocket(
 
 const utf8 = new TextEncoder();
 
+/**
+ * Upgrades and at once closes a WebSocket a limit refused: an `error` message saying why (the
+ * client reads it like a refused handshake), then close code 1008 with the code as reason. A
+ * browser cannot read an HTTP error answer to an upgrade; it can read this.
+ */
+export function refuseWebSocket(req: Request, refusal: Refusal): Response {
+  const { socket, response } = Deno.upgradeWebSocket(req);
+  socket.onopen = () => {
+    socket.send(JSON.stringify({ type: "error", ...refusal }));
+    socket.close(CLOSE_POLICY, refusal.code);
+  };
+  return response;
+}
+
 /** WebSocket close code for "policy violation" (a reader too slow to keep up). */
 const CLOSE_POLICY = 1008;
 
-/** The write side of one WebSocket, as the router sees it. */
+/** How a WsConnection judges its reader. */
+export interface WsWriteLimits {
+  /** Bytes that may wait in the socket's buffer before more is sent. */
+  maxBuffered: number;
+  /** Buffered bytes that do not drain at all for this long mean the reader stopped. */
+  slowMs: number;
+  onTooSlow: (why: string) => void;
+}
+
+/**
+ * The write side of one WebSocket, as the router sees it. A reader that stops reading (its
+ * buffer does not drain for `slowMs`) or lets more than `maxBuffered` bytes pile up is closed as
+ * too slow (1008, "too slow").
+ */
 export class WsConnection implements Connection {
   readonly transport = "ws";
   readonly dialect = "json";
   readonly remoteAddr: string;
   closing = false;
+  tooSlow = false;
   /** The router's session, once the socket is open. */
   session: Session | undefined;
   #socket: WebSocket;
-  #maxBuffered: number;
+  #limits: WsWriteLimits;
   #sealer: FrameSealer | undefined;
+  #sent = 0;
+  #accepted = 0;
+  /** Bytes handed to the socket so far, and where each message ends with how many frames. */
+  #bytes = 0;
+  #messages: { end: number; frames: number }[] = [];
+  #watch: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(socket: WebSocket, remoteAddr: string, maxBuffered: number) {
+  constructor(socket: WebSocket, remoteAddr: string, limits: WsWriteLimits) {
     this.#socket = socket;
     this.remoteAddr = remoteAddr;
-    this.#maxBuffered = maxBuffered;
+    this.#limits = limits;
   }
 
   /** From now on every frame is sealed with `session` (after the handshake). */
   secure(session: SecureSession): void {
     this.#sealer = new FrameSealer(
       session,
-      (line) => this.#write(line),
+      (line, frames) => this.#write(line, line.length, frames),
       () => this.#socket.close(CLOSE_POLICY, "seal failed"),
     );
   }
 
-  send(frame: string): void {
-    if (this.closing || this.#socket.readyState !== WebSocket.OPEN) return;
-    if (this.#sealer) this.#sealer.push(frame);
-    else this.#write(frame);
+  get accepted(): number {
+    // What left the buffer: everything sent but what is still buffered.
+    const drained = this.#bytes - this.#socket.bufferedAmount;
+    while (this.#messages.length && this.#messages[0].end <= drained) {
+      this.#accepted += this.#messages.shift()!.frames;
+    }
+    return this.#accepted;
   }
 
-  #write(frame: string): void {
-    if (this.#socket.readyState !== WebSocket.OPEN) return;
-    this.#socket.send(frame);
-    if (this.#socket.bufferedAmount > this.#maxBuffered) {
-      // Too slow: hang up; the store keeps what must not be lost.
-      this.closing = true;
-      this.#socket.close(CLOSE_POLICY, "too slow");
+  send(frame: string): number {
+    const index = this.#sent++;
+    if (this.closing || this.#socket.readyState !== WebSocket.OPEN) return index;
+    if (this.#sealer) this.#sealer.push(frame);
+    else this.#write(frame, utf8.encode(frame).length, 1);
+    return index;
+  }
+
+  #write(frame: string, size: number, frames: number): void {
+    if (this.#socket.readyState !== WebSocket.OPEN || this.tooSlow) return;
+    // A burst sent at once is fine; a backlog that is still there when more comes is not.
+    const waiting = this.#socket.bufferedAmount;
+    if (waiting > this.#limits.maxBuffered) {
+      return this.#tooSlow(`more than ${this.#limits.maxBuffered} bytes waiting`);
     }
+    this.#socket.send(frame);
+    this.#bytes += size;
+    this.#messages.push({ end: this.#bytes, frames });
+    void this.accepted; // settles what drained, so the list stays short
+    this.#watchDrain();
+  }
+
+  /** While bytes wait, checks every `slowMs` that some of them left. */
+  #watchDrain(): void {
+    if (this.#watch !== undefined) return;
+    let drained = this.#bytes - this.#socket.bufferedAmount;
+    const check = () => {
+      this.#watch = undefined;
+      if (this.#socket.readyState !== WebSocket.OPEN) return;
+      const buffered = this.#socket.bufferedAmount;
+      if (buffered === 0) return;
+      const now = this.#bytes - buffered;
+      if (now === drained) {
+        return this.#tooSlow(`nothing drained for ${this.#limits.slowMs} ms`);
+      }
+      drained = now;
+      this.#watch = setTimeout(check, this.#limits.slowMs);
+    };
+    this.#watch = setTimeout(check, this.#limits.slowMs);
+  }
+
+  /** The socket closed: stop watching it. */
+  ended(): void {
+    this.closing = true;
+    clearTimeout(this.#watch);
+  }
+
+  #tooSlow(why: string): void {
+    if (this.tooSlow) return;
+    this.tooSlow = true;
+    this.closing = true;
+    clearTimeout(this.#watch);
+    this.#limits.onTooSlow(why);
+    // Too slow: hang up; the store keeps what must not be lost.
+    try {
+      this.#socket.close(CLOSE_POLICY, "too slow");
+    } catch { /* already closed */ }
   }
 
   /** Resolves once the socket's buffer is empty (or it closed), within 2 seconds. */
@@ -209,6 +307,7 @@ export class WsConnection implements Connection {
     if (this.closing) return;
     this.closing = true;
     void this.flushed().then(() => {
+      clearTimeout(this.#watch);
       try {
         // A close reason is limited to 123 bytes.
         this.#socket.close(1000, truncateUtf8(reason, 120));

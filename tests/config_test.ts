@@ -15,6 +15,14 @@ Deno.test("loadConfig() has the documented defaults", () => {
     translateProvider: "none",
     translateTimeout: 2,
     hideOriginals: false,
+    maxConnections: 20000,
+    maxConnectionsPerIp: 200,
+    connectionsPerMinute: 600,
+    maxMessageBytes: 4096,
+    messageRate: 10,
+    messageBurst: 30,
+    maxQueuedKib: 1024,
+    slowReaderTimeout: 5,
   });
 });
 

@@ -144,8 +144,23 @@ Deno.test("http: /healthz answers while serving, with the translator's state", a
     assert.equal(res.status, 200);
     const body = await res.json();
     assert.equal(body.status, "ok");
+    assert.equal(body.store.ok, true);
     assert.deepEqual(body.translation, { provider: "off", state: "off" });
   });
+});
+
+Deno.test("http: /healthz says 503 when the store does not answer", async () => {
+  const server = await startWebServer();
+  try {
+    await server.store.close();
+    const res = await fetch(`${server.url}/healthz`);
+    assert.equal(res.status, 503);
+    const body = await res.json();
+    assert.equal(body.status, "unavailable");
+    assert.equal(body.store.ok, false);
+  } finally {
+    await server.close();
+  }
 });
 
 Deno.test("http: /metrics speaks the Prometheus text format", async () => {

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { clientHandshake } from "../lib/crypto/mod.ts";
 import type { ServerEvent } from "../lib/protocol/types.ts";
-import { PASSWORD, withServer } from "./helpers.ts";
-import { expectError, expectFrame, nextFrame, rawJson, textUser, utf8 } from "./raw.ts";
+import { PASSWORD, type TestServer, withServer } from "./helpers.ts";
+import { expectError, expectFrame, joinBytes, nextFrame, rawJson, textUser, utf8 } from "./raw.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -228,15 +228,9 @@ Deno.test("a reader that never reads is dropped at its queue limit; the others a
     const alice = await server.user("alice");
     const bob = await server.user("bob");
 
-    // "slow" signs in by hand, reads up to its welcome, and then never reads again.
-    const slow = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    // "slow" signs in by hand, and then never reads again.
+    const { conn: slow } = await stalledJsonUser(server, "slow");
     try {
-      // The handshake by hand, then one sealed register; nothing after the server_hello is read.
-      const hs = await clientHandshake({ verifyIdentity: server.pin });
-      await writeAll(slow, hs.hello + "\n");
-      const session = await hs.finish(await readLine(slow));
-      const register = JSON.stringify({ type: "register", name: "slow", password: PASSWORD });
-      await writeAll(slow, (await session.seal(register)) + "\n");
       await alice.nextOf("presence", (p) => p.user === "slow");
 
       const got: string[] = [];
@@ -288,3 +282,91 @@ async function readLine(conn: Deno.Conn): Promise<string> {
     bytes.push(buf[0]);
   }
 }
+
+/**
+ * Opens a JSON-mode connection by hand, runs the handshake and registers `name`, reading
+ * nothing after the server_hello: a reader that has stopped. Returns the socket and the session
+ * (to open what it did receive later).
+ */
+async function stalledJsonUser(server: TestServer, name: string) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const hs = await clientHandshake({ verifyIdentity: server.pin });
+  await writeAll(conn, hs.hello + "\n");
+  const session = await hs.finish(await readLine(conn));
+  const register = JSON.stringify({ type: "register", name, password: PASSWORD });
+  await writeAll(conn, (await session.seal(register)) + "\n");
+  return { conn, session };
+}
+
+/** Reads a socket to its end; returns the complete lines (a cut-off last line is dropped). */
+async function readToEnd(conn: Deno.Conn): Promise<string[]> {
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(64 * 1024);
+  try {
+    for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+      chunks.push(buf.slice(0, n));
+    }
+  } catch { /* reset: what arrived is what counts */ }
+  const text = new TextDecoder().decode(joinBytes(...chunks));
+  return text.split("\n").slice(0, -1);
+}
+
+Deno.test("a reader that stops is dropped within the stall timeout and catches up from the store", () =>
+  withServer(async (server) => {
+    const alice = await server.user("alice");
+    const bob = await server.user("bob");
+    const { conn: slow, session } = await stalledJsonUser(server, "slow");
+    try {
+      await alice.nextOf("presence", (p) => p.user === "slow");
+      const sent: string[] = [];
+      const broadcasts: string[] = [];
+      const got: string[] = [];
+      bob.on((e) => e.type === "message" && got.push(e.id));
+      const text = "y".repeat(4000);
+      for (let round = 0; round < 400 && server.router.online.has("slow"); round++) {
+        const batch = await Promise.all(
+          Array.from({ length: 20 }, () => alice.send("slow", text)),
+        );
+        sent.push(...batch.filter((s) => s.status === "delivered").map((s) => s.id));
+        broadcasts.push((await alice.send("all", `round ${round}`)).id);
+      }
+      assert.ok(!server.router.online.has("slow"), `still online after ${sent.length} messages`);
+      // Dropped for not reading (the byte limit is far away), and counted.
+      const metrics = server.router.metrics.render();
+      assert.match(metrics, /parley_slow_reader_disconnects_total\{transport="tcp"\} 1/);
+      assert.match(metrics, /parley_limit_hits_total\{limit="too_slow"\} 1/);
+      await bob.ping();
+      assert.deepEqual(got, broadcasts, "bob got every broadcast, in order");
+
+      // What the old socket still held, had the reader resumed...
+      const received = new Set<string>();
+      for (const line of await readToEnd(slow)) {
+        try {
+          for (const frame of await session.openFrames(line)) {
+            const event = JSON.parse(frame);
+            if (event.type === "message") received.add(event.id);
+          }
+        } catch {
+          break; // the connection was cut mid-line: nothing after it is readable
+        }
+      }
+      // ...and the rest waits in the store: together, every message, none lost.
+      for (let i = 0; i < 200 && await server.store.pendingCount("slow") === 0; i++) {
+        await sleep(10);
+      }
+      const again = await server.client();
+      const welcome = await again.login("slow", PASSWORD);
+      assert.ok(welcome.pending > 0, "the untaken messages were stored");
+      const replayed = new Set<string>();
+      while (replayed.size < welcome.pending) {
+        replayed.add((await again.nextOf("message", (m) => m.offline === true)).id);
+      }
+      const missing = sent.filter((id) => !received.has(id) && !replayed.has(id));
+      assert.deepEqual(missing, [], `${missing.length} of ${sent.length} messages lost`);
+    } finally {
+      slow.close();
+    }
+  }, {
+    maxQueuedBytes: 256 * 1024 * 1024,
+    limits: { ratePerSec: 100_000, rateBurst: 100_000, slowReaderMs: 300 },
+  }));

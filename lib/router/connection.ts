@@ -11,8 +11,18 @@ export interface Connection {
   /** The peer's address without port, for throttling. */
   readonly remoteAddr: string;
   readonly dialect: Dialect;
-  /** Queues one encoded frame (a JSON object, or one or more text lines) for writing. */
-  send(frame: string): void;
+  /**
+   * Queues one encoded frame (a JSON object, or one or more text lines) for writing. Returns its
+   * number on this connection: 0, 1, 2, ... in the order sent.
+   */
+  send(frame: string): number;
+  /**
+   * How many frames the socket has taken (handed to the operating system, or the WebSocket's
+   * buffer drained past them): every frame numbered below this is out of the server's hands.
+   */
+  readonly accepted: number;
+  /** True once the transport dropped the connection because its reader fell too far behind. */
+  readonly tooSlow: boolean;
   /** Resolves when every frame queued so far has been written to the socket. */
   flushed(): Promise<void>;
   /** Writes what is queued, then closes. The transport then calls `Session.detach()`. */

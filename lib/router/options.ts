@@ -17,6 +17,16 @@ export interface Limits {
   typingTtlMs: number;
   /** Stored messages sent per batch at sign-in; the next batch follows the acknowledgement. @default 500 */
   pendingBatch: number;
+  /** Connections open at once, all addresses together. @default 20000 */
+  maxConnections: number;
+  /** Connections open at once from one address. @default 200 */
+  maxConnectionsPerIp: number;
+  /** New connections one address may open per minute. @default 600 */
+  newConnectionsPerMinute: number;
+  /** Outbound bytes one connection may have waiting before it counts as too slow. @default 1 MiB */
+  maxQueuedBytes: number;
+  /** A write that makes no progress for this long marks the reader too slow. @default 5000 */
+  slowReaderMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -26,6 +36,11 @@ export const DEFAULT_LIMITS: Limits = {
   loginTimeoutMs: 30_000,
   typingTtlMs: 5_000,
   pendingBatch: 500,
+  maxConnections: 20_000,
+  maxConnectionsPerIp: 200,
+  newConnectionsPerMinute: 600,
+  maxQueuedBytes: 1 << 20,
+  slowReaderMs: 5_000,
 };
 
 export interface RouterOptions {

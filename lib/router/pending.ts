@@ -32,6 +32,7 @@ export async function deliverPending(
       : [];
     if (session.closed) return;
     if (lead) session.writeNow(lead(total));
+    let last = -1;
     batch.forEach((m, i) => {
       const message: MessageEvent = {
         type: "message",
@@ -42,13 +43,14 @@ export async function deliverPending(
         ts: m.ts,
         offline: true,
       };
-      session.writeNow(messageFor(message, outcomes[i], m.lang));
+      last = session.writeNow(messageFor(message, outcomes[i], m.lang));
       session.unacked.add(m.id);
     });
     session.morePending = batch.length === batchSize;
     if (session.conn.dialect === "text" && batch.length) {
       await session.conn.flushed();
-      if (session.closed) return;
+      // Only what the socket took counts as delivered: not after a failed write or a slow reader.
+      if (session.closed || session.conn.accepted <= last) return;
       await router.store.ack(user.key, batch.map((m) => m.id));
       session.unacked.clear();
       if (session.morePending) {

@@ -3,7 +3,7 @@ import type { Logger } from "../log.ts";
 import type { RawCommand } from "../protocol/json.ts";
 import { encodeTextEvent } from "../protocol/text.ts";
 import type { ServerEvent, UserStatus } from "../protocol/types.ts";
-import type { ClientIdRecord, Store, UserRecord } from "../store/store.ts";
+import type { ClientIdRecord, Store, StoredMessage, UserRecord } from "../store/store.ts";
 import { welcomeSession } from "./handlers/account.ts";
 import { lookupCommand } from "./commands.ts";
 import type { Connection } from "./connection.ts";
@@ -14,7 +14,9 @@ import { DEFAULT_ITERATIONS } from "../accounts/password.ts";
 import { TypingTracker } from "./typing.ts";
 import { RecentClientIds } from "./recent_client_ids.ts";
 import { TranslationService } from "../translate/service.ts";
-import { MetricsRegistry } from "../metrics/mod.ts";
+import { type Counter, MetricsRegistry } from "../metrics/mod.ts";
+import { Admission } from "./admission.ts";
+import { timedStore } from "../store/timed.ts";
 
 export const NAME_FREE_FAILURES = 5;
 export const ADDRESS_FREE_FAILURES = 20;
@@ -43,6 +45,10 @@ export class Router {
   readonly translation: TranslationService;
   /** Everything `/metrics` shows. */
   readonly metrics: MetricsRegistry;
+  /** Connection limits, shared by every transport. */
+  readonly admission: Admission;
+  readonly #limitHits: Counter;
+  readonly #slowReaders: Counter;
   /** Whether new text-mode sessions show originals after translations. */
   readonly textOriginals: boolean;
   /**
@@ -71,12 +77,26 @@ export class Router {
   #shuttingDown = false;
 
   constructor(options: RouterOptions) {
-    this.store = options.store;
     this.logger = options.logger;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.version = options.version ?? "0.1.0";
     this.kdfIterations = options.kdfIterations ?? DEFAULT_ITERATIONS;
     this.metrics = options.metrics ?? new MetricsRegistry();
+    this.#limitHits = this.metrics.counter(
+      "parley_limit_hits_total",
+      "Requests refused by a limit: connections, connection rate, message rate and size, " +
+        "line length, sign-in deadline, slow readers.",
+    );
+    this.#slowReaders = this.metrics.counter(
+      "parley_slow_reader_disconnects_total",
+      "Connections closed because they did not read what was sent to them, by transport.",
+    );
+    this.admission = new Admission(this.limits, (refusal) => this.limitHit(refusal.code));
+    const storeLatency = this.metrics.histogram(
+      "parley_store_seconds",
+      "Time store operations took, by operation.",
+    );
+    this.store = timedStore(options.store, (op, s) => storeLatency.observe(s, { op }));
     this.translation = options.translation ??
       new TranslationService({ logger: this.logger, metrics: this.metrics });
     this.#registerMetrics();
@@ -184,11 +204,33 @@ export class Router {
     if (!this.#sessions.delete(session)) return;
     const user = session.user;
     if (!user) return;
+    // Dropped as too slow a reader: private messages its socket never took wait in the store,
+    // as for someone offline, so they arrive at the next sign-in instead of being lost.
+    if (session.conn.tooSlow) void this.#keepUntaken(session);
     const set = this.online.get(user.key);
     if (!set?.delete(session) || set.size > 0) return;
     this.online.delete(user.key);
     this.typing.clearFrom(user.key);
     this.broadcastPresence(user.name, "offline", user.key);
+  }
+
+  async #keepUntaken(session: Session): Promise<void> {
+    const untaken = session.untaken();
+    for (const message of untaken) {
+      try {
+        await this.store.storeOffline(message);
+        this.stats.stored++;
+      } catch (err) {
+        // Stored already (another slow session of the same user): nothing is lost.
+        this.logger.debug("could not keep an untaken message", { id: message.id, error: err });
+      }
+    }
+    if (untaken.length) {
+      this.logger.info("kept messages a slow reader did not take", {
+        session: session.id,
+        count: untaken.length,
+      });
+    }
   }
 
   /** Sends a presence change to every signed-in user but the one it is about. */
@@ -200,9 +242,15 @@ export class Router {
 
   /**
    * Encodes an event once per (dialect, point of view, text-mode originals setting) and writes the same frame to every
-   * target session. Returns how many sessions received it.
+   * target session. Returns how many sessions received it. `track`, for a private message, is
+   * kept by the recipient's sessions until their sockets take it (see `detach`).
    */
-  fanout(event: ServerEvent, targets: Iterable<Session>, senderKey?: string): number {
+  fanout(
+    event: ServerEvent,
+    targets: Iterable<Session>,
+    senderKey?: string,
+    track?: StoredMessage,
+  ): number {
     const frames = new Map<string, string | undefined>();
     let count = 0;
     for (const s of targets) {
@@ -212,7 +260,7 @@ export class Router {
       let frame = frames.get(view);
       if (!frames.has(view)) frames.set(view, frame = s.encode(event));
       if (frame === undefined) continue;
-      s.write(frame);
+      s.write(frame, track && s.user?.key === track.toKey ? track : undefined);
       count++;
     }
     this.stats.deliveries += count;
@@ -289,6 +337,17 @@ export class Router {
     this.translation.close();
     for (const s of sessions) s.close(reason);
     await Promise.allSettled(sessions.map((s) => s.conn.flushed()));
+  }
+
+  /** Counts a refusal by a limit, for `/metrics`. */
+  limitHit(limit: string): void {
+    this.#limitHits.inc({ limit });
+  }
+
+  /** Counts a connection closed as too slow a reader. */
+  slowReader(transport: string): void {
+    this.#slowReaders.inc({ transport });
+    this.limitHit("too_slow");
   }
 
   #registerMetrics(): void {

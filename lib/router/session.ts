@@ -2,6 +2,7 @@ import { isParleyError, ParleyError } from "../errors.ts";
 import { decodeJsonFrame, encodeJsonEvent, type RawCommand } from "../protocol/json.ts";
 import { encodeTextEvent, TextLineReader } from "../protocol/text.ts";
 import type { ServerEvent } from "../protocol/types.ts";
+import type { StoredMessage } from "../store/store.ts";
 import { TokenBucket } from "../token_bucket.ts";
 import { COMMANDS, lookupCommand } from "./commands.ts";
 import type { Connection } from "./connection.ts";
@@ -16,6 +17,16 @@ export interface SessionUser {
 
 let nextSessionId = 1;
 
+/** A frame waiting for the replay of stored messages to finish. */
+export interface HeldFrame {
+  frame: string;
+  /** The private message it carries, kept until the socket takes it (see `Session.write`). */
+  track?: StoredMessage;
+}
+
+/** Error codes that mean a limit was hit, counted in `/metrics`. */
+const LIMIT_CODES: ReadonlySet<string> = new Set(["rate_limited", "too_large", "throttled"]);
+
 /** Commands a connection may have waiting behind a slow one. */
 const MAX_QUEUED_COMMANDS = 64;
 
@@ -29,7 +40,7 @@ export class Session {
   user: SessionUser | undefined;
   readonly bucket: TokenBucket;
   /** Events held back while stored messages are replayed, so live ones do not overtake them. */
-  holding: string[] | undefined;
+  holding: HeldFrame[] | undefined;
   /** Ids of stored messages sent and not yet acknowledged. */
   readonly unacked = new Set<string>();
   /** True when the last stored batch was full, so more may wait. */
@@ -43,6 +54,12 @@ export class Session {
   #inFlight = 0;
   #loginTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  /**
+   * Private messages written live that the socket has not taken yet, by frame number. Should
+   * the transport drop the connection as too slow, they are stored for the next sign-in rather
+   * than lost.
+   */
+  #unconfirmed: { index: number; message: StoredMessage }[] = [];
 
   /** `connectedAt` (performance.now()) starts the sign-in deadline when the socket opened. */
   constructor(router: Router, conn: Connection, connectedAt: number = performance.now()) {
@@ -55,6 +72,7 @@ export class Session {
     this.#loginTimer = setTimeout(() => {
       this.#loginTimer = undefined;
       if (!this.user) {
+        this.#router.limitHit("login_timeout");
         this.emit({
           type: "error",
           code: "login_timeout",
@@ -139,6 +157,7 @@ export class Session {
   /** Reports a transport-level problem with one line (too long, not UTF-8). */
   reject(code: "line_too_long" | "bad_utf8", message: string): void {
     if (this.#closed) return;
+    if (code === "line_too_long") this.#router.limitHit(code);
     // A junk flood costs tokens too, so it cannot fill the outbound queue with errors.
     if (!this.bucket.take(1)) return;
     // Queued like every reply, so it keeps its place behind the commands of earlier lines.
@@ -152,7 +171,7 @@ export class Session {
       : { type: "error", code: "internal", message: "Something went wrong on the server." };
     if (!(err instanceof ParleyError)) {
       this.#router.logger.error("command failed", { session: this.id, error: err });
-    }
+    } else if (LIMIT_CODES.has(err.code)) this.#router.limitHit(err.code);
     if (err instanceof ParleyError && err.retryAfter !== undefined) {
       event.retryAfter = Math.round(err.retryAfter * 10) / 10;
     }
@@ -173,17 +192,41 @@ export class Session {
       : encodeTextEvent(event, this.user?.name, { originals: this.showOriginals });
   }
 
-  /** Queues an already-encoded frame, or holds it while stored messages are replayed. */
-  write(frame: string): void {
+  /**
+   * Queues an already-encoded frame, or holds it while stored messages are replayed. `track` is
+   * the private message the frame carries: kept until the socket has taken the frame.
+   */
+  write(frame: string, track?: StoredMessage): void {
     if (this.#closed) return;
-    if (this.holding) this.holding.push(frame);
-    else this.conn.send(frame);
+    if (this.holding) this.holding.push({ frame, track });
+    else this.#send(frame, track);
   }
 
-  /** Encodes and writes one event ahead of anything held back (the replay itself). */
-  writeNow(event: ServerEvent): void {
+  #send(frame: string, track?: StoredMessage): void {
+    const index = this.conn.send(frame);
+    if (!track) return;
+    const accepted = this.conn.accepted;
+    // Forget what the socket took; the list stays as long as the reader is behind.
+    if (this.#unconfirmed.length && this.#unconfirmed[0].index < accepted) {
+      this.#unconfirmed = this.#unconfirmed.filter((u) => u.index >= accepted);
+    }
+    if (index >= accepted) this.#unconfirmed.push({ index, message: track });
+  }
+
+  /** Private messages this connection was given but its socket never took. */
+  untaken(): StoredMessage[] {
+    const accepted = this.conn.accepted;
+    return this.#unconfirmed.filter((u) => u.index >= accepted).map((u) => u.message);
+  }
+
+  /**
+   * Encodes and writes one event ahead of anything held back (the replay itself). Returns its
+   * frame number on the connection, or -1 when nothing was written.
+   */
+  writeNow(event: ServerEvent): number {
     const frame = this.encode(event);
-    if (frame !== undefined && !this.#closed) this.conn.send(frame);
+    if (frame === undefined || this.#closed) return -1;
+    return this.conn.send(frame);
   }
 
   /** Marks the session signed in. */
@@ -198,7 +241,7 @@ export class Session {
   release(): void {
     const held = this.holding;
     this.holding = undefined;
-    for (const frame of held ?? []) this.write(frame);
+    for (const h of held ?? []) this.write(h.frame, h.track);
   }
 
   /** Sends `bye`, then asks the transport to close. */

@@ -1,4 +1,5 @@
 import type { MessageEvent } from "../protocol/types.ts";
+import type { StoredMessage } from "../store/store.ts";
 import type { TranslationOutcome } from "../translate/service.ts";
 import { sameLanguage } from "../translate/languages.ts";
 import type { Router } from "./router.ts";
@@ -36,13 +37,16 @@ export function messageFor(
  * call per language, never per reader), or untranslated when the timeout passes. Translated
  * deliveries of one sender keep their order: each waits for the sender's previous one.
  *
- * Returns how many sessions it goes to, and a promise that settles when all have it.
+ * Returns how many sessions it goes to, and a promise that settles when all have it. `track`
+ * is the stored form of a private message, kept by the recipient's sessions until their sockets
+ * take it.
  */
 export function deliverMessage(
   router: Router,
   message: MessageEvent,
   targets: Iterable<Session>,
   sender: { key: string; lang: string },
+  track?: StoredMessage,
 ): { reached: number; done: Promise<void> } {
   const byLang = new Map<string, Session[]>();
   const now: Session[] = [];
@@ -57,7 +61,7 @@ export function deliverMessage(
     group.push(s);
   }
   const reached = now.length + [...byLang.values()].reduce((n, g) => n + g.length, 0);
-  if (now.length) router.fanout({ ...message, lang: sender.lang }, now, sender.key);
+  if (now.length) router.fanout({ ...message, lang: sender.lang }, now, sender.key, track);
   if (byLang.size === 0) return { reached, done: Promise.resolve() };
 
   const translated = router.translation.translate(message.text, sender.lang, byLang.keys());
@@ -65,7 +69,8 @@ export function deliverMessage(
     const outcomes = await translated;
     for (const [lang, sessions] of byLang) {
       const live = sessions.filter((s) => !s.closed);
-      router.fanout(messageFor(message, outcomes.get(lang)!, sender.lang), live, sender.key);
+      const event = messageFor(message, outcomes.get(lang)!, sender.lang);
+      router.fanout(event, live, sender.key, track);
     }
   });
   return { reached, done };

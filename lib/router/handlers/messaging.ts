@@ -47,7 +47,8 @@ export async function handleSend(
     ts: Date.now(),
   };
   const ownOthers = [...router.sessionsOf(from.key)].filter((s) => s !== session);
-  const sender = { key: from.key, lang: from.lang };
+  const lang = from.lang;
+  const sender = { key: from.key, lang };
   let outcome: ClientIdRecord;
   let delivered: Promise<void> | undefined;
 
@@ -71,6 +72,7 @@ export async function handleSend(
         message,
         new Set([...live, ...ownOthers].filter((s) => s !== session)),
         sender,
+        { id: message.id, from: from.name, to: message.to, toKey, text, ts: message.ts, lang },
       );
       delivered = done;
       // A note to oneself with no other device open reaches nobody; say so.
@@ -94,7 +96,7 @@ export async function handleSend(
           toKey,
           text,
           ts: message.ts,
-          lang: from.lang,
+          lang,
         },
         cmd.cid === undefined ? undefined : { senderKey: from.key, cid: cmd.cid },
       );

@@ -1,0 +1,124 @@
+import { ERROR_CODES } from "../errors.ts";
+import { TokenBucket } from "../token_bucket.ts";
+import type { Limits } from "./options.ts";
+
+/** Why a new connection is refused; the code is one of `ERROR_CODES`. */
+export interface Refusal {
+  code: "server_full" | "too_many_connections" | "connecting_too_fast";
+  message: string;
+  /** Seconds after which trying again may succeed. */
+  retryAfter?: number;
+}
+
+/** A connection's place, held from accept until its socket closes. */
+export interface Ticket {
+  release(): void;
+}
+
+interface Address {
+  open: number;
+  recent: TokenBucket;
+}
+
+/**
+ * Decides whether a new connection may start, before any work is spent on it: at most
+ * `maxConnections` in all, `maxConnectionsPerIp` from one address, and `newConnectionsPerMinute`
+ * new ones per address (a token bucket, so a burst of reconnects after a restart is fine but a
+ * loop is not). Both transports ask the same instance, so the limits hold across TCP and WS.
+ */
+export class Admission {
+  #limits: Pick<Limits, "maxConnections" | "maxConnectionsPerIp" | "newConnectionsPerMinute">;
+  #addresses = new Map<string, Address>();
+  #open = 0;
+  #admitted = 0;
+  #onRefuse: (refusal: Refusal) => void;
+
+  constructor(
+    limits: Pick<Limits, "maxConnections" | "maxConnectionsPerIp" | "newConnectionsPerMinute">,
+    onRefuse: (refusal: Refusal) => void = () => {},
+  ) {
+    this.#limits = limits;
+    this.#onRefuse = onRefuse;
+  }
+
+  /** Connections holding a ticket now. */
+  get open(): number {
+    return this.#open;
+  }
+
+  /** A ticket for a new connection from `address`, or why it is refused. */
+  admit(address: string): Ticket | Refusal {
+    // Now and then, forget addresses that left and whose buckets refilled.
+    if (++this.#admitted % 1024 === 0) {
+      for (const [a, e] of this.#addresses) this.#forgetIdle(a, e);
+    }
+    const refusal = this.#check(address);
+    if (refusal) {
+      this.#onRefuse(refusal);
+      return refusal;
+    }
+    const entry = this.#entry(address);
+    entry.open++;
+    this.#open++;
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        entry.open--;
+        this.#open--;
+        this.#forgetIdle(address, entry);
+      },
+    };
+  }
+
+  #check(address: string): Refusal | undefined {
+    const { maxConnections, maxConnectionsPerIp, newConnectionsPerMinute } = this.#limits;
+    if (this.#open >= maxConnections) {
+      return {
+        code: "server_full",
+        message: `${ERROR_CODES.server_full} (${maxConnections} connections)`,
+        retryAfter: 30,
+      };
+    }
+    const entry = this.#entry(address);
+    if (entry.open >= maxConnectionsPerIp) {
+      this.#forgetIdle(address, entry);
+      return {
+        code: "too_many_connections",
+        message: `Too many connections from your address: at most ${maxConnectionsPerIp} at once.`,
+      };
+    }
+    if (!entry.recent.take(1)) {
+      const retryAfter = Math.ceil(entry.recent.secondsUntil(1));
+      this.#forgetIdle(address, entry);
+      return {
+        code: "connecting_too_fast",
+        message: `Too many new connections from your address (at most ${newConnectionsPerMinute} ` +
+          `a minute); try again in ${retryAfter} s.`,
+        retryAfter,
+      };
+    }
+    return undefined;
+  }
+
+  #entry(address: string): Address {
+    let entry = this.#addresses.get(address);
+    if (!entry) {
+      const perMinute = this.#limits.newConnectionsPerMinute;
+      entry = { open: 0, recent: new TokenBucket(perMinute / 60, perMinute) };
+      this.#addresses.set(address, entry);
+    }
+    return entry;
+  }
+
+  /** An address with nothing open and a full bucket carries no state worth keeping. */
+  #forgetIdle(address: string, entry: Address): void {
+    if (entry.open === 0 && entry.recent.full) this.#addresses.delete(address);
+  }
+}
+
+/** True when `admit` refused. */
+export function isRefusal(result: Ticket | Refusal): result is Refusal {
+  return "code" in result;
+}
