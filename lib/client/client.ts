@@ -251,10 +251,9 @@ export class ParleyClient {
     queueMicrotask(() => {
       const ids = this.#ackBatch;
       this.#ackBatch = [];
-      for (let i = 0; i < ids.length; i += 1000) {
-        if (this.closeReason === undefined) {
-          this.sendFrame({ type: "ack", ids: ids.slice(i, i + 1000) });
-        }
+      // A frame must fit in one line (8 KiB): a full replay batch of 500 ids does not.
+      for (const chunk of ackChunks(ids)) {
+        if (this.closeReason === undefined) this.sendFrame({ type: "ack", ids: chunk });
       }
     });
   }
@@ -266,4 +265,29 @@ export class ParleyClient {
     this.#waiters = [];
     this.#resolveClosed(reason);
   }
+}
+
+const encoder = new TextEncoder();
+const utf8Length = (text: string) => encoder.encode(text).length;
+
+/** Bytes of ids per `ack` frame: well inside the 8 KiB line with the frame around them. */
+const ACK_BYTES = 6000;
+
+/** Splits ids into `ack` frames that fit a line and the router's 1000 ids per frame. */
+function ackChunks(ids: string[]): string[][] {
+  const out: string[][] = [];
+  let chunk: string[] = [];
+  let size = 0;
+  for (const id of ids) {
+    const bytes = utf8Length(id) + 3; // quoted, and a comma
+    if (chunk.length && (size + bytes > ACK_BYTES || chunk.length >= 1000)) {
+      out.push(chunk);
+      chunk = [];
+      size = 0;
+    }
+    chunk.push(id);
+    size += bytes;
+  }
+  if (chunk.length) out.push(chunk);
+  return out;
 }
