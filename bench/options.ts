@@ -1,0 +1,196 @@
+/** The bench's command line (node:util parseArgs): scenario, load shape and limits. */
+import { parseArgs } from "node:util";
+import { MAX_SIZE, MIN_SIZE } from "./messages.ts";
+import type { TransportMode } from "./wire.ts";
+
+export const SCENARIOS = ["broadcast", "saturate", "idle", "churn", "slow", "translate"] as const;
+export type Scenario = typeof SCENARIOS[number];
+
+export interface Options {
+  scenario: Scenario;
+  clients: number;
+  senders: number;
+  /** Broadcasts per second per sender. */
+  rate: number;
+  /** Seconds per measured phase (each saturation step; churn; idle hold). */
+  duration: number;
+  size: number;
+  transport: TransportMode;
+  translate: boolean;
+  /** Latency the fake translation provider adds to each call, ms. */
+  translateDelay: number;
+  /** Clients that stop reading (slow scenario). */
+  slow: number;
+  workers: number | undefined;
+  clientsPerWorker: number;
+  connectConcurrency: number;
+  baseline: boolean;
+  /** Saturation: multiply the rate by this each step, at most `maxSteps` steps, p99 limit. */
+  stepFactor: number;
+  maxSteps: number;
+  p99LimitMs: number;
+  /** Hard deadline for the whole run, seconds (undefined: computed). */
+  timeout: number | undefined;
+  out: string | undefined;
+  verbose: boolean;
+  /** Directory for a V8 CPU profile of the Parley server (written on a graceful stop). */
+  profile: string | undefined;
+}
+
+export const HELP = `Parley load generator: deno task bench [scenario] [options]
+
+Runs the Parley server (main.ts) and load-generator worker processes (bench/worker.ts, clients
+built on lib/client: ParleyClient + SecureChannel over TCP or WebSocket), then the same load
+against a zero-feature Deno broadcast server of the same transport (bench/baseline_*.ts), and
+prints Parley's figures with their ratio to the baseline's. Results: bench/results/<time>.json.
+
+Scenarios:
+  broadcast   (default) --clients connected and signed in; --senders of them broadcast @all
+              at --rate per second each for --duration seconds
+  saturate    like broadcast, raising the rate by --step-factor each step until p99 passes
+              --p99-limit ms or anything is lost/refused; reports the last sustained rate
+  idle        connect and sign in --clients (e.g. 5000), then hold: RSS per idle connection,
+              logins/s, idle CPU
+  churn       --clients parallel slots doing connect, sign-in, quit for --duration seconds:
+              cycles/s, server RSS before/after
+  slow        broadcast while --slow clients (TCP) stop reading: does the server drop them,
+              how much memory does it hold, do the others suffer
+  translate   broadcast with --translate: a fake translation provider on loopback, clients
+              spread over 5 languages
+
+Options:
+  --clients N            clients (slots for churn)      default 200 (idle 1000, churn 50)
+  --senders N            clients that send              default 10
+  --rate R               broadcasts/s per sender        default 5 (saturate: first step)
+  --duration S           seconds per phase              default 10 (saturate 5)
+  --size B               message text bytes             default 100 (${MIN_SIZE}..${MAX_SIZE})
+  --transport T          tcp | ws | mixed               default tcp
+  --translate            translation on (fake provider; langs en es fr de ja)
+  --translate-delay MS   latency the fake provider adds default 0
+  --slow N               slow clients (slow scenario)   default 10% of --clients
+  --workers N            load-generator processes       default ceil(clients/500), <= 2*cores
+  --clients-per-worker N                                default 500
+  --connect-concurrency N  sign-ins in flight per worker  default 32
+  --no-baseline          skip the baseline server
+  --step-factor F        saturate: rate multiplier      default 1.5
+  --max-steps N          saturate: most steps           default 8
+  --p99-limit MS         saturate: p99 limit            default 200
+  --timeout S            hard deadline for the run      default computed from the load
+  --out FILE             results JSON                   default bench/results/<time>.json
+  --verbose              echo children's stderr
+  --profile DIR          write a V8 CPU profile of the Parley server to DIR (.cpuprofile;
+                         open in Chrome DevTools); the server is then stopped with SIGTERM
+  --help                 this help
+
+The server runs with PARLEY_KDF_ITERATIONS=1000 (sign-in cost lowered for the bench) and with
+its rate and connection limits lifted (PARLEY_MESSAGE_RATE etc.; see bench/server_proc.ts).
+
+Examples:
+  deno task bench --clients 50 --senders 5 --duration 5 --transport mixed
+  deno task bench broadcast --clients 1000 --senders 10 --rate 10
+  deno task bench saturate --clients 200 --senders 10 --rate 2
+  deno task bench idle --clients 5000 --no-baseline
+  deno task bench translate --clients 100 --transport ws`;
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+function int(v: string | undefined, name: string, min: number, max = Infinity): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}: got '${v}'`);
+  }
+  return n;
+}
+
+function num(v: string | undefined, name: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) {
+    throw new UsageError(`--${name} must be a number of at least ${min}: got '${v}'`);
+  }
+  return n;
+}
+
+/** Parses the command line; "help" for --help. */
+export function parseOptions(args: string[]): Options | "help" {
+  const str = { type: "string" as const };
+  const bool = { type: "boolean" as const };
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        scenario: str,
+        clients: str,
+        senders: str,
+        rate: str,
+        duration: str,
+        size: str,
+        transport: str,
+        translate: bool,
+        "translate-delay": str,
+        slow: str,
+        workers: str,
+        "clients-per-worker": str,
+        "connect-concurrency": str,
+        "no-baseline": bool,
+        "step-factor": str,
+        "max-steps": str,
+        "p99-limit": str,
+        timeout: str,
+        out: str,
+        verbose: bool,
+        profile: str,
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}. Try --help.`);
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) return "help";
+  if (positionals.length > 1) throw new UsageError(`one scenario at most: got ${positionals}`);
+  const scenario = (v.scenario ?? positionals[0] ?? "broadcast") as Scenario;
+  if (!SCENARIOS.includes(scenario)) {
+    throw new UsageError(`unknown scenario '${scenario}': one of ${SCENARIOS.join(", ")}`);
+  }
+  const transport = (v.transport ?? "tcp") as TransportMode;
+  if (!["tcp", "ws", "mixed"].includes(transport)) {
+    throw new UsageError(`--transport must be tcp, ws or mixed: got '${transport}'`);
+  }
+  const defaultClients = scenario === "idle" ? 1000 : scenario === "churn" ? 50 : 200;
+  const clients = int(v.clients, "clients", 2, 20_000) ?? defaultClients;
+  const senders = int(v.senders, "senders", 1, clients) ?? Math.min(10, clients);
+  const slow = int(v.slow, "slow", 0, clients - senders - 1) ??
+    (scenario === "slow"
+      ? Math.max(1, Math.min(Math.round(clients / 10), clients - senders - 1))
+      : 0);
+  return {
+    scenario,
+    clients,
+    senders,
+    rate: num(v.rate, "rate", 0.1) ?? (scenario === "saturate" ? 2 : 5),
+    duration: num(v.duration, "duration", 1) ?? (scenario === "saturate" ? 5 : 10),
+    size: int(v.size, "size", MIN_SIZE, MAX_SIZE) ?? 100,
+    transport,
+    translate: v.translate || scenario === "translate",
+    translateDelay: int(v["translate-delay"], "translate-delay", 0, 10_000) ?? 0,
+    slow: scenario === "slow" ? slow : 0,
+    workers: int(v.workers, "workers", 1, 64),
+    clientsPerWorker: int(v["clients-per-worker"], "clients-per-worker", 1, 20_000) ?? 500,
+    connectConcurrency: int(v["connect-concurrency"], "connect-concurrency", 1, 1000) ?? 32,
+    baseline: !v["no-baseline"],
+    stepFactor: num(v["step-factor"], "step-factor", 1.01) ?? 1.5,
+    maxSteps: int(v["max-steps"], "max-steps", 1, 50) ?? 8,
+    p99LimitMs: num(v["p99-limit"], "p99-limit", 1) ?? 200,
+    timeout: num(v.timeout, "timeout", 10),
+    out: v.out,
+    verbose: v.verbose ?? false,
+    profile: v.profile,
+  };
+}

@@ -1,0 +1,133 @@
+/**
+ * The coordinator's side of the load-generator workers: starts them (bench/worker.ts, one child
+ * process each), sends a command to all, and gathers one report from each.
+ */
+import { type Child, spawnDeno } from "./children.ts";
+import type {
+  ChurnReport,
+  ConnectedReport,
+  ResultReport,
+  WorkerCommand,
+  WorkerConfig,
+  WorkerReport,
+} from "./wire.ts";
+
+const WORKER = new URL("./worker.ts", import.meta.url).pathname;
+
+class WorkerHandle {
+  #child: Child;
+  #reports: AsyncGenerator<WorkerReport>;
+
+  constructor(child: Child) {
+    this.#child = child;
+    const lines = child.lines;
+    this.#reports = (async function* () {
+      for await (const line of lines) {
+        if (!line.startsWith("{")) continue;
+        yield JSON.parse(line) as WorkerReport;
+      }
+    })();
+  }
+
+  get name(): string {
+    return this.#child.name;
+  }
+
+  send(cmd: WorkerCommand): Promise<void> {
+    return this.#child.write(JSON.stringify(cmd));
+  }
+
+  /** The next report, which must be of `type`; rejects on an error report, an exit or a timeout. */
+  async next<T extends WorkerReport["type"]>(
+    type: T,
+    timeoutMs: number,
+  ): Promise<Extract<WorkerReport, { type: T }>> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) =>
+      timer = setTimeout(
+        () => reject(new Error(`${this.name}: no '${type}' report in ${timeoutMs} ms`)),
+        timeoutMs,
+      )
+    );
+    try {
+      const r = await Promise.race([this.#reports.next(), timeout]);
+      if (r.done) throw new Error(`${this.name} exited:\n${this.#child.tail()}`);
+      if (r.value.type === "error") throw new Error(`${this.name}: ${r.value.message}`);
+      if (r.value.type !== type) throw new Error(`${this.name}: '${r.value.type}', not '${type}'`);
+      return r.value as Extract<WorkerReport, { type: T }>;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  kill(): void {
+    this.#child.kill();
+  }
+}
+
+export class WorkerPool {
+  readonly workers: WorkerHandle[];
+  readonly configs: WorkerConfig[];
+
+  private constructor(workers: WorkerHandle[], configs: WorkerConfig[]) {
+    this.workers = workers;
+    this.configs = configs;
+  }
+
+  static async start(configs: WorkerConfig[], verbose = false): Promise<WorkerPool> {
+    const children = await Promise.all(configs.map((cfg) =>
+      spawnDeno({
+        name: `worker-${cfg.worker}`,
+        echoStderr: verbose,
+        args: [
+          "run",
+          "--allow-net",
+          "--allow-read",
+          WORKER,
+          JSON.stringify(cfg),
+        ],
+      })
+    ));
+    const pool = new WorkerPool(children.map((c) => new WorkerHandle(c)), configs);
+    try {
+      await Promise.all(pool.workers.map((w) => w.next("booted", 60_000)));
+    } catch (err) {
+      pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  /** Sends `cmd` to every worker and waits for each one's report of `type`. */
+  async all<T extends WorkerReport["type"]>(
+    cmd: WorkerCommand | ((i: number) => WorkerCommand),
+    type: T,
+    timeoutMs: number,
+  ): Promise<Extract<WorkerReport, { type: T }>[]> {
+    await Promise.all(this.workers.map((w, i) => w.send(typeof cmd === "function" ? cmd(i) : cmd)));
+    return await Promise.all(this.workers.map((w) => w.next(type, timeoutMs)));
+  }
+
+  connect(timeoutMs: number): Promise<ConnectedReport[]> {
+    return this.all({ cmd: "connect" }, "connected", timeoutMs);
+  }
+
+  run(cmd: Extract<WorkerCommand, { cmd: "run" }>, timeoutMs: number): Promise<ResultReport[]> {
+    return this.all(cmd, "result", timeoutMs);
+  }
+
+  churn(
+    cmd: (i: number) => Extract<WorkerCommand, { cmd: "churn" }>,
+    timeoutMs: number,
+  ): Promise<ChurnReport[]> {
+    return this.all(cmd, "churned", timeoutMs);
+  }
+
+  /** Tells the workers to quit and SIGKILLs them. */
+  close(): void {
+    for (const w of this.workers) {
+      w.send({ cmd: "quit" }).catch(() => {});
+      w.kill();
+    }
+  }
+}
