@@ -25,27 +25,29 @@ export const handlers: Handlers = {
       });
       return refuseWebSocket(ctx.req, ticket);
     }
-    let signedIn;
+    let signedIn: Awaited<ReturnType<typeof currentUser>>;
+    let accepted: ReturnType<typeof acceptWebSocket>;
     try {
       signedIn = await currentUser(ctx);
+      accepted = acceptWebSocket(ctx.req, {
+        router: app.router,
+        logger: app.logger,
+        remoteAddr: ctx.remoteAddr,
+        identity: app.identity,
+        user: signedIn?.user,
+        onClose: () => {
+          ticket.release();
+          if (!signedIn) return;
+          const set = app.sockets.get(signedIn.tokenHash);
+          set?.delete(connection);
+          if (set?.size === 0) app.sockets.delete(signedIn.tokenHash);
+        },
+      });
     } catch (err) {
-      ticket.release();
+      ticket.release(); // a bad cookie store or a malformed upgrade must not keep its place
       throw err;
     }
-    const { response, connection } = acceptWebSocket(ctx.req, {
-      router: app.router,
-      logger: app.logger,
-      remoteAddr: ctx.remoteAddr,
-      identity: app.identity,
-      user: signedIn?.user,
-      onClose: () => {
-        ticket.release();
-        if (!signedIn) return;
-        const set = app.sockets.get(signedIn.tokenHash);
-        set?.delete(connection);
-        if (set?.size === 0) app.sockets.delete(signedIn.tokenHash);
-      },
-    });
+    const { response, connection } = accepted;
     if (signedIn) {
       let set = app.sockets.get(signedIn.tokenHash);
       if (!set) app.sockets.set(signedIn.tokenHash, set = new Set());

@@ -4,13 +4,14 @@
  * a session fails. The router never sees any of it: it hands plaintext frames to the adapter.
  */
 import { isCryptoError, type SecureSession } from "../lib/crypto/mod.ts";
+import { afterTurn } from "./turn.ts";
 
 /** Plaintext bytes per sealed batch; clients accept up to `sealedLineLength(1 MiB)`. */
 const MAX_BATCH_BYTES = 1 << 20;
 
 /**
- * Seals the frames one connection sends. Frames pushed in the same turn go out as one sealed
- * batch (`sealFrames`); `write` receives the sealed lines in the order the frames were pushed,
+ * Seals the frames one connection sends. Frames pushed in the same turn (see `turn.ts`) go out
+ * as one sealed batch (`sealFrames`); `write` receives the sealed lines in the order the frames were pushed,
  * with how many frames each carries.
  */
 export class FrameSealer {
@@ -19,6 +20,7 @@ export class FrameSealer {
   #onError: (err: unknown) => void;
   #batch: string[] = [];
   #chain: Promise<void> = Promise.resolve();
+  #sealing = false;
 
   constructor(
     session: SecureSession,
@@ -33,21 +35,36 @@ export class FrameSealer {
   /** Queues one plaintext frame (a JSON object without newline). */
   push(frame: string): void {
     this.#batch.push(frame);
-    if (this.#batch.length > 1) return; // a batch is already scheduled
-    this.#chain = this.#chain.then(async () => {
-      // Let the current turn finish queueing; then seal everything it queued.
-      await Promise.resolve();
-      const frames = this.#batch;
-      this.#batch = [];
+    if (this.#batch.length === 1 && !this.#sealing) afterTurn(this.#flush);
+  }
+
+  /**
+   * Seals everything queued so far. One seal at a time per connection: frames that arrive while
+   * one is in flight wait and go together in the next, so the busier the server, the more each
+   * (costly) seal carries.
+   */
+  #flush = (): void => {
+    if (this.#sealing || this.#batch.length === 0) return;
+    const frames = this.#batch;
+    this.#batch = [];
+    this.#sealing = true;
+    this.#chain = (async () => {
       const batches = groups(frames);
       const sealed = await Promise.all(batches.map((g) => this.#session.sealFrames(g)));
       sealed.forEach((line, i) => this.#write(line, batches[i].length));
-    }).catch((err) => this.#onError(err));
-  }
+    })().catch((err) => this.#onError(err)).finally(() => {
+      this.#sealing = false;
+      if (this.#batch.length) afterTurn(this.#flush);
+    });
+  };
 
   /** Resolves when every frame pushed so far has been sealed and written. */
-  settled(): Promise<void> {
-    return this.#chain;
+  async settled(): Promise<void> {
+    // Whoever waits (a goodbye, a close) does not wait for the turn to end.
+    while (this.#sealing || this.#batch.length) {
+      this.#flush();
+      await this.#chain;
+    }
   }
 }
 

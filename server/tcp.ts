@@ -13,6 +13,7 @@ import {
   type ServerIdentity,
 } from "../lib/crypto/mod.ts";
 import { errorFrame, FrameSealer, sessionFailure } from "./secure_transport.ts";
+import { type Watched, writeWatch } from "./write_watch.ts";
 import { plaintextRefusal, textModeDecision } from "./plaintext_policy.ts";
 
 export interface TcpServerOptions {
@@ -130,7 +131,9 @@ async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Pro
     tls: options.tls !== undefined,
     allowPlaintext: options.allowPlaintext ?? false,
   }).allowed;
-  const buf = new Uint8Array(64 * 1024);
+  // Per connection for its whole life: small, since frames are small (a line is at most 8 KiB
+  // plaintext, ~11 KiB sealed, and the splitter joins pieces).
+  const buf = new Uint8Array(16 * 1024);
   const read = conn.read(buf);
   // A person with nc waits to be told how to sign in; a program speaks first. So greet in text
   // when the client is quiet, and let its first byte decide the dialect either way: `{` is JSON
@@ -330,8 +333,7 @@ async function refuseConnection(
     ? JSON.stringify({ type: "error", ...refusal })
     : `! ${refusal.message}`;
   await within(writeAll(conn, utf8.encode(line + "\n")), 1000);
-  closeQuietly(conn);
-  await read.catch(() => {});
+  await closeAfterDraining(conn, read);
 }
 
 /**
@@ -349,11 +351,21 @@ async function refuseTextMode(
   });
   const local = conn.localAddr as Deno.NetAddr;
   await writeAll(conn, utf8.encode(plaintextRefusal(local.hostname, local.port) + "\n"));
+  await closeAfterDraining(conn, pending);
+}
+
+/**
+ * Hangs up after a last line: ends the sending side, then reads (and drops) what the client
+ * still sends, until it hangs up or for a second at most, since closing with unread input would
+ * reset the connection and could lose the line just sent. `pending` is a read still in flight.
+ */
+async function closeAfterDraining(
+  conn: Deno.Conn,
+  pending?: Promise<number | null>,
+): Promise<void> {
   try {
     await conn.closeWrite();
   } catch { /* already closed */ }
-  // Read (and drop) what the client still sends, until it hangs up or for a second at most:
-  // closing with unread input would reset the connection and could lose the line just sent.
   const sink = new Uint8Array(4096);
   const deadline = performance.now() + 1000;
   let read = pending ?? conn.read(sink);
@@ -420,7 +432,7 @@ interface Pending {
  * more than `maxQueued` bytes pile up behind an unfinished write, is disconnected as too slow:
  * it never holds up anyone else, and its backlog never grows the server's memory without bound.
  */
-class TcpConnection implements Connection {
+class TcpConnection implements Connection, Watched {
   readonly transport = "tcp";
   readonly dialect: Dialect;
   readonly remoteAddr: string;
@@ -436,6 +448,8 @@ class TcpConnection implements Connection {
   #sealer: FrameSealer | undefined;
   #sent = 0;
   #accepted = 0;
+  /** When the write in flight started (the write watch's clock); undefined when none is. */
+  #writeSince: number | undefined;
 
   constructor(
     conn: Deno.Conn,
@@ -521,16 +535,10 @@ class TcpConnection implements Connection {
         this.#queued = 0;
         this.#inWrite = true;
         let off = 0;
+        writeWatch.add(this);
         while (off < chunk.length) {
-          const stall = setTimeout(
-            () => this.#tooSlow(`no write progress for ${this.#limits.slowMs} ms`),
-            this.#limits.slowMs,
-          );
-          try {
-            off += await this.#conn.write(chunk.subarray(off));
-          } finally {
-            clearTimeout(stall);
-          }
+          this.#writeSince = writeWatch.now;
+          off += await this.#conn.write(chunk.subarray(off));
         }
         this.#inWrite = false;
         this.#accepted += frames;
@@ -539,7 +547,16 @@ class TcpConnection implements Connection {
       this.#hangUp();
     } finally {
       this.#inWrite = false;
+      this.#writeSince = undefined;
+      writeWatch.delete(this);
       this.#writing = undefined;
+    }
+  }
+
+  /** For the write watch: a write that has made no progress for too long means a stalled reader. */
+  check(now: number): void {
+    if (this.#writeSince !== undefined && now - this.#writeSince > this.#limits.slowMs) {
+      this.#tooSlow(`no write progress for ${this.#limits.slowMs} ms`);
     }
   }
 

@@ -17,6 +17,7 @@ import {
   type ServerIdentity,
 } from "../lib/crypto/mod.ts";
 import { errorFrame, FrameSealer, sessionFailure } from "./secure_transport.ts";
+import { type Watched, writeWatch } from "./write_watch.ts";
 
 export interface WsOptions {
   router: Router;
@@ -142,12 +143,18 @@ export function acceptWebSocket(
   socket.onerror = (event) => {
     options.logger.debug("ws error", { error: (event as ErrorEvent).message });
   };
-  socket.onclose = () => {
+  // Once, whichever comes first: the close event, or the server giving up on a reader too slow
+  // to ever complete the closing handshake (its close event may never come).
+  let gone = false;
+  conn.onGone = () => {
+    if (gone) return;
+    gone = true;
     clearTimeout(deadline);
     conn.ended();
     session?.detach();
     options.onClose?.(session);
   };
+  socket.onclose = () => conn.onGone?.();
   return { response, connection: conn };
 }
 
@@ -184,7 +191,7 @@ export interface WsWriteLimits {
  * buffer does not drain for `slowMs`) or lets more than `maxBuffered` bytes pile up is closed as
  * too slow (1008, "too slow").
  */
-export class WsConnection implements Connection {
+export class WsConnection implements Connection, Watched {
   readonly transport = "ws";
   readonly dialect = "json";
   readonly remoteAddr: string;
@@ -200,7 +207,14 @@ export class WsConnection implements Connection {
   /** Bytes handed to the socket so far, and where each message ends with how many frames. */
   #bytes = 0;
   #messages: { end: number; frames: number }[] = [];
-  #watch: ReturnType<typeof setTimeout> | undefined;
+  #watching = false;
+  /** When the buffer last drained (write watch clock), and how far it had drained then. */
+  #since = 0;
+  #drained = 0;
+  /** Set once the count of taken frames can no longer be read from the socket (closing). */
+  #frozen = false;
+  /** Called when the connection is over for the server: closed, or abandoned as too slow. */
+  onGone: (() => void) | undefined;
 
   constructor(socket: WebSocket, remoteAddr: string, limits: WsWriteLimits) {
     this.#socket = socket;
@@ -218,6 +232,8 @@ export class WsConnection implements Connection {
   }
 
   get accepted(): number {
+    // A closing socket reports an empty buffer whatever it still holds: count no further.
+    if (this.#frozen) return this.#accepted;
     // What left the buffer: everything sent but what is still buffered.
     const drained = this.#bytes - this.#socket.bufferedAmount;
     while (this.#messages.length && this.#messages[0].end <= drained) {
@@ -248,41 +264,58 @@ export class WsConnection implements Connection {
     this.#watchDrain();
   }
 
-  /** While bytes wait, checks every `slowMs` that some of them left. */
+  /** While bytes wait, the write watch checks that some of them leave. */
   #watchDrain(): void {
-    if (this.#watch !== undefined) return;
-    let drained = this.#bytes - this.#socket.bufferedAmount;
-    const check = () => {
-      this.#watch = undefined;
-      if (this.#socket.readyState !== WebSocket.OPEN) return;
-      const buffered = this.#socket.bufferedAmount;
-      if (buffered === 0) return;
-      const now = this.#bytes - buffered;
-      if (now === drained) {
-        return this.#tooSlow(`nothing drained for ${this.#limits.slowMs} ms`);
-      }
-      drained = now;
-      this.#watch = setTimeout(check, this.#limits.slowMs);
-    };
-    this.#watch = setTimeout(check, this.#limits.slowMs);
+    if (this.#watching) return;
+    this.#watching = true;
+    this.#since = writeWatch.now;
+    this.#drained = this.#bytes - this.#socket.bufferedAmount;
+    writeWatch.add(this);
+  }
+
+  /** For the write watch: buffered bytes that do not drain for too long mean a stalled reader. */
+  check(now: number): void {
+    const buffered = this.#socket.bufferedAmount;
+    if (this.#socket.readyState !== WebSocket.OPEN || buffered === 0) return this.#unwatch();
+    const drained = this.#bytes - buffered;
+    if (drained > this.#drained) {
+      this.#drained = drained;
+      this.#since = now;
+    } else if (now - this.#since > this.#limits.slowMs) {
+      this.#tooSlow(`nothing drained for ${this.#limits.slowMs} ms`);
+    }
+  }
+
+  #unwatch(): void {
+    this.#watching = false;
+    writeWatch.delete(this);
   }
 
   /** The socket closed: stop watching it. */
   ended(): void {
     this.closing = true;
-    clearTimeout(this.#watch);
+    this.#unwatch();
   }
 
   #tooSlow(why: string): void {
     if (this.tooSlow) return;
     this.tooSlow = true;
     this.closing = true;
-    clearTimeout(this.#watch);
+    this.#unwatch();
     this.#limits.onTooSlow(why);
-    // Too slow: hang up; the store keeps what must not be lost.
+    this.#freeze();
+    // Too slow: hang up; the store keeps what must not be lost. The closing handshake cannot
+    // finish while the peer does not read, so the session ends now, not at the close event.
     try {
       this.#socket.close(CLOSE_POLICY, "too slow");
     } catch { /* already closed */ }
+    this.onGone?.();
+  }
+
+  /** Counts what the socket took so far, and stops counting: it is about to close. */
+  #freeze(): void {
+    void this.accepted;
+    this.#frozen = true;
   }
 
   /** Resolves once the socket's buffer is empty (or it closed), within 2 seconds. */
@@ -307,7 +340,8 @@ export class WsConnection implements Connection {
     if (this.closing) return;
     this.closing = true;
     void this.flushed().then(() => {
-      clearTimeout(this.#watch);
+      this.#unwatch();
+      this.#freeze();
       try {
         // A close reason is limited to 123 bytes.
         this.#socket.close(1000, truncateUtf8(reason, 120));

@@ -5,25 +5,8 @@
 import assert from "node:assert/strict";
 import { clientHandshake } from "../lib/crypto/mod.ts";
 import type { ServerEvent } from "../lib/protocol/types.ts";
-import { PASSWORD, type TestServer, withServer } from "./helpers.ts";
+import { PASSWORD, sleep, type TestServer, within, withServer } from "./helpers.ts";
 import { expectError, expectFrame, joinBytes, nextFrame, rawJson, textUser, utf8 } from "./raw.ts";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** `promise`, or a rejection after `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) =>
-        timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)
-      ),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Message size

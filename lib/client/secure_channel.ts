@@ -98,6 +98,9 @@ export class SecureChannel implements FrameChannel {
       try {
         raw.send(hs.hello);
       } catch (err) {
+        // A refusal (a full server) can arrive and close the channel before the hello goes
+        // out: its answer, already being read, says why; let it win.
+        if (finishing) return;
         clearTimeout(timer);
         reject(err);
       }

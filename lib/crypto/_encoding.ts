@@ -66,8 +66,18 @@ function decode(text: string, t: Int16Array, pad: boolean): Uint8Array | undefin
   return out;
 }
 
+/** The runtime's own base64 (TC39 Uint8Array base64, in Deno and recent browsers), if any. */
+const nativeToBase64 = (Uint8Array.prototype as unknown as {
+  toBase64?: (options: { alphabet: string; omitPadding: boolean }) => string;
+}).toBase64;
+
 /** base64url without padding (RFC 4648 §5), the encoding of every binary field on the wire. */
 export function toBase64Url(bytes: Uint8Array): string {
+  // Every sealed frame goes through here: the native encoder is ~10x faster and makes no
+  // garbage of partial strings.
+  if (nativeToBase64) {
+    return nativeToBase64.call(bytes, { alphabet: "base64url", omitPadding: true });
+  }
   return encode(bytes, B64URL, false);
 }
 
