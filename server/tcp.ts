@@ -500,6 +500,10 @@ class TcpConnection implements Connection, Watched {
     await this.#writing;
   }
 
+  abort(why: string): void {
+    this.#tooSlow(why);
+  }
+
   close(_reason: string): void {
     if (this.closing) return;
     this.closing = true;

@@ -1,3 +1,5 @@
+import { LagFreeClock } from "../lib/lag_free_clock.ts";
+
 /**
  * One timer for every connection's slow-reader check, instead of a timer per write. It keeps
  * its own clock, which advances at most a little more than one interval per tick: when the event
@@ -14,18 +16,17 @@ const INTERVAL_MS = 250;
 class WriteWatch {
   #watched = new Set<Watched>();
   #timer: ReturnType<typeof setInterval> | undefined;
-  #clock = 0;
-  #last = performance.now();
+  #clock = new LagFreeClock(INTERVAL_MS * 2);
 
   /** The watch's clock: real time, minus the event loop's lag. */
   get now(): number {
-    return this.#clock;
+    return this.#clock.now;
   }
 
   add(w: Watched): void {
     this.#watched.add(w);
     if (this.#timer !== undefined) return;
-    this.#last = performance.now();
+    this.#clock.resume();
     this.#timer = setInterval(() => this.#tick(), INTERVAL_MS);
     Deno.unrefTimer(this.#timer);
   }
@@ -39,10 +40,8 @@ class WriteWatch {
   }
 
   #tick(): void {
-    const real = performance.now();
-    this.#clock += Math.min(real - this.#last, INTERVAL_MS * 2);
-    this.#last = real;
-    for (const w of [...this.#watched]) w.check(this.#clock);
+    const now = this.#clock.tick();
+    for (const w of [...this.#watched]) w.check(now);
   }
 }
 

@@ -291,6 +291,10 @@ export class WsConnection implements Connection, Watched {
     writeWatch.delete(this);
   }
 
+  abort(why: string): void {
+    this.#tooSlow(why);
+  }
+
   /** The socket closed: stop watching it. */
   ended(): void {
     this.closing = true;

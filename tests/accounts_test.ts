@@ -190,6 +190,7 @@ class FakeConnection implements Connection {
   flushed() {
     return Promise.resolve();
   }
+  abort() {}
   close() {
     this.session.detach();
   }

@@ -353,3 +353,37 @@ Deno.test("a reader that stops is dropped within the stall timeout and catches u
     maxQueuedBytes: 256 * 1024 * 1024,
     limits: { ratePerSec: 100_000, rateBurst: 100_000, slowReaderMs: 300 },
   }));
+
+Deno.test("a reader that stops is found by heartbeat, before its socket buffers fill", () =>
+  withServer(async (server) => {
+    const alice = await server.user("alice");
+    const bob = await server.user("bob");
+    const { conn: slow } = await stalledJsonUser(server, "slow");
+    try {
+      await alice.nextOf("presence", (p) => p.user === "slow");
+      // Three small messages: nowhere near filling a socket buffer.
+      const sent = [];
+      for (const text of ["one", "two", "three"]) sent.push((await alice.send("slow", text)).id);
+      const started = performance.now();
+      while (server.router.online.has("slow") && performance.now() - started < 10_000) {
+        await bob.send("alice", "still here"); // bob keeps reading and answering: he stays
+        await sleep(100);
+      }
+      assert.ok(!server.router.online.has("slow"), "the silent reader was dropped");
+      assert.ok(server.router.online.has("bob"), "the reader who answers stays");
+      assert.match(
+        server.router.metrics.render(),
+        /parley_slow_reader_disconnects_total\{transport="tcp"\} 1/,
+      );
+      // It never answered a heartbeat, so none of them counts as read: all wait in the store.
+      for (let i = 0; i < 200 && await server.store.pendingCount("slow") < 3; i++) await sleep(10);
+      const again = await server.client();
+      const welcome = await again.login("slow", PASSWORD);
+      assert.equal(welcome.pending, 3);
+      const replayed = [];
+      for (const _ of sent) replayed.push((await again.nextOf("message")).id);
+      assert.deepEqual(replayed, sent);
+    } finally {
+      slow.close();
+    }
+  }, { limits: { slowReaderMs: 1000 } }));

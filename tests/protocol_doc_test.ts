@@ -28,6 +28,7 @@ const EVENT_TYPES: Record<ServerEventType, true> = {
   lang: true,
   acked: true,
   pong: true,
+  heartbeat: true,
   help: true,
   prompt: true,
   info: true,

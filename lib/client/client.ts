@@ -222,6 +222,10 @@ export class ParleyClient {
       return; // Not ours to show: a text-mode greeting before the first JSON frame.
     }
     if (event.type === "message" && !this.#firstSighting(event)) return;
+    // Proof that this client reads: the server drops one that stops answering.
+    if (event.type === "heartbeat" && this.closeReason === undefined) {
+      this.sendFrame({ type: "heartbeat", seq: event.seq });
+    }
     for (const listener of this.#listeners) listener(event);
     const w = this.#waiters.find((w) => w.match(event));
     if (w) {

@@ -203,6 +203,7 @@ export function encodeTextEvent(
     case "lang":
       return `* Your language is now ${event.lang}.`;
     case "acked":
+    case "heartbeat": // JSON mode only
       return undefined;
     case "pong":
       return "* pong";

@@ -20,6 +20,8 @@ export type Command =
   | { type: "ack"; ids: string[]; cid?: string }
   | { type: "help"; cid?: string }
   | { type: "ping"; cid?: string }
+  /** The answer to the server's `heartbeat`: proves the client reads what it is sent. */
+  | { type: "heartbeat"; seq: number; cid?: string }
   /** Whether text mode shows the original after a translated message (JSON clients get both). */
   | { type: "originals"; show: boolean; cid?: string }
   | { type: "quit"; cid?: string };
@@ -142,6 +144,12 @@ export type ServerEvent =
   | { type: "lang"; lang: string; cid?: string }
   | { type: "acked"; count: number; cid?: string }
   | { type: "pong"; cid?: string }
+  /**
+   * JSON mode: sent to a connection that has been sent other events lately; the client answers
+   * `{"type":"heartbeat","seq":N}`. A client that does not answer within the slow-reader timeout
+   * is not reading, and is disconnected.
+   */
+  | { type: "heartbeat"; seq: number }
   | { type: "help"; text: string; cid?: string }
   /** Text-mode prompt during the interactive sign-in. */
   | { type: "prompt"; text: string; secret?: boolean }

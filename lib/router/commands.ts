@@ -4,6 +4,7 @@ import {
   clientId,
   optionalBoolean,
   optionalString,
+  requireCount,
   requireString,
   requireStringList,
 } from "./fields.ts";
@@ -107,6 +108,13 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
     cost: 0.1,
     parse: (raw) => ({ type: "ping", cid: clientId(raw) }),
     run: handlePing,
+  },
+  // {"type":"heartbeat","seq":N}: the answer to the server's heartbeat
+  heartbeat: {
+    auth: "any",
+    cost: 0,
+    parse: (raw) => ({ type: "heartbeat", seq: requireCount(raw, "seq"), cid: clientId(raw) }),
+    run: (_router, session, cmd) => session.heartbeatAnswered(cmd.seq),
   },
   // {"type":"originals","show":BOOL}
   originals: {

@@ -25,6 +25,11 @@ export interface Connection {
   readonly tooSlow: boolean;
   /** Resolves when every frame queued so far has been written to the socket. */
   flushed(): Promise<void>;
+  /**
+   * Drops a connection whose reader is not reading (it did not answer a heartbeat in time):
+   * what waits is discarded, and it counts as too slow. The transport then calls `detach()`.
+   */
+  abort(why: string): void;
   /** Writes what is queued, then closes. The transport then calls `Session.detach()`. */
   close(reason: string): void;
 }

@@ -53,6 +53,17 @@ export function requireStringList(raw: RawCommand, field: string, maxItems: numb
   return value;
 }
 
+export function requireCount(raw: RawCommand, field: string): number {
+  const value = raw[field];
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw new ParleyError(
+      "bad_argument",
+      `'${raw.type}' needs "${field}" as a whole number, 0 or more.`,
+    );
+  }
+  return value;
+}
+
 /** The optional client reference every command may carry. */
 export function clientId(raw: RawCommand): string | undefined {
   return optionalString(raw, "cid", 64);

@@ -16,6 +16,7 @@ import { RecentClientIds } from "./recent_client_ids.ts";
 import { TranslationService } from "../translate/service.ts";
 import { type Counter, MetricsRegistry } from "../metrics/mod.ts";
 import { Admission } from "./admission.ts";
+import { LagFreeClock } from "../lag_free_clock.ts";
 import { timedStore } from "../store/timed.ts";
 
 export const NAME_FREE_FAILURES = 5;
@@ -75,6 +76,9 @@ export class Router {
   /** The last translated delivery of each sender, which the next one waits for. */
   readonly #deliveries = new Map<string, Promise<void>>();
   #shuttingDown = false;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** Heartbeat time: the server's own lag does not count against its readers. */
+  readonly #clock = new LagFreeClock(2000);
 
   constructor(options: RouterOptions) {
     this.logger = options.logger;
@@ -137,6 +141,7 @@ export class Router {
       return session;
     }
     this.#sessions.add(session);
+    this.#startHeartbeat();
     this.stats.connections++;
     if (!options.greeted) session.emit(this.hello());
     const user = options.user;
@@ -202,6 +207,7 @@ export class Router {
   /** Called by a session when its transport is gone. */
   detach(session: Session): void {
     if (!this.#sessions.delete(session)) return;
+    if (this.#sessions.size === 0) this.#stopHeartbeat();
     const user = session.user;
     if (!user) return;
     // Dropped as too slow a reader: private messages its socket never took wait in the store,
@@ -329,6 +335,7 @@ export class Router {
   /** Tells every connection the server is going away, closes them and stops timers. */
   async shutdown(reason = "server shutting down"): Promise<void> {
     this.#shuttingDown = true;
+    this.#stopHeartbeat();
     this.typing.clearAll();
     const sessions = [...this.#sessions];
     await Promise.allSettled(sessions.map((s) => s.idle()));
@@ -337,6 +344,27 @@ export class Router {
     this.translation.close();
     for (const s of sessions) s.close(reason);
     await Promise.allSettled(sessions.map((s) => s.conn.flushed()));
+  }
+
+  /**
+   * Every second, each JSON session gets its heartbeat checked (see `Session.heartbeat`): a
+   * reader that stops reading is found within the slow-reader timeout plus a heartbeat period,
+   * however slowly its socket buffers fill.
+   */
+  #startHeartbeat(): void {
+    if (this.#heartbeat !== undefined) return;
+    const period = Math.min(1000, this.limits.slowReaderMs / 2);
+    this.#clock.resume();
+    this.#heartbeat = setInterval(() => {
+      const now = this.#clock.tick();
+      for (const s of this.#sessions) s.heartbeat(now, this.limits.slowReaderMs);
+    }, period);
+    Deno.unrefTimer(this.#heartbeat);
+  }
+
+  #stopHeartbeat(): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
   }
 
   /** Counts a refusal by a limit, for `/metrics`. */

@@ -60,6 +60,13 @@ export class Session {
    * than lost.
    */
   #unconfirmed: { index: number; message: StoredMessage }[] = [];
+  /** The heartbeat waiting for its answer, with its frame number. */
+  #beat: { seq: number; at: number; index: number } | undefined;
+  /** Frame number of the last answered heartbeat: the client has read everything up to it. */
+  #read = -1;
+  #beats = 0;
+  #lastBeatAt: number | undefined;
+  #sentSinceBeat = false;
 
   /** `connectedAt` (performance.now()) starts the sign-in deadline when the socket opened. */
   constructor(router: Router, conn: Connection, connectedAt: number = performance.now()) {
@@ -203,20 +210,62 @@ export class Session {
   }
 
   #send(frame: string, track?: StoredMessage): void {
+    this.#sentSinceBeat = true;
     const index = this.conn.send(frame);
     if (!track) return;
-    const accepted = this.conn.accepted;
-    // Forget what the socket took; the list stays as long as the reader is behind.
-    if (this.#unconfirmed.length && this.#unconfirmed[0].index < accepted) {
-      this.#unconfirmed = this.#unconfirmed.filter((u) => u.index >= accepted);
+    const taken = this.#taken();
+    // Forget what the reader has; the list stays as long as the reader is behind.
+    if (this.#unconfirmed.length && this.#unconfirmed[0].index < taken) {
+      this.#unconfirmed = this.#unconfirmed.filter((u) => u.index >= taken);
     }
-    if (index >= accepted) this.#unconfirmed.push({ index, message: track });
+    if (index >= taken) this.#unconfirmed.push({ index, message: track });
   }
 
-  /** Private messages this connection was given but its socket never took. */
+  /**
+   * Frames numbered below this surely reached the reader. In JSON mode that is everything up to
+   * the last heartbeat it answered (it read them, in order); in text mode, with no answers to go
+   * by, what the socket took.
+   */
+  #taken(): number {
+    return this.conn.dialect === "json" ? this.#read + 1 : this.conn.accepted;
+  }
+
+  /**
+   * Called by the router's heartbeat tick (JSON mode). A connection that was sent something
+   * since its last heartbeat gets a new one; one that leaves a heartbeat unanswered for longer
+   * than `timeoutMs` is not reading, however empty its socket buffers look, and is dropped as
+   * too slow. Connections with nothing sent are left alone: they cannot be falling behind.
+   */
+  heartbeat(now: number, timeoutMs: number): void {
+    if (this.#closed || this.conn.dialect !== "json") return;
+    if (this.#beat) {
+      if (now - this.#beat.at > timeoutMs) {
+        this.conn.abort(`heartbeat ${this.#beat.seq} unanswered for ${timeoutMs} ms`);
+      }
+      return;
+    }
+    // At most one every half timeout (the first that long after the first tick): enough to
+    // find a stopped reader in time, and cheap.
+    this.#lastBeatAt ??= now;
+    if (!this.#sentSinceBeat || now - this.#lastBeatAt < timeoutMs / 2) return;
+    this.#lastBeatAt = now;
+    const seq = ++this.#beats;
+    const index = this.writeNow({ type: "heartbeat", seq });
+    this.#sentSinceBeat = false;
+    this.#beat = { seq, at: now, index };
+  }
+
+  /** The client answered heartbeat `seq`: it is reading. */
+  heartbeatAnswered(seq: number): void {
+    if (!this.#beat || seq !== this.#beat.seq) return;
+    this.#read = this.#beat.index;
+    this.#beat = undefined;
+  }
+
+  /** Private messages this connection was given that may never have reached the reader. */
   untaken(): StoredMessage[] {
-    const accepted = this.conn.accepted;
-    return this.#unconfirmed.filter((u) => u.index >= accepted).map((u) => u.message);
+    const taken = this.#taken();
+    return this.#unconfirmed.filter((u) => u.index >= taken).map((u) => u.message);
   }
 
   /**
@@ -226,6 +275,7 @@ export class Session {
   writeNow(event: ServerEvent): number {
     const frame = this.encode(event);
     if (frame === undefined || this.#closed) return -1;
+    if (event.type !== "heartbeat") this.#sentSinceBeat = true;
     return this.conn.send(frame);
   }
 
