@@ -21,6 +21,7 @@ function signedIn(translation = "google"): ChatState {
     lang: "en",
     created: false,
     pending: 0,
+    online: 1,
     translation,
     users: [
       { name: "alice", state: "online", lang: "en" },
@@ -132,6 +133,7 @@ Deno.test("ChatState keeps the server's translation and each message's translati
       lang: "en",
       created: false,
       pending: 0,
+      online: 1,
       users: [],
     } as unknown as Parameters<ChatState["apply"]>[0],
   );
@@ -238,6 +240,7 @@ Deno.test("ChatWindow says once, in the header, that translation is off", () => 
       lang: "en",
       created: false,
       pending: 0,
+      online: 1,
       translation,
       users: [],
     });

@@ -64,6 +64,7 @@ function welcome(cid: string | undefined, user = "alice"): ServerEvent {
     created: false,
     users: [],
     pending: 0,
+    online: 1,
     translation: "off",
     cid,
   };

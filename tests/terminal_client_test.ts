@@ -394,6 +394,7 @@ function welcome(translation: string): ServerEvent {
     lang: "en",
     created: false,
     pending: 0,
+    online: 1,
     translation,
     users: [{ name: "alice", state: "online", lang: "en" }],
   };

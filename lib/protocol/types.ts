@@ -117,6 +117,8 @@ export type ServerEvent =
     users: UserStatus[];
     /** Number of stored messages that follow this event. */
     pending: number;
+    /** How many users are online; `users` lists at most 1000 of them. */
+    online: number;
     /** The translation provider (`google`, `apertium`, `libretranslate`), or `off`. */
     translation: string;
     cid?: string;
@@ -140,7 +142,13 @@ export type ServerEvent =
     duplicate?: boolean;
     cid?: string;
   }
-  | { type: "who"; users: UserStatus[]; cid?: string }
+  | {
+    type: "who";
+    users: UserStatus[];
+    /** How many users are online; `users` lists at most 1000 of them. */
+    online: number;
+    cid?: string;
+  }
   | { type: "lang"; lang: string; cid?: string }
   | { type: "acked"; count: number; cid?: string }
   | { type: "pong"; cid?: string }

@@ -5,6 +5,7 @@ import { encodeTextEvent } from "../protocol/text.ts";
 import type { ServerEvent, UserStatus } from "../protocol/types.ts";
 import type { ClientIdRecord, Store, StoredMessage, UserRecord } from "../store/store.ts";
 import { welcomeSession } from "./handlers/account.ts";
+import { deliverPending } from "./pending.ts";
 import { lookupCommand } from "./commands.ts";
 import type { Connection } from "./connection.ts";
 import { DEFAULT_LIMITS, type Limits, type RouterOptions } from "./options.ts";
@@ -20,6 +21,8 @@ import { LagFreeClock } from "../lag_free_clock.ts";
 import { timedStore } from "../store/timed.ts";
 
 export const NAME_FREE_FAILURES = 5;
+/** Online users listed by `who` and `welcome`; the `online` count covers the rest. */
+export const MAX_LISTED_ONLINE = 1000;
 export const ADDRESS_FREE_FAILURES = 20;
 
 /** Counters for logs, tests and, later, metrics. */
@@ -222,20 +225,21 @@ export class Router {
 
   async #keepUntaken(session: Session): Promise<void> {
     const untaken = session.untaken();
-    for (const message of untaken) {
-      try {
-        await this.store.storeOffline(message);
-        this.stats.stored++;
-      } catch (err) {
-        // Stored already (another slow session of the same user): nothing is lost.
-        this.logger.debug("could not keep an untaken message", { id: message.id, error: err });
-      }
-    }
-    if (untaken.length) {
-      this.logger.info("kept messages a slow reader did not take", {
-        session: session.id,
-        count: untaken.length,
-      });
+    if (untaken.length === 0) return;
+    // All at once: concurrent writes share one transaction (the store's group commit).
+    const results = await Promise.allSettled(untaken.map((m) => this.store.storeOffline(m)));
+    results.forEach((r, i) => {
+      if (r.status === "fulfilled") this.stats.stored++;
+      // Stored already (another slow session of the same user): nothing is lost.
+      else this.logger.debug("could not keep an untaken message", { id: untaken[i].id });
+    });
+    this.logger.info("kept messages a slow reader did not take", {
+      session: session.id,
+      count: untaken.length,
+    });
+    // The user may be back already, past the replay of their stored messages.
+    for (const s of this.sessionsOf(session.user!.key)) {
+      if (!s.holding) void deliverPending(this, s);
     }
   }
 
@@ -278,17 +282,23 @@ export class Router {
     return this.online.get(key) ?? new Set();
   }
 
-  /** Online users, then up to `limit` offline ones, for `who` and `welcome`. */
+  /**
+   * Online users (at most `MAX_LISTED_ONLINE`), then up to `limit` offline ones, for `who` and
+   * `welcome`. The cap keeps a sign-in on a big server from costing a frame the size of the
+   * whole server (and quadratic work as everyone signs in); `online` says how many there are.
+   */
   async userList(limit = 200): Promise<UserStatus[]> {
     const users: UserStatus[] = [];
     for (const set of this.online.values()) {
       const u = set.values().next().value!.user!;
       users.push({ name: u.name, state: "online", lang: u.lang });
+      if (users.length >= MAX_LISTED_ONLINE) break;
     }
     users.sort((a, b) => a.name.localeCompare(b.name));
-    const offline = await this.store.listUsers(limit + users.length);
+    const listedOnline = users.length;
+    const offline = await this.store.listUsers(limit + listedOnline);
     for (const u of offline) {
-      if (users.length >= limit + this.online.size) break;
+      if (users.length >= limit + listedOnline) break;
       if (!this.online.has(u.key)) users.push({ name: u.name, state: "offline", lang: u.lang });
     }
     return users;

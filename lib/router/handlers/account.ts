@@ -78,6 +78,7 @@ export async function welcomeSession(
     created,
     users,
     pending,
+    online: router.online.size,
     translation: router.translation.provider,
     cid,
   }));

@@ -33,5 +33,6 @@ export async function handleWho(
   session: Session,
   cmd: Extract<Command, { type: "who" }>,
 ): Promise<void> {
-  session.emit({ type: "who", users: await router.userList(), cid: cmd.cid });
+  const users = await router.userList();
+  session.emit({ type: "who", users, online: router.online.size, cid: cmd.cid });
 }
