@@ -18,7 +18,7 @@ export const handlers: Handlers = {
     // Limits are checked before any work is spent on the connection.
     const ticket = app.router.admission.admit(ctx.remoteAddr);
     if (isRefusal(ticket)) {
-      app.logger.info("connection refused", {
+      app.logger.debug("connection refused", {
         transport: "ws",
         peer: ctx.remoteAddr,
         code: ticket.code,
@@ -35,8 +35,8 @@ export const handlers: Handlers = {
         remoteAddr: ctx.remoteAddr,
         identity: app.identity,
         user: signedIn?.user,
+        onSocketGone: () => ticket.release(),
         onClose: () => {
-          ticket.release();
           if (!signedIn) return;
           const set = app.sockets.get(signedIn.tokenHash);
           set?.delete(connection);

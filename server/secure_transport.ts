@@ -11,12 +11,13 @@ const MAX_BATCH_BYTES = 1 << 20;
 
 /**
  * Seals the frames one connection sends. Frames pushed in the same turn (see `turn.ts`) go out
- * as one sealed batch (`sealFrames`); `write` receives the sealed lines in the order the frames were pushed,
- * with how many frames each carries.
+ * as one sealed batch (`sealFrames`); `write` receives the sealed lines in the order the frames
+ * were pushed, with how many frames each carries and whether it is the first of its flush (a
+ * backlog is judged once per flush: one flush may hold several lines at once).
  */
 export class FrameSealer {
   #session: SecureSession;
-  #write: (line: string, frames: number) => void;
+  #write: (line: string, frames: number, first: boolean) => void;
   #onError: (err: unknown) => void;
   #batch: string[] = [];
   #chain: Promise<void> = Promise.resolve();
@@ -24,7 +25,7 @@ export class FrameSealer {
 
   constructor(
     session: SecureSession,
-    write: (line: string, frames: number) => void,
+    write: (line: string, frames: number, first: boolean) => void,
     onError: (err: unknown) => void,
   ) {
     this.#session = session;
@@ -51,7 +52,7 @@ export class FrameSealer {
     this.#chain = (async () => {
       const batches = groups(frames);
       const sealed = await Promise.all(batches.map((g) => this.#session.sealFrames(g)));
-      sealed.forEach((line, i) => this.#write(line, batches[i].length));
+      sealed.forEach((line, i) => this.#write(line, batches[i].length, i === 0));
     })().catch((err) => this.#onError(err)).finally(() => {
       this.#sealing = false;
       if (this.#batch.length) afterTurn(this.#flush);

@@ -325,7 +325,27 @@ async function refuseConnection(
   refusal: Refusal,
 ): Promise<void> {
   const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
-  options.logger.info("connection refused", { transport: "tcp", peer, code: refusal.code });
+  // Debug only: a flood would flood the log; /metrics counts refusals by limit.
+  options.logger.debug("connection refused", { transport: "tcp", peer, code: refusal.code });
+  // A flood of refused connections must not hold sockets open: past a few, hang up at once.
+  if (refusing >= MAX_REFUSING) return closeQuietly(conn);
+  refusing++;
+  try {
+    await explainRefusal(conn, options, refusal);
+  } finally {
+    refusing--;
+  }
+}
+
+/** Refusals being explained right now, and how many may be at once. */
+let refusing = 0;
+const MAX_REFUSING = 64;
+
+async function explainRefusal(
+  conn: Deno.Conn,
+  options: TcpServerOptions,
+  refusal: Refusal,
+): Promise<void> {
   const buf = new Uint8Array(1);
   const read = conn.read(buf);
   const first = await within(read, options.sniffMs ?? 250);
@@ -465,7 +485,7 @@ class TcpConnection implements Connection, Watched {
     if (secure) {
       this.#sealer = new FrameSealer(
         secure,
-        (line, frames) => this.#queueBytes(utf8.encode(line + "\n"), frames),
+        (line, frames, first) => this.#queueBytes(utf8.encode(line + "\n"), frames, first),
         () => this.#hangUp(),
       );
     }
@@ -480,18 +500,19 @@ class TcpConnection implements Connection, Watched {
     if (this.#closed) return index;
     // In JSON mode every frame is sealed (in order, batched per turn) before it is queued.
     if (this.#sealer) this.#sealer.push(frame);
-    else this.#queueBytes(utf8.encode(frame + "\n"), 1);
+    else this.#queueBytes(utf8.encode(frame + "\n"), 1, true);
     return index;
   }
 
-  #queueBytes(bytes: Uint8Array, frames: number): void {
+  #queueBytes(bytes: Uint8Array, frames: number, first: boolean): void {
     if (this.#closed) return;
-    this.#queue.push({ bytes, frames });
-    this.#queued += bytes.length;
-    // A burst queued in one turn is fine; a backlog behind a write the reader is not taking is not.
-    if (this.#inWrite && this.#queued > this.#limits.maxQueued) {
+    // A burst queued at once (one flush, however many lines) is fine; a backlog behind a write
+    // the reader is not taking is not.
+    if (first && this.#inWrite && this.#queued > this.#limits.maxQueued) {
       return this.#tooSlow(`more than ${this.#limits.maxQueued} bytes waiting`);
     }
+    this.#queue.push({ bytes, frames });
+    this.#queued += bytes.length;
     this.#writing ??= this.#drain();
   }
 

@@ -32,8 +32,14 @@ export interface WsOptions {
   maxFrameBytes?: number;
   /** Outbound bytes a connection may have waiting; a reader further behind is dropped. @default 4 MiB */
   maxBufferedBytes?: number;
-  /** Called once the socket has closed and the session detached. */
+  /** Called once the connection is over for the server (closed, or given up as too slow). */
   onClose?: (session: Session | undefined) => void;
+  /**
+   * Called once the socket itself is gone: at its close event, or a slow-reader timeout after
+   * the server gave up on a reader too slow to finish the closing handshake. What it holds (an admission place) is
+   * not given back while the socket and its buffer still exist.
+   */
+  onSocketGone?: () => void;
 }
 
 /**
@@ -153,8 +159,23 @@ export function acceptWebSocket(
     conn.ended();
     session?.detach();
     options.onClose?.(session);
+    if (conn.tooSlow) {
+      // Deno cannot tear down a socket whose peer does not finish the closing handshake: its
+      // place is given back a slow-reader timeout later at the latest.
+      const last = setTimeout(socketGone, options.router.limits.slowReaderMs);
+      Deno.unrefTimer(last);
+    }
   };
-  socket.onclose = () => conn.onGone?.();
+  let socketWasGone = false;
+  const socketGone = () => {
+    if (socketWasGone) return;
+    socketWasGone = true;
+    options.onSocketGone?.();
+  };
+  socket.onclose = () => {
+    conn.onGone?.();
+    socketGone();
+  };
   return { response, connection: conn };
 }
 
@@ -203,16 +224,12 @@ export class WsConnection implements Connection, Watched {
   #limits: WsWriteLimits;
   #sealer: FrameSealer | undefined;
   #sent = 0;
-  #accepted = 0;
-  /** Bytes handed to the socket so far, and where each message ends with how many frames. */
+  /** Bytes handed to the socket so far. */
   #bytes = 0;
-  #messages: { end: number; frames: number }[] = [];
   #watching = false;
   /** When the buffer last drained (write watch clock), and how far it had drained then. */
   #since = 0;
   #drained = 0;
-  /** Set once the count of taken frames can no longer be read from the socket (closing). */
-  #frozen = false;
   /** Called when the connection is over for the server: closed, or abandoned as too slow. */
   onGone: (() => void) | undefined;
 
@@ -226,41 +243,33 @@ export class WsConnection implements Connection, Watched {
   secure(session: SecureSession): void {
     this.#sealer = new FrameSealer(
       session,
-      (line, frames) => this.#write(line, line.length, frames),
+      (line, _frames, first) => this.#write(line, line.length, first),
       () => this.#socket.close(CLOSE_POLICY, "seal failed"),
     );
   }
 
+  /** Not counted: a WebSocket is JSON mode, where heartbeat answers tell what the client read. */
   get accepted(): number {
-    // A closing socket reports an empty buffer whatever it still holds: count no further.
-    if (this.#frozen) return this.#accepted;
-    // What left the buffer: everything sent but what is still buffered.
-    const drained = this.#bytes - this.#socket.bufferedAmount;
-    while (this.#messages.length && this.#messages[0].end <= drained) {
-      this.#accepted += this.#messages.shift()!.frames;
-    }
-    return this.#accepted;
+    return 0;
   }
 
   send(frame: string): number {
     const index = this.#sent++;
     if (this.closing || this.#socket.readyState !== WebSocket.OPEN) return index;
     if (this.#sealer) this.#sealer.push(frame);
-    else this.#write(frame, utf8.encode(frame).length, 1);
+    else this.#write(frame, utf8.encode(frame).length, true);
     return index;
   }
 
-  #write(frame: string, size: number, frames: number): void {
+  #write(frame: string, size: number, first: boolean): void {
     if (this.#socket.readyState !== WebSocket.OPEN || this.tooSlow) return;
-    // A burst sent at once is fine; a backlog that is still there when more comes is not.
-    const waiting = this.#socket.bufferedAmount;
-    if (waiting > this.#limits.maxBuffered) {
+    // A burst sent at once (one flush, however many lines) is fine; a backlog that is still
+    // there when the next flush comes is not.
+    if (first && this.#socket.bufferedAmount > this.#limits.maxBuffered) {
       return this.#tooSlow(`more than ${this.#limits.maxBuffered} bytes waiting`);
     }
     this.#socket.send(frame);
     this.#bytes += size;
-    this.#messages.push({ end: this.#bytes, frames });
-    void this.accepted; // settles what drained, so the list stays short
     this.#watchDrain();
   }
 
@@ -307,19 +316,12 @@ export class WsConnection implements Connection, Watched {
     this.closing = true;
     this.#unwatch();
     this.#limits.onTooSlow(why);
-    this.#freeze();
     // Too slow: hang up; the store keeps what must not be lost. The closing handshake cannot
     // finish while the peer does not read, so the session ends now, not at the close event.
     try {
       this.#socket.close(CLOSE_POLICY, "too slow");
     } catch { /* already closed */ }
     this.onGone?.();
-  }
-
-  /** Counts what the socket took so far, and stops counting: it is about to close. */
-  #freeze(): void {
-    void this.accepted;
-    this.#frozen = true;
   }
 
   /** Resolves once the socket's buffer is empty (or it closed), within 2 seconds. */
@@ -345,7 +347,6 @@ export class WsConnection implements Connection, Watched {
     this.closing = true;
     void this.flushed().then(() => {
       this.#unwatch();
-      this.#freeze();
       try {
         // A close reason is limited to 123 bytes.
         this.#socket.close(1000, truncateUtf8(reason, 120));

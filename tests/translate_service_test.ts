@@ -14,6 +14,7 @@ import { LruCache } from "../lib/translate/lru.ts";
 import { maskText, nothingToTranslate, unmaskText } from "../lib/translate/mask.ts";
 import { GoogleTranslator } from "../lib/translate/providers/mod.ts";
 import { TranslationService } from "../lib/translate/service.ts";
+import type { Translator } from "../lib/translate/translator.ts";
 import { type FakeGoogle, startFakeGoogle } from "./fakes/google_v2.ts";
 
 async function withService(
@@ -197,3 +198,51 @@ Deno.test("an unsupported pair is remembered and not asked again", () =>
     assert.equal(fake.requests.length, 1);
     assert.equal(service.health().state, "ok", "an unsupported pair is not a provider failure");
   }));
+
+Deno.test("a trial call answered 'unsupported' ends the pause: the provider is up", () =>
+  withService(async (service, fake) => {
+    fake.failNext("server_error", 2);
+    await service.translate("one", "en", ["es"]);
+    await service.translate("two", "en", ["es"]);
+    assert.equal(service.health().state, "paused");
+    await new Promise((r) => setTimeout(r, 250));
+    fake.failNext("bad_pair");
+    const trial = await service.translate("three", "en", ["xx"]);
+    assert.deepEqual(trial.get("xx"), { kind: "untranslated", reason: "unsupported" });
+    assert.equal(service.health().state, "ok");
+    const after = await service.translate("four", "en", ["es"]);
+    assert.equal(after.get("es")?.kind, "translated");
+  }, { timeoutMs: 500, threshold: 2 }));
+
+Deno.test("texts nobody waits for any more are not sent", async () => {
+  const fake = await startFakeGoogle();
+  const google = new GoogleTranslator({ apiKey: fake.apiKey, baseUrl: fake.url });
+  // One text per call, one call at a time (like Apertium), over Google's real HTTP API.
+  const serial: Translator = {
+    name: "google",
+    limits: { maxTexts: 1, maxChars: 10_000, concurrency: 1 },
+    translate: (request) => google.translate(request),
+  };
+  const service = new TranslationService({
+    translator: serial,
+    logger: silentLogger,
+    timeoutMs: 200,
+  });
+  try {
+    fake.setDelay(300);
+    const out = await service.translateMany(
+      ["one", "two", "three"].map((text) => ({ text, source: "en" })),
+      "de",
+    );
+    assert.deepEqual(out.map((o) => o.kind), ["untranslated", "untranslated", "untranslated"]);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(
+      fake.requests.length,
+      1,
+      "the two that waited past everyone's deadline stayed home",
+    );
+  } finally {
+    service.close();
+    await fake.close();
+  }
+});

@@ -224,7 +224,9 @@ export class ParleyClient {
     if (event.type === "message" && !this.#firstSighting(event)) return;
     // Proof that this client reads: the server drops one that stops answering.
     if (event.type === "heartbeat" && this.closeReason === undefined) {
-      this.sendFrame({ type: "heartbeat", seq: event.seq });
+      try {
+        this.sendFrame({ type: "heartbeat", seq: event.seq });
+      } catch { /* the channel closed meanwhile; its close event says so */ }
     }
     for (const listener of this.#listeners) listener(event);
     const w = this.#waiters.find((w) => w.match(event));

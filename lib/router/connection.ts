@@ -17,8 +17,9 @@ export interface Connection {
    */
   send(frame: string): number;
   /**
-   * How many frames the socket has taken (handed to the operating system, or the WebSocket's
-   * buffer drained past them): every frame numbered below this is out of the server's hands.
+   * Text mode: how many frames the socket has taken (handed to the operating system); every
+   * frame numbered below this is out of the server's hands. A connection that only carries JSON
+   * mode may report 0: there, the client's heartbeat answers tell what it read.
    */
   readonly accepted: number;
   /** True once the transport dropped the connection because its reader fell too far behind. */

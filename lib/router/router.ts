@@ -226,21 +226,34 @@ export class Router {
   async #keepUntaken(session: Session): Promise<void> {
     const untaken = session.untaken();
     if (untaken.length === 0) return;
-    // All at once: concurrent writes share one transaction (the store's group commit).
-    const results = await Promise.allSettled(untaken.map((m) => this.store.storeOffline(m)));
-    results.forEach((r, i) => {
-      if (r.status === "fulfilled") this.stats.stored++;
-      // Stored already (another slow session of the same user): nothing is lost.
-      else this.logger.debug("could not keep an untaken message", { id: untaken[i].id });
-    });
-    this.logger.info("kept messages a slow reader did not take", {
+    this.logger.info("keeping messages a slow reader may not have read", {
       session: session.id,
       count: untaken.length,
     });
+    await this.keepForLater(session.user!.key, untaken);
+  }
+
+  /**
+   * Stores private messages for `userKey` that a live delivery may not have reached (a reader
+   * dropped as too slow), so they arrive at the next sign-in; clients drop duplicates by id.
+   */
+  async keepForLater(userKey: string, messages: StoredMessage[]): Promise<void> {
+    // All at once: concurrent writes share one transaction (the store's group commit).
+    const results = await Promise.allSettled(messages.map((m) => this.store.storeOffline(m)));
+    results.forEach((r, i) => {
+      if (r.status === "fulfilled") this.stats.stored++;
+      // Stored already (another slow session of the same user): nothing is lost.
+      else this.logger.debug("could not keep a message", { id: messages[i].id });
+    });
     // The user may be back already, past the replay of their stored messages.
-    for (const s of this.sessionsOf(session.user!.key)) {
+    for (const s of this.sessionsOf(userKey)) {
       if (!s.holding) void deliverPending(this, s);
     }
+  }
+
+  /** Whether a message of this sender is still waiting for its translation. */
+  delivering(senderKey: string): boolean {
+    return this.#deliveries.has(senderKey);
   }
 
   /** Sends a presence change to every signed-in user but the one it is about. */
@@ -288,13 +301,13 @@ export class Router {
    * whole server (and quadratic work as everyone signs in); `online` says how many there are.
    */
   async userList(limit = 200): Promise<UserStatus[]> {
-    const users: UserStatus[] = [];
+    let users: UserStatus[] = [];
     for (const set of this.online.values()) {
       const u = set.values().next().value!.user!;
       users.push({ name: u.name, state: "online", lang: u.lang });
-      if (users.length >= MAX_LISTED_ONLINE) break;
     }
     users.sort((a, b) => a.name.localeCompare(b.name));
+    users = users.slice(0, MAX_LISTED_ONLINE);
     const listedOnline = users.length;
     const offline = await this.store.listUsers(limit + listedOnline);
     for (const u of offline) {

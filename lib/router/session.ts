@@ -116,6 +116,10 @@ export class Session {
           }.`,
         );
       }
+      // A heartbeat's answer says the client reads now; it must not wait behind its sends.
+      if (raw.type === "heartbeat" && typeof raw.seq === "number") {
+        return this.heartbeatAnswered(raw.seq);
+      }
       // Checked before queueing, so a flood is refused at once instead of piling up.
       if (spec.cost > 0 && !this.bucket.take(spec.cost)) {
         this.#router.stats.rateLimited++;
@@ -265,7 +269,10 @@ export class Session {
   /** Private messages this connection was given that may never have reached the reader. */
   untaken(): StoredMessage[] {
     const taken = this.#taken();
-    return this.#unconfirmed.filter((u) => u.index >= taken).map((u) => u.message);
+    const written = this.#unconfirmed.filter((u) => u.index >= taken).map((u) => u.message);
+    // Held back behind a replay: never written at all.
+    const held = (this.holding ?? []).flatMap((h) => h.track ? [h.track] : []);
+    return [...written, ...held];
   }
 
   /**

@@ -37,9 +37,9 @@ export function messageFor(
  * call per language, never per reader), or untranslated when the timeout passes. Translated
  * deliveries of one sender keep their order: each waits for the sender's previous one.
  *
- * Returns how many sessions it goes to, and a promise that settles when all have it. `track`
- * is the stored form of a private message, kept by the recipient's sessions until their sockets
- * take it.
+ * Returns how many sessions it goes to. `track` is the stored form of a private message, kept
+ * by the recipient's sessions until they have surely read it; should the recipient be dropped
+ * as too slow while it waits for its translation, it is stored for the next sign-in.
  */
 export function deliverMessage(
   router: Router,
@@ -47,7 +47,7 @@ export function deliverMessage(
   targets: Iterable<Session>,
   sender: { key: string; lang: string },
   track?: StoredMessage,
-): { reached: number; done: Promise<void> } {
+): { reached: number } {
   const byLang = new Map<string, Session[]>();
   const now: Session[] = [];
   for (const s of targets) {
@@ -61,17 +61,39 @@ export function deliverMessage(
     group.push(s);
   }
   const reached = now.length + [...byLang.values()].reduce((n, g) => n + g.length, 0);
-  if (now.length) router.fanout({ ...message, lang: sender.lang }, now, sender.key, track);
-  if (byLang.size === 0) return { reached, done: Promise.resolve() };
-
-  const translated = router.translation.translate(message.text, sender.lang, byLang.keys());
-  const done = router.afterPrevious(sender.key, async () => {
+  const original = { ...message, lang: sender.lang };
+  if (byLang.size === 0 && !router.delivering(sender.key)) {
+    router.fanout(original, now, sender.key, track);
+    return { reached };
+  }
+  const translated = byLang.size
+    ? router.translation.translate(message.text, sender.lang, byLang.keys())
+    : Promise.resolve(new Map());
+  if (!router.delivering(sender.key)) {
+    // Nothing of this sender's is still being translated: its own language goes out now.
+    router.fanout(original, now, sender.key, track);
+    now.length = 0;
+  }
+  void router.afterPrevious(sender.key, async () => {
     const outcomes = await translated;
+    // Behind an earlier message still being translated: in order, after it.
+    if (now.length) router.fanout(original, live(now, track, router), sender.key, track);
     for (const [lang, sessions] of byLang) {
-      const live = sessions.filter((s) => !s.closed);
       const event = messageFor(message, outcomes.get(lang)!, sender.lang);
-      router.fanout(event, live, sender.key, track);
+      router.fanout(event, live(sessions, track, router), sender.key, track);
     }
   });
-  return { reached, done };
+  return { reached };
+}
+
+/**
+ * The sessions still open. A recipient dropped as too slow meanwhile will not get the message
+ * live, so a private one is kept for their next sign-in.
+ */
+function live(sessions: Session[], track: StoredMessage | undefined, router: Router): Session[] {
+  const open = sessions.filter((s) => !s.closed);
+  if (track && sessions.some((s) => s.closed && s.conn.tooSlow && s.user?.key === track.toKey)) {
+    router.keepForLater(track.toKey, [track]);
+  }
+  return open;
 }

@@ -44,6 +44,8 @@ export interface TranslationServiceOptions {
 /** One text waiting in a batch. */
 interface Waiting {
   masked: string;
+  /** When the last asker stops waiting (performance.now() time): a call after that is wasted. */
+  deadline: number;
   resolve: (t: Translated) => void;
   reject: (err: unknown) => void;
 }
@@ -73,6 +75,8 @@ export class TranslationService {
   #queue: (() => void)[] = [];
   /** Translations already asked for, so concurrent askers share one provider call. */
   #inFlight = new Map<string, Promise<Translated>>();
+  /** The not yet answered entries of `#inFlight`, by the same key. */
+  #waiting = new Map<string, Waiting>();
   #unsupported = new Map<string, number>();
   #closed = false;
 
@@ -210,23 +214,31 @@ export class TranslationService {
     source: string | undefined,
     target: string,
   ): Promise<Translated> {
+    const deadline = performance.now() + this.timeoutMs;
     let pending = this.#inFlight.get(key);
-    if (!pending) {
-      pending = new Promise<Translated>((resolve, reject) => {
-        const batchKey = `${target}\u0000${source ?? ""}`;
-        let batch = this.#batches.get(batchKey);
-        if (!batch) {
-          this.#batches.set(batchKey, batch = []);
-          // Everything asked for in this turn of the event loop goes out together.
-          setTimeout(() => this.#flush(batchKey, source, target), 0);
-        }
-        batch.push({ masked, resolve, reject });
-      });
-      this.#inFlight.set(key, pending);
-      pending.then((t) => this.#memory.set(key, t), () => {}).finally(() =>
-        this.#inFlight.delete(key)
-      );
+    if (pending) {
+      // A new asker waits as long as its own timeout: the call is worth making until then.
+      const waiting = this.#waiting.get(key);
+      if (waiting) waiting.deadline = Math.max(waiting.deadline, deadline);
+      return pending;
     }
+    pending = new Promise<Translated>((resolve, reject) => {
+      const batchKey = `${target}\u0000${source ?? ""}`;
+      let batch = this.#batches.get(batchKey);
+      if (!batch) {
+        this.#batches.set(batchKey, batch = []);
+        // Everything asked for in this turn of the event loop goes out together.
+        setTimeout(() => this.#flush(batchKey, source, target), 0);
+      }
+      const waiting: Waiting = { masked, deadline, resolve, reject };
+      this.#waiting.set(key, waiting);
+      batch.push(waiting);
+    });
+    this.#inFlight.set(key, pending);
+    pending.then((t) => this.#memory.set(key, t), () => {}).finally(() => {
+      this.#inFlight.delete(key);
+      this.#waiting.delete(key);
+    });
     return pending;
   }
 
@@ -259,18 +271,25 @@ export class TranslationService {
   async #call(chunk: Waiting[], source: string | undefined, target: string): Promise<void> {
     const translator = this.#translator!;
     await this.#slot(translator.limits.concurrency);
-    if (!this.#breaker.allow()) {
+    // Texts everyone stopped waiting for while the call waited for a slot are not sent.
+    const now = performance.now();
+    const expired = chunk.filter((w) => w.deadline <= now);
+    for (const w of expired) w.reject(new TranslateError("timeout", "no slot in time"));
+    chunk = chunk.filter((w) => w.deadline > now);
+    if (chunk.length === 0) return this.#release();
+    if (this.#closed || !this.#breaker.allow()) {
       this.#release();
       for (const w of chunk) w.reject(new ProviderPaused());
       return;
     }
     const started = performance.now();
+    const wait = Math.max(...chunk.map((w) => w.deadline)) - started;
     try {
       const results = await translator.translate({
         texts: chunk.map((w) => w.masked),
         target,
         source,
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: AbortSignal.timeout(Math.max(1, Math.min(this.timeoutMs, wait))),
       });
       if (results.length !== chunk.length) {
         throw new TranslateError(
@@ -292,7 +311,9 @@ export class TranslationService {
     } catch (err) {
       const code = err instanceof TranslateError ? err.code : "unavailable";
       this.metrics.call(translator.name, code, chunk.length, performance.now() - started);
-      if (code !== "unsupported") {
+      // An unsupported pair is an answer: the provider is up (and a trial call succeeded).
+      if (code === "unsupported") this.#breaker.success();
+      else {
         this.#breaker.failure(err);
         this.#logger.warn("translation failed", {
           provider: translator.name,

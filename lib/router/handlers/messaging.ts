@@ -50,12 +50,11 @@ export async function handleSend(
   const lang = from.lang;
   const sender = { key: from.key, lang };
   let outcome: ClientIdRecord;
-  let delivered: Promise<void> | undefined;
 
   if (toKey === BROADCAST) {
     const targets: Session[] = [...ownOthers];
     for (const [key, set] of router.online) if (key !== from.key) targets.push(...set);
-    delivered = deliverMessage(router, message, targets, sender).done;
+    deliverMessage(router, message, targets, sender);
     router.typing.stop(from.key, BROADCAST);
     outcome = {
       id: message.id,
@@ -67,14 +66,13 @@ export async function handleSend(
     const live = router.sessionsOf(toKey);
     if (live.size > 0) {
       message.to = live.values().next().value!.user!.name;
-      const { reached, done } = deliverMessage(
+      const { reached } = deliverMessage(
         router,
         message,
         new Set([...live, ...ownOthers].filter((s) => s !== session)),
         sender,
         { id: message.id, from: from.name, to: message.to, toKey, text, ts: message.ts, lang },
       );
-      delivered = done;
       // A note to oneself with no other device open reaches nobody; say so.
       const recipients = toKey === from.key && reached === 0 ? 0 : 1;
       outcome = { id: message.id, to: message.to, status: "delivered", recipients };
@@ -112,10 +110,9 @@ export async function handleSend(
   router.stats.messages++;
   router.rememberClientId(from.key, cmd.cid, outcome);
   session.emit({ type: "sent", ...outcome, cid: cmd.cid });
-  // The sender hears "sent" at once; readers in other languages get the message as soon as it
-  // is translated (at most the translation timeout later). This session's next command waits,
-  // so a fast sender cannot pile up unbounded translation work.
-  await delivered;
+  // The sender hears "sent" at once, and goes on; readers in other languages get the message as
+  // soon as it is translated (at most the translation timeout later, in the order sent). The
+  // rate limit bounds how much translation work one sender can have waiting.
 }
 
 /** {"type":"ack","ids":["..."]} — removes delivered stored messages; sends the next batch. */
