@@ -539,15 +539,17 @@ export class SqliteStore implements Store {
   ): Promise<void> {
     await this.#open();
     if (entries.length === 0) return;
+    let rows: { lookup: string; body: Uint8Array }[] = [];
     // Keyed and sealed before the transaction: nothing awaits while it holds the write lock.
-    const rows = await Promise.all(entries.map(async ({ source, translation }) => {
-      const lookup = await translationLookup(this.#key, provider, target, source);
-      const body = await sealTranslation(this.#key, provider, target, lookup, translation);
-      return { lookup, body };
-    }));
-    this.#assertOpen();
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
+    const sealed = (async () => {
+      rows = await Promise.all(entries.map(async ({ source, translation }) => {
+        const lookup = await translationLookup(this.#key, provider, target, source);
+        const body = await sealTranslation(this.#key, provider, target, lookup, translation);
+        return { lookup, body };
+      }));
+    })();
+    // In the group commit with the messages: one fsync for all that is written at once.
+    await this.#enqueue(entries.length, sealed, () => {
       // Strictly after every earlier put (of any process, before any restart, whatever the
       // clock did), so the newest entries are never taken for the oldest.
       const last = (this.#q.lastSavedAt.get() as { t: number | null }).t;
@@ -564,12 +566,9 @@ export class SqliteStore implements Store {
         const pruned = Number(this.#q.pruneTranslations.run(excess).changes);
         count = pruned === excess ? this.#maxTranslations : this.#countTranslations();
       }
-      this.#db.exec("COMMIT");
+      // Approximate should the whole transaction fail; recounted at the next open.
       this.#translationCount = count;
-    } catch (err) {
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-      throw err;
-    }
+    });
   }
 
   async check(): Promise<void> {
