@@ -187,13 +187,26 @@ const utf8 = new TextEncoder();
  * browser cannot read an HTTP error answer to an upgrade; it can read this.
  */
 export function refuseWebSocket(req: Request, refusal: Refusal): Response {
+  // A flood of refused upgrades must not hold sockets open: past a few, a plain 503.
+  if (refusing >= MAX_REFUSING) {
+    return new Response(refusal.message, {
+      status: 503,
+      headers: { "retry-after": String(refusal.retryAfter ?? 1) },
+    });
+  }
+  refusing++;
   const { socket, response } = Deno.upgradeWebSocket(req);
   socket.onopen = () => {
     socket.send(JSON.stringify({ type: "error", ...refusal }));
     socket.close(CLOSE_POLICY, refusal.code);
   };
+  socket.onclose = () => refusing--;
   return response;
 }
+
+/** Refused WebSockets being told why right now, and how many may be at once. */
+let refusing = 0;
+const MAX_REFUSING = 64;
 
 /** WebSocket close code for "policy violation" (a reader too slow to keep up). */
 const CLOSE_POLICY = 1008;
