@@ -76,6 +76,8 @@ export class Router {
   /** Signed-in sessions by user key. */
   readonly online = new Map<string, Set<Session>>();
   readonly #sessions = new Set<Session>();
+  /** Keys of the users online, sorted: `who` and `welcome` list the first of them. */
+  readonly #byName: string[] = [];
   /** The last translated delivery of each sender, which the next one waits for. */
   readonly #deliveries = new Map<string, Promise<void>>();
   #shuttingDown = false;
@@ -202,7 +204,10 @@ export class Router {
     const key = session.user!.key;
     let set = this.online.get(key);
     const first = !set;
-    if (!set) this.online.set(key, set = new Set());
+    if (!set) {
+      this.online.set(key, set = new Set());
+      this.#byName.splice(sortedIndex(this.#byName, key), 0, key);
+    }
     set.add(session);
     if (first) this.broadcastPresence(session.user!.name, "online", key);
   }
@@ -219,6 +224,8 @@ export class Router {
     const set = this.online.get(user.key);
     if (!set?.delete(session) || set.size > 0) return;
     this.online.delete(user.key);
+    const at = sortedIndex(this.#byName, user.key);
+    if (this.#byName[at] === user.key) this.#byName.splice(at, 1);
     this.typing.clearFrom(user.key);
     this.broadcastPresence(user.name, "offline", user.key);
   }
@@ -301,13 +308,11 @@ export class Router {
    * whole server (and quadratic work as everyone signs in); `online` says how many there are.
    */
   async userList(limit = 200): Promise<UserStatus[]> {
-    let users: UserStatus[] = [];
-    for (const set of this.online.values()) {
-      const u = set.values().next().value!.user!;
-      users.push({ name: u.name, state: "online", lang: u.lang });
-    }
-    users.sort((a, b) => a.name.localeCompare(b.name));
-    users = users.slice(0, MAX_LISTED_ONLINE);
+    // Kept sorted as users come and go: a sign-in on a big server sorts nothing.
+    const users: UserStatus[] = this.#byName.slice(0, MAX_LISTED_ONLINE).map((key) => {
+      const u = this.online.get(key)!.values().next().value!.user!;
+      return { name: u.name, state: "online", lang: u.lang };
+    });
     const listedOnline = users.length;
     const offline = await this.store.listUsers(limit + listedOnline);
     for (const u of offline) {
@@ -432,4 +437,16 @@ export class Router {
   get connectionCount(): number {
     return this.#sessions.size;
   }
+}
+
+/** Where `key` is, or would go, in the sorted `keys` (binary search). */
+function sortedIndex(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid] < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
