@@ -14,10 +14,20 @@ import { type HttpServer, serveHttp } from "./server/http.ts";
 import { isLoopback } from "./server/plaintext_policy.ts";
 import { describeTlsError, loadTlsFiles, type TlsFiles, TlsSetupError } from "./server/tls.ts";
 import { MetricsRegistry } from "./lib/metrics/mod.ts";
-import { createTranslator } from "./lib/translate/providers/mod.ts";
+import {
+  APERTIUM_BASE_URL,
+  createTranslator,
+  GOOGLE_BASE_URL,
+} from "./lib/translate/providers/mod.ts";
 import { TranslationService } from "./lib/translate/service.ts";
 
 const VERSION = "0.1.0";
+
+/** Where a provider is reached when no --translate-url is given (LibreTranslate needs one). */
+const DEFAULT_TRANSLATE_URLS: Record<string, string> = {
+  google: GOOGLE_BASE_URL,
+  apertium: APERTIUM_BASE_URL,
+};
 
 async function main(): Promise<number> {
   let config;
@@ -99,6 +109,12 @@ async function main(): Promise<number> {
       provider: config.translateProvider,
       url: config.translateUrl,
       apiKey: config.translateKey,
+      onStartError: (err) =>
+        logger.warn(
+          "cannot reach the translation provider yet: messages go out untranslated until it " +
+            "answers (it is asked again every 10 minutes, and at each message)",
+          { provider: config.translateProvider, error: err.message },
+        ),
     }),
     cache: store,
     logger,
@@ -181,9 +197,9 @@ async function main(): Promise<number> {
   console.log(
     translation.provider === "off"
       ? "Parley translation: off (messages are delivered as written; see --translate-provider)"
-      : `Parley translation: ${translation.provider}` +
-        (config.translateUrl ? ` at ${config.translateUrl}` : "") +
-        `, timeout ${config.translateTimeout} s`,
+      : `Parley translation: ${translation.provider} at ${
+        config.translateUrl ?? DEFAULT_TRANSLATE_URLS[config.translateProvider]
+      }, timeout ${config.translateTimeout} s`,
   );
   if (!tls && !config.allowPlaintext && !isLoopback(hostname)) {
     // docs/security.md §11: say so, rather than let remote nc users find out one by one.

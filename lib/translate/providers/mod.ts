@@ -23,6 +23,8 @@ export interface TranslatorOptions {
   url?: string;
   /** Required for google; sent as `api_key` to libretranslate when set. */
   apiKey?: string;
+  /** Told when the provider cannot be reached at start (Apertium's pair list). */
+  onStartError?: (err: Error) => void;
 }
 
 /**
@@ -48,7 +50,7 @@ export function createTranslator(options: TranslatorOptions): Translator | undef
       const translator = new ApertiumTranslator({ baseUrl: options.url });
       // Not awaited: the server must start even while APy is down; until the list is known,
       // supports() says undefined and calls go out with the plain pair codes.
-      translator.start().catch(() => {});
+      translator.start().catch((err) => options.onStartError?.(err));
       return translator;
     }
   }
