@@ -93,7 +93,7 @@ export function deliverMessage(
 function live(sessions: Session[], track: StoredMessage | undefined, router: Router): Session[] {
   const open = sessions.filter((s) => !s.closed);
   if (track && sessions.some((s) => s.closed && s.conn.tooSlow && s.user?.key === track.toKey)) {
-    router.keepForLater(track.toKey, [track]);
+    void router.keepForLater(track.toKey, [track]);
   }
   return open;
 }
