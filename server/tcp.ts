@@ -32,7 +32,10 @@ export interface TcpServerOptions {
    * @default 250
    */
   sniffMs?: number;
-  /** Outbound bytes a connection may have waiting; a reader further behind is dropped. @default 4 MiB */
+  /**
+   * Outbound bytes a connection may have waiting; a reader further behind is dropped.
+   * @default the router's `maxQueuedBytes` (1 MiB)
+   */
   maxQueuedBytes?: number;
   /** PEM certificate chain and private key: the listener speaks TLS (`Deno.listenTls`). */
   tls?: { cert: string; key: string };

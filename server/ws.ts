@@ -30,7 +30,10 @@ export interface WsOptions {
   user?: UserRecord;
   /** Longest frame accepted, in UTF-8 bytes. @default 8192 */
   maxFrameBytes?: number;
-  /** Outbound bytes a connection may have waiting; a reader further behind is dropped. @default 4 MiB */
+  /**
+   * Outbound bytes a connection may have waiting; a reader further behind is dropped.
+   * @default the router's `maxQueuedBytes` (1 MiB)
+   */
   maxBufferedBytes?: number;
   /** Called once the connection is over for the server (closed, or given up as too slow). */
   onClose?: (session: Session | undefined) => void;
