@@ -6,6 +6,7 @@
  *   deno run --allow-net bench/baseline_tcp.ts [--port N]
  */
 import { announce, Hub, type Member } from "./baseline_hub.ts";
+import { concatBytes } from "../lib/bytes.ts";
 
 /** A connection further behind than this is dropped, like Parley's 4 MiB. */
 const MAX_QUEUED = 4 << 20;
@@ -42,7 +43,9 @@ function handle(hub: Hub, conn: Deno.TcpConn): void {
         const chunks = queue;
         queue = [];
         queued = 0;
-        const bytes = chunks.length === 1 ? chunks[0] : concat(chunks);
+        const bytes = chunks.length === 1
+          ? chunks[0]
+          : concatBytes(chunks, chunks.reduce((n, c) => n + c.length, 0));
         let off = 0;
         while (off < bytes.length) off += await conn.write(bytes.subarray(off));
       }
@@ -82,18 +85,6 @@ function handle(hub: Hub, conn: Deno.TcpConn): void {
       rest = rest.slice(start);
     }
   })().catch(() => {}).finally(close);
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const c of chunks) size += c.length;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }
 
 if (import.meta.main) {

@@ -5,6 +5,7 @@
  */
 import { decodeUtf8, LineSplitter } from "../lib/protocol/lines.ts";
 import type { LineChannel } from "../lib/client/mod.ts";
+import { concatBytes } from "../lib/bytes.ts";
 
 const utf8 = new TextEncoder();
 
@@ -103,7 +104,9 @@ export class TcpLines implements LineChannel {
       while (this.#queue.length && !this.#closed) {
         const chunks = this.#queue;
         this.#queue = [];
-        const bytes = chunks.length === 1 ? chunks[0] : concat(chunks);
+        const bytes = chunks.length === 1
+          ? chunks[0]
+          : concatBytes(chunks, chunks.reduce((n, c) => n + c.length, 0));
         let off = 0;
         while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
       }
@@ -113,16 +116,4 @@ export class TcpLines implements LineChannel {
       this.#writing = false;
     }
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const c of chunks) size += c.length;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }
