@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { clientHandshake, type SecureSession } from "../lib/crypto/mod.ts";
 import type { ServerEvent } from "../lib/protocol/types.ts";
 import { CONTENT_SECURITY_POLICY } from "../server/http.ts";
+import { makeCert } from "./certs.ts";
 import { PASSWORD } from "./helpers.ts";
 import { apiLogin, startWebServer, upgradeStatus, type WebServer } from "./web_helpers.ts";
 
@@ -358,35 +359,7 @@ Deno.test({
   name: "http: under TLS the session cookie is Secure",
   ignore: !hasOpenssl,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "parley-tls-" });
-    const { success } = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    assert.ok(success, "openssl could not make a certificate");
-    const cert = await Deno.readTextFile(`${dir}/cert.pem`);
-    const key = await Deno.readTextFile(`${dir}/key.pem`);
+    const { dir, cert, key } = await makeCert();
     const server = await startWebServer({ tls: { cert, key } });
     const client = Deno.createHttpClient({ caCerts: [cert] });
     try {

@@ -6,61 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { PASSWORD, startServer, TextSocket } from "./helpers.ts";
-import { spawnServer } from "./process_helpers.ts";
+import { runServerToExit, spawnServer } from "./process_helpers.ts";
 import { startWebServer } from "./web_helpers.ts";
-
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const TEXT_PASSWORD = PASSWORD.replace(" ", "-");
-
-interface Cert {
-  dir: string;
-  certPath: string;
-  keyPath: string;
-  cert: string;
-  key: string;
-}
-
-/** A self-signed EC certificate for localhost and 127.0.0.1, in a fresh temp directory. */
-async function makeCert(): Promise<Cert> {
-  const dir = await Deno.makeTempDir({ prefix: "parley-tls-" });
-  const certPath = `${dir}/cert.pem`;
-  const keyPath = `${dir}/key.pem`;
-  const out = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "2",
-      "-keyout",
-      keyPath,
-      "-out",
-      certPath,
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      // A server certificate, not a CA: rustls (Deno) refuses a CA certificate as the server's.
-      "-addext",
-      "basicConstraints=critical,CA:FALSE",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  await Deno.chmod(keyPath, 0o600);
-  return {
-    dir,
-    certPath,
-    keyPath,
-    cert: await Deno.readTextFile(certPath),
-    key: await Deno.readTextFile(keyPath),
-  };
-}
+import { type Cert, makeCert } from "./certs.ts";
+import { TEXT_PASSWORD } from "./raw.ts";
 
 let certOnce: Promise<Cert> | undefined;
 /** One certificate for the whole file (making one costs a process start). */
@@ -264,30 +213,9 @@ Deno.test("tls: a bad TLS configuration stops main.ts with a clear message", asy
       ],
     ];
     for (const [args, code, message] of cases) {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--allow-net",
-          "--allow-read",
-          "--allow-write",
-          "--allow-env",
-          MAIN,
-          "--tcp-port",
-          "0",
-          "--http-port",
-          "0",
-          "--data-dir",
-          `${dir}/data`,
-          ...args,
-        ],
-        env: { NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-        stdin: "null",
-      }).output();
-      const stderr = new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, code, `${args.join(" ")}: ${stderr}`);
-      assert.match(stderr, message, args.join(" "));
+      const out = await runServerToExit(`${dir}/data`, args);
+      assert.equal(out.code, code, `${args.join(" ")}: ${out.output}`);
+      assert.match(out.output, message, args.join(" "));
     }
     await Deno.remove(other.dir, { recursive: true });
   } finally {
