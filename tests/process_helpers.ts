@@ -4,13 +4,20 @@ import { type IdentityVerifier, pinFingerprint } from "../lib/crypto/mod.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
-function serverCommand(dataDir: string, extraArgs: string[], env: Record<string, string> = {}) {
+/** How a child server runs: `cwd` also confines its reads and writes to that directory. */
+interface ChildOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+function serverCommand(dataDir: string, extraArgs: string[], options: ChildOptions = {}) {
+  const { env = {}, cwd } = options;
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-net",
-      "--allow-read",
-      "--allow-write",
+      cwd ? `--allow-read=${cwd}` : "--allow-read",
+      cwd ? `--allow-write=${cwd}` : "--allow-write",
       "--allow-env",
       MAIN,
       "--tcp-port",
@@ -22,6 +29,7 @@ function serverCommand(dataDir: string, extraArgs: string[], env: Record<string,
       ...extraArgs,
     ],
     env: { PARLEY_KDF_ITERATIONS: String(TEST_KDF_ITERATIONS), NO_COLOR: "1", ...env },
+    cwd,
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
@@ -37,7 +45,7 @@ export async function runServerToExit(
   extraArgs: string[] = [],
   options: { env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<{ code: number; output: string }> {
-  const child = serverCommand(dataDir, extraArgs, options.env).spawn();
+  const child = serverCommand(dataDir, extraArgs, options).spawn();
   const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 15_000);
   try {
     const { code, stdout, stderr } = await child.output();
@@ -65,9 +73,9 @@ export interface ServerProcess {
 export async function spawnServer(
   dataDir: string,
   extraArgs: string[] = [],
-  options: { env?: Record<string, string> } = {},
+  options: ChildOptions = {},
 ): Promise<ServerProcess> {
-  const child = serverCommand(dataDir, extraArgs, options.env).spawn();
+  const child = serverCommand(dataDir, extraArgs, options).spawn();
   let out = "";
   const listening = Promise.withResolvers<number>();
   const pump = async (stream: ReadableStream<Uint8Array>) => {

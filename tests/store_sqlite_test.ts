@@ -76,6 +76,29 @@ CREATE INDEX offline_by_recipient ON offline_messages (to_key, seq);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
 
+/**
+ * A database as an older Parley left it (no lang column), holding one message with `body`;
+ * with `keyCheck`, sealed under a data key, otherwise from before encryption.
+ */
+function oldStore(
+  path: string,
+  m: Pick<StoredMessage, "id" | "from" | "to" | "toKey" | "ts">,
+  body: Uint8Array,
+  keyCheck?: string,
+): void {
+  withDb(path, (db) => {
+    db.exec(OLD_SCHEMA);
+    db.prepare(
+      "INSERT INTO offline_messages (id, to_key, from_name, to_name, body, ts) VALUES (?, ?, ?, ?, ?, ?)",
+    ).run(m.id, m.toKey, m.from, m.to, body, m.ts);
+    if (keyCheck) {
+      db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)").run(DATA_KEY_CHECK, keyCheck);
+    }
+  });
+}
+
+const utf8 = (text: string) => new TextEncoder().encode(text);
+
 const columns = (path: string, table: string) =>
   withDb(
     path,
@@ -88,13 +111,7 @@ Deno.test("SqliteStore: adds the lang column to a store from before it", async (
     const key = await newKey();
     const old = message("old", "from before");
     const body = await sealOfflineBody(key, old, old.text);
-    withDb(path, (db) => {
-      db.exec(OLD_SCHEMA);
-      db.prepare(
-        "INSERT INTO offline_messages (id, to_key, from_name, to_name, body, ts) VALUES (?, ?, ?, ?, ?, ?)",
-      ).run(old.id, old.toKey, old.from, old.to, body, old.ts);
-      db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)").run(DATA_KEY_CHECK, key.keyCheck());
-    });
+    oldStore(path, old, body, key.keyCheck());
     assert.ok(!columns(path, "offline_messages").includes("lang"));
 
     const store = await SqliteStore.open({ path, dataKey: key });
@@ -124,12 +141,11 @@ Deno.test("SqliteStore: adds the lang column to a store from before it", async (
 
 Deno.test("SqliteStore: adds the lang column to a store from before encryption", async () => {
   await withDir(async (path) => {
-    withDb(path, (db) => {
-      db.exec(OLD_SCHEMA);
-      db.prepare(
-        "INSERT INTO offline_messages (id, to_key, from_name, to_name, body, ts) VALUES (?, ?, ?, ?, ?, ?)",
-      ).run("p", "bob", "alice", "bob", new TextEncoder().encode("plain"), 1_700_000_000_000);
-    });
+    oldStore(
+      path,
+      { id: "p", from: "alice", to: "bob", toKey: "bob", ts: 1_700_000_000_000 },
+      utf8("plain"),
+    );
     const store = await SqliteStore.open({
       path,
       dataKey: await newKey(),
@@ -401,12 +417,11 @@ Deno.test("SqliteStore: more writes than one batch takes, and a large ack", asyn
 
 Deno.test("SqliteStore: writes called during the first-open migration wait for it", async () => {
   await withDir(async (path) => {
-    withDb(path, (db) => {
-      db.exec(OLD_SCHEMA);
-      db.prepare(
-        "INSERT INTO offline_messages (id, to_key, from_name, to_name, body, ts) VALUES (?, ?, ?, ?, ?, ?)",
-      ).run("p", "bob", "alice", "bob", new TextEncoder().encode("plain"), 1_700_000_000_000);
-    });
+    oldStore(
+      path,
+      { id: "p", from: "alice", to: "bob", toKey: "bob", ts: 1_700_000_000_000 },
+      utf8("plain"),
+    );
     const store = new SqliteStore({
       path,
       dataKey: await newKey(),
