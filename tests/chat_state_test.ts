@@ -1,5 +1,6 @@
 /** The browser island's state and draft parsing, without a browser. */
 import assert from "node:assert/strict";
+import { welcomeEvent } from "./fixtures.ts";
 import { h } from "preact";
 import { renderToString } from "preact-render-to-string";
 import { ChatSession, parseDraft } from "../islands/chat_session.ts";
@@ -15,20 +16,14 @@ import {
 
 function signedIn(translation = "google"): ChatState {
   const s = new ChatState();
-  s.apply({
-    type: "welcome",
-    user: "alice",
-    lang: "en",
-    created: false,
-    pending: 0,
-    online: 1,
+  s.apply(welcomeEvent({
     translation,
     users: [
       { name: "alice", state: "online", lang: "en" },
       { name: "Bob", state: "online", lang: "es" },
       { name: "carol", state: "offline", lang: "fr" },
     ],
-  });
+  }));
   return s;
 }
 
@@ -126,17 +121,8 @@ Deno.test("ChatState keeps the server's translation and each message's translati
   assert.equal(signedIn("off").translation.value, "off");
   // A welcome from a server that predates translation says nothing about it.
   const old = new ChatState();
-  old.apply(
-    {
-      type: "welcome",
-      user: "alice",
-      lang: "en",
-      created: false,
-      pending: 0,
-      online: 1,
-      users: [],
-    } as unknown as Parameters<ChatState["apply"]>[0],
-  );
+  const { translation: _, ...before } = welcomeEvent();
+  old.apply(before as unknown as Parameters<ChatState["apply"]>[0]);
   assert.equal(old.translation.value, "");
 });
 
@@ -234,16 +220,7 @@ Deno.test("MessageList marks translated and untranslated messages, as text", () 
 Deno.test("ChatWindow says once, in the header, that translation is off", () => {
   const render = (translation: string) => {
     const session = new ChatSession({ onSignedOut: () => {} });
-    session.state.apply({
-      type: "welcome",
-      user: "alice",
-      lang: "en",
-      created: false,
-      pending: 0,
-      online: 1,
-      translation,
-      users: [],
-    });
+    session.state.apply(welcomeEvent({ translation }));
     for (const id of ["1", "2"]) {
       session.state.apply({ type: "message", id, from: "bob", to: "all", text: "hi", ts: 1 });
     }

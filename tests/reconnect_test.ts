@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { welcomeEvent } from "./fixtures.ts";
 import {
   Backoff,
   type FrameChannel,
@@ -57,17 +58,7 @@ class FakeChannel implements FrameChannel {
 }
 
 function welcome(cid: string | undefined, user = "alice"): ServerEvent {
-  return {
-    type: "welcome",
-    user,
-    lang: "en",
-    created: false,
-    users: [],
-    pending: 0,
-    online: 1,
-    translation: "off",
-    cid,
-  };
+  return welcomeEvent({ user, cid });
 }
 
 /** Collects events, and waits for one that matches. */

@@ -3,6 +3,7 @@
  * a server in this process.
  */
 import assert from "node:assert/strict";
+import { welcomeEvent } from "./fixtures.ts";
 import { CHAT_HELP, parseChatLine, typingTarget } from "../lib/client/terminal/commands.ts";
 import { Formatter } from "../lib/client/terminal/format.ts";
 import type { Terminal } from "../lib/client/terminal/terminal.ts";
@@ -388,16 +389,7 @@ class RecordingTerminal implements Terminal {
 }
 
 function welcome(translation: string): ServerEvent {
-  return {
-    type: "welcome",
-    user: "alice",
-    lang: "en",
-    created: false,
-    pending: 0,
-    online: 1,
-    translation,
-    users: [{ name: "alice", state: "online", lang: "en" }],
-  };
+  return welcomeEvent({ translation, users: [{ name: "alice", state: "online", lang: "en" }] });
 }
 
 const TS = new Date(2024, 0, 2, 14, 2).getTime();
