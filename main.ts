@@ -14,6 +14,7 @@ import { type HttpServer, serveHttp } from "./server/http.ts";
 import { isLoopback } from "./server/plaintext_policy.ts";
 import { describeTlsError, loadTlsFiles, type TlsFiles, TlsSetupError } from "./server/tls.ts";
 import { MetricsRegistry } from "./lib/metrics/mod.ts";
+import { startMemoryTrim } from "./server/memory_trim.ts";
 import {
   APERTIUM_BASE_URL,
   createTranslator,
@@ -187,7 +188,10 @@ async function main(): Promise<number> {
   }
 
   const { hostname, port } = tcp.addr;
-  logger.info(`Parley ${VERSION} store=${dbPath}`);
+  const trimmer = startMemoryTrim({ logger, metrics });
+  logger.info(`Parley ${VERSION} store=${dbPath}`, {
+    memoryTrim: trimmer ? trimmer.libc : "off",
+  });
   // Operators give this to users over another channel; clients pin it (docs/security.md §7, §8).
   console.log(
     `Parley identity: ${identity.identity.fingerprint}` +
@@ -225,6 +229,7 @@ async function main(): Promise<number> {
   if (http) await Promise.race([http.shutdown(), new Promise((r) => setTimeout(r, 3000))]);
   await Promise.race([tcp.drained(), new Promise((r) => setTimeout(r, 3000))]);
   await store.close();
+  trimmer?.stop();
   logger.info("bye");
   return 0;
 }

@@ -4,6 +4,7 @@
  * printed where it listens.
  */
 import { type Child, spawnDeno } from "./children.ts";
+import { LIBC_FFI_FLAG } from "../server/memory_trim.ts";
 import type { Endpoint, TransportMode } from "./wire.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -106,6 +107,7 @@ export async function startParley(
       "--allow-read",
       "--allow-write",
       "--allow-env",
+      LIBC_FFI_FLAG,
       ...(options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`] : []),
       `${ROOT}main.ts`,
       "--tcp-port",

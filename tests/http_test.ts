@@ -179,6 +179,9 @@ Deno.test("http: /metrics speaks the Prometheus text format", async () => {
     assert.match(text, /^parley_sign_ins_total 2$/m);
     assert.match(text, /^parley_messages_total 1$/m);
     assert.match(text, /^parley_translation_state\{provider="off",state="off"\} 1$/m);
+    const rss = Number(text.match(/^process_resident_memory_bytes (\d+)$/m)?.[1]);
+    assert.ok(rss > 1 << 20, `resident memory ${rss}`);
+    assert.match(text, /^parley_heap_bytes\{kind="used"\} \d+$/m);
     // Every sample line is `name{labels} value`; every metric has HELP and TYPE.
     for (const line of text.trimEnd().split("\n")) {
       assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [-+\d.eInfNa]+)$/, line);

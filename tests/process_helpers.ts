@@ -1,6 +1,7 @@
 /** Runs Parley as a real child process, for crash and shutdown tests. */
 import { TEST_KDF_ITERATIONS } from "./helpers.ts";
 import { type IdentityVerifier, pinFingerprint } from "../lib/crypto/mod.ts";
+import { LIBC_FFI_FLAG } from "../server/memory_trim.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -19,6 +20,7 @@ function serverCommand(dataDir: string, extraArgs: string[], options: ChildOptio
       cwd ? `--allow-read=${cwd}` : "--allow-read",
       cwd ? `--allow-write=${cwd}` : "--allow-write",
       "--allow-env",
+      LIBC_FFI_FLAG,
       MAIN,
       "--tcp-port",
       "0",

@@ -15,7 +15,7 @@ import { DEFAULT_ITERATIONS } from "../accounts/password.ts";
 import { TypingTracker } from "./typing.ts";
 import { RecentClientIds } from "./recent_client_ids.ts";
 import { TranslationService } from "../translate/service.ts";
-import { type Counter, MetricsRegistry } from "../metrics/mod.ts";
+import { type Counter, MetricsRegistry, registerProcessMetrics } from "../metrics/mod.ts";
 import { Admission } from "./admission.ts";
 import { LagFreeClock } from "../lag_free_clock.ts";
 import { timedStore } from "../store/timed.ts";
@@ -408,6 +408,7 @@ export class Router {
 
   #registerMetrics(): void {
     const m = this.metrics;
+    registerProcessMetrics(m);
     m.gauge("parley_connections", "Open connections, by transport and dialect.", () => {
       const counts = new Map<string, { labels: Record<string, string>; value: number }>();
       for (const s of this.#sessions) {

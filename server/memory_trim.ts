@@ -1,0 +1,102 @@
+/**
+ * Gives freed native memory back to the operating system. glibc's malloc returns memory only
+ * from the top of its heap, so a burst (a login storm, a traffic peak, thousands of connections
+ * that come and go) leaves free chunks in the middle that stay resident: the bench saw an idle
+ * server keep twice the memory its connections use. `malloc_trim(0)` releases those pages.
+ *
+ * It is a libc call, so it needs FFI access to libc, which `deno task start` grants for exactly
+ * that file (`LIBC_FFI_FLAG`). Without it, or on a libc without `malloc_trim` (musl), the server
+ * runs as before and only holds more memory after peaks.
+ */
+import type { Logger } from "../lib/log.ts";
+import type { MetricsRegistry } from "../lib/metrics/mod.ts";
+
+/** Where Debian and Ubuntu (and most glibc distributions, merged /usr) keep libc. */
+export const LIBC_PATHS = [
+  "/usr/lib/x86_64-linux-gnu/libc.so.6",
+  "/usr/lib/aarch64-linux-gnu/libc.so.6",
+  "/usr/lib64/libc.so.6",
+];
+
+/** The permission flag that lets the server call libc, and nothing else, through FFI. */
+export const LIBC_FFI_FLAG = `--allow-ffi=${LIBC_PATHS.join(",")}`;
+
+/** How often freed memory is handed back; a trim of a large heap costs about a millisecond. */
+export const TRIM_INTERVAL_MS = 10_000;
+
+export interface MemoryTrimmer {
+  /** The libc that answers. */
+  readonly libc: string;
+  /** Trims now; returns the seconds it took. */
+  trim(): number;
+  stop(): void;
+}
+
+type Libc = Deno.DynamicLibrary<{ malloc_trim: { parameters: ["usize"]; result: "i32" } }>;
+
+/** Opens libc's `malloc_trim` if this process may; undefined (and why) when it cannot. */
+function openLibc(): { lib: Libc; path: string } | { why: string } {
+  if (Deno.build.os !== "linux") return { why: "not Linux" };
+  const allowed = LIBC_PATHS.filter((path) =>
+    Deno.permissions.querySync({ name: "ffi", path }).state === "granted"
+  );
+  if (allowed.length === 0) return { why: `no ${LIBC_FFI_FLAG.split("=")[0]} for libc` };
+  for (const path of allowed) {
+    try {
+      const lib = Deno.dlopen(
+        path,
+        {
+          malloc_trim: { parameters: ["usize"], result: "i32" },
+        } as const,
+      );
+      return { lib, path };
+    } catch {
+      // Not there (another architecture's path) or no malloc_trim in it: try the next.
+    }
+  }
+  return { why: "no glibc with malloc_trim at " + allowed.join(", ") };
+}
+
+/**
+ * Trims every `intervalMs` (the timer does not keep the process alive) and reports the time it
+ * takes as `parley_memory_trim_seconds`. Returns undefined, after logging why at debug level,
+ * when trimming is not possible here.
+ */
+export function startMemoryTrim(options: {
+  logger: Logger;
+  metrics?: MetricsRegistry;
+  intervalMs?: number;
+}): MemoryTrimmer | undefined {
+  const opened = openLibc();
+  if ("why" in opened) {
+    options.logger.debug("memory trim off", { why: opened.why });
+    return undefined;
+  }
+  const { lib, path } = opened;
+  const seconds = options.metrics?.histogram(
+    "parley_memory_trim_seconds",
+    "Time spent handing freed memory back to the operating system (malloc_trim).",
+    [0.0001, 0.001, 0.01, 0.1],
+  );
+  let stopped = false;
+  const trim = (): number => {
+    if (stopped) return 0;
+    const t0 = performance.now();
+    lib.symbols.malloc_trim(0n);
+    const took = (performance.now() - t0) / 1000;
+    seconds?.observe(took);
+    return took;
+  };
+  const timer = setInterval(trim, options.intervalMs ?? TRIM_INTERVAL_MS);
+  Deno.unrefTimer(timer);
+  return {
+    libc: path,
+    trim,
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      lib.close();
+    },
+  };
+}
