@@ -19,6 +19,7 @@ import { type Counter, MetricsRegistry, registerProcessMetrics } from "../metric
 import { Admission } from "./admission.ts";
 import { LagFreeClock } from "../lag_free_clock.ts";
 import { timedStore } from "../store/timed.ts";
+import { cachedUserList } from "../store/user_list_cache.ts";
 
 export const NAME_FREE_FAILURES = 5;
 /** Online users listed by `who` and `welcome`; the `online` count covers the rest. */
@@ -105,7 +106,10 @@ export class Router {
       "parley_store_seconds",
       "Time store operations took, by operation.",
     );
-    this.store = timedStore(options.store, (op, s) => storeLatency.observe(s, { op }));
+    this.store = timedStore(
+      cachedUserList(options.store),
+      (op, s) => storeLatency.observe(s, { op }),
+    );
     this.translation = options.translation ??
       new TranslationService({ logger: this.logger, metrics: this.metrics });
     this.#registerMetrics();
@@ -265,9 +269,19 @@ export class Router {
 
   /** Sends a presence change to every signed-in user but the one it is about. */
   broadcastPresence(name: string, state: "online" | "offline", aboutKey: string): void {
-    const targets: Session[] = [];
-    for (const [key, set] of this.online) if (key !== aboutKey) targets.push(...set);
-    this.fanout({ type: "presence", user: name, state }, targets);
+    this.fanout({ type: "presence", user: name, state }, this.othersOnline(aboutKey));
+  }
+
+  /**
+   * Every signed-in session of every user but `exceptKey`, appended to `into`. Runs once per
+   * sign-in, sign-out and broadcast over everyone online: a plain loop, no spread per user.
+   */
+  othersOnline(exceptKey: string, into: Session[] = []): Session[] {
+    for (const [key, set] of this.online) {
+      if (key === exceptKey) continue;
+      for (const s of set) into.push(s);
+    }
+    return into;
   }
 
   /**

@@ -52,8 +52,7 @@ export async function handleSend(
   let outcome: ClientIdRecord;
 
   if (toKey === BROADCAST) {
-    const targets: Session[] = [...ownOthers];
-    for (const [key, set] of router.online) if (key !== from.key) targets.push(...set);
+    const targets = router.othersOnline(from.key, [...ownOthers]);
     deliverMessage(router, message, targets, sender);
     router.typing.stop(from.key, BROADCAST);
     outcome = {
