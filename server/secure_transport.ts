@@ -4,7 +4,7 @@
  * a session fails. The router never sees any of it: it hands plaintext frames to the adapter.
  */
 import { isCryptoError, type SecureSession } from "../lib/crypto/mod.ts";
-import { afterTurn } from "./turn.ts";
+import { afterLazyTurn, afterTurn } from "./turn.ts";
 
 /** Plaintext bytes per sealed batch; clients accept up to `sealedLineLength(1 MiB)`. */
 const MAX_BATCH_BYTES = 1 << 20;
@@ -22,6 +22,8 @@ export class FrameSealer {
   #batch: string[] = [];
   #chain: Promise<void> = Promise.resolve();
   #sealing = false;
+  /** Whether the batch holds a frame that is not lazy. */
+  #urgent = false;
 
   constructor(
     session: SecureSession,
@@ -33,10 +35,22 @@ export class FrameSealer {
     this.#onError = onError;
   }
 
-  /** Queues one plaintext frame (a JSON object without newline). */
-  push(frame: string): void {
+  /**
+   * Queues one plaintext frame (a JSON object without newline). A `lazy` frame (presence) may
+   * wait for a later flush (`afterLazyTurn`); the others go at the end of this turn, and take
+   * whatever waits with them, in order.
+   */
+  push(frame: string, lazy = false): void {
     this.#batch.push(frame);
-    if (this.#batch.length === 1 && !this.#sealing) afterTurn(this.#flush);
+    if (!lazy) this.#urgent = true;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#sealing || this.#batch.length === 0) return;
+    // Both keep one entry per connection: scheduling again in the same turn is free.
+    if (this.#urgent) afterTurn(this.#flush);
+    else afterLazyTurn(this.#flush);
   }
 
   /**
@@ -48,6 +62,7 @@ export class FrameSealer {
     if (this.#sealing || this.#batch.length === 0) return;
     const frames = this.#batch;
     this.#batch = [];
+    this.#urgent = false;
     this.#sealing = true;
     this.#chain = (async () => {
       const batches = groups(frames);
@@ -55,7 +70,7 @@ export class FrameSealer {
       sealed.forEach((line, i) => this.#write(line, batches[i].length, i === 0));
     })().catch((err) => this.#onError(err)).finally(() => {
       this.#sealing = false;
-      if (this.#batch.length) afterTurn(this.#flush);
+      this.#schedule();
     });
   };
 

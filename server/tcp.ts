@@ -499,11 +499,15 @@ class TcpConnection implements Connection, Watched {
     return this.#accepted;
   }
 
-  send(frame: string): number {
+  get handedOver(): number {
+    return this.#accepted;
+  }
+
+  send(frame: string, lazy = false): number {
     const index = this.#sent++;
     if (this.#closed) return index;
     // In JSON mode every frame is sealed (in order, batched per turn) before it is queued.
-    if (this.#sealer) this.#sealer.push(frame);
+    if (this.#sealer) this.#sealer.push(frame, lazy);
     else this.#queueBytes(utf8.encode(frame + "\n"), 1, true);
     return index;
   }

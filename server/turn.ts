@@ -9,27 +9,60 @@
  * next timer tick (~1 ms); after a round that flushed many, it waits about twice what that round
  * cost to seal, up to `MAX_DELAY_MS`, so sealing never takes more than about half the CPU and a
  * busy server trades a few milliseconds of latency for several frames per seal.
+ *
+ * Frames nobody waits on (presence, heartbeats: lib/router/lazy_events.ts) have rounds of their
+ * own that wait longer, so that a burst of them (everyone signing in after a restart: n sign-ins
+ * tell n - 1 others each) costs each connection a seal or two a second rather than one per turn.
+ * Their wait is about 200 µs per connection of the last lazy round (ten times the cost of its
+ * seal), between `LAZY_MIN_MS` and `LAZY_MAX_MS`; any frame that is not lazy takes the lazy ones
+ * with it at the end of its own turn.
  */
-const due = new Set<() => void>();
-let scheduled = false;
-let lastRound = 0;
 
 /** Milliseconds a round of `n` flushes is assumed to cost, times two. */
 const MS_PER_FLUSH = 0.08;
 const MAX_DELAY_MS = 80;
+const LAZY_MS_PER_FLUSH = 0.2;
+const LAZY_MIN_MS = 100;
+const LAZY_MAX_MS = 1000;
+
+/** Flushes run together on one timer, whose wait depends on how many the last round ran. */
+class Rounds {
+  #due = new Set<() => void>();
+  #scheduled = false;
+  #lastRound = 0;
+  #delay: (lastRound: number) => number;
+
+  constructor(delay: (lastRound: number) => number) {
+    this.#delay = delay;
+  }
+
+  add(flush: () => void): void {
+    this.#due.add(flush);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setTimeout(this.#run, Math.floor(this.#delay(this.#lastRound)));
+  }
+
+  #run = (): void => {
+    this.#scheduled = false;
+    const flushes = [...this.#due];
+    this.#due.clear();
+    this.#lastRound = flushes.length;
+    for (const flush of flushes) flush();
+  };
+}
+
+const turns = new Rounds((n) => Math.min(MAX_DELAY_MS, n * MS_PER_FLUSH));
+const lazyTurns = new Rounds((n) =>
+  Math.min(LAZY_MAX_MS, Math.max(LAZY_MIN_MS, n * LAZY_MS_PER_FLUSH))
+);
 
 /** Runs `flush` once, after the work of the current turn; repeated calls before then are one. */
 export function afterTurn(flush: () => void): void {
-  due.add(flush);
-  if (scheduled) return;
-  scheduled = true;
-  setTimeout(runDue, Math.min(MAX_DELAY_MS, Math.floor(lastRound * MS_PER_FLUSH)));
+  turns.add(flush);
 }
 
-function runDue(): void {
-  scheduled = false;
-  const flushes = [...due];
-  due.clear();
-  lastRound = flushes.length;
-  for (const flush of flushes) flush();
+/** Runs `flush` once, within `LAZY_MAX_MS`; repeated calls before then are one. */
+export function afterLazyTurn(flush: () => void): void {
+  lazyTurns.add(flush);
 }

@@ -240,6 +240,7 @@ export class WsConnection implements Connection, Watched {
   #limits: WsWriteLimits;
   #sealer: FrameSealer | undefined;
   #sent = 0;
+  #handedOver = 0;
   /** Bytes handed to the socket so far. */
   #bytes = 0;
   #watching = false;
@@ -259,9 +260,13 @@ export class WsConnection implements Connection, Watched {
   secure(session: SecureSession): void {
     this.#sealer = new FrameSealer(
       session,
-      (line, _frames, first) => this.#write(line, line.length, first),
+      (line, frames, first) => this.#write(line, line.length, first, frames),
       () => this.#socket.close(CLOSE_POLICY, "seal failed"),
     );
+  }
+
+  get handedOver(): number {
+    return this.#handedOver;
   }
 
   /** Not counted: a WebSocket is JSON mode, where heartbeat answers tell what the client read. */
@@ -269,15 +274,15 @@ export class WsConnection implements Connection, Watched {
     return 0;
   }
 
-  send(frame: string): number {
+  send(frame: string, lazy = false): number {
     const index = this.#sent++;
     if (this.closing || this.#socket.readyState !== WebSocket.OPEN) return index;
-    if (this.#sealer) this.#sealer.push(frame);
-    else this.#write(frame, utf8.encode(frame).length, true);
+    if (this.#sealer) this.#sealer.push(frame, lazy);
+    else this.#write(frame, utf8.encode(frame).length, true, 1);
     return index;
   }
 
-  #write(frame: string, size: number, first: boolean): void {
+  #write(frame: string, size: number, first: boolean, frames: number): void {
     if (this.#socket.readyState !== WebSocket.OPEN || this.tooSlow) return;
     // A burst sent at once (one flush, however many lines) is fine; a backlog that is still
     // there when the next flush comes is not.
@@ -285,6 +290,7 @@ export class WsConnection implements Connection, Watched {
       return this.#tooSlow(`more than ${this.#limits.maxBuffered} bytes waiting`);
     }
     this.#socket.send(frame);
+    this.#handedOver += frames;
     this.#bytes += size;
     this.#watchDrain();
   }

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { clientHandshake } from "../lib/crypto/mod.ts";
 import type { ServerEvent } from "../lib/protocol/types.ts";
+import type { Connection, Session } from "../lib/router/mod.ts";
 import { PASSWORD, sleep, type TestServer, within, withServer } from "./helpers.ts";
 import { expectError, expectFrame, joinBytes, nextFrame, rawJson, textUser, utf8 } from "./raw.ts";
 
@@ -387,3 +388,76 @@ Deno.test("a reader that stops is found by heartbeat, before its socket buffers 
       slow.close();
     }
   }, { limits: { slowReaderMs: 1000 } }));
+
+/**
+ * A JSON connection whose frames leave the server only when told (`release`), as when the
+ * server itself is behind on sealing: records what it was sent and whether it was aborted.
+ */
+class HeldConnection implements Connection {
+  readonly transport = "test";
+  readonly dialect = "json" as const;
+  readonly remoteAddr = "192.0.2.7";
+  readonly tooSlow = false;
+  readonly frames: { type: string; seq?: number }[] = [];
+  handedOver = 0;
+  aborted: string | undefined;
+  session!: Session;
+  send(frame: string) {
+    this.frames.push(JSON.parse(frame));
+    return this.frames.length - 1;
+  }
+  get accepted() {
+    return this.handedOver;
+  }
+  release() {
+    this.handedOver = this.frames.length;
+  }
+  flushed() {
+    return Promise.resolve();
+  }
+  abort(why: string) {
+    this.aborted = why;
+    this.session.detach();
+  }
+  close() {
+    this.session.detach();
+  }
+}
+
+Deno.test("a heartbeat's time starts when it leaves the server, not when it is queued", () =>
+  withServer(async (server) => {
+    const conn = new HeldConnection();
+    conn.session = server.router.attach(conn);
+    conn.session.receive(
+      JSON.stringify({ type: "register", name: "held", password: PASSWORD }),
+    );
+    await conn.session.idle();
+    const alice = await server.user("alice"); // something for "held" to read: a presence
+    const beat = () => conn.frames.find((f) => f.type === "heartbeat");
+    await within(
+      (async () => {
+        while (!beat()) await sleep(20);
+      })(),
+      3000,
+      "a heartbeat",
+    );
+    // Stuck in the server's own queue for three timeouts: not the reader's fault.
+    await sleep(900);
+    assert.equal(conn.aborted, undefined);
+    assert.ok(server.router.online.has("held"));
+    // Out of the server now, and never answered: dropped within a timeout and a tick or two.
+    conn.release();
+    const released = performance.now();
+    await within(
+      (async () => {
+        while (conn.aborted === undefined) await sleep(20);
+      })(),
+      3000,
+      "the drop",
+    );
+    const waited = performance.now() - released;
+    assert.ok(waited >= 300, `dropped ${waited} ms after it left`);
+    assert.match(conn.aborted!, /heartbeat \d+ unanswered for 300 ms/);
+    assert.ok(!server.router.online.has("held"));
+    await alice.send("held", "kept for later");
+  }, { limits: { slowReaderMs: 300 } }));

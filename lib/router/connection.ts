@@ -13,15 +13,21 @@ export interface Connection {
   readonly dialect: Dialect;
   /**
    * Queues one encoded frame (a JSON object, or one or more text lines) for writing. Returns its
-   * number on this connection: 0, 1, 2, ... in the order sent.
+   * number on this connection: 0, 1, 2, ... in the order sent. A `lazy` frame (see
+   * `isLazyEvent`) may wait up to a second for company; frames still go out in order.
    */
-  send(frame: string): number;
+  send(frame: string, lazy?: boolean): number;
   /**
    * Text mode: how many frames the socket has taken (handed to the operating system); every
    * frame numbered below this is out of the server's hands. A connection that only carries JSON
    * mode may report 0: there, the client's heartbeat answers tell what it read.
    */
   readonly accepted: number;
+  /**
+   * How many frames have left the server's own queues: written to the socket (TCP) or handed to
+   * the WebSocket. Heartbeats are timed from then. Undefined: as soon as they are sent.
+   */
+  readonly handedOver?: number;
   /** True once the transport dropped the connection because its reader fell too far behind. */
   readonly tooSlow: boolean;
   /** Resolves when every frame queued so far has been written to the socket. */

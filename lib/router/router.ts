@@ -10,6 +10,7 @@ import { lookupCommand } from "./commands.ts";
 import type { Connection } from "./connection.ts";
 import { DEFAULT_LIMITS, type Limits, type RouterOptions } from "./options.ts";
 import { Session } from "./session.ts";
+import { isLazyEvent } from "./lazy_events.ts";
 import { LoginThrottle } from "../accounts/throttle.ts";
 import { DEFAULT_ITERATIONS } from "../accounts/password.ts";
 import { TypingTracker } from "./typing.ts";
@@ -296,6 +297,7 @@ export class Router {
     track?: StoredMessage,
   ): number {
     const frames = new Map<string, string | undefined>();
+    const lazy = isLazyEvent(event);
     let count = 0;
     for (const s of targets) {
       const view = s.conn.dialect === "json"
@@ -304,7 +306,7 @@ export class Router {
       let frame = frames.get(view);
       if (!frames.has(view)) frames.set(view, frame = s.encode(event));
       if (frame === undefined) continue;
-      s.write(frame, track && s.user?.key === track.toKey ? track : undefined);
+      s.write(frame, track && s.user?.key === track.toKey ? track : undefined, lazy);
       count++;
     }
     this.stats.deliveries += count;

@@ -7,6 +7,7 @@ import { TokenBucket } from "../token_bucket.ts";
 import { COMMANDS, lookupCommand } from "./commands.ts";
 import type { Connection } from "./connection.ts";
 import type { Router } from "./router.ts";
+import { isLazyEvent } from "./lazy_events.ts";
 
 /** The signed-in identity of a session. */
 export interface SessionUser {
@@ -61,7 +62,7 @@ export class Session {
    */
   #unconfirmed: { index: number; message: StoredMessage }[] = [];
   /** The heartbeat waiting for its answer, with its frame number. */
-  #beat: { seq: number; at: number; index: number } | undefined;
+  #beat: { seq: number; index: number; leftAt?: number } | undefined;
   /** Frame number of the last answered heartbeat: the client has read everything up to it. */
   #read = -1;
   #beats = 0;
@@ -193,7 +194,7 @@ export class Session {
   /** Encodes and queues one event for this connection only. */
   emit(event: ServerEvent): void {
     const frame = this.encode(event);
-    if (frame !== undefined) this.write(frame);
+    if (frame !== undefined) this.write(frame, undefined, isLazyEvent(event));
   }
 
   /** Encodes an event in this connection's dialect, from its user's point of view. */
@@ -205,17 +206,18 @@ export class Session {
 
   /**
    * Queues an already-encoded frame, or holds it while stored messages are replayed. `track` is
-   * the private message the frame carries: kept until the socket has taken the frame.
+   * the private message the frame carries: kept until the socket has taken the frame. `lazy`:
+   * see `isLazyEvent`.
    */
-  write(frame: string, track?: StoredMessage): void {
+  write(frame: string, track?: StoredMessage, lazy = false): void {
     if (this.#closed) return;
     if (this.holding) this.holding.push({ frame, track });
-    else this.#send(frame, track);
+    else this.#send(frame, track, lazy);
   }
 
-  #send(frame: string, track?: StoredMessage): void {
+  #send(frame: string, track?: StoredMessage, lazy = false): void {
     this.#sentSinceBeat = true;
-    const index = this.conn.send(frame);
+    const index = this.conn.send(frame, lazy);
     if (!track) return;
     const taken = this.#taken();
     // Forget what the reader has; the list stays as long as the reader is behind.
@@ -243,7 +245,12 @@ export class Session {
   heartbeat(now: number, timeoutMs: number): void {
     if (this.#closed || this.conn.dialect !== "json") return;
     if (this.#beat) {
-      if (now - this.#beat.at > timeoutMs) {
+      // The reader's time starts when the heartbeat has left the server's own queues: a server
+      // that is behind (sealing for thousands after a restart) must not blame its readers. A
+      // write that never leaves is the write watch's and the byte cap's to judge.
+      if (this.#beat.leftAt === undefined) {
+        if ((this.conn.handedOver ?? Infinity) > this.#beat.index) this.#beat.leftAt = now;
+      } else if (now - this.#beat.leftAt > timeoutMs) {
         this.conn.abort(`heartbeat ${this.#beat.seq} unanswered for ${timeoutMs} ms`);
       }
       return;
@@ -256,7 +263,7 @@ export class Session {
     const seq = ++this.#beats;
     const index = this.writeNow({ type: "heartbeat", seq });
     this.#sentSinceBeat = false;
-    this.#beat = { seq, at: now, index };
+    this.#beat = { seq, index };
   }
 
   /** The client answered heartbeat `seq`: it is reading. */
@@ -283,7 +290,7 @@ export class Session {
     const frame = this.encode(event);
     if (frame === undefined || this.#closed) return -1;
     if (event.type !== "heartbeat") this.#sentSinceBeat = true;
-    return this.conn.send(frame);
+    return this.conn.send(frame, isLazyEvent(event));
   }
 
   /** Marks the session signed in. */
