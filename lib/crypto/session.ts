@@ -148,7 +148,8 @@ export class SecureSession {
       const nonce = frameNonce(this.#sendDirection, counter);
       return toBase64Url(await aesGcmSeal(this.#sendKey, nonce, bytes, NO_AD));
     });
-    this.#sendChain = result.catch(() => {});
+    // Settled, never rejected, and without the sealed line: an idle session keeps no copy.
+    this.#sendChain = result.then(() => {}, () => {});
     return result;
   }
 
@@ -214,7 +215,7 @@ export class SecureSession {
         throw err;
       }
     });
-    this.#recvChain = result.catch(() => {});
+    this.#recvChain = result.then(() => {}, () => {});
     return result;
   }
 
