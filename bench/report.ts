@@ -88,6 +88,15 @@ function rows(report: RunReport): Row[] {
     (t) => t.idle?.rssPerConnectionKiB,
     "idleRssPerConnKiB",
   );
+  both("connections held after hold", (t) => t.idle?.stillOpen, "idleStillOpen", 0);
+  both(
+    "server JS heap after hold, used/total (MiB)",
+    (t) =>
+      t.idle?.heapUsedMiB === undefined
+        ? undefined
+        : `${t.idle.heapUsedMiB.toFixed(1)}/${t.idle.heapTotalMiB?.toFixed(1)}`,
+  );
+  both("server external memory after hold (MiB)", (t) => t.idle?.externalMiB, "idleExternalMiB", 1);
   both("idle server CPU (%)", (t) => t.idle?.serverCpuPercent, "idleCpuPercent", 2);
 
   if (P?.saturation || B?.saturation) {
@@ -144,6 +153,17 @@ function rows(report: RunReport): Row[] {
     t.churn &&
     [t.churn.rssBeforeKiB, t.churn.rssAfterKiB, t.churn.rssSettledKiB]
       .map((k) => fmt(k / 1024)).join(" / "));
+  both(
+    "settled RSS vs before",
+    (t) => t.churn && `${fmt((t.churn.rssSettledKiB / t.churn.rssBeforeKiB - 1) * 100)}%`,
+  );
+  both(
+    "server JS heap settled, used/total (MiB)",
+    (t) =>
+      t.churn?.heapUsedMiB === undefined
+        ? undefined
+        : `${fmt(t.churn.heapUsedMiB)}/${fmt(t.churn.heapTotalMiB ?? NaN)}`,
+  );
   both(
     "open fds before / settled",
     (t) => t.churn && `${t.churn.fdsBefore} / ${t.churn.fdsSettled}`,
@@ -225,6 +245,12 @@ export function render(report: RunReport): string {
     if (t.error) issues.push(`${name}: FAILED: ${t.error}`);
     for (const e of t.connect?.errors ?? []) issues.push(`${name}: sign-in error: ${e}`);
     for (const e of t.churn?.errors ?? []) issues.push(`${name}: churn error: ${e}`);
+    if (t.connect && t.idle && t.idle.stillOpen < t.connect.ok) {
+      issues.push(
+        `${name}: ${t.connect.ok - t.idle.stillOpen} of ${t.connect.ok} signed-in connections ` +
+          "were gone by the end of the hold",
+      );
+    }
     for (const p of t.phases) {
       for (const x of p.problems) issues.push(`${name} phase ${p.phase} (${p.rate}/s): ${x}`);
       for (const x of p.warnings) issues.push(`${name} phase ${p.phase}: warning: ${x}`);

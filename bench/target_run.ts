@@ -13,10 +13,14 @@ import { WorkerPool } from "./pool.ts";
 import { type ProcSample, sample } from "./proc.ts";
 import { type ServerProc, startBaseline, startParley } from "./server_proc.ts";
 import { Histogram, type LatencySummary } from "./stats.ts";
-import type { ResultReport, SenderTally, Target, WorkerConfig } from "./wire.ts";
+import type { Endpoint, ResultReport, SenderTally, Target, WorkerConfig } from "./wire.ts";
 
 export const LANGS = ["en", "es", "fr", "de", "ja"];
 const PASSWORD = "bench-password-1";
+
+/** The churn scenario's unmeasured warm-up, and its rest before "before" and "settled". */
+const CHURN_WARMUP_MS = 3000;
+const CHURN_SETTLE_MS = 15_000;
 
 export interface ConnectResult {
   clients: number;
@@ -33,6 +37,8 @@ export interface ConnectResult {
   /** After the sign-ins and a 2 s pause. */
   rssAfterKiB: number;
   rssPerConnectionKiB: number;
+  /** The server's open descriptors before the sign-ins and after them. */
+  fdsBefore: number;
   fdsAfter: number;
   /** `welcome.translation`, when the server reports it. */
   translation?: string;
@@ -107,14 +113,23 @@ export interface ChurnResult {
   rssSettledKiB: number;
   fdsBefore: number;
   fdsSettled: number;
+  /** Parley's JS heap when settled (from /metrics), in MiB. */
+  heapUsedMiB?: number;
+  heapTotalMiB?: number;
 }
 
 export interface IdleResult {
   seconds: number;
   serverCpuPercent: number;
-  /** Server RSS at the end of the hold, and per connection (from before the sign-ins). */
+  /** Server RSS at the end of the hold, and per connection still open (from before the sign-ins). */
   rssKiB: number;
   rssPerConnectionKiB: number;
+  /** Connections the server still holds at the end: descriptors beyond those before the sign-ins. */
+  stillOpen: number;
+  /** Parley's own account of its memory at the end (from /metrics), in MiB. */
+  heapUsedMiB?: number;
+  heapTotalMiB?: number;
+  externalMiB?: number;
 }
 
 export interface TargetResult {
@@ -292,6 +307,7 @@ export class TargetRun {
       rssBeforeKiB: before.rssKiB,
       rssAfterKiB: after.rssKiB,
       rssPerConnectionKiB: (after.rssKiB - before.rssKiB) / Math.max(1, ok),
+      fdsBefore: before.fds,
       fdsAfter: after.fds,
       translation: reports.find((r) => r.translation !== undefined)?.translation,
     };
@@ -306,11 +322,16 @@ export class TargetRun {
     await sleep(Math.min(seconds * 1000, this.remainingMs));
     const b = await sample(pid);
     const c = this.result.connect;
-    const idle = {
+    // Counted from the server's descriptors, not from the sign-ins: a connection the server
+    // dropped meanwhile must not make the others look cheaper.
+    const stillOpen = c ? b.fds - c.fdsBefore : NaN;
+    const idle: IdleResult = {
+      ...await serverMemory(this.server.endpoint),
       seconds: (b.at - a.at) / 1000,
       serverCpuPercent: ((b.cpuSeconds - a.cpuSeconds) / ((b.at - a.at) / 1000)) * 100,
       rssKiB: b.rssKiB,
-      rssPerConnectionKiB: c ? (b.rssKiB - c.rssBeforeKiB) / Math.max(1, c.ok) : NaN,
+      rssPerConnectionKiB: c ? (b.rssKiB - c.rssBeforeKiB) / Math.max(1, stillOpen) : NaN,
+      stillOpen,
     };
     this.result.idle = idle;
     return idle;
@@ -499,16 +520,24 @@ export class TargetRun {
     await this.#startPool(shares.map(() => 0));
     const pid = this.server.child.pid;
     const durationMs = this.opts.duration * 1000;
-    const before = await sample(pid);
     let firstSlot = 0;
     const firsts = shares.map((n) => (firstSlot += n) - n);
-    const reports = await this.pool!.churn(
-      (i) => ({ cmd: "churn", durationMs, slots: shares[i], firstSlot: firsts[i] }),
-      Math.min(this.remainingMs, durationMs + 30_000),
-    );
+    const cycle = (ms: number) =>
+      this.pool!.churn(
+        (i) => ({ cmd: "churn", durationMs: ms, slots: shares[i], firstSlot: firsts[i] }),
+        Math.min(this.remainingMs, ms + 30_000),
+      );
+    // A fresh process grows once as its code is compiled and its caches fill; a warm-up run and
+    // a rest first, so "before" is a warm server at rest, as "settled" is.
+    await cycle(CHURN_WARMUP_MS);
+    await sleep(CHURN_SETTLE_MS);
+    const before = await sample(pid);
+    const reports = await cycle(durationMs);
     const after = await sample(pid);
-    await sleep(3000);
+    // Long enough for a memory trim (server/memory_trim.ts, every 10 s) and V8's idle GC.
+    await sleep(CHURN_SETTLE_MS);
     const settled = await sample(pid);
+    const memory = await serverMemory(this.server.endpoint);
     const latency = new Histogram();
     const errors: string[] = [];
     let cycles = 0, failed = 0;
@@ -535,6 +564,8 @@ export class TargetRun {
       rssSettledKiB: settled.rssKiB,
       fdsBefore: before.fds,
       fdsSettled: settled.fds,
+      heapUsedMiB: memory.heapUsedMiB,
+      heapTotalMiB: memory.heapTotalMiB,
     };
     this.result.churn = churn;
     return churn;
@@ -548,5 +579,32 @@ export class TargetRun {
       this.result.translator = this.translator.stats;
       await this.translator.close();
     }
+  }
+}
+
+/** Parley's heap and external memory from its /metrics (the baseline has none: empty). */
+async function serverMemory(
+  endpoint: Endpoint,
+): Promise<Pick<IdleResult, "heapUsedMiB" | "heapTotalMiB" | "externalMiB">> {
+  try {
+    const res = await fetch(`http://${endpoint.host}:${endpoint.wsPort}/metrics`, {
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!res.ok) {
+      await res.body?.cancel();
+      return {};
+    }
+    const text = await res.text();
+    const mib = (re: RegExp) => {
+      const m = text.match(re);
+      return m ? Number(m[1]) / 1048576 : undefined;
+    };
+    return {
+      heapUsedMiB: mib(/^parley_heap_bytes\{kind="used"\} (\d+)/m),
+      heapTotalMiB: mib(/^parley_heap_bytes\{kind="total"\} (\d+)/m),
+      externalMiB: mib(/^parley_external_memory_bytes (\d+)/m),
+    };
+  } catch {
+    return {};
   }
 }

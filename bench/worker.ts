@@ -226,6 +226,9 @@ async function run(cmd: RunCommand): Promise<void> {
   });
 }
 
+/** Churn slots whose name is registered already (a churn may run more than once). */
+const registeredSlots = new Set<number>();
+
 async function churn(cmd: ChurnCommand): Promise<void> {
   const latency = new Histogram();
   const errors: string[] = [];
@@ -235,7 +238,6 @@ async function churn(cmd: ChurnCommand): Promise<void> {
   const end = performance.now() + cmd.durationMs;
   const slots = Array.from({ length: cmd.slots }, (_, i) => cmd.firstSlot + i);
   await Promise.all(slots.map(async (slot) => {
-    let registered = false;
     while (performance.now() < end) {
       const t0 = performance.now();
       try {
@@ -248,11 +250,11 @@ async function churn(cmd: ChurnCommand): Promise<void> {
           name: `${cfg.namePrefix}churn${slot}`,
           password: cfg.password,
           lang: cfg.langs[slot % cfg.langs.length],
-          register: !registered,
+          register: !registeredSlots.has(slot),
           onDelivery: () => {},
           requestTimeoutMs: 10_000,
         });
-        registered = true;
+        registeredSlots.add(slot);
         latency.record((performance.now() - t0) * 1000);
         await Promise.race([client.quit(), sleep(3000)]);
         client.close();
