@@ -257,7 +257,14 @@ async function handleSecure(
           if (line === undefined) {
             throw new CryptoError("malformed_frame", "A sealed line is not valid UTF-8.");
           }
-          for (const frame of await secure.openFrames(line)) {
+          adapter.inputPending++;
+          let frames;
+          try {
+            frames = await secure.openFrames(line);
+          } finally {
+            adapter.inputPending--;
+          }
+          for (const frame of frames) {
             if (utf8.encode(frame).length > max) {
               session.reject("line_too_long", `Frame longer than ${max} bytes; it was discarded.`);
             } else session.receive(frame);
@@ -462,6 +469,8 @@ class TcpConnection implements Connection, Watched {
   readonly remoteAddr: string;
   closing = false;
   tooSlow = false;
+  /** Sealed lines read and waiting to be opened (see Connection.inputPending). */
+  inputPending = 0;
   #conn: Deno.Conn;
   #queue: Pending[] = [];
   #queued = 0;

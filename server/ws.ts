@@ -145,9 +145,10 @@ export function acceptWebSocket(
   };
   socket.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
     const data = event.data;
+    conn.inputPending++;
     inbound = inbound.then(() => handle(data)).catch((err) => {
       options.logger.error("ws message failed", { error: err });
-    });
+    }).finally(() => conn.inputPending--);
   };
   socket.onerror = (event) => {
     options.logger.debug("ws error", { error: (event as ErrorEvent).message });
@@ -234,6 +235,8 @@ export class WsConnection implements Connection, Watched {
   readonly remoteAddr: string;
   closing = false;
   tooSlow = false;
+  /** Messages received and waiting to be opened (see Connection.inputPending). */
+  inputPending = 0;
   /** The router's session, once the socket is open. */
   session: Session | undefined;
   #socket: WebSocket;

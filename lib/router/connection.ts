@@ -28,6 +28,11 @@ export interface Connection {
    * the WebSocket. Heartbeats are timed from then. Undefined: as soon as they are sent.
    */
   readonly handedOver?: number;
+  /**
+   * Frames from the client the server has read but not yet opened (decrypting waits its turn
+   * when the server is busy): a heartbeat's answer may be among them. Undefined: none.
+   */
+  readonly inputPending?: number;
   /** True once the transport dropped the connection because its reader fell too far behind. */
   readonly tooSlow: boolean;
   /** Resolves when every frame queued so far has been written to the socket. */

@@ -250,7 +250,8 @@ export class Session {
       // write that never leaves is the write watch's and the byte cap's to judge.
       if (this.#beat.leftAt === undefined) {
         if ((this.conn.handedOver ?? Infinity) > this.#beat.index) this.#beat.leftAt = now;
-      } else if (now - this.#beat.leftAt > timeoutMs) {
+      } else if (now - this.#beat.leftAt > timeoutMs && !this.conn.inputPending) {
+        // (While the server still has the client's input to open, the answer may be in it.)
         this.conn.abort(`heartbeat ${this.#beat.seq} unanswered for ${timeoutMs} ms`);
       }
       return;
