@@ -46,9 +46,11 @@ Deno.test("user list cache: repeated lists read the store once", async () => {
     // A caller changing its copy changes nobody else's.
     lists[0].length = 0;
     assert.equal((await store.listUsers(10)).length, 2);
-    // A longer list than the one kept is read again.
-    await store.listUsers(50);
-    assert.equal(reads(), 2);
+    // A longer list than a full one kept is read again.
+    const short = cachedUserList(inner, 60_000);
+    assert.deepEqual((await short.listUsers(1)).map((u) => u.name), ["alice"]);
+    assert.deepEqual((await short.listUsers(10)).map((u) => u.name), ["alice", "bob"]);
+    assert.equal(reads(), 3);
   });
 });
 
@@ -97,5 +99,34 @@ Deno.test("user list cache: new accounts join the kept list in order, without a 
     assert.equal(reads(), 1);
     // What the store itself lists agrees.
     assert.deepEqual((await inner.listUsers(3)).map((u) => u.name), ["alice", "bob", "carol"]);
+  });
+});
+
+Deno.test("user list cache: a short list is the whole table and serves any limit", async () => {
+  await withCountingStore(async (inner, reads) => {
+    for (const name of ["alice", "bob"]) await inner.createUser(user(name));
+    const store = cachedUserList(inner, 60_000);
+    assert.equal((await store.listUsers(10)).length, 2);
+    // Growing limits (each sign-in lists more online users) need no read: there is no more.
+    assert.equal((await store.listUsers(50)).length, 2);
+    await store.createUser(user("carol"));
+    assert.deepEqual((await store.listUsers(1000)).map((u) => u.name), ["alice", "bob", "carol"]);
+    assert.equal(reads(), 1);
+  });
+});
+
+Deno.test("user list cache: a failed read is not kept, even with a change waiting on it", async () => {
+  await withCountingStore(async (inner) => {
+    let fail = true;
+    const listUsers = inner.listUsers.bind(inner);
+    inner.listUsers = (limit: number) =>
+      fail ? Promise.reject(new Error("disk I/O error")) : listUsers(limit);
+    const store = cachedUserList(inner, 60_000);
+    const first = store.listUsers(10);
+    await store.createUser(user("alice")); // commits while the read is in flight
+    await assert.rejects(first, /disk I\/O error/);
+    await Promise.resolve(); // (an unhandled rejection would fail this test)
+    fail = false;
+    assert.deepEqual((await store.listUsers(10)).map((u) => u.name), ["alice"]);
   });
 });

@@ -107,9 +107,9 @@ export class Router {
       "parley_store_seconds",
       "Time store operations took, by operation.",
     );
-    this.store = timedStore(
-      cachedUserList(options.store),
-      (op, s) => storeLatency.observe(s, { op }),
+    // Timed inside the cache: store latency is the backend's, not the cache's.
+    this.store = cachedUserList(
+      timedStore(options.store, (op, s) => storeLatency.observe(s, { op })),
     );
     this.translation = options.translation ??
       new TranslationService({ logger: this.logger, metrics: this.metrics });
@@ -330,7 +330,9 @@ export class Router {
       return { name: u.name, state: "online", lang: u.lang };
     });
     const listedOnline = users.length;
-    const offline = await this.store.listUsers(limit + listedOnline);
+    // Always the same length, whoever is online: one read serves every sign-in (the store's
+    // user list is kept in memory, lib/store/user_list_cache.ts).
+    const offline = await this.store.listUsers(limit + MAX_LISTED_ONLINE);
     for (const u of offline) {
       if (users.length >= limit + listedOnline) break;
       if (!this.online.has(u.key)) users.push({ name: u.name, state: "offline", lang: u.lang });

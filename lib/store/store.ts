@@ -80,7 +80,7 @@ export interface Store {
   createUser(user: UserRecord): Promise<void>;
   /** Looks an account up by key. */
   getUser(key: string): Promise<UserRecord | undefined>;
-  /** Up to `limit` accounts, by name. */
+  /** Up to `limit` accounts, ordered by key. */
   listUsers(limit: number): Promise<UserRecord[]>;
   /** Changes an account's preferred language. */
   setLang(key: string, lang: string): Promise<void>;

@@ -11,31 +11,49 @@ export const USER_LIST_TTL_MS = 2000;
  * (another node) show within `ttlMs`.
  */
 export function cachedUserList(store: Store, ttlMs = USER_LIST_TTL_MS): Store {
-  /** The first `limit` users by key, as the store lists them. */
-  let cached: { limit: number; at: number; users: Promise<UserRecord[]> } | undefined;
+  /**
+   * The first `limit` users by key, as the store lists them; `complete` once a read came back
+   * shorter than its limit (then it is the whole table, and serves any limit).
+   */
+  let cached:
+    | { limit: number; at: number; users: Promise<UserRecord[]>; complete?: boolean }
+    | undefined;
   const listUsers = (limit: number): Promise<UserRecord[]> => {
     const now = performance.now();
-    if (!cached || cached.limit < limit || now - cached.at >= ttlMs) {
-      const entry = { limit, at: now, users: store.listUsers(limit) };
+    const fits = cached && (cached.limit >= limit || cached.complete);
+    if (!cached || !fits || now - cached.at >= ttlMs) {
+      const entry: NonNullable<typeof cached> = { limit, at: now, users: store.listUsers(limit) };
       cached = entry;
-      // A failed read is not kept.
-      entry.users.catch(() => void (cached === entry && (cached = undefined)));
+      entry.users.then(
+        (users) => void (entry.complete = users.length < limit),
+        // A failed read is not kept.
+        () => void (cached === entry && (cached = undefined)),
+      );
     }
     return cached.users.then((users) => users.slice(0, limit));
   };
-  const update = (change: (users: UserRecord[], limit: number) => UserRecord[]) => {
+  /** Applies a committed change to the kept list once it is read (a failed read drops it). */
+  const update = (
+    change: (users: UserRecord[], entry: NonNullable<typeof cached>) => UserRecord[],
+  ) => {
     const entry = cached;
-    if (entry) entry.users = entry.users.then((users) => change(users, entry.limit));
+    if (!entry) return;
+    const next = entry.users.then((users) => change(users, entry));
+    entry.users = next;
+    next.catch(() => void (cached === entry && (cached = undefined)));
   };
   const created = (user: UserRecord) =>
-    update((users, limit) => {
+    update((users, entry) => {
       if (users.some((u) => u.key === user.key)) return users;
       const at = users.findIndex((u) => u.key > user.key);
       // Past the end of a full list: not among the first `limit`.
-      if (at === -1 && users.length >= limit) return users;
+      if (at === -1 && users.length >= entry.limit) return users;
       const next = users.slice();
-      next.splice(at === -1 ? next.length : at, 0, user);
-      return next.slice(0, limit);
+      // A copy: the caller keeps its own object.
+      next.splice(at === -1 ? next.length : at, 0, { ...user });
+      // Grown past its limit, the list is no longer the whole table.
+      if (next.length > entry.limit) entry.complete = false;
+      return next.slice(0, entry.limit);
     });
   const langChanged = (key: string, lang: string) =>
     update((users) => users.map((u) => u.key === key ? { ...u, lang } : u));
