@@ -124,7 +124,10 @@ export interface IdleResult {
   /** Server RSS at the end of the hold, and per connection still open (from before the sign-ins). */
   rssKiB: number;
   rssPerConnectionKiB: number;
-  /** Connections the server still holds at the end: descriptors beyond those before the sign-ins. */
+  /**
+   * Connections the server still holds at the end: Parley's own count (/metrics), or the
+   * baseline's descriptors beyond those before the sign-ins.
+   */
   stillOpen: number;
   /** Parley's own account of its memory at the end (from /metrics), in MiB. */
   heapUsedMiB?: number;
@@ -322,11 +325,15 @@ export class TargetRun {
     await sleep(Math.min(seconds * 1000, this.remainingMs));
     const b = await sample(pid);
     const c = this.result.connect;
-    // Counted from the server's descriptors, not from the sign-ins: a connection the server
-    // dropped meanwhile must not make the others look cheaper.
-    const stillOpen = c ? b.fds - c.fdsBefore : NaN;
+    // Counted by the server, not from the sign-ins: a connection dropped meanwhile must not
+    // make the others look cheaper. Parley says how many it holds (/metrics); for the baseline,
+    // its descriptors beyond those before the sign-ins.
+    const memory = await serverMemory(this.server.endpoint);
+    const stillOpen = memory.connections ?? (c ? b.fds - c.fdsBefore : NaN);
     const idle: IdleResult = {
-      ...await serverMemory(this.server.endpoint),
+      heapUsedMiB: memory.heapUsedMiB,
+      heapTotalMiB: memory.heapTotalMiB,
+      externalMiB: memory.externalMiB,
       seconds: (b.at - a.at) / 1000,
       serverCpuPercent: ((b.cpuSeconds - a.cpuSeconds) / ((b.at - a.at) / 1000)) * 100,
       rssKiB: b.rssKiB,
@@ -582,10 +589,15 @@ export class TargetRun {
   }
 }
 
-/** Parley's heap and external memory from its /metrics (the baseline has none: empty). */
+/**
+ * Parley's heap and external memory, and the connections it holds, from its /metrics (the
+ * baseline has none: empty).
+ */
 async function serverMemory(
   endpoint: Endpoint,
-): Promise<Pick<IdleResult, "heapUsedMiB" | "heapTotalMiB" | "externalMiB">> {
+): Promise<
+  Pick<IdleResult, "heapUsedMiB" | "heapTotalMiB" | "externalMiB"> & { connections?: number }
+> {
   try {
     const res = await fetch(`http://${endpoint.host}:${endpoint.wsPort}/metrics`, {
       signal: AbortSignal.timeout(5000),
@@ -599,7 +611,9 @@ async function serverMemory(
       const m = text.match(re);
       return m ? Number(m[1]) / 1048576 : undefined;
     };
+    const open = [...text.matchAll(/^parley_connections\{[^}]*\} (\d+)$/gm)];
     return {
+      connections: open.length ? open.reduce((n, m) => n + Number(m[1]), 0) : undefined,
       heapUsedMiB: mib(/^parley_heap_bytes\{kind="used"\} (\d+)/m),
       heapTotalMiB: mib(/^parley_heap_bytes\{kind="total"\} (\d+)/m),
       externalMiB: mib(/^parley_external_memory_bytes (\d+)/m),

@@ -11,11 +11,17 @@
 import type { Logger } from "../lib/log.ts";
 import type { MetricsRegistry } from "../lib/metrics/mod.ts";
 
-/** Where Debian and Ubuntu (and most glibc distributions, merged /usr) keep libc. */
+/**
+ * Where glibc distributions keep libc: Debian and Ubuntu (merged /usr, and /lib without it),
+ * Fedora and others (/usr/lib64), Arch (/usr/lib). The permission names exact files, not links.
+ */
 export const LIBC_PATHS = [
   "/usr/lib/x86_64-linux-gnu/libc.so.6",
   "/usr/lib/aarch64-linux-gnu/libc.so.6",
+  "/lib/x86_64-linux-gnu/libc.so.6",
+  "/lib/aarch64-linux-gnu/libc.so.6",
   "/usr/lib64/libc.so.6",
+  "/usr/lib/libc.so.6",
 ];
 
 /** The permission flag that lets the server call libc, and nothing else, through FFI. */

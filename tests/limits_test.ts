@@ -442,15 +442,15 @@ Deno.test("a heartbeat is not counted against a reader while the server is behin
       3000,
       "a heartbeat",
     );
-    // Stuck in the server's own queue for three timeouts: not the reader's fault.
-    await sleep(900);
+    // Stuck in the server's own queue for more than a timeout: not the reader's fault.
+    await sleep(400);
     assert.equal(conn.aborted, undefined);
     assert.ok(server.router.online.has("held"));
     // Out of the server, but the server has the client's input still to open (the answer may
     // be in it): not yet.
     conn.release();
     conn.inputPending = 1;
-    await sleep(900);
+    await sleep(350);
     assert.equal(conn.aborted, undefined);
     // Nothing left to open, and no answer in it: the reader has had its time; dropped at the
     // next tick or two.
@@ -465,4 +465,33 @@ Deno.test("a heartbeat is not counted against a reader while the server is behin
     assert.match(conn.aborted!, /heartbeat \d+ unanswered for 300 ms/);
     assert.ok(!server.router.online.has("held"));
     await alice.send("held", "kept for later");
+  }, { limits: { slowReaderMs: 300 } }));
+
+Deno.test("a heartbeat stuck in the server still ends the connection after a hard limit", () =>
+  withServer(async (server) => {
+    const conn = new HeldConnection();
+    conn.session = server.router.attach(conn);
+    conn.session.receive(JSON.stringify({ type: "register", name: "held", password: PASSWORD }));
+    await conn.session.idle();
+    await server.user("alice");
+    await within(
+      (async () => {
+        while (!conn.frames.some((f) => f.type === "heartbeat")) await sleep(20);
+      })(),
+      3000,
+      "a heartbeat",
+    );
+    // Never handed over, input always pending: still dropped, after HEARTBEAT_LIMIT timeouts.
+    conn.inputPending = 1;
+    const started = performance.now();
+    await within(
+      (async () => {
+        while (conn.aborted === undefined) await sleep(20);
+      })(),
+      5000,
+      "the drop",
+    );
+    const waited = performance.now() - started;
+    assert.ok(waited >= 2 * 300, `dropped after ${waited} ms`);
+    assert.ok(!server.router.online.has("held"));
   }, { limits: { slowReaderMs: 300 } }));

@@ -1,13 +1,23 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../lib/log.ts";
 import { MetricsRegistry } from "../lib/metrics/mod.ts";
-import { LIBC_FFI_FLAG, startMemoryTrim } from "../server/memory_trim.ts";
+import { LIBC_FFI_FLAG, LIBC_PATHS, startMemoryTrim } from "../server/memory_trim.ts";
 import { sleep } from "./helpers.ts";
 
 const glibc = Deno.build.os === "linux" &&
   (await new Deno.Command("ldd", { args: ["--version"], stdout: "piped", stderr: "piped" })
     .output().then((o) => /GLIBC|GNU libc/i.test(new TextDecoder().decode(o.stdout)))
-    .catch(() => false));
+    .catch(() => false)) &&
+  LIBC_PATHS.some(exists);
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 Deno.test({
   name: "memory trim: with FFI access to libc it hands memory back on its interval",

@@ -394,7 +394,8 @@ export class Router {
 
   /**
    * Every second, each JSON session gets its heartbeat checked (see `Session.heartbeat`): a
-   * reader that stops reading is found within the slow-reader timeout plus a heartbeat period,
+   * reader that stops reading is found within the slow-reader timeout plus a lazy round and two
+   * heartbeat periods (at most HEARTBEAT_LIMIT timeouts while the server is behind),
    * however slowly its socket buffers fill.
    */
   #startHeartbeat(): void {

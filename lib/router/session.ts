@@ -9,6 +9,12 @@ import type { Connection } from "./connection.ts";
 import type { Router } from "./router.ts";
 import { isLazyEvent } from "./lazy_events.ts";
 
+/**
+ * The longest a heartbeat may go unanswered, in slow-reader timeouts, even while it waits in the
+ * server's queues or the server has the client's input still to open.
+ */
+export const HEARTBEAT_LIMIT = 4;
+
 /** The signed-in identity of a session. */
 export interface SessionUser {
   name: string;
@@ -62,7 +68,7 @@ export class Session {
    */
   #unconfirmed: { index: number; message: StoredMessage }[] = [];
   /** The heartbeat waiting for its answer, with its frame number. */
-  #beat: { seq: number; index: number; leftAt?: number } | undefined;
+  #beat: { seq: number; index: number; at: number; leftAt?: number } | undefined;
   /** Frame number of the last answered heartbeat: the client has read everything up to it. */
   #read = -1;
   #beats = 0;
@@ -244,15 +250,19 @@ export class Session {
    */
   heartbeat(now: number, timeoutMs: number): void {
     if (this.#closed || this.conn.dialect !== "json") return;
-    if (this.#beat) {
-      // The reader's time starts when the heartbeat has left the server's own queues: a server
-      // that is behind (sealing for thousands after a restart) must not blame its readers. A
-      // write that never leaves is the write watch's and the byte cap's to judge.
-      if (this.#beat.leftAt === undefined) {
-        if ((this.conn.handedOver ?? Infinity) > this.#beat.index) this.#beat.leftAt = now;
-      } else if (now - this.#beat.leftAt > timeoutMs && !this.conn.inputPending) {
-        // (While the server still has the client's input to open, the answer may be in it.)
-        this.conn.abort(`heartbeat ${this.#beat.seq} unanswered for ${timeoutMs} ms`);
+    const beat = this.#beat;
+    if (beat) {
+      // The reader's time starts when the heartbeat has left the server's own queues, and waits
+      // while the server still has the client's input to open (the answer may be in it): a
+      // server that is behind (sealing for thousands after a restart) must not blame its
+      // readers. However far behind, no heartbeat waits longer than HEARTBEAT_LIMIT timeouts.
+      if (beat.leftAt === undefined && (this.conn.handedOver ?? Infinity) > beat.index) {
+        beat.leftAt = now;
+      }
+      const late = beat.leftAt !== undefined && now - beat.leftAt > timeoutMs &&
+        !this.conn.inputPending;
+      if (late || now - beat.at > HEARTBEAT_LIMIT * timeoutMs) {
+        this.conn.abort(`heartbeat ${beat.seq} unanswered for ${timeoutMs} ms`);
       }
       return;
     }
@@ -264,7 +274,7 @@ export class Session {
     const seq = ++this.#beats;
     const index = this.writeNow({ type: "heartbeat", seq });
     this.#sentSinceBeat = false;
-    this.#beat = { seq, index };
+    this.#beat = { seq, index, at: now };
   }
 
   /** The client answered heartbeat `seq`: it is reading. */
