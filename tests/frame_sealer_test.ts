@@ -47,6 +47,8 @@ Deno.test("frame sealer: a lazy frame waits, then leaves with the next urgent on
 
 Deno.test("frame sealer: lazy frames alone go out within about a second", async () => {
   const { sealer, lines, opened } = await sealerPair();
+  // Lazy rounds are shared by every connection: let any round an earlier test started pass.
+  await sleep(1100);
   const t0 = performance.now();
   sealer.push(frame(1), true);
   while (lines.length === 0 && performance.now() - t0 < 3000) {
@@ -55,7 +57,18 @@ Deno.test("frame sealer: lazy frames alone go out within about a second", async 
   }
   assert.deepEqual(lines.map((l) => l.frames), [[frame(1)]]);
   const waited = lines[0].at - t0;
-  assert.ok(waited < 1500, `waited ${waited} ms`);
+  assert.ok(waited >= 90 && waited < 1500, `waited ${waited} ms`);
+});
+
+Deno.test("frame sealer: a lazy frame pushed while a seal is in flight keeps its place", async () => {
+  const { sealer, lines, opened } = await sealerPair();
+  sealer.push(frame(1));
+  await sleep(5); // the first seal is on its way (or done)
+  sealer.push(frame(2), true);
+  sealer.push(frame(3));
+  await sealer.settled();
+  await opened();
+  assert.deepEqual(lines.flatMap((l) => l.frames), [frame(1), frame(2), frame(3)]);
 });
 
 Deno.test("frame sealer: settled() sends lazy frames at once", async () => {
