@@ -41,14 +41,17 @@ export class FrameSealer {
    * whatever waits with them, in order.
    */
   push(frame: string, lazy = false): void {
-    this.#batch.push(frame);
-    if (!lazy) this.#urgent = true;
-    this.#schedule();
+    const first = this.#batch.push(frame) === 1;
+    // Scheduled when the batch starts and when it first turns urgent, not for every frame.
+    if (!lazy && !this.#urgent) {
+      this.#urgent = true;
+      this.#schedule();
+    } else if (first) this.#schedule();
   }
 
   #schedule(): void {
     if (this.#sealing || this.#batch.length === 0) return;
-    // Both keep one entry per connection: scheduling again in the same turn is free.
+    // Both keep one entry per connection: scheduling twice in the same round is harmless.
     if (this.#urgent) afterTurn(this.#flush);
     else afterLazyTurn(this.#flush);
   }

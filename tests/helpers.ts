@@ -435,6 +435,15 @@ class LineInbox {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves once `condition()` holds, checking every 20 ms; rejects after `ms`. */
+export async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out: ${what}`);
+    await sleep(20);
+  }
+}
+
 /** `promise`, or a rejection after `ms`. */
 export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { clientHandshake } from "../lib/crypto/mod.ts";
 import type { ServerEvent } from "../lib/protocol/types.ts";
 import type { Connection, Session } from "../lib/router/mod.ts";
-import { PASSWORD, sleep, type TestServer, within, withServer } from "./helpers.ts";
+import { PASSWORD, sleep, type TestServer, until, within, withServer } from "./helpers.ts";
 import { expectError, expectFrame, joinBytes, nextFrame, rawJson, textUser, utf8 } from "./raw.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -425,23 +425,23 @@ class HeldConnection implements Connection {
   }
 }
 
+/**
+ * "held" signed in on a HeldConnection, and "alice" signed in after it (a presence for "held"
+ * to read), once the server has queued "held" a heartbeat.
+ */
+async function heldUserWithHeartbeat(server: TestServer) {
+  const conn = new HeldConnection();
+  conn.session = server.router.attach(conn);
+  conn.session.receive(JSON.stringify({ type: "register", name: "held", password: PASSWORD }));
+  await conn.session.idle();
+  const alice = await server.user("alice");
+  await until(() => conn.frames.some((f) => f.type === "heartbeat"), 3000, "a heartbeat");
+  return { conn, alice };
+}
+
 Deno.test("a heartbeat is not counted against a reader while the server is behind", () =>
   withServer(async (server) => {
-    const conn = new HeldConnection();
-    conn.session = server.router.attach(conn);
-    conn.session.receive(
-      JSON.stringify({ type: "register", name: "held", password: PASSWORD }),
-    );
-    await conn.session.idle();
-    const alice = await server.user("alice"); // something for "held" to read: a presence
-    const beat = () => conn.frames.find((f) => f.type === "heartbeat");
-    await within(
-      (async () => {
-        while (!beat()) await sleep(20);
-      })(),
-      3000,
-      "a heartbeat",
-    );
+    const { conn, alice } = await heldUserWithHeartbeat(server);
     // Stuck in the server's own queue for more than a timeout: not the reader's fault.
     await sleep(400);
     assert.equal(conn.aborted, undefined);
@@ -455,13 +455,7 @@ Deno.test("a heartbeat is not counted against a reader while the server is behin
     // Nothing left to open, and no answer in it: the reader has had its time; dropped at the
     // next tick or two.
     conn.inputPending = 0;
-    await within(
-      (async () => {
-        while (conn.aborted === undefined) await sleep(20);
-      })(),
-      3000,
-      "the drop",
-    );
+    await until(() => conn.aborted !== undefined, 3000, "the drop");
     assert.match(conn.aborted!, /heartbeat \d+ unanswered for 300 ms/);
     assert.ok(!server.router.online.has("held"));
     await alice.send("held", "kept for later");
@@ -469,28 +463,11 @@ Deno.test("a heartbeat is not counted against a reader while the server is behin
 
 Deno.test("a heartbeat stuck in the server still ends the connection after a hard limit", () =>
   withServer(async (server) => {
-    const conn = new HeldConnection();
-    conn.session = server.router.attach(conn);
-    conn.session.receive(JSON.stringify({ type: "register", name: "held", password: PASSWORD }));
-    await conn.session.idle();
-    await server.user("alice");
-    await within(
-      (async () => {
-        while (!conn.frames.some((f) => f.type === "heartbeat")) await sleep(20);
-      })(),
-      3000,
-      "a heartbeat",
-    );
+    const { conn } = await heldUserWithHeartbeat(server);
     // Never handed over, input always pending: still dropped, after HEARTBEAT_LIMIT timeouts.
     conn.inputPending = 1;
     const started = performance.now();
-    await within(
-      (async () => {
-        while (conn.aborted === undefined) await sleep(20);
-      })(),
-      5000,
-      "the drop",
-    );
+    await until(() => conn.aborted !== undefined, 5000, "the drop");
     const waited = performance.now() - started;
     assert.ok(waited >= 2 * 300, `dropped after ${waited} ms`);
     assert.ok(!server.router.online.has("held"));
