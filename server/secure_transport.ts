@@ -77,6 +77,11 @@ export class FrameSealer {
     });
   };
 
+  /** The connection went quiet: its session drops its imported keys until the next frame. */
+  rest(): void {
+    this.#session.rest();
+  }
+
   /** Resolves when every frame pushed so far has been sealed and written. */
   async settled(): Promise<void> {
     // Whoever waits (a goodbye, a close) does not wait for the turn to end.

@@ -60,6 +60,9 @@ export interface TcpServer {
 
 const utf8 = new TextEncoder();
 
+/** Bytes each connection reads at a time. */
+const READ_BUFFER_BYTES = 1024;
+
 /** Listens on TCP and hands each connection to the router as text or JSON by its first byte. */
 export function serveTcp(options: TcpServerOptions): TcpServer {
   // Throws (before any connection) when the certificate or key is not valid PEM or do not match.
@@ -134,10 +137,11 @@ async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Pro
     tls: options.tls !== undefined,
     allowPlaintext: options.allowPlaintext ?? false,
   }).allowed;
-  // Per connection for its whole life, so small: chat frames are small, and a longer line (at
-  // most 8 KiB plaintext, ~11 KiB sealed) just takes a few reads, which the splitter joins.
-  // At 10,000 idle connections every KiB here is 10 MB.
-  const buf = new Uint8Array(4 * 1024);
+  // Per connection for its whole life (a pending read pins it), so small: a chat command or a
+  // heartbeat answer, sealed, fits in one read, and a longer line (at most 8 KiB plaintext,
+  // ~11 KiB sealed) takes a few, which the splitter joins. At 10,000 idle connections every KiB
+  // here is 10 MB.
+  const buf = new Uint8Array(READ_BUFFER_BYTES);
   const read = conn.read(buf);
   // A person with nc waits to be told how to sign in; a program speaks first. So greet in text
   // when the client is quiet, and let its first byte decide the dialect either way: `{` is JSON
@@ -167,7 +171,8 @@ async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Pro
   }
   const dialect: Dialect = buf[0] === "{".charCodeAt(0) ? "json" : "text";
   if (dialect === "json") {
-    return await handleSecure(conn, options, buf, first, remote.hostname, connectedAt);
+    // Not awaited: this frame ends here instead of staying suspended for the connection's life.
+    return handleSecure(conn, options, buf, first, remote.hostname, connectedAt);
   }
   if (dialect === "text" && !textAllowed) return await refuseTextMode(conn, options, remote);
   const adapter = new TcpConnection(conn, dialect, remote.hostname, writeLimits(options));
@@ -214,7 +219,10 @@ async function handleSecure(
   const splitter = new LineSplitter(maxSealed);
   // The sign-in deadline covers the handshake.
   const left = options.router.limits.loginTimeoutMs - (performance.now() - connectedAt);
-  const deadline = setTimeout(() => closeQuietly(conn), Math.max(0, left));
+  let deadline: ReturnType<typeof setTimeout> | undefined = setTimeout(
+    () => closeQuietly(conn),
+    Math.max(0, left),
+  );
   let secure: SecureSession | undefined;
   let adapter: TcpConnection | undefined;
   let session: Session | undefined;
@@ -241,6 +249,7 @@ async function handleSecure(
             break reading;
           }
           clearTimeout(deadline);
+          deadline = undefined; // not kept for the connection's life
           adapter = new TcpConnection(conn, "json", remoteAddr, writeLimits(options), secure);
           session = options.router.attach(adapter, { greeted: false, connectedAt });
           continue;
@@ -300,8 +309,20 @@ async function handleSecure(
   }
 }
 
+/** One per server: every connection of it shares the same limits. */
+const sharedLimits = new WeakMap<TcpServerOptions, WriteLimits>();
+
 /** What a TcpConnection needs to judge its reader, from the options and the router's limits. */
 function writeLimits(options: TcpServerOptions): WriteLimits {
+  let limits = sharedLimits.get(options);
+  if (!limits) {
+    limits = newWriteLimits(options);
+    sharedLimits.set(options, limits);
+  }
+  return limits;
+}
+
+function newWriteLimits(options: TcpServerOptions): WriteLimits {
   const { router, logger } = options;
   return {
     maxQueued: options.maxQueuedBytes ?? router.limits.maxQueuedBytes,
@@ -506,6 +527,10 @@ class TcpConnection implements Connection, Watched {
 
   get accepted(): number {
     return this.#accepted;
+  }
+
+  rest(): void {
+    this.#sealer?.rest();
   }
 
   get handedOver(): number {

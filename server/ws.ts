@@ -268,6 +268,10 @@ export class WsConnection implements Connection, Watched {
     );
   }
 
+  rest(): void {
+    this.#sealer?.rest();
+  }
+
   get handedOver(): number {
     return this.#handedOver;
   }

@@ -181,6 +181,35 @@ Deno.test("concurrent seal() calls settle in call order and open in that order",
   assert.deepEqual(opened, texts);
 });
 
+Deno.test("a session at rest drops its keys and goes on, in order, when frames come again", async () => {
+  const { client, server } = await connect();
+  assert.equal(server.awake, true);
+  assert.equal(await server.openText(await client.seal("before")), "before");
+  // Rest while frames are in flight both ways: they finish with the keys they hold.
+  const inFlight = [client.seal("during 1"), client.seal("during 2")];
+  const reply = server.seal("reply during");
+  server.rest();
+  client.rest();
+  assert.equal(server.awake, false);
+  assert.equal(client.awake, false);
+  const opened = await Promise.all((await Promise.all(inFlight)).map((f) => server.openText(f)));
+  assert.deepEqual(opened, ["during 1", "during 2"]);
+  assert.equal(await client.openText(await reply), "reply during");
+  // After the rest the next frames import the keys again; the counters carry on.
+  server.rest();
+  client.rest();
+  assert.equal(await server.openText(await client.seal("after")), "after");
+  assert.equal(await client.openText(await server.seal("answer")), "answer");
+  assert.equal(server.awake, true);
+  assert.equal(client.sent, 4);
+  assert.equal(server.received, 4);
+  // A rested session still tells a replay from a forgery.
+  const again = await client.seal("again");
+  assert.equal(await server.openText(again), "again");
+  server.rest();
+  await rejectsWith(server.open(again), "replayed");
+});
+
 Deno.test("seal() copies its input: reusing the buffer afterwards changes nothing", async () => {
   const { client, server } = await connect();
   const buf = new TextEncoder().encode("original");

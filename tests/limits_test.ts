@@ -472,3 +472,42 @@ Deno.test("a heartbeat stuck in the server still ends the connection after a har
     assert.ok(waited >= 2 * 300, `dropped after ${waited} ms`);
     assert.ok(!server.router.online.has("held"));
   }, { limits: { slowReaderMs: 300 } }));
+
+/** A HeldConnection that reads everything at once (it answers heartbeats) and counts rests. */
+class QuietConnection extends HeldConnection {
+  rests = 0;
+  override send(frame: string) {
+    const index = super.send(frame);
+    this.release();
+    const f = this.frames[index];
+    if (f.type === "heartbeat") {
+      queueMicrotask(() => this.session.receive(JSON.stringify({ type: "heartbeat", seq: f.seq })));
+    }
+    return index;
+  }
+  rest() {
+    this.rests++;
+  }
+}
+
+Deno.test("a quiet connection is told to rest, once; a busy one is not", () =>
+  withServer(async (server) => {
+    const conn = new QuietConnection();
+    conn.session = server.router.attach(conn);
+    conn.session.receive(JSON.stringify({ type: "register", name: "quiet", password: PASSWORD }));
+    await conn.session.idle();
+    await until(() => conn.rests === 1, 3000, "a rest");
+    assert.equal(server.router.stats.rests, 1);
+    await sleep(700);
+    assert.equal(conn.rests, 1, "told once while it stays quiet");
+    // A message every 150 ms keeps it from resting, however long that goes on.
+    const alice = await server.user("alice");
+    const before = conn.frames.length;
+    for (let i = 0; i < 8; i++) {
+      await alice.send("quiet", `m${i}`);
+      await sleep(150);
+    }
+    assert.ok(conn.frames.length >= before + 8);
+    assert.equal(conn.rests, 1);
+    await until(() => conn.rests === 2, 3000, "a rest after the messages");
+  }, { limits: { slowReaderMs: 300, restAfterMs: 400 } }));

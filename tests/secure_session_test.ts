@@ -10,9 +10,15 @@ import { SecureChannel } from "../lib/client/secure_channel.ts";
 import { WsChannel } from "../islands/ws_channel.ts";
 import { IDENTITY_FILE } from "../lib/crypto/key_files.ts";
 import { decodeIdentityPem } from "../lib/crypto/mod.ts";
-import { PASSWORD, type SecureSocket, startServer } from "./helpers.ts";
+import { PASSWORD, type SecureSocket, startServer, until } from "./helpers.ts";
 import { expectError, expectFrame, rawJson, rawJsonUser } from "./raw.ts";
-import { startWebServer } from "./web_helpers.ts";
+import { startWebServer, type WebServer } from "./web_helpers.ts";
+
+/** A WebSocket to `server` in a secure session that pins the server's identity. */
+async function secureWs(server: WebServer): Promise<SecureChannel> {
+  const raw = await WsChannel.open(`ws://127.0.0.1:${server.httpPort}/ws`);
+  return await SecureChannel.establish(raw, { verifyIdentity: server.pin });
+}
 
 Deno.test("secure session: a TCP round trip, sealed both ways", async () => {
   const server = await startServer();
@@ -36,13 +42,30 @@ Deno.test("secure session: a WebSocket round trip through SecureChannel", async 
   const server = await startWebServer();
   try {
     const bob = await server.user("bob");
-    const raw = await WsChannel.open(`ws://127.0.0.1:${server.httpPort}/ws`);
-    const channel = await SecureChannel.establish(raw, { verifyIdentity: server.pin });
+    const channel = await secureWs(server);
     assert.equal(channel.fingerprint, server.identity.fingerprint);
     const ws = new ParleyClient(channel);
     await ws.register("wendy", PASSWORD);
     await ws.send("bob", "over the encrypted websocket");
     assert.equal((await bob.nextOf("message")).text, "over the encrypted websocket");
+    ws.close();
+    await ws.closed;
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("secure session: connections that rested (keys dropped) carry messages both ways", async () => {
+  const server = await startWebServer({ limits: { restAfterMs: 300 } });
+  try {
+    const tcp = await server.user("alice");
+    const ws = new ParleyClient(await secureWs(server));
+    await ws.register("wendy", PASSWORD);
+    // Both go quiet; each session drops its keys on the server.
+    await until(() => server.router.stats.rests >= 2, 5000, "both connections to rest");
+    await tcp.send("wendy", "after the rest, over TCP");
+    await ws.send("alice", "after the rest, over the WebSocket");
+    assert.equal((await tcp.nextOf("message")).text, "after the rest, over the WebSocket");
     ws.close();
     await ws.closed;
   } finally {

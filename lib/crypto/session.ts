@@ -5,7 +5,8 @@
  * or forged — after which the transport closes the connection.
  */
 import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "./_encoding.ts";
-import { aesGcmOpen, aesGcmSeal, importAesGcm } from "./_webcrypto.ts";
+import { aesGcmOpen, aesGcmSeal } from "./_webcrypto.ts";
+import { RestingKey } from "./resting_key.ts";
 import {
   DIAGNOSE_WINDOW,
   DIRECTION_CLIENT_TO_SERVER,
@@ -57,8 +58,8 @@ export interface SessionInit {
 
 /** Builds a session from derived keys (the handshake calls this; tests and vectors too). */
 export async function createSession(init: SessionInit): Promise<SecureSession> {
-  const c2s = await importAesGcm(init.keys.clientToServer);
-  const s2c = await importAesGcm(init.keys.serverToClient);
+  const c2s = await RestingKey.import(init.keys.clientToServer);
+  const s2c = await RestingKey.import(init.keys.serverToClient);
   return init.role === "client"
     ? new SecureSession(init, c2s, DIRECTION_CLIENT_TO_SERVER, s2c, DIRECTION_SERVER_TO_CLIENT)
     : new SecureSession(init, s2c, DIRECTION_SERVER_TO_CLIENT, c2s, DIRECTION_CLIENT_TO_SERVER);
@@ -76,9 +77,9 @@ export class SecureSession {
   /** The server's identity as verified in the handshake. */
   readonly server: ServerIdentityInfo;
   #transcriptHash: Uint8Array;
-  #sendKey: CryptoKey;
+  #sendKey: RestingKey;
   #sendDirection: number;
-  #recvKey: CryptoKey;
+  #recvKey: RestingKey;
   #recvDirection: number;
   #sent = 0;
   #received = 0;
@@ -90,9 +91,9 @@ export class SecureSession {
   /** Use {@linkcode clientHandshake} or {@linkcode serverHandshake} to get a session. */
   constructor(
     init: SessionInit,
-    sendKey: CryptoKey,
+    sendKey: RestingKey,
     sendDirection: number,
-    recvKey: CryptoKey,
+    recvKey: RestingKey,
     recvDirection: number,
   ) {
     this.role = init.role;
@@ -131,6 +132,20 @@ export class SecureSession {
   }
 
   /**
+   * Drops the imported keys until the next frame needs them (it imports them again): for a
+   * connection that has gone quiet. Frames in flight finish with the keys they hold.
+   */
+  rest(): void {
+    this.#sendKey.rest();
+    this.#recvKey.rest();
+  }
+
+  /** Whether the keys are imported now (false after `rest`, until the next frame). */
+  get awake(): boolean {
+    return this.#sendKey.awake || this.#recvKey.awake;
+  }
+
+  /**
    * Seals one frame (or a batch, see {@linkcode sealFrames}) into a base64url line, without
    * the newline. Strings are sealed as UTF-8.
    * @throws {CryptoError} `counter_exhausted` after 2^32 frames.
@@ -146,7 +161,7 @@ export class SecureSession {
     const bytes = typeof plaintext === "string" ? utf8(plaintext) : plaintext.slice();
     const result = this.#sendChain.then(async () => {
       const nonce = frameNonce(this.#sendDirection, counter);
-      return toBase64Url(await aesGcmSeal(this.#sendKey, nonce, bytes, NO_AD));
+      return toBase64Url(await aesGcmSeal(await this.#sendKey.get(), nonce, bytes, NO_AD));
     });
     // Settled, never rejected, and without the sealed line: an idle session keeps no copy.
     this.#sendChain = result.then(() => {}, () => {});
@@ -238,17 +253,18 @@ export class SecureSession {
       throw new CryptoError("malformed_frame", hint);
     }
     const nonce = frameNonce(this.#recvDirection, counter);
-    const plain = await aesGcmOpen(this.#recvKey, nonce, bytes, NO_AD);
+    const key = await this.#recvKey.get();
+    const plain = await aesGcmOpen(key, nonce, bytes, NO_AD);
     if (plain) return plain;
-    throw await this.#diagnose(bytes, counter);
+    throw await this.#diagnose(key, bytes, counter);
   }
 
   /** Names a failure by trying nearby counters; the frame itself is never accepted. */
-  async #diagnose(bytes: Uint8Array, counter: number): Promise<CryptoError> {
+  async #diagnose(key: CryptoKey, bytes: Uint8Array, counter: number): Promise<CryptoError> {
     for (let d = 1; d <= DIAGNOSE_WINDOW; d++) {
       if (counter - d >= 0) {
         const nonce = frameNonce(this.#recvDirection, counter - d);
-        if (await aesGcmOpen(this.#recvKey, nonce, bytes, NO_AD)) {
+        if (await aesGcmOpen(key, nonce, bytes, NO_AD)) {
           return new CryptoError(
             "replayed",
             `Sealed frame #${counter} is a replay of frame #${counter - d}.`,
@@ -256,7 +272,7 @@ export class SecureSession {
         }
       }
       const ahead = frameNonce(this.#recvDirection, counter + d);
-      if (await aesGcmOpen(this.#recvKey, ahead, bytes, NO_AD)) {
+      if (await aesGcmOpen(key, ahead, bytes, NO_AD)) {
         return new CryptoError(
           "out_of_order",
           `Sealed frame #${counter + d} arrived where #${counter} was expected: ` +

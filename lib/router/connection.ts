@@ -33,6 +33,11 @@ export interface Connection {
    * when the server is busy): a heartbeat's answer may be among them. Undefined: none.
    */
   readonly inputPending?: number;
+  /**
+   * The connection has been quiet (nothing sent or received) for `Limits.restAfterMs`: drop what the
+   * next frame can rebuild, such as a secure session's imported keys. Optional.
+   */
+  rest?(): void;
   /** True once the transport dropped the connection because its reader fell too far behind. */
   readonly tooSlow: boolean;
   /** Resolves when every frame queued so far has been written to the socket. */

@@ -27,6 +27,11 @@ export interface Limits {
   maxQueuedBytes: number;
   /** A write that makes no progress for this long marks the reader too slow. @default 5000 */
   slowReaderMs: number;
+  /**
+   * A connection quiet (nothing sent or received) this long is told to rest: its secure session
+   * drops its imported keys (a few KiB) until the next frame. @default 10000
+   */
+  restAfterMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -41,6 +46,7 @@ export const DEFAULT_LIMITS: Limits = {
   newConnectionsPerMinute: 600,
   maxQueuedBytes: 1 << 20,
   slowReaderMs: 5_000,
+  restAfterMs: 10_000,
 };
 
 export interface RouterOptions {

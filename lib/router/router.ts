@@ -35,6 +35,8 @@ export interface RouterStats {
   deliveries: number;
   stored: number;
   rateLimited: number;
+  /** Quiet connections told to rest (see `Limits.restAfterMs`). */
+  rests: number;
 }
 
 /**
@@ -73,6 +75,7 @@ export class Router {
     deliveries: 0,
     stored: 0,
     rateLimited: 0,
+    rests: 0,
   };
 
   /** Signed-in sessions by user key. */
@@ -449,6 +452,7 @@ export class Router {
       ["deliveries", "parley_deliveries_total", "Events written to connections by fan-out."],
       ["stored", "parley_stored_messages_total", "Messages stored for offline recipients."],
       ["rateLimited", "parley_rate_limited_total", "Commands refused by the rate limit."],
+      ["rests", "parley_rests_total", "Quiet connections that dropped their session keys."],
     ];
     for (const [stat, name, help] of totals) m.counterFrom(name, help, () => this.stats[stat]);
   }

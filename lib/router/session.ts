@@ -74,6 +74,10 @@ export class Session {
   #beats = 0;
   #lastBeatAt: number | undefined;
   #sentSinceBeat = false;
+  /** Something was sent or received since the last heartbeat tick. */
+  #active = true;
+  #quietSince = 0;
+  #rested = false;
 
   /** `connectedAt` (performance.now()) starts the sign-in deadline when the socket opened. */
   constructor(router: Router, conn: Connection, connectedAt: number = performance.now()) {
@@ -104,6 +108,7 @@ export class Session {
   /** Handles one decoded line from the transport. */
   receive(line: string): void {
     if (this.#closed) return;
+    this.#active = true;
     let raw: RawCommand | undefined;
     try {
       if (this.#text) {
@@ -223,6 +228,7 @@ export class Session {
 
   #send(frame: string, track?: StoredMessage, lazy = false): void {
     this.#sentSinceBeat = true;
+    this.#active = true;
     const index = this.conn.send(frame, lazy);
     if (!track) return;
     const taken = this.#taken();
@@ -250,6 +256,7 @@ export class Session {
    */
   heartbeat(now: number, timeoutMs: number): void {
     if (this.#closed || this.conn.dialect !== "json") return;
+    this.#restIfQuiet(now, this.#router.limits.restAfterMs);
     const beat = this.#beat;
     if (beat) {
       // The reader's time starts when the heartbeat has left the server's own queues, and waits
@@ -277,6 +284,24 @@ export class Session {
     this.#beat = { seq, index, at: now };
   }
 
+  /**
+   * Tells the connection to rest (`Connection.rest`) once it has been quiet for `afterMs`: a busy
+   * one never pays to wake up, and an idle server soon holds only what it needs.
+   */
+  #restIfQuiet(now: number, afterMs: number): void {
+    if (this.#active) {
+      this.#active = false;
+      this.#quietSince = now;
+      this.#rested = false;
+    } else if (!this.#rested && now - this.#quietSince >= afterMs) {
+      this.#rested = true;
+      if (this.conn.rest) {
+        this.conn.rest();
+        this.#router.stats.rests++;
+      }
+    }
+  }
+
   /** The client answered heartbeat `seq`: it is reading. */
   heartbeatAnswered(seq: number): void {
     if (!this.#beat || seq !== this.#beat.seq) return;
@@ -301,6 +326,7 @@ export class Session {
     const frame = this.encode(event);
     if (frame === undefined || this.#closed) return -1;
     if (event.type !== "heartbeat") this.#sentSinceBeat = true;
+    this.#active = true;
     return this.conn.send(frame, isLazyEvent(event));
   }
 
