@@ -14,7 +14,8 @@ export interface Connection {
   /**
    * Queues one encoded frame (a JSON object, or one or more text lines) for writing. Returns its
    * number on this connection: 0, 1, 2, ... in the order sent. A `lazy` frame (see
-   * `isLazyEvent`) may wait up to a second for company; frames still go out in order.
+   * `isLazyEvent`) may wait for company (up to a second, more on a big server); frames still go
+   * out in order.
    */
   send(frame: string, lazy?: boolean): number;
   /**

@@ -1,8 +1,9 @@
 import type { ServerEvent } from "../protocol/types.ts";
 
 /**
- * Whether an event may wait up to a second to travel with others: presence coming and going,
- * which nobody is waiting on, and heartbeats (the reader's time starts when one leaves). When
+ * Whether an event may wait to travel with others (up to a second, more on a big server:
+ * server/turn.ts): presence coming and going, which nobody is waiting on, and heartbeats (the
+ * reader's time starts when one leaves). When
  * everyone signs in at once (a restart), n sign-ins tell n - 1 others each; sent lazily they
  * cost each encrypted connection a seal or two a second instead of one per turn
  * (server/turn.ts). Typing, messages and replies are never lazy.
