@@ -77,9 +77,12 @@ export class FrameSealer {
     });
   };
 
-  /** The connection went quiet: its session drops its imported keys until the next frame. */
-  rest(): void {
-    this.#session.rest();
+  /**
+   * The connection went quiet: its session drops its imported keys until the next frame.
+   * Returns whether it dropped any.
+   */
+  rest(): boolean {
+    return this.#session.rest();
   }
 
   /** Resolves when every frame pushed so far has been sealed and written. */

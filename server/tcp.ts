@@ -529,8 +529,8 @@ class TcpConnection implements Connection, Watched {
     return this.#accepted;
   }
 
-  rest(): void {
-    this.#sealer?.rest();
+  rest(): boolean {
+    return this.#sealer?.rest() ?? false;
   }
 
   get handedOver(): number {

@@ -20,12 +20,14 @@
  * end of its own turn.
  */
 
+import { LAZY_MAX_WAIT_MS } from "../lib/router/lazy_events.ts";
+
 /** Milliseconds a round of `n` flushes is assumed to cost, times two. */
 const MS_PER_FLUSH = 0.08;
 const MAX_DELAY_MS = 80;
 const LAZY_MS_PER_FLUSH = 0.2;
 const LAZY_MIN_MS = 100;
-const LAZY_MAX_MS = 3000;
+const LAZY_MAX_MS = LAZY_MAX_WAIT_MS;
 
 /** Flushes run together on one timer, whose wait depends on how many the last round ran. */
 class Rounds {

@@ -268,8 +268,8 @@ export class WsConnection implements Connection, Watched {
     );
   }
 
-  rest(): void {
-    this.#sealer?.rest();
+  rest(): boolean {
+    return this.#sealer?.rest() ?? false;
   }
 
   get handedOver(): number {

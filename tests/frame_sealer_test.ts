@@ -1,7 +1,7 @@
 /**
  * server/secure_transport.ts FrameSealer with server/turn.ts: frames of one turn go out as one
- * sealed batch; lazy frames (presence, heartbeats) wait for company, up to about a second, but
- * never lose their place.
+ * sealed batch; lazy frames (presence, heartbeats) wait for company (with few connections, about
+ * a tenth of a second), but never lose their place.
  */
 import assert from "node:assert/strict";
 import {

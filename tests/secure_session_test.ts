@@ -61,9 +61,11 @@ Deno.test("secure session: connections that rested (keys dropped) carry messages
     const tcp = await server.user("alice");
     const ws = new ParleyClient(await secureWs(server));
     await ws.register("wendy", PASSWORD);
-    // Both go quiet; each session drops its keys on the server.
+    // Both go quiet; each session drops its keys on the server (counted only when the
+    // transport's session did drop them).
     await until(() => server.router.stats.rests >= 2, 5000, "both connections to rest");
     await tcp.send("wendy", "after the rest, over TCP");
+    assert.equal((await ws.nextOf("message")).text, "after the rest, over TCP");
     await ws.send("alice", "after the rest, over the WebSocket");
     assert.equal((await tcp.nextOf("message")).text, "after the rest, over the WebSocket");
     ws.close();

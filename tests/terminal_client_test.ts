@@ -13,7 +13,13 @@ import { PASSWORD, startServer } from "./helpers.ts";
 
 const CLIENT = new URL("../client.ts", import.meta.url).pathname;
 /** Pins go to a throwaway file, never to the user's ~/.config (PARLEY_KNOWN_SERVERS). */
-const KNOWN_SERVERS = `${await Deno.makeTempDir({ prefix: "parley-known-" })}/known_servers`;
+const KNOWN_DIR = await Deno.makeTempDir({ prefix: "parley-known-" });
+const KNOWN_SERVERS = `${KNOWN_DIR}/known_servers`;
+globalThis.addEventListener("unload", () => {
+  try {
+    Deno.removeSync(KNOWN_DIR, { recursive: true });
+  } catch { /* gone already */ }
+});
 const utf8 = new TextEncoder();
 
 /** `client.ts` running as a child process, fed lines on stdin. */
@@ -330,7 +336,8 @@ Deno.test("Formatter keeps escape sequences from other users off the screen", ()
 });
 
 Deno.test("terminal client pins the server's identity, and refuses a new one saying how to proceed", async () => {
-  const known = `${await Deno.makeTempDir({ prefix: "parley-pins-" })}/known_servers`;
+  const pins = await Deno.makeTempDir({ prefix: "parley-pins-" });
+  const known = `${pins}/known_servers`;
   const first = await startServer();
   const port = first.port;
   let second: Awaited<ReturnType<typeof startServer>> | undefined;
@@ -359,7 +366,7 @@ Deno.test("terminal client pins the server's identity, and refuses a new one say
     await term.dispose();
     await again?.dispose();
     await second?.close();
-    await Deno.remove(known, { recursive: true }).catch(() => {});
+    await Deno.remove(pins, { recursive: true }).catch(() => {});
   }
 });
 

@@ -58,8 +58,9 @@ export interface SessionInit {
 
 /** Builds a session from derived keys (the handshake calls this; tests and vectors too). */
 export async function createSession(init: SessionInit): Promise<SecureSession> {
-  const c2s = await RestingKey.import(init.keys.clientToServer);
-  const s2c = await RestingKey.import(init.keys.serverToClient);
+  const restable = init.role === "server";
+  const c2s = await RestingKey.import(init.keys.clientToServer, restable);
+  const s2c = await RestingKey.import(init.keys.serverToClient, restable);
   return init.role === "client"
     ? new SecureSession(init, c2s, DIRECTION_CLIENT_TO_SERVER, s2c, DIRECTION_SERVER_TO_CLIENT)
     : new SecureSession(init, s2c, DIRECTION_SERVER_TO_CLIENT, c2s, DIRECTION_CLIENT_TO_SERVER);
@@ -132,15 +133,16 @@ export class SecureSession {
   }
 
   /**
-   * Drops the imported keys until the next frame needs them (it imports them again): for a
-   * connection that has gone quiet. Frames in flight finish with the keys they hold.
+   * Server sessions: drops the imported keys until the next frame needs them (it imports them
+   * again), for a connection that has gone quiet. Frames in flight finish with the keys they
+   * hold. Returns whether anything was dropped (a client session never rests).
    */
-  rest(): void {
-    this.#sendKey.rest();
-    this.#recvKey.rest();
+  rest(): boolean {
+    const send = this.#sendKey.rest();
+    return this.#recvKey.rest() || send;
   }
 
-  /** Whether the keys are imported now (false after `rest`, until the next frame). */
+  /** Whether either key is imported (or being imported) now: false after `rest`, until a frame. */
   get awake(): boolean {
     return this.#sendKey.awake || this.#recvKey.awake;
   }

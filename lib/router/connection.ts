@@ -36,9 +36,10 @@ export interface Connection {
   readonly inputPending?: number;
   /**
    * The connection has been quiet (nothing sent or received) for `Limits.restAfterMs`: drop what the
-   * next frame can rebuild, such as a secure session's imported keys. Optional.
+   * next frame can rebuild, such as a secure session's imported keys. Returns whether it dropped
+   * anything. Optional.
    */
-  rest?(): void;
+  rest?(): boolean;
   /** True once the transport dropped the connection because its reader fell too far behind. */
   readonly tooSlow: boolean;
   /** Resolves when every frame queued so far has been written to the socket. */

@@ -7,7 +7,7 @@ import { TokenBucket } from "../token_bucket.ts";
 import { COMMANDS, lookupCommand } from "./commands.ts";
 import type { Connection } from "./connection.ts";
 import type { Router } from "./router.ts";
-import { isLazyEvent } from "./lazy_events.ts";
+import { isLazyEvent, LAZY_MAX_WAIT_MS } from "./lazy_events.ts";
 
 /**
  * The longest a heartbeat may go unanswered, in slow-reader timeouts, even while it waits in the
@@ -227,7 +227,7 @@ export class Session {
   }
 
   #send(frame: string, track?: StoredMessage, lazy = false): void {
-    this.#sentSinceBeat = true;
+    if (!lazy) this.#sentSinceBeat = true;
     this.#active = true;
     const index = this.conn.send(frame, lazy);
     if (!track) return;
@@ -252,7 +252,11 @@ export class Session {
    * Called by the router's heartbeat tick (JSON mode). A connection that was sent something
    * since its last heartbeat gets a new one; one that leaves a heartbeat unanswered for longer
    * than `timeoutMs` is not reading, however empty its socket buffers look, and is dropped as
-   * too slow. Connections with nothing sent are left alone: they cannot be falling behind.
+   * too slow. Connections with nothing sent are left alone: they cannot be falling behind. Nor
+   * are those sent only presence (lazy events): nothing in it waits for the reader's answer, and
+   * at 10,000 online everyone is sent presence all the time, so asking them all would cost the
+   * server thousands of answers to open a second. A reader that stops reading presence alone is
+   * still dropped by the write watch or the byte cap.
    */
   heartbeat(now: number, timeoutMs: number): void {
     if (this.#closed || this.conn.dialect !== "json") return;
@@ -262,13 +266,14 @@ export class Session {
       // The reader's time starts when the heartbeat has left the server's own queues, and waits
       // while the server still has the client's input to open (the answer may be in it): a
       // server that is behind (sealing for thousands after a restart) must not blame its
-      // readers. However far behind, no heartbeat waits longer than HEARTBEAT_LIMIT timeouts.
+      // readers. However far behind, no heartbeat waits longer than HEARTBEAT_LIMIT timeouts
+      // (plus the longest a lazy frame may wait to leave, for a short timeout on a big server).
       if (beat.leftAt === undefined && (this.conn.handedOver ?? Infinity) > beat.index) {
         beat.leftAt = now;
       }
       const late = beat.leftAt !== undefined && now - beat.leftAt > timeoutMs &&
         !this.conn.inputPending;
-      if (late || now - beat.at > HEARTBEAT_LIMIT * timeoutMs) {
+      if (late || now - beat.at > HEARTBEAT_LIMIT * timeoutMs + LAZY_MAX_WAIT_MS) {
         this.conn.abort(`heartbeat ${beat.seq} unanswered for ${timeoutMs} ms`);
       }
       return;
@@ -295,10 +300,7 @@ export class Session {
       this.#rested = false;
     } else if (!this.#rested && now - this.#quietSince >= afterMs) {
       this.#rested = true;
-      if (this.conn.rest) {
-        this.conn.rest();
-        this.#router.stats.rests++;
-      }
+      if (this.conn.rest?.()) this.#router.stats.rests++;
     }
   }
 
@@ -325,9 +327,10 @@ export class Session {
   writeNow(event: ServerEvent): number {
     const frame = this.encode(event);
     if (frame === undefined || this.#closed) return -1;
-    if (event.type !== "heartbeat") this.#sentSinceBeat = true;
+    const lazy = isLazyEvent(event);
+    if (!lazy) this.#sentSinceBeat = true;
     this.#active = true;
-    return this.conn.send(frame, isLazyEvent(event));
+    return this.conn.send(frame, lazy);
   }
 
   /** Marks the session signed in. */
