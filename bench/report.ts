@@ -132,6 +132,7 @@ function rows(report: RunReport): Row[] {
   ph("load generator max timer lag (ms)", (p) => p.workerMaxLagMs);
   if (report.options.slow) {
     ph("slow clients dropped by server", (p) => `${p.slowClosed}/${p.slowClients}`);
+    ph("last slow client dropped after (s)", (p) => p.slowDroppedWithinS, undefined, 1);
     ph("server RSS growth in phase (MiB)", (p) => (p.rssAfterKiB - p.rssBeforeKiB) / 1024);
   }
   if (report.options.translate) {

@@ -34,15 +34,21 @@ export const PARLEY_BENCH_ENV: Record<string, string> = {
 export interface ServerLog {
   counts: Record<string, number>;
   lines: string[];
+  /** When (epoch ms, from the log's own timestamps) each slow reader was disconnected. */
+  slowReaderDrops: number[];
 }
 
 function serverLog(): { log: ServerLog; onStderr: (line: string) => void } {
-  const log: ServerLog = { counts: {}, lines: [] };
+  const log: ServerLog = { counts: {}, lines: [], slowReaderDrops: [] };
   return {
     log,
     onStderr(line) {
       const level = line.match(/^\S+ (DEBUG|INFO|WARN|ERROR) /)?.[1] ?? "other";
       if (level === "INFO" && / INFO +registered /.test(line)) return;
+      if (/ INFO +slow reader disconnected /.test(line)) {
+        const at = Date.parse(line.slice(0, line.indexOf(" ")));
+        if (!Number.isNaN(at)) log.slowReaderDrops.push(at);
+      }
       log.counts[level] = (log.counts[level] ?? 0) + 1;
       if (log.lines.length < 30) log.lines.push(line);
     },

@@ -80,6 +80,11 @@ export interface PhaseResult {
   closeReasons: string[];
   slowClients: number;
   slowClosed: number;
+  /**
+   * Seconds from the phase's start (when traffic to the paused slow clients begins) to the last
+   * slow-reader disconnect the server logged in the phase; undefined when it logged none.
+   */
+  slowDroppedWithinS?: number;
   workerCpuMaxPercent: number;
   workerMaxLagMs: number;
   drainMs: number;
@@ -371,6 +376,8 @@ export class TargetRun {
     const reports = await sending;
     const after = await sample(pid);
     const r = this.#summarize(phase, rate, reports, before, after, maxDrainMs);
+    const drops = this.server.log.slowReaderDrops.filter((t) => t >= startAt);
+    if (drops.length) r.slowDroppedWithinS = (Math.max(...drops) - startAt) / 1000;
     if (tr0 && this.translator) {
       const now = this.translator.stats;
       const byTarget: Record<string, number> = {};
