@@ -495,12 +495,18 @@ class QuietConnection extends HeldConnection {
   }
 }
 
+/** "quiet" signed in on a QuietConnection. */
+async function quietUser(server: TestServer): Promise<QuietConnection> {
+  const conn = new QuietConnection();
+  conn.session = server.router.attach(conn);
+  conn.session.receive(JSON.stringify({ type: "register", name: "quiet", password: PASSWORD }));
+  await conn.session.idle();
+  return conn;
+}
+
 Deno.test("a quiet connection is told to rest, once; a busy one is not", () =>
   withServer(async (server) => {
-    const conn = new QuietConnection();
-    conn.session = server.router.attach(conn);
-    conn.session.receive(JSON.stringify({ type: "register", name: "quiet", password: PASSWORD }));
-    await conn.session.idle();
+    const conn = await quietUser(server);
     await until(() => conn.rests === 1, 4000, "a rest");
     assert.equal(server.router.stats.rests, 1);
     await sleep(1500);
@@ -519,10 +525,7 @@ Deno.test("a quiet connection is told to rest, once; a busy one is not", () =>
 
 Deno.test("presence alone brings no heartbeat; a message does", () =>
   withServer(async (server) => {
-    const conn = new QuietConnection();
-    conn.session = server.router.attach(conn);
-    conn.session.receive(JSON.stringify({ type: "register", name: "quiet", password: PASSWORD }));
-    await conn.session.idle();
+    const conn = await quietUser(server);
     const beats = () => conn.frames.filter((f) => f.type === "heartbeat").length;
     // The welcome is worth a heartbeat (answered at once).
     await until(() => beats() === 1, 3000, "a heartbeat after the welcome");
