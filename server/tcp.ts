@@ -60,6 +60,9 @@ export interface TcpServer {
 
 const utf8 = new TextEncoder();
 
+/** The options, with what every connection of the server shares. */
+type ServedOptions = TcpServerOptions & { writeLimits: WriteLimits };
+
 /** Bytes each connection reads at a time. */
 const READ_BUFFER_BYTES = 1024;
 
@@ -81,6 +84,8 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
     });
   const open = new Set<Promise<void>>();
   let accepting = true;
+  // One set of write limits for every connection of this server.
+  const served: ServedOptions = { ...options, writeLimits: writeLimits(options) };
 
   (async () => {
     try {
@@ -90,7 +95,7 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
         const ticket = options.router.admission.admit(peer);
         const work = isRefusal(ticket)
           ? refuseConnection(conn, options, ticket)
-          : handleConnection(conn, options).finally(() => ticket.release());
+          : handleConnection(conn, served).finally(() => ticket.release());
         const done = work.catch((err) => {
           options.logger.error("tcp connection failed", { error: err });
         });
@@ -116,7 +121,7 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
   };
 }
 
-async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Promise<void> {
+async function handleConnection(conn: Deno.Conn, options: ServedOptions): Promise<void> {
   const remote = conn.remoteAddr as Deno.NetAddr;
   const connectedAt = performance.now();
   if (options.tls) {
@@ -175,7 +180,7 @@ async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Pro
     return handleSecure(conn, options, buf, first, remote.hostname, connectedAt);
   }
   if (dialect === "text" && !textAllowed) return await refuseTextMode(conn, options, remote);
-  const adapter = new TcpConnection(conn, dialect, remote.hostname, writeLimits(options));
+  const adapter = new TcpConnection(conn, dialect, remote.hostname, options.writeLimits);
   const session = options.router.attach(adapter, {
     greeted: greeted && dialect === "text",
     connectedAt,
@@ -208,7 +213,7 @@ async function handleConnection(conn: Deno.Conn, options: TcpServerOptions): Pro
  */
 async function handleSecure(
   conn: Deno.Conn,
-  options: TcpServerOptions,
+  options: ServedOptions,
   buf: Uint8Array,
   first: number,
   remoteAddr: string,
@@ -250,7 +255,7 @@ async function handleSecure(
           }
           clearTimeout(deadline);
           deadline = undefined; // not kept for the connection's life
-          adapter = new TcpConnection(conn, "json", remoteAddr, writeLimits(options), secure);
+          adapter = new TcpConnection(conn, "json", remoteAddr, options.writeLimits, secure);
           session = options.router.attach(adapter, { greeted: false, connectedAt });
           continue;
         }
@@ -309,20 +314,8 @@ async function handleSecure(
   }
 }
 
-/** One per server: every connection of it shares the same limits. */
-const sharedLimits = new WeakMap<TcpServerOptions, WriteLimits>();
-
 /** What a TcpConnection needs to judge its reader, from the options and the router's limits. */
 function writeLimits(options: TcpServerOptions): WriteLimits {
-  let limits = sharedLimits.get(options);
-  if (!limits) {
-    limits = newWriteLimits(options);
-    sharedLimits.set(options, limits);
-  }
-  return limits;
-}
-
-function newWriteLimits(options: TcpServerOptions): WriteLimits {
   const { router, logger } = options;
   return {
     maxQueued: options.maxQueuedBytes ?? router.limits.maxQueuedBytes,

@@ -226,17 +226,19 @@ export class Session {
     else this.#send(frame, track, lazy);
   }
 
-  #send(frame: string, track?: StoredMessage, lazy = false): void {
+  /** Writes a frame, keeping `track` until it is taken; returns its frame number. */
+  #send(frame: string, track?: StoredMessage, lazy = false): number {
     if (!lazy) this.#sentSinceBeat = true;
     this.#active = true;
     const index = this.conn.send(frame, lazy);
-    if (!track) return;
+    if (!track) return index;
     const taken = this.#taken();
     // Forget what the reader has; the list stays as long as the reader is behind.
     if (this.#unconfirmed.length && this.#unconfirmed[0].index < taken) {
       this.#unconfirmed = this.#unconfirmed.filter((u) => u.index >= taken);
     }
     if (index >= taken) this.#unconfirmed.push({ index, message: track });
+    return index;
   }
 
   /**
@@ -327,10 +329,7 @@ export class Session {
   writeNow(event: ServerEvent): number {
     const frame = this.encode(event);
     if (frame === undefined || this.#closed) return -1;
-    const lazy = isLazyEvent(event);
-    if (!lazy) this.#sentSinceBeat = true;
-    this.#active = true;
-    return this.conn.send(frame, lazy);
+    return this.#send(frame, undefined, isLazyEvent(event));
   }
 
   /** Marks the session signed in. */
