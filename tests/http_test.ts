@@ -182,6 +182,7 @@ Deno.test("http: /metrics speaks the Prometheus text format", async () => {
     const rss = Number(text.match(/^process_resident_memory_bytes (\d+)$/m)?.[1]);
     assert.ok(rss > 1 << 20, `resident memory ${rss}`);
     assert.match(text, /^parley_heap_bytes\{kind="used"\} \d+$/m);
+    assert.match(text, /^parley_heap_space_bytes\{space="old_space",kind="physical"\} \d+$/m);
     // Every sample line is `name{labels} value`; every metric has HELP and TYPE.
     for (const line of text.trimEnd().split("\n")) {
       assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [-+\d.eInfNa]+)$/, line);

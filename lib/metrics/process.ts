@@ -1,3 +1,4 @@
+import { getHeapSpaceStatistics } from "node:v8";
 import type { MetricsRegistry } from "./registry.ts";
 
 /**
@@ -18,6 +19,15 @@ export function registerProcessMetrics(registry: MetricsRegistry): void {
       { labels: { kind: "total" }, value: m.heapTotal },
     ];
   });
+  registry.gauge(
+    "parley_heap_space_bytes",
+    "JavaScript heap by V8 space (new, old, code, large objects...): used, and held from the system.",
+    () =>
+      getHeapSpaceStatistics().filter((s) => s.physical_space_size > 0).flatMap((s) => [
+        { labels: { space: s.space_name, kind: "used" }, value: s.space_used_size },
+        { labels: { space: s.space_name, kind: "physical" }, value: s.physical_space_size },
+      ]),
+  );
   registry.gauge(
     "parley_external_memory_bytes",
     "Memory held outside the JavaScript heap by buffers, in bytes.",
