@@ -182,7 +182,7 @@ export async function serverHandshake(
     role: "server",
     keys: await deriveFrameKeys(shared, hash),
     transcriptHash: hash,
-    server: { publicKey: identity.publicKey, fingerprint: identity.fingerprint },
+    server: identity, // its public part; shared by every session, never copied per connection
   });
   return { reply, session };
 }

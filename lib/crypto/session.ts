@@ -75,9 +75,11 @@ export async function createSession(init: SessionInit): Promise<SecureSession> {
 export class SecureSession {
   /** `client` or `server`. */
   readonly role: SessionRole;
-  /** The server's identity as verified in the handshake. */
-  readonly server: ServerIdentityInfo;
-  #transcriptHash: Uint8Array;
+  // Kept compactly and shared, not copied: a server holds one session per connection. The
+  // public key is the handshake's own (the server's identity, the same for every session); the
+  // getters hand out copies.
+  #server: ServerIdentityInfo;
+  #transcriptHash: string;
   #sendKey: RestingKey;
   #sendDirection: number;
   #recvKey: RestingKey;
@@ -98,11 +100,8 @@ export class SecureSession {
     recvDirection: number,
   ) {
     this.role = init.role;
-    this.server = {
-      publicKey: init.server.publicKey.slice(),
-      fingerprint: init.server.fingerprint,
-    };
-    this.#transcriptHash = init.transcriptHash.slice();
+    this.#server = init.server;
+    this.#transcriptHash = toBase64Url(init.transcriptHash);
     this.#sendKey = sendKey;
     this.#sendDirection = sendDirection;
     this.#recvKey = recvKey;
@@ -114,7 +113,12 @@ export class SecureSession {
    * logs and for channel binding; not secret.
    */
   get transcriptHash(): Uint8Array {
-    return this.#transcriptHash.slice();
+    return fromBase64Url(this.#transcriptHash)!;
+  }
+
+  /** The server's identity as verified in the handshake. */
+  get server(): ServerIdentityInfo {
+    return { publicKey: this.#server.publicKey.slice(), fingerprint: this.#server.fingerprint };
   }
 
   /** Frames sealed so far (the counter of the next one). */

@@ -48,8 +48,11 @@ export class Session {
   readonly bucket: TokenBucket;
   /** Events held back while stored messages are replayed, so live ones do not overtake them. */
   holding: HeldFrame[] | undefined;
-  /** Ids of stored messages sent and not yet acknowledged. */
-  readonly unacked = new Set<string>();
+  #unacked: Set<string> | undefined;
+  /** Ids of stored messages sent and not yet acknowledged (made when first needed). */
+  get unacked(): Set<string> {
+    return this.#unacked ??= new Set();
+  }
   /** True when the last stored batch was full, so more may wait. */
   morePending = false;
   /** Text mode: show the original after a translated message (`/originals on|off`). */
