@@ -10,29 +10,36 @@ import { afterLazyTurn, afterTurn } from "./turn.ts";
 const MAX_BATCH_BYTES = 1 << 20;
 
 /**
+ * Where a FrameSealer's lines go: the connection itself, so that a connection holds no closures
+ * for it (at 10,000 connections every closure is half a megabyte).
+ */
+export interface SealedLines {
+  /**
+   * A sealed line, in the order its frames were pushed, with how many frames it carries and
+   * whether it is the first of its flush (a backlog is judged once per flush: one flush may hold
+   * several lines at once).
+   */
+  sealedLine(line: string, frames: number, first: boolean): void;
+  /** Sealing failed: the session cannot go on. */
+  sealFailed(err: unknown): void;
+}
+
+/**
  * Seals the frames one connection sends. Frames pushed in the same turn (see `turn.ts`) go out
- * as one sealed batch (`sealFrames`); `write` receives the sealed lines in the order the frames
- * were pushed, with how many frames each carries and whether it is the first of its flush (a
- * backlog is judged once per flush: one flush may hold several lines at once).
+ * as one sealed batch (`sealFrames`) to `out.sealedLine`.
  */
 export class FrameSealer {
   #session: SecureSession;
-  #write: (line: string, frames: number, first: boolean) => void;
-  #onError: (err: unknown) => void;
+  #out: SealedLines;
   #batch: string[] = [];
   #chain: Promise<void> = Promise.resolve();
   #sealing = false;
   /** Whether the batch holds a frame that is not lazy. */
   #urgent = false;
 
-  constructor(
-    session: SecureSession,
-    write: (line: string, frames: number, first: boolean) => void,
-    onError: (err: unknown) => void,
-  ) {
+  constructor(session: SecureSession, out: SealedLines) {
     this.#session = session;
-    this.#write = write;
-    this.#onError = onError;
+    this.#out = out;
   }
 
   /**
@@ -70,8 +77,8 @@ export class FrameSealer {
     this.#chain = (async () => {
       const batches = groups(frames);
       const sealed = await Promise.all(batches.map((g) => this.#session.sealFrames(g)));
-      sealed.forEach((line, i) => this.#write(line, batches[i].length, i === 0));
-    })().catch((err) => this.#onError(err)).finally(() => {
+      sealed.forEach((line, i) => this.#out.sealedLine(line, batches[i].length, i === 0));
+    })().catch((err) => this.#out.sealFailed(err)).finally(() => {
       this.#sealing = false;
       this.#schedule();
     });

@@ -16,7 +16,7 @@ import {
   serverHandshake,
   type ServerIdentity,
 } from "../lib/crypto/mod.ts";
-import { errorFrame, FrameSealer, sessionFailure } from "./secure_transport.ts";
+import { errorFrame, FrameSealer, type SealedLines, sessionFailure } from "./secure_transport.ts";
 import { type Watched, writeWatch } from "./write_watch.ts";
 
 export interface WsOptions {
@@ -229,7 +229,7 @@ export interface WsWriteLimits {
  * buffer does not drain for `slowMs`) or lets more than `maxBuffered` bytes pile up is closed as
  * too slow (1008, "too slow").
  */
-export class WsConnection implements Connection, Watched {
+export class WsConnection implements Connection, Watched, SealedLines {
   readonly transport = "ws";
   readonly dialect = "json";
   readonly remoteAddr: string;
@@ -261,11 +261,17 @@ export class WsConnection implements Connection, Watched {
 
   /** From now on every frame is sealed with `session` (after the handshake). */
   secure(session: SecureSession): void {
-    this.#sealer = new FrameSealer(
-      session,
-      (line, frames, first) => this.#write(line, line.length, first, frames),
-      () => this.#socket.close(CLOSE_POLICY, "seal failed"),
-    );
+    this.#sealer = new FrameSealer(session, this);
+  }
+
+  /** For the FrameSealer. */
+  sealedLine(line: string, frames: number, first: boolean): void {
+    this.#write(line, line.length, first, frames);
+  }
+
+  /** For the FrameSealer. */
+  sealFailed(): void {
+    this.#socket.close(CLOSE_POLICY, "seal failed");
   }
 
   rest(): boolean {

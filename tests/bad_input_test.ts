@@ -11,6 +11,7 @@ import {
   expectFrame,
   joinBytes,
   nextFrame,
+  pingOfSize,
   rawJson,
   rawJsonUser,
   TEXT_PASSWORD,
@@ -18,12 +19,6 @@ import {
   utf8,
   writeInPieces,
 } from "./raw.ts";
-
-/** A JSON frame padded with spaces to exactly `size` bytes (not counting the newline). */
-function pingOfSize(size: number, cid: string): string {
-  const base = JSON.stringify({ type: "ping", cid });
-  return base.slice(0, -1) + " ".repeat(size - base.length) + "}";
-}
 
 // ---------------------------------------------------------------------------------------------
 // Line length

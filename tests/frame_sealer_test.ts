@@ -21,11 +21,16 @@ async function sealerPair() {
   const client: SecureSession = await hs.finish(reply);
   const lines: { at: number; frames: string[] }[] = [];
   let chain = Promise.resolve();
-  const sealer = new FrameSealer(server, (line) => {
-    const at = performance.now();
-    chain = chain.then(async () => void lines.push({ at, frames: await client.openFrames(line) }));
-  }, (err) => {
-    throw err;
+  const sealer = new FrameSealer(server, {
+    sealedLine(line) {
+      const at = performance.now();
+      chain = chain.then(async () =>
+        void lines.push({ at, frames: await client.openFrames(line) })
+      );
+    },
+    sealFailed(err) {
+      throw err;
+    },
   });
   return { sealer, lines, opened: () => chain };
 }

@@ -101,3 +101,9 @@ export function joinBytes(...parts: (string | Uint8Array)[]): Uint8Array {
   }
   return out;
 }
+
+/** A JSON frame padded with spaces to exactly `size` bytes (not counting the newline). */
+export function pingOfSize(size: number, cid: string): string {
+  const base = JSON.stringify({ type: "ping", cid });
+  return base.slice(0, -1) + " ".repeat(size - base.length) + "}";
+}
