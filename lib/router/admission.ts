@@ -60,17 +60,15 @@ export class Admission {
     const entry = this.#entry(address);
     entry.open++;
     this.#open++;
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        entry.open--;
-        this.#open--;
-        this.#forgetIdle(address, entry);
-      },
-    };
+    return new HeldPlace(this.#free, address, entry);
   }
+
+  /** One function for every ticket, so a ticket holds no closure of its own. */
+  #free = (address: string, entry: Address): void => {
+    entry.open--;
+    this.#open--;
+    this.#forgetIdle(address, entry);
+  };
 
   #check(address: string): Refusal | undefined {
     const { maxConnections, maxConnectionsPerIp, newConnectionsPerMinute } = this.#limits;
@@ -115,6 +113,25 @@ export class Admission {
   /** An address with nothing open and a full bucket carries no state worth keeping. */
   #forgetIdle(address: string, entry: Address): void {
     if (entry.open === 0 && entry.recent.full) this.#addresses.delete(address);
+  }
+}
+
+/** A ticket: gives its place back once, however often it is released. */
+class HeldPlace implements Ticket {
+  #free: ((address: string, entry: Address) => void) | undefined;
+  #address: string;
+  #entry: Address;
+
+  constructor(free: (address: string, entry: Address) => void, address: string, entry: Address) {
+    this.#free = free;
+    this.#address = address;
+    this.#entry = entry;
+  }
+
+  release(): void {
+    const free = this.#free;
+    this.#free = undefined;
+    free?.(this.#address, this.#entry);
   }
 }
 
