@@ -82,9 +82,9 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
   };
   // Counted rather than kept in a set: one settled-callback pair for all, no closure per socket.
   let open = 0;
-  let drained = Promise.withResolvers<void>();
+  let idle = Promise.withResolvers<void>();
   const settled = () => {
-    if (--open === 0) drained.resolve();
+    if (--open === 0) idle.resolve();
   };
   const failed = (err: unknown) => {
     options.logger.error("tcp connection failed", { error: err });
@@ -97,7 +97,7 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
         // Limits are checked before any work is spent on the connection.
         const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
         const ticket = options.router.admission.admit(peer);
-        if (open++ === 0) drained = Promise.withResolvers<void>();
+        if (open++ === 0) idle = Promise.withResolvers<void>();
         const work = isRefusal(ticket)
           ? refuseConnection(conn, options, ticket)
           : handleConnection(conn, served, ticket);
@@ -117,14 +117,15 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
       listener.close();
     },
     drained() {
-      return open === 0 ? Promise.resolve() : drained.promise;
+      return open === 0 ? Promise.resolve() : idle.promise;
     },
   };
 }
 
 /**
- * Gives the ticket back when the connection ends before its reader takes over (a refusal, a
- * client that never spoke); the reader gives it back otherwise.
+ * Gives the ticket back when the connection ends before a reader takes over (a failed TLS
+ * handshake, a client that never spoke or hung up, text mode refused); the reader gives it back
+ * otherwise.
  */
 async function handleConnection(
   conn: Deno.Conn,

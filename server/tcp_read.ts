@@ -132,10 +132,13 @@ export class TextReader implements ReadSink {
   }
 
   async end(failure: unknown): Promise<void> {
-    logReadFailure(this.#context.logger, this.#adapter, failure);
-    this.#session.detach();
-    await this.#adapter.dispose();
-    this.#opening.ticket.release();
+    try {
+      logReadFailure(this.#context.logger, this.#adapter, failure);
+      this.#session.detach();
+      await this.#adapter.dispose();
+    } finally {
+      this.#opening.ticket.release();
+    }
   }
 }
 
@@ -250,19 +253,22 @@ export class SecureReader implements ReadSink {
   }
 
   async end(failure: unknown): Promise<void> {
-    logReadFailure(this.#context.logger, this.#adapter, failure);
     clearTimeout(this.#deadline);
-    // A failed session is closing already (its goodbye flushes first); a vanished peer at once.
-    this.#session?.detach();
-    if (this.#adapter) await this.#adapter.dispose();
-    else closeQuietly(this.#opening.conn);
-    this.#opening.ticket.release();
+    try {
+      logReadFailure(this.#context.logger, this.#adapter, failure);
+      // A failed session is closing already (its goodbye flushes first); a vanished peer at once.
+      this.#session?.detach();
+      if (this.#adapter) await this.#adapter.dispose();
+      else closeQuietly(this.#opening.conn);
+    } finally {
+      this.#opening.ticket.release();
+    }
   }
 }
 
 const utf8 = new TextEncoder();
 
-/** A read that failed for a reason other than the peer or we hanging up goes to the debug log. */
+/** A read that failed for a reason other than the peer or us hanging up goes to the debug log. */
 function logReadFailure(logger: Logger, adapter: TcpConnection | undefined, failure: unknown) {
   if (
     failure === undefined || adapter?.closing ||

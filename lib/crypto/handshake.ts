@@ -130,7 +130,8 @@ export async function clientHandshake(options: ClientHandshakeOptions): Promise<
         role: "client",
         keys: await deriveFrameKeys(shared, hash),
         transcriptHash: hash,
-        server: identity,
+        // Not the object the callback saw (it may keep or change it): the bytes that were verified.
+        server: { publicKey: server.identity.slice(), fingerprint: identity.fingerprint },
       });
     },
   };
@@ -182,7 +183,22 @@ export async function serverHandshake(
     role: "server",
     keys: await deriveFrameKeys(shared, hash),
     transcriptHash: hash,
-    server: identity, // its public part; shared by every session, never copied per connection
+    server: publicPart(identity),
   });
   return { reply, session };
+}
+
+/** One frozen public part per identity, shared by all its sessions (one per connection). */
+const publicParts = new WeakMap<ServerIdentity, ServerIdentityInfo>();
+
+function publicPart(identity: ServerIdentity): ServerIdentityInfo {
+  let info = publicParts.get(identity);
+  if (!info) {
+    info = Object.freeze({
+      publicKey: identity.publicKey.slice(),
+      fingerprint: identity.fingerprint,
+    });
+    publicParts.set(identity, info);
+  }
+  return info;
 }

@@ -53,6 +53,7 @@ export interface SessionInit {
   role: SessionRole;
   keys: FrameKeys;
   transcriptHash: Uint8Array;
+  /** Kept, not copied (a server shares one for all its sessions): nobody may change it after. */
   server: ServerIdentityInfo;
 }
 
