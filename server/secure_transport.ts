@@ -32,7 +32,8 @@ export class FrameSealer {
   #session: SecureSession;
   #out: SealedLines;
   #batch: string[] = [];
-  #chain: Promise<void> = Promise.resolve();
+  /** The seal in flight, if any. */
+  #chain: Promise<void> | undefined;
   #sealing = false;
   /** Whether the batch holds a frame that is not lazy. */
   #urgent = false;
@@ -59,8 +60,8 @@ export class FrameSealer {
   #schedule(): void {
     if (this.#sealing || this.#batch.length === 0) return;
     // Both keep one entry per connection: scheduling twice in the same round is harmless.
-    if (this.#urgent) afterTurn(this.#flush);
-    else afterLazyTurn(this.#flush);
+    if (this.#urgent) afterTurn(this);
+    else afterLazyTurn(this);
   }
 
   /**
@@ -68,7 +69,7 @@ export class FrameSealer {
    * one is in flight wait and go together in the next, so the busier the server, the more each
    * (costly) seal carries.
    */
-  #flush = (): void => {
+  flush(): void {
     if (this.#sealing || this.#batch.length === 0) return;
     const frames = this.#batch;
     this.#batch = [];
@@ -80,9 +81,10 @@ export class FrameSealer {
       sealed.forEach((line, i) => this.#out.sealedLine(line, batches[i].length, i === 0));
     })().catch((err) => this.#out.sealFailed(err)).finally(() => {
       this.#sealing = false;
+      this.#chain = undefined; // not kept while the connection is quiet
       this.#schedule();
     });
-  };
+  }
 
   /**
    * The connection went quiet: its session drops its imported keys until the next frame.
@@ -96,7 +98,7 @@ export class FrameSealer {
   async settled(): Promise<void> {
     // Whoever waits (a goodbye, a close) does not wait for the turn to end.
     while (this.#sealing || this.#batch.length) {
-      this.#flush();
+      this.flush();
       await this.#chain;
     }
   }

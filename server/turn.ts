@@ -29,9 +29,14 @@ const LAZY_MS_PER_FLUSH = 0.2;
 const LAZY_MIN_MS = 100;
 const LAZY_MAX_MS = LAZY_MAX_WAIT_MS;
 
+/** Something with work to do at the end of a turn: a connection's sealer. */
+export interface Flushable {
+  flush(): void;
+}
+
 /** Flushes run together on one timer, whose wait depends on how many the last round ran. */
 class Rounds {
-  #due = new Set<() => void>();
+  #due = new Set<Flushable>();
   #scheduled = false;
   #lastRound = 0;
   #delay: (lastRound: number) => number;
@@ -40,8 +45,8 @@ class Rounds {
     this.#delay = delay;
   }
 
-  add(flush: () => void): void {
-    this.#due.add(flush);
+  add(target: Flushable): void {
+    this.#due.add(target);
     if (this.#scheduled) return;
     this.#scheduled = true;
     setTimeout(this.#run, Math.floor(this.#delay(this.#lastRound)));
@@ -49,10 +54,10 @@ class Rounds {
 
   #run = (): void => {
     this.#scheduled = false;
-    const flushes = [...this.#due];
+    const due = [...this.#due];
     this.#due.clear();
-    this.#lastRound = flushes.length;
-    for (const flush of flushes) flush();
+    this.#lastRound = due.length;
+    for (const target of due) target.flush();
   };
 }
 
@@ -61,12 +66,15 @@ const lazyTurns = new Rounds((n) =>
   Math.min(LAZY_MAX_MS, Math.max(LAZY_MIN_MS, n * LAZY_MS_PER_FLUSH))
 );
 
-/** Runs `flush` once, after the work of the current turn; repeated calls before then are one. */
-export function afterTurn(flush: () => void): void {
-  turns.add(flush);
+/**
+ * Flushes `target` once, after the work of the current turn; repeated calls before then are one.
+ * An object rather than a callback, so a connection holds no closure for it.
+ */
+export function afterTurn(target: Flushable): void {
+  turns.add(target);
 }
 
-/** Runs `flush` once, within `LAZY_MAX_MS`; repeated calls before then are one. */
-export function afterLazyTurn(flush: () => void): void {
-  lazyTurns.add(flush);
+/** Flushes `target` once, within `LAZY_MAX_MS`; repeated calls before then are one. */
+export function afterLazyTurn(target: Flushable): void {
+  lazyTurns.add(target);
 }

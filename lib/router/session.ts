@@ -37,6 +37,8 @@ const LIMIT_CODES: ReadonlySet<string> = new Set(["rate_limited", "too_large", "
 /** Commands a connection may have waiting behind a slow one. */
 const MAX_QUEUED_COMMANDS = 64;
 
+const SETTLED: Promise<void> = Promise.resolve();
+
 /**
  * One connection's state inside the router: who it is, its rate limit, and the queue that runs
  * its commands one after another so a send never overtakes the login before it.
@@ -60,7 +62,7 @@ export class Session {
 
   #router: Router;
   #text: TextLineReader | undefined;
-  #queue: Promise<void> = Promise.resolve();
+  #queue: Promise<void> = SETTLED;
   #inFlight = 0;
   #loginTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
@@ -177,7 +179,10 @@ export class Session {
       });
     }
     this.#inFlight++;
-    this.#queue = this.#queue.then(task).finally(() => this.#inFlight--);
+    this.#queue = this.#queue.then(task).finally(() => {
+      // A quiet session keeps the one settled promise every session shares, not its own.
+      if (--this.#inFlight === 0) this.#queue = SETTLED;
+    });
   }
 
   /** Reports a transport-level problem with one line (too long, not UTF-8). */
