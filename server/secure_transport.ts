@@ -4,6 +4,8 @@
  * a session fails. The router never sees any of it: it hands plaintext frames to the adapter.
  */
 import { isCryptoError, type SecureSession } from "../lib/crypto/mod.ts";
+import type { Logger } from "../lib/log.ts";
+import type { Session } from "../lib/router/mod.ts";
 import { afterLazyTurn, afterTurn } from "./turn.ts";
 
 /** Plaintext bytes per sealed batch; clients accept up to `sealedLineLength(1 MiB)`. */
@@ -133,3 +135,34 @@ export function sessionFailure(err: unknown): { code: string; message: string } 
 export function errorFrame(code: string, message: string): string {
   return JSON.stringify({ type: "error", code, message });
 }
+
+/**
+ * Hands the frames a sealed line opened to the session; one longer than `max` UTF-8 bytes is
+ * refused with `line_too_long` instead. Only a frame of over `max / 3` characters can be that
+ * long, so most are never encoded to be measured.
+ */
+export function receiveFrames(session: Session, frames: string[], max: number): void {
+  for (const frame of frames) {
+    if (frame.length * 3 > max && utf8.encode(frame).length > max) {
+      session.reject("line_too_long", `Frame longer than ${max} bytes; it was discarded.`);
+    } else session.receive(frame);
+  }
+}
+
+/**
+ * Ends a session whose sealed input failed: the log gets the code (never the line), the client a
+ * sealed `error` saying why, then the session's goodbye.
+ */
+export function failSecureSession(
+  session: Session,
+  err: unknown,
+  logger: Logger,
+  where: { transport: "tcp" | "ws"; remoteAddr: string },
+): void {
+  const { code, message } = sessionFailure(err);
+  logger.info("secure session failed", { ...where, session: session.id, code });
+  session.conn.send(errorFrame(code, message));
+  session.close(`secure session failed (${code})`);
+}
+
+const utf8 = new TextEncoder();

@@ -17,7 +17,7 @@ import {
   serverHandshake,
   type ServerIdentity,
 } from "../lib/crypto/mod.ts";
-import { errorFrame, sessionFailure } from "./secure_transport.ts";
+import { failSecureSession, receiveFrames, sessionFailure } from "./secure_transport.ts";
 import { closeQuietly, TcpConnection, writeAll, type WriteLimits } from "./tcp_connection.ts";
 
 /** Where one connection's reads go. */
@@ -232,22 +232,13 @@ export class SecureReader implements ReadSink {
       } finally {
         adapter.inputPending--;
       }
-      for (const frame of frames) {
-        if (utf8.encode(frame).length > max) {
-          session.reject("line_too_long", `Frame longer than ${max} bytes; it was discarded.`);
-        } else session.receive(frame);
-      }
+      receiveFrames(session, frames, max);
       return true;
     } catch (err) {
-      const { code, message } = sessionFailure(err);
-      this.#context.logger.info("secure session failed", {
+      failSecureSession(session, err, this.#context.logger, {
         transport: "tcp",
         remoteAddr: this.#opening.remoteAddr,
-        session: session.id,
-        code,
       });
-      adapter.send(errorFrame(code, message));
-      session.close(`secure session failed (${code})`);
       return false;
     }
   }

@@ -16,7 +16,13 @@ import {
   serverHandshake,
   type ServerIdentity,
 } from "../lib/crypto/mod.ts";
-import { errorFrame, FrameSealer, type SealedLines, sessionFailure } from "./secure_transport.ts";
+import {
+  failSecureSession,
+  FrameSealer,
+  receiveFrames,
+  type SealedLines,
+  sessionFailure,
+} from "./secure_transport.ts";
 import { type Watched, writeWatch } from "./write_watch.ts";
 
 export interface WsOptions {
@@ -125,22 +131,13 @@ export function acceptWebSocket(
           `A sealed frame is longer than ${maxSealed} characters (${max} bytes sealed).`,
         );
       }
-      for (const frame of await secure.openFrames(data)) {
-        if (frame.length * 3 > max && utf8.encode(frame).length > max) {
-          session.reject("line_too_long", `Frame longer than ${max} bytes; it was discarded.`);
-        } else session.receive(frame);
-      }
+      receiveFrames(session, await secure.openFrames(data), max);
     } catch (err) {
       failed = true;
-      const { code, message } = sessionFailure(err);
-      options.logger.info("secure session failed", {
+      failSecureSession(session, err, options.logger, {
         transport: "ws",
         remoteAddr: options.remoteAddr,
-        session: session.id,
-        code,
       });
-      conn.send(errorFrame(code, message));
-      session.close(`secure session failed (${code})`);
     }
   };
   socket.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
