@@ -6,6 +6,7 @@ import { ConfigError, helpText, loadConfig } from "./lib/config.ts";
 import { createLogger } from "./lib/log.ts";
 import { Router } from "./lib/router/mod.ts";
 import { SqliteStore } from "./lib/store/mod.ts";
+import { StoreWriteHealth } from "./lib/store/write_health.ts";
 import { isCryptoError } from "./lib/crypto/errors.ts";
 import { DATA_KEY_ENV, loadOrCreateDataKey, loadOrCreateIdentity } from "./lib/crypto/key_files.ts";
 import { serveTcp } from "./server/tcp.ts";
@@ -105,6 +106,8 @@ async function main(): Promise<number> {
   }
   const kdf = Deno.env.get("PARLEY_KDF_ITERATIONS");
   const metrics = new MetricsRegistry();
+  // One tracker for every writer of the store, so a full disk is logged once per episode.
+  const storeWrites = new StoreWriteHealth(logger);
   const translation = new TranslationService({
     translator: createTranslator({
       provider: config.translateProvider,
@@ -117,13 +120,14 @@ async function main(): Promise<number> {
           { provider: config.translateProvider, error: err.message },
         ),
     }),
-    cache: store,
+    cache: storeWrites.wrap(store),
     logger,
     metrics,
     timeoutMs: config.translateTimeout * 1000,
   });
   const router = new Router({
     store,
+    storeWrites,
     logger,
     version: VERSION,
     limits: {

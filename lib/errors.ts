@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   too_many_connections: "Too many connections from your address.",
   connecting_too_fast: "Too many new connections from your address; wait a little.",
   too_slow: "The connection did not read what the server sent, and was closed.",
+  storage_full: "Not stored: the server's disk is full; try again later.",
   internal: "Something went wrong on the server.",
 } as const;
 

@@ -1,20 +1,30 @@
 import type { Handlers } from "../server/context.ts";
 import { json } from "../server/http_error.ts";
+import { isParleyError } from "../lib/errors.ts";
+import type { WriteState } from "../lib/store/write_health.ts";
 
 /** How long the store may take to answer before /healthz calls it down. */
 const STORE_CHECK_MS = 2000;
 
+type StoreHealth =
+  | { ok: true; writable: true; ms: number }
+  | { ok: false; writable: false; error: string; since?: string; refused?: number };
+
 /**
  * GET /healthz — for load balancers, scripts and people. 200 while the server serves and its
- * store answers; 503 when the store does not (nothing can be stored or signed in). The
- * translator's state is reported but does not fail the check: a paused translator delivers
+ * store answers and commits a write; 503 when it does not (nothing can be stored or signed in),
+ * with `store.writable: false` and the time of the first refused write while the disk is full.
+ * The translator's state is reported but does not fail the check: a paused translator delivers
  * untranslated messages, it does not stop the chat.
  */
 export const handlers: Handlers = {
   async GET({ app }) {
     const router = app.router;
-    const store = await checkStore(() => router.store.check());
-    if (!store.ok) app.logger.warn("health check: the store does not answer", { error: store });
+    const store = await checkStore(() => router.store.check(), () => router.storeWrites.state);
+    // A full disk is logged once per episode by the store's write tracking, not per check.
+    if (!store.ok && store.since === undefined) {
+      app.logger.warn("health check: the store does not answer", { error: store });
+    }
     return json({
       status: store.ok ? "ok" : "unavailable",
       version: router.version,
@@ -28,7 +38,8 @@ export const handlers: Handlers = {
 
 async function checkStore(
   check: () => Promise<void>,
-): Promise<{ ok: true; ms: number } | { ok: false; error: string }> {
+  writes: () => WriteState,
+): Promise<StoreHealth> {
   const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
@@ -38,9 +49,13 @@ async function checkStore(
         timer = setTimeout(() => reject(new Error("no answer in time")), STORE_CHECK_MS);
       }),
     ]);
-    return { ok: true, ms: Math.round((performance.now() - started) * 10) / 10 };
+    return { ok: true, writable: true, ms: Math.round((performance.now() - started) * 10) / 10 };
   } catch (err) {
-    return { ok: false, error: (err as Error).message };
+    const error = (err as Error).message;
+    if (!isParleyError(err, "storage_full")) return { ok: false, writable: false, error };
+    // The probe's refusal is counted already: the store's tracking saw it settle first.
+    const { since = Date.now(), refused = 0 } = writes();
+    return { ok: false, writable: false, error, since: new Date(since).toISOString(), refused };
   } finally {
     clearTimeout(timer);
   }

@@ -26,6 +26,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   name_taken: 409,
   throttled: 429,
   rate_limited: 429,
+  // Try again later: nothing was stored, and the same request succeeds once there is room.
+  storage_full: 503,
 };
 
 /** The JSON error body every API answer uses: `{ error: { code, message, retryAfter? } }`. */

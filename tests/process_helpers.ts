@@ -63,6 +63,8 @@ export interface ServerProcess {
   tcpPort: number;
   /** The identity fingerprint the server printed at start-up. */
   fingerprint: string;
+  /** Base URL of the HTTP listener, when the browser assets were built and it started. */
+  httpUrl?: string;
   /** Accepts only that identity: the `verifyIdentity` for clients of this server. */
   pin: IdentityVerifier;
   /** Everything the process printed to stdout and stderr so far. */
@@ -101,6 +103,7 @@ export async function spawnServer(
     child,
     tcpPort,
     fingerprint,
+    httpUrl: out.match(/Parley listening: https? (\S+?)\/? \(browser client\)/)?.[1],
     pin: pinFingerprint(fingerprint),
     output: () => out,
     async stop(signal) {

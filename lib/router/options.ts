@@ -1,6 +1,7 @@
 import type { Logger } from "../log.ts";
 import type { MetricsRegistry } from "../metrics/mod.ts";
 import type { Store } from "../store/store.ts";
+import type { StoreWriteHealth } from "../store/write_health.ts";
 import type { TranslationService } from "../translate/service.ts";
 
 /** Limits a router enforces on every connection, whatever its transport. */
@@ -51,6 +52,12 @@ export const DEFAULT_LIMITS: Limits = {
 
 export interface RouterOptions {
   store: Store;
+  /**
+   * Tracks whether the store's writes go through (a full disk). Pass one shared with the other
+   * users of the store (the translation cache) so that one episode is logged once.
+   * @default a new one, for this router's writes alone
+   */
+  storeWrites?: StoreWriteHealth;
   logger: Logger;
   /** Server name and version, shown in greetings. */
   version?: string;

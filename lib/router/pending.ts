@@ -1,3 +1,4 @@
+import { isParleyError } from "../errors.ts";
 import type { MessageEvent, ServerEvent } from "../protocol/types.ts";
 import { messageFor } from "./translated_delivery.ts";
 import type { Router } from "./router.ts";
@@ -51,7 +52,13 @@ export async function deliverPending(
       await session.conn.flushed();
       // Only what the socket took counts as delivered: not after a failed write or a slow reader.
       if (session.closed || session.conn.accepted <= last) return;
-      await router.store.ack(user.key, batch.map((m) => m.id));
+      try {
+        await router.store.ack(user.key, batch.map((m) => m.id));
+      } catch (err) {
+        // A full disk: the batch stays stored and comes again at the next sign-in.
+        if (isParleyError(err, "storage_full")) return;
+        throw err;
+      }
       session.unacked.clear();
       if (session.morePending) {
         session.release();

@@ -20,6 +20,7 @@ import { type Counter, MetricsRegistry, registerProcessMetrics } from "../metric
 import { Admission } from "./admission.ts";
 import { LagFreeClock } from "../lag_free_clock.ts";
 import { timedStore } from "../store/timed.ts";
+import { StoreWriteHealth } from "../store/write_health.ts";
 import { cachedUserList } from "../store/user_list_cache.ts";
 
 export const NAME_FREE_FAILURES = 5;
@@ -46,6 +47,8 @@ export interface RouterStats {
  */
 export class Router {
   readonly store: Store;
+  /** Whether the store's writes go through: a full disk shows here, in /healthz and /metrics. */
+  readonly storeWrites: StoreWriteHealth;
   readonly logger: Logger;
   readonly limits: Limits;
   readonly version: string;
@@ -110,9 +113,10 @@ export class Router {
       "parley_store_seconds",
       "Time store operations took, by operation.",
     );
+    this.storeWrites = options.storeWrites ?? new StoreWriteHealth(this.logger);
     // Timed inside the cache: store latency is the backend's, not the cache's.
     this.store = cachedUserList(
-      timedStore(options.store, (op, s) => storeLatency.observe(s, { op })),
+      timedStore(this.storeWrites.wrap(options.store), (op, s) => storeLatency.observe(s, { op })),
     );
     this.translation = options.translation ??
       new TranslationService({ logger: this.logger, metrics: this.metrics });
@@ -455,6 +459,16 @@ export class Router {
       ["rests", "parley_rests_total", "Quiet connections that dropped their session keys."],
     ];
     for (const [stat, name, help] of totals) m.counterFrom(name, help, () => this.stats[stat]);
+    m.gauge(
+      "parley_store_writable",
+      "1 while the store's writes go through, 0 while they are refused (a full disk).",
+      () => this.storeWrites.state.writable ? 1 : 0,
+    );
+    m.counterFrom(
+      "parley_store_full_refusals_total",
+      "Writes the store refused because the disk was full (storage_full).",
+      () => this.storeWrites.refusedTotal,
+    );
   }
 
   /** Number of attached connections. */

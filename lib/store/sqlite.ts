@@ -70,6 +70,12 @@ CREATE TABLE IF NOT EXISTS meta (
 ) WITHOUT ROWID;
 `;
 
+/** The meta row `check()` rewrites to learn whether a commit would go through. */
+const WRITE_PROBE = "write_probe";
+
+/** SQLite's words for SQLITE_FULL: `node:sqlite` gives only the message, not the result code. */
+const DISK_FULL = "database or disk is full";
+
 /** How long a stored message's client id is remembered for deduplication. */
 const CLIENT_ID_TTL_MS = 7 * 24 * 3600 * 1000;
 
@@ -258,6 +264,7 @@ export class SqliteStore implements Store {
       rollbackTo: p("ROLLBACK TO parley_write"),
       getMeta: p("SELECT value FROM meta WHERE key = ?"),
       setMeta: p("INSERT INTO meta (key, value) VALUES (?, ?)"),
+      putMeta: p("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"),
       allMessages: p("SELECT seq, id, from_name, to_key, body, ts FROM offline_messages"),
       sealBody: p("UPDATE offline_messages SET body = ? WHERE seq = ?"),
       getTranslation: p(
@@ -370,7 +377,7 @@ export class SqliteStore implements Store {
       if (String((err as Error).message).includes("UNIQUE")) {
         throw new ParleyError("name_taken", `'${user.name}' is already registered.`);
       }
-      throw err;
+      throw storageError(err);
     }
   }
 
@@ -388,7 +395,7 @@ export class SqliteStore implements Store {
 
   async setLang(key: string, lang: string): Promise<void> {
     await this.#open();
-    this.#q.setLang.run(lang, key);
+    writing(() => this.#q.setLang.run(lang, key));
   }
 
   async storeOffline(
@@ -478,13 +485,15 @@ export class SqliteStore implements Store {
 
   async createWebSession(session: WebSessionRecord): Promise<void> {
     await this.#open();
-    this.#q.pruneWebSessions.run(Date.now());
-    this.#q.insertWebSession.run(
-      session.tokenHash,
-      session.userKey,
-      session.createdAt,
-      session.expiresAt,
-    );
+    writing(() => {
+      this.#q.pruneWebSessions.run(Date.now());
+      this.#q.insertWebSession.run(
+        session.tokenHash,
+        session.userKey,
+        session.createdAt,
+        session.expiresAt,
+      );
+    });
   }
 
   async getWebSession(tokenHash: string): Promise<WebSessionRecord | undefined> {
@@ -504,7 +513,7 @@ export class SqliteStore implements Store {
 
   async deleteWebSession(tokenHash: string): Promise<boolean> {
     await this.#open();
-    return Number(this.#q.deleteWebSession.run(tokenHash).changes) > 0;
+    return writing(() => Number(this.#q.deleteWebSession.run(tokenHash).changes) > 0);
   }
 
   async getTranslations(
@@ -580,6 +589,9 @@ export class SqliteStore implements Store {
       throw new ParleyError("internal", "The store has lost its data key check value.");
     }
     this.#key.verifyKeyCheck(check);
+    // And a write: reads go on from a full disk, so only a commit tells whether one would fail.
+    // One small row, in the group commit with whatever else is being written.
+    await this.#enqueue(1, Promise.resolve(), () => this.#q.putMeta.run(WRITE_PROBE, Date.now()));
   }
 
   async close(): Promise<void> {
@@ -686,7 +698,7 @@ export class SqliteStore implements Store {
     }
     batch.forEach((w, i) => {
       const outcome = outcomes[i];
-      if ("error" in outcome) w.reject(outcome.error);
+      if ("error" in outcome) w.reject(storageError(outcome.error));
       else w.resolve(outcome.value);
     });
   }
@@ -749,4 +761,23 @@ function toUser(row: Record<string, string | number>): UserRecord {
     lang: String(row.lang),
     createdAt: Number(row.created_at),
   };
+}
+
+/**
+ * A write refused for want of space, as the client sees it: `storage_full` with SQLite's error
+ * as the cause (for the log); any other error as it is.
+ */
+function storageError(err: unknown): unknown {
+  return err instanceof Error && err.message.includes(DISK_FULL)
+    ? new ParleyError("storage_full", undefined, { cause: err })
+    : err;
+}
+
+/** Runs a single-statement write, with a full disk reported as `storage_full`. */
+function writing<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    throw storageError(err);
+  }
 }

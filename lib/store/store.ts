@@ -6,6 +6,10 @@
  * the implementation's job (docs/security.md §9): it is given the data key when opened, keeps the
  * key's check value and refuses another key, and seals message bodies with the helpers of
  * `./sealing.ts`, so every backend seals and binds records the same way.
+ *
+ * Every method that writes rejects with a `ParleyError` `storage_full` when the write did
+ * not fit on the disk (nothing of it is kept), and works again as soon as there is room: the
+ * caller may retry the same call.
  */
 
 /** A registered account. */
@@ -127,9 +131,10 @@ export interface Store {
     entries: readonly { source: TranslationSource; translation: CachedTranslation }[],
   ): Promise<void>;
   /**
-   * Answers when the store can be read and written: for /healthz. Cheap whatever the size of the
-   * store.
-   * @throws when it cannot, or when the store is closed.
+   * Answers when the store can be read and written (it commits a small write): for /healthz.
+   * Cheap whatever the size of the store.
+   * @throws {ParleyError} `storage_full` when a write would not fit; something else when the
+   * store cannot be read, or is closed.
    */
   check(): Promise<void>;
   /** Flushes and closes; further calls fail. */

@@ -1,3 +1,4 @@
+import { isParleyError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { MetricsRegistry } from "../metrics/mod.ts";
 import type { UntranslatedReason } from "../protocol/types.ts";
@@ -307,7 +308,12 @@ export class TranslationService {
           source: { text: w.masked, lang: source },
           translation: results[i],
         })),
-      ).catch((err) => this.#logger.warn("translation cache write failed", { error: err }));
+      ).catch((err) => {
+        // A full disk is logged once per episode by the store's write tracking.
+        if (!isParleyError(err, "storage_full")) {
+          this.#logger.warn("translation cache write failed", { error: err });
+        }
+      });
     } catch (err) {
       const code = err instanceof TranslateError ? err.code : "unavailable";
       this.metrics.call(translator.name, code, chunk.length, performance.now() - started);
