@@ -13,6 +13,7 @@ import { serveTcp } from "./server/tcp.ts";
 import { loadAssets } from "./server/assets.ts";
 import { type HttpServer, serveHttp } from "./server/http.ts";
 import { isLoopback } from "./server/plaintext_policy.ts";
+import { DataDirLockedError, lockDataDir } from "./server/data_dir_lock.ts";
 import { describeTlsError, loadTlsFiles, type TlsFiles, TlsSetupError } from "./server/tls.ts";
 import { MetricsRegistry } from "./lib/metrics/mod.ts";
 import { startMemoryTrim } from "./server/memory_trim.ts";
@@ -64,6 +65,15 @@ async function main(): Promise<number> {
   const signals = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]] as const;
   for (const [sig, fn] of signals) Deno.addSignalListener(sig, fn);
   await Deno.mkdir(config.dataDir, { recursive: true });
+  // One server per data directory: a second one on the same store would split who is online.
+  let dataDirLock;
+  try {
+    dataDirLock = lockDataDir(config.dataDir);
+  } catch (err) {
+    if (!(err instanceof DataDirLockedError)) throw err;
+    console.error(`parley: ${err.message}`);
+    return 1;
+  }
   // The long-term identity that signs every JSON-mode handshake (docs/security.md §7).
   let identity;
   try {
@@ -233,6 +243,7 @@ async function main(): Promise<number> {
   if (http) await Promise.race([http.shutdown(), new Promise((r) => setTimeout(r, 3000))]);
   await Promise.race([tcp.drained(), new Promise((r) => setTimeout(r, 3000))]);
   await store.close();
+  dataDirLock.release();
   trimmer?.stop();
   logger.info("bye");
   return 0;
