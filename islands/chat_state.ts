@@ -16,8 +16,11 @@ import {
 /** Key of the broadcast conversation; every other conversation is keyed by the peer's name key. */
 export const EVERYONE = BROADCAST;
 
-/** Where one of the user's own messages stands. */
-export type OwnStatus = "sending" | "sent" | SendStatus | "failed";
+/**
+ * Where one of the user's own messages stands. `retrying`: the server could not store it for now
+ * (its disk is full); it is kept and goes again by itself until it is stored.
+ */
+export type OwnStatus = "sending" | "retrying" | "sent" | SendStatus | "failed";
 
 export interface ChatMessage {
   /** Server id, or the client id until the server answered. */
@@ -33,7 +36,7 @@ export interface ChatMessage {
   own: boolean;
   /** For own messages. */
   status?: OwnStatus;
-  /** Why an own message failed. */
+  /** Why an own message failed, or why it is being retried. */
   error?: string;
   /** Stored while this user was offline. */
   offline?: boolean;
@@ -159,6 +162,7 @@ export class ChatState {
       ...m,
       id: outcome.id,
       status: m.to === BROADCAST && outcome.recipients === 0 ? "sent" : outcome.status,
+      error: undefined,
     }));
   }
 
@@ -170,6 +174,13 @@ export class ChatState {
   /** Applies one event of the reconnecting client. */
   apply(e: ReconnectEvent): void {
     switch (e.type) {
+      case "retrying":
+        // Kept, not failed: the client sends it again until the server stores it.
+        this.#updateOwn(e.cid, (m) => ({ ...m, status: "retrying", error: e.message }));
+        if (e.attempt === 1) {
+          this.announcement.value = `${e.message} Your message is kept and sent again by itself.`;
+        }
+        return;
       case "status":
         if (e.state === "online") this.connection.value = { state: "online" };
         else if (e.state === "connecting") {

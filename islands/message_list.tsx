@@ -6,6 +6,7 @@ import { type TranslationLabel, translationLabel } from "./translation.ts";
 
 const STATUS_TEXT: Record<OwnStatus, string> = {
   sending: "Sending…",
+  retrying: "Kept, sending again",
   sent: "Sent",
   delivered: "Delivered",
   stored: "Stored until they sign in",

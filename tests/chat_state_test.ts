@@ -65,6 +65,32 @@ Deno.test("ChatState tracks own messages from sending to their outcome", () => {
   assert.equal(byCid.c3.status, "failed");
 });
 
+Deno.test("ChatState keeps a message the server could not store, until a retry stores it", () => {
+  const s = signedIn();
+  s.open("carol");
+  s.addOwn("carol", "later", "c1");
+  const words = "Not stored: the server's disk is full; try again later.";
+  s.apply({
+    type: "retrying",
+    cid: "c1",
+    to: "carol",
+    code: "storage_full",
+    message: words,
+    retryInMs: 2000,
+    attempt: 1,
+  });
+  const held = s.messages.value.find((m) => m.cid === "c1")!;
+  assert.equal(held.status, "retrying");
+  assert.equal(held.error, words);
+  assert.match(s.announcement.value, /disk is full.*kept and sent again/);
+  const shown = renderToString(h(MessageList, { state: s }));
+  assert.match(shown, /Kept, sending again: Not stored: the server's disk is full/);
+  s.settleOwn("c1", { id: "m1", status: "stored", recipients: 0 });
+  const stored = s.messages.value.find((m) => m.cid === "c1")!;
+  assert.equal(stored.status, "stored");
+  assert.equal(stored.error, undefined, "the refusal is not shown once it is stored");
+});
+
 Deno.test("ChatState shows presence and typing, and a message ends typing", () => {
   const s = signedIn();
   s.apply({ type: "presence", user: "carol", state: "online" });

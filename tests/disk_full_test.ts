@@ -4,10 +4,17 @@
  */
 import assert from "node:assert/strict";
 import { build } from "../build.ts";
-import { connectTcp, ServerError } from "../lib/client/mod.ts";
+import {
+  connectTcp,
+  type ReconnectEvent,
+  ReconnectingClient,
+  ServerError,
+  TcpChannel,
+} from "../lib/client/mod.ts";
 import { ERROR_CODES } from "../lib/errors.ts";
 import { PASSWORD } from "./helpers.ts";
 import { spawnServer } from "./process_helpers.ts";
+import { apiLogin } from "./web_helpers.ts";
 
 /** Room for the store, the keys and the WAL of a few messages; the filler takes the rest. */
 const TMPFS_SIZE = "4m";
@@ -74,10 +81,19 @@ Deno.test({
     const alice = await connectTcp({ port: server.tcpPort, verifyIdentity: server.pin });
     const bob = await connectTcp({ port: server.tcpPort, verifyIdentity: server.pin });
     const carol = await connectTcp({ port: server.tcpPort, verifyIdentity: server.pin });
+    // Parley's own client, which keeps a message the server could not store and retries it.
+    const dave = new ReconnectingClient({
+      pingIntervalMs: 0,
+      sendRetry: { initialDelayMs: 100, maxDelayMs: 200 },
+      dial: () => TcpChannel.connect({ port: server.tcpPort, verifyIdentity: server.pin }),
+    });
+    const retrying: ReconnectEvent[] = [];
+    dave.on((e) => e.type === "retrying" && retrying.push(e));
     try {
       assert.ok(server.httpUrl, `no HTTP listener:\n${server.output()}`);
       await alice.register("alice", PASSWORD);
       await bob.register("bob", PASSWORD);
+      await dave.connect({ name: "dave", password: PASSWORD }, { register: true });
       await bob.quit();
       assert.equal((await alice.send("bob", "before", "c0")).status, "stored");
       assert.equal((await health(server.httpUrl)).status, 200);
@@ -92,12 +108,20 @@ Deno.test({
         assert.equal(refused.code, "storage_full");
         assert.match(refused.message, /not stored: the server's disk is full; try again later/i);
       }
+      // The client keeps it, and tries again and again while the disk stays full.
+      const kept = dave.send("bob", "kept for later");
+      while (retrying.length < 2) await new Promise((r) => setTimeout(r, 50));
       // Registration is a write too, refused the same way.
       const registration = await carol.register("carol", PASSWORD).then(
         () => assert.fail("registered on a full disk"),
         (err) => err,
       );
       assert.equal((registration as ServerError).code, "storage_full");
+      // So is a browser sign-in: its session must be stored to be of any use.
+      const browser = await apiLogin(server.httpUrl, { name: "alice", password: PASSWORD });
+      assert.equal(browser.res.status, 503);
+      assert.equal((browser.body.error as Record<string, unknown>).code, "storage_full");
+      assert.equal(browser.cookie, undefined);
       const down = await health(server.httpUrl);
       assert.equal(down.status, 503);
       assert.equal(down.body.status, "unavailable");
@@ -115,13 +139,16 @@ Deno.test({
       assert.equal(up.status, 200);
       assert.equal((up.body.store as Record<string, unknown>).writable, true);
       assert.equal((await carol.register("carol", PASSWORD)).user, "carol");
+      assert.equal((await kept).status, "stored");
 
       // Nothing refused was kept, nothing confirmed was lost.
       const back = await connectTcp({ port: server.tcpPort, verifyIdentity: server.pin });
       try {
-        assert.equal((await back.login("bob", PASSWORD)).pending, 2);
-        const texts = [(await back.nextOf("message")).text, (await back.nextOf("message")).text];
-        assert.deepEqual(texts, ["before", "lost?"]);
+        assert.equal((await back.login("bob", PASSWORD)).pending, 3);
+        const texts = [];
+        for (let i = 0; i < 3; i++) texts.push((await back.nextOf("message")).text);
+        // The retry may have gone before or after alice's resend.
+        assert.deepEqual(texts.toSorted(), ["before", "kept for later", "lost?"]);
       } finally {
         back.close();
         await back.closed;
@@ -133,6 +160,7 @@ Deno.test({
       assert.equal(log.match(/the store writes again/g)?.length, 1, log);
       assert.doesNotMatch(log, /command failed|ERROR +http request failed/);
     } finally {
+      await dave.quit();
       for (const c of [alice, bob, carol]) c.close();
       await Promise.all([alice.closed, bob.closed, carol.closed]);
       await Deno.remove(filler).catch(() => {});

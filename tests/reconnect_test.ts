@@ -173,6 +173,62 @@ Deno.test("ReconnectingClient resends an unacknowledged send with the same cid",
   assert.equal(client.state, "closed");
 });
 
+Deno.test("ReconnectingClient keeps a send the server could not store, and sends it again", async () => {
+  const sendCids: string[] = [];
+  const client = new ReconnectingClient({
+    ...fast,
+    sendRetry: { initialDelayMs: 5, maxDelayMs: 40, random: () => 0 },
+    dial: () =>
+      Promise.resolve(
+        new FakeChannel((ch, frame) => {
+          if (frame.type === "login") ch.reply(welcome(frame.cid));
+          if (frame.type !== "send") return;
+          sendCids.push(frame.cid!);
+          // The disk is full for the first two tries, then there is room.
+          if (sendCids.length <= 2) {
+            ch.reply({
+              type: "error",
+              code: "storage_full",
+              message: "Not stored: the server's disk is full; try again later.",
+              cid: frame.cid,
+            });
+          } else {
+            ch.reply({
+              type: "sent",
+              id: "m1",
+              to: "bob",
+              status: "stored",
+              recipients: 0,
+              cid: frame.cid,
+            });
+          }
+        }),
+      ),
+  });
+  const seen = new Recorder(client);
+  try {
+    await client.connect({ name: "alice", password: PASSWORD });
+    const outcome = await client.send("bob", "hello");
+    assert.equal(outcome.status, "stored");
+    assert.equal(sendCids.length, 3);
+    assert.equal(new Set(sendCids).size, 1, "every try reuses the cid");
+    const retries = seen.events.filter((e) => e.type === "retrying");
+    assert.deepEqual(
+      retries.map((e) => e.type === "retrying" && [e.cid, e.to, e.code, e.attempt, e.retryInMs]),
+      [[sendCids[0], "bob", "storage_full", 1, 5], [sendCids[0], "bob", "storage_full", 2, 10]],
+    );
+    assert.match(
+      retries[0].type === "retrying" ? retries[0].message : "",
+      /the server's disk is full/,
+    );
+    // Kept, not failed: no error reached the listeners, and nothing is left waiting.
+    assert.equal(seen.events.filter((e) => e.type === "error").length, 0);
+    assert.equal(client.pendingSends, 0);
+  } finally {
+    await client.quit();
+  }
+});
+
 Deno.test("ReconnectingClient backs off while the server is away, then comes back", async () => {
   const channels: FakeChannel[] = [];
   let refusals = 0;

@@ -458,6 +458,28 @@ Deno.test("Formatter marks translated and untranslated messages, and shows origi
   }
 });
 
+Deno.test("ChatView says once that a message the server could not store is kept and retried", () => {
+  const term = new RecordingTerminal();
+  const view = new ChatView(term, new Formatter({ color: false, now: () => TS }), "here");
+  view.show(welcome("off"));
+  term.take();
+  const refused = {
+    type: "retrying" as const,
+    cid: "c1",
+    to: "bob",
+    code: "storage_full",
+    message: "Not stored: the server's disk is full; try again later.",
+    retryInMs: 2000,
+    attempt: 1,
+  };
+  view.show(refused);
+  view.show({ ...refused, retryInMs: 4000, attempt: 2 });
+  assert.deepEqual(term.take(), [
+    "! Not stored: the server's disk is full; try again later. Your message to bob is kept and " +
+    "goes again by itself (next in 2s), until it is stored.",
+  ]);
+});
+
 Deno.test("ChatView shows originals on request, or under every translated message", () => {
   const term = new RecordingTerminal();
   const view = new ChatView(term, new Formatter({ color: false, now: () => TS }), "here");

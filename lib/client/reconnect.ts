@@ -27,8 +27,24 @@ export type StatusEvent =
   /** For good: the user quit, `close()` was called, or the server refused the credentials. */
   | { type: "status"; state: "closed"; reason: string; error?: Error };
 
+/**
+ * A send the server refused for now (its disk is full: `storage_full`): the message is kept and
+ * goes again by itself, under the same `cid`, after `retryInMs`; `send()`'s promise stays
+ * pending until it is stored or delivered. `attempt` counts the refusals of this message.
+ */
+export interface RetryingEvent {
+  type: "retrying";
+  cid: string;
+  to: string;
+  code: string;
+  /** The server's words, e.g. "Not stored: the server's disk is full; try again later." */
+  message: string;
+  retryInMs: number;
+  attempt: number;
+}
+
 /** Everything `on()` delivers: the server's events and the client's own status changes. */
-export type ReconnectEvent = ServerEvent | StatusEvent;
+export type ReconnectEvent = ServerEvent | StatusEvent | RetryingEvent;
 
 /** Options for {@link ReconnectingClient}; the backoff options shape the retry delays. */
 export interface ReconnectOptions extends BackoffOptions {
@@ -44,6 +60,11 @@ export interface ReconnectOptions extends BackoffOptions {
   /** Milliseconds a sign-in, `who` or `lang` waits for its reply. @default 10000 */
   requestTimeoutMs?: number;
   /**
+   * Delays before a send refused for now (`storage_full`) goes again.
+   * @default 2 s, doubling up to 60 s, jittered
+   */
+  sendRetry?: BackoffOptions;
+  /**
    * Milliseconds between pings while online; a ping without a pong within `requestTimeoutMs`
    * counts as a lost connection. 0 turns pings off.
    * @default 30000
@@ -58,18 +79,24 @@ interface Outgoing {
   promise: Promise<Sent>;
   resolve: (sent: Sent) => void;
   reject: (err: Error) => void;
+  /** After a refusal for now: the delays of this message's next tries, and the pending one. */
+  retry?: { backoff: Backoff; timer?: ReturnType<typeof setTimeout> };
 }
 
 /** Server refusals that retrying cannot fix. */
 const FATAL_CODES = new Set(["bad_credentials", "bad_name"]);
 /** Handshake failures that retrying cannot fix: the server cannot be trusted as it is. */
 const UNTRUSTED_CODES = new Set(["identity_changed", "identity_refused", "bad_signature"]);
+/** Refusals of a send that the same send may get past later: it is kept and goes again. */
+const RETRY_SEND_CODES = new Set(["storage_full"]);
+const DEFAULT_SEND_RETRY: BackoffOptions = { initialDelayMs: 2000, maxDelayMs: 60_000 };
 
 /**
  * A Parley client that stays signed in: when the connection drops it says so, dials again with
  * exponential backoff (jittered, capped), signs in with the same credentials, and resends every
  * message whose `sent` reply never came, under the same `cid`, which the server deduplicates.
- * Messages seen before are not delivered twice. Transport-agnostic and free of Deno APIs: the
+ * A message the server could not store for now (its disk is full) is kept too and goes again
+ * with backoff until it is stored. Messages seen before are not delivered twice. Transport-agnostic and free of Deno APIs: the
  * terminal client dials TCP, the browser a WebSocket.
  *
  * ```ts
@@ -88,6 +115,7 @@ export class ReconnectingClient {
   #timeoutMs: number;
   #pingMs: number;
   #backoff: Backoff;
+  #sendRetry: BackoffOptions;
   #state: ConnectionState = "idle";
   #credentials: Credentials | undefined;
   #welcome: Welcome | undefined;
@@ -108,6 +136,7 @@ export class ReconnectingClient {
     this.#timeoutMs = options.requestTimeoutMs ?? 10_000;
     this.#pingMs = options.pingIntervalMs ?? 30_000;
     this.#backoff = new Backoff(options);
+    this.#sendRetry = { ...DEFAULT_SEND_RETRY, ...options.sendRetry };
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
   }
 
@@ -154,7 +183,9 @@ export class ReconnectingClient {
   /**
    * Sends a message and resolves with the server's `sent` outcome. While offline the message
    * waits; after a reconnect it goes out again with the same `cid` until an outcome arrives.
-   * Rejects with a {@link ServerError} when the server refuses it, or when the client closes.
+   * Refused for now (`storage_full`), it is kept and goes again with backoff (a `retrying`
+   * event says when). Rejects with a {@link ServerError} when the server refuses it for good,
+   * or when the client closes.
    */
   send(to: string, text: string, cid: string = this.#nextCid()): Promise<Sent> {
     if (this.#state === "closed") {
@@ -257,7 +288,10 @@ export class ReconnectingClient {
     const out = "cid" in e && e.cid !== undefined ? this.#outbox.get(e.cid) : undefined;
     if (out && e.type === "sent") {
       this.#outbox.delete(out.cid);
+      clearTimeout(out.retry?.timer);
       out.resolve(e);
+    } else if (out && e.type === "error" && RETRY_SEND_CODES.has(e.code)) {
+      return this.#retrySend(out, e);
     } else if (out && e.type === "error") {
       this.#outbox.delete(out.cid);
       out.reject(new ServerError(e));
@@ -282,7 +316,11 @@ export class ReconnectingClient {
       resending: this.#outbox.size,
     });
     this.#emit(welcome);
-    for (const out of this.#outbox.values()) this.#write(out);
+    for (const out of this.#outbox.values()) {
+      // Goes now; a refusal for now starts its backoff where it left off.
+      if (out.retry) clearTimeout(out.retry.timer);
+      this.#write(out);
+    }
     this.#schedulePing(client);
   }
 
@@ -339,6 +377,28 @@ export class ReconnectingClient {
     }, this.#pingMs);
   }
 
+  /** Keeps a send the server refused for now, and sends it again after a backoff delay. */
+  #retrySend(out: Outgoing, e: Extract<ServerEvent, { type: "error" }>): void {
+    out.retry ??= { backoff: new Backoff(this.#sendRetry) };
+    const retry = out.retry;
+    const retryInMs = retry.backoff.next();
+    clearTimeout(retry.timer);
+    retry.timer = setTimeout(() => {
+      retry.timer = undefined;
+      // Offline meanwhile: the sign-in sends it with the rest of the outbox.
+      if (this.#outbox.get(out.cid) === out && this.#state === "online") this.#write(out);
+    }, retryInMs);
+    this.#emit({
+      type: "retrying",
+      cid: out.cid,
+      to: out.to,
+      code: e.code,
+      message: e.message,
+      retryInMs,
+      attempt: retry.backoff.attempt,
+    });
+  }
+
   #write(out: Outgoing): void {
     try {
       this.#client?.sendFrame({ type: "send", to: out.to, text: out.text, cid: out.cid });
@@ -369,7 +429,10 @@ export class ReconnectingClient {
     this.#stopTimers();
     this.#client?.close();
     this.#client = undefined;
-    for (const out of this.#outbox.values()) out.reject(new Error(`Not sent: ${reason}`));
+    for (const out of this.#outbox.values()) {
+      clearTimeout(out.retry?.timer);
+      out.reject(new Error(`Not sent: ${reason}`));
+    }
     this.#outbox.clear();
     this.#emit({ type: "status", state: "closed", reason, error });
     this.#resolveClosed(reason);

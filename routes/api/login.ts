@@ -10,8 +10,8 @@ import { sameOrigin } from "../../server/web_auth.ts";
  * POST /api/login — `{ "name", "password", "lang"?, "register"?: true }` signs in (or registers)
  * with the same rules and throttle as a login frame, and sets the session cookie.
  * 200 `{ user, lang, created }`; errors are `{ error: { code, message, retryAfter? } }` with
- * 400 (bad name or password rules), 401 (wrong name or password), 409 (name taken) or 429
- * (throttled, with Retry-After).
+ * 400 (bad name or password rules), 401 (wrong name or password), 409 (name taken), 429
+ * (throttled, with Retry-After) or 503 (`storage_full`: the server's disk is full).
  */
 export const handlers: Handlers = {
   async POST(ctx) {

@@ -75,6 +75,15 @@ export class ChatView {
         return this.print(f.serverError(e));
       case "info":
         return this.print(f.info(safe(e.text)));
+      case "retrying":
+        // Said once per message; its "stored" line follows when a retry gets through.
+        if (e.attempt > 1) return;
+        return this.print(
+          f.warn(
+            `${safe(e.message)} Your message to ${safe(e.to)} is kept and goes again by ` +
+              `itself (next in ${seconds(e.retryInMs)}), until it is stored.`,
+          ),
+        );
       default:
         // hello, sent (echoed by the chat with its text), acked, pong, help, prompt, bye.
         return;
