@@ -12,6 +12,7 @@ import type { Terminal } from "../lib/client/terminal/terminal.ts";
 import { ChatView, TRANSLATION_OFF_INFO } from "../lib/client/terminal/view.ts";
 import type { MessageEvent, ServerEvent } from "../lib/protocol/types.ts";
 import { PASSWORD, startServer } from "./helpers.ts";
+import { NAME_FREE_FAILURES } from "../lib/router/router.ts";
 
 const CLIENT = new URL("../client.ts", import.meta.url).pathname;
 /** Pins go to a throwaway file, never to the user's ~/.config (PARLEY_KNOWN_SERVERS). */
@@ -210,6 +211,24 @@ Deno.test("terminal client explains a missing recipient and a wrong password", a
     await term.waitFor("! Whom to? Start with @name (private) or @all (everyone)");
     await term.type("@nobody hi");
     await term.waitFor("! There is no user named 'nobody'.");
+    assert.equal((await term.end()).code, 0);
+  } finally {
+    await term.dispose();
+    await server.close();
+  }
+});
+
+Deno.test("terminal client waits out a short lock-out, then signs in", async () => {
+  const server = await startServer();
+  await (await server.user("alice")).quit();
+  const term = new ClientProcess(server.port, ["--name", "alice"]);
+  try {
+    await term.waitFor("Password for alice:");
+    // Wrong passwords tried elsewhere just now: the name is locked for 2 s.
+    for (let i = 0; i < NAME_FREE_FAILURES + 2; i++) server.router.throttle.fail(["name:alice"]);
+    await term.type(PASSWORD, "");
+    await term.waitFor(/^! Too many failed sign-ins; trying again in \d+ s…$/);
+    await term.waitFor("Welcome back, alice!");
     assert.equal((await term.end()).code, 0);
   } finally {
     await term.dispose();

@@ -44,9 +44,10 @@ Options (a flag wins over its environment variable):
 
 Signing in: the client asks for your name, your password (not shown while you type) and
 your language (Enter keeps your current one; new accounts start with en). A wrong password is
-asked for again. When no account has that name, it offers to create one: answer y (at a
-terminal it then asks for the password once more). Input may also be piped, one answer per
-line, then one chat line per line.
+asked for again (after several, the server locks the name for a while; the client waits out a
+lock-out of up to 30 s by itself). When no account has that name, it offers to create one:
+answer y (at a terminal it then asks for the password once more). Input may also be piped, one
+answer per line, then one chat line per line.
 
 In the chat:
   @<name> <text>    private message to <name>

@@ -11,6 +11,9 @@ import { explainCertificateError } from "./tls_problem.ts";
 
 type Welcome = Extract<ServerEvent, { type: "welcome" }>;
 
+/** The longest sign-in lock-out the client waits out by itself; a longer one ends the sign-in. */
+const MAX_THROTTLE_WAIT_S = 30;
+
 /**
  * Asks for name, password and language, then logs in. A wrong password is asked for again; a
  * name the server does not know is offered for registration. A new account's password is typed
@@ -81,6 +84,13 @@ export async function signIn(
         say(fmt.error(message));
         name = await askName(term, say);
         if (name === undefined) return;
+        next = password;
+      } else if (err.code === "throttled" && (err.retryAfter ?? 0) <= MAX_THROTTLE_WAIT_S) {
+        // A short lock-out after a few wrong passwords: wait it out and try what was typed last
+        // (it may well be right), rather than leave.
+        const wait = Math.max(1, Math.ceil(err.retryAfter ?? 1));
+        say(fmt.error(`Too many failed sign-ins; trying again in ${wait} s…`));
+        await new Promise((r) => setTimeout(r, wait * 1000));
         next = password;
       } else if (err.code === "bad_argument" && register) {
         // The only field the server can still refuse here is a too-short new password.
