@@ -144,6 +144,9 @@ Deno.test("a wrong password gets bad_credentials, an unknown name no_such_user; 
     // mistyped name from a wrong password, and offer to register only a name nobody has.
     assert.equal(unknown.code, "no_such_user");
     assert.equal(unknown.message, "no_such_user: There is no account named 'nobody'.");
+    // A name that cannot exist is not echoed (it may hold control characters).
+    const odd = await errorOf(c.login("\u001b[2Jnobody", PASSWORD));
+    assert.equal(odd.message, "no_such_user: There is no account with that name.");
     // Both count against the throttle: finding names this way is as slow as guessing passwords.
     for (let i = 0; i < NAME_FREE_FAILURES; i++) await errorOf(c.login("nobody", PASSWORD));
     assert.equal(await codeOf(c.login("nobody", PASSWORD)), "throttled");

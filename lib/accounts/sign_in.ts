@@ -1,7 +1,7 @@
 import { ParleyError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Store, UserRecord } from "../store/store.ts";
-import { nameKey, normalizeLang, validateName } from "./names.ts";
+import { NAME_PATTERN, nameKey, normalizeLang, validateName } from "./names.ts";
 import { hashIterations, hashPassword, verifyPassword } from "./password.ts";
 import type { LoginThrottle } from "./throttle.ts";
 
@@ -94,7 +94,9 @@ export async function signIn(deps: SignInDeps, req: SignInRequest): Promise<Sign
   }
   if (!user) {
     deps.logger.info("sign-in failed: no such user", { name: req.name, from: req.remoteAddr });
-    throw new ParleyError("no_such_user", `There is no account named '${req.name}'.`);
+    // Only a name that could exist is echoed: anything else may hold control characters.
+    const named = NAME_PATTERN.test(req.name) ? `named '${req.name}'` : "with that name";
+    throw new ParleyError("no_such_user", `There is no account ${named}.`);
   }
   if (!ok) {
     deps.logger.info("sign-in failed", { name: req.name, from: req.remoteAddr });
