@@ -32,7 +32,13 @@ async function main(): Promise<number> {
   const { host, port } = args;
   // Trust on first use: pin the server's identity, refuse a changed one (docs/security.md §8).
   const known = new KnownServers(args.knownServers);
-  const verifyIdentity = known.verifier(serverName(host, port), (fingerprint) => {
+  const verifyIdentity = known.verifier(serverName(host, port), (fingerprint, { created }) => {
+    if (created) {
+      terminal.print(
+        `* Created ${known.path}, where this client keeps the identity of each server it ` +
+          "connects to (docs/security.md §8). Remove a line to forget a server.",
+      );
+    }
     terminal.print(
       `* New server ${serverName(host, port)}: pinned its identity ${fingerprint} in ` +
         `${known.path}. Compare it with the fingerprint the server printed at start-up.`,

@@ -23,6 +23,7 @@ import {
   GOOGLE_BASE_URL,
 } from "./lib/translate/providers/mod.ts";
 import { TranslationService } from "./lib/translate/service.ts";
+import { KDF_ENV, readKdfSetting } from "./lib/accounts/kdf_setting.ts";
 
 const VERSION = "0.1.0";
 
@@ -46,6 +47,16 @@ async function main(): Promise<number> {
     return 0;
   }
   const logger = createLogger(config.logLevel);
+  let kdf;
+  try {
+    kdf = readKdfSetting(Deno.env.get(KDF_ENV));
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    console.error(`parley: ${err.message}`);
+    return 2;
+  }
+  // Straight to stderr, whatever --log-level says: weaker password hashes must not go unnoticed.
+  if (kdf.warning) console.error(`parley: ${kdf.warning}`);
   // --tls-cert/--tls-key: both listeners speak TLS (docs/security.md §10). Read before anything
   // starts, so a missing or wrong file stops the server with a clear message.
   let tls: TlsFiles | undefined;
@@ -114,7 +125,6 @@ async function main(): Promise<number> {
     }
     return 1;
   }
-  const kdf = Deno.env.get("PARLEY_KDF_ITERATIONS");
   const metrics = new MetricsRegistry();
   // One tracker for every writer of the store, so a full disk is logged once per episode.
   const storeWrites = new StoreWriteHealth(logger);
@@ -151,8 +161,8 @@ async function main(): Promise<number> {
       maxQueuedBytes: config.maxQueuedKib * 1024,
       slowReaderMs: config.slowReaderTimeout * 1000,
     },
-    // Only tests lower this, to keep hundreds of registrations fast; see tests/helpers.ts.
-    kdfIterations: kdf ? Number(kdf) : undefined,
+    // Only tests and the bench lower this, to keep hundreds of registrations fast.
+    kdfIterations: kdf.iterations,
     metrics,
     translation,
     textOriginals: !config.hideOriginals,

@@ -127,7 +127,9 @@ function describeError(
 ): string {
   switch (error?.code) {
     case "bad_credentials":
-      return "Wrong name or password.";
+      return "Wrong password.";
+    case "no_such_user":
+      return "No account has that name. Check it, or “Create account” to make one.";
     case "name_taken":
       return "That name is taken. Sign in instead, or pick another name.";
     case "throttled":

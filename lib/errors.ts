@@ -14,7 +14,7 @@ export const ERROR_CODES = {
   already_logged_in: "This connection is already logged in.",
   bad_name: "That name is not allowed.",
   name_taken: "That name is already registered.",
-  bad_credentials: "Wrong name or password.",
+  bad_credentials: "Wrong password.",
   throttled: "Too many failed logins; wait before trying again.",
   no_such_user: "No user has that name.",
   rate_limited: "Slow down.",

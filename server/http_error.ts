@@ -22,6 +22,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   bad_argument: 400,
   bad_name: 400,
   bad_credentials: 401,
+  no_such_user: 401,
   not_logged_in: 401,
   name_taken: 409,
   throttled: 429,

@@ -132,15 +132,24 @@ Deno.test("passwords shorter than 8 characters are refused at registration", () 
     assert.equal((await c.register("ann", "🙂".repeat(8))).user, "ann");
   }, NO_RATE_LIMIT));
 
-Deno.test("a wrong password and an unknown name both get bad_credentials, alike", () =>
+Deno.test("a wrong password gets bad_credentials, an unknown name no_such_user; both count", () =>
   withServer(async (server) => {
     await server.user("alice");
     const c = await server.client();
     const wrong = await errorOf(c.login("alice", "not the password"));
     const unknown = await errorOf(c.login("nobody", PASSWORD));
     assert.equal(wrong.code, "bad_credentials");
-    assert.equal(unknown.code, "bad_credentials");
-    assert.equal(wrong.message, unknown.message, "no hint that a name exists");
+    assert.equal(wrong.message, "bad_credentials: Wrong password.");
+    // Names are no secret (registration says whether one is taken): the client can tell a
+    // mistyped name from a wrong password, and offer to register only a name nobody has.
+    assert.equal(unknown.code, "no_such_user");
+    assert.equal(unknown.message, "no_such_user: There is no account named 'nobody'.");
+    // A name that cannot exist is not echoed (it may hold control characters).
+    const odd = await errorOf(c.login("\u001b[2Jnobody", PASSWORD));
+    assert.equal(odd.message, "no_such_user: There is no account with that name.");
+    // Both count against the throttle: finding names this way is as slow as guessing passwords.
+    for (let i = 0; i < NAME_FREE_FAILURES; i++) await errorOf(c.login("nobody", PASSWORD));
+    assert.equal(await codeOf(c.login("nobody", PASSWORD)), "throttled");
     assert.equal((await c.login("alice", PASSWORD)).user, "alice");
   }, NO_RATE_LIMIT));
 
@@ -167,6 +176,45 @@ Deno.test("repeated failed logins get throttled with retryAfter; the lockout end
     await new Promise((r) => setTimeout(r, err.retryAfter! * 1000 + 50));
     assert.equal((await c.login("alice", PASSWORD)).user, "alice");
   }, NO_RATE_LIMIT));
+
+Deno.test("parallel wrong logins get no more password checks than one after another", () =>
+  withServer(async (server) => {
+    await server.user("victim");
+    // Fifty connections from one address, all sending a wrong password at the same moment.
+    const sockets = await Promise.all(Array.from({ length: 50 }, () => server.text()));
+    await Promise.all(sockets.map((t) => t.waitFor("Name:")));
+    const started = performance.now();
+    await Promise.all(sockets.map((t) => t.write("/login victim wrong-password")));
+    const answers = await Promise.all(sockets.map((t) => t.waitFor(/^! /, 60_000)));
+    const seconds = (performance.now() - started) / 1000;
+    const checked = answers.filter((a) => a === "! Wrong password.").length;
+    const throttled = answers.filter((a) => a.startsWith("! Too many failed sign-ins")).length;
+    assert.equal(checked + throttled, sockets.length, answers.join("\n"));
+    // One after another the schedule allows the free failures, one more that starts the
+    // lock-out, then one after each lock-out (1 s, 2 s, 4 s...) that passed meanwhile.
+    const allowed = NAME_FREE_FAILURES + 1 + Math.floor(Math.log2(seconds + 1));
+    assert.ok(
+      checked <= allowed,
+      `${checked} passwords checked in ${seconds.toFixed(1)} s; the schedule allows ${allowed}`,
+    );
+    for (const t of sockets) t.close();
+
+    // Once the lock-out is over, the right password works.
+    const c = await server.client();
+    for (let attempt = 0;; attempt++) {
+      try {
+        assert.equal((await c.login("victim", PASSWORD)).user, "victim");
+        break;
+      } catch (err) {
+        if (!(err instanceof ServerError) || err.code !== "throttled" || attempt > 3) throw err;
+        await new Promise((r) => setTimeout(r, err.retryAfter! * 1000 + 50));
+      }
+    }
+  }, {
+    // A hash slow enough that the attempts overlap, as they do at the real cost.
+    kdfIterations: 50_000,
+    limits: { ...NO_RATE_LIMIT.limits, maxConnectionsPerIp: 100, newConnectionsPerMinute: 1000 },
+  }));
 
 // ---------------------------------------------------------------------------------------------
 // Per name and per address. TCP tests all come from 127.0.0.1, so these attach connections
@@ -244,14 +292,14 @@ Deno.test("the login throttle locks an address that tries many names", () =>
       // Many people may share an address (a NAT, every nc user on loopback): a few typos by
       // different people do not lock it...
       for (let i = 0; i < NAME_FREE_FAILURES + 1; i++) {
-        assert.equal(await sprayer.login(`typo${i}`, "password1"), "bad_credentials");
+        assert.equal(await sprayer.login(`typo${i}`, "password1"), "no_such_user");
       }
       const sameAddress = attachFrom(server, "192.0.2.7");
       assert.equal(await sameAddress.login("carol", PASSWORD), "welcome");
       sameAddress.close();
       // ...but spraying many names does.
       for (let i = NAME_FREE_FAILURES + 1; i < ADDRESS_FREE_FAILURES + 1; i++) {
-        assert.equal(await sprayer.login(`guess${i}`, "password1"), "bad_credentials");
+        assert.equal(await sprayer.login(`guess${i}`, "password1"), "no_such_user");
       }
       assert.equal(await sprayer.login("carol", PASSWORD), "throttled");
       assert.equal(await sprayer.login("newname", PASSWORD, "register"), "throttled");

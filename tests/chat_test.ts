@@ -87,7 +87,7 @@ Deno.test("a bare first line starts the interactive sign-in, registering a new n
     await wrong.write("dora");
     await wrong.write("not the password");
     await wrong.write("");
-    await wrong.waitFor("! Wrong name or password.");
+    await wrong.waitFor("! Wrong password.");
     await wrong.waitFor("Name:");
   }));
 
@@ -97,7 +97,7 @@ Deno.test("a text-mode user and a JSON-mode user talk to each other", () =>
     const text = await server.text();
     await text.waitFor("Name:");
     await text.write("/login tess wrong-password-x");
-    await text.waitFor("Wrong name or password");
+    await text.waitFor("! There is no account named 'tess'.");
     await text.write(`/register tess ${PASSWORD.replace(" ", "_")}`);
     await text.waitFor("Welcome, tess");
     const online = await json.nextOf("presence");

@@ -80,6 +80,8 @@ export async function startServer(
     translateTimeoutMs?: number;
     /** The translation circuit breaker's settings. */
     breaker?: Omit<BreakerOptions, "onChange">;
+    /** PBKDF2 iterations of new password hashes. @default TEST_KDF_ITERATIONS */
+    kdfIterations?: number;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "parley-test-" });
@@ -95,7 +97,7 @@ export async function startServer(
     store,
     logger,
     limits: options.limits,
-    kdfIterations: TEST_KDF_ITERATIONS,
+    kdfIterations: options.kdfIterations ?? TEST_KDF_ITERATIONS,
     metrics,
     translation: new TranslationService({
       translator: options.translator,

@@ -220,6 +220,9 @@ Deno.test("http: login errors say what is wrong", async () => {
     assert.equal(wrong.res.status, 401);
     assert.equal((wrong.body.error as { code: string }).code, "bad_credentials");
     assert.equal(wrong.cookie, undefined);
+    const unknown = await apiLogin(server.url, { name: "nobody", password: PASSWORD });
+    assert.equal(unknown.res.status, 401);
+    assert.equal((unknown.body.error as { code: string }).code, "no_such_user");
     const short = await apiLogin(server.url, { name: "carol", password: "short", register: true });
     assert.equal(short.res.status, 400);
     const badName = await apiLogin(server.url, { name: "all", password: PASSWORD, register: true });

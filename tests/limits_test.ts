@@ -162,7 +162,7 @@ Deno.test("JSON mode: not signed in by the deadline gets login_timeout and bye",
     const started = performance.now();
     const t = await rawJson(server);
     await t.write(JSON.stringify({ type: "login", name: "nobody", password: PASSWORD }));
-    await expectError(t, "bad_credentials");
+    await expectError(t, "no_such_user");
     await expectError(t, "login_timeout");
     await expectFrame(t, { type: "bye", reason: "login timeout" });
     await t.waitClosed();

@@ -5,11 +5,14 @@
 import assert from "node:assert/strict";
 import { welcomeEvent } from "./fixtures.ts";
 import { CHAT_HELP, parseChatLine, typingTarget } from "../lib/client/terminal/commands.ts";
+import { runChat } from "../lib/client/terminal/chat.ts";
 import { Formatter } from "../lib/client/terminal/format.ts";
+import { TcpChannel } from "../lib/client/tcp_channel.ts";
 import type { Terminal } from "../lib/client/terminal/terminal.ts";
 import { ChatView, TRANSLATION_OFF_INFO } from "../lib/client/terminal/view.ts";
 import type { MessageEvent, ServerEvent } from "../lib/protocol/types.ts";
 import { PASSWORD, startServer } from "./helpers.ts";
+import { NAME_FREE_FAILURES } from "../lib/router/router.ts";
 
 const CLIENT = new URL("../client.ts", import.meta.url).pathname;
 /** Pins go to a throwaway file, never to the user's ~/.config (PARLEY_KNOWN_SERVERS). */
@@ -199,9 +202,11 @@ Deno.test("terminal client explains a missing recipient and a wrong password", a
   const term = new ClientProcess(server.port);
   try {
     await term.type("alice", "not the password", "");
-    await term.waitFor("Wrong password, or there is no account named 'alice'.");
-    await term.type("n", PASSWORD);
+    // The name exists: a wrong password is only that, and is asked for again.
+    await term.waitFor("! Wrong password for 'alice'.");
+    await term.type(PASSWORD);
     await term.waitFor("Welcome back, alice!");
+    assert.ok(!term.output.includes("Register"), term.output);
     await term.type("nobody to talk to yet");
     await term.waitFor("! Whom to? Start with @name (private) or @all (everyone)");
     await term.type("@nobody hi");
@@ -211,6 +216,118 @@ Deno.test("terminal client explains a missing recipient and a wrong password", a
     await term.dispose();
     await server.close();
   }
+});
+
+Deno.test("terminal client waits out a short lock-out, then signs in", async () => {
+  const server = await startServer();
+  await (await server.user("alice")).quit();
+  const term = new ClientProcess(server.port, ["--name", "alice"]);
+  try {
+    await term.waitFor("Password for alice:");
+    // Wrong passwords tried elsewhere just now: the name is locked for 2 s.
+    for (let i = 0; i < NAME_FREE_FAILURES + 2; i++) server.router.throttle.fail(["name:alice"]);
+    await term.type(PASSWORD, "");
+    await term.waitFor(/^! Too many failed sign-ins; trying again in \d+ s…$/);
+    await term.waitFor("Welcome back, alice!");
+    assert.equal((await term.end()).code, 0);
+  } finally {
+    await term.dispose();
+    await server.close();
+  }
+});
+
+Deno.test("terminal client offers to register only a name nobody has", async () => {
+  const server = await startServer();
+  await (await server.user("alice")).quit();
+  const term = new ClientProcess(server.port);
+  try {
+    await term.type("alcie", PASSWORD, "");
+    await term.waitFor("! There is no account named 'alcie'.");
+    await term.waitFor("Register 'alcie' as a new account? [y/N]");
+    // A typo, not a new account: asked for the name and password again.
+    await term.type("n", "alice", PASSWORD);
+    await term.waitFor("Welcome back, alice!");
+    assert.equal(await server.store.getUser("alcie"), undefined);
+    assert.equal((await term.end()).code, 0);
+  } finally {
+    await term.dispose();
+    await server.close();
+  }
+});
+
+/** A terminal a person types at, with the answers given in advance; records every question. */
+class ScriptedTerminal implements Terminal {
+  readonly interactive = true;
+  readonly editing = false;
+  onEdit: ((line: string) => void) | undefined;
+  readonly questions: string[] = [];
+  readonly lines: string[] = [];
+  constructor(private answers: string[]) {}
+  ask(question: string): Promise<string | null> {
+    this.questions.push(question.trim());
+    return Promise.resolve(this.answers.shift() ?? null);
+  }
+  readLine(): Promise<string | null> {
+    return Promise.resolve(this.answers.shift() ?? null);
+  }
+  print(text: string): void {
+    this.lines.push(...text.split("\n"));
+  }
+  setPrompt(): void {}
+  close(): void {}
+}
+
+Deno.test("terminal client asks for a new password twice at a terminal, with --register too", async () => {
+  const server = await startServer();
+  const chat = (name: string | undefined, register: boolean, answers: string[]) => {
+    const terminal = new ScriptedTerminal(answers);
+    const done = runChat({
+      args: { host: "127.0.0.1", port: server.port, name, register, tls: false },
+      terminal,
+      color: false,
+      dial: () => TcpChannel.connect({ port: server.port, verifyIdentity: server.pin }),
+    });
+    return done.then((code) => ({ code, terminal }));
+  };
+  try {
+    // --register: chosen, then typed again; a mismatch starts over.
+    const flag = await chat("ann", true, [PASSWORD, "something else", PASSWORD, PASSWORD, ""]);
+    assert.deepEqual(flag.terminal.questions.slice(0, 4), [
+      "Choose a password for ann:",
+      "Type it again:",
+      "Choose a password for ann:",
+      "Type it again:",
+    ]);
+    assert.ok(flag.terminal.lines.includes("! The two passwords differ; once more."));
+    assert.ok(
+      flag.terminal.lines.some((l) => l.includes("Welcome, ann!")),
+      flag.terminal.lines.join("\n"),
+    );
+
+    // Registering when asked: the password given first, then typed again.
+    const asked = await chat(undefined, false, ["bea", PASSWORD, "", "y", PASSWORD]);
+    assert.deepEqual(asked.terminal.questions, [
+      "Name:",
+      "Password for bea:",
+      "Language (en, es, fr, ...; Enter keeps your current one):",
+      "Register 'bea' as a new account? [y/N]",
+      "Type it again:",
+    ]);
+    assert.ok(
+      asked.terminal.lines.some((l) => l.includes("Welcome, bea!")),
+      asked.terminal.lines.join("\n"),
+    );
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("/help lists every command, /quit included, before the notes on translation", () => {
+  const lines = CHAT_HELP.split("\n");
+  const lastCommand = lines.findLastIndex((l) => /^ {2}[/@<]/.test(l));
+  const footnote = lines.findIndex((l) => l.startsWith("Translated messages"));
+  assert.ok(lines[lastCommand].includes("/quit"), "the last command is /quit");
+  assert.ok(lastCommand < footnote, CHAT_HELP);
 });
 
 Deno.test("terminal client says when the server is unreachable and exits 1", async () => {
@@ -343,8 +460,12 @@ Deno.test("terminal client pins the server's identity, and refuses a new one say
   let second: Awaited<ReturnType<typeof startServer>> | undefined;
   const term = new ClientProcess(port, ["--known-servers", known, "--register"]);
   let again: ClientProcess | undefined;
+  let third: ClientProcess | undefined;
+  let other: Awaited<ReturnType<typeof startServer>> | undefined;
   try {
     await term.type("pat", PASSWORD, "");
+    // The file is new: the client says where it is, once.
+    await term.waitFor(`* Created ${known}, where this client keeps the identity of each server`);
     await term.waitFor(`pinned its identity ${first.identity.fingerprint}`);
     await term.waitFor("Welcome, pat!");
     assert.match(await Deno.readTextFile(known), new RegExp(`127\\.0\\.0\\.1:${port} SHA256:`));
@@ -362,10 +483,23 @@ Deno.test("terminal client pins the server's identity, and refuses a new one say
     assert.notEqual(status.code, 0);
     assert.ok(!again.output.includes("Welcome"), again.output);
     assert.equal(second.router.connectionCount, 0);
+
+    // Another server pinned in the same file: the file exists, so only the pin is told.
+    other = await startServer();
+    third = new ClientProcess(other.port, ["--known-servers", known, "--register"]);
+    await third.type("pat", PASSWORD, "");
+    await third.waitFor(`pinned its identity ${other.identity.fingerprint}`);
+    await third.waitFor("Welcome, pat!");
+    await third.end();
+    for (const out of [again.output, third.output]) {
+      assert.ok(!out.includes("* Created"), "said only when the file is created");
+    }
   } finally {
     await term.dispose();
     await again?.dispose();
+    await third?.dispose();
     await second?.close();
+    await other?.close();
     await Deno.remove(pins, { recursive: true }).catch(() => {});
   }
 });

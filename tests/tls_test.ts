@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { PASSWORD, startServer, TextSocket } from "./helpers.ts";
 import { runServerToExit, spawnServer } from "./process_helpers.ts";
 import { startWebServer } from "./web_helpers.ts";
-import { type Cert, makeCert } from "./certs.ts";
+import { type Cert, type CertKind, makeCert } from "./certs.ts";
 import { TEXT_PASSWORD } from "./raw.ts";
 
 let certOnce: Promise<Cert> | undefined;
@@ -458,28 +458,35 @@ async function talk(cmd: string, args: string[], input: string, until: string): 
   return out;
 }
 
-Deno.test("tls: the terminal client connects with --ca-cert and chats", async () => {
-  const c = await testCert();
-  const server = await startServer({ tls: { cert: c.cert, key: c.key } });
-  const known = `${c.dir}/known_servers_client`;
-  const child = new Deno.Command(Deno.execPath(), {
+/** The terminal client (`client.ts`) on `port` with `flags`, stdin, stdout and stderr piped. */
+function spawnClient(port: number, flags: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
       new URL("../client.ts", import.meta.url).pathname,
       "--port",
-      String(server.port),
-      "--ca-cert",
-      c.certPath,
-      "--known-servers",
-      known,
-      "--register",
+      String(port),
+      ...flags,
     ],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).spawn();
+}
+
+Deno.test("tls: the terminal client connects with --ca-cert and chats", async () => {
+  const c = await testCert();
+  const server = await startServer({ tls: { cert: c.cert, key: c.key } });
+  const known = `${c.dir}/known_servers_client`;
+  const child = spawnClient(server.port, [
+    "--ca-cert",
+    c.certPath,
+    "--known-servers",
+    known,
+    "--register",
+  ]);
   const writer = child.stdin.getWriter();
   try {
     const json = await server.user("jules");
@@ -493,5 +500,60 @@ Deno.test("tls: the terminal client connects with --ca-cert and chats", async ()
     const out = await child.output().catch(() => undefined);
     await server.close();
     if (out && !out.success) console.error(new TextDecoder().decode(out.stderr));
+  }
+});
+
+Deno.test("tls: the terminal client explains a refused certificate and where to make a good one", async (t) => {
+  const cases: { kind: CertKind; flags: (c: Cert) => string[]; says: RegExp }[] = [
+    // What plain `openssl req -x509` makes: rustls says only CaUsedAsEndEntity.
+    {
+      kind: "ca",
+      flags: (c) => ["--ca-cert", c.certPath],
+      says: /marked as a certificate authority \(CA\)/,
+    },
+    { kind: "expired", flags: (c) => ["--ca-cert", c.certPath], says: /certificate has expired/ },
+    {
+      kind: "other_name",
+      flags: (c) => ["--ca-cert", c.certPath],
+      says: /not made out for '127\.0\.0\.1'/,
+    },
+    // A self-signed certificate without --ca-cert: nobody vouches for it.
+    {
+      kind: "server",
+      flags: () => ["--tls"],
+      says: /not signed by an authority .* --ca-cert <file>/,
+    },
+  ];
+  for (const { kind, flags, says } of cases) {
+    await t.step(kind, async () => {
+      const c = await makeCert(kind);
+      const server = await startServer({ tls: { cert: c.cert, key: c.key } });
+      try {
+        const out = spawnClient(server.port, [
+          "--known-servers",
+          `${c.dir}/known_servers`,
+          "--name",
+          "terry",
+          ...flags(c),
+        ]);
+        const writer = out.stdin.getWriter();
+        await writer.write(new TextEncoder().encode(`${TEXT_PASSWORD}\n\n`));
+        await writer.close();
+        const { code, stdout, stderr } = await out.output();
+        const text = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+        assert.equal(code, 1, text);
+        assert.match(
+          text,
+          /! Cannot connect securely to 127\.0\.0\.1:\d+: The server's TLS certificate/,
+        );
+        assert.match(text, says);
+        assert.match(text, /docs\/security\.md §10/);
+        assert.doesNotMatch(text, /Is the server running/);
+        assert.equal(server.router.stats.signIns, 0);
+      } finally {
+        await server.close();
+        await Deno.remove(c.dir, { recursive: true }).catch(() => {});
+      }
+    });
   }
 });

@@ -214,3 +214,26 @@ Deno.test("LoginThrottle forgets failures after forgetAfterMs without one", () =
   t.fail(keys);
   assert.equal(t.waitMs(keys), 1000);
 });
+
+Deno.test("LoginThrottle counts reserved attempts as failures to come", () => {
+  const clock = fakeClock();
+  const t = new LoginThrottle({ freeFailures: 2, baseLockoutMs: 1000, now: clock.now });
+  const keys = ["name:alice", "addr:10.0.0.1"];
+  // Three at once: two free failures and the one that would start the lock-out; the fourth waits.
+  for (let i = 0; i < 3; i++) assert.equal(t.reserve(keys), 0, `attempt ${i + 1}`);
+  assert.equal(t.reserve(keys), 1000);
+  for (let i = 0; i < 3; i++) t.release(keys, true);
+  assert.equal(t.reserve(keys), 1000, "locked by the failures that came in");
+  clock.t += 1000;
+  assert.equal(t.reserve(keys), 0);
+  // A success frees the name but not the address's count; nothing is left in flight.
+  t.release(keys, false);
+  t.succeed("name:alice");
+  assert.equal(t.waitMs(["name:alice"]), 0);
+  assert.equal(t.reserve(["name:bob", "addr:10.0.0.1"]), 0);
+  assert.equal(
+    t.reserve(["name:carol", "addr:10.0.0.1"]),
+    2000,
+    "the address has used its free failures, and one attempt is in flight",
+  );
+});

@@ -1,7 +1,8 @@
 import { ParleyError } from "../errors.ts";
 import { BROADCAST } from "../protocol/types.ts";
 
-const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
+/** What a name may consist of (the characters and length; `validateName` checks the rest). */
+export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
 
 /**
  * Names that would read as commands or audiences. Compared without regard to case, like every

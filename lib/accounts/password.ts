@@ -22,13 +22,23 @@ export async function hashPassword(
 
 /** Checks `password` against a stored hash in constant time; false for malformed hashes. */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const iterations = hashIterations(stored);
+  if (iterations === undefined) return false;
   const parts = stored.split("$");
-  if (parts.length !== 4 || parts[0] !== "pbkdf2-sha256") return false;
-  const iterations = Number(parts[1]);
-  if (!Number.isSafeInteger(iterations) || iterations < 1) return false;
   const expected = fromBase64(parts[3]);
   const actual = await derive(password, fromBase64(parts[2]), iterations);
   return constantTimeEqual(actual, expected);
+}
+
+/**
+ * The PBKDF2 iteration count a stored hash was made with; undefined when the hash is malformed.
+ * A sign-in compares it with the server's setting to rehash a weaker one.
+ */
+export function hashIterations(stored: string): number | undefined {
+  const parts = stored.split("$");
+  if (parts.length !== 4 || parts[0] !== "pbkdf2-sha256") return undefined;
+  const iterations = Number(parts[1]);
+  return Number.isSafeInteger(iterations) && iterations >= 1 ? iterations : undefined;
 }
 
 /** Compares two byte arrays without an early exit that would leak where they differ. */

@@ -1,8 +1,8 @@
 import { ParleyError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Store, UserRecord } from "../store/store.ts";
-import { nameKey, normalizeLang, validateName } from "./names.ts";
-import { hashPassword, verifyPassword } from "./password.ts";
+import { NAME_PATTERN, nameKey, normalizeLang, validateName } from "./names.ts";
+import { hashIterations, hashPassword, verifyPassword } from "./password.ts";
 import type { LoginThrottle } from "./throttle.ts";
 
 /** Shortest password accepted at registration (NIST SP 800-63B's minimum). */
@@ -41,25 +41,22 @@ export interface SignInResult {
   lang: string | undefined;
 }
 
-// Verified against when the name is unknown, so a miss costs as long as a wrong password.
-let decoyHash: Promise<string> | undefined;
-
 /**
  * Registers or verifies an account: the throttle check, the name and password rules, the slow
  * hash. Shared by the router (TCP and WebSocket sign-in frames) and the HTTP login API, so both
- * refuse and throttle alike.
- * @throws {ParleyError} `throttled` (with `retryAfter`), `name_taken`, `bad_name`, `bad_argument`
- * or `bad_credentials`.
+ * refuse and throttle alike. A login reserves its attempt in the throttle before the password is
+ * checked, so parallel guesses get no more checks than the same guesses one after another. A
+ * login to a name nobody has gets `no_such_user` (names are no secret: registration says whether
+ * one is taken, and every signed-in user sees the list), and counts against the throttle like a
+ * wrong password. A password hashed with fewer iterations than the server's setting is hashed
+ * again at its next successful login.
+ * @throws {ParleyError} `throttled` (with `retryAfter`), `name_taken`, `bad_name`, `bad_argument`,
+ * `no_such_user` or `bad_credentials`.
  */
 export async function signIn(deps: SignInDeps, req: SignInRequest): Promise<SignInResult> {
   const key = nameKey(req.name);
   const throttleKeys = [`name:${key}`, `addr:${req.remoteAddr}`];
-  const wait = deps.throttle.waitMs(throttleKeys);
-  if (wait > 0) {
-    throw new ParleyError("throttled", "Too many failed sign-ins; wait before trying again.", {
-      retryAfter: wait / 1000,
-    });
-  }
+  throwIfThrottled(deps.throttle.waitMs(throttleKeys));
   const lang = req.lang === undefined ? undefined : normalizeLang(req.lang);
   let user = await deps.store.getUser(key);
 
@@ -84,17 +81,63 @@ export async function signIn(deps: SignInDeps, req: SignInRequest): Promise<Sign
     return { user, created: true, lang };
   }
 
-  decoyHash ??= hashPassword(crypto.randomUUID(), deps.kdfIterations);
-  const ok = await verifyPassword(req.password, user?.passwordHash ?? await decoyHash);
-  if (!user || !ok) {
-    deps.throttle.fail(throttleKeys);
+  // Checked again, now counting the attempts whose passwords are being checked right now.
+  throwIfThrottled(deps.throttle.reserve(throttleKeys));
+  let ok = false;
+  let checked = false;
+  try {
+    ok = user !== undefined && await verifyPassword(req.password, user.passwordHash);
+    checked = true;
+  } finally {
+    // An error in the check (not a wrong password) counts as no failure.
+    deps.throttle.release(throttleKeys, checked && !ok);
+  }
+  if (!user) {
+    deps.logger.info("sign-in failed: no such user", { name: req.name, from: req.remoteAddr });
+    // Only a name that could exist is echoed: anything else may hold control characters.
+    const named = NAME_PATTERN.test(req.name) ? `named '${req.name}'` : "with that name";
+    throw new ParleyError("no_such_user", `There is no account ${named}.`);
+  }
+  if (!ok) {
     deps.logger.info("sign-in failed", { name: req.name, from: req.remoteAddr });
-    throw new ParleyError("bad_credentials", "Wrong name or password.");
+    throw new ParleyError("bad_credentials", "Wrong password.");
   }
   deps.throttle.succeed(throttleKeys[0]);
+  await rehashIfWeaker(deps, user, req.password);
   if (lang && lang !== user.lang) {
     await deps.store.setLang(key, lang);
     user.lang = lang;
   }
   return { user, created: false, lang };
+}
+
+function throwIfThrottled(waitMs: number): void {
+  if (waitMs <= 0) return;
+  throw new ParleyError("throttled", "Too many failed sign-ins; wait before trying again.", {
+    retryAfter: waitMs / 1000,
+  });
+}
+
+/**
+ * Hashes the password again with the server's iteration count when the stored hash used fewer
+ * (a lowered PARLEY_KDF_ITERATIONS that reached production heals at each user's next login).
+ * A failure to save keeps the old hash and the sign-in.
+ */
+async function rehashIfWeaker(deps: SignInDeps, user: UserRecord, password: string) {
+  const stored = hashIterations(user.passwordHash) ?? 0;
+  if (stored >= deps.kdfIterations) return;
+  try {
+    const passwordHash = await hashPassword(password, deps.kdfIterations);
+    await deps.store.setPasswordHash(user.key, passwordHash);
+    user.passwordHash = passwordHash;
+    deps.logger.info("password rehashed", {
+      user: user.name,
+      iterations: `${stored} -> ${deps.kdfIterations}`,
+    });
+  } catch (err) {
+    deps.logger.warn("could not rehash a password; the old hash stays", {
+      user: user.name,
+      error: err,
+    });
+  }
 }

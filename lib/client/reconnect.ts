@@ -84,7 +84,7 @@ interface Outgoing {
 }
 
 /** Server refusals that retrying cannot fix. */
-const FATAL_CODES = new Set(["bad_credentials", "bad_name"]);
+const FATAL_CODES = new Set(["bad_credentials", "no_such_user", "bad_name"]);
 /** Handshake failures that retrying cannot fix: the server cannot be trusted as it is. */
 const UNTRUSTED_CODES = new Set(["identity_changed", "identity_refused", "bad_signature"]);
 /** Refusals of a send that the same send may get past later: it is kept and goes again. */

@@ -156,12 +156,20 @@ export class KnownServers {
   /**
    * The `verifyIdentity` callback for `clientHandshake`: accepts a known identity, pins a new
    * server's, and throws {@linkcode IdentityChangedError} for a changed one.
-   * @param onPinned called after a first-use pin, e.g. to tell the user the fingerprint.
+   * @param onPinned called after a first-use pin, e.g. to tell the user the fingerprint;
+   * `created` when that pin created the file (worth saying where it is, once).
    */
-  verifier(server: string, onPinned?: (fingerprint: string) => void): IdentityVerifier {
+  verifier(
+    server: string,
+    onPinned?: (fingerprint: string, info: { created: boolean }) => void,
+  ): IdentityVerifier {
     return async (identity) => {
+      const existed = await Deno.stat(this.path).then(
+        () => true,
+        (err) => !(err instanceof Deno.errors.NotFound),
+      );
       if (await this.check(server, identity.fingerprint) === "pinned") {
-        onPinned?.(identity.fingerprint);
+        onPinned?.(identity.fingerprint, { created: !existed });
       }
       return true;
     };

@@ -238,6 +238,7 @@ export class SqliteStore implements Store {
         "SELECT key, name, password_hash, lang, created_at FROM users ORDER BY key LIMIT ?",
       ),
       setLang: p("UPDATE users SET lang = ? WHERE key = ?"),
+      setPasswordHash: p("UPDATE users SET password_hash = ? WHERE key = ?"),
       insertMessage: p(
         "INSERT INTO offline_messages (id, to_key, from_name, to_name, body, ts, lang) VALUES (?, ?, ?, ?, ?, ?, ?)",
       ),
@@ -396,6 +397,11 @@ export class SqliteStore implements Store {
   async setLang(key: string, lang: string): Promise<void> {
     await this.#open();
     writing(() => this.#q.setLang.run(lang, key));
+  }
+
+  async setPasswordHash(key: string, passwordHash: string): Promise<void> {
+    await this.#open();
+    writing(() => this.#q.setPasswordHash.run(passwordHash, key));
   }
 
   async storeOffline(

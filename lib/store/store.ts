@@ -89,6 +89,11 @@ export interface Store {
   /** Changes an account's preferred language. */
   setLang(key: string, lang: string): Promise<void>;
   /**
+   * Replaces an account's password hash (a stronger hash of the same password, made at
+   * sign-in); the hash names its own parameters (lib/accounts/password.ts).
+   */
+  setPasswordHash(key: string, passwordHash: string): Promise<void>;
+  /**
    * Durably stores a message for an offline recipient. When `cid` was already used by the
    * sender, stores nothing and returns the earlier outcome; otherwise returns undefined. The
    * promise resolves only after the write is committed.

@@ -7,7 +7,7 @@ export const USER_LIST_TTL_MS = 2000;
  * The same store, with `listUsers` answered from memory: every sign-in's `welcome` (and every
  * `who`) lists users, and in a sign-in storm (everyone back after a restart) reading and
  * decoding up to 1,200 rows each time was a sixth of the server's CPU. Accounts created and
- * languages changed through this store update the copy as they commit; changes made elsewhere
+ * languages and password hashes changed through this store update the copy as they commit; changes made elsewhere
  * (another node) show within `ttlMs`.
  */
 export function cachedUserList(store: Store, ttlMs = USER_LIST_TTL_MS): Store {
@@ -55,8 +55,8 @@ export function cachedUserList(store: Store, ttlMs = USER_LIST_TTL_MS): Store {
       if (next.length > entry.limit) entry.complete = false;
       return next.slice(0, entry.limit);
     });
-  const langChanged = (key: string, lang: string) =>
-    update((users) => users.map((u) => u.key === key ? { ...u, lang } : u));
+  const changed = (key: string, fields: Partial<UserRecord>) =>
+    update((users) => users.map((u) => u.key === key ? { ...u, ...fields } : u));
 
   // Methods run on the store itself (a backend's private fields are not on the proxy).
   const methods = new Map<PropertyKey, unknown>([
@@ -67,7 +67,11 @@ export function cachedUserList(store: Store, ttlMs = USER_LIST_TTL_MS): Store {
     }],
     ["setLang", async (key: string, lang: string) => {
       await store.setLang(key, lang);
-      langChanged(key, lang);
+      changed(key, { lang });
+    }],
+    ["setPasswordHash", async (key: string, passwordHash: string) => {
+      await store.setPasswordHash(key, passwordHash);
+      changed(key, { passwordHash });
     }],
   ]);
   return new Proxy(store, {

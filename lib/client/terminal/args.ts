@@ -30,7 +30,8 @@ Options (a flag wins over its environment variable):
   --host <address>  server address          env PARLEY_HOST, default 127.0.0.1
   --port <number>   server TCP port         env PARLEY_TCP_PORT, default 7000
   --name <name>     sign in as <name> instead of being asked
-  --register        create the account without asking (handy in scripts)
+  --register        create the account without asking (handy in scripts); at a
+                    terminal the new password is asked for twice
   --tls             connect over TLS (the server was started with --tls-cert)
   --ca-cert <file>  trust the certificate(s) in this PEM file (implies --tls), for a
                     server with a self-signed certificate
@@ -42,9 +43,11 @@ Options (a flag wins over its environment variable):
   -h, --help        show this help
 
 Signing in: the client asks for your name, your password (not shown while you type) and
-your language (Enter keeps your current one; new accounts start with en). When no account has
-that name, it offers to create one: answer y (at a terminal it then asks for the password
-once more). Input may also be piped, one answer per line, then one chat line per line.
+your language (Enter keeps your current one; new accounts start with en). A wrong password is
+asked for again (after several, the server locks the name for a while; the client waits out a
+lock-out of up to 30 s by itself). When no account has that name, it offers to create one:
+answer y (at a terminal it then asks for the password once more). Input may also be piped, one
+answer per line, then one chat line per line.
 
 In the chat:
   @<name> <text>    private message to <name>

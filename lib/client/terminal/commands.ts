@@ -31,9 +31,9 @@ export const CHAT_HELP = [
   "                    (or the Nth most recent); /orig for short",
   "  /originals on|off show the original under every translated message (default off)",
   "  /help             this help",
+  "  /quit             leave (Ctrl-D too)",
   "Translated messages end with the language they were written in, like [en];",
   "[not translated: ...] says why a message arrives as written.",
-  "  /quit             leave (Ctrl-D too)",
 ].join("\n");
 
 const ON_OFF: Record<string, boolean> = { on: true, off: false };

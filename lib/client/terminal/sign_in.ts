@@ -7,12 +7,17 @@ import type { ReconnectingClient } from "../reconnect.ts";
 import type { ClientArgs } from "./args.ts";
 import type { Formatter } from "./format.ts";
 import type { Terminal } from "./terminal.ts";
+import { explainCertificateError } from "./tls_problem.ts";
 
 type Welcome = Extract<ServerEvent, { type: "welcome" }>;
 
+/** The longest sign-in lock-out the client waits out by itself; a longer one ends the sign-in. */
+const MAX_THROTTLE_WAIT_S = 30;
+
 /**
- * Asks for name, password and language, then logs in. When the server does not know the name
- * (or the password is wrong: it does not say which), offers to register the name instead.
+ * Asks for name, password and language, then logs in. A wrong password is asked for again; a
+ * name the server does not know is offered for registration. A new account's password is typed
+ * twice at a terminal, however registration starts (--register, or answering y).
  * Resolves with the welcome, or undefined when the user gave up or the server is unreachable
  * (after saying why).
  */
@@ -25,11 +30,13 @@ export async function signIn(
   const say = (line: string) => term.print(line);
   let name = args.name ?? await askName(term, say);
   if (name === undefined) return;
-  let password = await askPassword(term, `Password for ${name}: `);
+  let register = args.register;
+  let password = register
+    ? await newPassword(term, say, fmt, name)
+    : await askPassword(term, `Password for ${name}: `);
   if (password === undefined) return;
   const lang = await askLang(term, say);
   if (lang === null) return;
-  let register = args.register;
   say(fmt.info(`connecting to ${args.host}:${args.port}…`));
 
   while (true) {
@@ -43,44 +50,59 @@ export async function signIn(
         return;
       }
       if (!(err instanceof ServerError)) {
+        const certificate = explainCertificateError(reason(err));
+        if (certificate) {
+          say(fmt.error(`Cannot connect securely to ${args.host}:${args.port}: ${certificate}`));
+          return;
+        }
         say(fmt.error(`Cannot reach ${args.host}:${args.port}: ${reason(err)}.`));
         say(fmt.info("Is the server running? --host and --port choose another one."));
         return;
       }
       const message = err.message.slice(err.code.length + 2);
+      let next: string | undefined;
       if (err.code === "bad_credentials") {
-        say(fmt.error(`Wrong password, or there is no account named '${name}'.`));
+        say(fmt.error(`Wrong password for '${name}'.`));
+        next = await askPassword(term, `Password for ${name}: `);
+      } else if (err.code === "no_such_user") {
+        say(fmt.error(`There is no account named '${name}'.`));
         const answer = await term.ask(`Register '${name}' as a new account? [y/N] `);
         if (answer === null) return;
         if (/^y(es)?$/i.test(answer.trim())) {
-          const chosen = await newPassword(term, say, fmt, name, password);
-          if (chosen === undefined) return;
-          password = chosen;
+          next = await newPassword(term, say, fmt, name, password);
           register = true;
         } else {
-          password = await askPassword(term, `Password for ${name}: `);
-          if (password === undefined) return;
+          name = await askName(term, say);
+          if (name === undefined) return;
+          next = await askPassword(term, `Password for ${name}: `);
         }
       } else if (err.code === "name_taken") {
         say(fmt.error(`'${name}' is already registered; sign in with its password.`));
         register = false;
-        password = await askPassword(term, `Password for ${name}: `);
-        if (password === undefined) return;
+        next = await askPassword(term, `Password for ${name}: `);
       } else if (err.code === "bad_name") {
         say(fmt.error(message));
         name = await askName(term, say);
         if (name === undefined) return;
+        next = password;
+      } else if (err.code === "throttled" && (err.retryAfter ?? 0) <= MAX_THROTTLE_WAIT_S) {
+        // A short lock-out after a few wrong passwords: wait it out and try what was typed last
+        // (it may well be right), rather than leave.
+        const wait = Math.max(1, Math.ceil(err.retryAfter ?? 1));
+        say(fmt.error(`Too many failed sign-ins; trying again in ${wait} s…`));
+        await new Promise((r) => setTimeout(r, wait * 1000));
+        next = password;
       } else if (err.code === "bad_argument" && register) {
         // The only field the server can still refuse here is a too-short new password.
         say(fmt.error(message));
-        const chosen = await newPassword(term, say, fmt, name);
-        if (chosen === undefined) return;
-        password = chosen;
+        next = await newPassword(term, say, fmt, name);
       } else {
         const retry = err.retryAfter ? ` (try again in ${Math.ceil(err.retryAfter)} s)` : "";
         say(fmt.error(`${message}${retry}`));
         return;
       }
+      if (next === undefined) return;
+      password = next;
     }
   }
 }

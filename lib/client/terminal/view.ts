@@ -1,3 +1,4 @@
+import { explainCertificateError } from "./tls_problem.ts";
 import type { MessageEvent, ServerEvent } from "../../protocol/types.ts";
 import type { ReconnectEvent } from "../reconnect.ts";
 import { type Formatter, safe, seconds } from "./format.ts";
@@ -32,6 +33,8 @@ export class ChatView {
   #translation: string | undefined;
   /** Translated messages, most recent last, for `/original`. */
   #translated: MessageEvent[] = [];
+  /** The certificate problem last explained while offline: said once, not at every retry. */
+  #explained: string | undefined;
 
   constructor(term: Terminal, fmt: Formatter, where: string) {
     this.#term = term;
@@ -137,12 +140,20 @@ export class ChatView {
     this.#updatePrompt();
   }
 
+  #explainCertificate(reason: string): void {
+    const explanation = explainCertificateError(reason);
+    if (explanation === undefined || explanation === this.#explained) return;
+    this.#explained = explanation;
+    this.print(this.#fmt.error(explanation));
+  }
+
   #status(e: Extract<ReconnectEvent, { type: "status" }>): void {
     const f = this.#fmt;
     switch (e.state) {
       case "offline":
         this.#typing.clear();
         this.#updatePrompt();
+        this.#explainCertificate(e.reason);
         return this.print(
           e.attempt <= 1
             ? f.warn(`connection lost (${e.reason}); reconnecting in ${seconds(e.retryInMs)}…`)
@@ -151,6 +162,7 @@ export class ChatView {
             ),
         );
       case "online":
+        this.#explained = undefined;
         if (!e.reconnected) return;
         return this.print(
           f.good(
