@@ -15,6 +15,7 @@ import { isLoopback } from "./server/plaintext_policy.ts";
 import { describeTlsError, loadTlsFiles, type TlsFiles, TlsSetupError } from "./server/tls.ts";
 import { MetricsRegistry } from "./lib/metrics/mod.ts";
 import { startMemoryTrim } from "./server/memory_trim.ts";
+import { watchStopSignals } from "./server/stop_signals.ts";
 import {
   APERTIUM_BASE_URL,
   createTranslator,
@@ -58,10 +59,8 @@ async function main(): Promise<number> {
   }
   const tlsPair = tls && { cert: tls.cert, key: tls.key };
   // Listen for signals before anything else, so a stop during start-up is still graceful.
-  const stopped = Promise.withResolvers<string>();
-  const onSignal = (name: string) => () => stopped.resolve(name);
-  const signals = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]] as const;
-  for (const [sig, fn] of signals) Deno.addSignalListener(sig, fn);
+  // They stay installed until the end: a repeated signal must not cut the shutdown short.
+  const signals = watchStopSignals({ logger });
   await Deno.mkdir(config.dataDir, { recursive: true });
   // The long-term identity that signs every JSON-mode handshake (docs/security.md §7).
   let identity;
@@ -220,9 +219,8 @@ async function main(): Promise<number> {
       : `Parley listening: tcp ${hostname}:${port} (text for nc, JSON for clients)`,
   );
 
-  const signal = await stopped.promise;
-  for (const [sig, fn] of signals) Deno.removeSignalListener(sig, fn);
-
+  const signal = await signals.stopped;
+  signals.shuttingDown();
   logger.info(`${signal}: shutting down`);
   tcp.stopAccepting();
   await router.shutdown("server shutting down");
@@ -231,6 +229,7 @@ async function main(): Promise<number> {
   await store.close();
   trimmer?.stop();
   logger.info("bye");
+  signals.dispose();
   return 0;
 }
 
