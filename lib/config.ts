@@ -333,6 +333,17 @@ export function helpText(): string {
 }
 
 /**
+ * Drops each lone `--` where a flag could stand: `deno task start -- --tcp-port 7005` (as npm
+ * and other tools are used) passes it through, and Parley takes no positional arguments that
+ * it could separate. A `--` where a flag's value is due (`--data-dir --`) stays, for parseArgs
+ * to explain.
+ */
+function withoutSeparators(args: string[]): string[] {
+  const takesValue = new Set(OPTIONS.filter((o) => !o.boolean).map((o) => `--${o.flag}`));
+  return args.filter((arg, i) => arg !== "--" || takesValue.has(args[i - 1]));
+}
+
+/**
  * Reads flags, then environment variables, then defaults.
  * @throws {ConfigError} for unknown flags or invalid values, with a message naming the option.
  */
@@ -343,7 +354,7 @@ export function loadConfig(
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
-      args,
+      args: withoutSeparators(args),
       options: Object.fromEntries([
         ...OPTIONS.map((
           o,
