@@ -16,6 +16,7 @@ import { describeTlsError, loadTlsFiles, type TlsFiles, TlsSetupError } from "./
 import { MetricsRegistry } from "./lib/metrics/mod.ts";
 import { startMemoryTrim } from "./server/memory_trim.ts";
 import { watchStopSignals } from "./server/stop_signals.ts";
+import { describeListenError } from "./server/listen_error.ts";
 import {
   APERTIUM_BASE_URL,
   createTranslator,
@@ -142,6 +143,18 @@ async function main(): Promise<number> {
     translation,
     textOriginals: !config.hideOriginals,
   });
+  // A listener that cannot start stops the server with what to do (which flag moves it).
+  const reportListenError = (err: unknown, which: "tcp" | "http") => {
+    const port = which === "tcp" ? config.tcpPort : config.httpPort;
+    const problem = describeTlsError(err, tls) ?? describeListenError(err, {
+      hostname: config.host,
+      port,
+      flag: `--${which}-port`,
+      env: `PARLEY_${which.toUpperCase()}_PORT`,
+    });
+    if (problem) console.error(`parley: ${problem}`);
+    else logger.error(`cannot listen on ${config.host}:${port}`, { error: err });
+  };
   let tcp;
   try {
     tcp = serveTcp({
@@ -154,9 +167,7 @@ async function main(): Promise<number> {
       allowPlaintext: config.allowPlaintext,
     });
   } catch (err) {
-    const tlsProblem = describeTlsError(err, tls);
-    if (tlsProblem) console.error(`parley: ${tlsProblem}`);
-    else logger.error(`cannot listen on ${config.host}:${config.tcpPort}`, { error: err });
+    reportListenError(err, "tcp");
     await store.close();
     return 1;
   }
@@ -177,9 +188,7 @@ async function main(): Promise<number> {
         tls: tlsPair,
       });
     } catch (err) {
-      const tlsProblem = describeTlsError(err, tls);
-      if (tlsProblem) console.error(`parley: ${tlsProblem}`);
-      else logger.error(`cannot listen on ${config.host}:${config.httpPort}`, { error: err });
+      reportListenError(err, "http");
       tcp.stopAccepting();
       await store.close();
       return 1;
