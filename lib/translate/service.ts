@@ -135,6 +135,14 @@ export class TranslationService {
     };
   }
 
+  /**
+   * The languages users may choose: the provider's, when it can say; undefined otherwise (no
+   * provider, or one that does not list its languages), and then ISO 639-1 is the rule.
+   */
+  languages(): ReadonlySet<string> | undefined {
+    return this.#translator?.languages?.();
+  }
+
   /** Stops the provider's background work; pending translations finish or time out. */
   close(): void {
     this.#closed = true;

@@ -91,6 +91,11 @@ export interface Translator {
    * the provider learned earlier (Apertium's `/listPairs`), never waits on the network.
    */
   supports?(source: string | undefined, target: string): boolean | undefined;
+  /**
+   * The languages the provider translates from or into, as primary subtags (`en`, `ast`);
+   * undefined when it cannot say (yet). Cheap, like `supports`: what it learned earlier.
+   */
+  languages?(): ReadonlySet<string> | undefined;
   /** Stops background work (a pair list refresh); idempotent. */
   close?(): void;
 }
