@@ -319,6 +319,9 @@ export class TranslationService {
     } catch (err) {
       const code = err instanceof TranslateError ? err.code : "unavailable";
       this.metrics.call(translator.name, code, chunk.length, performance.now() - started);
+      if (err instanceof TranslateError && err.connectionLost) {
+        this.metrics.connectionLost(translator.name);
+      }
       // An unsupported pair is an answer: the provider is up (and a trial call succeeded).
       if (code === "unsupported") this.#breaker.success();
       else {

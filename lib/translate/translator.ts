@@ -62,16 +62,22 @@ export class TranslateError extends Error {
   readonly code: TranslateErrorCode;
   /** HTTP status, when there was an answer. */
   readonly status?: number;
+  /**
+   * The connection closed (or was reset) after the request went out and before the whole
+   * answer came. The call is not sent again: the provider may have done (and billed) it.
+   */
+  readonly connectionLost: boolean;
 
   constructor(
     code: TranslateErrorCode,
     message: string,
-    options?: { status?: number; cause?: unknown },
+    options?: { status?: number; cause?: unknown; connectionLost?: boolean },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "TranslateError";
     this.code = code;
     this.status = options?.status;
+    this.connectionLost = options?.connectionLost ?? false;
   }
 }
 
