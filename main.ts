@@ -32,6 +32,12 @@ const DEFAULT_TRANSLATE_URLS: Record<string, string> = {
   apertium: APERTIUM_BASE_URL,
 };
 
+/** A URL as it may be printed: no user, password or query (which may carry a key). */
+function withoutCredentials(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname === "/" ? "" : u.pathname}`;
+}
+
 async function main(): Promise<number> {
   let config;
   try {
@@ -46,6 +52,14 @@ async function main(): Promise<number> {
     return 0;
   }
   const logger = createLogger(config.logLevel);
+  if (config.translateKeyFromFlag) {
+    // The value itself is never printed, here or anywhere else.
+    logger.warn(
+      "the translation API key was given as --translate-key: every user of this machine can " +
+        "read it in `ps` (and `deno task` printed it in its first line); set " +
+        "PARLEY_TRANSLATE_KEY in the environment instead",
+    );
+  }
   // --tls-cert/--tls-key: both listeners speak TLS (docs/security.md §10). Read before anything
   // starts, so a missing or wrong file stops the server with a clear message.
   let tls: TlsFiles | undefined;
@@ -210,7 +224,7 @@ async function main(): Promise<number> {
     translation.provider === "off"
       ? "Parley translation: off (messages are delivered as written; see --translate-provider)"
       : `Parley translation: ${translation.provider} at ${
-        config.translateUrl ?? DEFAULT_TRANSLATE_URLS[config.translateProvider]
+        withoutCredentials(config.translateUrl ?? DEFAULT_TRANSLATE_URLS[config.translateProvider])
       }, timeout ${config.translateTimeout} s`,
   );
   if (!tls && !config.allowPlaintext && !isLoopback(hostname)) {

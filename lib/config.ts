@@ -23,6 +23,8 @@ export interface Config {
   translateUrl?: string;
   /** The provider's API key (Google: required; LibreTranslate: optional). */
   translateKey?: string;
+  /** True when the key came from `--translate-key`, where `ps` shows it to every local user. */
+  translateKeyFromFlag?: boolean;
   /** Seconds a message may wait for its translation before it goes out untranslated. */
   translateTimeout: number;
   /** Text mode shows only the translation, not the original after it, until `/originals on`. */
@@ -213,7 +215,8 @@ export const OPTIONS: Option[] = [
     flag: "translate-key",
     env: "PARLEY_TRANSLATE_KEY",
     default: undefined,
-    help: "provider API key (google: required; libretranslate: if the server wants one)",
+    help: "provider API key (google: required; libretranslate: if the server wants one); " +
+      "set it in the environment: a flag shows in ps",
     parse: text,
     key: "translateKey",
   },
@@ -377,6 +380,7 @@ export function loadConfig(
     const source = fromFlag === undefined && env(o.env) !== undefined ? o.env : `--${o.flag}`;
     config[o.key] = o.parse(value, source);
   }
+  if (values["translate-key"] !== undefined) config.translateKeyFromFlag = true;
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     const [given, missing] = config.tlsCert === undefined
       ? ["--tls-key", "--tls-cert"]
