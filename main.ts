@@ -15,7 +15,7 @@ import { isLoopback } from "./server/plaintext_policy.ts";
 import { describeTlsError, loadTlsFiles, type TlsFiles, TlsSetupError } from "./server/tls.ts";
 import { MetricsRegistry } from "./lib/metrics/mod.ts";
 import { startMemoryTrim } from "./server/memory_trim.ts";
-import { watchStopSignals } from "./server/stop_signals.ts";
+import { SHUTDOWN_GRACE_SECONDS, watchStopSignals } from "./server/stop_signals.ts";
 import { describeListenError } from "./server/listen_error.ts";
 import {
   APERTIUM_BASE_URL,
@@ -74,8 +74,12 @@ async function main(): Promise<number> {
   }
   const tlsPair = tls && { cert: tls.cert, key: tls.key };
   // Listen for signals before anything else, so a stop during start-up is still graceful.
-  // They stay installed until the end: a repeated signal must not cut the shutdown short.
-  const signals = watchStopSignals({ logger });
+  // They stay installed until the end: a repeated signal must not cut the shutdown short. The
+  // shutdown lets messages waiting for a translation go out first, so it may take that long.
+  const signals = watchStopSignals({
+    logger,
+    graceMs: Math.max(SHUTDOWN_GRACE_SECONDS, config.translateTimeout + 5) * 1000,
+  });
   await Deno.mkdir(config.dataDir, { recursive: true });
   // The long-term identity that signs every JSON-mode handshake (docs/security.md §7).
   let identity;

@@ -5,7 +5,7 @@
  */
 import type { Logger } from "../lib/log.ts";
 
-/** Seconds a graceful shutdown may take before the process exits anyway. */
+/** Seconds a graceful shutdown may take before the process exits anyway (at least). */
 export const SHUTDOWN_GRACE_SECONDS = 10;
 
 /** Signals after which the process stops at once, without finishing the shutdown. */
