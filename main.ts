@@ -17,6 +17,8 @@ import { DataDirLockedError, lockDataDir } from "./server/data_dir_lock.ts";
 import { describeTlsError, loadTlsFiles, type TlsFiles, TlsSetupError } from "./server/tls.ts";
 import { MetricsRegistry } from "./lib/metrics/mod.ts";
 import { startMemoryTrim } from "./server/memory_trim.ts";
+import { SHUTDOWN_GRACE_SECONDS, watchStopSignals } from "./server/stop_signals.ts";
+import { describeListenError } from "./server/listen_error.ts";
 import {
   APERTIUM_BASE_URL,
   createTranslator,
@@ -32,6 +34,12 @@ const DEFAULT_TRANSLATE_URLS: Record<string, string> = {
   google: GOOGLE_BASE_URL,
   apertium: APERTIUM_BASE_URL,
 };
+
+/** A URL as it may be printed: no user, password or query (which may carry a key). */
+function withoutCredentials(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname === "/" ? "" : u.pathname}`;
+}
 
 async function main(): Promise<number> {
   let config;
@@ -57,6 +65,14 @@ async function main(): Promise<number> {
   }
   // Straight to stderr, whatever --log-level says: weaker password hashes must not go unnoticed.
   if (kdf.warning) console.error(`parley: ${kdf.warning}`);
+  if (config.translateKeyFromFlag) {
+    // The value itself is never printed, here or anywhere else.
+    logger.warn(
+      "the translation API key was given as --translate-key: every user of this machine can " +
+        "read it in `ps` (and `deno task` printed it in its first line); set " +
+        "PARLEY_TRANSLATE_KEY in the environment instead",
+    );
+  }
   // --tls-cert/--tls-key: both listeners speak TLS (docs/security.md §10). Read before anything
   // starts, so a missing or wrong file stops the server with a clear message.
   let tls: TlsFiles | undefined;
@@ -71,10 +87,12 @@ async function main(): Promise<number> {
   }
   const tlsPair = tls && { cert: tls.cert, key: tls.key };
   // Listen for signals before anything else, so a stop during start-up is still graceful.
-  const stopped = Promise.withResolvers<string>();
-  const onSignal = (name: string) => () => stopped.resolve(name);
-  const signals = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]] as const;
-  for (const [sig, fn] of signals) Deno.addSignalListener(sig, fn);
+  // They stay installed until the end: a repeated signal must not cut the shutdown short. The
+  // shutdown lets messages waiting for a translation go out first, so it may take that long.
+  const signals = watchStopSignals({
+    logger,
+    graceMs: Math.max(SHUTDOWN_GRACE_SECONDS, config.translateTimeout + 5) * 1000,
+  });
   await Deno.mkdir(config.dataDir, { recursive: true });
   // One server per data directory: a second one on the same store would split who is online.
   let dataDirLock;
@@ -167,6 +185,18 @@ async function main(): Promise<number> {
     translation,
     textOriginals: !config.hideOriginals,
   });
+  // A listener that cannot start stops the server with what to do (which flag moves it).
+  const reportListenError = (err: unknown, which: "tcp" | "http") => {
+    const port = which === "tcp" ? config.tcpPort : config.httpPort;
+    const problem = describeTlsError(err, tls) ?? describeListenError(err, {
+      hostname: config.host,
+      port,
+      flag: `--${which}-port`,
+      env: `PARLEY_${which.toUpperCase()}_PORT`,
+    });
+    if (problem) console.error(`parley: ${problem}`);
+    else logger.error(`cannot listen on ${config.host}:${port}`, { error: err });
+  };
   let tcp;
   try {
     tcp = serveTcp({
@@ -179,9 +209,7 @@ async function main(): Promise<number> {
       allowPlaintext: config.allowPlaintext,
     });
   } catch (err) {
-    const tlsProblem = describeTlsError(err, tls);
-    if (tlsProblem) console.error(`parley: ${tlsProblem}`);
-    else logger.error(`cannot listen on ${config.host}:${config.tcpPort}`, { error: err });
+    reportListenError(err, "tcp");
     await store.close();
     return 1;
   }
@@ -202,9 +230,7 @@ async function main(): Promise<number> {
         tls: tlsPair,
       });
     } catch (err) {
-      const tlsProblem = describeTlsError(err, tls);
-      if (tlsProblem) console.error(`parley: ${tlsProblem}`);
-      else logger.error(`cannot listen on ${config.host}:${config.httpPort}`, { error: err });
+      reportListenError(err, "http");
       tcp.stopAccepting();
       await store.close();
       return 1;
@@ -226,7 +252,7 @@ async function main(): Promise<number> {
     translation.provider === "off"
       ? "Parley translation: off (messages are delivered as written; see --translate-provider)"
       : `Parley translation: ${translation.provider} at ${
-        config.translateUrl ?? DEFAULT_TRANSLATE_URLS[config.translateProvider]
+        withoutCredentials(config.translateUrl ?? DEFAULT_TRANSLATE_URLS[config.translateProvider])
       }, timeout ${config.translateTimeout} s`,
   );
   if (!tls && !config.allowPlaintext && !isLoopback(hostname)) {
@@ -244,9 +270,8 @@ async function main(): Promise<number> {
       : `Parley listening: tcp ${hostname}:${port} (text for nc, JSON for clients)`,
   );
 
-  const signal = await stopped.promise;
-  for (const [sig, fn] of signals) Deno.removeSignalListener(sig, fn);
-
+  const signal = await signals.stopped;
+  signals.shuttingDown();
   logger.info(`${signal}: shutting down`);
   tcp.stopAccepting();
   await router.shutdown("server shutting down");
@@ -256,6 +281,7 @@ async function main(): Promise<number> {
   dataDirLock.release();
   trimmer?.stop();
   logger.info("bye");
+  signals.dispose();
   return 0;
 }
 

@@ -23,6 +23,8 @@ export interface Config {
   translateUrl?: string;
   /** The provider's API key (Google: required; LibreTranslate: optional). */
   translateKey?: string;
+  /** True when the key came from `--translate-key`, where `ps` shows it to every local user. */
+  translateKeyFromFlag?: boolean;
   /** Seconds a message may wait for its translation before it goes out untranslated. */
   translateTimeout: number;
   /** Text mode shows only the translation, not the original after it, until `/originals on`. */
@@ -213,7 +215,8 @@ export const OPTIONS: Option[] = [
     flag: "translate-key",
     env: "PARLEY_TRANSLATE_KEY",
     default: undefined,
-    help: "provider API key (google: required; libretranslate: if the server wants one)",
+    help: "provider API key (google: required; libretranslate: if the server wants one); " +
+      "set it in the environment: a flag shows in ps",
     parse: text,
     key: "translateKey",
   },
@@ -333,6 +336,17 @@ export function helpText(): string {
 }
 
 /**
+ * Drops each lone `--` where a flag could stand: `deno task start -- --tcp-port 7005` (as npm
+ * and other tools are used) passes it through, and Parley takes no positional arguments that
+ * it could separate. A `--` where a flag's value is due (`--data-dir --`) stays, for parseArgs
+ * to explain.
+ */
+function withoutSeparators(args: string[]): string[] {
+  const takesValue = new Set(OPTIONS.filter((o) => !o.boolean).map((o) => `--${o.flag}`));
+  return args.filter((arg, i) => arg !== "--" || takesValue.has(args[i - 1]));
+}
+
+/**
  * Reads flags, then environment variables, then defaults.
  * @throws {ConfigError} for unknown flags or invalid values, with a message naming the option.
  */
@@ -343,7 +357,7 @@ export function loadConfig(
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
-      args,
+      args: withoutSeparators(args),
       options: Object.fromEntries([
         ...OPTIONS.map((
           o,
@@ -366,6 +380,7 @@ export function loadConfig(
     const source = fromFlag === undefined && env(o.env) !== undefined ? o.env : `--${o.flag}`;
     config[o.key] = o.parse(value, source);
   }
+  if (values["translate-key"] !== undefined) config.translateKeyFromFlag = true;
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     const [given, missing] = config.tlsCert === undefined
       ? ["--tls-key", "--tls-cert"]

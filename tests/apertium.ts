@@ -22,6 +22,9 @@ export interface StartApertiumOptions {
 }
 
 const MODES_DIR = "/usr/share/apertium/modes";
+/** Runs apertium-apy bound to 127.0.0.1 only. */
+export const LOOPBACK_APY =
+  new URL("../scripts/apertium_apy_loopback.py", import.meta.url).pathname;
 const MAX_OUTPUT_CHARS = 20_000;
 
 /**
@@ -34,19 +37,15 @@ export async function startApertium(options: StartApertiumOptions = {}): Promise
   const port = freePort();
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command("apertium-apy", {
+    // Through the wrapper the README shows: APy itself would listen on every interface.
+    child = new Deno.Command(LOOPBACK_APY, {
       args: ["-p", String(port), modesDir],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new Error(
-        "apertium-apy is not installed: the translation tests need a real Apertium " +
-          "(apt-get install apertium-apy apertium-eng-spa; .ci/run does this)",
-      );
-    }
+    if (err instanceof Deno.errors.NotFound) throw notInstalled();
     throw err;
   }
 
@@ -96,10 +95,18 @@ export async function startApertium(options: StartApertiumOptions = {}): Promise
     }
   } catch (err) {
     await close();
+    if (out.includes("No module named 'apertium_apy'")) throw notInstalled();
     const why = err instanceof Error ? err.message : String(err);
     throw new Error(`apertium-apy did not start: ${why}\n${out}`);
   }
   return { url, output: () => out, close };
+}
+
+function notInstalled(): Error {
+  return new Error(
+    "apertium-apy is not installed: the translation tests need a real Apertium " +
+      "(apt-get install apertium-apy apertium-eng-spa; .ci/run does this)",
+  );
 }
 
 /** A port nothing listens on right now: the OS picks one, and we let it go. */

@@ -238,6 +238,37 @@ Deno.test("text mode: bad lines get a hint; the connection stays", () =>
     await t.waitFor("Online (1): tina (you)");
   }));
 
+// Anything a terminal would act on: C0 but tab, DEL, C1, line separators, bidi scopes.
+// deno-lint-ignore no-control-regex
+const TERMINAL_CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+Deno.test("text mode: control characters a user typed are echoed escaped in prompts and errors", () =>
+  withServer(async (server) => {
+    const t = await server.text();
+    await t.waitFor("Name:");
+    await t.write("ev\x1b[2Jil");
+    await t.waitFor("Password for ev^[[2Jil:");
+    await t.write("secret");
+    await t.write("");
+    await t.waitFor("! Names are 1-32 characters");
+    await t.write("/\x1b]0;owned\x07");
+    await t.waitFor("! Unknown command /^[]0;owned^G. /help lists commands.");
+    await t.write("/nul\x00");
+    await t.waitFor("! Unknown command /nul^@.");
+    await t.write(`/register tina ${TEXT_PASSWORD}`);
+    await t.waitFor("Welcome, tina!");
+    await t.write("@\u202ebob hi");
+    await t.waitFor("! There is no user named '\ufffdbob'.");
+    await t.write("@\u009b31mbob hi");
+    await t.waitFor("! There is no user named '\ufffd31mbob'.");
+    await t.write("/lang e\x1bs");
+    await t.waitFor(/^! 'e\^\[s' is not a language/);
+    await t.write("/who");
+    await t.waitFor("Online (1): tina (you)");
+    const raw = t.lines.find((l) => TERMINAL_CONTROLS.test(l));
+    assert.equal(raw, undefined, "every line is free of control characters");
+  }));
+
 // ---------------------------------------------------------------------------------------------
 // Sign-in state
 

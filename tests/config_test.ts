@@ -136,3 +136,15 @@ Deno.test("--help lists every option with its environment variable", () => {
   assert.match(help, /PARLEY_TCP_PORT, default 7000/);
   assert.match(help, /PARLEY_DATA_KEY +the key that seals stored messages/);
 });
+
+Deno.test("loadConfig() accepts a lone -- before the flags, as `deno task start -- …` passes", () => {
+  const config = loadConfig(["--", "--tcp-port", "7005", "--", "--http-port=8005"], noEnv);
+  assert.ok(config !== "help");
+  assert.equal(config.tcpPort, 7005);
+  assert.equal(config.httpPort, 8005);
+  // Where a value is expected it is not dropped: the value is missing, and the error says how.
+  assert.throws(
+    () => loadConfig(["--data-dir", "--"], noEnv),
+    /'--data-dir' argument is ambiguous/,
+  );
+});

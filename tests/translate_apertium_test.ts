@@ -162,3 +162,17 @@ Deno.test("apertium: documents its batch limits", () => {
   assert.deepEqual(translator.limits, { maxTexts: 1, maxChars: 10_000, concurrency: 4 });
   translator.close();
 });
+
+Deno.test("apertium: APy run as the README shows listens on 127.0.0.1 only", async () => {
+  await withApertium(async (apy, translator) => {
+    const port = Number(new URL(apy.url).port);
+    // 127.0.0.2 is this machine too: a port bound to every interface would answer there.
+    await assert.rejects(
+      Deno.connect({ hostname: "127.0.0.2", port }),
+      Deno.errors.ConnectionRefused,
+    );
+    await translator.start();
+    assert.ok(translator.languages()?.has("en"), "its pairs give the languages users may choose");
+    assert.ok(translator.languages()?.has("es"));
+  });
+});

@@ -1,5 +1,6 @@
 import { ParleyError } from "../errors.ts";
 import { BROADCAST } from "../protocol/types.ts";
+import { ISO_639_1, primaryLanguage } from "../translate/languages.ts";
 
 /** What a name may consist of (the characters and length; `validateName` checks the rest). */
 export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
@@ -72,4 +73,31 @@ export function normalizeLang(lang: string): string {
   const [primary, ...rest] = tag.split("-");
   return [primary.toLowerCase(), ...rest.map((p) => p.length === 2 ? p.toUpperCase() : p)]
     .join("-");
+}
+
+/**
+ * The one rule for a language a user chooses, at registration, sign-in and `/lang`, in every
+ * transport: a well-formed tag (`normalizeLang`) whose language is one the translation provider
+ * has (`supported`, primary subtags, when the provider can say), else one of ISO 639-1.
+ * Returns the normalised tag.
+ * @throws {ParleyError} `bad_argument` naming the code and what would be accepted.
+ */
+export function acceptLanguage(lang: string, supported?: ReadonlySet<string>): string {
+  const tag = normalizeLang(lang);
+  const primary = primaryLanguage(tag);
+  if (supported !== undefined && supported.size > 0) {
+    if (supported.has(primary)) return tag;
+    const known = [...supported].sort();
+    const list = known.length > 40 ? `${known.slice(0, 40).join(", ")}, …` : known.join(", ");
+    throw new ParleyError(
+      "bad_argument",
+      `'${tag}' is not a language this server translates; choose one of ${list}.`,
+    );
+  }
+  if (ISO_639_1.has(primary)) return tag;
+  throw new ParleyError(
+    "bad_argument",
+    `'${tag}' is not a language code; use a two-letter ISO 639-1 code like en, es, fr (pt-BR ` +
+      "for a region).",
+  );
 }

@@ -1,7 +1,7 @@
 import { ParleyError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Store, UserRecord } from "../store/store.ts";
-import { NAME_PATTERN, nameKey, normalizeLang, validateName } from "./names.ts";
+import { acceptLanguage, NAME_PATTERN, nameKey, validateName } from "./names.ts";
 import { hashIterations, hashPassword, verifyPassword } from "./password.ts";
 import type { LoginThrottle } from "./throttle.ts";
 
@@ -18,6 +18,8 @@ export interface SignInDeps {
   logger: Logger;
   /** PBKDF2 iterations for new password hashes. */
   kdfIterations: number;
+  /** Which languages users may choose (`acceptLanguage`); ISO 639-1 without it. */
+  translation?: { languages(): ReadonlySet<string> | undefined };
 }
 
 /** One sign-in attempt. */
@@ -57,7 +59,9 @@ export async function signIn(deps: SignInDeps, req: SignInRequest): Promise<Sign
   const key = nameKey(req.name);
   const throttleKeys = [`name:${key}`, `addr:${req.remoteAddr}`];
   throwIfThrottled(deps.throttle.waitMs(throttleKeys));
-  const lang = req.lang === undefined ? undefined : normalizeLang(req.lang);
+  const lang = req.lang === undefined
+    ? undefined
+    : acceptLanguage(req.lang, deps.translation?.languages());
   let user = await deps.store.getUser(key);
 
   if (req.mode === "register" || (req.mode === "auth" && !user)) {

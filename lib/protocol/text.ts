@@ -152,6 +152,17 @@ export function encodeTextEvent(
   viewer: string | undefined,
   options: TextViewOptions = {},
 ): string | undefined {
+  // A message's user text is made safe piece by piece (its line breaks are indented); every
+  // other line may echo what a user typed (a name in a prompt, a bad code in an error).
+  if (event.type === "message") return formatMessage(event, viewer, options.originals ?? true);
+  const line = describeEvent(event, viewer);
+  return line === undefined ? undefined : escapeControls(line);
+}
+
+function describeEvent(
+  event: Exclude<ServerEvent, MessageEvent>,
+  viewer: string | undefined,
+): string | undefined {
   switch (event.type) {
     case "hello":
       return textGreeting(event.server, event.version, event.loginTimeout);
@@ -176,8 +187,6 @@ export function encodeTextEvent(
       }
       return lines.join("\n");
     }
-    case "message":
-      return formatMessage(event, viewer, options.originals ?? true);
     case "presence":
       // Typing indicators (start, and end: a presence with `to`) are not shown in text mode.
       if (event.state === "typing" || event.to !== undefined) return undefined;
@@ -244,12 +253,21 @@ function formatMessage(m: MessageEvent, viewer: string | undefined, originals: b
  * an indented continuation line so it cannot pass for a line from the server.
  */
 export function terminalSafe(text: string): string {
+  return escapeControls(text.replace(/\r\n?/g, "\n")).replace(/\n/g, "\n    ");
+}
+
+/**
+ * Shows the control characters of `text` instead of sending them to a terminal, keeping its tab
+ * and line feeds: C0 and DEL as `^X` (ESC is `^[`), C1, the Unicode line separators and the bidi
+ * embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069, which would reorder the rest
+ * of the server's line) as U+FFFD. Every line text mode sends goes through it, so user text
+ * echoed in a prompt or an error is as safe as a message.
+ */
+export function escapeControls(text: string): string {
   return text
-    .replace(/\r\n?/g, "\n")
     // deno-lint-ignore no-control-regex
     .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => `^${String.fromCharCode(c.charCodeAt(0) ^ 64)}`)
-    .replace(/[\x80-\x9f\u2028\u2029]/g, "\ufffd")
-    .replace(/\n/g, "\n    ");
+    .replace(/[\x80-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, "\ufffd");
 }
 
 /** `14:02` today, `Nov 25 14:02` on another day (server's local time). */

@@ -8,6 +8,7 @@ export class TranslationMetrics {
   #texts?: Counter;
   #cache?: Counter;
   #untranslated?: Counter;
+  #connectionLost?: Counter;
   #latency?: Histogram;
 
   constructor(
@@ -32,6 +33,11 @@ export class TranslationMetrics {
       "parley_translation_untranslated_total",
       "Deliveries that went out untranslated, by reason.",
     );
+    this.#connectionLost = registry.counter(
+      "parley_translation_connection_lost_total",
+      "Provider calls whose connection closed before the answer came. Never sent again (the " +
+        "provider may have done the call): always 0 retries.",
+    );
     this.#latency = registry.histogram(
       "parley_translation_call_seconds",
       "Time a translation provider call took.",
@@ -53,6 +59,16 @@ export class TranslationMetrics {
     this.#calls?.inc({ provider, outcome });
     this.#texts?.inc({ provider }, texts);
     this.#latency?.observe(ms / 1000, { provider });
+  }
+
+  /** A call whose connection was lost after it was sent (and that was not sent again). */
+  connectionLost(provider: string): void {
+    this.#connectionLost?.inc({ provider });
+  }
+
+  /** Calls that lost their connection so far (for tests). */
+  connectionsLost(provider: string): number {
+    return this.#connectionLost?.value({ provider }) ?? 0;
   }
 
   cache(result: "memory" | "store" | "miss", count = 1): void {

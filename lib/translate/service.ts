@@ -136,6 +136,14 @@ export class TranslationService {
     };
   }
 
+  /**
+   * The languages users may choose: the provider's, when it can say; undefined otherwise (no
+   * provider, or one that does not list its languages), and then ISO 639-1 is the rule.
+   */
+  languages(): ReadonlySet<string> | undefined {
+    return this.#translator?.languages?.();
+  }
+
   /** Stops the provider's background work; pending translations finish or time out. */
   close(): void {
     this.#closed = true;
@@ -317,6 +325,9 @@ export class TranslationService {
     } catch (err) {
       const code = err instanceof TranslateError ? err.code : "unavailable";
       this.metrics.call(translator.name, code, chunk.length, performance.now() - started);
+      if (err instanceof TranslateError && err.connectionLost) {
+        this.metrics.connectionLost(translator.name);
+      }
       // An unsupported pair is an answer: the provider is up (and a trial call succeeded).
       if (code === "unsupported") this.#breaker.success();
       else {

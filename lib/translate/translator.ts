@@ -62,16 +62,22 @@ export class TranslateError extends Error {
   readonly code: TranslateErrorCode;
   /** HTTP status, when there was an answer. */
   readonly status?: number;
+  /**
+   * The connection closed (or was reset) after the request went out and before the whole
+   * answer came. The call is not sent again: the provider may have done (and billed) it.
+   */
+  readonly connectionLost: boolean;
 
   constructor(
     code: TranslateErrorCode,
     message: string,
-    options?: { status?: number; cause?: unknown },
+    options?: { status?: number; cause?: unknown; connectionLost?: boolean },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "TranslateError";
     this.code = code;
     this.status = options?.status;
+    this.connectionLost = options?.connectionLost ?? false;
   }
 }
 
@@ -91,6 +97,11 @@ export interface Translator {
    * the provider learned earlier (Apertium's `/listPairs`), never waits on the network.
    */
   supports?(source: string | undefined, target: string): boolean | undefined;
+  /**
+   * The languages the provider translates from or into, as primary subtags (`en`, `ast`);
+   * undefined when it cannot say (yet). Cheap, like `supports`: what it learned earlier.
+   */
+  languages?(): ReadonlySet<string> | undefined;
   /** Stops background work (a pair list refresh); idempotent. */
   close?(): void;
 }

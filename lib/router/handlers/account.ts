@@ -1,4 +1,4 @@
-import { normalizeLang } from "../../accounts/names.ts";
+import { acceptLanguage } from "../../accounts/names.ts";
 import { signIn } from "../../accounts/sign_in.ts";
 import type { Command } from "../../protocol/types.ts";
 import type { UserRecord } from "../../store/store.ts";
@@ -90,7 +90,7 @@ export async function handleLang(
   session: Session,
   cmd: Extract<Command, { type: "lang" }>,
 ): Promise<void> {
-  const lang = normalizeLang(cmd.lang);
+  const lang = acceptLanguage(cmd.lang, router.translation.languages());
   const user = session.user!;
   await router.store.setLang(user.key, lang);
   for (const s of router.sessionsOf(user.key)) {

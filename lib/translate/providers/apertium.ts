@@ -10,7 +10,7 @@ import {
   type Translator,
 } from "../translator.ts";
 import { type ErrorAnswer, isRecord, joinUrl, requestJson } from "./http.ts";
-import { apertiumPrimary, toApertiumCodes } from "./iso639.ts";
+import { apertiumPrimary, parleyLanguagesOf, toApertiumCodes } from "./iso639.ts";
 
 export const APERTIUM_BASE_URL = "http://127.0.0.1:2737";
 
@@ -95,6 +95,15 @@ export class ApertiumTranslator implements Translator {
     if (this.#pairs === undefined) return undefined;
     if (source === undefined) return false;
     return findPair(this.#pairs, source, target) !== undefined;
+  }
+
+  /**
+   * The languages of the installed pairs, in Parley's codes (`eng_US` → `en`); undefined until
+   * the pair list is known.
+   */
+  languages(): ReadonlySet<string> | undefined {
+    if (this.#pairs === undefined) return undefined;
+    return parleyLanguagesOf(this.#pairs.flatMap((p) => [p.source, p.target]));
   }
 
   /**

@@ -34,6 +34,11 @@ export interface JsonRequest<T> {
   mapError?: (answer: ErrorAnswer) => TranslateError | undefined;
 }
 
+// How Deno's fetch says a connection ended under a request it had sent (hyper's "connection
+// closed before message completed", a reset, a broken pipe).
+const CONNECTION_LOST =
+  /connection closed before message completed|connection reset|broken pipe|os error (104|32)\b/i;
+
 // Enough of a provider's error body to explain a failure in a log line, not a whole HTML page.
 const MAX_DETAIL_CHARS = 300;
 
@@ -46,35 +51,45 @@ export async function requestJson<T>(request: JsonRequest<T>): Promise<T> {
   const redact = redactor(request.secrets ?? []);
   if (signal.aborted) throw timeoutError(provider, signal);
 
+  // A client of its own that keeps no idle connection: Deno's fetch sends a request again, once,
+  // when a kept-alive connection from its pool turns out closed, even when the provider had
+  // received (and billed) it; on a fresh connection it never does. So every call is sent once.
+  const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
   let response: Response;
-  try {
-    response = await fetch(request.url, {
-      method: request.method ?? (request.body === undefined ? "GET" : "POST"),
-      headers: headersFor(request.body),
-      body: bodyFor(request.body),
-      signal,
-    });
-  } catch (err) {
-    if (signal.aborted) throw timeoutError(provider, signal);
-    // Deno's network errors name the URL, and the URL may carry the key: no raw cause here.
-    throw new TranslateError(
-      "unavailable",
-      redact(`${provider}: request failed: ${describe(err)}`),
-    );
-  }
-
   let text: string;
   try {
-    // Read the whole body in every case, so the connection is released (and tests' sanitizers
-    // see no open resource).
-    text = await response.text();
-  } catch (err) {
-    if (signal.aborted) throw timeoutError(provider, signal);
-    throw new TranslateError(
-      "unavailable",
-      redact(`${provider}: the answer was cut off: ${describe(err)}`),
-      { status: response.status },
-    );
+    try {
+      // Deno's own RequestInit field; the DOM typing of fetch does not list it.
+      const init: RequestInit & { client: Deno.HttpClient } = {
+        method: request.method ?? (request.body === undefined ? "GET" : "POST"),
+        headers: headersFor(request.body),
+        body: bodyFor(request.body),
+        signal,
+        client,
+      };
+      response = await fetch(request.url, init);
+    } catch (err) {
+      if (signal.aborted) throw timeoutError(provider, signal);
+      // Deno's network errors name the URL, and the URL may carry the key: no raw cause here.
+      const why = describe(err);
+      throw new TranslateError("unavailable", redact(`${provider}: request failed: ${why}`), {
+        connectionLost: CONNECTION_LOST.test(why),
+      });
+    }
+    try {
+      // Read the whole body in every case, so the connection is released (and tests'
+      // sanitizers see no open resource).
+      text = await response.text();
+    } catch (err) {
+      if (signal.aborted) throw timeoutError(provider, signal);
+      throw new TranslateError(
+        "unavailable",
+        redact(`${provider}: the answer was cut off: ${describe(err)}`),
+        { status: response.status, connectionLost: true },
+      );
+    }
+  } finally {
+    client.close();
   }
   const json = parseJson(text);
   const status = response.status;

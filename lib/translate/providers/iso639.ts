@@ -115,6 +115,26 @@ export function apertiumPrimary(code: string): string {
   return code.split(/[-_]/)[0].toLowerCase();
 }
 
+/**
+ * The Parley languages (primary subtags) that Apertium codes serve: every two-letter code whose
+ * Apertium codes include one of them (`hbs_HR` serves `hr`, `sr` and `bs`, as
+ * `toApertiumCodes` would send them), and codes with no two-letter form as they are (`oci_aran`
+ * serves `oc`; `sat` stays `sat`).
+ */
+export function parleyLanguagesOf(codes: Iterable<string>): Set<string> {
+  const primaries = new Set([...codes].map(apertiumPrimary));
+  const out = new Set<string>();
+  const mapped = new Set<string>();
+  for (const [two, threes] of Object.entries(TO_639_3)) {
+    const found = threes.map(apertiumPrimary).filter((t) => primaries.has(t));
+    if (found.length === 0) continue;
+    out.add(two);
+    for (const t of found) mapped.add(t);
+  }
+  for (const p of primaries) if (!mapped.has(p)) out.add(p);
+  return out;
+}
+
 function splitCode(code: string): [primary: string, region: string | undefined] {
   const [primary, region] = code.split(/[-_]/);
   return [primary.toLowerCase(), region ? region.toUpperCase() : undefined];
