@@ -64,6 +64,25 @@ export function requireCount(raw: RawCommand, field: string): number {
   return value;
 }
 
+/** An optional whole number from `min` to `max`, `fallback` when absent. */
+export function optionalCount(
+  raw: RawCommand,
+  field: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const value = raw[field];
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ParleyError(
+      "bad_argument",
+      `"${field}" of '${raw.type}' must be a whole number from ${min} to ${max}.`,
+    );
+  }
+  return value;
+}
+
 /** The optional client reference every command may carry. */
 export function clientId(raw: RawCommand): string | undefined {
   return optionalString(raw, "cid", 64);
