@@ -201,21 +201,24 @@ browserTest(
       const budget = page.locator("#composer-budget");
       const send = page.locator("button.send");
 
-      // Far from the limit: nothing said.
-      await page.fill("#composer-input", "short");
-      assert.equal((await budget.innerText()).trim(), "");
-      assert.equal(await send.isDisabled(), false);
-
-      // A 5,000-character paste: kept whole, 904 bytes over, cannot be sent.
+      // A 5,000-character paste (through the real clipboard): kept whole, 904 bytes over,
+      // cannot be sent.
       const long = "a".repeat(5000);
+      await alice.context.grantPermissions(["clipboard-read", "clipboard-write"]);
+      await page.evaluate((text) => navigator.clipboard.writeText(text), long);
       await input.focus();
-      await page.fill("#composer-input", long);
+      await page.keyboard.press("ControlOrMeta+V");
       assert.equal((await input.inputValue()).length, 5000);
       await budget.filter({ hasText: "904 bytes over" }).waitFor();
       assert.equal(await send.isDisabled(), true);
       await page.press("#composer-input", "Enter");
       assert.equal((await input.inputValue()).length, 5000, "Enter does not send nor cut it");
       assert.equal(await page.locator(".messages .message").count(), 0);
+
+      // Far from the limit: nothing said, and it can be sent.
+      await page.fill("#composer-input", "short");
+      assert.equal((await budget.innerText()).trim(), "");
+      assert.equal(await send.isDisabled(), false);
 
       // 3,000 × "é" is 3,000 characters but 6,000 bytes: over, too.
       await page.fill("#composer-input", "é".repeat(3000));
