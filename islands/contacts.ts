@@ -1,7 +1,8 @@
 /**
  * The people a user has talked to, kept in this browser (localStorage, per user): the server
- * keeps no history of who wrote to whom (stored messages are deleted once delivered), so the
- * side bar's "people you have talked to" is what this browser saw. Names only, never messages.
+ * keeps no conversation history to list them from (a stored message is deleted once delivered),
+ * so the side bar's "people you have talked to" is what this browser saw. Names only, never
+ * messages.
  */
 import { MAX_CONTACTS } from "./chat_state.ts";
 

@@ -163,7 +163,11 @@ function SearchResults(
 ) {
   const users = search.users.filter((u) => keyOf(u.name) !== me);
   return (
-    <section class="search-results" aria-live="polite" aria-busy={search.state === "loading"}>
+    <section class="search-results" aria-busy={search.state === "loading"}>
+      <p class="sr-only" role="status">
+        {search.state === "done" &&
+          `${users.length}${search.next ? " or more" : ""} found`}
+      </p>
       <h2 class="people-heading">
         Names starting with “<bdi>{search.query}</bdi>”
       </h2>

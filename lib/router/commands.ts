@@ -5,6 +5,7 @@ import {
   optionalBoolean,
   optionalCount,
   optionalString,
+  optionalText,
   requireCount,
   requireString,
   requireStringList,
@@ -97,8 +98,7 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
     parse: (raw) => ({
       type: "search_users",
       // "" lists everyone, a page at a time; a leading @ is how names are written in messages.
-      query: (raw.query === "" ? "" : optionalString(raw, "query", 33) ?? "").trim()
-        .replace(/^@/, ""),
+      query: optionalText(raw, "query", 33).trim().replace(/^@/, ""),
       cursor: optionalString(raw, "cursor", 64),
       limit: optionalCount(raw, "limit", SEARCH_PAGE, 1, MAX_SEARCH_PAGE),
       cid: clientId(raw),
