@@ -148,6 +148,12 @@ export class ChatState {
     return people;
   });
 
+  /** What stands for a presence while it is unknown: before the first welcome, or after a drop. */
+  readonly presenceUnknown = computed(() => {
+    const c = this.connection.value;
+    return c.state === "connecting" && c.attempt === 0 ? "connecting…" : "reconnecting…";
+  });
+
   readonly totalUnread = computed(() =>
     Object.values(this.unread.value).reduce((sum, n) => sum + n, 0)
   );

@@ -39,7 +39,7 @@ export function ChatWindow({ session, onLogout }: Props) {
 
   const peer = active === EVERYONE ? undefined : state.people.value.get(active);
   const presence = !state.presenceKnown.value
-    ? "reconnecting…"
+    ? state.presenceUnknown.value
     : peer && peer.state !== "offline"
     ? "online"
     : "offline: messages wait for them";

@@ -81,7 +81,9 @@ export function UserList({ session, onPick }: Props) {
         <li>
           <ConversationButton
             label="Everyone"
-            detail={known ? `${online} other${online === 1 ? "" : "s"} online` : "reconnecting…"}
+            detail={known
+              ? `${online} other${online === 1 ? "" : "s"} online`
+              : state.presenceUnknown.value}
             avatar="#"
             hueClass="hue-all"
             current={active === EVERYONE}
@@ -212,7 +214,7 @@ function PersonButton(
   return (
     <ConversationButton
       label={p.name}
-      detail={statusText(p, state.me.value, known)}
+      detail={known ? statusText(p, state.me.value) : state.presenceUnknown.value}
       avatar={initial(p.name)}
       hueClass={`hue-${hue(p.name)}`}
       presence={!known ? "unknown" : p.typingTo !== undefined ? "typing" : p.state}
@@ -223,8 +225,7 @@ function PersonButton(
   );
 }
 
-function statusText(p: Person, me: string, known: boolean): string {
-  if (!known) return "reconnecting…";
+function statusText(p: Person, me: string): string {
   if (p.typingTo !== undefined) {
     return keyOf(p.typingTo) === keyOf(me) ? "typing to you…" : "typing…";
   }

@@ -234,6 +234,9 @@ Deno.test("ChatWindow says once, in the header, that translation is off", () => 
 });
 
 Deno.test("ChatState: presence is unknown from a lost connection until the next welcome", () => {
+  const fresh = new ChatState();
+  assert.equal(fresh.presenceKnown.value, false);
+  assert.equal(fresh.presenceUnknown.value, "connecting…");
   const s = signedIn();
   assert.equal(s.presenceKnown.value, true);
   s.apply({ type: "presence", user: "Bob", state: "typing", to: "all" });
@@ -241,6 +244,7 @@ Deno.test("ChatState: presence is unknown from a lost connection until the next 
   assert.equal(s.presenceKnown.value, false);
   s.apply({ type: "status", state: "connecting", attempt: 1 });
   assert.equal(s.presenceKnown.value, false);
+  assert.equal(s.presenceUnknown.value, "reconnecting…");
   // The new welcome refreshes everyone: Bob left meanwhile, and his typing is over.
   s.apply(welcomeEvent({ users: [{ name: "alice", state: "online", lang: "en" }] }));
   assert.equal(s.presenceKnown.value, true);
