@@ -13,6 +13,8 @@ export interface InitialState {
    * encrypted session accepts only this identity, and the window shows it.
    */
   serverFingerprint?: string;
+  /** The longest message text the server takes, in UTF-8 bytes (`--max-message-bytes`). */
+  maxMessageBytes?: number;
 }
 
 /** The island: the login form, or the chat window of the signed-in user. */
@@ -36,6 +38,7 @@ export function App({ initial }: { initial: InitialState }) {
       key={signedIn.user}
       who={signedIn}
       serverFingerprint={initial.serverFingerprint}
+      maxMessageBytes={initial.maxMessageBytes}
       onSignedOut={(message) => {
         notice.value = message;
         who.value = undefined;
@@ -45,9 +48,10 @@ export function App({ initial }: { initial: InitialState }) {
 }
 
 function Chat(
-  { who, serverFingerprint, onSignedOut }: {
+  { who, serverFingerprint, maxMessageBytes, onSignedOut }: {
     who: SignedIn;
     serverFingerprint: string | undefined;
+    maxMessageBytes: number | undefined;
     onSignedOut: (notice: string) => void;
   },
 ) {
@@ -58,6 +62,7 @@ function Chat(
     });
     s.state.me.value = who.user;
     s.state.lang.value = who.lang;
+    if (maxMessageBytes) s.state.maxMessageBytes.value = maxMessageBytes;
     return s;
   }, []);
   useEffect(() => {

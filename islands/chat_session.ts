@@ -9,7 +9,9 @@ import { ReconnectingClient } from "../lib/client/reconnect.ts";
 import { SecureChannel } from "../lib/client/secure_channel.ts";
 import { pinFingerprint } from "../lib/crypto/mod.ts";
 import { BROADCAST } from "../lib/protocol/types.ts";
+import { effect } from "@preact/signals";
 import { ChatState, EVERYONE, keyOf } from "./chat_state.ts";
+import { loadContacts, saveContacts } from "./contacts.ts";
 import { WsChannel } from "./ws_channel.ts";
 
 /** Thrown by the dialer when the session cookie no longer signs anybody in. */
@@ -34,6 +36,7 @@ export class ChatSession {
   #cids = 0;
   #cidPrefix = randomId();
   #stopped = false;
+  #unsaved: (() => void) | undefined;
 
   constructor(options: ChatSessionOptions) {
     this.#options = options;
@@ -42,6 +45,11 @@ export class ChatSession {
 
   /** Connects, retrying with backoff until the first sign-in; later drops reconnect by themselves. */
   async start(): Promise<void> {
+    const me = this.state.me.value;
+    const storage = browserStorage();
+    // The saved ones, in their order (most recent first).
+    for (const name of loadContacts(storage, me).reverse()) this.state.remember(name);
+    this.#unsaved = effect(() => saveContacts(storage, me, this.state.contacts.value));
     const client = new ReconnectingClient({
       dial: () => this.#dial(),
       // The cookie signs the WebSocket in: the server sends the welcome by itself.
@@ -104,6 +112,16 @@ export class ChatSession {
     }
   }
 
+  /**
+   * One page of the accounts whose name starts with `query`; `cursor` is the page before's
+   * `next`. Rejects while offline.
+   */
+  searchUsers(query: string, cursor?: string) {
+    const client = this.#client;
+    if (!client) return Promise.reject(new Error("not connected"));
+    return client.searchUsers(query, cursor);
+  }
+
   /** Changes the preferred language on every device of the user. */
   async setLang(lang: string): Promise<void> {
     try {
@@ -125,6 +143,7 @@ export class ChatSession {
   /** Closes the connection for good (no reconnect). */
   stop(): void {
     this.#stopped = true;
+    this.#unsaved?.();
     this.#client?.close();
   }
 
@@ -161,6 +180,15 @@ export function parseDraft(draft: string, active: string): { to: string; text: s
 
 function serverMessage(err: ServerError): string {
   return err.message.replace(/^[a-z_]+: /, "");
+}
+
+/** localStorage, or undefined where the browser refuses it (private modes, file: pages). */
+function browserStorage(): Storage | undefined {
+  try {
+    return globalThis.localStorage;
+  } catch {
+    return undefined;
+  }
 }
 
 function randomId(): string {

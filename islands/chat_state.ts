@@ -11,6 +11,7 @@ import {
   type PresenceState,
   type SendStatus,
   type UntranslatedReason,
+  type UserStatus,
 } from "../lib/protocol/types.ts";
 
 /** Key of the broadcast conversation; every other conversation is keyed by the peer's name key. */
@@ -66,6 +67,10 @@ export type ConnectionView =
 export const keyOf = (name: string): string => name.toLowerCase();
 
 const MAX_MESSAGES = 2000;
+/** People remembered as talked to (most recent first); older ones are listed only when online. */
+export const MAX_CONTACTS = 200;
+/** The server's default message limit, until the page says otherwise. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 4096;
 
 /** The state of one signed-in chat window. */
 export class ChatState {
@@ -88,6 +93,18 @@ export class ChatState {
   readonly translation = signal("");
   /** A notice shown above the input (a refused message, a failed language change). */
   readonly notice = signal("");
+  /** Longest message text the server takes, in UTF-8 bytes (`--max-message-bytes`). */
+  readonly maxMessageBytes = signal(DEFAULT_MAX_MESSAGE_BYTES);
+  /**
+   * Whether `people` says who is online now: false from a lost connection until the welcome of
+   * the next one has refreshed the list (presence changes meanwhile were never heard).
+   */
+  readonly presenceKnown = signal(false);
+  /**
+   * Names of the people this user has written with or opened, most recent first: with who is
+   * online, what the side bar lists. The session keeps them in the browser across visits.
+   */
+  readonly contacts = signal<readonly string[]>([]);
 
   /** Messages of the open conversation, oldest first. */
   readonly visible = computed(() => {
@@ -104,6 +121,40 @@ export class ChatState {
         Number(a.state === "offline") - Number(b.state === "offline") ||
         a.name.localeCompare(b.name)
       );
+  });
+
+  /**
+   * The side bar's people: who is online, who the user has talked to, and any conversation with
+   * unread messages or open, in the order of `others`. Everyone else is found by a search.
+   */
+  readonly listed = computed(() => {
+    // Contacts, then conversations of this visit (a message refused is one too).
+    const talked = new Map(this.contacts.value.map((n) => [keyOf(n), n]));
+    for (const m of this.messages.value) {
+      if (m.conversation !== EVERYONE && !talked.has(m.conversation)) {
+        talked.set(m.conversation, m.own ? m.to : m.from);
+      }
+    }
+    const unread = this.unread.value;
+    const active = this.active.value;
+    const people = this.others.value.filter((p) => {
+      const key = keyOf(p.name);
+      return p.state !== "offline" || talked.has(key) || unread[key] || key === active;
+    });
+    // Those the server's lists did not mention (offline, beyond what `welcome` lists).
+    const me = keyOf(this.me.value);
+    for (const [key, name] of talked) {
+      if (!this.people.value.has(key) && key !== me) {
+        people.push({ name, state: "offline", lang: "" });
+      }
+    }
+    return people;
+  });
+
+  /** What stands for a presence while it is unknown: before the first welcome, or after a drop. */
+  readonly presenceUnknown = computed(() => {
+    const c = this.connection.value;
+    return c.state === "connecting" && c.attempt === 0 ? "connecting…" : "reconnecting…";
   });
 
   readonly totalUnread = computed(() =>
@@ -132,12 +183,38 @@ export class ChatState {
   /** Opens a conversation and clears its unread count. */
   open(conversation: string): void {
     batch(() => {
+      // Someone opened is someone talked to, unless nobody has that name.
+      const person = this.people.value.get(conversation);
+      if (person) this.remember(person.name);
       this.active.value = conversation;
       if (this.unread.value[conversation]) {
         const { [conversation]: _, ...rest } = this.unread.value;
         this.unread.value = rest;
       }
     });
+  }
+
+  /**
+   * Opens the conversation with someone a search found, listing them from now on: their
+   * presence is as the search saw it, and `presence` events keep it current.
+   */
+  openPerson(user: UserStatus): void {
+    batch(() => {
+      const key = keyOf(user.name);
+      if (!this.people.value.has(key)) {
+        this.people.value = new Map(this.people.value).set(key, { ...user });
+      }
+      this.open(key);
+    });
+  }
+
+  /** Puts `name` first among the people talked to. */
+  remember(name: string): void {
+    const key = keyOf(name);
+    if (key === keyOf(this.me.value) || key === EVERYONE) return;
+    const list = this.contacts.value;
+    if (list.length > 0 && keyOf(list[0]) === key) return;
+    this.contacts.value = [name, ...list.filter((n) => keyOf(n) !== key)].slice(0, MAX_CONTACTS);
   }
 
   /** Adds an own message before the server has answered. */
@@ -158,6 +235,11 @@ export class ChatState {
 
   /** Records the server's outcome for an own message. */
   settleOwn(cid: string, outcome: { id: string; status: SendStatus; recipients: number }): void {
+    // Accepted: the name exists, and is someone this user talks to.
+    const sent = this.messages.value.find((m) => m.cid === cid);
+    if (sent && sent.to !== BROADCAST) {
+      this.remember(this.people.value.get(keyOf(sent.to))?.name ?? sent.to);
+    }
     this.#updateOwn(cid, (m) => ({
       ...m,
       id: outcome.id,
@@ -182,6 +264,8 @@ export class ChatState {
         }
         return;
       case "status":
+        // Until the next welcome, nobody's presence is known: people may have come and gone.
+        if (e.state !== "online") this.presenceKnown.value = false;
         if (e.state === "online") this.connection.value = { state: "online" };
         else if (e.state === "connecting") {
           this.connection.value = { state: "connecting", attempt: e.attempt };
@@ -197,7 +281,12 @@ export class ChatState {
           this.translation.value = typeof e.translation === "string" ? e.translation : "";
           const people = new Map<string, Person>();
           for (const u of e.users) people.set(keyOf(u.name), { ...u });
+          // Contacts and people found by a search stay known, as offline unless listed.
+          for (const [key, p] of this.people.value) {
+            if (!people.has(key)) people.set(key, { ...p, state: "offline", typingTo: undefined });
+          }
           this.people.value = people;
+          this.presenceKnown.value = true;
         });
       case "who": {
         const people = new Map<string, Person>();
@@ -235,6 +324,7 @@ export class ChatState {
     const own = keyOf(e.from) === meKey;
     const conversation = e.to === BROADCAST ? EVERYONE : keyOf(own ? e.to : e.from);
     batch(() => {
+      if (conversation !== EVERYONE) this.remember(own ? e.to : e.from);
       this.#append({
         id: e.id,
         from: e.from,

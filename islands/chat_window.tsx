@@ -1,5 +1,6 @@
 import { useSignal } from "@preact/signals";
-import { useEffect } from "preact/hooks";
+import { Fragment } from "preact";
+import { useEffect, useRef } from "preact/hooks";
 import type { ChatSession } from "./chat_session.ts";
 import { EVERYONE } from "./chat_state.ts";
 import { Composer } from "./composer.tsx";
@@ -25,17 +26,26 @@ export function ChatWindow({ session, onLogout }: Props) {
   const me = state.me.value;
   const active = state.active.value;
   const total = state.totalUnread.value;
+  const toggle = useRef<HTMLButtonElement>(null);
+  const closer = useRef<HTMLButtonElement>(null);
+  const closePeople = (refocus: boolean) => {
+    peopleOpen.value = false;
+    if (refocus) toggle.current?.focus();
+  };
 
   useEffect(() => {
     document.title = total ? `(${total}) Parley` : "Parley";
   }, [total]);
 
   const peer = active === EVERYONE ? undefined : state.people.value.get(active);
-  const subtitle = peer
-    ? `Private conversation · ${
-      peer.state === "offline" ? "offline: messages wait for them" : "online"
-    }`
-    : "Messages to everyone online";
+  const presence = !state.presenceKnown.value
+    ? state.presenceUnknown.value
+    : peer && peer.state !== "offline"
+    ? "online"
+    : "offline: messages wait for them";
+  const subtitle = active === EVERYONE
+    ? "Messages to everyone online"
+    : `Private conversation · ${presence}`;
   const typing = state.typingHere.value;
   const translationOff = translationNotice(state.translation.value);
 
@@ -43,17 +53,30 @@ export function ChatWindow({ session, onLogout }: Props) {
     <div
       class={`chat${peopleOpen.value ? " people-open" : ""}`}
       onKeyDown={(e) => {
-        if (e.key === "Escape" && peopleOpen.value) peopleOpen.value = false;
+        if (e.key === "Escape" && peopleOpen.value) closePeople(true);
       }}
     >
+      <nav class="skip-links" aria-label="Skip links">
+        <a class="skip-link" href="#composer-input" onClick={skipTo("composer-input")}>
+          Skip to the message input
+        </a>
+        <a class="skip-link" href="#messages" onClick={skipTo("messages")}>
+          Skip to the messages
+        </a>
+      </nav>
       <header class="topbar">
         <button
+          ref={toggle}
           type="button"
           class="people-toggle"
           aria-controls="people-panel"
           aria-expanded={peopleOpen.value}
           aria-label={`Conversations${total ? `, ${total} unread` : ""}`}
-          onClick={() => peopleOpen.value = !peopleOpen.value}
+          onClick={() => {
+            peopleOpen.value = !peopleOpen.value;
+            // Into the drawer, so a keyboard user is where the list is.
+            if (peopleOpen.value) setTimeout(() => closer.current?.focus(), 0);
+          }}
         >
           <svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">
             <path d="M4 6h16M4 12h16M4 18h16" stroke="currentColor" stroke-width="2" />
@@ -78,30 +101,53 @@ export function ChatWindow({ session, onLogout }: Props) {
           <LanguagePicker session={session} />
           <span class="me" title={`Signed in as ${me}`}>
             <span class={`avatar small hue-${hue(me)}`} aria-hidden="true">{initial(me)}</span>
-            <span class="me-name">{me}</span>
+            <span class="me-name" dir="auto">{me}</span>
           </span>
           <button type="button" class="logout" onClick={onLogout}>Sign out</button>
         </div>
       </header>
-      <aside id="people-panel" class="sidebar">
-        <UserList state={state} onPick={() => peopleOpen.value = false} />
+      <aside id="people-panel" class="sidebar" aria-label="Conversations and people">
+        <div class="drawer-head">
+          <span class="drawer-title">Conversations</span>
+          <button
+            ref={closer}
+            type="button"
+            class="people-close"
+            aria-label="Close the list of conversations"
+            onClick={() => closePeople(true)}
+          >
+            <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+              <path d="M6 6l12 12M18 6 6 18" stroke="currentColor" stroke-width="2" />
+            </svg>
+          </button>
+        </div>
+        <UserList session={session} onPick={() => closePeople(false)} />
       </aside>
       <div
         class="scrim"
         aria-hidden="true"
-        onClick={() => peopleOpen.value = false}
+        onClick={() => closePeople(false)}
       />
       <main class="pane">
         <header class="pane-header">
-          <h1 class="pane-title">{state.titleOf(active)}</h1>
+          <h1 class="pane-title" dir="auto">{state.titleOf(active)}</h1>
           <p class="pane-subtitle">{subtitle}</p>
           {translationOff && <p class="translation-off">{translationOff}</p>}
         </header>
         <ConnectionBanner state={state} />
         <MessageList state={state} />
         <p class="typing-line" aria-hidden={typing.length === 0}>
-          {typing.length > 0 &&
-            `${typing.join(", ")} ${typing.length === 1 ? "is" : "are"} typing…`}
+          {typing.length > 0 && (
+            <>
+              {typing.map((name, i) => (
+                <Fragment key={name}>
+                  {i > 0 && ", "}
+                  <bdi>{name}</bdi>
+                </Fragment>
+              ))}
+              {` ${typing.length === 1 ? "is" : "are"} typing…`}
+            </>
+          )}
         </p>
         {state.notice.value && <p class="notice" role="alert">{state.notice.value}</p>}
         <Composer session={session} />
@@ -109,4 +155,17 @@ export function ChatWindow({ session, onLogout }: Props) {
       <div class="sr-only" aria-live="polite" aria-atomic="true">{state.announcement.value}</div>
     </div>
   );
+}
+
+/**
+ * A skip link's click: moves the focus to its target (a fragment link alone scrolls, but does
+ * not focus a textarea or list in every browser).
+ */
+function skipTo(id: string) {
+  return (e: Event) => {
+    const target = document.getElementById(id);
+    if (!target) return;
+    e.preventDefault();
+    target.focus();
+  };
 }

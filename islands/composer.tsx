@@ -3,13 +3,16 @@ import type { JSX } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 import { type ChatSession, parseDraft } from "./chat_session.ts";
 import { EVERYONE } from "./chat_state.ts";
+import { byteBudget, utf8Length } from "./byte_budget.ts";
 
 const STORAGE_KEY = "parley.drafts";
 
 /**
  * The input line. Enter sends, Shift+Enter starts a new line; `@name text` writes privately to
  * name. Drafts are kept per conversation, also across reconnects and reloads (sessionStorage),
- * so nothing typed is lost.
+ * so nothing typed is lost. The length is counted in UTF-8 bytes, as the server counts it; near
+ * the limit the composer says how much is left, and over it, by how much, and will not send —
+ * nothing is ever cut.
  */
 export function Composer({ session }: { session: ChatSession }) {
   const { state } = session;
@@ -17,6 +20,8 @@ export function Composer({ session }: { session: ChatSession }) {
   const drafts = useSignal<Record<string, string>>({});
   const input = useRef<HTMLTextAreaElement>(null);
   const draft = drafts.value[active] ?? "";
+  const body = parseDraft(draft, active).text;
+  const budget = byteBudget(utf8Length(body), state.maxMessageBytes.value);
 
   useEffect(() => {
     try {
@@ -35,7 +40,7 @@ export function Composer({ session }: { session: ChatSession }) {
 
   const send = () => {
     const { to, text } = parseDraft(draft, active);
-    if (!text) return;
+    if (!text || budget.over) return;
     session.send(to, text);
     setDraft("");
   };
@@ -69,18 +74,28 @@ export function Composer({ session }: { session: ChatSession }) {
         id="composer-input"
         ref={input}
         rows={1}
-        maxLength={4096}
+        dir="auto"
         placeholder={`Message ${target}…`}
         value={draft}
         onInput={onInput}
         onKeyDown={onKeyDown}
-        aria-describedby="composer-hint"
+        aria-invalid={budget.over}
+        aria-describedby="composer-budget composer-hint"
       />
-      <button type="submit" class="send" aria-label="Send" disabled={!draft.trim()}>
+      <button type="submit" class="send" aria-label="Send" disabled={!body || budget.over}>
         <svg viewBox="0 0 24 24" aria-hidden="true" width="20" height="20">
           <path d="M3.4 20.4 21 12 3.4 3.6 3.4 10.2 15 12 3.4 13.8z" fill="currentColor" />
         </svg>
       </button>
+      <p
+        id="composer-budget"
+        class={`composer-budget${budget.over ? " over" : ""}${budget.label ? "" : " sr-only"}`}
+        data-left={budget.left}
+        aria-live={budget.over ? "polite" : "off"}
+      >
+        {budget.label}
+        {budget.over && ` · the limit is ${state.maxMessageBytes.value} bytes; shorten it to send`}
+      </p>
       <p id="composer-hint" class="composer-hint">
         Enter sends · Shift+Enter new line · <kbd>@name</kbd> writes privately
       </p>

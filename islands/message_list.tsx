@@ -37,6 +37,7 @@ export function MessageList({ state }: { state: ChatState }) {
   return (
     <ol
       ref={list}
+      id="messages"
       class="messages"
       role="log"
       aria-live="polite"
@@ -66,10 +67,12 @@ function continues(prev: ChatMessage | undefined, m: ChatMessage): boolean {
 
 function MessageItem({ m, continued }: { m: ChatMessage; continued: boolean }) {
   const translation = translationLabel(m);
-  const audience = m.to === "all"
-    ? "to everyone"
-    : m.own
-    ? `privately to ${m.to}`
+  const audience = m.to === "all" ? "to everyone" : m.own
+    ? (
+      <>
+        privately to <bdi>{m.to}</bdi>
+      </>
+    )
     : "privately to you";
   return (
     <li
@@ -83,7 +86,9 @@ function MessageItem({ m, continued }: { m: ChatMessage; continued: boolean }) {
         : <span class={`avatar hue-${hue(m.from)}`} aria-hidden="true">{initial(m.from)}</span>}
       <div class="bubble">
         <p class="meta">
-          <span class={continued ? "sender sr-only" : "sender"}>{m.own ? "You" : m.from}</span>
+          <span class={continued ? "sender sr-only" : "sender"} dir="auto">
+            {m.own ? "You" : m.from}
+          </span>
           <span
             class={`audience ${m.to === "all" ? "broadcast" : "private"}${
               continued ? " sr-only" : ""
@@ -96,7 +101,7 @@ function MessageItem({ m, continued }: { m: ChatMessage; continued: boolean }) {
           </time>
           {m.offline && <span class="tag">while you were away</span>}
         </p>
-        <p class="text" lang={m.lang}>{m.text}</p>
+        <p class="text" lang={m.lang} dir="auto">{m.text}</p>
         {translation?.kind === "translated" && m.original && (
           <Translated m={m} label={translation} />
         )}
@@ -147,7 +152,7 @@ function Translated(
       {open && (
         <div class="original-block" id={id}>
           <p class="original-heading">{label.originalHeading}</p>
-          <p class="original" lang={original.lang}>{original.text}</p>
+          <p class="original" lang={original.lang} dir="auto">{original.text}</p>
         </div>
       )}
     </>

@@ -14,9 +14,15 @@ export const handlers: Handlers = {
     const signedIn = await currentUser(ctx);
     // The fingerprint the island pins for its encrypted session, and shows.
     const serverFingerprint = ctx.app.identity.fingerprint;
+    // The composer counts against the server's own limit, whatever it was started with.
+    const maxMessageBytes = ctx.app.router.limits.maxMessageBytes;
     const initial: InitialState = signedIn
-      ? { signedIn: { user: signedIn.user.name, lang: signedIn.user.lang }, serverFingerprint }
-      : { serverFingerprint };
+      ? {
+        signedIn: { user: signedIn.user.name, lang: signedIn.user.lang },
+        serverFingerprint,
+        maxMessageBytes,
+      }
+      : { serverFingerprint, maxMessageBytes };
     const html = renderToString(
       <Document assets={ctx.app.assets.manifest} title="Parley">
         <div id="app" data-state={JSON.stringify(initial)}>

@@ -7,6 +7,7 @@ import { ChatSession, parseDraft } from "../islands/chat_session.ts";
 import { ChatWindow } from "../islands/chat_window.tsx";
 import { MessageList } from "../islands/message_list.tsx";
 import { ChatState, EVERYONE } from "../islands/chat_state.ts";
+import { byteBudget, utf8Length } from "../islands/byte_budget.ts";
 import {
   languageName,
   TRANSLATION_OFF_NOTICE,
@@ -225,7 +226,7 @@ Deno.test("MessageList marks translated and untranslated messages, as text", () 
   assert.equal(item("t1"), "message translated");
   assert.equal(item("u1"), "message untranslated");
   assert.equal(item("p1"), "message");
-  assert.ok(html.includes('<p class="text" lang="en">&lt;b>hello&lt;/b></p>'), html);
+  assert.ok(html.includes('<p class="text" lang="en" dir="auto">&lt;b>hello&lt;/b></p>'), html);
   assert.match(
     html,
     /<span class="translation-label" title="[^"]+">Translated from Español<\/span>/,
@@ -256,4 +257,61 @@ Deno.test("ChatWindow says once, in the header, that translation is off", () => 
   assert.equal(off.match(/class="translation-off"/g)?.length, 1);
   assert.ok(off.includes(TRANSLATION_OFF_NOTICE));
   assert.ok(!render("apertium").includes("translation-off"));
+});
+
+Deno.test("ChatState: presence is unknown from a lost connection until the next welcome", () => {
+  const fresh = new ChatState();
+  assert.equal(fresh.presenceKnown.value, false);
+  assert.equal(fresh.presenceUnknown.value, "connecting…");
+  const s = signedIn();
+  assert.equal(s.presenceKnown.value, true);
+  s.apply({ type: "presence", user: "Bob", state: "typing", to: "all" });
+  s.apply({ type: "status", state: "offline", reason: "gone", retryInMs: 500, attempt: 1 });
+  assert.equal(s.presenceKnown.value, false);
+  s.apply({ type: "status", state: "connecting", attempt: 1 });
+  assert.equal(s.presenceKnown.value, false);
+  assert.equal(s.presenceUnknown.value, "reconnecting…");
+  // The new welcome refreshes everyone: Bob left meanwhile, and his typing is over.
+  s.apply(welcomeEvent({ users: [{ name: "alice", state: "online", lang: "en" }] }));
+  assert.equal(s.presenceKnown.value, true);
+  const bob = s.people.value.get("bob");
+  assert.equal(bob?.state, "offline");
+  assert.equal(bob?.typingTo, undefined);
+});
+
+Deno.test("ChatState lists who is online and who the user talked to, not every account", () => {
+  const s = signedIn();
+  const listed = () => s.listed.value.map((p) => `${p.name}:${p.state}`);
+  // carol is a registered account, offline, never talked to.
+  assert.deepEqual(listed(), ["Bob:online"]);
+  s.apply({ type: "message", id: "1", from: "carol", to: "alice", text: "hi", ts: 1 });
+  assert.deepEqual(listed(), ["Bob:online", "carol:offline"]);
+  assert.deepEqual(s.contacts.value, ["carol"]);
+  // A name a search found, not in any list the server sent.
+  s.openPerson({ name: "Zoe", state: "offline", lang: "de" });
+  assert.equal(s.active.value, "zoe");
+  assert.deepEqual(s.contacts.value, ["Zoe", "carol"]);
+  assert.deepEqual(listed(), ["Bob:online", "carol:offline", "Zoe:offline"]);
+  // Contacts saved on an earlier visit are listed, as offline until presence says otherwise.
+  s.contacts.value = [...s.contacts.value, "dave"];
+  assert.deepEqual(listed(), ["Bob:online", "carol:offline", "Zoe:offline", "dave:offline"]);
+  // A send becomes a contact once the server accepted it (a refused name does not).
+  s.addOwn("nobody", "hello?", "c1");
+  s.failOwn("c1", "There is no user named 'nobody'.");
+  assert.ok(!s.contacts.value.includes("nobody"));
+  s.addOwn("Bob", "hi", "c2");
+  s.settleOwn("c2", { id: "m2", status: "delivered", recipients: 1 });
+  assert.equal(s.contacts.value[0], "Bob");
+});
+
+Deno.test("byteBudget() counts UTF-8 bytes and speaks only near the limit", () => {
+  assert.equal(utf8Length("é".repeat(3000)), 6000);
+  assert.equal(utf8Length("a😀"), 5);
+  assert.deepEqual(byteBudget(100, 4096), { left: 3996, over: false, label: "" });
+  assert.deepEqual(byteBudget(3700, 4096), { left: 396, over: false, label: "396 bytes left" });
+  assert.deepEqual(byteBudget(4095, 4096), { left: 1, over: false, label: "1 byte left" });
+  assert.deepEqual(byteBudget(6000, 4096), { left: -1904, over: true, label: "1904 bytes over" });
+  // A small limit: the last 200 bytes are said.
+  assert.equal(byteBudget(300, 1000).label, "");
+  assert.equal(byteBudget(850, 1000).label, "150 bytes left");
 });

@@ -25,6 +25,7 @@ const EVENT_TYPES: Record<ServerEventType, true> = {
   presence: true,
   sent: true,
   who: true,
+  users: true,
   lang: true,
   acked: true,
   pong: true,

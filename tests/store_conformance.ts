@@ -86,6 +86,36 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     assert.deepEqual(listed.map((u) => [u.name, u.lang]), [["alice", "en"], ["Bob", "es"]]);
   });
 
+  test("finds users by name prefix, a page at a time", async (store) => {
+    for (const n of ["bob", "Bobby", "bo", "bob.b", "bob_z", "abe", "bp", "carol", "b"]) {
+      await store.createUser(user(n));
+    }
+    const names = (users: UserRecord[]) => users.map((u) => u.name);
+    // A prefix, not a substring; ordered by key; "" matches everyone.
+    assert.deepEqual(names(await store.searchUsers("bob", undefined, 10)), [
+      "bob",
+      "bob.b",
+      "bob_z",
+      "Bobby",
+    ]);
+    assert.deepEqual(names(await store.searchUsers("bo", undefined, 2)), ["bo", "bob"]);
+    assert.equal((await store.searchUsers("", undefined, 100)).length, 9);
+    assert.deepEqual(await store.searchUsers("zed", undefined, 10), []);
+    // Paging after the last key of a page, until a short page.
+    const pages: string[][] = [];
+    let after: string | undefined;
+    while (true) {
+      const page = await store.searchUsers("b", after, 2);
+      pages.push(names(page));
+      if (page.length < 2) break;
+      after = page[page.length - 1].key;
+    }
+    assert.deepEqual(pages, [["b", "bo"], ["bob", "bob.b"], ["bob_z", "Bobby"], ["bp"]]);
+    // A cursor from before the prefix starts at its first match; one past it finds nothing.
+    assert.deepEqual(names(await store.searchUsers("bob", "a", 1)), ["bob"]);
+    assert.deepEqual(await store.searchUsers("bob", "bz", 5), []);
+  });
+
   test("keeps offline messages in the order they were stored, per recipient", async (store) => {
     await store.storeOffline(message("3", "bob", "first"));
     await store.storeOffline(message("1", "bob", "second"));

@@ -135,6 +135,11 @@ export class ParleyClient {
     return this.request({ type: "who" }, "who");
   }
 
+  /** One page of the accounts whose name starts with `query`; `cursor` is the last page's `next`. */
+  searchUsers(query: string, cursor?: string, limit?: number) {
+    return this.request({ type: "search_users", query, cursor, limit }, "users");
+  }
+
   setLang(lang: string) {
     return this.request({ type: "lang", lang }, "lang");
   }

@@ -213,6 +213,15 @@ export class ReconnectingClient {
     return this.#online((c) => c.who());
   }
 
+  /** Finds accounts by the start of their name, a page at a time. Rejects while offline. */
+  searchUsers(
+    query: string,
+    cursor?: string,
+    limit?: number,
+  ): Promise<Extract<ServerEvent, { type: "users" }>> {
+    return this.#online((c) => c.searchUsers(query, cursor, limit));
+  }
+
   /** Changes the preferred language on every device of the user. Rejects while offline. */
   setLang(lang: string): Promise<Extract<ServerEvent, { type: "lang" }>> {
     return this.#online((c) => c.setLang(lang));

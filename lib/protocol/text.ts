@@ -19,6 +19,7 @@ export const TEXT_HELP = [
   "  @<name> <text>    private message to <name>",
   "  @all <text>       message to everyone online",
   "  /who              who is online",
+  "  /find <letters>   find anyone whose name starts with these letters",
   "  /lang <code>      set your language (en, es, fr, ...): messages arrive translated into it",
   "  /originals on|off show or hide the original after a translated message",
   "  /help             this help",
@@ -103,6 +104,12 @@ function parseSlash(line: string): RawCommand {
     }
     case "who":
       return { type: "who" };
+    case "find":
+      if (args.length !== 1 || !args[0]) {
+        throw new ParleyError("bad_argument", "Usage: /find <letters>, e.g. /find bo");
+      }
+      // A screenful: more than that, and more letters find it faster than paging would.
+      return { type: "search_users", query: args[0], limit: 50 };
     case "originals": {
       const choice = args[0]?.toLowerCase();
       if (args.length !== 1 || !["on", "off"].includes(choice)) {
@@ -209,6 +216,14 @@ function describeEvent(
     }
     case "who":
       return `* ${describeOnline(event.users.filter((u) => u.state !== "offline"), viewer)}`;
+    case "users": {
+      const names = event.users.map((u) =>
+        u.name === viewer ? `${u.name} (you)` : `${u.name} (${u.state})`
+      );
+      if (names.length === 0) return `* Nobody's name starts with '${terminalSafe(event.query)}'.`;
+      const more = event.next ? ", and more: type more letters" : "";
+      return `* Names starting with '${terminalSafe(event.query)}': ${names.join(", ")}${more}`;
+    }
     case "lang":
       return `* Your language is now ${event.lang}.`;
     case "acked":

@@ -17,6 +17,11 @@ export type Command =
   | { type: "typing"; to: string; active: boolean; cid?: string }
   | { type: "lang"; lang: string; cid?: string }
   | { type: "who"; cid?: string }
+  /**
+   * One page of the accounts whose name starts with `query` (without regard to case), by name;
+   * `cursor` is the `next` of the page before.
+   */
+  | { type: "search_users"; query: string; cursor?: string; limit: number; cid?: string }
   | { type: "ack"; ids: string[]; cid?: string }
   | { type: "help"; cid?: string }
   | { type: "ping"; cid?: string }
@@ -147,6 +152,15 @@ export type ServerEvent =
     users: UserStatus[];
     /** How many users are online; `users` lists at most 1000 of them. */
     online: number;
+    cid?: string;
+  }
+  | {
+    /** The answer to `search_users`: one page of matching accounts, by name. */
+    type: "users";
+    query: string;
+    users: UserStatus[];
+    /** The `cursor` that asks for the next page; absent on the last page. */
+    next?: string;
     cid?: string;
   }
   | { type: "lang"; lang: string; cid?: string }

@@ -3,7 +3,9 @@ import type { Command } from "../protocol/types.ts";
 import {
   clientId,
   optionalBoolean,
+  optionalCount,
   optionalString,
+  optionalText,
   requireCount,
   requireString,
   requireStringList,
@@ -11,6 +13,7 @@ import {
 import { handleAuth, handleLang } from "./handlers/account.ts";
 import { handleAck, handleSend } from "./handlers/messaging.ts";
 import { handleTyping, handleWho } from "./handlers/presence.ts";
+import { handleSearchUsers, MAX_SEARCH_PAGE, SEARCH_PAGE } from "./handlers/search.ts";
 import { handleHelp, handleOriginals, handlePing, handleQuit } from "./handlers/misc.ts";
 import type { Router } from "./router.ts";
 import type { Session } from "./session.ts";
@@ -87,6 +90,20 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
     cost: 1,
     parse: (raw) => ({ type: "who", cid: clientId(raw) }),
     run: handleWho,
+  },
+  // {"type":"search_users","query":PREFIX,"cursor"?:NEXT,"limit"?:N}
+  search_users: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => ({
+      type: "search_users",
+      // "" lists everyone, a page at a time; a leading @ is how names are written in messages.
+      query: optionalText(raw, "query", 33).trim().replace(/^@/, ""),
+      cursor: optionalString(raw, "cursor", 64),
+      limit: optionalCount(raw, "limit", SEARCH_PAGE, 1, MAX_SEARCH_PAGE),
+      cid: clientId(raw),
+    }),
+    run: handleSearchUsers,
   },
   // {"type":"ack","ids":[ID,...]}
   ack: {

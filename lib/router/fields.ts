@@ -30,6 +30,21 @@ export function optionalString(
     : requireString(raw, field, maxLength);
 }
 
+/** An optional string that may be empty; "" when absent. */
+export function optionalText(raw: RawCommand, field: string, maxLength: number): string {
+  const value = raw[field] ?? "";
+  if (typeof value !== "string") {
+    throw new ParleyError("bad_argument", `"${field}" of '${raw.type}' must be a string.`);
+  }
+  if (value.length > maxLength) {
+    throw new ParleyError(
+      "bad_argument",
+      `"${field}" of '${raw.type}' is longer than ${maxLength} characters.`,
+    );
+  }
+  return value;
+}
+
 export function optionalBoolean(raw: RawCommand, field: string, fallback: boolean): boolean {
   const value = raw[field];
   if (value === undefined || value === null) return fallback;
@@ -59,6 +74,25 @@ export function requireCount(raw: RawCommand, field: string): number {
     throw new ParleyError(
       "bad_argument",
       `'${raw.type}' needs "${field}" as a whole number, 0 or more.`,
+    );
+  }
+  return value;
+}
+
+/** An optional whole number from `min` to `max`, `fallback` when absent. */
+export function optionalCount(
+  raw: RawCommand,
+  field: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const value = raw[field];
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ParleyError(
+      "bad_argument",
+      `"${field}" of '${raw.type}' must be a whole number from ${min} to ${max}.`,
     );
   }
   return value;

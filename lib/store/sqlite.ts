@@ -237,6 +237,11 @@ export class SqliteStore implements Store {
       listUsers: p(
         "SELECT key, name, password_hash, lang, created_at FROM users ORDER BY key LIMIT ?",
       ),
+      // A range on the primary key: SQLite walks the index from the first match and stops after
+      // the page, where LIKE would read every row.
+      searchUsers: p(
+        "SELECT key, name, password_hash, lang, created_at FROM users WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
+      ),
       setLang: p("UPDATE users SET lang = ? WHERE key = ?"),
       setPasswordHash: p("UPDATE users SET password_hash = ? WHERE key = ?"),
       insertMessage: p(
@@ -391,6 +396,23 @@ export class SqliteStore implements Store {
   async listUsers(limit: number): Promise<UserRecord[]> {
     await this.#open();
     const rows = this.#q.listUsers.all(limit) as Record<string, string | number>[];
+    return rows.map(toUser);
+  }
+
+  async searchUsers(
+    prefix: string,
+    after: string | undefined,
+    limit: number,
+  ): Promise<UserRecord[]> {
+    await this.#open();
+    // Keys compare as UTF-8 bytes (BINARY collation): every key starting with `prefix` sorts
+    // below `prefix` followed by the highest code point, and the first key after `after` is at
+    // or above `after` followed by NUL (no key holds one).
+    const from = after !== undefined && after >= prefix ? `${after}\0` : prefix;
+    const rows = this.#q.searchUsers.all(from, `${prefix}\u{10FFFF}`, limit) as Record<
+      string,
+      string | number
+    >[];
     return rows.map(toUser);
   }
 

@@ -86,6 +86,12 @@ export interface Store {
   getUser(key: string): Promise<UserRecord | undefined>;
   /** Up to `limit` accounts, ordered by key. */
   listUsers(limit: number): Promise<UserRecord[]>;
+  /**
+   * Up to `limit` accounts whose key starts with `prefix` (a key: lower case; "" matches all),
+   * ordered by key, starting after the key `after` when given: one page of a name search. A
+   * range over the key, so its cost follows the page, not the number of accounts.
+   */
+  searchUsers(prefix: string, after: string | undefined, limit: number): Promise<UserRecord[]>;
   /** Changes an account's preferred language. */
   setLang(key: string, lang: string): Promise<void>;
   /**

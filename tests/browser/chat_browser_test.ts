@@ -4,9 +4,8 @@
  * survive a server restart, and never have a message run as HTML.
  */
 import assert from "node:assert/strict";
-import type { Browser } from "playwright-core";
 import { startWebServer } from "../web_helpers.ts";
-import { launchChromium, skipBrowser } from "./chromium.ts";
+import { browserTest } from "./chromium.ts";
 import { PageUser } from "./page_user.ts";
 
 const OUTPUT = new URL("../../test-output/", import.meta.url);
@@ -20,23 +19,6 @@ async function waitFor(check: () => Promise<boolean>, what = "condition"): Promi
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
-
-/** Chromium and its pipes outlive single ops; each test closes them itself. */
-const browserTest = (name: string, fn: (browser: Browser) => Promise<void>) =>
-  Deno.test({
-    name,
-    ignore: skipBrowser,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    async fn() {
-      const browser = await launchChromium();
-      try {
-        await fn(browser);
-      } finally {
-        await browser.close();
-      }
-    },
-  });
 
 browserTest(
   "browser: two browser users and a TCP user chat in every direction",

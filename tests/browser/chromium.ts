@@ -44,6 +44,27 @@ export async function launchChromium(): Promise<Browser> {
   return await chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, timeout: 30_000 });
 }
 
+/**
+ * A test with its own Chromium, closed after it. Chromium and its pipes outlive single ops, so
+ * the op and resource sanitizers are off.
+ */
+export function browserTest(name: string, fn: (browser: Browser) => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: skipBrowser,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const browser = await launchChromium();
+      try {
+        await fn(browser);
+      } finally {
+        await browser.close();
+      }
+    },
+  });
+}
+
 function exists(path: string): boolean {
   try {
     return Deno.statSync(path).isFile;

@@ -1,6 +1,8 @@
 /** A person using the chat window in a real browser tab, in the words of the tests. */
+import assert from "node:assert/strict";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { PASSWORD } from "../helpers.ts";
+import { startWebServer, type WebServer } from "../web_helpers.ts";
 
 export class PageUser {
   readonly page: Page;
@@ -94,5 +96,26 @@ export class PageUser {
 
   async close() {
     await this.context.close();
+  }
+}
+
+/**
+ * A fresh server and `name` registered on it in a browser tab; both closed after `fn`, which
+ * must leave no error in the page.
+ */
+export async function withSignedIn(
+  browser: Browser,
+  name: string,
+  fn: (server: WebServer, user: PageUser) => Promise<void>,
+): Promise<void> {
+  const server = await startWebServer();
+  const user = await PageUser.open(browser, name);
+  try {
+    await user.signIn(server.url, { register: true });
+    await fn(server, user);
+    assert.deepEqual(user.errors, [], "errors in the page");
+  } finally {
+    await user.close();
+    await server.close();
   }
 }

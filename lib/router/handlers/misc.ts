@@ -3,7 +3,8 @@ import { TEXT_HELP } from "../../protocol/text.ts";
 import type { Router } from "../router.ts";
 import type { Session } from "../session.ts";
 
-const JSON_HELP = "Frames: register, login, send, typing, lang, who, ack, originals, ping, quit. " +
+const JSON_HELP =
+  "Frames: register, login, send, typing, lang, who, search_users, ack, originals, ping, quit. " +
   "See docs/protocol.md.";
 
 /** {"type":"help"} */
