@@ -15,6 +15,7 @@ import { isLoopback } from "./server/plaintext_policy.ts";
 import { describeTlsError, loadTlsFiles, type TlsFiles, TlsSetupError } from "./server/tls.ts";
 import { MetricsRegistry } from "./lib/metrics/mod.ts";
 import { startMemoryTrim } from "./server/memory_trim.ts";
+import { fitConnections, openFileCount, openFileLimit } from "./server/fd_limit.ts";
 import {
   APERTIUM_BASE_URL,
   createTranslator,
@@ -103,6 +104,12 @@ async function main(): Promise<number> {
     }
     return 1;
   }
+  // Each connection takes a file descriptor: admit no more than the open-file limit holds.
+  const fdLimit = openFileLimit();
+  const fitted = fdLimit
+    ? fitConnections(config.maxConnections, fdLimit.soft, openFileCount())
+    : { maxConnections: config.maxConnections };
+  if (fitted.warning) logger.warn(fitted.warning);
   const kdf = Deno.env.get("PARLEY_KDF_ITERATIONS");
   const metrics = new MetricsRegistry();
   const translation = new TranslationService({
@@ -128,7 +135,7 @@ async function main(): Promise<number> {
     version: VERSION,
     limits: {
       loginTimeoutMs: config.loginTimeout * 1000,
-      maxConnections: config.maxConnections,
+      maxConnections: fitted.maxConnections,
       maxConnectionsPerIp: config.maxConnectionsPerIp,
       newConnectionsPerMinute: config.connectionsPerMinute,
       maxMessageBytes: config.maxMessageBytes,
@@ -176,6 +183,8 @@ async function main(): Promise<number> {
         assets,
         identity: identity.identity,
         tls: tlsPair,
+        headerTimeoutMs: config.httpHeaderTimeout * 1000,
+        idleTimeoutMs: config.httpIdleTimeout * 1000,
       });
     } catch (err) {
       const tlsProblem = describeTlsError(err, tls);

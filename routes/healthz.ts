@@ -6,23 +6,30 @@ const STORE_CHECK_MS = 2000;
 
 /**
  * GET /healthz — for load balancers, scripts and people. 200 while the server serves and its
- * store answers; 503 when the store does not (nothing can be stored or signed in). The
- * translator's state is reported but does not fail the check: a paused translator delivers
- * untranslated messages, it does not stop the chat.
+ * store answers; 503 when the store does not (nothing can be stored or signed in), or when a
+ * listener stopped accepting for good (nobody new gets in there). The translator's state is
+ * reported but does not fail the check: a paused translator delivers untranslated messages, it
+ * does not stop the chat. `connections` counts every open connection, signed in or not (each
+ * holds a place under --max-connections); `signedIn` those signed in.
  */
 export const handlers: Handlers = {
   async GET({ app }) {
     const router = app.router;
     const store = await checkStore(() => router.store.check());
     if (!store.ok) app.logger.warn("health check: the store does not answer", { error: store });
+    const ok = store.ok && router.listeners.ok;
+    let signedIn = 0;
+    for (const sessions of router.online.values()) signedIn += sessions.size;
     return json({
-      status: store.ok ? "ok" : "unavailable",
+      status: ok ? "ok" : "unavailable",
       version: router.version,
-      connections: router.connectionCount,
+      connections: router.admission.open,
+      signedIn,
       online: router.online.size,
       store,
+      listeners: router.listeners.report(),
       translation: router.translation.health(),
-    }, store.ok ? 200 : 503);
+    }, ok ? 200 : 503);
   },
 };
 
