@@ -77,6 +77,8 @@ interface Served {
 
 /** Refusals answered through HTTP at once, at most; past that a fixed 503 in haste. */
 const MAX_PATIENT_REFUSALS = 64;
+/** How long a last answer may take to go out before its connection is closed anyway. */
+const LAST_ANSWER_MS = 1000;
 /** A refused connection's request must come quickly: it holds a descriptor, not a place. */
 const REFUSED_HEADER_MS = 1000;
 
@@ -137,7 +139,11 @@ export function listenHttp(listener: Deno.Listener, options: HttpListenerOptions
         one.busy = false;
         // The socket is the WebSocket's now: closing the HTTP side could take it along.
         if (outcome === "upgraded") return;
-        if (outcome === "over") break;
+        if (outcome === "over") {
+          // Its answer said `connection: close`: hyper ends the connection once it is out.
+          await within(one.http.nextRequest(), LAST_ANSWER_MS);
+          break;
+        }
         first = false;
         deadline = options.idleTimeoutMs;
       }
