@@ -6,27 +6,59 @@
  * with `server_full` rather than fail to accept.
  */
 
+import { openLibc } from "./memory_trim.ts";
+
 /** Descriptors kept apart from connections: refusals being answered, the store, the translator. */
 export const FD_HEADROOM = 128;
 
-/** The soft and hard limits on open files, from /proc/self/limits (Linux); undefined elsewhere. */
+/** Descriptors a server has open before its first connection, when /proc cannot tell. */
+const TYPICAL_IN_USE = 32;
+
+export interface FileLimit {
+  soft: number;
+  hard: number;
+}
+
+/**
+ * The soft and hard limits on open files: from /proc/self/limits when given, or when Deno lets
+ * the process read it (only with --allow-all); otherwise from libc's getrlimit, under the FFI
+ * permission `deno task start` grants for libc. Undefined when neither can tell.
+ */
 export function openFileLimit(
   limits: string | undefined = readOrUndefined("/proc/self/limits"),
-): { soft: number; hard: number } | undefined {
-  const m = limits?.match(/^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m);
+): FileLimit | undefined {
+  if (limits === undefined) return getrlimit();
+  const m = limits.match(/^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m);
   if (!m) return undefined;
   const value = (v: string) => v === "unlimited" ? Infinity : Number(v);
   return { soft: value(m[1]), hard: value(m[2]) };
 }
 
-/** Descriptors this process has open now (Linux); 0 when that cannot be told. */
+/** RLIMIT_NOFILE on Linux (x86-64 and arm64 alike), and rlim_t's "unlimited". */
+const RLIMIT_NOFILE = 7;
+const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
+
+function getrlimit(): FileLimit | undefined {
+  const opened = openLibc({ getrlimit: { parameters: ["i32", "buffer"], result: "i32" } } as const);
+  if ("why" in opened) return undefined;
+  try {
+    const rlimit = new BigUint64Array(2);
+    if (opened.lib.symbols.getrlimit(RLIMIT_NOFILE, rlimit) !== 0) return undefined;
+    const value = (v: bigint) => v === RLIM_INFINITY ? Infinity : Number(v);
+    return { soft: value(rlimit[0]), hard: value(rlimit[1]) };
+  } finally {
+    opened.lib.close();
+  }
+}
+
+/** Descriptors this process has open now, or a typical count when /proc cannot tell. */
 export function openFileCount(): number {
   try {
     let n = 0;
     for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
     return n;
   } catch {
-    return 0;
+    return TYPICAL_IN_USE;
   }
 }
 
