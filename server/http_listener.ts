@@ -85,7 +85,9 @@ const REFUSED_HEADER_MS = 1000;
 /** Serves `listener` until `shutdown`. Throws at once when this Deno lacks Deno.serveHttp. */
 export function listenHttp(listener: Deno.Listener, options: HttpListenerOptions): HttpListener {
   if (!serveHttpConn) {
-    throw new Error("this Deno has no Deno.serveHttp: Parley needs Deno 2.x up to 2.9 (README)");
+    throw new Error(
+      "this Deno has no Deno.serveHttp, which the HTTP port needs: run Parley with Deno 2.9 (README)",
+    );
   }
   const { router } = options;
   let stopping = false;
