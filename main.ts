@@ -19,6 +19,7 @@ import { MetricsRegistry } from "./lib/metrics/mod.ts";
 import { startMemoryTrim } from "./server/memory_trim.ts";
 import { SHUTDOWN_GRACE_SECONDS, watchStopSignals } from "./server/stop_signals.ts";
 import { describeListenError } from "./server/listen_error.ts";
+import { fitConnections, openFileCount, openFileLimit } from "./server/fd_limit.ts";
 import {
   APERTIUM_BASE_URL,
   createTranslator,
@@ -143,6 +144,12 @@ async function main(): Promise<number> {
     }
     return 1;
   }
+  // Each connection takes a file descriptor: admit no more than the open-file limit holds.
+  const fdLimit = openFileLimit();
+  const fitted = fdLimit
+    ? fitConnections(config.maxConnections, fdLimit.soft, openFileCount())
+    : { maxConnections: config.maxConnections };
+  if (fitted.warning) logger.warn(fitted.warning);
   const metrics = new MetricsRegistry();
   // One tracker for every writer of the store, so a full disk is logged once per episode.
   const storeWrites = new StoreWriteHealth(logger);
@@ -170,7 +177,7 @@ async function main(): Promise<number> {
     version: VERSION,
     limits: {
       loginTimeoutMs: config.loginTimeout * 1000,
-      maxConnections: config.maxConnections,
+      maxConnections: fitted.maxConnections,
       maxConnectionsPerIp: config.maxConnectionsPerIp,
       newConnectionsPerMinute: config.connectionsPerMinute,
       maxMessageBytes: config.maxMessageBytes,
@@ -228,6 +235,8 @@ async function main(): Promise<number> {
         assets,
         identity: identity.identity,
         tls: tlsPair,
+        headerTimeoutMs: config.httpHeaderTimeout * 1000,
+        idleTimeoutMs: config.httpIdleTimeout * 1000,
       });
     } catch (err) {
       reportListenError(err, "http");

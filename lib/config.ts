@@ -11,6 +11,10 @@ export interface Config {
   logLevel: LogLevel;
   /** Seconds a connection has to sign in. */
   loginTimeout: number;
+  /** Seconds a new HTTP connection has to send its first request's headers. */
+  httpHeaderTimeout: number;
+  /** Seconds a kept-alive HTTP connection may wait for its next request. */
+  httpIdleTimeout: number;
   /** PEM certificate file; with `tlsKey`, both listeners speak TLS. */
   tlsCert?: string;
   /** PEM private key file for `tlsCert`. */
@@ -171,6 +175,22 @@ export const OPTIONS: Option[] = [
     key: "loginTimeout",
   },
   {
+    flag: "http-header-timeout",
+    env: "PARLEY_HTTP_HEADER_TIMEOUT",
+    default: "10",
+    help: "seconds a new HTTP connection has to send its first request",
+    parse: positive,
+    key: "httpHeaderTimeout",
+  },
+  {
+    flag: "http-idle-timeout",
+    env: "PARLEY_HTTP_IDLE_TIMEOUT",
+    default: "30",
+    help: "seconds a kept-alive HTTP connection may wait for its next request",
+    parse: positive,
+    key: "httpIdleTimeout",
+  },
+  {
     flag: "tls-cert",
     env: "PARLEY_TLS_CERT",
     default: undefined,
@@ -241,7 +261,7 @@ export const OPTIONS: Option[] = [
     flag: "max-connections",
     env: "PARLEY_MAX_CONNECTIONS",
     default: "20000",
-    help: "connections open at once, in all (TCP and WebSocket)",
+    help: "connections open at once, in all (TCP and HTTP, WebSockets included)",
     parse: count,
     key: "maxConnections",
   },

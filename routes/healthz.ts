@@ -13,9 +13,11 @@ type StoreHealth =
 /**
  * GET /healthz — for load balancers, scripts and people. 200 while the server serves and its
  * store answers and commits a write; 503 when it does not (nothing can be stored or signed in),
- * with `store.writable: false` and the time of the first refused write while the disk is full.
- * The translator's state is reported but does not fail the check: a paused translator delivers
- * untranslated messages, it does not stop the chat.
+ * with `store.writable: false` and the time of the first refused write while the disk is full,
+ * or when a listener stopped accepting for good (nobody new gets in there). The translator's
+ * state is reported but does not fail the check: a paused translator delivers untranslated
+ * messages, it does not stop the chat. `connections` counts every open connection, signed in or
+ * not (each holds a place under --max-connections); `signedIn` those signed in.
  */
 export const handlers: Handlers = {
   async GET({ app }) {
@@ -25,14 +27,19 @@ export const handlers: Handlers = {
     if (!store.ok && store.since === undefined) {
       app.logger.warn("health check: the store does not answer", { error: store });
     }
+    const ok = store.ok && router.listeners.ok;
+    let signedIn = 0;
+    for (const sessions of router.online.values()) signedIn += sessions.size;
     return json({
-      status: store.ok ? "ok" : "unavailable",
+      status: ok ? "ok" : "unavailable",
       version: router.version,
-      connections: router.connectionCount,
+      connections: router.admission.open,
+      signedIn,
       online: router.online.size,
       store,
+      listeners: router.listeners.report(),
       translation: router.translation.health(),
-    }, store.ok ? 200 : 503);
+    }, ok ? 200 : 503);
   },
 };
 

@@ -1,41 +1,36 @@
 import type { Handlers } from "../server/context.ts";
 import { HttpError } from "../server/http_error.ts";
 import { currentUser, sameOrigin } from "../server/web_auth.ts";
-import { acceptWebSocket, refuseWebSocket } from "../server/ws.ts";
-import { isRefusal } from "../lib/router/admission.ts";
+import { acceptWebSocket } from "../server/ws.ts";
+import { checkUpgrade, wantsWebSocket } from "../server/ws_upgrade.ts";
 
 /**
  * GET /ws — the WebSocket transport. A page of another origin is refused (403), so a foreign
- * site cannot ride on the session cookie; a valid cookie signs the connection in at once.
+ * site cannot ride on the session cookie; a valid cookie signs the connection in at once. A
+ * malformed upgrade is refused (400, or 426 for a version other than 13) before any upgrade.
+ * The connection was admitted when it was accepted (server/http_listener.ts); the WebSocket
+ * keeps its place until the socket is gone.
  */
 export const handlers: Handlers = {
   async GET(ctx) {
-    if (ctx.req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    if (!wantsWebSocket(ctx.req)) {
       throw new HttpError(426, "This endpoint speaks WebSocket.", { upgrade: "websocket" });
     }
     if (!sameOrigin(ctx)) throw new HttpError(403, "Cross-origin WebSocket refused.");
+    checkUpgrade(ctx.req);
     const { app } = ctx;
-    // Limits are checked before any work is spent on the connection.
-    const ticket = app.router.admission.admit(ctx.remoteAddr);
-    if (isRefusal(ticket)) {
-      app.logger.debug("connection refused", {
-        transport: "ws",
-        peer: ctx.remoteAddr,
-        code: ticket.code,
-      });
-      return refuseWebSocket(ctx.req, ticket);
-    }
-    let signedIn: Awaited<ReturnType<typeof currentUser>>;
+    const signedIn = await currentUser(ctx);
+    // Given back once the socket is gone; bound once the upgrade is under way.
+    let release = () => {};
     let accepted: ReturnType<typeof acceptWebSocket>;
     try {
-      signedIn = await currentUser(ctx);
       accepted = acceptWebSocket(ctx.req, {
         router: app.router,
         logger: app.logger,
         remoteAddr: ctx.remoteAddr,
         identity: app.identity,
         user: signedIn?.user,
-        onSocketGone: () => ticket.release(),
+        onSocketGone: () => release(),
         onClose: () => {
           if (!signedIn) return;
           const set = app.sockets.get(signedIn.tokenHash);
@@ -44,9 +39,11 @@ export const handlers: Handlers = {
         },
       });
     } catch (err) {
-      ticket.release(); // a bad cookie store or a malformed upgrade must not keep its place
-      throw err;
+      // What the checks above let through and Deno still refuses is the client's mistake too.
+      app.logger.debug("websocket upgrade refused", { peer: ctx.remoteAddr, error: err });
+      throw new HttpError(400, "Malformed WebSocket upgrade.");
     }
+    release = ctx.place.handOver();
     const { response, connection } = accepted;
     if (signedIn) {
       let set = app.sockets.get(signedIn.tokenHash);

@@ -65,8 +65,18 @@ export function assetResponse(asset: BuiltAsset, req: Request): Response {
     "cache-control": "public, max-age=31536000, immutable",
     etag: asset.etag,
   };
-  if (req.headers.get("if-none-match") === asset.etag) {
+  if (noneMatch(req.headers.get("if-none-match"), asset.etag)) {
     return new Response(null, { status: 304, headers });
   }
   return new Response(req.method === "HEAD" ? null : asset.body, { headers });
+}
+
+/**
+ * If-None-Match compares weakly (RFC 9110 §13.1.3): a compressed answer carries the tag as
+ * `W/"…"`, which the client sends back.
+ */
+function noneMatch(header: string | null, etag: string): boolean {
+  if (header === null) return false;
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, "");
+  return header.split(",").some((tag) => tag.trim() === "*" || opaque(tag) === opaque(etag));
 }

@@ -8,6 +8,7 @@ import type { Logger } from "../lib/log.ts";
 import type { Router } from "../lib/router/mod.ts";
 import type { Store } from "../lib/store/store.ts";
 import type { Assets } from "./assets.ts";
+import type { ConnectionPlace } from "./http_listener.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
 import type { WsConnection } from "./ws.ts";
 
@@ -34,6 +35,8 @@ export interface Context {
   remoteAddr: string;
   /** True when the request came over TLS: cookies get `Secure`. */
   secure: boolean;
+  /** The connection's admission place, which a WebSocket upgrade takes over. */
+  place: ConnectionPlace;
   app: App;
 }
 

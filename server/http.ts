@@ -1,7 +1,7 @@
 /**
- * The HTTP listener on Deno.serve: a small route table over routes/, the built assets from
- * memory, and the headers every response carries (CSP and friends). `/ws` hands WebSockets to
- * the same router as TCP.
+ * The HTTP listener: a small route table over routes/, the built assets from memory, and the
+ * headers every response carries (CSP and friends). `/ws` hands WebSockets to the same router
+ * as TCP. Connections are accepted, admitted and timed by http_listener.ts.
  */
 import type { ServerIdentity } from "../lib/crypto/mod.ts";
 import type { Logger } from "../lib/log.ts";
@@ -15,8 +15,12 @@ import { handlers as metrics } from "../routes/metrics.ts";
 import { handlers as ws } from "../routes/ws.ts";
 import { assetResponse, type Assets, loadAssets } from "./assets.ts";
 import type { App, Context, Handlers } from "./context.ts";
-import { errorResponse, HttpError } from "./http_error.ts";
+import { errorResponse, HttpError, json } from "./http_error.ts";
+import { type ConnectionPlace, listenHttp } from "./http_listener.ts";
 import { RateLimiter } from "./rate_limiter.ts";
+import { refuseWebSocket } from "./ws.ts";
+import { checkUpgrade, wantsWebSocket } from "./ws_upgrade.ts";
+import type { Refusal } from "../lib/router/admission.ts";
 
 /** Path -> route module. Assets live under /static/, served from memory. */
 const ROUTES: Record<string, Handlers> = {
@@ -64,7 +68,17 @@ export interface HttpServerOptions {
   assets?: Assets;
   /** Serve HTTPS with this certificate and key (PEM); cookies then get `Secure`. */
   tls?: { cert: string; key: string };
+  /**
+   * A new connection's first request must be in (its headers) within this long.
+   * @default 10000
+   */
+  headerTimeoutMs?: number;
+  /** A kept-alive connection with no new request for this long is closed. @default 30000 */
+  idleTimeoutMs?: number;
 }
+
+/** Defaults of `--http-header-timeout` and `--http-idle-timeout`, in milliseconds. */
+export const HTTP_TIMEOUTS = { headerMs: 10_000, idleMs: 30_000 };
 
 export interface HttpServer {
   readonly addr: Deno.NetAddr;
@@ -88,30 +102,65 @@ export async function serveHttp(options: HttpServerOptions): Promise<HttpServer>
     sockets: new Map(),
     identity: options.identity,
   };
-  const listening = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
-    hostname: options.hostname,
-    port: options.port,
-    ...options.tls,
-    onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
-    onError: (err) => errorResponse(err, logger),
-  }, (req, info) => handle(app, req, (info.remoteAddr as Deno.NetAddr).hostname));
-  const addr = await listening.promise;
-  const scheme = options.tls ? "https" : "http";
+  const listener = options.tls
+    ? Deno.listenTls({
+      hostname: options.hostname,
+      port: options.port,
+      transport: "tcp",
+      cert: options.tls.cert,
+      key: options.tls.key,
+      alpnProtocols: ["http/1.1"],
+    })
+    : Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" });
+  const secure = options.tls !== undefined;
+  const served = listenHttp(listener, {
+    router,
+    logger,
+    headerTimeoutMs: options.headerTimeoutMs ?? HTTP_TIMEOUTS.headerMs,
+    idleTimeoutMs: options.idleTimeoutMs ?? HTTP_TIMEOUTS.idleMs,
+    handle: (req, peer, place) => handle(app, req, peer, { secure, place }),
+    refuse: (req, refusal) => refusal503(req, refusal, logger),
+  });
+  const addr = listener.addr as Deno.NetAddr;
+  const scheme = secure ? "https" : "http";
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   return {
     addr,
     url: `${scheme}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}/`,
-    shutdown: () => server.shutdown(),
+    shutdown: () => served.shutdown(),
   };
 }
 
+/**
+ * The answer on a connection a limit refused: a WebSocket upgrade is upgraded to tell why (a
+ * browser cannot read an HTTP error answer to an upgrade), anything else gets 503.
+ */
+function refusal503(req: Request, refusal: Refusal, logger: Logger): Response {
+  logger.debug("connection refused", { transport: "http", code: refusal.code });
+  if (new URL(req.url).pathname === "/ws" && wantsWebSocket(req)) {
+    try {
+      checkUpgrade(req);
+      return refuseWebSocket(req, refusal);
+    } catch (err) {
+      return errorResponse(err, logger);
+    }
+  }
+  const headers: Record<string, string> = { connection: "close" };
+  if (refusal.retryAfter !== undefined) headers["retry-after"] = String(refusal.retryAfter);
+  return json({ error: { code: refusal.code, message: refusal.message } }, 503, { headers });
+}
+
 /** Answers one request: route, asset or 404, with the security headers added. */
-export async function handle(app: App, req: Request, remoteAddr: string): Promise<Response> {
+export async function handle(
+  app: App,
+  req: Request,
+  remoteAddr: string,
+  connection: { secure: boolean; place: ConnectionPlace },
+): Promise<Response> {
   const url = new URL(req.url);
   let response: Response;
   try {
-    response = await dispatch({ req, url, remoteAddr, secure: url.protocol === "https:", app });
+    response = await dispatch({ req, url, remoteAddr, app, ...connection });
   } catch (err) {
     response = errorResponse(err, app.logger);
   }

@@ -38,10 +38,15 @@ export interface MemoryTrimmer {
   stop(): void;
 }
 
-type Libc = Deno.DynamicLibrary<{ malloc_trim: { parameters: ["usize"]; result: "i32" } }>;
+const TRIM_SYMBOLS = { malloc_trim: { parameters: ["usize"], result: "i32" } } as const;
 
-/** Opens libc's `malloc_trim` if this process may; undefined (and why) when it cannot. */
-function openLibc(): { lib: Libc; path: string } | { why: string } {
+/**
+ * Opens libc with `symbols` if this process may; undefined (and why) when it cannot. Other
+ * modules that need a libc call (server/fd_limit.ts) open it here, under the same permission.
+ */
+export function openLibc<S extends Deno.ForeignLibraryInterface>(
+  symbols: S,
+): { lib: Deno.DynamicLibrary<S>; path: string } | { why: string } {
   if (Deno.build.os !== "linux") return { why: "not Linux" };
   const allowed = LIBC_PATHS.filter((path) =>
     Deno.permissions.querySync({ name: "ffi", path }).state === "granted"
@@ -49,18 +54,12 @@ function openLibc(): { lib: Libc; path: string } | { why: string } {
   if (allowed.length === 0) return { why: `no ${LIBC_FFI_FLAG.split("=")[0]} for libc` };
   for (const path of allowed) {
     try {
-      const lib = Deno.dlopen(
-        path,
-        {
-          malloc_trim: { parameters: ["usize"], result: "i32" },
-        } as const,
-      );
-      return { lib, path };
+      return { lib: Deno.dlopen(path, symbols), path };
     } catch {
-      // Not there (another architecture's path) or no malloc_trim in it: try the next.
+      // Not there (another architecture's path) or the symbols are not in it: try the next.
     }
   }
-  return { why: "no glibc with malloc_trim at " + allowed.join(", ") };
+  return { why: "no glibc with " + Object.keys(symbols).join(", ") + " at " + allowed.join(", ") };
 }
 
 /**
@@ -73,7 +72,7 @@ export function startMemoryTrim(options: {
   metrics?: MetricsRegistry;
   intervalMs?: number;
 }): MemoryTrimmer | undefined {
-  const opened = openLibc();
+  const opened = openLibc(TRIM_SYMBOLS);
   if ("why" in opened) {
     options.logger.debug("memory trim off", { why: opened.why });
     return undefined;

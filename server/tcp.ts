@@ -4,6 +4,8 @@ import type { Router } from "../lib/router/mod.ts";
 import { isRefusal, type Refusal, type Ticket } from "../lib/router/admission.ts";
 import type { ServerIdentity } from "../lib/crypto/mod.ts";
 import { plaintextRefusal, textModeDecision } from "./plaintext_policy.ts";
+import { acceptLoop } from "./accept_loop.ts";
+import { closeAfterDraining, within } from "./last_words.ts";
 import { closeQuietly, writeAll, type WriteLimits } from "./tcp_connection.ts";
 import { pump, type ReaderContext, SecureReader, TextReader } from "./tcp_read.ts";
 
@@ -91,22 +93,23 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
     settled();
   };
 
-  (async () => {
-    try {
-      for await (const conn of listener) {
-        // Limits are checked before any work is spent on the connection.
-        const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
-        const ticket = options.router.admission.admit(peer);
-        if (open++ === 0) idle = Promise.withResolvers<void>();
-        const work = isRefusal(ticket)
-          ? refuseConnection(conn, options, ticket)
-          : handleConnection(conn, served, ticket);
-        work.then(settled, failed);
-      }
-    } catch (err) {
-      if (accepting) options.logger.error("tcp accept failed", { error: err });
-    }
-  })();
+  // Keeps accepting after a failed accept (out of file descriptors, most often).
+  void acceptLoop(listener, {
+    name: "tcp",
+    router: options.router,
+    logger: options.logger,
+    stopping: () => !accepting,
+    onConnection(conn) {
+      // Limits are checked before any work is spent on the connection.
+      const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
+      const ticket = options.router.admission.admit(peer);
+      if (open++ === 0) idle = Promise.withResolvers<void>();
+      const work = isRefusal(ticket)
+        ? refuseConnection(conn, options, ticket)
+        : handleConnection(conn, served, ticket);
+      work.then(settled, failed);
+    },
+  });
 
   return {
     addr: listener.addr as Deno.NetAddr,
@@ -234,33 +237,49 @@ async function refuseConnection(
   const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
   // Debug only: a flood would flood the log; /metrics counts refusals by limit.
   options.logger.debug("connection refused", { transport: "tcp", peer, code: refusal.code });
-  // A flood of refused connections must not hold sockets open: past a few, hang up at once.
-  if (refusing >= MAX_REFUSING) return closeQuietly(conn);
-  refusing++;
+  // A flood of refused connections must not hold sockets open: past a few at once, the line
+  // is written in haste (no wait for the first byte, a short drain) and the socket let go.
+  if (patientRefusals >= MAX_PATIENT_REFUSALS) {
+    return explainRefusal(conn, refusal, HASTY_REFUSAL);
+  }
+  patientRefusals++;
   try {
-    await explainRefusal(conn, options, refusal);
+    await explainRefusal(conn, refusal, {
+      ...PATIENT_REFUSAL,
+      sniffMs: options.sniffMs ?? PATIENT_REFUSAL.sniffMs,
+    });
   } finally {
-    refusing--;
+    patientRefusals--;
   }
 }
 
-/** Refusals being explained right now, and how many may be at once. */
-let refusing = 0;
-const MAX_REFUSING = 64;
+/** How long a refusal waits: for the client's first byte, for its line to go, for a hang-up. */
+interface RefusalTimes {
+  sniffMs: number;
+  writeMs: number;
+  drainMs: number;
+}
+
+/** Refusals told why at leisure right now, and how many may be at once; the rest in haste. */
+let patientRefusals = 0;
+const MAX_PATIENT_REFUSALS = 64;
+const PATIENT_REFUSAL: RefusalTimes = { sniffMs: 250, writeMs: 1000, drainMs: 1000 };
+/** About a tenth of a second per socket at most, however many come. */
+const HASTY_REFUSAL: RefusalTimes = { sniffMs: 10, writeMs: 50, drainMs: 50 };
 
 async function explainRefusal(
   conn: Deno.Conn,
-  options: TcpServerOptions,
   refusal: Refusal,
+  times: RefusalTimes,
 ): Promise<void> {
   const buf = new Uint8Array(1);
   const read = conn.read(buf);
-  const first = await within(read, options.sniffMs ?? 250);
+  const first = await within(read, times.sniffMs);
   const line = typeof first === "number" && buf[0] === "{".charCodeAt(0)
     ? JSON.stringify({ type: "error", ...refusal })
     : `! ${refusal.message}`;
-  await within(writeAll(conn, utf8.encode(line + "\n")), 1000);
-  await closeAfterDraining(conn, read);
+  await within(writeAll(conn, utf8.encode(line + "\n")), times.writeMs);
+  await closeAfterDraining(conn, read, times.drainMs);
 }
 
 /**
@@ -279,46 +298,4 @@ async function refuseTextMode(
   const local = conn.localAddr as Deno.NetAddr;
   await writeAll(conn, utf8.encode(plaintextRefusal(local.hostname, local.port) + "\n"));
   await closeAfterDraining(conn, pending);
-}
-
-/**
- * Hangs up after a last line: ends the sending side, then reads (and drops) what the client
- * still sends, until it hangs up or for a second at most, since closing with unread input would
- * reset the connection and could lose the line just sent. `pending` is a read still in flight.
- */
-async function closeAfterDraining(
-  conn: Deno.Conn,
-  pending?: Promise<number | null>,
-): Promise<void> {
-  try {
-    await conn.closeWrite();
-  } catch { /* already closed */ }
-  const sink = new Uint8Array(4096);
-  const deadline = performance.now() + 1000;
-  let read = pending ?? conn.read(sink);
-  while (true) {
-    const n = await within(read, Math.max(0, deadline - performance.now()));
-    if (n === null || n === "timeout") break;
-    read = conn.read(sink);
-  }
-  closeQuietly(conn);
-  await read.catch(() => {});
-}
-
-/** Resolves with the promise's result, `"timeout"` after `ms`, or null when it fails. */
-async function within<T>(
-  read: Promise<T>,
-  ms: number,
-): Promise<T | null | "timeout"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      read,
-      new Promise<"timeout">((resolve) => timer = setTimeout(() => resolve("timeout"), ms)),
-    ]);
-  } catch {
-    return null;
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -3,7 +3,7 @@
  * start-up errors that name the file and say what is wrong.
  */
 
-/** A certificate chain and its private key, PEM text, as Deno.listenTls and Deno.serve take them. */
+/** A certificate chain and its private key, PEM text, as Deno.listenTls takes them. */
 export interface TlsFiles {
   cert: string;
   key: string;
@@ -53,7 +53,7 @@ export async function loadTlsFiles(certPath: string, keyPath: string): Promise<T
 }
 
 /**
- * The start-up message for an error from Deno.listenTls or Deno.serve: a TLS problem names both
+ * The start-up message for an error from Deno.listenTls: a TLS problem names both
  * files, anything else (a port in use) is left to the caller. Undefined when not about TLS.
  */
 export function describeTlsError(err: unknown, tls: TlsFiles | undefined): string | undefined {

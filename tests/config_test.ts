@@ -11,6 +11,8 @@ Deno.test("loadConfig() has the documented defaults", () => {
     dataDir: "./data",
     logLevel: "info",
     loginTimeout: 30,
+    httpHeaderTimeout: 10,
+    httpIdleTimeout: 30,
     allowPlaintext: false,
     translateProvider: "none",
     translateTimeout: 2,

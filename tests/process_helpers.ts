@@ -9,27 +9,34 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
 interface ChildOptions {
   env?: Record<string, string>;
   cwd?: string;
+  /** Runs the server under `ulimit -n <fdLimit>` (soft and hard): few file descriptors. */
+  fdLimit?: number;
 }
 
 function serverCommand(dataDir: string, extraArgs: string[], options: ChildOptions = {}) {
-  const { env = {}, cwd } = options;
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      cwd ? `--allow-read=${cwd}` : "--allow-read",
-      cwd ? `--allow-write=${cwd}` : "--allow-write",
-      "--allow-env",
-      LIBC_FFI_FLAG,
-      MAIN,
-      "--tcp-port",
-      "0",
-      "--http-port",
-      "0",
-      "--data-dir",
-      dataDir,
-      ...extraArgs,
-    ],
+  const { env = {}, cwd, fdLimit } = options;
+  const args = [
+    "run",
+    "--allow-net",
+    cwd ? `--allow-read=${cwd}` : "--allow-read",
+    cwd ? `--allow-write=${cwd}` : "--allow-write",
+    "--allow-env",
+    LIBC_FFI_FLAG,
+    MAIN,
+    "--tcp-port",
+    "0",
+    "--http-port",
+    "0",
+    "--data-dir",
+    dataDir,
+    ...extraArgs,
+  ];
+  // Through a shell that lowers the limit and then becomes the server (exec): same process.
+  const [command, argv] = fdLimit === undefined
+    ? [Deno.execPath(), args]
+    : ["bash", ["-c", `ulimit -n ${fdLimit} && exec "$0" "$@"`, Deno.execPath(), ...args]];
+  return new Deno.Command(command, {
+    args: argv,
     env: { PARLEY_KDF_ITERATIONS: String(TEST_KDF_ITERATIONS), NO_COLOR: "1", ...env },
     cwd,
     stdout: "piped",
@@ -61,6 +68,8 @@ export async function runServerToExit(
 export interface ServerProcess {
   child: Deno.ChildProcess;
   tcpPort: number;
+  /** The HTTP port, when the browser assets were built (it serves then). */
+  httpPort?: number;
   /** The identity fingerprint the server printed at start-up. */
   fingerprint: string;
   /** Base URL of the HTTP listener, when the browser assets were built and it started. */
@@ -99,9 +108,11 @@ export async function spawnServer(
   // Printed before the listening line.
   const fingerprint = out.match(/Parley identity: (SHA256:\S+)/)?.[1];
   if (!fingerprint) throw new Error(`no identity fingerprint in the start-up lines:\n${out}`);
+  const http = out.match(/listening: https? https?:\/\/[^ ]+:(\d+)\//)?.[1];
   return {
     child,
     tcpPort,
+    httpPort: http === undefined ? undefined : Number(http),
     fingerprint,
     httpUrl: out.match(/Parley listening: https? (\S+?)\/? \(browser client\)/)?.[1],
     pin: pinFingerprint(fingerprint),

@@ -3,7 +3,7 @@
  * listener, on one router, with the browser assets built when missing or stale.
  */
 import { build } from "../build.ts";
-import { silentLogger } from "../lib/log.ts";
+import { type Logger, silentLogger } from "../lib/log.ts";
 import type { Limits } from "../lib/router/mod.ts";
 import type { Translator } from "../lib/translate/translator.ts";
 import { type HttpServer, serveHttp } from "../server/http.ts";
@@ -26,6 +26,11 @@ export async function startWebServer(
     limits?: Partial<Limits>;
     tls?: { cert: string; key: string };
     translator?: Translator;
+    /** The HTTP listener's deadlines (server/http.ts). */
+    headerTimeoutMs?: number;
+    idleTimeoutMs?: number;
+    /** Replaces the silent logger of both listeners. */
+    logger?: Logger;
   } = {},
 ): Promise<WebServer> {
   built ??= build({ ifStale: true, quiet: true });
@@ -35,14 +40,17 @@ export async function startWebServer(
     limits: options.limits,
     tls: options.tls,
     translator: options.translator,
+    logger: options.logger,
   });
   const http = await serveHttp({
     hostname: "127.0.0.1",
     port: options.httpPort ?? 0,
     router: server.router,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     identity: server.identity,
     tls: options.tls,
+    headerTimeoutMs: options.headerTimeoutMs,
+    idleTimeoutMs: options.idleTimeoutMs,
   });
   const close = server.close;
   return Object.assign(server, {

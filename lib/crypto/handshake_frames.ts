@@ -138,6 +138,10 @@ export function decodeClientHello(line: string): ClientHello {
  */
 export function decodeServerHello(line: string): ServerHello {
   const what = "server_hello";
+  // A refusal's text line: the server turned the connection away before it read a byte.
+  if (line.startsWith("! ")) {
+    throw new CryptoError("server_refused", `The server refused the connection: ${line.slice(2)}`);
+  }
   const obj = parseObject(line, what);
   if (obj.type === "error") {
     const code = typeof obj.code === "string" ? obj.code : "unknown";

@@ -18,6 +18,7 @@ import { RecentClientIds } from "./recent_client_ids.ts";
 import { TranslationService } from "../translate/service.ts";
 import { type Counter, MetricsRegistry, registerProcessMetrics } from "../metrics/mod.ts";
 import { Admission } from "./admission.ts";
+import { ListenerStates } from "./listeners.ts";
 import { LagFreeClock } from "../lag_free_clock.ts";
 import { timedStore } from "../store/timed.ts";
 import { StoreWriteHealth } from "../store/write_health.ts";
@@ -58,6 +59,8 @@ export class Router {
   readonly metrics: MetricsRegistry;
   /** Connection limits, shared by every transport. */
   readonly admission: Admission;
+  /** Which listeners still accept: transports report one that stops for good. */
+  readonly listeners = new ListenerStates();
   readonly #limitHits: Counter;
   readonly #slowReaders: Counter;
   /** Whether new text-mode sessions show originals after translations. */

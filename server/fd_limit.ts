@@ -1,0 +1,94 @@
+/**
+ * Every open connection holds a file descriptor, so `--max-connections` can only be kept when
+ * the process may open that many and some more (the store's files, connections being refused,
+ * calls to the translator). Deno raises the soft `ulimit -n` to the hard one at start; when even
+ * that is too low, Parley admits fewer connections, says so at start-up, and refuses the rest
+ * with `server_full` rather than fail to accept.
+ */
+
+import { openLibc } from "./memory_trim.ts";
+
+/** Descriptors kept apart from connections: refusals being answered, the store, the translator. */
+export const FD_HEADROOM = 128;
+
+/** Descriptors a server has open before its first connection, when /proc cannot tell. */
+const TYPICAL_IN_USE = 32;
+
+export interface FileLimit {
+  soft: number;
+  hard: number;
+}
+
+/**
+ * The soft and hard limits on open files: from /proc/self/limits when given, or when Deno lets
+ * the process read it (only with --allow-all); otherwise from libc's getrlimit, under the FFI
+ * permission `deno task start` grants for libc. Undefined when neither can tell.
+ */
+export function openFileLimit(
+  limits: string | undefined = readOrUndefined("/proc/self/limits"),
+): FileLimit | undefined {
+  if (limits === undefined) return getrlimit();
+  const m = limits.match(/^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m);
+  if (!m) return undefined;
+  const value = (v: string) => v === "unlimited" ? Infinity : Number(v);
+  return { soft: value(m[1]), hard: value(m[2]) };
+}
+
+/** RLIMIT_NOFILE on Linux (x86-64 and arm64 alike), and rlim_t's "unlimited". */
+const RLIMIT_NOFILE = 7;
+const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
+
+function getrlimit(): FileLimit | undefined {
+  const opened = openLibc({ getrlimit: { parameters: ["i32", "buffer"], result: "i32" } } as const);
+  if ("why" in opened) return undefined;
+  try {
+    const rlimit = new BigUint64Array(2);
+    if (opened.lib.symbols.getrlimit(RLIMIT_NOFILE, rlimit) !== 0) return undefined;
+    const value = (v: bigint) => v === RLIM_INFINITY ? Infinity : Number(v);
+    return { soft: value(rlimit[0]), hard: value(rlimit[1]) };
+  } finally {
+    opened.lib.close();
+  }
+}
+
+/** Descriptors this process has open now, or a typical count when /proc cannot tell. */
+export function openFileCount(): number {
+  try {
+    let n = 0;
+    for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
+    return n;
+  } catch {
+    return TYPICAL_IN_USE;
+  }
+}
+
+/**
+ * The connections this process can hold at most: `maxConnections`, or fewer when the open-file
+ * limit `softLimit` cannot hold them besides the `inUse` descriptors and the headroom. With the
+ * warning to log when it is fewer.
+ */
+export function fitConnections(
+  maxConnections: number,
+  softLimit: number,
+  inUse: number,
+): { maxConnections: number; warning?: string } {
+  const room = Math.floor(softLimit - inUse - FD_HEADROOM);
+  if (room >= maxConnections) return { maxConnections };
+  const fitted = Math.max(1, room);
+  return {
+    maxConnections: fitted,
+    warning: `the open-file limit (ulimit -n) is ${softLimit}: it holds ${fitted} connections, ` +
+      `not --max-connections ${maxConnections} (each connection takes a descriptor, and ` +
+      `${inUse + FD_HEADROOM} are kept for the server itself); more are refused as server_full. ` +
+      `Raise it (ulimit -n ${maxConnections + inUse + FD_HEADROOM}, or LimitNOFILE= under ` +
+      "systemd) or lower --max-connections",
+  };
+}
+
+function readOrUndefined(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return undefined;
+  }
+}
