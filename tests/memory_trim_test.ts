@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { LIBC_FFI_FLAG, LIBC_PATHS } from "../server/memory_trim.ts";
+import { runScript } from "./process_helpers.ts";
 
 const MIB = 1024 * 1024;
 
@@ -71,69 +72,35 @@ Deno.test({
   name: "memory trim: with FFI access to libc it hands memory back on its interval",
   ignore: !glibc,
   fn: async () => {
-    const dir = await Deno.makeTempDir();
-    try {
-      const script = `${dir}/trim_child.js`;
-      const url = (path: string) => new URL(path, import.meta.url).href;
-      await Deno.writeTextFile(
-        script,
-        TRIM_CHILD(
-          url("../server/memory_trim.ts"),
-          url("../lib/log.ts"),
-          url("../lib/metrics/mod.ts"),
-        ),
-      );
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--no-prompt",
-          "--allow-read",
-          LIBC_FFI_FLAG,
-          "--v8-flags=--expose-gc",
-          script,
-        ],
-        env: { NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-      const f: TrimFigures = JSON.parse(new TextDecoder().decode(out.stdout));
-      const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
-      const figures = `RSS ${mib(f.start)} at the start, ${mib(f.held)} with the buffers, ` +
-        `${mib(f.freed)} once freed, ${mib(f.trimmed)} after the trims`;
-      // Without a trim the freed buffers stay resident: otherwise this test shows nothing.
-      assert.ok(f.freed - f.start > 32 * MIB, `the freed memory was not held (${figures})`);
-      // Most of the ~56 MiB freed goes back; a generous margin for the allocator's own slack.
-      assert.ok(f.freed - f.trimmed > 24 * MIB, `the trims handed back too little (${figures})`);
-      assert.ok(f.trims >= 2, `trims counted: ${f.trims}`);
-      assert.equal(f.stopped, 0);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    const url = (path: string) => new URL(path, import.meta.url).href;
+    const out = await runScript(
+      TRIM_CHILD(
+        url("../server/memory_trim.ts"),
+        url("../lib/log.ts"),
+        url("../lib/metrics/mod.ts"),
+      ),
+      { flags: [LIBC_FFI_FLAG, "--v8-flags=--expose-gc"] },
+    );
+    const f: TrimFigures = JSON.parse(out.stdout);
+    const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
+    const figures = `RSS ${mib(f.start)} at the start, ${mib(f.held)} with the buffers, ` +
+      `${mib(f.freed)} once freed, ${mib(f.trimmed)} after the trims`;
+    // Without a trim the freed buffers stay resident: otherwise this test shows nothing.
+    assert.ok(f.freed - f.start > 32 * MIB, `the freed memory was not held (${figures})`);
+    // Most of the ~56 MiB freed goes back; a generous margin for the allocator's own slack.
+    assert.ok(f.freed - f.trimmed > 24 * MIB, `the trims handed back too little (${figures})`);
+    assert.ok(f.trims >= 2, `trims counted: ${f.trims}`);
+    assert.equal(f.stopped, 0);
   },
 });
 
 Deno.test("memory trim: without FFI permission the server runs without it", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const script = `${dir}/no_ffi.ts`;
-    const mod = new URL("../server/memory_trim.ts", import.meta.url).href;
-    const log = new URL("../lib/log.ts", import.meta.url).href;
-    await Deno.writeTextFile(
-      script,
-      `import { startMemoryTrim } from "${mod}"; import { silentLogger } from "${log}";\n` +
-        `console.log(String(startMemoryTrim({ logger: silentLogger })));\n`,
-    );
-    // `deno run` without --allow-ffi: no prompt (no TTY), no crash, no trimmer.
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--no-prompt", script],
-      env: { NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    assert.equal(new TextDecoder().decode(out.stdout).trim(), "undefined");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const mod = new URL("../server/memory_trim.ts", import.meta.url).href;
+  const log = new URL("../lib/log.ts", import.meta.url).href;
+  // `deno run` without --allow-ffi: no prompt (no TTY), no crash, no trimmer.
+  const out = await runScript(
+    `import { startMemoryTrim } from "${mod}"; import { silentLogger } from "${log}";\n` +
+      `console.log(String(startMemoryTrim({ logger: silentLogger })));\n`,
+  );
+  assert.equal(out.stdout.trim(), "undefined");
 });
