@@ -52,9 +52,7 @@ function handle(hub: Hub, conn: Deno.TcpConn): void {
         const chunks = queue;
         queue = [];
         queued = 0;
-        const bytes = chunks.length === 1
-          ? chunks[0]
-          : concatBytes(chunks, chunks.reduce((n, c) => n + c.length, 0));
+        const bytes = chunks.length === 1 ? chunks[0] : concatBytes(chunks);
         let off = 0;
         while (off < bytes.length) {
           writeSince = performance.now();
