@@ -1,15 +1,14 @@
 /**
  * Baseline TCP broadcast server: newline-delimited lines; every line received goes to every
  * connection, writes coalesced per connection per event-loop turn. No sign-in, no encryption,
- * no storage: the floor Parley's TCP transport is compared with.
+ * no storage: the floor Parley's TCP transport is compared with. It drops a slow reader by
+ * Parley's rules (server/tcp_connection.ts): more than 1 MiB waiting behind a write in flight,
+ * or a write that makes no progress for 5 s.
  *
  *   deno run --allow-net bench/baseline_tcp.ts [--port N]
  */
-import { announce, Hub, type Member } from "./baseline_hub.ts";
+import { announce, Hub, type Member, READER_LIMITS, stallWatch } from "./baseline_hub.ts";
 import { concatBytes } from "../lib/bytes.ts";
-
-/** A connection further behind than this is dropped, like Parley's 4 MiB. */
-const MAX_QUEUED = 4 << 20;
 
 export function serveBaselineTcp(hub: Hub, port = 0): Deno.Listener {
   const listener = Deno.listen({ hostname: "127.0.0.1", port });
@@ -20,47 +19,62 @@ export function serveBaselineTcp(hub: Hub, port = 0): Deno.Listener {
 }
 
 function handle(hub: Hub, conn: Deno.TcpConn): void {
+  // The same socket option as Parley's TCP transport (server/tcp.ts).
   conn.setNoDelay(true);
   let queue: Uint8Array[] = [];
   let queued = 0;
   let scheduled = false;
   let writing = false;
   let closed = false;
+  /** When the write in flight started; undefined when none is. */
+  let writeSince: number | undefined;
   const close = () => {
     if (closed) return;
     closed = true;
     hub.members.delete(member);
+    stallWatch.delete(watched);
     try {
       conn.close();
     } catch { /* already closed */ }
+  };
+  const watched = {
+    check(now: number) {
+      if (writeSince !== undefined && now - writeSince > READER_LIMITS.slowMs) close();
+    },
   };
   const flush = async () => {
     scheduled = false;
     if (writing) return;
     writing = true;
+    stallWatch.add(watched);
     try {
       while (queue.length && !closed) {
         const chunks = queue;
         queue = [];
         queued = 0;
-        const bytes = chunks.length === 1
-          ? chunks[0]
-          : concatBytes(chunks, chunks.reduce((n, c) => n + c.length, 0));
+        const bytes = chunks.length === 1 ? chunks[0] : concatBytes(chunks);
         let off = 0;
-        while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+        while (off < bytes.length) {
+          writeSince = performance.now();
+          off += await conn.write(bytes.subarray(off));
+        }
       }
     } catch {
       close();
     } finally {
       writing = false;
+      writeSince = undefined;
+      stallWatch.delete(watched);
     }
   };
   const member: Member = {
     deliver(_line, bytes) {
+      if (closed) return;
+      // Parley's cap: a backlog behind a write the reader is not taking.
+      if (writing && queued > READER_LIMITS.maxQueuedBytes) return close();
       const b = bytes();
       queue.push(b);
       queued += b.length;
-      if (queued > MAX_QUEUED) return close();
       if (!scheduled && !writing) {
         scheduled = true;
         queueMicrotask(flush);

@@ -114,7 +114,7 @@ function rows(report: RunReport): Row[] {
     });
   }
   ph("offered deliveries/s", (p) => p.offeredPerSec);
-  ph("delivered msgs/s", (p) => p.deliveredPerSec, "deliveredPerSec");
+  ph("delivered msgs/s (drain incl.)", (p) => p.deliveredPerSec, "deliveredPerSec");
   ph("lost / duplicated", (p) => `${p.lost}${p.drainTimedOut ? "*" : ""} / ${p.duplicates}`);
   ph("latency p50 (ms)", (p) => p.latency.p50Ms, "p50Ms", 2);
   ph("latency p95 (ms)", (p) => p.latency.p95Ms, "p95Ms", 2);

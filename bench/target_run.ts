@@ -48,6 +48,11 @@ export interface PhaseResult {
   phase: number;
   rate: number;
   senders: number;
+  /**
+   * From the phase's start to the last delivery, or `--duration` if that is later: deliveries/s
+   * are counted over the whole phase, drain included, so a server that falls behind and catches
+   * up after the senders stop is not credited with the catching up for free.
+   */
   seconds: number;
   size: number;
   attempted: number;
@@ -412,7 +417,7 @@ export class TargetRun {
     const untranslated: Record<string, number> = {};
     const closeReasons: string[] = [];
     let duplicates = 0, reordered = 0, foreign = 0, translated = 0, closed = 0, slowClosed = 0;
-    let workerCpuMax = 0, lagMax = 0, drainMs = 0, drainTimedOut = false;
+    let workerCpuMax = 0, lagMax = 0, drainMs = 0, drainTimedOut = false, lastDeliveryMs = 0;
     for (const rep of reports) {
       Object.assign(tallies, rep.senders);
       for (const [k, n] of Object.entries(rep.uniqueBySender)) unique[k] = (unique[k] ?? 0) + n;
@@ -430,6 +435,7 @@ export class TargetRun {
       workerCpuMax = Math.max(workerCpuMax, (rep.cpuSeconds / rep.wallSeconds) * 100);
       lagMax = Math.max(lagMax, rep.maxLagMs);
       drainMs = Math.max(drainMs, rep.drainMs);
+      lastDeliveryMs = Math.max(lastDeliveryMs, rep.lastDeliveryMs);
       drainTimedOut ||= rep.drainTimedOut;
     }
     const slow = new Set(this.slow);
@@ -453,7 +459,7 @@ export class TargetRun {
       lost += Math.max(0, e - u);
       extra += Math.max(0, u - e);
     }
-    const seconds = opts.duration;
+    const seconds = Math.max(opts.duration, lastDeliveryMs / 1000);
     const cpu = after.cpuSeconds - before.cpuSeconds;
     const wall = (after.at - before.at) / 1000;
     const summary = latency.summary();

@@ -104,9 +104,7 @@ export class TcpLines implements LineChannel {
       while (this.#queue.length && !this.#closed) {
         const chunks = this.#queue;
         this.#queue = [];
-        const bytes = chunks.length === 1
-          ? chunks[0]
-          : concatBytes(chunks, chunks.reduce((n, c) => n + c.length, 0));
+        const bytes = chunks.length === 1 ? chunks[0] : concatBytes(chunks);
         let off = 0;
         while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
       }

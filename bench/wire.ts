@@ -137,6 +137,8 @@ export interface ResultReport {
   maxLagMs: number;
   /** Ms from the end of sending to the last delivery. */
   drainMs: number;
+  /** Ms from the phase's start to the last delivery (0: none): the phase, drain included. */
+  lastDeliveryMs: number;
   /** Deliveries or replies were still coming when the drain limit ended the phase. */
   drainTimedOut: boolean;
 }

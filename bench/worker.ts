@@ -222,6 +222,7 @@ async function run(cmd: RunCommand): Promise<void> {
     wallSeconds: (performance.now() - t0) / 1000,
     maxLagMs: maxLag,
     drainMs: Math.max(0, log.lastAt - sendEnd),
+    lastDeliveryMs: log.lastAt ? log.lastAt - t0 : 0,
     drainTimedOut,
   });
 }

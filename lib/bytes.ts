@@ -1,10 +1,5 @@
-/** Joins byte chunks whose total length is `size` into one array. */
-export function concatBytes(parts: readonly Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+/**
+ * Byte helpers for the whole code base. Their one implementation lives in the crypto core, which
+ * may import nothing outside lib/crypto (it is bundled for the browser on its own).
+ */
+export { concatBytes } from "./crypto/_encoding.ts";

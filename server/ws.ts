@@ -241,6 +241,8 @@ export class WsConnection implements Connection, Watched, SealedLines {
   #sealer: FrameSealer | undefined;
   #sent = 0;
   #handedOver = 0;
+  /** Frames the socket surely took: all those handed over when its buffer was last empty. */
+  #accepted = 0;
   /** Bytes handed to the socket so far. */
   #bytes = 0;
   #watching = false;
@@ -279,9 +281,21 @@ export class WsConnection implements Connection, Watched, SealedLines {
     return this.#handedOver;
   }
 
-  /** Not counted: a WebSocket is JSON mode, where heartbeat answers tell what the client read. */
+  /**
+   * Frames the socket took, as of the last time its buffer was empty (a lower bound, and free to
+   * keep). Frozen once the reader is judged too slow: what was waiting then was not taken. The
+   * router goes by heartbeat answers in JSON mode; this is the transport's own progress.
+   */
   get accepted(): number {
-    return 0;
+    if (!this.tooSlow) this.#noteEmpty();
+    return this.#accepted;
+  }
+
+  /** An empty buffer means every frame handed over so far left the server. */
+  #noteEmpty(): void {
+    if (this.#socket.readyState === WebSocket.OPEN && this.#socket.bufferedAmount === 0) {
+      this.#accepted = this.#handedOver;
+    }
   }
 
   send(frame: string, lazy = false): number {
@@ -299,6 +313,7 @@ export class WsConnection implements Connection, Watched, SealedLines {
     if (first && this.#socket.bufferedAmount > this.#limits.maxBuffered) {
       return this.#tooSlow(`more than ${this.#limits.maxBuffered} bytes waiting`);
     }
+    this.#noteEmpty();
     this.#socket.send(frame);
     this.#handedOver += frames;
     this.#bytes += size;
@@ -317,6 +332,7 @@ export class WsConnection implements Connection, Watched, SealedLines {
   /** For the write watch: buffered bytes that do not drain for too long mean a stalled reader. */
   check(now: number): void {
     const buffered = this.#socket.bufferedAmount;
+    this.#noteEmpty();
     if (this.#socket.readyState !== WebSocket.OPEN || buffered === 0) return this.#unwatch();
     const drained = this.#bytes - buffered;
     if (drained > this.#drained) {

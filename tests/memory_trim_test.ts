@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../lib/log.ts";
-import { MetricsRegistry } from "../lib/metrics/mod.ts";
-import { LIBC_FFI_FLAG, LIBC_PATHS, startMemoryTrim } from "../server/memory_trim.ts";
-import { sleep } from "./helpers.ts";
+import { LIBC_FFI_FLAG, LIBC_PATHS } from "../server/memory_trim.ts";
+import { runScript } from "./process_helpers.ts";
+
+const MIB = 1024 * 1024;
 
 const glibc = Deno.build.os === "linux" &&
   (await new Deno.Command("ldd", { args: ["--version"], stdout: "piped", stderr: "piped" })
@@ -19,56 +19,88 @@ function exists(path: string): boolean {
   }
 }
 
+/**
+ * What the trim child prints: its resident memory (bytes) at the start, with the buffers held, after they were
+ * freed and collected, and after the trimmer's interval ran; and the trims the metric counted.
+ */
+interface TrimFigures {
+  start: number;
+  held: number;
+  freed: number;
+  trimmed: number;
+  trims: number;
+  stopped: number;
+}
+
+/**
+ * In a process of its own (so no other test's garbage moves its RSS): fills ~60 MiB of native
+ * buffers of 16 KiB (malloc'd, below glibc's mmap threshold, so freeing them does not unmap
+ * them), keeps every 16th alive so the freed chunks sit in the middle of the heap where free()
+ * never returns them, frees and collects the rest, then lets the trimmer run on its interval.
+ */
+const TRIM_CHILD = (memoryTrim: string, log: string, metrics: string) => `
+import { startMemoryTrim } from "${memoryTrim}";
+import { silentLogger } from "${log}";
+import { MetricsRegistry } from "${metrics}";
+const rss = () => Deno.memoryUsage().rss;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const start = rss();
+let freedLater = [];
+const kept = [];
+for (let i = 0; i < 4000; i++) {
+  const buffer = new Uint8Array(16 * 1024).fill(1); // touched, so resident
+  (i % 16 === 15 ? kept : freedLater).push(buffer);
+}
+const held = rss();
+freedLater = undefined;
+for (let i = 0; i < 3; i++) {
+  globalThis.gc();
+  await sleep(50);
+}
+const freed = rss();
+const metrics = new MetricsRegistry();
+const trimmer = startMemoryTrim({ logger: silentLogger, metrics, intervalMs: 20 });
+await sleep(300);
+const trimmed = rss();
+const trims = Number(metrics.render().match(/^parley_memory_trim_seconds_count (\\d+)$/m)?.[1]);
+trimmer.stop();
+const stopped = trimmer.trim(); // a stopped trimmer does nothing: its library is closed
+console.log(JSON.stringify({ start, held, freed, trimmed, trims, stopped, kept: kept.length }));
+`;
+
 Deno.test({
   name: "memory trim: with FFI access to libc it hands memory back on its interval",
   ignore: !glibc,
   fn: async () => {
-    const metrics = new MetricsRegistry();
-    const trimmer = startMemoryTrim({ logger: silentLogger, metrics, intervalMs: 20 });
-    assert.ok(trimmer, `the test task grants ${LIBC_FFI_FLAG}`);
-    try {
-      // Free some native memory (buffers live outside the JS heap), then trim by hand too.
-      let junk: Uint8Array[] | undefined = Array.from(
-        { length: 200 },
-        () => new Uint8Array(64_000),
-      );
-      junk = undefined;
-      assert.equal(junk, undefined);
-      assert.ok(trimmer.trim() >= 0);
-      await sleep(120);
-      const count = Number(
-        metrics.render().match(/^parley_memory_trim_seconds_count (\d+)$/m)?.[1],
-      );
-      assert.ok(count >= 2, `trims counted: ${count}`);
-    } finally {
-      trimmer.stop();
-    }
-    // A stopped trimmer does nothing (its library is closed).
-    assert.equal(trimmer.trim(), 0);
+    const url = (path: string) => new URL(path, import.meta.url).href;
+    const out = await runScript(
+      TRIM_CHILD(
+        url("../server/memory_trim.ts"),
+        url("../lib/log.ts"),
+        url("../lib/metrics/mod.ts"),
+      ),
+      { flags: [LIBC_FFI_FLAG, "--v8-flags=--expose-gc"] },
+    );
+    const f: TrimFigures = JSON.parse(out.stdout);
+    const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
+    const figures = `RSS ${mib(f.start)} at the start, ${mib(f.held)} with the buffers, ` +
+      `${mib(f.freed)} once freed, ${mib(f.trimmed)} after the trims`;
+    // Without a trim the freed buffers stay resident: otherwise this test shows nothing.
+    assert.ok(f.freed - f.start > 32 * MIB, `the freed memory was not held (${figures})`);
+    // Most of the ~56 MiB freed goes back; a generous margin for the allocator's own slack.
+    assert.ok(f.freed - f.trimmed > 24 * MIB, `the trims handed back too little (${figures})`);
+    assert.ok(f.trims >= 2, `trims counted: ${f.trims}`);
+    assert.equal(f.stopped, 0);
   },
 });
 
 Deno.test("memory trim: without FFI permission the server runs without it", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const script = `${dir}/no_ffi.ts`;
-    const mod = new URL("../server/memory_trim.ts", import.meta.url).href;
-    const log = new URL("../lib/log.ts", import.meta.url).href;
-    await Deno.writeTextFile(
-      script,
-      `import { startMemoryTrim } from "${mod}"; import { silentLogger } from "${log}";\n` +
-        `console.log(String(startMemoryTrim({ logger: silentLogger })));\n`,
-    );
-    // `deno run` without --allow-ffi: no prompt (no TTY), no crash, no trimmer.
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--no-prompt", script],
-      env: { NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    assert.equal(new TextDecoder().decode(out.stdout).trim(), "undefined");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const mod = new URL("../server/memory_trim.ts", import.meta.url).href;
+  const log = new URL("../lib/log.ts", import.meta.url).href;
+  // `deno run` without --allow-ffi: no prompt (no TTY), no crash, no trimmer.
+  const out = await runScript(
+    `import { startMemoryTrim } from "${mod}"; import { silentLogger } from "${log}";\n` +
+      `console.log(String(startMemoryTrim({ logger: silentLogger })));\n`,
+  );
+  assert.equal(out.stdout.trim(), "undefined");
 });

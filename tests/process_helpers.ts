@@ -127,3 +127,40 @@ export async function spawnServer(
     },
   };
 }
+
+/**
+ * Runs `source` as a script of its own (`deno run --no-prompt <flags> script`, under `wrapper`
+ * when given, e.g. strace): a process where no other test's work moves what is measured. Fails
+ * unless it exits 0; returns what it printed.
+ */
+export async function runScript(
+  source: string,
+  options: { flags?: string[]; wrapper?: string[] } = {},
+): Promise<{ stdout: string; stderr: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "parley-script-" });
+  try {
+    const script = `${dir}/script.ts`;
+    await Deno.writeTextFile(script, source);
+    const [command, ...args] = [
+      ...options.wrapper ?? [],
+      Deno.execPath(),
+      "run",
+      "--no-prompt",
+      ...options.flags ?? [],
+      script,
+    ];
+    const out = await new Deno.Command(command, {
+      args,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+      stdin: "null",
+    }).output();
+    const decoder = new TextDecoder();
+    const printed = { stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+    if (out.code !== 0) throw new Error(`script exited ${out.code}:\n${printed.stderr}`);
+    return printed;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

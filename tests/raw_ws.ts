@@ -4,6 +4,7 @@
  * byte the server sent, frame by frame. Client frames are masked; server frames are parsed
  * whole (no extensions; fragments are returned as they come).
  */
+import { concatBytes } from "../lib/bytes.ts";
 
 const utf8 = new TextEncoder();
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -153,7 +154,7 @@ export class RawWebSocket {
       while (end < 0) {
         const n = await conn.read(buf);
         if (n === null) throw new Error("connection closed during the WebSocket upgrade");
-        head = concat(head, buf.subarray(0, n));
+        head = concatBytes([head, buf.subarray(0, n)]);
         end = indexOfCrlfCrlf(head);
         if (end < 0 && head.length > 16 * 1024) throw new Error("upgrade response too long");
       }
@@ -214,7 +215,10 @@ export class RawWebSocket {
       this.#read = undefined;
       if (n === null) this.#eof = true;
       else {
-        this.#pending = concat(this.#pending.subarray(this.#offset), this.#buf.subarray(0, n));
+        this.#pending = concatBytes([
+          this.#pending.subarray(this.#offset),
+          this.#buf.subarray(0, n),
+        ]);
         this.#offset = 0;
       }
     }
@@ -268,13 +272,6 @@ export class RawWebSocket {
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let off = 0;
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 function indexOfCrlfCrlf(buf: Uint8Array): number {

@@ -1,6 +1,6 @@
 /**
  * Byte helpers shared by the crypto core: base64url and base64 (strict), hex, UTF-8, and
- * concatenation. No runtime APIs beyond the web platform, so the browser bundle can use them.
+ * concatenation (which the rest of the code reaches as lib/bytes.ts). No runtime APIs beyond the web platform, so the browser bundle can use them.
  */
 
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -133,10 +133,14 @@ export function fromUtf8(bytes: Uint8Array): string | undefined {
   }
 }
 
-/** Joins byte arrays. */
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
+/**
+ * Joins byte chunks into one new array. `size`, their total length, saves adding it up where the
+ * caller already counts it.
+ */
+export function concatBytes(
+  parts: readonly Uint8Array[],
+  size: number = parts.reduce((n, p) => n + p.length, 0),
+): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(size);
   let at = 0;
   for (const p of parts) {

@@ -5,7 +5,7 @@
  * Firefox and Safari); a browser without it, or a page outside a secure context, gets
  * `unsupported_runtime`.
  */
-import { buf, concat, fromBase64Url } from "./_encoding.ts";
+import { buf, concatBytes, fromBase64Url } from "./_encoding.ts";
 import { CryptoError } from "./errors.ts";
 
 /** DER prefix of a PKCS#8 PrivateKeyInfo for X25519 (OID 1.3.101.110), then 32 key bytes. */
@@ -84,7 +84,7 @@ export function randomBytes(n: number): Uint8Array {
 
 /** SHA-256 of the concatenated parts. */
 export async function sha256(...parts: Uint8Array[]): Promise<Uint8Array> {
-  const data = parts.length === 1 ? parts[0] : concat(...parts);
+  const data = parts.length === 1 ? parts[0] : concatBytes(parts);
   return new Uint8Array(await subtle().digest("SHA-256", buf(data)));
 }
 
@@ -110,7 +110,7 @@ export async function generateX25519(): Promise<X25519KeyPair> {
 export async function importX25519(secret: Uint8Array): Promise<X25519KeyPair> {
   if (secret.length !== 32) throw new CryptoError("bad_key", "An X25519 secret is 32 bytes.");
   return await call("X25519", async () => {
-    const pkcs8 = buf(concat(PKCS8_X25519_PREFIX, secret));
+    const pkcs8 = buf(concatBytes([PKCS8_X25519_PREFIX, secret]));
     const extractable = await subtle().importKey("pkcs8", pkcs8, { name: "X25519" }, true, [
       "deriveBits",
     ]);
@@ -167,7 +167,7 @@ export async function importEd25519(seed: Uint8Array): Promise<Ed25519KeyPair> {
     throw new CryptoError("bad_key", "An Ed25519 private key (seed) is 32 bytes.");
   }
   return await call("Ed25519", async () => {
-    const pkcs8 = buf(concat(PKCS8_ED25519_PREFIX, seed));
+    const pkcs8 = buf(concatBytes([PKCS8_ED25519_PREFIX, seed]));
     const extractable = await subtle().importKey("pkcs8", pkcs8, { name: "Ed25519" }, true, [
       "sign",
     ]);

@@ -7,7 +7,7 @@
  */
 import {
   bytesEqual,
-  concat,
+  concatBytes,
   fromBase64,
   fromBase64Url,
   fromUtf8,
@@ -60,7 +60,7 @@ export function recordAssociatedData(binding: readonly string[]): Uint8Array {
     const bytes = utf8(part);
     parts.push(u32be(bytes.length), bytes);
   }
-  return concat(...parts);
+  return concatBytes(parts);
 }
 
 /** True when `bytes` has the shape of a sealed record (it may still fail to open). */
@@ -191,7 +191,7 @@ export class DataKey {
     const nonce = randomBytes(GCM_NONCE_BYTES);
     const bytes = typeof plaintext === "string" ? utf8(plaintext) : plaintext;
     const sealed = await aesGcmSeal(this.#key, nonce, bytes, recordAssociatedData(binding));
-    return concat(new Uint8Array([RECORD_FORMAT_VERSION]), nonce, sealed);
+    return concatBytes([new Uint8Array([RECORD_FORMAT_VERSION]), nonce, sealed]);
   }
 
   /**

@@ -3,7 +3,7 @@
  * PEM file (what `openssl genpkey -algorithm ed25519` writes), used to sign every handshake.
  * This file is pure; reading and writing the file is `key_files.ts`.
  */
-import { concat, fromBase64, toBase64 } from "./_encoding.ts";
+import { concatBytes, fromBase64, toBase64 } from "./_encoding.ts";
 import { importEd25519, PKCS8_ED25519_PREFIX, randomBytes } from "./_webcrypto.ts";
 import { fingerprint } from "./fingerprint.ts";
 import { CryptoError } from "./errors.ts";
@@ -39,7 +39,7 @@ const PEM_END = "-----END PRIVATE KEY-----";
 /** The seed as a PKCS#8 PEM document (readable by `openssl pkey`). */
 export function encodeIdentityPem(seed: Uint8Array): string {
   if (seed.length !== 32) throw new CryptoError("bad_key", "An Ed25519 seed is 32 bytes.");
-  return `${PEM_BEGIN}\n${toBase64(concat(PKCS8_ED25519_PREFIX, seed))}\n${PEM_END}\n`;
+  return `${PEM_BEGIN}\n${toBase64(concatBytes([PKCS8_ED25519_PREFIX, seed]))}\n${PEM_END}\n`;
 }
 
 /**

@@ -2,7 +2,7 @@
  * The handshake transcript, the message the server signs, and the derivation of the two frame
  * keys. docs/security.md §4 specifies each byte; the test vectors pin them.
  */
-import { concat, utf8 } from "./_encoding.ts";
+import { concatBytes, utf8 } from "./_encoding.ts";
 import { hkdf, sha256 } from "./_webcrypto.ts";
 import {
   HANDSHAKE_NONCE_BYTES,
@@ -45,11 +45,11 @@ export function transcriptBytes(f: TranscriptFields): Uint8Array {
   if (!Number.isInteger(f.version) || f.version < 0 || f.version > 255) {
     throw new CryptoError("malformed_handshake", "The version must be a byte.");
   }
-  return concat(
+  return concatBytes([
     utf8(TRANSCRIPT_LABEL),
     new Uint8Array([0, f.version]),
     ...sized.map(([bytes]) => bytes),
-  );
+  ]);
 }
 
 /** SHA-256 of {@linkcode transcriptBytes}. */
@@ -59,7 +59,7 @@ export async function transcriptHash(f: TranscriptFields): Promise<Uint8Array> {
 
 /** What the server signs: `"parley/1 server signature" ‖ 0x00 ‖ transcript hash (32)`. */
 export function signedMessage(transcriptHash: Uint8Array): Uint8Array {
-  return concat(utf8(SIGNATURE_LABEL), new Uint8Array([0]), transcriptHash);
+  return concatBytes([utf8(SIGNATURE_LABEL), new Uint8Array([0]), transcriptHash]);
 }
 
 /** The two raw 32-byte frame keys of a session. */

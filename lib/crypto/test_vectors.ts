@@ -4,7 +4,7 @@
  * still matches; after an intended change, regenerate the block with
  * `deno run lib/crypto/test_vectors.ts` and paste it between the markers.
  */
-import { concat, fromHex, toHex, utf8 } from "./_encoding.ts";
+import { concatBytes, fromHex, toHex, utf8 } from "./_encoding.ts";
 import { aesGcmSeal, hkdf, importAesGcm, importX25519, x25519 } from "./_webcrypto.ts";
 import {
   DATA_KEY_INFO_RECORDS,
@@ -126,7 +126,7 @@ export async function computeTestVectors(): Promise<[string, string][]> {
     utf8(v.recordPlaintext),
     ad,
   );
-  put("sealed_record", concat(new Uint8Array([RECORD_FORMAT_VERSION]), v.recordNonce, body));
+  put("sealed_record", concatBytes([new Uint8Array([RECORD_FORMAT_VERSION]), v.recordNonce, body]));
   put("lookup_parts", JSON.stringify(v.lookupParts));
   put("lookup_key", await dataKey.lookupKey(v.lookupParts));
   return out;

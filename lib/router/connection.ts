@@ -2,8 +2,9 @@ import type { Dialect } from "../protocol/types.ts";
 
 /**
  * What the router needs of a transport: a thin adapter over one TCP socket or WebSocket. The
- * router hands it encoded frames; the adapter adds its framing (a newline, a WebSocket message,
- * later a sealed envelope) and writes.
+ * router hands it encoded frames; the adapter adds its framing (a newline or a WebSocket
+ * message; in JSON mode it first seals them, the frames of one turn in one sealed batch) and
+ * writes.
  */
 export interface Connection {
   /** `tcp`, `ws`, ...: for logs and metrics. */
@@ -21,7 +22,8 @@ export interface Connection {
   /**
    * Text mode: how many frames the socket has taken (handed to the operating system); every
    * frame numbered below this is out of the server's hands. A connection that only carries JSON
-   * mode may report 0: there, the client's heartbeat answers tell what it read.
+   * mode may report less (a lower bound, or 0): there, the client's heartbeat answers tell what
+   * it read.
    */
   readonly accepted: number;
   /**

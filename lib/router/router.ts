@@ -29,7 +29,7 @@ export const NAME_FREE_FAILURES = 5;
 export const MAX_LISTED_ONLINE = 1000;
 export const ADDRESS_FREE_FAILURES = 20;
 
-/** Counters for logs, tests and, later, metrics. */
+/** Counters for logs and tests; `/metrics` reads them as the `parley_*_total` counters. */
 export interface RouterStats {
   connections: number;
   signIns: number;

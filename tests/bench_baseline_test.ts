@@ -1,0 +1,67 @@
+/**
+ * The bench's baseline servers (bench/baseline_*.ts) are the floor Parley is compared with, so
+ * they must drop a slow reader as Parley does rather than buffer for it without end.
+ */
+import assert from "node:assert/strict";
+import { RawWebSocket } from "./raw_ws.ts";
+
+const BASELINE_WS = new URL("../bench/baseline_ws.ts", import.meta.url).pathname;
+
+/** Starts bench/baseline_ws.ts as its own process; resolves with its port once it listens. */
+async function startBaselineWs(): Promise<{ port: number; stop: () => Promise<void> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", BASELINE_WS],
+    stdout: "piped",
+    stderr: "null",
+    stdin: "null",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  let port = 0;
+  while (!port) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`baseline exited before listening: ${out}`);
+    out += value;
+    port = Number(out.match(/^baseline listening: ws [\d.]+:(\d+)/m)?.[1] ?? 0);
+  }
+  return {
+    port,
+    async stop() {
+      lines.cancel().catch(() => {});
+      child.kill();
+      await child.status;
+    },
+  };
+}
+
+Deno.test("baseline ws: a reader that stops reading is closed as too slow past 1 MiB waiting", async () => {
+  const baseline = await startBaselineWs();
+  const stalled = await RawWebSocket.connect(baseline.port, { path: "/" }); // never reads
+  const sender = new WebSocket(`ws://127.0.0.1:${baseline.port}/`);
+  try {
+    await new Promise((resolve, reject) => {
+      sender.onopen = resolve;
+      sender.onerror = reject;
+    });
+    // Everyone gets every line, the sender too: it waits for its own echo before it sends the
+    // next, so that it is never behind itself.
+    const sent = 300;
+    const line = "x".repeat(64 * 1024);
+    let echo = Promise.withResolvers<void>();
+    sender.onmessage = () => echo.resolve();
+    for (let i = 0; i < sent; i++) {
+      sender.send(line);
+      await echo.promise;
+      echo = Promise.withResolvers<void>();
+    }
+
+    // ~19 MiB went to the stalled reader: far more than its socket's buffers and the 1 MiB cap.
+    const { texts, close } = await stalled.readUntilClose(10_000);
+    assert.deepEqual(close, { code: 1008, reason: "too slow" }, "closed as too slow");
+    assert.ok(texts.length < sent, `${texts.length} of ${sent} lines reached the stalled reader`);
+  } finally {
+    sender.close();
+    stalled.close();
+    await baseline.stop();
+  }
+});
