@@ -1,6 +1,6 @@
 import { concatBytes } from "../lib/bytes.ts";
 import type { Dialect } from "../lib/protocol/types.ts";
-import type { Connection } from "../lib/router/mod.ts";
+import type { Connection, ReaderProgress } from "../lib/router/mod.ts";
 import type { SecureSession } from "../lib/crypto/mod.ts";
 import { FrameSealer, type SealedLines } from "./secure_transport.ts";
 import { type Watched, writeWatch } from "./write_watch.ts";
@@ -52,7 +52,7 @@ export class TcpConnection implements Connection, Watched, SealedLines {
   readonly remoteAddr: string;
   closing = false;
   tooSlow = false;
-  /** Sealed lines read and waiting to be opened (see Connection.inputPending). */
+  /** Sealed lines read and waiting to be opened (see ReaderProgress.inputPending). */
   inputPending = 0;
   #conn: Deno.Conn;
   #queue: Pending[] = [];
@@ -83,16 +83,19 @@ export class TcpConnection implements Connection, Watched, SealedLines {
     }
   }
 
-  get accepted(): number {
-    return this.#accepted;
+  /** Frames leave the server's queues when the socket takes them: one count serves both. */
+  progress(): ReaderProgress {
+    const accepted = this.#accepted;
+    return {
+      accepted,
+      handedOver: accepted,
+      inputPending: this.inputPending,
+      tooSlow: this.tooSlow,
+    };
   }
 
   rest(): boolean {
     return this.#sealer?.rest() ?? false;
-  }
-
-  get handedOver(): number {
-    return this.#accepted;
   }
 
   send(frame: string, lazy = false): number {

@@ -20,13 +20,16 @@
  * end of its own turn.
  */
 
-import { LAZY_MAX_WAIT_MS } from "../lib/router/lazy_events.ts";
-
 /** Milliseconds a round of `n` flushes is assumed to cost, times two. */
 const MS_PER_FLUSH = 0.08;
 const MAX_DELAY_MS = 80;
 const LAZY_MS_PER_FLUSH = 0.2;
 const LAZY_MIN_MS = 100;
+/**
+ * The longest a lazy frame waits for company. The router is told (`Limits.lazyWaitMs`, whose
+ * default is this) so that a heartbeat held here is not blamed on its reader.
+ */
+export const LAZY_MAX_WAIT_MS = 3000;
 const LAZY_MAX_MS = LAZY_MAX_WAIT_MS;
 
 /** Something with work to do at the end of a turn: a connection's sealer. */

@@ -5,7 +5,7 @@
  */
 import type { Logger } from "../lib/log.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../lib/protocol/lines.ts";
-import type { Connection, Router, Session } from "../lib/router/mod.ts";
+import type { Connection, ReaderProgress, Router, Session } from "../lib/router/mod.ts";
 import type { Refusal } from "../lib/router/admission.ts";
 import type { UserRecord } from "../lib/store/store.ts";
 import {
@@ -232,7 +232,7 @@ export class WsConnection implements Connection, Watched, SealedLines {
   readonly remoteAddr: string;
   closing = false;
   tooSlow = false;
-  /** Messages received and waiting to be opened (see Connection.inputPending). */
+  /** Messages received and waiting to be opened (see ReaderProgress.inputPending). */
   inputPending = 0;
   /** The router's session, once the socket is open. */
   session: Session | undefined;
@@ -277,18 +277,19 @@ export class WsConnection implements Connection, Watched, SealedLines {
     return this.#sealer?.rest() ?? false;
   }
 
-  get handedOver(): number {
-    return this.#handedOver;
-  }
-
   /**
-   * Frames the socket took, as of the last time its buffer was empty (a lower bound, and free to
-   * keep). Frozen once the reader is judged too slow: what was waiting then was not taken. The
-   * router goes by heartbeat answers in JSON mode; this is the transport's own progress.
+   * `accepted`: frames the socket took, as of the last time its buffer was empty (a lower bound,
+   * and free to keep). Frozen once the reader is judged too slow: what was waiting then was not
+   * taken. The router goes by heartbeat answers in JSON mode; this is the transport's own count.
    */
-  get accepted(): number {
+  progress(): ReaderProgress {
     if (!this.tooSlow) this.#noteEmpty();
-    return this.#accepted;
+    return {
+      accepted: this.#accepted,
+      handedOver: this.#handedOver,
+      inputPending: this.inputPending,
+      tooSlow: this.tooSlow,
+    };
   }
 
   /** An empty buffer means every frame handed over so far left the server. */

@@ -225,15 +225,15 @@ class FakeConnection implements Connection {
   readonly transport = "test";
   readonly dialect = "json" as const;
   readonly frames: Record<string, unknown>[] = [];
-  readonly tooSlow = false;
   session!: Session;
   constructor(readonly remoteAddr: string) {}
   send(frame: string) {
     this.frames.push(JSON.parse(frame));
     return this.frames.length - 1;
   }
-  get accepted() {
-    return this.frames.length;
+  progress() {
+    const taken = this.frames.length;
+    return { accepted: taken, handedOver: taken, inputPending: 0, tooSlow: false };
   }
   flushed() {
     return Promise.resolve();

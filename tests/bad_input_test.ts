@@ -169,6 +169,20 @@ Deno.test("unknown commands get unknown_command listing the known ones, even pro
     await expectFrame(t, { type: "pong", cid: "alive" });
   }));
 
+Deno.test("a heartbeat answer is checked like every command: a bad seq gets bad_argument", () =>
+  withServer(async (server) => {
+    const t = await rawJson(server);
+    for (const [seq, cid] of [[1.5, "h1"], [-1, "h2"], ["3", "h3"]] as const) {
+      await t.write(JSON.stringify({ type: "heartbeat", seq, cid }));
+      const err = await expectError(t, "bad_argument", { cid });
+      assert.match(err.message, /"seq" as a whole number/);
+    }
+    // A well-formed answer to no heartbeat is ignored: nothing comes before the pong.
+    await t.write(JSON.stringify({ type: "heartbeat", seq: 7, cid: "h4" }));
+    await t.write(JSON.stringify({ type: "ping", cid: "alive" }));
+    await expectFrame(t, { type: "pong", cid: "alive" });
+  }));
+
 Deno.test("wrong field types get bad_argument naming the field; the connection stays", () =>
   withServer(async (server) => {
     const t = await rawJson(server);

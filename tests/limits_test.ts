@@ -6,8 +6,9 @@ import assert from "node:assert/strict";
 import { clientHandshake } from "../lib/crypto/mod.ts";
 import type { ServerEvent } from "../lib/protocol/types.ts";
 import type { Connection, Session } from "../lib/router/mod.ts";
-import { HEARTBEAT_LIMIT } from "../lib/router/session.ts";
-import { LAZY_MAX_WAIT_MS } from "../lib/router/lazy_events.ts";
+import { DEFAULT_LIMITS } from "../lib/router/options.ts";
+import { HEARTBEAT_LIMIT } from "../lib/router/reader_watch.ts";
+import { LAZY_MAX_WAIT_MS } from "../server/turn.ts";
 import { PASSWORD, sleep, type TestServer, until, within, withServer } from "./helpers.ts";
 import { expectError, expectFrame, joinBytes, nextFrame, rawJson, textUser, utf8 } from "./raw.ts";
 
@@ -399,7 +400,6 @@ class HeldConnection implements Connection {
   readonly transport = "test";
   readonly dialect = "json" as const;
   readonly remoteAddr = "192.0.2.7";
-  readonly tooSlow = false;
   readonly frames: { type: string; seq?: number }[] = [];
   handedOver = 0;
   inputPending = 0;
@@ -409,8 +409,9 @@ class HeldConnection implements Connection {
     this.frames.push(JSON.parse(frame));
     return this.frames.length - 1;
   }
-  get accepted() {
-    return this.handedOver;
+  progress() {
+    const { handedOver, inputPending } = this;
+    return { accepted: handedOver, handedOver, inputPending, tooSlow: false };
   }
   release() {
     this.handedOver = this.frames.length;
@@ -472,10 +473,31 @@ Deno.test("a heartbeat stuck in the server still ends the connection after a har
     const started = performance.now();
     await until(() => conn.aborted !== undefined, 8000, "the drop");
     const waited = performance.now() - started;
-    const limit = HEARTBEAT_LIMIT * 300 + LAZY_MAX_WAIT_MS;
+    const limit = HEARTBEAT_LIMIT * 300 + server.router.limits.lazyWaitMs;
     assert.ok(waited >= limit - 1000 && waited < limit + 2000, `dropped after ${waited} ms`);
     assert.ok(!server.router.online.has("held"));
   }, { limits: { slowReaderMs: 300 } }));
+
+Deno.test("a heartbeat's answer is taken at once, while a slow command holds the queue", () =>
+  withServer(async (server) => {
+    const { conn } = await heldUserWithHeartbeat(server);
+    conn.release();
+    // A command that takes its time (a sign-in's key derivation, a send waiting for translation).
+    let finish!: () => void;
+    conn.session.enqueue(() => new Promise<void>((resolve) => finish = resolve));
+    const beat = conn.frames.find((f) => f.type === "heartbeat")!;
+    conn.session.receive(JSON.stringify({ type: "heartbeat", seq: beat.seq }));
+    // Three timeouts: an answer waiting behind the slow command would have had the reader
+    // dropped by now.
+    await sleep(900);
+    finish();
+    assert.equal(conn.aborted, undefined);
+    assert.ok(server.router.online.has("held"));
+  }, { limits: { slowReaderMs: 300 } }));
+
+Deno.test("the router's heartbeat grace is the longest the transports hold a lazy frame", () => {
+  assert.equal(DEFAULT_LIMITS.lazyWaitMs, LAZY_MAX_WAIT_MS);
+});
 
 /** A HeldConnection that reads everything at once (it answers heartbeats) and counts rests. */
 class QuietConnection extends HeldConnection {

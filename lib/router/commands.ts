@@ -19,15 +19,20 @@ import type { Router } from "./router.ts";
 import type { Session } from "./session.ts";
 
 /**
- * One row of the command table. The router checks, in this order and in one place: the rate
- * limit (`cost` tokens), whether the session must be signed in (`auth`), and the fields
- * (`parse`); only then does `run` see a typed command.
+ * One row of the command table. `dispatch` (lib/router/dispatch.ts) checks, in this order and in
+ * one place: the rate limit (`cost` tokens), whether the session must be signed in (`auth`), and
+ * the fields (`parse`); only then does `run` see a typed command.
  */
 export interface CommandSpec<C extends Command = Command> {
   /** `in`: only when signed in; `out`: only before; `any`: either. */
   auth: "in" | "out" | "any";
   /** Tokens taken from the connection's bucket. */
   cost: number;
+  /**
+   * `false`: runs as soon as it arrives, ahead of the commands waiting in the session's queue
+   * (its `run` must finish at once). By default a command waits for those before it.
+   */
+  queue?: false;
   parse(raw: RawCommand): C;
   run(router: Router, session: Session, command: C): Promise<void> | void;
 }
@@ -126,12 +131,14 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
     parse: (raw) => ({ type: "ping", cid: clientId(raw) }),
     run: handlePing,
   },
-  // {"type":"heartbeat","seq":N}: the answer to the server's heartbeat
+  // {"type":"heartbeat","seq":N}: the answer to the server's heartbeat. It says the client reads
+  // now, so it must not wait behind the client's own sends.
   heartbeat: {
     auth: "any",
     cost: 0,
+    queue: false,
     parse: (raw) => ({ type: "heartbeat", seq: requireCount(raw, "seq"), cid: clientId(raw) }),
-    run: (_router, session, cmd) => session.heartbeatAnswered(cmd.seq),
+    run: (_router, session, cmd) => session.watch.answered(cmd.seq),
   },
   // {"type":"originals","show":BOOL}
   originals: {

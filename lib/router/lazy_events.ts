@@ -1,13 +1,7 @@
 import type { ServerEvent } from "../protocol/types.ts";
 
 /**
- * The longest a lazy event may wait for company (server/turn.ts waits up to a second, longer on
- * a big server, never longer than this).
- */
-export const LAZY_MAX_WAIT_MS = 3000;
-
-/**
- * Whether an event may wait to travel with others (up to `LAZY_MAX_WAIT_MS`): presence coming and
+ * Whether an event may wait to travel with others (up to `Limits.lazyWaitMs`): presence coming and
  * going, which nobody is waiting on, and heartbeats (the reader's time starts when one leaves).
  * When everyone signs in at once (a restart), n sign-ins tell n - 1 others each; sent lazily they
  * cost each encrypted connection a seal every second or two instead of one per turn

@@ -1,4 +1,4 @@
-export type { Connection } from "./connection.ts";
+export type { Connection, ReaderProgress } from "./connection.ts";
 export { Router, type RouterStats } from "./router.ts";
 export { Session, type SessionUser } from "./session.ts";
 export { DEFAULT_LIMITS, type Limits, type RouterOptions } from "./options.ts";

@@ -33,6 +33,12 @@ export interface Limits {
    * drops its imported keys (a few KiB) until the next frame. @default 10000
    */
   restAfterMs: number;
+  /**
+   * The longest a transport may hold a lazy frame (presence, heartbeats) to send it with others:
+   * a heartbeat still in the server after this long and `HEARTBEAT_LIMIT` timeouts ends the
+   * connection all the same. Set by the server to what its transports wait at most. @default 3000
+   */
+  lazyWaitMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -48,6 +54,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxQueuedBytes: 1 << 20,
   slowReaderMs: 5_000,
   restAfterMs: 10_000,
+  lazyWaitMs: 3_000,
 };
 
 export interface RouterOptions {

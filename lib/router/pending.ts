@@ -51,7 +51,7 @@ export async function deliverPending(
     if (session.conn.dialect === "text" && batch.length) {
       await session.conn.flushed();
       // Only what the socket took counts as delivered: not after a failed write or a slow reader.
-      if (session.closed || session.conn.accepted <= last) return;
+      if (session.closed || session.conn.progress().accepted <= last) return;
       try {
         await router.store.ack(user.key, batch.map((m) => m.id));
       } catch (err) {

@@ -1,12 +1,9 @@
-import { ParleyError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { RawCommand } from "../protocol/json.ts";
 import { encodeTextEvent } from "../protocol/text.ts";
 import type { ServerEvent, UserStatus } from "../protocol/types.ts";
 import type { ClientIdRecord, Store, StoredMessage, UserRecord } from "../store/store.ts";
 import { welcomeSession } from "./handlers/account.ts";
 import { deliverPending } from "./pending.ts";
-import { lookupCommand } from "./commands.ts";
 import type { Connection } from "./connection.ts";
 import { DEFAULT_LIMITS, type Limits, type RouterOptions } from "./options.ts";
 import { Session } from "./session.ts";
@@ -19,7 +16,7 @@ import { TranslationService } from "../translate/service.ts";
 import { type Counter, MetricsRegistry, registerProcessMetrics } from "../metrics/mod.ts";
 import { Admission } from "./admission.ts";
 import { ListenerStates } from "./listeners.ts";
-import { LagFreeClock } from "../lag_free_clock.ts";
+import { type ReaderWatch, WatchTick } from "./reader_watch.ts";
 import { timedStore } from "../store/timed.ts";
 import { StoreWriteHealth } from "../store/write_health.ts";
 import { cachedUserList } from "../store/user_list_cache.ts";
@@ -43,7 +40,7 @@ export interface RouterStats {
 
 /**
  * The core: every transport attaches its connections here, and every decoded command goes
- * through `dispatch`. It knows who is online on which sessions, and decides who receives what.
+ * through `dispatch` (lib/router/dispatch.ts). It knows who is online on which sessions, and decides who receives what.
  * It imports no transport.
  */
 export class Router {
@@ -92,9 +89,8 @@ export class Router {
   /** The last translated delivery of each sender, which the next one waits for. */
   readonly #deliveries = new Map<string, Promise<void>>();
   #shuttingDown = false;
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
-  /** Heartbeat time: the server's own lag does not count against its readers. */
-  readonly #clock = new LagFreeClock(2000);
+  /** Ticks every open session's reader watch (heartbeats, rests) while there are sessions. */
+  readonly #watchTick: WatchTick;
 
   constructor(options: RouterOptions) {
     this.logger = options.logger;
@@ -125,6 +121,9 @@ export class Router {
       new TranslationService({ logger: this.logger, metrics: this.metrics });
     this.#registerMetrics();
     this.textOriginals = options.textOriginals ?? true;
+    this.#watchTick = new WatchTick(this.limits, () => this.#openWatches(), () => {
+      this.stats.rests++;
+    });
     this.typing = new TypingTracker(this.limits.typingTtlMs, (from, to) => {
       this.#typingStopped(from, to);
     });
@@ -161,7 +160,7 @@ export class Router {
       return session;
     }
     this.#sessions.add(session);
-    this.#startHeartbeat();
+    this.#watchTick.start();
     this.stats.connections++;
     if (!options.greeted) session.emit(this.hello());
     const user = options.user;
@@ -176,42 +175,6 @@ export class Router {
       dialect: conn.dialect,
     });
     return session;
-  }
-
-  /** Runs one command for a session: checks sign-in state and fields, then the handler. */
-  async dispatch(session: Session, raw: RawCommand): Promise<void> {
-    if (session.closed) return;
-    const cid = typeof raw.cid === "string" ? raw.cid : undefined;
-    try {
-      const spec = lookupCommand(raw.type);
-      if (!spec) {
-        throw new ParleyError("unknown_command", `Unknown command '${raw.type.slice(0, 40)}'.`);
-      }
-      if (spec.auth === "in" && !session.user) {
-        throw new ParleyError(
-          "not_logged_in",
-          "Sign in first: /login <name> <password> or /register.",
-        );
-      }
-      if (spec.auth === "out" && session.user) {
-        throw new ParleyError(
-          "already_logged_in",
-          `You are already signed in as ${session.user.name}.`,
-        );
-      }
-      const command = spec.parse(raw);
-      await spec.run(this, session, command);
-    } catch (err) {
-      session.fail(err, cid);
-      // A failed sign-in in text mode starts over at the name prompt; a signed-in user (told
-      // they are already signed in) is not asked for a name.
-      if (
-        session.conn.dialect === "text" && !session.user &&
-        ["auth", "login", "register"].includes(raw.type)
-      ) {
-        session.emit({ type: "prompt", text: "Name:" });
-      }
-    }
   }
 
   /** Adds a signed-in session; announces the user when this is their first session. */
@@ -230,12 +193,12 @@ export class Router {
   /** Called by a session when its transport is gone. */
   detach(session: Session): void {
     if (!this.#sessions.delete(session)) return;
-    if (this.#sessions.size === 0) this.#stopHeartbeat();
+    if (this.#sessions.size === 0) this.#watchTick.stop();
     const user = session.user;
     if (!user) return;
     // Dropped as too slow a reader: private messages its socket never took wait in the store,
     // as for someone offline, so they arrive at the next sign-in instead of being lost.
-    if (session.conn.tooSlow) void this.#keepUntaken(session);
+    if (session.conn.progress().tooSlow) void this.#keepUntaken(session);
     const set = this.online.get(user.key);
     if (!set?.delete(session) || set.size > 0) return;
     this.online.delete(user.key);
@@ -391,7 +354,7 @@ export class Router {
   /** Tells every connection the server is going away, closes them and stops timers. */
   async shutdown(reason = "server shutting down"): Promise<void> {
     this.#shuttingDown = true;
-    this.#stopHeartbeat();
+    this.#watchTick.stop();
     this.typing.clearAll();
     const sessions = [...this.#sessions];
     await Promise.allSettled(sessions.map((s) => s.idle()));
@@ -402,26 +365,9 @@ export class Router {
     await Promise.allSettled(sessions.map((s) => s.conn.flushed()));
   }
 
-  /**
-   * Every second, each JSON session gets its heartbeat checked (see `Session.heartbeat`): a
-   * reader that stops reading is found within the slow-reader timeout plus a lazy round and two
-   * heartbeat periods (at most HEARTBEAT_LIMIT timeouts while the server is behind),
-   * however slowly its socket buffers fill.
-   */
-  #startHeartbeat(): void {
-    if (this.#heartbeat !== undefined) return;
-    const period = Math.min(1000, this.limits.slowReaderMs / 2);
-    this.#clock.resume();
-    this.#heartbeat = setInterval(() => {
-      const now = this.#clock.tick();
-      for (const s of this.#sessions) s.heartbeat(now, this.limits.slowReaderMs);
-    }, period);
-    Deno.unrefTimer(this.#heartbeat);
-  }
-
-  #stopHeartbeat(): void {
-    clearInterval(this.#heartbeat);
-    this.#heartbeat = undefined;
+  /** The reader watches of the sessions still open. */
+  *#openWatches(): Iterable<ReaderWatch> {
+    for (const s of this.#sessions) if (!s.closed) yield s.watch;
   }
 
   /** Counts a refusal by a limit, for `/metrics`. */

@@ -92,7 +92,10 @@ export function deliverMessage(
  */
 function live(sessions: Session[], track: StoredMessage | undefined, router: Router): Session[] {
   const open = sessions.filter((s) => !s.closed);
-  if (track && sessions.some((s) => s.closed && s.conn.tooSlow && s.user?.key === track.toKey)) {
+  if (
+    track &&
+    sessions.some((s) => s.closed && s.conn.progress().tooSlow && s.user?.key === track.toKey)
+  ) {
     void router.keepForLater(track.toKey, [track]);
   }
   return open;
