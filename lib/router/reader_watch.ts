@@ -25,9 +25,10 @@ export class ReaderWatch {
   readonly #conn: Connection;
   /**
    * Private messages written live that the reader may not have taken yet, by frame number.
-   * Should the connection be dropped as too slow, they are stored for the next sign-in.
+   * Should the connection be dropped as too slow, they are stored for the next sign-in. Made
+   * when first needed: most connections never carry one past a quick reader.
    */
-  #unconfirmed: { index: number; message: StoredMessage }[] = [];
+  #unconfirmed: { index: number; message: StoredMessage }[] | undefined;
   /** The heartbeat waiting for its answer, with its frame number. */
   #beat: { seq: number; index: number; at: number; leftAt?: number } | undefined;
   /** Frame number of the last answered heartbeat: the client has read everything up to it. */
@@ -59,10 +60,10 @@ export class ReaderWatch {
     if (!track) return;
     const taken = this.#taken();
     // Forget what the reader has; the list stays as long as the reader is behind.
-    if (this.#unconfirmed.length && this.#unconfirmed[0].index < taken) {
+    if (this.#unconfirmed?.length && this.#unconfirmed[0].index < taken) {
       this.#unconfirmed = this.#unconfirmed.filter((u) => u.index >= taken);
     }
-    if (index >= taken) this.#unconfirmed.push({ index, message: track });
+    if (index >= taken) (this.#unconfirmed ??= []).push({ index, message: track });
   }
 
   /** The client answered heartbeat `seq`: it read everything sent before it. */
@@ -75,7 +76,7 @@ export class ReaderWatch {
   /** Private messages written to this connection that may never have reached the reader. */
   untaken(): StoredMessage[] {
     const taken = this.#taken();
-    return this.#unconfirmed.filter((u) => u.index >= taken).map((u) => u.message);
+    return (this.#unconfirmed ?? []).filter((u) => u.index >= taken).map((u) => u.message);
   }
 
   /**
