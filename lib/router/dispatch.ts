@@ -18,25 +18,10 @@ const SIGN_IN_TYPES: ReadonlySet<string> = new Set(["auth", "login", "register"]
 export function dispatch(router: Router, session: Session, raw: RawCommand): void {
   const cid = clientIdOf(raw);
   const spec = lookupCommand(raw.type);
-  if (!spec) {
-    const known = Object.keys(COMMANDS).join(", ");
-    const name = String(raw.type).slice(0, 40);
-    return refuse(
-      router,
-      session,
-      new ParleyError("unknown_command", `Unknown command '${name}'. Known: ${known}.`),
-      cid,
-    );
-  }
+  if (!spec) return refuse(router, session, unknownCommand(raw.type), cid);
   if (spec.cost > 0 && !session.bucket.take(spec.cost)) {
     router.stats.rateLimited++;
-    const retryAfter = session.bucket.secondsUntil(spec.cost);
-    const err = new ParleyError(
-      "rate_limited",
-      "Slow down: too many commands; this one was dropped.",
-      { retryAfter },
-    );
-    return refuse(router, session, err, cid);
+    return refuse(router, session, rateLimited(session.bucket.secondsUntil(spec.cost)), cid);
   }
   if (spec.queue === false) {
     // Runs ahead of the queue (a heartbeat's answer says the client reads now; it must not wait
@@ -56,6 +41,23 @@ export function dispatch(router: Router, session: Session, raw: RawCommand): voi
       failed(session, raw, err, cid);
     }
   });
+}
+
+/** The one answer to a `type` the table does not have; a long name is not echoed whole. */
+function unknownCommand(type: string): ParleyError {
+  const known = Object.keys(COMMANDS).join(", ");
+  return new ParleyError(
+    "unknown_command",
+    `Unknown command '${String(type).slice(0, 40)}'. Known: ${known}.`,
+  );
+}
+
+function rateLimited(retryAfter: number): ParleyError {
+  return new ParleyError(
+    "rate_limited",
+    "Slow down: too many commands; this one was dropped.",
+    { retryAfter },
+  );
 }
 
 /**
