@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { HTTP_TIMEOUTS } from "./http_timeouts.ts";
+import { DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT } from "./protocol/ports.ts";
 import { DEFAULT_LIMITS, type Limits } from "./router/options.ts";
 import { DEFAULT_TRANSLATE_TIMEOUT_MS } from "./translate/service.ts";
 import { PROVIDER_NAMES, type ProviderName } from "./translate/translator.ts";
@@ -144,7 +145,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "tcp-port",
     env: "PARLEY_TCP_PORT",
-    default: "7000",
+    default: String(DEFAULT_TCP_PORT),
     help: "TCP port (text and JSON modes; 0 = any free port)",
     parse: port,
     key: "tcpPort",
@@ -152,7 +153,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "http-port",
     env: "PARLEY_HTTP_PORT",
-    default: "8000",
+    default: String(DEFAULT_HTTP_PORT),
     help: "HTTP port for the browser client",
     parse: port,
     key: "httpPort",

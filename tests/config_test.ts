@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type Config, ConfigError, helpText, limitsFromConfig, loadConfig } from "../lib/config.ts";
+import { CLIENT_HELP, type ClientArgs, parseClientArgs } from "../lib/client/terminal/args.ts";
 import { HTTP_TIMEOUTS } from "../lib/http_timeouts.ts";
 import { DEFAULT_LIMITS } from "../lib/router/options.ts";
 import { DEFAULT_TRANSLATE_TIMEOUT_MS } from "../lib/translate/service.ts";
@@ -38,6 +39,13 @@ Deno.test("a server started without flags runs the defaults a router built witho
   assert.equal(config.httpHeaderTimeout * 1000, HTTP_TIMEOUTS.headerMs);
   assert.equal(config.httpIdleTimeout * 1000, HTTP_TIMEOUTS.idleMs);
   assert.equal(config.translateTimeout * 1000, DEFAULT_TRANSLATE_TIMEOUT_MS);
+});
+
+Deno.test("the terminal client looks for the server where it listens by default", () => {
+  const config = loadConfig([], noEnv) as Config;
+  const client = parseClientArgs([], noEnv) as ClientArgs;
+  assert.equal(client.port, config.tcpPort);
+  assert.match(CLIENT_HELP, new RegExp(`PARLEY_TCP_PORT, default ${config.tcpPort}\\b`));
 });
 
 Deno.test("limitsFromConfig() carries every limit flag into the router's units", () => {
