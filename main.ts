@@ -1,23 +1,26 @@
 /**
- * Composition root: config -> store -> router -> listeners, and a graceful shutdown on
- * SIGINT/SIGTERM (stop accepting, say goodbye to every client, close the store).
+ * Composition root, in named steps: read the config, open the data directory (its lock, the
+ * identity), open the store, build the router, listen, wait for SIGINT/SIGTERM, then shut down
+ * gracefully (stop accepting, say goodbye to every client, close the store).
  */
-import { ConfigError, helpText, loadConfig } from "./lib/config.ts";
-import { createLogger } from "./lib/log.ts";
-import { Router } from "./lib/router/mod.ts";
+import { type Config, ConfigError, helpText, limitsFromConfig, loadConfig } from "./lib/config.ts";
+import { createLogger, type Logger } from "./lib/log.ts";
+import { composeRouter, type Router } from "./lib/router/mod.ts";
 import { SqliteStore } from "./lib/store/mod.ts";
-import { StoreWriteHealth } from "./lib/store/write_health.ts";
-import { isCryptoError } from "./lib/crypto/errors.ts";
+import { isCryptoError, type ServerIdentity } from "./lib/crypto/mod.ts";
 import { DATA_KEY_ENV, loadOrCreateDataKey, loadOrCreateIdentity } from "./lib/crypto/key_files.ts";
-import { serveTcp } from "./server/tcp.ts";
+import { serveTcp, type TcpServer } from "./server/tcp.ts";
 import { loadAssets } from "./server/assets.ts";
 import { type HttpServer, serveHttp } from "./server/http.ts";
 import { isLoopback } from "./server/plaintext_policy.ts";
-import { DataDirLockedError, lockDataDir } from "./server/data_dir_lock.ts";
+import { type DataDirLock, DataDirLockedError, lockDataDir } from "./server/data_dir_lock.ts";
 import { describeTlsError, loadTlsFiles, type TlsFiles, TlsSetupError } from "./server/tls.ts";
-import { MetricsRegistry } from "./lib/metrics/mod.ts";
-import { startMemoryTrim } from "./server/memory_trim.ts";
-import { SHUTDOWN_GRACE_SECONDS, watchStopSignals } from "./server/stop_signals.ts";
+import { type MemoryTrimmer, startMemoryTrim } from "./server/memory_trim.ts";
+import {
+  SHUTDOWN_GRACE_SECONDS,
+  type StopSignals,
+  watchStopSignals,
+} from "./server/stop_signals.ts";
 import { describeListenError } from "./server/listen_error.ts";
 import { fitConnections, openFileCount, openFileLimit } from "./server/fd_limit.ts";
 import {
@@ -25,10 +28,8 @@ import {
   createTranslator,
   GOOGLE_BASE_URL,
 } from "./lib/translate/providers/mod.ts";
-import { TranslationService } from "./lib/translate/service.ts";
 import { KDF_ENV, readKdfSetting } from "./lib/accounts/kdf_setting.ts";
-
-const VERSION = "0.1.0";
+import { VERSION } from "./lib/version.ts";
 
 /** Where a provider is reached when no --translate-url is given (LibreTranslate needs one). */
 const DEFAULT_TRANSLATE_URLS: Record<string, string> = {
@@ -36,33 +37,114 @@ const DEFAULT_TRANSLATE_URLS: Record<string, string> = {
   apertium: APERTIUM_BASE_URL,
 };
 
-/** A URL as it may be printed: no user, password or query (which may carry a key). */
-function withoutCredentials(url: string): string {
-  const u = new URL(url);
-  return `${u.origin}${u.pathname === "/" ? "" : u.pathname}`;
+/** How long the shutdown waits for each listener to finish before it closes the store. */
+const LISTENER_DRAIN_MS = 3000;
+
+/**
+ * Start-up stops here: each line goes to stderr after `parley: `, then the process exits with
+ * `exitCode` (2 for a bad configuration, 1 for anything else).
+ */
+class StartFailure extends Error {
+  constructor(readonly lines: string[], readonly exitCode = 1) {
+    super(lines.join("\n"));
+  }
+}
+
+/** What the command line and the environment asked for. */
+interface Settings {
+  config: Config;
+  logger: Logger;
+  /** PBKDF2 iterations for new password hashes (PARLEY_KDF_ITERATIONS). */
+  kdfIterations: number;
+  /** Both listeners speak TLS with these, when --tls-cert/--tls-key are given. */
+  tls?: TlsFiles;
+}
+
+/** The data directory, held: its lock and the server's long-term identity. */
+interface DataDir {
+  lock: DataDirLock;
+  identity: ServerIdentity;
+  /** Where a new identity was written; undefined when it was already there. */
+  createdIdentityAt?: string;
+}
+
+interface Listeners {
+  tcp: TcpServer;
+  /** Absent without built assets: the server then runs for TCP clients only. */
+  http?: HttpServer;
 }
 
 async function main(): Promise<number> {
-  let config;
+  let settings;
   try {
-    config = loadConfig(Deno.args);
+    settings = await readSettings(Deno.args);
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    console.error(`parley: ${err.message}`);
-    return 2;
+    return startFailed(err);
   }
-  if (config === "help") {
+  if (settings === "help") {
     console.log(helpText());
     return 0;
   }
+  const { config, logger } = settings;
+  // Listen for signals before anything else, so a stop during start-up is still graceful.
+  // They stay installed until the end: a repeated signal must not cut the shutdown short. The
+  // shutdown lets messages waiting for a translation go out first, so it may take that long.
+  const signals = watchStopSignals({
+    logger,
+    graceMs: Math.max(SHUTDOWN_GRACE_SECONDS, config.translateTimeout + 5) * 1000,
+  });
+  let dataDir, store;
+  try {
+    dataDir = await openDataDir(config.dataDir);
+    store = await openStore(config.dataDir, logger);
+  } catch (err) {
+    return startFailed(err);
+  }
+  const router = buildRouter(settings, store);
+  let listeners;
+  try {
+    listeners = await listen(settings, router, dataDir.identity);
+  } catch (err) {
+    await store.close();
+    return startFailed(err);
+  }
+  const trimmer = startMemoryTrim({ logger, metrics: router.metrics });
+  announce(settings, { dataDir, listeners, router, trimmer });
+  await awaitStop(signals, logger);
+  await shutdown({ router, listeners, store, dataDir, trimmer });
+  logger.info("bye");
+  signals.dispose();
+  return 0;
+}
+
+/** The exit code for a failed start, after saying why on stderr. */
+function startFailed(err: unknown): number {
+  if (!(err instanceof StartFailure)) throw err;
+  for (const line of err.lines) console.error(`parley: ${line}`);
+  return err.exitCode;
+}
+
+/**
+ * Reads the flags and environment (or "help"), the KDF setting and the TLS files, and warns
+ * about settings that weaken the server. The TLS files are read before anything starts, so a
+ * missing or wrong file stops the server with a clear message.
+ */
+async function readSettings(args: string[]): Promise<Settings | "help"> {
+  let config;
+  try {
+    config = loadConfig(args);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new StartFailure([err.message], 2);
+    throw err;
+  }
+  if (config === "help") return "help";
   const logger = createLogger(config.logLevel);
   let kdf;
   try {
     kdf = readKdfSetting(Deno.env.get(KDF_ENV));
   } catch (err) {
-    if (!(err instanceof RangeError)) throw err;
-    console.error(`parley: ${err.message}`);
-    return 2;
+    if (err instanceof RangeError) throw new StartFailure([err.message], 2);
+    throw err;
   }
   // Straight to stderr, whatever --log-level says: weaker password hashes must not go unnoticed.
   if (kdf.warning) console.error(`parley: ${kdf.warning}`);
@@ -74,54 +156,56 @@ async function main(): Promise<number> {
         "PARLEY_TRANSLATE_KEY in the environment instead",
     );
   }
-  // --tls-cert/--tls-key: both listeners speak TLS (docs/security.md §10). Read before anything
-  // starts, so a missing or wrong file stops the server with a clear message.
+  // --tls-cert/--tls-key: both listeners speak TLS (docs/security.md §10).
   let tls: TlsFiles | undefined;
   if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
     try {
       tls = await loadTlsFiles(config.tlsCert, config.tlsKey);
     } catch (err) {
-      if (!(err instanceof TlsSetupError)) throw err;
-      console.error(`parley: ${err.message}`);
-      return 1;
+      if (err instanceof TlsSetupError) throw new StartFailure([err.message]);
+      throw err;
     }
   }
-  const tlsPair = tls && { cert: tls.cert, key: tls.key };
-  // Listen for signals before anything else, so a stop during start-up is still graceful.
-  // They stay installed until the end: a repeated signal must not cut the shutdown short. The
-  // shutdown lets messages waiting for a translation go out first, so it may take that long.
-  const signals = watchStopSignals({
-    logger,
-    graceMs: Math.max(SHUTDOWN_GRACE_SECONDS, config.translateTimeout + 5) * 1000,
-  });
-  await Deno.mkdir(config.dataDir, { recursive: true });
-  // One server per data directory: a second one on the same store would split who is online.
-  let dataDirLock;
+  return { config, logger, kdfIterations: kdf.iterations, tls };
+}
+
+/**
+ * Creates the data directory if needed, locks it (one server per data directory: a second one
+ * on the same store would split who is online) and loads or creates the long-term identity
+ * that signs every JSON-mode handshake (docs/security.md §7).
+ */
+async function openDataDir(dir: string): Promise<DataDir> {
+  await Deno.mkdir(dir, { recursive: true });
+  let lock;
   try {
-    dataDirLock = lockDataDir(config.dataDir);
+    lock = lockDataDir(dir);
   } catch (err) {
-    if (!(err instanceof DataDirLockedError)) throw err;
-    console.error(`parley: ${err.message}`);
-    return 1;
+    if (err instanceof DataDirLockedError) throw new StartFailure([err.message]);
+    throw err;
   }
-  // The long-term identity that signs every JSON-mode handshake (docs/security.md §7).
-  let identity;
   try {
-    identity = await loadOrCreateIdentity(config.dataDir);
+    const loaded = await loadOrCreateIdentity(dir);
+    return {
+      lock,
+      identity: loaded.identity,
+      createdIdentityAt: loaded.created ? loaded.path : undefined,
+    };
   } catch (err) {
-    if (!isCryptoError(err)) throw err;
-    console.error(`parley: ${err.message}`);
-    return 1;
+    if (isCryptoError(err)) throw new StartFailure([err.message]);
+    throw err;
   }
-  const dbPath = `${config.dataDir}/parley.db`;
-  // The at-rest data key (docs/security.md §9): never a fresh key for a store that has a check
-  // value; a lost, malformed or wrong key stops start-up with what to do.
-  let store: SqliteStore;
+}
+
+/**
+ * Opens the SQLite store with its at-rest data key (docs/security.md §9): never a fresh key for
+ * a store that has a check value; a lost, malformed or wrong key stops start-up with what to do.
+ */
+async function openStore(dataDir: string, logger: Logger): Promise<SqliteStore> {
+  const dbPath = storePath(dataDir);
   try {
-    const storedCheck = SqliteStore.storedKeyCheck(dbPath);
-    const loaded = await loadOrCreateDataKey(config.dataDir, {
+    const loaded = await loadOrCreateDataKey(dataDir, {
       envValue: Deno.env.get(DATA_KEY_ENV),
-      create: storedCheck === undefined,
+      create: SqliteStore.storedKeyCheck(dbPath) === undefined,
     });
     if (loaded.created) {
       logger.warn(
@@ -129,31 +213,47 @@ async function main(): Promise<number> {
           "stored messages cannot be read",
       );
     }
-    store = await SqliteStore.open({ path: dbPath, dataKey: loaded.key, logger });
+    const store = await SqliteStore.open({ path: dbPath, dataKey: loaded.key, logger });
     logger.info(
       `data key ${loaded.key.keyId} from ${loaded.source === "env" ? DATA_KEY_ENV : loaded.path}`,
     );
+    return store;
   } catch (err) {
     if (!isCryptoError(err)) throw err;
-    console.error(`parley: cannot open the store ${dbPath}: ${err.message}`);
+    const lines = [`cannot open the store ${dbPath}: ${err.message}`];
     if (err.code === "wrong_data_key") {
-      console.error(
-        "parley: if the original key is lost for good, its messages cannot be recovered: move " +
+      lines.push(
+        "if the original key is lost for good, its messages cannot be recovered: move " +
           `${dbPath} (and its -wal file) aside to start with an empty store (accounts too).`,
       );
     }
-    return 1;
+    throw new StartFailure(lines);
   }
-  // Each connection takes a file descriptor: admit no more than the open-file limit holds.
+}
+
+function storePath(dataDir: string): string {
+  return `${dataDir}/parley.db`;
+}
+
+/**
+ * The router over `store`, built by `composeRouter` as the tests build theirs, with the limits
+ * and translation provider the config names. Each connection takes a file descriptor: it
+ * admits no more than the open-file limit holds.
+ */
+function buildRouter(settings: Settings, store: SqliteStore): Router {
+  const { config, logger } = settings;
   const fdLimit = openFileLimit();
   const fitted = fdLimit
     ? fitConnections(config.maxConnections, fdLimit.soft, openFileCount())
     : { maxConnections: config.maxConnections };
   if (fitted.warning) logger.warn(fitted.warning);
-  const metrics = new MetricsRegistry();
-  // One tracker for every writer of the store, so a full disk is logged once per episode.
-  const storeWrites = new StoreWriteHealth(logger);
-  const translation = new TranslationService({
+  return composeRouter({
+    store,
+    logger,
+    version: VERSION,
+    limits: { ...limitsFromConfig(config), maxConnections: fitted.maxConnections },
+    // Only tests and the bench lower this, to keep hundreds of registrations fast.
+    kdfIterations: settings.kdfIterations,
     translator: createTranslator({
       provider: config.translateProvider,
       url: config.translateUrl,
@@ -165,45 +265,23 @@ async function main(): Promise<number> {
           { provider: config.translateProvider, error: err.message },
         ),
     }),
-    cache: storeWrites.wrap(store),
-    logger,
-    metrics,
-    timeoutMs: config.translateTimeout * 1000,
-  });
-  const router = new Router({
-    store,
-    storeWrites,
-    logger,
-    version: VERSION,
-    limits: {
-      loginTimeoutMs: config.loginTimeout * 1000,
-      maxConnections: fitted.maxConnections,
-      maxConnectionsPerIp: config.maxConnectionsPerIp,
-      newConnectionsPerMinute: config.connectionsPerMinute,
-      maxMessageBytes: config.maxMessageBytes,
-      ratePerSec: config.messageRate,
-      rateBurst: config.messageBurst,
-      maxQueuedBytes: config.maxQueuedKib * 1024,
-      slowReaderMs: config.slowReaderTimeout * 1000,
-    },
-    // Only tests and the bench lower this, to keep hundreds of registrations fast.
-    kdfIterations: kdf.iterations,
-    metrics,
-    translation,
+    translateTimeoutMs: config.translateTimeout * 1000,
     textOriginals: !config.hideOriginals,
   });
-  // A listener that cannot start stops the server with what to do (which flag moves it).
-  const reportListenError = (err: unknown, which: "tcp" | "http") => {
-    const port = which === "tcp" ? config.tcpPort : config.httpPort;
-    const problem = describeTlsError(err, tls) ?? describeListenError(err, {
-      hostname: config.host,
-      port,
-      flag: `--${which}-port`,
-      env: `PARLEY_${which.toUpperCase()}_PORT`,
-    });
-    if (problem) console.error(`parley: ${problem}`);
-    else logger.error(`cannot listen on ${config.host}:${port}`, { error: err });
-  };
+}
+
+/**
+ * Starts the TCP listener, then the HTTP one (pages, assets and the WebSocket bridge to the
+ * same router, server/http.ts) when the browser client is built (`deno task build`). A
+ * listener that cannot start stops the server with what to do (which flag moves it).
+ */
+async function listen(
+  settings: Settings,
+  router: Router,
+  identity: ServerIdentity,
+): Promise<Listeners> {
+  const { config, logger, tls } = settings;
+  const tlsPair = tls && { cert: tls.cert, key: tls.key };
   let tcp;
   try {
     tcp = serveTcp({
@@ -211,56 +289,73 @@ async function main(): Promise<number> {
       port: config.tcpPort,
       router,
       logger,
-      identity: identity.identity,
+      identity,
       tls: tlsPair,
       allowPlaintext: config.allowPlaintext,
     });
   } catch (err) {
-    reportListenError(err, "tcp");
-    await store.close();
-    return 1;
+    throw listenFailure(err, "tcp", settings);
   }
-
-  // Browser client: pages, assets and the WebSocket bridge to the same router (server/http.ts).
-  // Without built assets (`deno task build`) the server still runs, for TCP clients only.
-  let http: HttpServer | undefined;
   const assets = await loadAssets().catch((err: Error) => void logger.warn(err.message));
-  if (assets) {
-    try {
-      http = await serveHttp({
-        hostname: config.host,
-        port: config.httpPort,
-        router,
-        logger,
-        assets,
-        identity: identity.identity,
-        tls: tlsPair,
-        headerTimeoutMs: config.httpHeaderTimeout * 1000,
-        idleTimeoutMs: config.httpIdleTimeout * 1000,
-      });
-    } catch (err) {
-      reportListenError(err, "http");
-      tcp.stopAccepting();
-      await store.close();
-      return 1;
-    }
+  if (!assets) return { tcp };
+  try {
+    const http = await serveHttp({
+      hostname: config.host,
+      port: config.httpPort,
+      router,
+      logger,
+      assets,
+      identity,
+      tls: tlsPair,
+      headerTimeoutMs: config.httpHeaderTimeout * 1000,
+      idleTimeoutMs: config.httpIdleTimeout * 1000,
+    });
+    return { tcp, http };
+  } catch (err) {
+    tcp.stopAccepting();
+    throw listenFailure(err, "http", settings);
   }
+}
 
+/** Why a listener could not start, said the way an operator can act on. */
+function listenFailure(err: unknown, which: "tcp" | "http", settings: Settings): StartFailure {
+  const { config, logger, tls } = settings;
+  const port = which === "tcp" ? config.tcpPort : config.httpPort;
+  const problem = describeTlsError(err, tls) ?? describeListenError(err, {
+    hostname: config.host,
+    port,
+    flag: `--${which}-port`,
+    env: `PARLEY_${which.toUpperCase()}_PORT`,
+  });
+  if (problem) return new StartFailure([problem]);
+  logger.error(`cannot listen on ${config.host}:${port}`, { error: err });
+  return new StartFailure([]);
+}
+
+/**
+ * Says what is running where: the identity operators hand to users over another channel
+ * (clients pin it, docs/security.md §7, §8), the listeners, translation, and the line a script
+ * can wait for (tests read the port from it), last.
+ */
+function announce(
+  settings: Settings,
+  running: { dataDir: DataDir; listeners: Listeners; router: Router; trimmer?: MemoryTrimmer },
+): void {
+  const { config, logger, tls } = settings;
+  const { dataDir, listeners: { tcp, http }, router, trimmer } = running;
   const { hostname, port } = tcp.addr;
-  const trimmer = startMemoryTrim({ logger, metrics });
-  logger.info(`Parley ${VERSION} store=${dbPath}`, {
+  logger.info(`Parley ${VERSION} store=${storePath(config.dataDir)}`, {
     memoryTrim: trimmer ? trimmer.libc : "off",
   });
-  // Operators give this to users over another channel; clients pin it (docs/security.md §7, §8).
   console.log(
-    `Parley identity: ${identity.identity.fingerprint}` +
-      (identity.created ? ` (new, in ${identity.path})` : ""),
+    `Parley identity: ${dataDir.identity.fingerprint}` +
+      (dataDir.createdIdentityAt ? ` (new, in ${dataDir.createdIdentityAt})` : ""),
   );
   if (http) console.log(`Parley listening: ${tls ? "https" : "http"} ${http.url} (browser client)`);
   console.log(
-    translation.provider === "off"
+    router.translation.provider === "off"
       ? "Parley translation: off (messages are delivered as written; see --translate-provider)"
-      : `Parley translation: ${translation.provider} at ${
+      : `Parley translation: ${router.translation.provider} at ${
         withoutCredentials(config.translateUrl ?? DEFAULT_TRANSLATE_URLS[config.translateProvider])
       }, timeout ${config.translateTimeout} s`,
   );
@@ -272,26 +367,52 @@ async function main(): Promise<number> {
         "for text mode over TLS, or --allow-plaintext on a trusted network",
     );
   }
-  // One line a script can wait for; tests read the port from it.
   console.log(
     tls
       ? `Parley listening: tcp ${hostname}:${port} (TLS: text for openssl s_client, JSON for clients)`
       : `Parley listening: tcp ${hostname}:${port} (text for nc, JSON for clients)`,
   );
+}
 
+/** A URL as it may be printed: no user, password or query (which may carry a key). */
+function withoutCredentials(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname === "/" ? "" : u.pathname}`;
+}
+
+/** Waits for SIGINT or SIGTERM; a repeated one during the shutdown forces the exit. */
+async function awaitStop(signals: StopSignals, logger: Logger): Promise<void> {
   const signal = await signals.stopped;
   signals.shuttingDown();
   logger.info(`${signal}: shutting down`);
+}
+
+/**
+ * Stops accepting, says goodbye to every client (after messages waiting for a translation),
+ * gives each listener a moment to finish, then closes the store and releases the data
+ * directory.
+ */
+async function shutdown(
+  running: {
+    router: Router;
+    listeners: Listeners;
+    store: SqliteStore;
+    dataDir: DataDir;
+    trimmer?: MemoryTrimmer;
+  },
+): Promise<void> {
+  const { router, listeners: { tcp, http }, store, dataDir, trimmer } = running;
   tcp.stopAccepting();
   await router.shutdown("server shutting down");
-  if (http) await Promise.race([http.shutdown(), new Promise((r) => setTimeout(r, 3000))]);
-  await Promise.race([tcp.drained(), new Promise((r) => setTimeout(r, 3000))]);
+  if (http) await Promise.race([http.shutdown(), delay(LISTENER_DRAIN_MS)]);
+  await Promise.race([tcp.drained(), delay(LISTENER_DRAIN_MS)]);
   await store.close();
-  dataDirLock.release();
+  dataDir.lock.release();
   trimmer?.stop();
-  logger.info("bye");
-  signals.dispose();
-  return 0;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 Deno.exit(await main());

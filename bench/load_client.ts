@@ -1,6 +1,6 @@
 /**
  * One simulated user of the load generator. Against Parley it is the project's own client stack:
- * ParleyClient over SecureChannel, over TcpChannel or islands/ws_channel.ts (Deno has the
+ * ParleyClient over SecureChannel, over TcpChannel or lib/client/ws_channel.ts (Deno has the
  * WebSocket API), with a tap that takes `message` events before ParleyClient (which would hide
  * duplicates) and drops `presence` (nobody here needs it). Against the baseline it speaks the
  * trivial protocol: plain lines or WebSocket text, no sign-in, no encryption.
@@ -9,7 +9,7 @@ import { ParleyClient, SecureChannel, ServerError, TcpChannel } from "../lib/cli
 import type { FrameChannel } from "../lib/client/mod.ts";
 import { type IdentityVerifier, pinFingerprint } from "../lib/crypto/mod.ts";
 import type { MessageEvent } from "../lib/protocol/types.ts";
-import { WsChannel } from "../islands/ws_channel.ts";
+import { WsChannel } from "../lib/client/ws_channel.ts";
 import { TcpLines } from "./tcp_lines.ts";
 import type { Endpoint, Target } from "./wire.ts";
 

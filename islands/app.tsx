@@ -1,6 +1,6 @@
 import { useSignal } from "@preact/signals";
 import { useEffect, useMemo } from "preact/hooks";
-import { ChatSession } from "./chat_session.ts";
+import { ChatConnection } from "./chat_connection.ts";
 import { ChatWindow } from "./chat_window.tsx";
 import { LoginForm, type SignedIn } from "./login_form.tsx";
 
@@ -55,8 +55,8 @@ function Chat(
     onSignedOut: (notice: string) => void;
   },
 ) {
-  const session = useMemo(() => {
-    const s = new ChatSession({
+  const chat = useMemo(() => {
+    const s = new ChatConnection({
       onSignedOut: () => onSignedOut("Your session has ended. Please sign in again."),
       serverFingerprint,
     });
@@ -66,14 +66,14 @@ function Chat(
     return s;
   }, []);
   useEffect(() => {
-    void session.start();
-    return () => session.stop();
+    void chat.start();
+    return () => chat.stop();
   }, []);
   return (
     <ChatWindow
-      session={session}
+      chat={chat}
       onLogout={() => {
-        void session.logout().then(() => onSignedOut("You have signed out."));
+        void chat.logout().then(() => onSignedOut("You have signed out."));
       }}
     />
   );

@@ -1,6 +1,6 @@
 /**
  * The chat window's state as signals, and how each server event changes it. No DOM and no
- * socket here: the components read these signals, `chat_session.ts` feeds events in, and the
+ * socket here: the components read these signals, `chat_connection.ts` feeds events in, and the
  * tests drive it directly.
  */
 import { batch, computed, signal } from "@preact/signals";

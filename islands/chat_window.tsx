@@ -1,7 +1,7 @@
 import { useSignal } from "@preact/signals";
 import { Fragment } from "preact";
 import { useEffect, useRef } from "preact/hooks";
-import type { ChatSession } from "./chat_session.ts";
+import type { ChatConnection } from "./chat_connection.ts";
 import { EVERYONE } from "./chat_state.ts";
 import { Composer } from "./composer.tsx";
 import { ConnectionBanner } from "./connection_banner.tsx";
@@ -12,7 +12,7 @@ import { translationNotice } from "./translation.ts";
 import { UserList } from "./user_list.tsx";
 
 interface Props {
-  session: ChatSession;
+  chat: ChatConnection;
   onLogout: () => void;
 }
 
@@ -20,8 +20,8 @@ interface Props {
  * The signed-in window: conversations and people on the side (a drawer on phones), the open
  * conversation, and the input line.
  */
-export function ChatWindow({ session, onLogout }: Props) {
-  const { state } = session;
+export function ChatWindow({ chat, onLogout }: Props) {
+  const { state } = chat;
   const peopleOpen = useSignal(false);
   const me = state.me.value;
   const active = state.active.value;
@@ -98,7 +98,7 @@ export function ChatWindow({ session, onLogout }: Props) {
               <code class="fingerprint">{state.serverFingerprint.value}</code>
             </span>
           )}
-          <LanguagePicker session={session} />
+          <LanguagePicker chat={chat} />
           <span class="me" title={`Signed in as ${me}`}>
             <span class={`avatar small hue-${hue(me)}`} aria-hidden="true">{initial(me)}</span>
             <span class="me-name" dir="auto">{me}</span>
@@ -121,7 +121,7 @@ export function ChatWindow({ session, onLogout }: Props) {
             </svg>
           </button>
         </div>
-        <UserList session={session} onPick={() => closePeople(false)} />
+        <UserList chat={chat} onPick={() => closePeople(false)} />
       </aside>
       <div
         class="scrim"
@@ -150,7 +150,7 @@ export function ChatWindow({ session, onLogout }: Props) {
           )}
         </p>
         {state.notice.value && <p class="notice" role="alert">{state.notice.value}</p>}
-        <Composer session={session} />
+        <Composer chat={chat} />
       </main>
       <div class="sr-only" aria-live="polite" aria-atomic="true">{state.announcement.value}</div>
     </div>

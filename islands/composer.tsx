@@ -1,7 +1,7 @@
 import { useSignal } from "@preact/signals";
 import type { JSX } from "preact";
 import { useEffect, useRef } from "preact/hooks";
-import { type ChatSession, parseDraft } from "./chat_session.ts";
+import { type ChatConnection, parseDraft } from "./chat_connection.ts";
 import { EVERYONE } from "./chat_state.ts";
 import { byteBudget, utf8Length } from "./byte_budget.ts";
 
@@ -14,8 +14,8 @@ const STORAGE_KEY = "parley.drafts";
  * the limit the composer says how much is left, and over it, by how much, and will not send —
  * nothing is ever cut.
  */
-export function Composer({ session }: { session: ChatSession }) {
-  const { state } = session;
+export function Composer({ chat }: { chat: ChatConnection }) {
+  const { state } = chat;
   const active = state.active.value;
   const drafts = useSignal<Record<string, string>>({});
   const input = useRef<HTMLTextAreaElement>(null);
@@ -41,7 +41,7 @@ export function Composer({ session }: { session: ChatSession }) {
   const send = () => {
     const { to, text } = parseDraft(draft, active);
     if (!text || budget.over) return;
-    session.send(to, text);
+    chat.send(to, text);
     setDraft("");
   };
 
@@ -56,8 +56,8 @@ export function Composer({ session }: { session: ChatSession }) {
     const text = e.currentTarget.value;
     setDraft(text);
     const { to, text: body } = parseDraft(text, active);
-    if (body) session.typing(to, true);
-    else session.typing(to, false);
+    if (body) chat.typing(to, true);
+    else chat.typing(to, false);
   };
 
   const target = active === EVERYONE ? "everyone" : state.titleOf(active);

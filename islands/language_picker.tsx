@@ -1,16 +1,16 @@
-import type { ChatSession } from "./chat_session.ts";
+import type { ChatConnection } from "./chat_connection.ts";
 import { LANGUAGES } from "./languages.ts";
 
 /** Changes the user's preferred language, on every device; messages arrive translated into it. */
-export function LanguagePicker({ session }: { session: ChatSession }) {
-  const lang = session.state.lang.value;
+export function LanguagePicker({ chat }: { chat: ChatConnection }) {
+  const lang = chat.state.lang.value;
   const known = LANGUAGES.some(([code]) => code === lang);
   return (
     <label class="lang-picker">
       <span class="sr-only">Your language</span>
       <select
         value={lang}
-        onChange={(e) => void session.setLang(e.currentTarget.value)}
+        onChange={(e) => void chat.setLang(e.currentTarget.value)}
         title="Your language: messages are translated into it"
       >
         {!known && <option value={lang}>{lang}</option>}

@@ -1,13 +1,13 @@
 import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import type { UserStatus } from "../lib/protocol/types.ts";
-import type { ChatSession } from "./chat_session.ts";
+import type { ChatConnection } from "./chat_connection.ts";
 import type { ChatState, Person } from "./chat_state.ts";
 import { EVERYONE, keyOf } from "./chat_state.ts";
 import { hue, initial } from "./format.ts";
 
 interface Props {
-  session: ChatSession;
+  chat: ChatConnection;
   /** Called after a conversation was picked (the phone layout closes the panel). */
   onPick: () => void;
 }
@@ -28,8 +28,8 @@ interface Search {
  * with their live status and unread count; a search box finds anyone else by name, from the
  * server, a page at a time.
  */
-export function UserList({ session, onPick }: Props) {
-  const { state } = session;
+export function UserList({ chat, onPick }: Props) {
+  const { state } = chat;
   const active = state.active.value;
   const unread = state.unread.value;
   const known = state.presenceKnown.value;
@@ -45,7 +45,7 @@ export function UserList({ session, onPick }: Props) {
     const ask = ++asked.current;
     const before = cursor && search.value?.query === q ? search.value.users : [];
     search.value = { query: q, users: before, next: cursor, state: "loading" };
-    session.searchUsers(q, cursor).then(
+    chat.searchUsers(q, cursor).then(
       (page) => {
         if (ask !== asked.current) return;
         search.value = {

@@ -1,8 +1,16 @@
 import { parseArgs } from "node:util";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { HTTP_TIMEOUTS } from "./http_timeouts.ts";
+import { DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT } from "./protocol/ports.ts";
+import { DEFAULT_LIMITS, type Limits } from "./router/options.ts";
+import { DEFAULT_TRANSLATE_TIMEOUT_MS } from "./translate/service.ts";
 import { PROVIDER_NAMES, type ProviderName } from "./translate/translator.ts";
 
-/** Everything the server can be told at start-up. */
+/**
+ * Everything the server can be told at start-up. Defaults are not written here: each comes from
+ * the constant its user defaults to (`DEFAULT_LIMITS`, `HTTP_TIMEOUTS`...), converted to the
+ * flag's unit, so the server started without flags and a router built without limits agree.
+ */
 export interface Config {
   host: string;
   tcpPort: number;
@@ -137,7 +145,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "tcp-port",
     env: "PARLEY_TCP_PORT",
-    default: "7000",
+    default: String(DEFAULT_TCP_PORT),
     help: "TCP port (text and JSON modes; 0 = any free port)",
     parse: port,
     key: "tcpPort",
@@ -145,7 +153,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "http-port",
     env: "PARLEY_HTTP_PORT",
-    default: "8000",
+    default: String(DEFAULT_HTTP_PORT),
     help: "HTTP port for the browser client",
     parse: port,
     key: "httpPort",
@@ -169,7 +177,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "login-timeout",
     env: "PARLEY_LOGIN_TIMEOUT",
-    default: "30",
+    default: String(DEFAULT_LIMITS.loginTimeoutMs / 1000),
     help: "seconds a connection has to sign in",
     parse: positive,
     key: "loginTimeout",
@@ -177,7 +185,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "http-header-timeout",
     env: "PARLEY_HTTP_HEADER_TIMEOUT",
-    default: "10",
+    default: String(HTTP_TIMEOUTS.headerMs / 1000),
     help: "seconds a new HTTP connection has to send its first request",
     parse: positive,
     key: "httpHeaderTimeout",
@@ -185,7 +193,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "http-idle-timeout",
     env: "PARLEY_HTTP_IDLE_TIMEOUT",
-    default: "30",
+    default: String(HTTP_TIMEOUTS.idleMs / 1000),
     help: "seconds a kept-alive HTTP connection may wait for its next request",
     parse: positive,
     key: "httpIdleTimeout",
@@ -243,7 +251,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "translate-timeout",
     env: "PARLEY_TRANSLATE_TIMEOUT",
-    default: "2",
+    default: String(DEFAULT_TRANSLATE_TIMEOUT_MS / 1000),
     help: "seconds a message waits for its translation before it goes out untranslated",
     parse: positive,
     key: "translateTimeout",
@@ -260,7 +268,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "max-connections",
     env: "PARLEY_MAX_CONNECTIONS",
-    default: "20000",
+    default: String(DEFAULT_LIMITS.maxConnections),
     help: "connections open at once, in all (TCP and HTTP, WebSockets included)",
     parse: count,
     key: "maxConnections",
@@ -268,7 +276,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "max-connections-per-ip",
     env: "PARLEY_MAX_CONNECTIONS_PER_IP",
-    default: "200",
+    default: String(DEFAULT_LIMITS.maxConnectionsPerIp),
     help: "connections open at once from one address",
     parse: count,
     key: "maxConnectionsPerIp",
@@ -276,7 +284,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "connections-per-minute",
     env: "PARLEY_NEW_CONNECTIONS_PER_MINUTE",
-    default: "600",
+    default: String(DEFAULT_LIMITS.newConnectionsPerMinute),
     help: "new connections one address may open per minute",
     parse: count,
     key: "connectionsPerMinute",
@@ -284,7 +292,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "max-message-bytes",
     env: "PARLEY_MAX_MESSAGE_BYTES",
-    default: "4096",
+    default: String(DEFAULT_LIMITS.maxMessageBytes),
     help: "longest message text, in UTF-8 bytes (at most 6000: a line is 8 KiB)",
     parse: (v, name) => {
       const n = count(v, name);
@@ -296,7 +304,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "message-rate",
     env: "PARLEY_MESSAGE_RATE",
-    default: "10",
+    default: String(DEFAULT_LIMITS.ratePerSec),
     help: "commands per second one connection may send, sustained",
     parse: positive,
     key: "messageRate",
@@ -304,7 +312,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "message-burst",
     env: "PARLEY_MESSAGE_BURST",
-    default: "30",
+    default: String(DEFAULT_LIMITS.rateBurst),
     help: "commands one connection may send in a burst",
     parse: count,
     key: "messageBurst",
@@ -312,7 +320,7 @@ export const OPTIONS: Option[] = [
   {
     flag: "max-queued-kib",
     env: "PARLEY_MAX_QUEUED_KIB",
-    default: "1024",
+    default: String(DEFAULT_LIMITS.maxQueuedBytes / 1024),
     help: "KiB waiting for one reader before it is disconnected as too slow",
     parse: count,
     key: "maxQueuedKib",
@@ -320,12 +328,30 @@ export const OPTIONS: Option[] = [
   {
     flag: "slow-reader-timeout",
     env: "PARLEY_SLOW_READER_TIMEOUT",
-    default: "5",
+    default: String(DEFAULT_LIMITS.slowReaderMs / 1000),
     help: "seconds a reader may take nothing before it is disconnected as too slow",
     parse: positive,
     key: "slowReaderTimeout",
   },
 ];
+
+/**
+ * The router limits `config` sets, in the router's units (milliseconds, bytes). Limits with no
+ * option (typing indicator, pending batch, rest) keep their `DEFAULT_LIMITS` values.
+ */
+export function limitsFromConfig(config: Config): Partial<Limits> {
+  return {
+    loginTimeoutMs: config.loginTimeout * 1000,
+    maxConnections: config.maxConnections,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
+    newConnectionsPerMinute: config.connectionsPerMinute,
+    maxMessageBytes: config.maxMessageBytes,
+    ratePerSec: config.messageRate,
+    rateBurst: config.messageBurst,
+    maxQueuedBytes: config.maxQueuedKib * 1024,
+    slowReaderMs: config.slowReaderTimeout * 1000,
+  };
+}
 
 export class ConfigError extends Error {
   override name = "ConfigError";

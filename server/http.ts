@@ -5,6 +5,7 @@
  */
 import type { ServerIdentity } from "../lib/crypto/mod.ts";
 import type { Logger } from "../lib/log.ts";
+import { HTTP_TIMEOUTS } from "../lib/http_timeouts.ts";
 import type { Router } from "../lib/router/mod.ts";
 import { handlers as login } from "../routes/api/login.ts";
 import { handlers as logout } from "../routes/api/logout.ts";
@@ -76,9 +77,6 @@ export interface HttpServerOptions {
   /** A kept-alive connection with no new request for this long is closed. @default 30000 */
   idleTimeoutMs?: number;
 }
-
-/** Defaults of `--http-header-timeout` and `--http-idle-timeout`, in milliseconds. */
-export const HTTP_TIMEOUTS = { headerMs: 10_000, idleMs: 30_000 };
 
 export interface HttpServer {
   readonly addr: Deno.NetAddr;

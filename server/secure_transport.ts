@@ -6,7 +6,7 @@
 import { isCryptoError, type SecureSession } from "../lib/crypto/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Session } from "../lib/router/mod.ts";
-import { afterLazyTurn, afterTurn } from "./turn.ts";
+import { scheduleFlush, scheduleLazyFlush } from "./turn.ts";
 
 /** Plaintext bytes per sealed batch; clients accept up to `sealedLineLength(1 MiB)`. */
 const MAX_BATCH_BYTES = 1 << 20;
@@ -47,7 +47,7 @@ export class FrameSealer {
 
   /**
    * Queues one plaintext frame (a JSON object without newline). A `lazy` frame (presence) may
-   * wait for a later flush (`afterLazyTurn`); the others go at the end of this turn, and take
+   * wait for a later flush (`scheduleLazyFlush`); the others go at the end of this turn, and take
    * whatever waits with them, in order.
    */
   push(frame: string, lazy = false): void {
@@ -62,8 +62,8 @@ export class FrameSealer {
   #schedule(): void {
     if (this.#sealing || this.#batch.length === 0) return;
     // Both keep one entry per connection: scheduling twice in the same round is harmless.
-    if (this.#urgent) afterTurn(this);
-    else afterLazyTurn(this);
+    if (this.#urgent) scheduleFlush(this);
+    else scheduleLazyFlush(this);
   }
 
   /**

@@ -70,14 +70,20 @@ const lazyTurns = new Rounds((n) =>
 );
 
 /**
- * Flushes `target` once, after the work of the current turn; repeated calls before then are one.
- * An object rather than a callback, so a connection holds no closure for it.
+ * Flushes `target` once, after the work of the current turn, in a round with every other
+ * connection due; repeated calls before then are one. The round waits from one timer tick up to
+ * `MAX_DELAY_MS` (80 ms) when the last round was large: a busy server gathers more frames into
+ * each seal rather than spend most of its CPU sealing one frame at a time. An object rather
+ * than a callback, so a connection holds no closure for it.
  */
-export function afterTurn(target: Flushable): void {
+export function scheduleFlush(target: Flushable): void {
   turns.add(target);
 }
 
-/** Flushes `target` once, within `LAZY_MAX_MS`; repeated calls before then are one. */
-export function afterLazyTurn(target: Flushable): void {
+/**
+ * Flushes `target` once, in a lazy round, within `LAZY_MAX_MS` (for frames nobody waits on);
+ * repeated calls before then are one.
+ */
+export function scheduleLazyFlush(target: Flushable): void {
   lazyTurns.add(target);
 }

@@ -1,5 +1,5 @@
 /** Who a browser request is signed in as, and whether it comes from our own pages. */
-import { hashToken, resolveWebSession } from "../lib/accounts/web_sessions.ts";
+import { hashToken, resolveWebLogin } from "../lib/accounts/web_logins.ts";
 import type { UserRecord } from "../lib/store/store.ts";
 import type { Context } from "./context.ts";
 import { getCookie, SESSION_COOKIE } from "./cookies.ts";
@@ -9,7 +9,7 @@ export async function currentUser(
   ctx: Context,
 ): Promise<{ user: UserRecord; tokenHash: string } | undefined> {
   const token = getCookie(ctx.req, SESSION_COOKIE);
-  const user = await resolveWebSession(ctx.app.store, token);
+  const user = await resolveWebLogin(ctx.app.store, token);
   return user && { user, tokenHash: await hashToken(token!) };
 }
 

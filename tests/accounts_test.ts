@@ -2,7 +2,7 @@
  * Accounts under bad input: invalid and reserved names, names that differ only in case, short
  * passwords, wrong credentials, and the login throttle per name and per address.
  */
-import { ADDRESS_FREE_FAILURES, NAME_FREE_FAILURES } from "../lib/router/router.ts";
+import { ADDRESS_FREE_FAILURES, NAME_FREE_FAILURES } from "../lib/accounts/throttle.ts";
 import assert from "node:assert/strict";
 import { connectTcp, type ParleyClient, ServerError } from "../lib/client/mod.ts";
 import type { Connection, Session } from "../lib/router/mod.ts";

@@ -12,7 +12,7 @@ import { SecureChannel } from "../lib/client/secure_channel.ts";
 import { clientHandshake, isCryptoError } from "../lib/crypto/mod.ts";
 import { Admission, isRefusal, type Refusal, type Ticket } from "../lib/router/admission.ts";
 import type { Limits } from "../lib/router/mod.ts";
-import { WsChannel } from "../islands/ws_channel.ts";
+import { WsChannel } from "../lib/client/ws_channel.ts";
 import { PASSWORD, sleep, type TextSocket, within } from "./helpers.ts";
 import { startWebServer, type WebServer } from "./web_helpers.ts";
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { welcomeEvent } from "./fixtures.ts";
 import { h } from "preact";
 import { renderToString } from "preact-render-to-string";
-import { ChatSession, parseDraft } from "../islands/chat_session.ts";
+import { ChatConnection, parseDraft } from "../islands/chat_connection.ts";
 import { ChatWindow } from "../islands/chat_window.tsx";
 import { MessageList } from "../islands/message_list.tsx";
 import { ChatState, EVERYONE } from "../islands/chat_state.ts";
@@ -246,12 +246,12 @@ Deno.test("MessageList marks translated and untranslated messages, as text", () 
 
 Deno.test("ChatWindow says once, in the header, that translation is off", () => {
   const render = (translation: string) => {
-    const session = new ChatSession({ onSignedOut: () => {} });
-    session.state.apply(welcomeEvent({ translation }));
+    const chat = new ChatConnection({ onSignedOut: () => {} });
+    chat.state.apply(welcomeEvent({ translation }));
     for (const id of ["1", "2"]) {
-      session.state.apply({ type: "message", id, from: "bob", to: "all", text: "hi", ts: 1 });
+      chat.state.apply({ type: "message", id, from: "bob", to: "all", text: "hi", ts: 1 });
     }
-    return renderToString(h(ChatWindow, { session, onLogout: () => {} }));
+    return renderToString(h(ChatWindow, { chat, onLogout: () => {} }));
   };
   const off = render("off");
   assert.equal(off.match(/class="translation-off"/g)?.length, 1);

@@ -11,7 +11,7 @@
  * in send order, the text byte for byte.
  */
 import assert from "node:assert/strict";
-import { WsChannel } from "../islands/ws_channel.ts";
+import { WsChannel } from "../lib/client/ws_channel.ts";
 import { nameKey } from "../lib/accounts/names.ts";
 import { ParleyClient } from "../lib/client/client.ts";
 import { SecureChannel } from "../lib/client/secure_channel.ts";

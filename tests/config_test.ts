@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { ConfigError, helpText, loadConfig } from "../lib/config.ts";
+import { type Config, ConfigError, helpText, limitsFromConfig, loadConfig } from "../lib/config.ts";
+import { CLIENT_HELP, type ClientArgs, parseClientArgs } from "../lib/client/terminal/args.ts";
+import { HTTP_TIMEOUTS } from "../lib/http_timeouts.ts";
+import { DEFAULT_LIMITS } from "../lib/router/options.ts";
+import { DEFAULT_TRANSLATE_TIMEOUT_MS } from "../lib/translate/service.ts";
 
 const noEnv = () => undefined;
 
@@ -25,6 +29,47 @@ Deno.test("loadConfig() has the documented defaults", () => {
     messageBurst: 30,
     maxQueuedKib: 1024,
     slowReaderTimeout: 5,
+  });
+});
+
+Deno.test("a server started without flags runs the defaults a router built without limits has", () => {
+  const config = loadConfig([], noEnv) as Config;
+  const { typingTtlMs: _t, pendingBatch: _p, restAfterMs: _r, ...configurable } = DEFAULT_LIMITS;
+  assert.deepEqual(limitsFromConfig(config), configurable);
+  assert.equal(config.httpHeaderTimeout * 1000, HTTP_TIMEOUTS.headerMs);
+  assert.equal(config.httpIdleTimeout * 1000, HTTP_TIMEOUTS.idleMs);
+  assert.equal(config.translateTimeout * 1000, DEFAULT_TRANSLATE_TIMEOUT_MS);
+});
+
+Deno.test("the terminal client looks for the server where it listens by default", () => {
+  const config = loadConfig([], noEnv) as Config;
+  const client = parseClientArgs([], noEnv) as ClientArgs;
+  assert.equal(client.port, config.tcpPort);
+  assert.match(CLIENT_HELP, new RegExp(`PARLEY_TCP_PORT, default ${config.tcpPort}\\b`));
+});
+
+Deno.test("limitsFromConfig() carries every limit flag into the router's units", () => {
+  const config = loadConfig([
+    "--login-timeout=7",
+    "--max-connections=11",
+    "--max-connections-per-ip=3",
+    "--connections-per-minute=9",
+    "--max-message-bytes=100",
+    "--message-rate=2",
+    "--message-burst=4",
+    "--max-queued-kib=64",
+    "--slow-reader-timeout=1.5",
+  ], noEnv) as Config;
+  assert.deepEqual(limitsFromConfig(config), {
+    loginTimeoutMs: 7000,
+    maxConnections: 11,
+    maxConnectionsPerIp: 3,
+    newConnectionsPerMinute: 9,
+    maxMessageBytes: 100,
+    ratePerSec: 2,
+    rateBurst: 4,
+    maxQueuedBytes: 64 * 1024,
+    slowReaderMs: 1500,
   });
 });
 

@@ -10,7 +10,7 @@ import { spawnServer } from "./process_helpers.ts";
 
 import { ParleyClient } from "../lib/client/client.ts";
 import { SecureChannel } from "../lib/client/secure_channel.ts";
-import { WsChannel } from "../islands/ws_channel.ts";
+import { WsChannel } from "../lib/client/ws_channel.ts";
 
 Deno.test("embedded assets: the server runs from another directory, reading none of its sources", async () => {
   await build({ ifStale: true, quiet: true });

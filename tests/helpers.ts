@@ -2,13 +2,11 @@
  * Test fixtures: a real server on port 0 (in this process, or as a child process for crash
  * tests), real clients over TCP, and a throwaway data directory.
  */
-import { MetricsRegistry } from "../lib/metrics/mod.ts";
 import type { BreakerOptions } from "../lib/translate/breaker.ts";
-import { TranslationService } from "../lib/translate/service.ts";
 import type { Translator } from "../lib/translate/translator.ts";
 import { connectTcp, type ParleyClient } from "../lib/client/mod.ts";
 import { createLogger, type Logger, silentLogger } from "../lib/log.ts";
-import { type Limits, Router } from "../lib/router/mod.ts";
+import { composeRouter, type Limits, type Router } from "../lib/router/mod.ts";
 import { SqliteStore } from "../lib/store/mod.ts";
 import { loadOrCreateDataKey, loadOrCreateIdentity } from "../lib/crypto/key_files.ts";
 import {
@@ -92,21 +90,15 @@ export async function startServer(
   // Likewise the identity: clients that pinned it still trust the server after a restart.
   const { identity } = await loadOrCreateIdentity(dataDir);
   const store = await SqliteStore.open({ path: `${dataDir}/parley.db`, dataKey, logger });
-  const metrics = new MetricsRegistry();
-  const router = new Router({
+  // Built as main.ts builds it: the same decorated store, metrics, admission and throttle.
+  const router = composeRouter({
     store,
     logger,
     limits: options.limits,
     kdfIterations: options.kdfIterations ?? TEST_KDF_ITERATIONS,
-    metrics,
-    translation: new TranslationService({
-      translator: options.translator,
-      cache: store,
-      logger,
-      metrics,
-      timeoutMs: options.translateTimeoutMs,
-      breaker: options.breaker,
-    }),
+    translator: options.translator,
+    translateTimeoutMs: options.translateTimeoutMs,
+    breaker: options.breaker,
   });
   const tcp = serveTcp({
     hostname: "127.0.0.1",

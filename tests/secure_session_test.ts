@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { ParleyClient } from "../lib/client/client.ts";
 import { connectTcp } from "../lib/client/mod.ts";
 import { SecureChannel } from "../lib/client/secure_channel.ts";
-import { WsChannel } from "../islands/ws_channel.ts";
+import { WsChannel } from "../lib/client/ws_channel.ts";
 import { IDENTITY_FILE } from "../lib/crypto/key_files.ts";
 import { decodeIdentityPem } from "../lib/crypto/mod.ts";
 import { PASSWORD, type SecureSocket, startServer, until } from "./helpers.ts";

@@ -86,6 +86,21 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     assert.deepEqual(listed.map((u) => [u.name, u.lang]), [["alice", "en"], ["Bob", "es"]]);
   });
 
+  // A store that keeps a copy of the list (the server's does) must show each change in it.
+  test("lists what changed since the last listing", async (store) => {
+    for (const n of ["carol", "Bob"]) await store.createUser(user(n));
+    assert.deepEqual((await store.listUsers(10)).map((u) => u.name), ["Bob", "carol"]);
+    await store.createUser(user("alice"));
+    await store.setLang("bob", "es");
+    await store.setPasswordHash("carol", "another-hash");
+    const listed = await store.listUsers(10);
+    assert.deepEqual(listed.map((u) => [u.name, u.lang, u.passwordHash]), [
+      ["alice", "en", "hash-of-alice"],
+      ["Bob", "es", "hash-of-Bob"],
+      ["carol", "en", "another-hash"],
+    ]);
+  });
+
   test("finds users by name prefix, a page at a time", async (store) => {
     for (const n of ["bob", "Bobby", "bo", "bob.b", "bob_z", "abe", "bp", "carol", "b"]) {
       await store.createUser(user(n));

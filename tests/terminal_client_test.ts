@@ -12,7 +12,7 @@ import type { Terminal } from "../lib/client/terminal/terminal.ts";
 import { ChatView, TRANSLATION_OFF_INFO } from "../lib/client/terminal/view.ts";
 import type { MessageEvent, ServerEvent } from "../lib/protocol/types.ts";
 import { PASSWORD, startServer } from "./helpers.ts";
-import { NAME_FREE_FAILURES } from "../lib/router/router.ts";
+import { NAME_FREE_FAILURES } from "../lib/accounts/throttle.ts";
 
 const CLIENT = new URL("../client.ts", import.meta.url).pathname;
 /** Pins go to a throwaway file, never to the user's ~/.config (PARLEY_KNOWN_SERVERS). */

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { ParleyClient } from "../lib/client/client.ts";
 import { SecureChannel } from "../lib/client/secure_channel.ts";
 import { clientHandshake } from "../lib/crypto/mod.ts";
-import { WsChannel } from "../islands/ws_channel.ts";
+import { WsChannel } from "../lib/client/ws_channel.ts";
 import { WsConnection } from "../server/ws.ts";
 import { PASSWORD } from "./helpers.ts";
 import { RawWebSocket } from "./raw_ws.ts";

@@ -145,3 +145,19 @@ export class LoginThrottle {
     }
   }
 }
+
+/** Failed sign-ins one name may have before its lockouts start. */
+export const NAME_FREE_FAILURES = 5;
+/** Failed sign-ins one address may have before its lockouts start. */
+export const ADDRESS_FREE_FAILURES = 20;
+
+/**
+ * The server's sign-in throttle: 5 failures per name before lockouts start, 20 per address,
+ * since many people may share one address (a NAT, or every nc user on the server's own
+ * loopback). Keys are `name:<key>` and `addr:<address>`.
+ */
+export function createSignInThrottle(): LoginThrottle {
+  return new LoginThrottle({
+    freeFailures: (key) => key.startsWith("addr:") ? ADDRESS_FREE_FAILURES : NAME_FREE_FAILURES,
+  });
+}

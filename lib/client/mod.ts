@@ -1,6 +1,7 @@
 export { type ClientOptions, type FrameChannel, ParleyClient, ServerError } from "./client.ts";
 export { TcpChannel, type TcpChannelOptions, TcpLineChannel } from "./tcp_channel.ts";
 export { type LineChannel, SecureChannel, type SecureChannelOptions } from "./secure_channel.ts";
+export { WsChannel } from "./ws_channel.ts";
 export { Backoff, type BackoffOptions } from "./backoff.ts";
 export {
   type ConnectionState,

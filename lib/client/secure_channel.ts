@@ -1,6 +1,6 @@
 /**
  * The encrypted session on the client side (docs/security.md §6), over any line channel: TCP
- * lines (tcp_channel.ts) or WebSocket text messages (islands/ws_channel.ts). It runs the
+ * lines (tcp_channel.ts) or WebSocket text messages (ws_channel.ts). It runs the
  * handshake before the ParleyClient sees anything, then seals every frame it sends and opens
  * every line it receives. No Deno API, so the browser bundle shares it.
  */

@@ -1,4 +1,5 @@
 export * from "./types.ts";
+export { DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT } from "./ports.ts";
 export { decodeJsonFrame, encodeJsonEvent, type RawCommand } from "./json.ts";
 export {
   encodeTextEvent,

@@ -3,3 +3,4 @@ export { Router, type RouterStats } from "./router.ts";
 export { Session, type SessionUser } from "./session.ts";
 export { DEFAULT_LIMITS, type Limits, type RouterOptions } from "./options.ts";
 export { COMMANDS, type CommandSpec } from "./commands.ts";
+export { composeRouter, composeRouterOptions, decorateStore, type RouterSetup } from "./compose.ts";

@@ -1,8 +1,11 @@
+import type { LoginThrottle } from "../accounts/throttle.ts";
 import type { Logger } from "../log.ts";
 import type { MetricsRegistry } from "../metrics/mod.ts";
 import type { Store } from "../store/store.ts";
 import type { StoreWriteHealth } from "../store/write_health.ts";
 import type { TranslationService } from "../translate/service.ts";
+import type { Admission } from "./admission.ts";
+import type { LimitCounters } from "./limit_counters.ts";
 
 /** Limits a router enforces on every connection, whatever its transport. */
 export interface Limits {
@@ -57,24 +60,31 @@ export const DEFAULT_LIMITS: Limits = {
   lazyWaitMs: 3_000,
 };
 
+/** A router's parts, made by `composeRouterOptions` (lib/router/compose.ts). */
 export interface RouterOptions {
+  /** The store as the server uses it (see `decorateStore`), not the bare backend. */
   store: Store;
   /**
-   * Tracks whether the store's writes go through (a full disk). Pass one shared with the other
-   * users of the store (the translation cache) so that one episode is logged once.
-   * @default a new one, for this router's writes alone
+   * Tracks whether the store's writes go through (a full disk); shared with the other users of
+   * the store (the translation cache) so that one episode is logged once.
    */
-  storeWrites?: StoreWriteHealth;
+  storeWrites: StoreWriteHealth;
   logger: Logger;
   /** Server name and version, shown in greetings. */
-  version?: string;
-  limits?: Partial<Limits>;
-  /** PBKDF2 iterations for new password hashes. @default 600000 */
-  kdfIterations?: number;
-  /** Translates messages into each reader's language. @default translation off */
-  translation?: TranslationService;
+  version: string;
+  limits: Limits;
+  /** PBKDF2 iterations for new password hashes. */
+  kdfIterations: number;
+  /** Translates messages into each reader's language (a service with no translator: off). */
+  translation: TranslationService;
   /** Where the router's counters are registered for `/metrics`. */
-  metrics?: MetricsRegistry;
-  /** Whether text mode shows the original after a translation, until `/originals`. @default true */
-  textOriginals?: boolean;
+  metrics: MetricsRegistry;
+  /** Refusals by a limit, counted for `/metrics`; `admission` counts into the same. */
+  limitCounters: LimitCounters;
+  /** Connection limits, shared by every transport. */
+  admission: Admission;
+  /** Failed sign-ins, by name and by address. */
+  throttle: LoginThrottle;
+  /** Whether text mode shows the original after a translation, until `/originals`. */
+  textOriginals: boolean;
 }

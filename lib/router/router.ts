@@ -5,26 +5,22 @@ import type { ClientIdRecord, Store, StoredMessage, UserRecord } from "../store/
 import { welcomeSession } from "./handlers/account.ts";
 import { deliverPending } from "./pending.ts";
 import type { Connection } from "./connection.ts";
-import { DEFAULT_LIMITS, type Limits, type RouterOptions } from "./options.ts";
+import type { Limits, RouterOptions } from "./options.ts";
 import { Session } from "./session.ts";
 import { isLazyEvent } from "./lazy_events.ts";
-import { LoginThrottle } from "../accounts/throttle.ts";
-import { DEFAULT_ITERATIONS } from "../accounts/password.ts";
+import type { LoginThrottle } from "../accounts/throttle.ts";
 import { TypingTracker } from "./typing.ts";
 import { RecentClientIds } from "./recent_client_ids.ts";
-import { TranslationService } from "../translate/service.ts";
-import { type Counter, MetricsRegistry, registerProcessMetrics } from "../metrics/mod.ts";
-import { Admission } from "./admission.ts";
+import type { TranslationService } from "../translate/service.ts";
+import type { MetricsRegistry } from "../metrics/mod.ts";
+import type { Admission } from "./admission.ts";
+import type { LimitCounters } from "./limit_counters.ts";
 import { ListenerStates } from "./listeners.ts";
 import { type ReaderWatch, WatchTick } from "./reader_watch.ts";
-import { timedStore } from "../store/timed.ts";
-import { StoreWriteHealth } from "../store/write_health.ts";
-import { cachedUserList } from "../store/user_list_cache.ts";
+import type { StoreWriteHealth } from "../store/write_health.ts";
 
-export const NAME_FREE_FAILURES = 5;
 /** Online users listed by `who` and `welcome`; the `online` count covers the rest. */
 export const MAX_LISTED_ONLINE = 1000;
-export const ADDRESS_FREE_FAILURES = 20;
 
 /** Counters for logs and tests; `/metrics` reads them as the `parley_*_total` counters. */
 export interface RouterStats {
@@ -58,17 +54,11 @@ export class Router {
   readonly admission: Admission;
   /** Which listeners still accept: transports report one that stops for good. */
   readonly listeners = new ListenerStates();
-  readonly #limitHits: Counter;
-  readonly #slowReaders: Counter;
+  readonly #limitCounters: LimitCounters;
   /** Whether new text-mode sessions show originals after translations. */
   readonly textOriginals: boolean;
-  /**
-   * Failed sign-ins: 5 per name before lockouts start, 20 per address, since many people may
-   * share one address (a NAT, or every nc user on the server's own loopback).
-   */
-  readonly throttle = new LoginThrottle({
-    freeFailures: (key) => key.startsWith("addr:") ? ADDRESS_FREE_FAILURES : NAME_FREE_FAILURES,
-  });
+  /** Failed sign-ins, by name and by address (see `createSignInThrottle`). */
+  readonly throttle: LoginThrottle;
   readonly typing: TypingTracker;
   readonly recentClientIds = new RecentClientIds(50_000);
   readonly stats: RouterStats = {
@@ -92,35 +82,24 @@ export class Router {
   /** Ticks every open session's reader watch (heartbeats, rests) while there are sessions. */
   readonly #watchTick: WatchTick;
 
+  /**
+   * Takes its parts made: `composeRouter` (lib/router/compose.ts) builds them the way the
+   * server runs them, for main.ts and the tests alike.
+   */
   constructor(options: RouterOptions) {
     this.logger = options.logger;
-    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.version = options.version ?? "0.1.0";
-    this.kdfIterations = options.kdfIterations ?? DEFAULT_ITERATIONS;
-    this.metrics = options.metrics ?? new MetricsRegistry();
-    this.#limitHits = this.metrics.counter(
-      "parley_limit_hits_total",
-      "Requests refused by a limit: connections, connection rate, message rate and size, " +
-        "line length, sign-in deadline, slow readers.",
-    );
-    this.#slowReaders = this.metrics.counter(
-      "parley_slow_reader_disconnects_total",
-      "Connections closed because they did not read what was sent to them, by transport.",
-    );
-    this.admission = new Admission(this.limits, (refusal) => this.limitHit(refusal.code));
-    const storeLatency = this.metrics.histogram(
-      "parley_store_seconds",
-      "Time store operations took, by operation.",
-    );
-    this.storeWrites = options.storeWrites ?? new StoreWriteHealth(this.logger);
-    // Timed inside the cache: store latency is the backend's, not the cache's.
-    this.store = cachedUserList(
-      timedStore(this.storeWrites.wrap(options.store), (op, s) => storeLatency.observe(s, { op })),
-    );
-    this.translation = options.translation ??
-      new TranslationService({ logger: this.logger, metrics: this.metrics });
+    this.limits = options.limits;
+    this.version = options.version;
+    this.kdfIterations = options.kdfIterations;
+    this.metrics = options.metrics;
+    this.#limitCounters = options.limitCounters;
+    this.admission = options.admission;
+    this.throttle = options.throttle;
+    this.storeWrites = options.storeWrites;
+    this.store = options.store;
+    this.translation = options.translation;
     this.#registerMetrics();
-    this.textOriginals = options.textOriginals ?? true;
+    this.textOriginals = options.textOriginals;
     this.#watchTick = new WatchTick(this.limits, () => this.#openWatches(), () => {
       this.stats.rests++;
     });
@@ -372,18 +351,16 @@ export class Router {
 
   /** Counts a refusal by a limit, for `/metrics`. */
   limitHit(limit: string): void {
-    this.#limitHits.inc({ limit });
+    this.#limitCounters.hit(limit);
   }
 
   /** Counts a connection closed as too slow a reader. */
   slowReader(transport: string): void {
-    this.#slowReaders.inc({ transport });
-    this.limitHit("too_slow");
+    this.#limitCounters.slowReader(transport);
   }
 
   #registerMetrics(): void {
     const m = this.metrics;
-    registerProcessMetrics(m);
     m.gauge("parley_connections", "Open connections, by transport and dialect.", () => {
       const counts = new Map<string, { labels: Record<string, string>; value: number }>();
       for (const s of this.#sessions) {
@@ -408,16 +385,6 @@ export class Router {
       ["rests", "parley_rests_total", "Quiet connections that dropped their session keys."],
     ];
     for (const [stat, name, help] of totals) m.counterFrom(name, help, () => this.stats[stat]);
-    m.gauge(
-      "parley_store_writable",
-      "1 while the store's writes go through, 0 while they are refused (a full disk).",
-      () => this.storeWrites.state.writable ? 1 : 0,
-    );
-    m.counterFrom(
-      "parley_store_full_refusals_total",
-      "Writes the store refused because the disk was full (storage_full).",
-      () => this.storeWrites.refusedTotal,
-    );
   }
 
   /** Number of attached connections. */

@@ -61,6 +61,9 @@ const UNSUPPORTED_MEMORY_MS = 10 * 60_000;
  * provider hold a message longer than the timeout. After repeated failures a circuit breaker
  * stops the calls for a while, which the log and `/healthz` report.
  */
+/** How long a message may wait for its translation when no timeout is given (`--translate-timeout`). */
+export const DEFAULT_TRANSLATE_TIMEOUT_MS = 2000;
+
 export class TranslationService {
   readonly timeoutMs: number;
   readonly metrics: TranslationMetrics;
@@ -85,7 +88,7 @@ export class TranslationService {
     this.#translator = options.translator;
     this.#cache = options.cache;
     this.#logger = options.logger;
-    this.timeoutMs = options.timeoutMs ?? 2000;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TRANSLATE_TIMEOUT_MS;
     this.#memory = new LruCache(options.memoryEntries ?? 10_000, 4_000_000, (t) => t.text.length);
     this.metrics = new TranslationMetrics(options.metrics, this.provider, () => this.health());
     this.#breaker = new CircuitBreaker({

@@ -1,5 +1,5 @@
 import { signIn } from "../../lib/accounts/sign_in.ts";
-import { createWebSession, WEB_SESSION_TTL_MS } from "../../lib/accounts/web_sessions.ts";
+import { createWebLogin, WEB_LOGIN_TTL_MS } from "../../lib/accounts/web_logins.ts";
 import { ParleyError } from "../../lib/errors.ts";
 import type { Handlers } from "../../server/context.ts";
 import { sessionCookie } from "../../server/cookies.ts";
@@ -41,7 +41,7 @@ export const handlers: Handlers = {
       lang: field("lang", 35, true),
       remoteAddr: ctx.remoteAddr,
     });
-    const token = await createWebSession(ctx.app.store, result.user.key);
+    const token = await createWebLogin(ctx.app.store, result.user.key);
     return json(
       { user: result.user.name, lang: result.user.lang, created: result.created },
       200,
@@ -49,7 +49,7 @@ export const handlers: Handlers = {
         headers: {
           "set-cookie": sessionCookie(token, {
             secure: ctx.secure,
-            maxAgeMs: WEB_SESSION_TTL_MS,
+            maxAgeMs: WEB_LOGIN_TTL_MS,
           }),
         },
       },

@@ -1,4 +1,4 @@
-import { endWebSession, hashToken } from "../../lib/accounts/web_sessions.ts";
+import { endWebLogin, hashToken } from "../../lib/accounts/web_logins.ts";
 import type { Handlers } from "../../server/context.ts";
 import { clearedSessionCookie, getCookie, SESSION_COOKIE } from "../../server/cookies.ts";
 import { HttpError, json } from "../../server/http_error.ts";
@@ -14,7 +14,7 @@ export const handlers: Handlers = {
     if (!sameOrigin(ctx)) throw new HttpError(403, "Cross-origin logout refused.");
     const token = getCookie(ctx.req, SESSION_COOKIE);
     if (token) {
-      await endWebSession(ctx.app.store, token);
+      await endWebLogin(ctx.app.store, token);
       const hash = await hashToken(token);
       for (const conn of ctx.app.sockets.get(hash) ?? []) conn.end("signed out");
       ctx.app.sockets.delete(hash);

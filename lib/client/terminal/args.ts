@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { DEFAULT_TCP_PORT } from "../../protocol/ports.ts";
 
 /** What the terminal client was told on the command line and in the environment. */
 export interface ClientArgs {
@@ -28,7 +29,7 @@ Usage: deno task client [options]
 
 Options (a flag wins over its environment variable):
   --host <address>  server address          env PARLEY_HOST, default 127.0.0.1
-  --port <number>   server TCP port         env PARLEY_TCP_PORT, default 7000
+  --port <number>   server TCP port         env PARLEY_TCP_PORT, default ${DEFAULT_TCP_PORT}
   --name <name>     sign in as <name> instead of being asked
   --register        create the account without asking (handy in scripts); at a
                     terminal the new password is asked for twice
@@ -110,7 +111,7 @@ export function parseClientArgs(
   const portSource = values.port === undefined && env("PARLEY_TCP_PORT") !== undefined
     ? "PARLEY_TCP_PORT"
     : "--port";
-  const portText = values.port ?? env("PARLEY_TCP_PORT") ?? "7000";
+  const portText = values.port ?? env("PARLEY_TCP_PORT") ?? String(DEFAULT_TCP_PORT);
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
     throw new UsageError(

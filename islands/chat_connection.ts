@@ -12,7 +12,7 @@ import { BROADCAST } from "../lib/protocol/types.ts";
 import { effect } from "@preact/signals";
 import { ChatState, EVERYONE, keyOf } from "./chat_state.ts";
 import { loadContacts, saveContacts } from "./contacts.ts";
-import { WsChannel } from "./ws_channel.ts";
+import { WsChannel } from "../lib/client/ws_channel.ts";
 
 /** Thrown by the dialer when the session cookie no longer signs anybody in. */
 class SignedOut extends Error {}
@@ -20,7 +20,7 @@ class SignedOut extends Error {}
 /** A typing notice is repeated this often while the user keeps typing (the server's TTL is 5 s). */
 const TYPING_REFRESH_MS = 2500;
 
-export interface ChatSessionOptions {
+export interface ChatConnectionOptions {
   /** Called once when the server no longer knows the session (logout elsewhere, expiry). */
   onSignedOut: () => void;
   /** The server's fingerprint from the page: the only identity the encrypted session accepts. */
@@ -28,9 +28,9 @@ export interface ChatSessionOptions {
 }
 
 /** One signed-in browser tab. */
-export class ChatSession {
+export class ChatConnection {
   readonly state = new ChatState();
-  #options: ChatSessionOptions;
+  #options: ChatConnectionOptions;
   #client: ReconnectingClient | undefined;
   #typing: { to: string; at: number } | undefined;
   #cids = 0;
@@ -38,7 +38,7 @@ export class ChatSession {
   #stopped = false;
   #unsaved: (() => void) | undefined;
 
-  constructor(options: ChatSessionOptions) {
+  constructor(options: ChatConnectionOptions) {
     this.#options = options;
     this.state.serverFingerprint.value = options.serverFingerprint ?? "";
   }

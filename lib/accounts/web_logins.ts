@@ -1,12 +1,14 @@
 /**
  * Browser sign-ins: a random token in an HttpOnly cookie, and only its SHA-256 hash in the
  * store, with an expiry. A reload or a reconnect presents the cookie instead of the password;
- * logout deletes the record, so the cookie is worthless from then on.
+ * logout deletes the record, so the cookie is worthless from then on. Called web logins, apart
+ * from the router's sessions and the encrypted SecureSession; the store keeps them as
+ * `WebSessionRecord`s in its `web_sessions` table.
  */
 import type { Store, UserRecord } from "../store/store.ts";
 
 /** How long a browser sign-in lasts. @default 30 days */
-export const WEB_SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
+export const WEB_LOGIN_TTL_MS = 30 * 24 * 3600 * 1000;
 
 const TOKEN_BYTES = 32;
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
@@ -15,10 +17,10 @@ const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
  * Starts a browser sign-in for `userKey` and returns its token (43 characters of base64url):
  * the caller hands it to the browser and forgets it.
  */
-export async function createWebSession(
+export async function createWebLogin(
   store: Store,
   userKey: string,
-  ttlMs: number = WEB_SESSION_TTL_MS,
+  ttlMs: number = WEB_LOGIN_TTL_MS,
 ): Promise<string> {
   const token = base64url(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)));
   const now = Date.now();
@@ -32,7 +34,7 @@ export async function createWebSession(
 }
 
 /** The account a token signs in, or undefined when the token is malformed, unknown or expired. */
-export async function resolveWebSession(
+export async function resolveWebLogin(
   store: Store,
   token: string | undefined,
 ): Promise<UserRecord | undefined> {
@@ -42,7 +44,7 @@ export async function resolveWebSession(
 }
 
 /** Ends the browser sign-in of `token` (logout); a no-op for unknown tokens. */
-export async function endWebSession(store: Store, token: string | undefined): Promise<void> {
+export async function endWebLogin(store: Store, token: string | undefined): Promise<void> {
   if (!token || !TOKEN_PATTERN.test(token)) return;
   await store.deleteWebSession(await hashToken(token));
 }

@@ -2,7 +2,7 @@
  * A FrameChannel over the browser's WebSocket: one JSON frame per text message. Frames that
  * arrive before the client starts listening are kept, not lost.
  */
-import type { FrameChannel } from "../lib/client/client.ts";
+import type { FrameChannel } from "./client.ts";
 
 export class WsChannel implements FrameChannel {
   #socket: WebSocket;

@@ -1,0 +1,114 @@
+/**
+ * The one place a Router is put together: the store as the server uses it (timed, its user
+ * list cached, its writes watched for a full disk), the metrics registry with the process's
+ * memory, connection admission, the sign-in throttle and the translation service. main.ts and
+ * the tests both build their router here, so the tests run what production runs.
+ */
+import { createSignInThrottle } from "../accounts/throttle.ts";
+import { DEFAULT_ITERATIONS } from "../accounts/password.ts";
+import type { Logger } from "../log.ts";
+import { MetricsRegistry, registerProcessMetrics } from "../metrics/mod.ts";
+import type { Store } from "../store/store.ts";
+import { timedStore } from "../store/timed.ts";
+import { cachedUserList } from "../store/user_list_cache.ts";
+import { StoreWriteHealth } from "../store/write_health.ts";
+import type { BreakerOptions } from "../translate/breaker.ts";
+import { TranslationService } from "../translate/service.ts";
+import type { Translator } from "../translate/translator.ts";
+import { VERSION } from "../version.ts";
+import { Admission } from "./admission.ts";
+import { LimitCounters } from "./limit_counters.ts";
+import { DEFAULT_LIMITS, type Limits, type RouterOptions } from "./options.ts";
+import { Router } from "./router.ts";
+
+/** What a router is built from; everything but the store and the logger has a default. */
+export interface RouterSetup {
+  /** The bare backend (an open SqliteStore); the router gets it decorated. */
+  store: Store;
+  logger: Logger;
+  /** Shown in greetings. @default VERSION */
+  version?: string;
+  /** Each limit not given is its `DEFAULT_LIMITS` value. */
+  limits?: Partial<Limits>;
+  /** PBKDF2 iterations for new password hashes. @default 600000 */
+  kdfIterations?: number;
+  /** Whether text mode shows the original after a translation, until `/originals`. @default true */
+  textOriginals?: boolean;
+  /** Translates messages into each reader's language. @default none: translation off */
+  translator?: Translator;
+  /** How long a message may wait for its translation. @default 2000 */
+  translateTimeoutMs?: number;
+  /** The translation circuit breaker's settings. */
+  breaker?: Omit<BreakerOptions, "onChange">;
+}
+
+/**
+ * `store` as every part of the server uses it: calls timed into `parley_store_seconds`, the
+ * user list answered from memory, and each write's outcome reported to `storeWrites` (which
+ * `/healthz` and `/metrics` read). Timed inside the cache: store latency is the backend's.
+ */
+export function decorateStore(
+  store: Store,
+  parts: { storeWrites: StoreWriteHealth; metrics: MetricsRegistry },
+): Store {
+  const latency = parts.metrics.histogram(
+    "parley_store_seconds",
+    "Time store operations took, by operation.",
+  );
+  return cachedUserList(
+    timedStore(parts.storeWrites.wrap(store), (op, s) => latency.observe(s, { op })),
+  );
+}
+
+/** The parts of a router, built as the server runs them (see the module comment). */
+export function composeRouterOptions(setup: RouterSetup): RouterOptions {
+  const { logger } = setup;
+  const limits = { ...DEFAULT_LIMITS, ...setup.limits };
+  const metrics = new MetricsRegistry();
+  registerProcessMetrics(metrics);
+  const limitCounters = new LimitCounters(metrics);
+  // One tracker for every writer of the store (the router and the translation cache), so a
+  // full disk is logged once per episode.
+  const storeWrites = new StoreWriteHealth(logger);
+  registerStoreMetrics(metrics, storeWrites);
+  const store = decorateStore(setup.store, { storeWrites, metrics });
+  return {
+    store,
+    storeWrites,
+    logger,
+    version: setup.version ?? VERSION,
+    limits,
+    kdfIterations: setup.kdfIterations ?? DEFAULT_ITERATIONS,
+    metrics,
+    limitCounters,
+    admission: new Admission(limits, (refusal) => limitCounters.hit(refusal.code)),
+    throttle: createSignInThrottle(),
+    translation: new TranslationService({
+      translator: setup.translator,
+      cache: store,
+      logger,
+      metrics,
+      timeoutMs: setup.translateTimeoutMs,
+      breaker: setup.breaker,
+    }),
+    textOriginals: setup.textOriginals ?? true,
+  };
+}
+
+/** A router built from `setup` the way the server builds its own. */
+export function composeRouter(setup: RouterSetup): Router {
+  return new Router(composeRouterOptions(setup));
+}
+
+function registerStoreMetrics(metrics: MetricsRegistry, storeWrites: StoreWriteHealth): void {
+  metrics.gauge(
+    "parley_store_writable",
+    "1 while the store's writes go through, 0 while they are refused (a full disk).",
+    () => storeWrites.state.writable ? 1 : 0,
+  );
+  metrics.counterFrom(
+    "parley_store_full_refusals_total",
+    "Writes the store refused because the disk was full (storage_full).",
+    () => storeWrites.refusedTotal,
+  );
+}
