@@ -3,6 +3,7 @@
  * identity), open the store, build the router, listen, wait for SIGINT/SIGTERM, then shut down
  * gracefully (stop accepting, say goodbye to every client, close the store).
  */
+import { LAZY_MAX_WAIT_MS } from "./server/turn.ts";
 import { type Config, ConfigError, helpText, limitsFromConfig, loadConfig } from "./lib/config.ts";
 import { createLogger, type Logger } from "./lib/log.ts";
 import { composeRouter, type Router } from "./lib/router/mod.ts";
@@ -251,7 +252,12 @@ function buildRouter(settings: Settings, store: SqliteStore): Router {
     store,
     logger,
     version: VERSION,
-    limits: { ...limitsFromConfig(config), maxConnections: fitted.maxConnections },
+    limits: {
+      ...limitsFromConfig(config),
+      maxConnections: fitted.maxConnections,
+      // The transports' own longest wait for a lazy frame: the watch allows for it.
+      lazyWaitMs: LAZY_MAX_WAIT_MS,
+    },
     // Only tests and the bench lower this, to keep hundreds of registrations fast.
     kdfIterations: settings.kdfIterations,
     translator: createTranslator({

@@ -34,7 +34,14 @@ Deno.test("loadConfig() has the documented defaults", () => {
 
 Deno.test("a server started without flags runs the defaults a router built without limits has", () => {
   const config = loadConfig([], noEnv) as Config;
-  const { typingTtlMs: _t, pendingBatch: _p, restAfterMs: _r, ...configurable } = DEFAULT_LIMITS;
+  // Limits without a flag: the lazy wait is the transports' own (server/turn.ts), passed by main.ts.
+  const {
+    typingTtlMs: _t,
+    pendingBatch: _p,
+    restAfterMs: _r,
+    lazyWaitMs: _l,
+    ...configurable
+  } = DEFAULT_LIMITS;
   assert.deepEqual(limitsFromConfig(config), configurable);
   assert.equal(config.httpHeaderTimeout * 1000, HTTP_TIMEOUTS.headerMs);
   assert.equal(config.httpIdleTimeout * 1000, HTTP_TIMEOUTS.idleMs);
