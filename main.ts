@@ -248,6 +248,7 @@ function buildRouter(settings: Settings, store: SqliteStore): Router {
     ? fitConnections(config.maxConnections, fdLimit.soft, openFileCount())
     : { maxConnections: config.maxConnections };
   if (fitted.warning) logger.warn(fitted.warning);
+  if (fitted.note) logger.info(fitted.note);
   return composeRouter({
     store,
     logger,

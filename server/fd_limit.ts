@@ -71,19 +71,24 @@ export function fitConnections(
   maxConnections: number,
   softLimit: number,
   inUse: number,
-): { maxConnections: number; warning?: string } {
+): { maxConnections: number; warning?: string; note?: string } {
   const room = Math.floor(softLimit - inUse - FD_HEADROOM);
   if (room >= maxConnections) return { maxConnections };
   const fitted = Math.max(1, room);
-  return {
-    maxConnections: fitted,
-    warning: `the open-file limit (ulimit -n) is ${softLimit}: it holds ${fitted} connections, ` +
-      `not --max-connections ${maxConnections} (each connection takes a descriptor, and ` +
-      `${inUse + FD_HEADROOM} are kept for the server itself); more are refused as server_full. ` +
-      `Raise it (ulimit -n ${maxConnections + inUse + FD_HEADROOM}, or LimitNOFILE= under ` +
-      "systemd) or lower --max-connections",
-  };
+  const text = `the open-file limit (ulimit -n) is ${softLimit}: it holds ${fitted} connections, ` +
+    `not --max-connections ${maxConnections} (each connection takes a descriptor, and ` +
+    `${inUse + FD_HEADROOM} are kept for the server itself); more are refused as server_full. ` +
+    `Raise it (ulimit -n ${maxConnections + inUse + FD_HEADROOM}, or LimitNOFILE= under ` +
+    "systemd) or lower --max-connections";
+  // A cut of a few per cent (a limit of 20,000 against the default 20,000) is no news worth a
+  // warning at every start; a limit that holds far fewer is.
+  return fitted >= maxConnections * SMALL_CUT
+    ? { maxConnections: fitted, note: text }
+    : { maxConnections: fitted, warning: text };
 }
+
+/** A fitted limit at least this share of --max-connections is logged as info, not a warning. */
+const SMALL_CUT = 0.9;
 
 function readOrUndefined(path: string): string | undefined {
   try {

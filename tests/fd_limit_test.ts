@@ -29,6 +29,11 @@ Deno.test("fd limit: /proc/self/limits is read, and --max-connections fitted to 
   assert.equal(fitted.maxConnections, 400 - 30 - FD_HEADROOM);
   assert.match(fitted.warning!, /ulimit -n\) is 400: it holds 242 connections/);
   assert.equal(fitConnections(100, 50, 30).maxConnections, 1);
+  // A cut of a few per cent (this machine's 20,000 against the default) is a note, not a warning.
+  const small = fitConnections(20_000, 20_000, 30);
+  assert.equal(small.maxConnections, 20_000 - 30 - FD_HEADROOM);
+  assert.equal(small.warning, undefined);
+  assert.match(small.note!, /it holds 19842 connections/);
 });
 
 /**
