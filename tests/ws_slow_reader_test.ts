@@ -221,7 +221,7 @@ Deno.test("WsConnection: frames still in the socket's buffer at a too-slow close
     let written = 0;
     for (let i = 0; i < 20_000 && !conn.tooSlow; i++) {
       const before = socket.bufferedAmount;
-      conn.send(frame);
+      conn.writeLine(frame, 1, true);
       if (socket.bufferedAmount > before) written++;
       await sleep(1);
     }

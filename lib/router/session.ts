@@ -47,6 +47,8 @@ export class Session {
   readonly id = nextSessionId++;
   readonly conn: Connection;
   user: SessionUser | undefined;
+  /** The browser login (its token's hash) that signed this session in, if one did. */
+  webLogin: string | undefined;
   readonly bucket: TokenBucket;
   /** Events held back while stored messages are replayed, so live ones do not overtake them. */
   holding: HeldFrame[] | undefined;
