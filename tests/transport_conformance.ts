@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { ParleyClient, SecureChannel } from "../lib/client/mod.ts";
+import { clientHandshake } from "../lib/crypto/mod.ts";
 import type { LineChannel } from "../lib/client/secure_channel.ts";
 import type { Limits } from "../lib/router/mod.ts";
 import { PASSWORD, until, within } from "./helpers.ts";
@@ -22,6 +23,16 @@ export interface TransportUnderTest {
    * `closed` resolves once the server has closed it.
    */
   stall(server: WebServer): Promise<{ closed: Promise<void> }>;
+  /** Opens a raw connection that reads only when asked: a test can stop reading. */
+  raw(server: WebServer): Promise<RawLines>;
+}
+
+/** Lines (TCP) or text messages (WebSocket), by hand. */
+export interface RawLines {
+  send(line: string): Promise<void>;
+  /** Reads the next line; nothing is read unless this is called. */
+  receive(): Promise<string>;
+  close(): void;
 }
 
 /** A client over the transport, with the layers underneath for tests that write past it. */
@@ -118,6 +129,37 @@ export function runTransportSuite(transport: TransportUnderTest): void {
       assert.equal(server.router.connectionCount, 0, "it never reached the router");
     },
     { loginTimeoutMs: 300 },
+  );
+
+  test(
+    "a reader that stops reading is dropped; what it missed waits in the store",
+    async (server) => {
+      const alice = await user(server, "alice");
+      const raw = await transport.raw(server);
+      try {
+        const hs = await clientHandshake({ verifyIdentity: server.pin });
+        await raw.send(hs.hello);
+        const session = await hs.finish(await raw.receive());
+        const register = JSON.stringify({ type: "register", name: "slow", password: PASSWORD });
+        await raw.send(await session.seal(register));
+        await until(() => server.router.online.has("slow"), 5000, "slow is signed in");
+        // From here on it reads nothing: kernel buffers take a few MB, then the server gives up.
+        const text = "y".repeat(4000);
+        for (let round = 0; round < 400 && server.router.online.has("slow"); round++) {
+          await Promise.all(Array.from({ length: 25 }, () => alice.client.send("slow", text)));
+        }
+        assert.ok(!server.router.online.has("slow"), "the stalled reader was dropped");
+        assert.equal((await alice.client.ping()).type, "pong", "the sender was not held up");
+      } finally {
+        raw.close();
+      }
+      const again = await link(server);
+      const welcome = await again.client.login("slow", PASSWORD);
+      assert.ok(welcome.pending > 0, "the messages its socket never took were stored");
+      await again.client.quit();
+      await alice.client.quit();
+    },
+    { slowReaderMs: 300, ratePerSec: 100_000, rateBurst: 100_000 },
   );
 
   test("quit: the server says goodbye, then closes", async (server) => {

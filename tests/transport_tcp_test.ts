@@ -18,4 +18,27 @@ runTransportSuite({
     })();
     return { closed };
   },
+  async raw(server) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    const decoder = new TextDecoder();
+    let text = "";
+    return {
+      async send(line) {
+        const bytes = new TextEncoder().encode(line + "\n");
+        for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
+      },
+      async receive() {
+        const buf = new Uint8Array(4096);
+        while (!text.includes("\n")) {
+          const n = await conn.read(buf);
+          if (n === null) throw new Error("closed before a line");
+          text += decoder.decode(buf.subarray(0, n), { stream: true });
+        }
+        const line = text.slice(0, text.indexOf("\n"));
+        text = text.slice(line.length + 1);
+        return line;
+      },
+      close: () => conn.close(),
+    };
+  },
 });

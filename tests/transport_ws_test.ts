@@ -1,5 +1,6 @@
 /** The transport suite (tests/transport_conformance.ts) over the WebSocket. */
 import { WsChannel } from "../islands/ws_channel.ts";
+import { RawWebSocket } from "./raw_ws.ts";
 import { runTransportSuite } from "./transport_conformance.ts";
 
 runTransportSuite({
@@ -14,5 +15,13 @@ runTransportSuite({
     });
     // Open, and silent: the client_hello never comes.
     return { closed };
+  },
+  async raw(server) {
+    const socket = await RawWebSocket.connect(server.httpPort);
+    return {
+      send: (line) => socket.sendText(line),
+      receive: () => socket.readText(),
+      close: () => socket.close(),
+    };
   },
 });
