@@ -253,7 +253,6 @@ export class Link implements Connection, SealedLines {
   ended(): void {
     clearTimeout(this.#deadline);
     this.#deadline = undefined;
-    this.#inbox = [];
     // A failed session is closing already (its goodbye flushes first); a vanished peer at once.
     this.#session?.detach();
   }
