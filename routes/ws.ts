@@ -1,12 +1,16 @@
+import { hashToken, resolveWebLogin } from "../lib/accounts/web_logins.ts";
 import type { Handlers } from "../server/context.ts";
+import { getCookie, SESSION_COOKIE } from "../server/cookies.ts";
 import { HttpError } from "../server/http_error.ts";
-import { currentUser, sameOrigin } from "../server/web_auth.ts";
+import { sameOrigin } from "../server/web_auth.ts";
 import { acceptWebSocket } from "../server/ws.ts";
 import { checkUpgrade, wantsWebSocket } from "../server/ws_upgrade.ts";
 
 /**
  * GET /ws — the WebSocket transport. A page of another origin is refused (403), so a foreign
- * site cannot ride on the session cookie; a valid cookie signs the connection in at once. A
+ * site cannot ride on the session cookie; a valid cookie signs the connection in once its handshake
+ * is done (checked then, so a logout meanwhile is not missed: logout closes the sessions the
+ * router holds for the login, see Router.closeWebLogin). A
  * malformed upgrade is refused (400, or 426 for a version other than 13) before any upgrade.
  * The connection was admitted when it was accepted (server/http_listener.ts); the WebSocket
  * keeps its place until the socket is gone.
@@ -19,24 +23,22 @@ export const handlers: Handlers = {
     if (!sameOrigin(ctx)) throw new HttpError(403, "Cross-origin WebSocket refused.");
     checkUpgrade(ctx.req);
     const { app } = ctx;
-    const signedIn = await currentUser(ctx);
+    const token = getCookie(ctx.req, SESSION_COOKIE);
+    const webLogin = token === undefined ? undefined : {
+      tokenHash: await hashToken(token),
+      user: () => resolveWebLogin(app.store, token),
+    };
     // Given back once the socket is gone; bound once the upgrade is under way.
     let release = () => {};
-    let accepted: ReturnType<typeof acceptWebSocket>;
+    let response: Response;
     try {
-      accepted = acceptWebSocket(ctx.req, {
+      response = acceptWebSocket(ctx.req, {
         router: app.router,
         logger: app.logger,
         remoteAddr: ctx.remoteAddr,
         identity: app.identity,
-        user: signedIn?.user,
+        webLogin,
         onSocketGone: () => release(),
-        onClose: () => {
-          if (!signedIn) return;
-          const set = app.sockets.get(signedIn.tokenHash);
-          set?.delete(connection);
-          if (set?.size === 0) app.sockets.delete(signedIn.tokenHash);
-        },
       });
     } catch (err) {
       // What the checks above let through and Deno still refuses is the client's mistake too.
@@ -44,12 +46,6 @@ export const handlers: Handlers = {
       throw new HttpError(400, "Malformed WebSocket upgrade.");
     }
     release = ctx.place.handOver();
-    const { response, connection } = accepted;
-    if (signedIn) {
-      let set = app.sockets.get(signedIn.tokenHash);
-      if (!set) app.sockets.set(signedIn.tokenHash, set = new Set());
-      set.add(connection);
-    }
     return response;
   },
 };

@@ -10,7 +10,6 @@ import type { Store } from "../lib/store/store.ts";
 import type { Assets } from "./assets.ts";
 import type { ConnectionPlace } from "./http_listener.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
-import type { WsConnection } from "./ws.ts";
 
 /** The server's shared parts, made once by serveHttp. */
 export interface App {
@@ -23,8 +22,6 @@ export interface App {
   signInLimiter: RateLimiter;
   /** The server's identity: signs every WebSocket handshake; its fingerprint goes with the page. */
   identity: ServerIdentity;
-  /** Open WebSockets by the hash of the session token that opened them, closed at logout. */
-  sockets: Map<string, Set<WsConnection>>;
 }
 
 /** One request, as a handler sees it. */

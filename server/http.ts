@@ -97,7 +97,6 @@ export async function serveHttp(options: HttpServerOptions): Promise<HttpServer>
     // The router's own throttle, so failed logins count alike over TCP and HTTP.
     signIn: router,
     signInLimiter: new RateLimiter(router.limits.ratePerSec / 5, router.limits.rateBurst / 5),
-    sockets: new Map(),
     identity: options.identity,
   };
   const listener = options.tls

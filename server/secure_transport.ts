@@ -1,18 +1,16 @@
 /**
- * What the TCP and WebSocket adapters share for encrypted sessions (docs/security.md §6): sealing
- * outbound frames in order, once per connection, batched per turn; and the error frame sent when
- * a session fails. The router never sees any of it: it hands plaintext frames to the adapter.
+ * Sealing for an encrypted session (docs/security.md §6): a link's outbound frames, in order,
+ * once per connection, batched per turn. The router never sees any of it: it hands plaintext
+ * frames to the link (server/link.ts).
  */
-import { isCryptoError, type SecureSession } from "../lib/crypto/mod.ts";
-import type { Logger } from "../lib/log.ts";
-import type { Session } from "../lib/router/mod.ts";
+import type { SecureSession } from "../lib/crypto/mod.ts";
 import { scheduleFlush, scheduleLazyFlush } from "./turn.ts";
 
 /** Plaintext bytes per sealed batch; clients accept up to `sealedLineLength(1 MiB)`. */
 const MAX_BATCH_BYTES = 1 << 20;
 
 /**
- * Where a FrameSealer's lines go: the connection itself, so that a connection holds no closures
+ * Where a FrameSealer's lines go: the link itself, so that a connection holds no closures
  * for it (at 10,000 connections every closure is half a megabyte).
  */
 export interface SealedLines {
@@ -88,6 +86,11 @@ export class FrameSealer {
     });
   }
 
+  /** Opens a sealed line from the peer, with the same session: its frames, in order. */
+  open(line: string): Promise<string[]> {
+    return this.#session.openFrames(line);
+  }
+
   /**
    * The connection went quiet: its session drops its imported keys until the next frame.
    * Returns whether it dropped any.
@@ -124,45 +127,3 @@ function groups(frames: string[]): string[][] {
   if (current.length) out.push(current);
   return out;
 }
-
-/** The code and message to log and to tell the client when a sealed frame fails. */
-export function sessionFailure(err: unknown): { code: string; message: string } {
-  if (isCryptoError(err)) return { code: err.code, message: err.message };
-  return { code: "internal", message: "The secure session failed." };
-}
-
-/** The plaintext `error` frame (sent sealed) that tells a client why its session ends. */
-export function errorFrame(code: string, message: string): string {
-  return JSON.stringify({ type: "error", code, message });
-}
-
-/**
- * Hands the frames a sealed line opened to the session; one longer than `max` UTF-8 bytes is
- * refused with `line_too_long` instead. Only a frame of over `max / 3` characters can be that
- * long, so most are never encoded to be measured.
- */
-export function receiveFrames(session: Session, frames: string[], max: number): void {
-  for (const frame of frames) {
-    if (frame.length * 3 > max && utf8.encode(frame).length > max) {
-      session.reject("line_too_long", `Frame longer than ${max} bytes; it was discarded.`);
-    } else session.receive(frame);
-  }
-}
-
-/**
- * Ends a session whose sealed input failed: the log gets the code (never the line), the client a
- * sealed `error` saying why, then the session's goodbye.
- */
-export function failSecureSession(
-  session: Session,
-  err: unknown,
-  logger: Logger,
-  where: { transport: "tcp" | "ws"; remoteAddr: string },
-): void {
-  const { code, message } = sessionFailure(err);
-  logger.info("secure session failed", { ...where, session: session.id, code });
-  session.conn.send(errorFrame(code, message));
-  session.close(`secure session failed (${code})`);
-}
-
-const utf8 = new TextEncoder();

@@ -1,13 +1,20 @@
 import type { Logger } from "../lib/log.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../lib/protocol/lines.ts";
+import { encodeRefusal, encodeSignInTimeout } from "../lib/protocol/refusal.ts";
 import type { Router } from "../lib/router/mod.ts";
 import { isRefusal, type Refusal, type Ticket } from "../lib/router/admission.ts";
 import type { ServerIdentity } from "../lib/crypto/mod.ts";
 import { plaintextRefusal, textModeDecision } from "./plaintext_policy.ts";
 import { acceptLoop } from "./accept_loop.ts";
 import { closeAfterDraining, within } from "./last_words.ts";
-import { closeQuietly, writeAll, type WriteLimits } from "./tcp_connection.ts";
-import { pump, type ReaderContext, SecureReader, TextReader } from "./tcp_read.ts";
+import {
+  closeQuietly,
+  TcpConnection,
+  type TcpShared,
+  writeAll,
+  type WriteLimits,
+} from "./tcp_connection.ts";
+import { pump } from "./tcp_read.ts";
 
 export interface TcpServerOptions {
   hostname: string;
@@ -54,7 +61,7 @@ export interface TcpServer {
 const utf8 = new TextEncoder();
 
 /** The options, with what every connection of the server shares. */
-type ServedOptions = TcpServerOptions & ReaderContext;
+type ServedOptions = TcpServerOptions & TcpShared;
 
 /** Bytes the first read of a connection may take (`nextReadBuffer` sizes the later ones). */
 const FIRST_READ_BYTES = 1024;
@@ -194,7 +201,7 @@ async function startReading(
     const left = options.router.limits.loginTimeoutMs - (performance.now() - connectedAt);
     first = greeted ? await within(read, Math.max(0, left)) : null;
     if (first === "timeout") {
-      await writeAll(conn, utf8.encode("! Not signed in in time; goodbye.\n"));
+      await writeAll(conn, utf8.encode(encodeSignInTimeout() + "\n"));
       closeQuietly(conn);
       await read.catch(() => {});
       return;
@@ -205,12 +212,10 @@ async function startReading(
     await read.catch(() => {});
     return;
   }
-  const opening = { conn, remoteAddr: remote.hostname, connectedAt, ticket };
-  if (buf[0] === "{".charCodeAt(0)) {
-    return { done: pump(conn, buf, first, new SecureReader(options, opening)) };
-  }
-  if (!textAllowed) return void await refuseTextMode(conn, options, remote);
-  return { done: pump(conn, buf, first, new TextReader(options, opening, greeted)) };
+  const dialect = buf[0] === "{".charCodeAt(0) ? "json" : "text";
+  if (dialect === "text" && !textAllowed) return void await refuseTextMode(conn, options, remote);
+  const opening = { remoteAddr: remote.hostname, dialect, connectedAt, greeted, ticket } as const;
+  return { done: pump(conn, buf, first, new TcpConnection(conn, options, opening)) };
 }
 
 /**
@@ -289,9 +294,8 @@ async function explainRefusal(
   const buf = new Uint8Array(1);
   const read = conn.read(buf);
   const first = await within(read, times.sniffMs);
-  const line = typeof first === "number" && buf[0] === "{".charCodeAt(0)
-    ? JSON.stringify({ type: "error", ...refusal })
-    : `! ${refusal.message}`;
+  const json = typeof first === "number" && buf[0] === "{".charCodeAt(0);
+  const line = encodeRefusal(refusal, json ? "json" : "text");
   await within(writeAll(conn, utf8.encode(line + "\n")), times.writeMs);
   await closeAfterDraining(conn, read, times.drainMs);
 }

@@ -1,8 +1,16 @@
+/**
+ * The TCP adapter: one socket's read side (bytes into lines, handed to its link) and write side
+ * (lines out, judged for a reader that stops reading). It knows no protocol: the link
+ * (server/link.ts) runs the secure session and talks to the router.
+ */
 import { concatBytes } from "../lib/bytes.ts";
+import { sealedLineLength } from "../lib/crypto/mod.ts";
+import { decodeUtf8, LineSplitter, type SplitLine } from "../lib/protocol/lines.ts";
 import type { Dialect } from "../lib/protocol/types.ts";
-import type { Connection, ReaderProgress } from "../lib/router/mod.ts";
-import type { SecureSession } from "../lib/crypto/mod.ts";
-import { FrameSealer, type SealedLines } from "./secure_transport.ts";
+import type { Ticket } from "../lib/router/admission.ts";
+import type { LineTransport } from "./line_transport.ts";
+import { LINE_TOO_LONG, type LineInput, Link, type LinkContext, NOT_TEXT } from "./link.ts";
+import type { ReadSink } from "./tcp_read.ts";
 import { type Watched, writeWatch } from "./write_watch.ts";
 
 const utf8 = new TextEncoder();
@@ -34,6 +42,24 @@ export interface WriteLimits {
   onTooSlow: (remoteAddr: string, why: string) => void;
 }
 
+/** What every connection of a TCP server shares: one object per server. */
+export interface TcpShared extends LinkContext {
+  writeLimits: WriteLimits;
+}
+
+/** How one connection starts, once its dialect is known. */
+export interface TcpOpening {
+  /** The peer's address without port. */
+  remoteAddr: string;
+  dialect: Dialect;
+  /** performance.now() at accept: the sign-in deadline runs from here. */
+  connectedAt: number;
+  /** Text mode: the greeting was shown already. */
+  greeted: boolean;
+  /** The connection's admission place, given back when its reading ends. */
+  ticket: Ticket;
+}
+
 /** Bytes waiting to be written, and how many frames they complete. */
 interface Pending {
   bytes: Uint8Array;
@@ -41,88 +67,99 @@ interface Pending {
 }
 
 /**
- * The write side of one TCP connection. Frames queued in the same turn of the event loop go out
- * in one write. A reader that stops reading (a write makes no progress for `slowMs`), or lets
- * more than `maxQueued` bytes pile up behind an unfinished write, is disconnected as too slow:
- * it never holds up anyone else, and its backlog never grows the server's memory without bound.
+ * One TCP connection. Its reads go line by line to its link; its writes queued in the same turn
+ * of the event loop go out in one write. A reader that stops reading (a write makes no progress
+ * for `slowMs`), or lets more than `maxQueued` bytes pile up behind an unfinished write, is
+ * disconnected as too slow: it never holds up anyone else, and its backlog never grows the
+ * server's memory without bound.
  */
-export class TcpConnection implements Connection, Watched, SealedLines {
+export class TcpConnection implements LineTransport, ReadSink, Watched {
   readonly transport = "tcp";
-  readonly dialect: Dialect;
   readonly remoteAddr: string;
   closing = false;
   tooSlow = false;
-  /** Sealed lines read and waiting to be opened (see ReaderProgress.inputPending). */
-  inputPending = 0;
   #conn: Deno.Conn;
+  #shared: TcpShared;
+  #ticket: Ticket;
+  #splitter: LineSplitter;
+  #link: Link;
   #queue: Pending[] = [];
   #queued = 0;
-  #limits: WriteLimits;
   #writing: Promise<void> | undefined;
   #inWrite = false;
   #closed = false;
-  #sealer: FrameSealer | undefined;
-  #sent = 0;
   #accepted = 0;
   /** When the write in flight started (the write watch's clock); undefined when none is. */
   #writeSince: number | undefined;
 
-  constructor(
-    conn: Deno.Conn,
-    dialect: Dialect,
-    remoteAddr: string,
-    limits: WriteLimits,
-    secure?: SecureSession,
-  ) {
+  constructor(conn: Deno.Conn, shared: TcpShared, opening: TcpOpening) {
     this.#conn = conn;
-    this.dialect = dialect;
-    this.remoteAddr = remoteAddr;
-    this.#limits = limits;
-    if (secure) {
-      this.#sealer = new FrameSealer(secure, this);
+    this.#shared = shared;
+    this.remoteAddr = opening.remoteAddr;
+    this.#ticket = opening.ticket;
+    const max = shared.maxLineBytes;
+    this.#splitter = new LineSplitter(opening.dialect === "json" ? sealedLineLength(max) : max);
+    // Last: a text-mode link attaches at once, and its greeting is written through this.
+    this.#link = new Link(shared, this, opening);
+  }
+
+  /** Frames written to the socket: every frame numbered below this is out of the server's hands. */
+  get accepted(): number {
+    return this.#accepted;
+  }
+
+  get handedOver(): number {
+    return this.#accepted;
+  }
+
+  /** For pump: the bytes just read, line by line to the link. */
+  chunk(bytes: Uint8Array): boolean | Promise<boolean> {
+    return this.#take(this.#splitter.push(bytes), 0);
+  }
+
+  /** Hands `lines` from `from` on to the link; waits while it opens one (JSON mode). */
+  #take(lines: SplitLine[], from: number): boolean | Promise<boolean> {
+    for (let i = from; i < lines.length; i++) {
+      if (this.closing) return false;
+      const going = this.#link.take(lineInput(lines[i]));
+      if (going === false) return false;
+      if (going !== true) return going.then((on) => on && this.#take(lines, i + 1));
+    }
+    return !this.closing;
+  }
+
+  /** For pump: the reading ended. Hangs up, unless a close is already flushing its goodbye. */
+  async end(failure: unknown): Promise<void> {
+    try {
+      this.#logReadFailure(failure);
+      this.#link.ended();
+      if (!this.closing) {
+        this.closing = true;
+        this.#hangUp();
+      }
+      await this.#link.flushed().catch(() => {});
+    } finally {
+      this.#ticket.release();
     }
   }
 
-  /** Frames leave the server's queues when the socket takes them: one count serves both. */
-  progress(): ReaderProgress {
-    const accepted = this.#accepted;
-    return {
-      accepted,
-      handedOver: accepted,
-      inputPending: this.inputPending,
-      tooSlow: this.tooSlow,
-    };
+  /** A read that failed for a reason other than the peer or us hanging up goes to the debug log. */
+  #logReadFailure(failure: unknown): void {
+    if (
+      failure === undefined || this.closing || failure instanceof Deno.errors.BadResource ||
+      failure instanceof Deno.errors.ConnectionReset
+    ) return;
+    this.#shared.logger.debug("tcp read failed", { error: failure });
   }
 
-  rest(): boolean {
-    return this.#sealer?.rest() ?? false;
-  }
-
-  send(frame: string, lazy = false): number {
-    const index = this.#sent++;
-    if (this.#closed) return index;
-    // In JSON mode every frame is sealed (in order, batched per turn) before it is queued.
-    if (this.#sealer) this.#sealer.push(frame, lazy);
-    else this.#queueBytes(utf8.encode(frame + "\n"), 1, true);
-    return index;
-  }
-
-  /** For the FrameSealer. */
-  sealedLine(line: string, frames: number, first: boolean): void {
-    this.#queueBytes(utf8.encode(line + "\n"), frames, first);
-  }
-
-  /** For the FrameSealer. */
-  sealFailed(): void {
-    this.#hangUp();
-  }
-
-  #queueBytes(bytes: Uint8Array, frames: number, first: boolean): void {
+  writeLine(line: string, frames: number, first: boolean): void {
     if (this.#closed) return;
+    const bytes = utf8.encode(line + "\n");
     // A burst queued at once (one flush, however many lines) is fine; a backlog behind a write
     // the reader is not taking is not.
-    if (first && this.#inWrite && this.#queued > this.#limits.maxQueued) {
-      return this.#tooSlow(`more than ${this.#limits.maxQueued} bytes waiting`);
+    const limits = this.#shared.writeLimits;
+    if (first && this.#inWrite && this.#queued > limits.maxQueued) {
+      return this.#tooSlow(`more than ${limits.maxQueued} bytes waiting`);
     }
     this.#queue.push({ bytes, frames });
     this.#queued += bytes.length;
@@ -130,7 +167,6 @@ export class TcpConnection implements Connection, Watched, SealedLines {
   }
 
   async flushed(): Promise<void> {
-    await this.#sealer?.settled();
     await this.#writing;
   }
 
@@ -138,25 +174,20 @@ export class TcpConnection implements Connection, Watched, SealedLines {
     this.#tooSlow(why);
   }
 
-  close(_reason: string): void {
+  hangUp(_why: string): void {
+    this.#hangUp();
+  }
+
+  close(_reason: string, pending?: Promise<void>): void {
     if (this.closing) return;
     this.closing = true;
-    const flushing = this.flushed();
+    const flushing = Promise.resolve(pending).then(() => this.flushed());
     // A peer that does not read cannot hold the socket open for long.
     const deadline = setTimeout(() => this.#hangUp(), 2000);
     flushing.finally(() => {
       clearTimeout(deadline);
       this.#hangUp();
     });
-  }
-
-  /** After the read side ended: hang up now, unless a close is already flushing its goodbye. */
-  async dispose(): Promise<void> {
-    if (!this.closing) {
-      this.closing = true;
-      this.#hangUp();
-    }
-    await this.flushed().catch(() => {});
   }
 
   async #drain(): Promise<void> {
@@ -193,8 +224,9 @@ export class TcpConnection implements Connection, Watched, SealedLines {
 
   /** For the write watch: a write that has made no progress for too long means a stalled reader. */
   check(now: number): void {
-    if (this.#writeSince !== undefined && now - this.#writeSince > this.#limits.slowMs) {
-      this.#tooSlow(`no write progress for ${this.#limits.slowMs} ms`);
+    const slowMs = this.#shared.writeLimits.slowMs;
+    if (this.#writeSince !== undefined && now - this.#writeSince > slowMs) {
+      this.#tooSlow(`no write progress for ${slowMs} ms`);
     }
   }
 
@@ -205,7 +237,7 @@ export class TcpConnection implements Connection, Watched, SealedLines {
     this.closing = true;
     this.#queue = [];
     this.#queued = 0;
-    this.#limits.onTooSlow(this.remoteAddr, why);
+    this.#shared.writeLimits.onTooSlow(this.remoteAddr, why);
     this.#hangUp();
   }
 
@@ -214,4 +246,10 @@ export class TcpConnection implements Connection, Watched, SealedLines {
     this.#closed = true;
     closeQuietly(this.#conn);
   }
+}
+
+/** A line as the link takes it: text, or why it is none. */
+function lineInput(item: SplitLine): LineInput {
+  if (item.overlong) return LINE_TOO_LONG;
+  return decodeUtf8(item.line) ?? NOT_TEXT;
 }

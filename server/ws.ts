@@ -5,24 +5,12 @@
  */
 import type { Logger } from "../lib/log.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../lib/protocol/lines.ts";
-import type { Connection, ReaderProgress, Router, Session } from "../lib/router/mod.ts";
+import { encodeRefusal } from "../lib/protocol/refusal.ts";
+import type { Router } from "../lib/router/mod.ts";
 import type { Refusal } from "../lib/router/admission.ts";
-import type { UserRecord } from "../lib/store/store.ts";
-import {
-  CryptoError,
-  encodeHandshakeError,
-  sealedLineLength,
-  type SecureSession,
-  serverHandshake,
-  type ServerIdentity,
-} from "../lib/crypto/mod.ts";
-import {
-  failSecureSession,
-  FrameSealer,
-  receiveFrames,
-  type SealedLines,
-  sessionFailure,
-} from "./secure_transport.ts";
+import { sealedLineLength, type ServerIdentity } from "../lib/crypto/mod.ts";
+import type { LineTransport } from "./line_transport.ts";
+import { LINE_TOO_LONG, Link, type LinkContext, NOT_TEXT, type WebLogin } from "./link.ts";
 import { type Watched, writeWatch } from "./write_watch.ts";
 
 export interface WsOptions {
@@ -32,8 +20,8 @@ export interface WsOptions {
   remoteAddr: string;
   /** The server's identity: the first message must be a `client_hello` (docs/security.md §6). */
   identity: ServerIdentity;
-  /** An account the upgrade request authenticated (session cookie); otherwise sign in by frame. */
-  user?: UserRecord;
+  /** The browser login of the upgrade request (session cookie); otherwise sign in by frame. */
+  webLogin?: WebLogin;
   /** Longest frame accepted, in UTF-8 bytes. @default 8192 */
   maxFrameBytes?: number;
   /**
@@ -41,8 +29,6 @@ export interface WsOptions {
    * @default the router's `maxQueuedBytes` (1 MiB)
    */
   maxBufferedBytes?: number;
-  /** Called once the connection is over for the server (closed, or given up as too slow). */
-  onClose?: (session: Session | undefined) => void;
   /**
    * Called once the socket itself is gone: at its close event, or a slow-reader timeout after
    * the server gave up on a reader too slow to finish the closing handshake. What it holds (an admission place) is
@@ -51,136 +37,27 @@ export interface WsOptions {
   onSocketGone?: () => void;
 }
 
-/**
- * Upgrades `req` to a WebSocket and attaches it to the router once open. Returns the upgrade
- * response and a handle that closes the connection (logout).
- */
-export function acceptWebSocket(
-  req: Request,
-  options: WsOptions,
-): { response: Response; connection: WsConnection } {
+/** Upgrades `req` to a WebSocket whose messages go to a link (server/link.ts) once it opens. */
+export function acceptWebSocket(req: Request, options: WsOptions): Response {
   const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: 60 });
   socket.binaryType = "arraybuffer";
-  const max = options.maxFrameBytes ?? DEFAULT_MAX_LINE_BYTES;
-  const maxSealed = sealedLineLength(max);
+  const { router, logger } = options;
   const conn = new WsConnection(socket, options.remoteAddr, {
-    maxBuffered: options.maxBufferedBytes ?? options.router.limits.maxQueuedBytes,
-    slowMs: options.router.limits.slowReaderMs,
-    onTooSlow: (why) => {
-      options.router.slowReader("ws");
-      options.logger.info("slow reader disconnected", {
-        transport: "ws",
-        remoteAddr: options.remoteAddr,
-        why,
-      });
+    maxBuffered: options.maxBufferedBytes ?? router.limits.maxQueuedBytes,
+    slowMs: router.limits.slowReaderMs,
+    onTooSlow: (remoteAddr, why) => {
+      router.slowReader("ws");
+      logger.info("slow reader disconnected", { transport: "ws", remoteAddr, why });
     },
   });
-  const connectedAt = performance.now();
-  let session: Session | undefined;
-  let secure: SecureSession | undefined;
-  let failed = false;
-  let deadline: ReturnType<typeof setTimeout> | undefined;
-  socket.onopen = () => {
-    // The sign-in deadline covers the handshake.
-    deadline = setTimeout(
-      () => conn.close("handshake timeout"),
-      options.router.limits.loginTimeoutMs,
-    );
-  };
-  // Messages are handled strictly in order: the handshake and each open are asynchronous.
-  let inbound: Promise<void> = Promise.resolve();
-  const handle = async (data: string | ArrayBuffer) => {
-    if (failed || conn.closing) return;
-    if (!secure) {
-      try {
-        if (typeof data !== "string" || data.length > maxSealed) {
-          throw new CryptoError(
-            "malformed_handshake",
-            "The first message must be a client_hello (docs/security.md §3).",
-          );
-        }
-        const hs = await serverHandshake(options.identity, data);
-        if (socket.readyState !== WebSocket.OPEN) return;
-        socket.send(hs.reply);
-        secure = hs.session;
-      } catch (err) {
-        failed = true;
-        const { code } = sessionFailure(err);
-        options.logger.info("handshake refused", {
-          transport: "ws",
-          remoteAddr: options.remoteAddr,
-          code,
-        });
-        if (socket.readyState === WebSocket.OPEN) socket.send(encodeHandshakeError(err));
-        conn.close(`handshake refused (${code})`);
-        return;
-      }
-      clearTimeout(deadline);
-      conn.secure(secure);
-      session = conn.session = options.router.attach(conn, { user: options.user, connectedAt });
-      return;
-    }
-    if (!session) return;
-    try {
-      if (typeof data !== "string") {
-        throw new CryptoError("malformed_frame", "A sealed frame must be a text message.");
-      }
-      if (data.length > maxSealed) {
-        throw new CryptoError(
-          "malformed_frame",
-          `A sealed frame is longer than ${maxSealed} characters (${max} bytes sealed).`,
-        );
-      }
-      receiveFrames(session, await secure.openFrames(data), max);
-    } catch (err) {
-      failed = true;
-      failSecureSession(session, err, options.logger, {
-        transport: "ws",
-        remoteAddr: options.remoteAddr,
-      });
-    }
-  };
-  socket.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
-    const data = event.data;
-    conn.inputPending++;
-    inbound = inbound.then(() => handle(data)).catch((err) => {
-      options.logger.error("ws message failed", { error: err });
-    }).finally(() => conn.inputPending--);
-  };
-  socket.onerror = (event) => {
-    options.logger.debug("ws error", { error: (event as ErrorEvent).message });
-  };
-  // Once, whichever comes first: the close event, or the server giving up on a reader too slow
-  // to ever complete the closing handshake (its close event may never come).
-  let gone = false;
-  conn.onGone = () => {
-    if (gone) return;
-    gone = true;
-    clearTimeout(deadline);
-    conn.ended();
-    session?.detach();
-    options.onClose?.(session);
-    if (conn.tooSlow) {
-      // Deno cannot tear down a socket whose peer does not finish the closing handshake: its
-      // place is given back a slow-reader timeout later at the latest.
-      const last = setTimeout(socketGone, options.router.limits.slowReaderMs);
-      Deno.unrefTimer(last);
-    }
-  };
-  let socketWasGone = false;
-  const socketGone = () => {
-    if (socketWasGone) return;
-    socketWasGone = true;
-    options.onSocketGone?.();
-  };
-  socket.onclose = () => {
-    conn.onGone?.();
-    socketGone();
-  };
-  return { response, connection: conn };
+  conn.start({
+    router,
+    logger,
+    identity: options.identity,
+    maxLineBytes: options.maxFrameBytes ?? DEFAULT_MAX_LINE_BYTES,
+  }, options);
+  return response;
 }
-
-const utf8 = new TextEncoder();
 
 /**
  * Upgrades and at once closes a WebSocket a limit refused: an `error` message saying why (the
@@ -198,7 +75,7 @@ export function refuseWebSocket(req: Request, refusal: Refusal): Response {
   refusing++;
   const { socket, response } = Deno.upgradeWebSocket(req);
   socket.onopen = () => {
-    socket.send(JSON.stringify({ type: "error", ...refusal }));
+    socket.send(encodeRefusal(refusal, "json"));
     socket.close(CLOSE_POLICY, refusal.code);
   };
   socket.onclose = () => refusing--;
@@ -218,28 +95,26 @@ export interface WsWriteLimits {
   maxBuffered: number;
   /** Buffered bytes that do not drain at all for this long mean the reader stopped. */
   slowMs: number;
-  onTooSlow: (why: string) => void;
+  onTooSlow: (remoteAddr: string, why: string) => void;
 }
 
 /**
- * The write side of one WebSocket, as the router sees it. A reader that stops reading (its
- * buffer does not drain for `slowMs`) or lets more than `maxBuffered` bytes pile up is closed as
- * too slow (1008, "too slow").
+ * One WebSocket: each text message is a line for its link, each line the link writes one
+ * message. A reader that stops reading (its buffer does not drain for `slowMs`) or lets more than
+ * `maxBuffered` bytes pile up is closed as too slow (1008, "too slow"). The socket's events come
+ * to `handleEvent`: the connection holds no closures for them.
  */
-export class WsConnection implements Connection, Watched, SealedLines {
+export class WsConnection implements LineTransport, Watched {
   readonly transport = "ws";
-  readonly dialect = "json";
   readonly remoteAddr: string;
   closing = false;
   tooSlow = false;
-  /** Messages received and waiting to be opened (see ReaderProgress.inputPending). */
-  inputPending = 0;
-  /** The router's session, once the socket is open. */
-  session: Session | undefined;
   #socket: WebSocket;
   #limits: WsWriteLimits;
-  #sealer: FrameSealer | undefined;
-  #sent = 0;
+  #link: Link | undefined;
+  #logger: Logger | undefined;
+  #maxSealed = 0;
+  #onSocketGone: (() => void) | undefined;
   #handedOver = 0;
   /** Frames the socket surely took: all those handed over when its buffer was last empty. */
   #accepted = 0;
@@ -249,8 +124,9 @@ export class WsConnection implements Connection, Watched, SealedLines {
   /** When the buffer last drained (write watch clock), and how far it had drained then. */
   #since = 0;
   #drained = 0;
-  /** Called when the connection is over for the server: closed, or abandoned as too slow. */
-  onGone: (() => void) | undefined;
+  /** The connection is over for the server (closed, or given up as too slow); the socket is gone. */
+  #over = false;
+  #socketGone = false;
 
   constructor(socket: WebSocket, remoteAddr: string, limits: WsWriteLimits) {
     this.#socket = socket;
@@ -258,38 +134,51 @@ export class WsConnection implements Connection, Watched, SealedLines {
     this.#limits = limits;
   }
 
-  /** From now on every frame is sealed with `session` (after the handshake). */
-  secure(session: SecureSession): void {
-    this.#sealer = new FrameSealer(session, this);
+  /** Hands the socket's messages to a new secure link from now on. */
+  start(
+    context: LinkContext,
+    options: { webLogin?: WebLogin; onSocketGone?: () => void } = {},
+  ): void {
+    this.#logger = context.logger;
+    this.#maxSealed = sealedLineLength(context.maxLineBytes);
+    this.#onSocketGone = options.onSocketGone;
+    this.#link = new Link(context, this, {
+      dialect: "json",
+      connectedAt: performance.now(),
+      webLogin: options.webLogin,
+    });
+    for (const type of ["message", "error", "close"]) this.#socket.addEventListener(type, this);
   }
 
-  /** For the FrameSealer. */
-  sealedLine(line: string, frames: number, first: boolean): void {
-    this.#write(line, line.length, first, frames);
+  /** The socket's events. */
+  handleEvent(event: Event): void {
+    if (event.type === "message") {
+      const data = (event as MessageEvent<string | ArrayBuffer>).data;
+      if (this.closing) return;
+      // Messages are taken strictly in order: the link queues them while it opens one.
+      void this.#link!.take(
+        typeof data !== "string" ? NOT_TEXT : data.length > this.#maxSealed ? LINE_TOO_LONG : data,
+      );
+    } else if (event.type === "error") {
+      this.#logger?.debug("ws error", { error: (event as ErrorEvent).message });
+    } else if (event.type === "close") {
+      this.#gone();
+      this.socketGone();
+    }
   }
 
-  /** For the FrameSealer. */
-  sealFailed(): void {
-    this.#socket.close(CLOSE_POLICY, "seal failed");
-  }
-
-  rest(): boolean {
-    return this.#sealer?.rest() ?? false;
+  get handedOver(): number {
+    return this.#handedOver;
   }
 
   /**
-   * `accepted`: frames the socket took, as of the last time its buffer was empty (a lower bound,
-   * and free to keep). Frozen once the reader is judged too slow: what was waiting then was not
-   * taken. The router goes by heartbeat answers in JSON mode; this is the transport's own count.
+   * Frames the socket took, as of the last time its buffer was empty (a lower bound, and free to
+   * keep). Frozen once the reader is judged too slow: what was waiting then was not taken. The
+   * router goes by heartbeat answers in JSON mode; this is the transport's own progress.
    */
-  progress(): ReaderProgress {
+  get accepted(): number {
     if (!this.tooSlow) this.#noteEmpty();
-    return {
-      accepted: this.#accepted,
-      handedOver: this.#handedOver,
-      inputPending: this.inputPending,
-      tooSlow: this.tooSlow,
-    };
+    return this.#accepted;
   }
 
   /** An empty buffer means every frame handed over so far left the server. */
@@ -299,15 +188,11 @@ export class WsConnection implements Connection, Watched, SealedLines {
     }
   }
 
-  send(frame: string, lazy = false): number {
-    const index = this.#sent++;
-    if (this.closing || this.#socket.readyState !== WebSocket.OPEN) return index;
-    if (this.#sealer) this.#sealer.push(frame, lazy);
-    else this.#write(frame, utf8.encode(frame).length, true, 1);
-    return index;
-  }
-
-  #write(frame: string, size: number, first: boolean, frames: number): void {
+  /**
+   * One line as one text message. Every line a link writes here is ASCII (a sealed line is
+   * base64url, a handshake line JSON of it), so its length is its size in bytes.
+   */
+  writeLine(line: string, frames: number, first: boolean): void {
     if (this.#socket.readyState !== WebSocket.OPEN || this.tooSlow) return;
     // A burst sent at once (one flush, however many lines) is fine; a backlog that is still
     // there when the next flush comes is not.
@@ -315,9 +200,9 @@ export class WsConnection implements Connection, Watched, SealedLines {
       return this.#tooSlow(`more than ${this.#limits.maxBuffered} bytes waiting`);
     }
     this.#noteEmpty();
-    this.#socket.send(frame);
+    this.#socket.send(line);
     this.#handedOver += frames;
-    this.#bytes += size;
+    this.#bytes += line.length;
     this.#watchDrain();
   }
 
@@ -353,10 +238,10 @@ export class WsConnection implements Connection, Watched, SealedLines {
     this.#tooSlow(why);
   }
 
-  /** The socket closed: stop watching it. */
-  ended(): void {
-    this.closing = true;
-    this.#unwatch();
+  hangUp(why: string): void {
+    try {
+      this.#socket.close(CLOSE_POLICY, why);
+    } catch { /* already closed */ }
   }
 
   #tooSlow(why: string): void {
@@ -364,18 +249,39 @@ export class WsConnection implements Connection, Watched, SealedLines {
     this.tooSlow = true;
     this.closing = true;
     this.#unwatch();
-    this.#limits.onTooSlow(why);
+    this.#limits.onTooSlow(this.remoteAddr, why);
     // Too slow: hang up; the store keeps what must not be lost. The closing handshake cannot
     // finish while the peer does not read, so the session ends now, not at the close event.
-    try {
-      this.#socket.close(CLOSE_POLICY, "too slow");
-    } catch { /* already closed */ }
-    this.onGone?.();
+    this.hangUp("too slow");
+    this.#gone();
+  }
+
+  /**
+   * Once, whichever comes first: the close event, or the server giving up on a reader too slow
+   * to ever complete the closing handshake (its close event may never come).
+   */
+  #gone(): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.closing = true;
+    this.#unwatch();
+    this.#link?.ended();
+    if (this.tooSlow) {
+      // Deno cannot tear down a socket whose peer does not finish the closing handshake: its
+      // place is given back a slow-reader timeout later at the latest.
+      Deno.unrefTimer(setTimeout(socketGone, this.#limits.slowMs, this));
+    }
+  }
+
+  /** The socket itself is gone (or given up on): what it held can be given back. */
+  socketGone(): void {
+    if (this.#socketGone) return;
+    this.#socketGone = true;
+    this.#onSocketGone?.();
   }
 
   /** Resolves once the socket's buffer is empty (or it closed), within 2 seconds. */
   async flushed(): Promise<void> {
-    await this.#sealer?.settled();
     const deadline = Date.now() + 2000;
     while (
       this.#socket.readyState === WebSocket.OPEN && this.#socket.bufferedAmount > 0 &&
@@ -385,16 +291,10 @@ export class WsConnection implements Connection, Watched, SealedLines {
     }
   }
 
-  /** Ends the connection from the server's side: a `bye` with `reason`, then the close. */
-  end(reason: string): void {
-    if (this.session) this.session.close(reason);
-    else this.close(reason);
-  }
-
-  close(reason: string): void {
+  close(reason: string, pending?: Promise<void>): void {
     if (this.closing) return;
     this.closing = true;
-    void this.flushed().then(() => {
+    void Promise.resolve(pending).then(() => this.flushed()).then(() => {
       this.#unwatch();
       try {
         // A close reason is limited to 123 bytes.
@@ -403,6 +303,13 @@ export class WsConnection implements Connection, Watched, SealedLines {
     });
   }
 }
+
+/** A timer's callback with the connection as its argument: no closure per socket. */
+function socketGone(conn: WsConnection): void {
+  conn.socketGone();
+}
+
+const utf8 = new TextEncoder();
 
 function truncateUtf8(text: string, maxBytes: number): string {
   let out = "";

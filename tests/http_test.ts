@@ -25,9 +25,14 @@ async function withServer(
 /**
  * Opens a WebSocket with extra headers (Deno's WebSocket takes them), runs the handshake pinned
  * to the server's identity, and collects the events it opens. `send` seals a frame;
- * `ws.send` sends a message as it is.
+ * `ws.send` sends a message as it is. `beforeHello` runs once the socket is open, before the
+ * client_hello goes.
  */
-async function openSocket(server: WebServer, headers: Record<string, string>) {
+async function openSocket(
+  server: WebServer,
+  headers: Record<string, string>,
+  beforeHello?: () => Promise<void>,
+) {
   // The handshake keys first: an await between creating the socket and setting its handlers
   // could let "open" fire unheard.
   const hs = await clientHandshake({ verifyIdentity: server.pin });
@@ -56,6 +61,7 @@ async function openSocket(server: WebServer, headers: Record<string, string>) {
     ws.onopen = resolve;
     ws.onerror = () => reject(new Error("websocket failed"));
   });
+  await beforeHello?.();
   ws.send(hs.hello);
   const secure = await established.promise;
   return {
@@ -350,6 +356,32 @@ Deno.test("http: WebSocket frames obey the TCP limits", async () => {
     const refused = await plain.next("error");
     assert.equal(refused.type === "error" && refused.code, "malformed_frame");
     await plain.closed;
+  });
+});
+
+Deno.test("http: a logout while the WebSocket's handshake runs leaves it signed out", async () => {
+  await withServer(async (server) => {
+    const { cookie } = await apiLogin(server.url, {
+      name: "alice",
+      password: PASSWORD,
+      register: true,
+    });
+    const origin = server.url;
+    // The upgrade carried a valid cookie; the login ends before the client_hello comes.
+    const sock = await openSocket(server, { cookie: cookie!, origin }, async () => {
+      const out = await fetch(`${server.url}/api/logout`, {
+        method: "POST",
+        headers: { cookie: cookie!, origin },
+      });
+      await out.body?.cancel();
+      assert.equal(out.status, 200);
+    });
+    await sock.next("hello");
+    await sock.send(JSON.stringify({ type: "who" }));
+    const err = await sock.next("error");
+    assert.equal(err.type === "error" && err.code, "not_logged_in");
+    assert.equal(server.router.online.size, 0, "nobody is online as alice");
+    await sock.close();
   });
 });
 

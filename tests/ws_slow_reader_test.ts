@@ -215,14 +215,13 @@ Deno.test("WsConnection: frames still in the socket's buffer at a too-slow close
       maxBuffered: 256 * 1024,
       slowMs: 300,
       // Called just before the close: what the socket holds then was not taken.
-      onTooSlow: () =>
-        atClose = { buffered: socket.bufferedAmount, accepted: conn.progress().accepted },
+      onTooSlow: () => atClose = { buffered: socket.bufferedAmount, accepted: conn.accepted },
     });
     const frame = "x".repeat(frameBytes);
     let written = 0;
     for (let i = 0; i < 20_000 && !conn.tooSlow; i++) {
       const before = socket.bufferedAmount;
-      conn.send(frame);
+      conn.writeLine(frame, 1, true);
       if (socket.bufferedAmount > before) written++;
       await sleep(1);
     }
@@ -238,8 +237,8 @@ Deno.test("WsConnection: frames still in the socket's buffer at a too-slow close
     // After the close, the frames that were waiting are still not taken: a session detached now
     // must store their messages (Session.untaken), not count them as delivered.
     assert.ok(
-      conn.progress().accepted <= written - waiting,
-      `${conn.progress().accepted} of ${written} frames counted as taken after the close, though ` +
+      conn.accepted <= written - waiting,
+      `${conn.accepted} of ${written} frames counted as taken after the close, though ` +
         `${waiting} were still in the socket's buffer (bufferedAmount is ${socket.bufferedAmount} ` +
         `once the socket is closing)`,
     );

@@ -10,3 +10,4 @@ export {
   TextLineReader,
 } from "./text.ts";
 export { decodeUtf8, DEFAULT_MAX_LINE_BYTES, LineSplitter, type SplitLine } from "./lines.ts";
+export { encodeRefusal, encodeSignInTimeout, type RefusalReason } from "./refusal.ts";

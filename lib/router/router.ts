@@ -127,13 +127,14 @@ export class Router {
    * Registers a new connection and greets it (unless the transport already did). The transport
    * feeds it lines from then on. With `user`, an account the transport already authenticated
    * (the browser's session cookie), it starts signed in, through the same presence, welcome and
-   * stored-message replay as a login frame.
+   * stored-message replay as a login frame; `webLogin` names that login for `closeWebLogin`.
    */
   attach(
     conn: Connection,
-    options: { greeted?: boolean; connectedAt?: number; user?: UserRecord } = {},
+    options: { greeted?: boolean; connectedAt?: number; user?: UserRecord; webLogin?: string } = {},
   ): Session {
     const session = new Session(this, conn, options.connectedAt);
+    session.webLogin = options.webLogin;
     if (this.#shuttingDown) {
       session.close("server shutting down");
       return session;
@@ -167,6 +168,11 @@ export class Router {
     }
     set.add(session);
     if (first) this.broadcastPresence(session.user!.name, "online", key);
+  }
+
+  /** Closes every session a browser login (by its token's hash) signed in: it signed out. */
+  closeWebLogin(webLogin: string, reason: string): void {
+    for (const s of this.#sessions) if (s.webLogin === webLogin) s.close(reason);
   }
 
   /** Called by a session when its transport is gone. */

@@ -44,6 +44,8 @@ export class Session {
   /** Whether the reader keeps up, and what it may not have taken. */
   readonly watch: ReaderWatch;
   user: SessionUser | undefined;
+  /** The browser login (its token's hash) that signed this session in, if one did. */
+  webLogin: string | undefined;
   readonly bucket: TokenBucket;
   /** Events held back while stored messages are replayed, so live ones do not overtake them. */
   holding: HeldFrame[] | undefined;

@@ -15,9 +15,7 @@ export const handlers: Handlers = {
     const token = getCookie(ctx.req, SESSION_COOKIE);
     if (token) {
       await endWebLogin(ctx.app.store, token);
-      const hash = await hashToken(token);
-      for (const conn of ctx.app.sockets.get(hash) ?? []) conn.end("signed out");
-      ctx.app.sockets.delete(hash);
+      ctx.app.router.closeWebLogin(await hashToken(token), "signed out");
     }
     return json({ ok: true }, 200, {
       headers: { "set-cookie": clearedSessionCookie({ secure: ctx.secure }) },
