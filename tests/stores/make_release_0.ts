@@ -1,24 +1,24 @@
 /**
  * Writes tests/stores/release_0.db: a store as the release before the message log (data layout
- * 0) leaves it, made by that release's own code. Run it from a checkout of that release, e.g.
+ * 0) leaves it, made by that release's own code, loaded from a copy of it:
  *
- *   git archive 89a2ff2 lib deno.json | tar -x -C /tmp/rel
- *   cp tests/stores/make_release_0.ts /tmp/rel/ && cd /tmp/rel
- *   deno run -A make_release_0.ts /path/to/tests/stores/release_0.db
+ *   mkdir /tmp/rel && git archive 89a2ff2 lib | tar -x -C /tmp/rel
+ *   deno run -A tests/stores/make_release_0.ts /tmp/rel tests/stores/release_0.db
  *
  * What it holds is listed in tests/store_upgrade_test.ts, which checks that nothing of it is
  * lost by the upgrade.
  */
-import { hashPassword } from "./lib/accounts/password.ts";
-import { DataKey } from "./lib/crypto/mod.ts";
-import { SqliteStore } from "./lib/store/mod.ts";
+const [release, out] = Deno.args;
+const from = (path: string) => import(`${new URL(`${release}/`, "file:///").href}${path}`);
+const { hashPassword } = await from("lib/accounts/password.ts");
+const { DataKey } = await from("lib/crypto/mod.ts");
+const { SqliteStore } = await from("lib/store/mod.ts");
 
 /** The fixture's data key: 32 bytes 0..31. Not a secret: the fixture is test data. */
 const FIXTURE_KEY = Uint8Array.from({ length: 32 }, (_, i) => i);
 /** Every account's password: tests/helpers.ts PASSWORD, hashed at its test iterations. */
 const PASSWORD = "correct horse";
 
-const out = Deno.args[0];
 const dir = await Deno.makeTempDir();
 const store = await SqliteStore.open({
   path: `${dir}/parley.db`,
