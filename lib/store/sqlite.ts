@@ -1007,20 +1007,22 @@ export class SqliteStore implements Store {
 
   /**
    * Rows of the user's conversations past `after`, in seq order, at most `limit`: a range of the
-   * (conv, seq) index per conversation, merged. `own` includes what the user sent.
+   * (conv, seq, sender_key) index per conversation (the index alone, no row read), merged; then
+   * only the chosen rows are read. `own` includes what the user sent.
    */
   #after(userKey: string, after: number, limit: number, own: boolean) {
-    const rows: LogRow[] = [];
+    const seqs: number[] = [];
     for (const c of this.#convsOf(userKey, after)) {
       const page = (own
-        ? this.#q.convAfter.all(c.conv, c.from, limit + 1)
-        : this.#q.convAfterOthers.all(c.conv, c.from, userKey, limit + 1)) as Row[];
+        ? this.#q.convSeqsAfter.all(c.conv, c.from, limit + 1)
+        : this.#q.convSeqsAfterOthers.all(c.conv, c.from, userKey, limit + 1)) as Row[];
       for (const r of page) {
-        rows.push(logRow(r));
+        seqs.push(Number(r.seq));
       }
     }
-    rows.sort((a, b) => a.seq - b.seq);
-    return { rows: rows.slice(0, limit), more: rows.length > limit };
+    seqs.sort((a, b) => a - b);
+    const rows = seqs.slice(0, limit).map((seq) => logRow(this.#q.logBySeq.get(seq) as Row));
+    return { rows, more: seqs.length > limit };
   }
 
   /** Whether message `seq` of `conv` is one the user gets (their private one, or their room's). */

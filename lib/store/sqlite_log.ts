@@ -111,12 +111,11 @@ export function logStatements(p: (sql: string) => StatementSync): Record<string,
     historyPage: p(
       `SELECT ${LOG_COLUMNS} FROM messages WHERE conv = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
     ),
-    convAfter: p(
-      `SELECT ${LOG_COLUMNS} FROM messages WHERE conv = ? AND seq > ? ORDER BY seq LIMIT ?`,
+    convSeqsAfter: p("SELECT seq FROM messages WHERE conv = ? AND seq > ? ORDER BY seq LIMIT ?"),
+    convSeqsAfterOthers: p(
+      "SELECT seq FROM messages WHERE conv = ? AND seq > ? AND sender_key != ? ORDER BY seq LIMIT ?",
     ),
-    convAfterOthers: p(
-      `SELECT ${LOG_COLUMNS} FROM messages WHERE conv = ? AND seq > ? AND sender_key != ? ORDER BY seq LIMIT ?`,
-    ),
+    logBySeq: p(`SELECT ${LOG_COLUMNS} FROM messages WHERE seq = ?`),
     // Counted in the covering (conv, seq, sender_key) index, never the table; capped.
     countUnread: p(
       "SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE conv = ? AND seq > ? AND sender_key != ? LIMIT ?)",
