@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { DataKey } from "../lib/crypto/mod.ts";
 import { DATA_KEY_FILE } from "../lib/crypto/key_files.ts";
+import { createLogger } from "../lib/log.ts";
 import { privateConv, SqliteStore } from "../lib/store/mod.ts";
 import { startServer } from "./helpers.ts";
 
@@ -171,5 +172,45 @@ Deno.test("after the upgrade the server delivers the release's pending messages 
     assert.equal((await carol.nextOf("message")).text, "for carol");
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("the upgrade leaves a body that does not open where it was, and moves the rest", async () => {
+  const dir = await releaseDir();
+  const path = `${dir}/parley.db`;
+  try {
+    const db = new DatabaseSync(path);
+    try {
+      const { body } = db.prepare("SELECT body FROM offline_messages WHERE id = 'm2'").get() as {
+        body: Uint8Array;
+      };
+      body[body.length - 1] ^= 1;
+      db.prepare("UPDATE offline_messages SET body = ? WHERE id = 'm2'").run(body);
+    } finally {
+      db.close();
+    }
+    const lines: string[] = [];
+    const store = await SqliteStore.open({
+      path,
+      dataKey: await fixtureKey(),
+      logger: createLogger("error", (line) => lines.push(line)),
+    });
+    try {
+      assert.deepEqual((await store.pending("bob")).map((m) => m.id), ["m1", "m5"]);
+      assert.equal(await store.pendingCount("bob"), 2);
+      assert.equal(lines.filter((l) => l.includes("id=m2 ")).length, 1, lines.join("\n"));
+      assert.ok(!lines.some((l) => l.includes("second for bob")), "no body in the log");
+    } finally {
+      await store.close();
+    }
+    const after = new DatabaseSync(path);
+    try {
+      const left = after.prepare("SELECT id FROM offline_messages").all().map((r) => r.id);
+      assert.deepEqual(left, ["m2"], "left for the operator");
+    } finally {
+      after.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

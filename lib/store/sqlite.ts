@@ -423,7 +423,11 @@ export class SqliteStore implements Store {
         };
         const text = await openOfflineBody(this.#key, old, toBytes(r.body));
         if (text === undefined) {
-          this.#reportUnreadable(old.toKey, old.id);
+          // Not in the log, so not counted against anyone's pending messages.
+          this.#logger.error(
+            "a stored message failed to open with the data key; left in offline_messages",
+            { id: old.id, to: old.toKey, key: this.#key.keyId },
+          );
           continue;
         }
         const senderKey = nameKey(old.from);
