@@ -5,6 +5,7 @@
  * (servers, workers) SIGKILLed on the way out. `--help` for the options.
  */
 import { killAll } from "./children.ts";
+import { runHistoryBench } from "./history_bench.ts";
 import { HELP, type Options, parseOptions, UsageError } from "./options.ts";
 import { benchNotes, computeRatios, render, type RunReport, writeJson } from "./report.ts";
 import { runScenario } from "./scenarios.ts";
@@ -136,4 +137,5 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-Deno.exit(await main());
+// The history scenario measures the store alone: no server, no workers, no baseline.
+Deno.exit(Deno.args[0] === "history" ? await runHistoryBench(Deno.args.slice(1)) : await main());

@@ -64,6 +64,9 @@ Scenarios:
               how much memory does it hold, do the others suffer
   translate   broadcast with --translate: a fake translation provider on loopback, clients
               spread over 5 languages
+  history     the store alone (no server): fills a message log of 1,000,000 messages, then
+              history pages/s and p99, catch-up and unread counts at that size. Its own
+              options: deno task bench history --help
 
 Options:
   --clients N            clients (slots for churn)      default 200 (idle 1000, churn 50)

@@ -50,7 +50,7 @@ Deno.test("stored bodies are in neither the SQLite file nor its WAL in any form"
       assert.ok(wal.size > 0, "the WAL holds the writes");
       await assertNoPlaintext(path, texts);
       assert.deepEqual((await store.pending("bob")).map((m) => m.text), texts);
-      // Acknowledged and deleted: still nowhere.
+      // Acknowledged (kept as history): still nowhere.
       await store.ack("bob", ["m0"]);
       await assertNoPlaintext(path, texts);
     } finally {
@@ -60,8 +60,9 @@ Deno.test("stored bodies are in neither the SQLite file nor its WAL in any form"
     // The bodies are sealed records of the documented format.
     const db = new DatabaseSync(path);
     try {
-      const rows = db.prepare("SELECT body FROM offline_messages").all() as { body: Uint8Array }[];
-      assert.equal(rows.length, 4);
+      const rows = db.prepare("SELECT body FROM messages").all() as { body: Uint8Array }[];
+      // Acknowledged ones stay, as history.
+      assert.equal(rows.length, 5);
       for (const { body } of rows) assert.equal(body[0], 0x01);
       const meta = db.prepare("SELECT value FROM meta WHERE key = 'data_key_check'").get() as {
         value: string;
@@ -116,11 +117,11 @@ Deno.test("a swapped or damaged record is skipped and logged by id, never shown"
       try {
         // Swap the bodies of m1 and m2; flip a byte of m4's body.
         const body = (id: string) =>
-          (db.prepare("SELECT body FROM offline_messages WHERE id = ?").get(id) as {
+          (db.prepare("SELECT body FROM messages WHERE id = ?").get(id) as {
             body: Uint8Array;
           }).body;
         const b1 = body("m1"), b2 = body("m2"), b4 = body("m4");
-        const set = db.prepare("UPDATE offline_messages SET body = ? WHERE id = ?");
+        const set = db.prepare("UPDATE messages SET body = ? WHERE id = ?");
         set.run(b2, "m1");
         set.run(b1, "m2");
         b4[b4.length - 1] ^= 1;
@@ -144,7 +145,7 @@ Deno.test("a swapped or damaged record is skipped and logged by id, never shown"
     // Left in the table for the operator.
     const db = new DatabaseSync(path);
     try {
-      const n = db.prepare("SELECT count(*) AS n FROM offline_messages").get() as { n: number };
+      const n = db.prepare("SELECT count(*) AS n FROM messages").get() as { n: number };
       assert.equal(n.n, 6);
     } finally {
       db.close();

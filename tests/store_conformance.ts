@@ -5,12 +5,17 @@
 import assert from "node:assert/strict";
 import { DataKey, generateDataKeyBytes, isCryptoError } from "../lib/crypto/mod.ts";
 import { isParleyError } from "../lib/errors.ts";
-import type {
-  CachedTranslation,
-  Store,
-  StoredMessage,
-  TranslationSource,
-  UserRecord,
+import {
+  type CachedTranslation,
+  type NewLogMessage,
+  parseConv,
+  privateConv,
+  roomConv,
+  type RoomVisibility,
+  type Store,
+  type StoredMessage,
+  type TranslationSource,
+  type UserRecord,
 } from "../lib/store/mod.ts";
 
 export interface StoreFactory {
@@ -54,6 +59,7 @@ const entry = (
 });
 
 export function runStoreConformance(name: string, factory: StoreFactory): void {
+  runLogConformance(name, factory);
   const test = (what: string, fn: (store: Store) => Promise<void>) =>
     Deno.test(`${name}: ${what}`, async () => {
       const store = await factory.open(await newKey());
@@ -457,6 +463,452 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
             /not the key this store was sealed with/.test(err.message),
         );
       } finally {
+        await factory.cleanup?.();
+      }
+    });
+  }
+}
+
+/** A message of the log, as appended. */
+const logMessage = (
+  id: string,
+  conv: string,
+  senderKey: string,
+  text: string,
+  ts = 1_700_000_000_000,
+): NewLogMessage => {
+  const t = parseConv(conv);
+  return {
+    id,
+    conv,
+    senderKey,
+    from: senderKey.toUpperCase(),
+    to: t.kind === "room" ? `#${t.room}` : (t.users[0] === senderKey ? t.users[1] : t.users[0]),
+    text,
+    ts,
+    lang: "en",
+  };
+};
+
+const room = (key: string, visibility: RoomVisibility = "public") => ({
+  key,
+  name: key.toUpperCase(),
+  topic: "",
+  visibility,
+  createdAt: 1_700_000_000_000,
+});
+
+/** The cases of the message log, rooms, devices and read state (docs/storage.md). */
+function runLogConformance(name: string, factory: StoreFactory): void {
+  const test = (what: string, fn: (store: Store) => Promise<void>) =>
+    Deno.test(`${name}: ${what}`, async () => {
+      const store = await factory.open(await newKey());
+      try {
+        await fn(store);
+      } finally {
+        await store.close();
+        await factory.cleanup?.();
+      }
+    });
+  const ab = privateConv("alice", "bob");
+
+  test("appends messages with growing seqs and pages history back in time", async (store) => {
+    assert.equal(await store.lastSeq(), 0);
+    const seqs: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      const r = await store.appendMessage(
+        logMessage(`m${i}`, ab, i % 2 ? "bob" : "alice", `text ${i}`),
+      );
+      assert.equal(r.duplicate, false);
+      assert.equal(r.id, `m${i}`);
+      seqs.push(r.seq);
+      // Another conversation in between: pages skip it.
+      await store.appendMessage(logMessage(`o${i}`, privateConv("alice", "carol"), "carol", "x"));
+    }
+    assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]), "seqs grow");
+    assert.equal(await store.lastSeq(), seqs[24] + 1);
+    // Newest page first, each shown oldest first; no gaps, no repeats.
+    const pages: string[][] = [];
+    let before: number | undefined;
+    while (true) {
+      const page = await store.history(ab, before, 10);
+      if (page.length === 0) break;
+      pages.push(page.map((m) => m.id));
+      for (let i = 1; i < page.length; i++) assert.ok(page[i].seq > page[i - 1].seq);
+      before = page[0].seq;
+    }
+    assert.deepEqual(pages.map((p) => p.length), [10, 10, 5]);
+    assert.deepEqual(pages.reverse().flat(), seqs.map((_, i) => `m${i}`));
+    const [first] = await store.history(ab, seqs[1], 1);
+    assert.deepEqual(first, { ...logMessage("m0", ab, "alice", "text 0"), seq: seqs[0] });
+    assert.deepEqual(await store.history(privateConv("x", "y"), undefined, 10), []);
+    await assert.rejects(
+      store.history("nonsense", undefined, 1),
+      (e) => isParleyError(e, "bad_argument"),
+    );
+  });
+
+  test("an append with a used client id stores nothing and answers as the first", async (store) => {
+    const first = await store.appendMessage(logMessage("m1", ab, "alice", "hi"), "c1");
+    const again = await store.appendMessage(logMessage("m2", ab, "alice", "hi"), "c1");
+    assert.deepEqual(again, { seq: first.seq, id: "m1", duplicate: true });
+    // Scoped to the sender.
+    const other = await store.appendMessage(logMessage("m3", ab, "bob", "hi"), "c1");
+    assert.equal(other.duplicate, false);
+    // Concurrent repeats within one batch.
+    const burst = await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) => store.appendMessage(logMessage(`b${i}`, ab, "alice", `b${i}`), `k${i % 5}`),
+      ),
+    );
+    assert.equal(burst.filter((r) => !r.duplicate).length, 5);
+    assert.deepEqual(burst[7], { seq: burst[2].seq, id: "b2", duplicate: true });
+    assert.equal((await store.history(ab, undefined, 100)).length, 2 + 5);
+    assert.equal((await store.lookupClientId("alice", "c1"))?.id, "m1");
+  });
+
+  test("refuses a sender outside the conversation, and room messages from non-members", async (store) => {
+    await assert.rejects(
+      store.appendMessage(logMessage("x", ab, "carol", "no")),
+      (e) => isParleyError(e, "bad_argument"),
+    );
+    await assert.rejects(
+      store.appendMessage(logMessage("y", roomConv("nope"), "alice", "no")),
+      (e) => isParleyError(e, "no_such_room"),
+    );
+    await store.createRoom(room("dev"), "alice");
+    await assert.rejects(
+      store.appendMessage(logMessage("z", roomConv("dev"), "bob", "no")),
+      (e) => isParleyError(e, "not_a_member"),
+    );
+    assert.equal(
+      (await store.appendMessage(logMessage("ok", roomConv("dev"), "alice", "hi"))).duplicate,
+      false,
+    );
+    assert.equal(await store.lastSeq(), 1, "refused appends took no seq");
+  });
+
+  test("creates, lists, joins and leaves rooms; invite-only rooms refuse outsiders", async (store) => {
+    const dev = await store.createRoom(room("dev"), "alice");
+    assert.deepEqual(dev, { ...room("dev"), members: 1 });
+    await assert.rejects(
+      store.createRoom({ ...room("dev"), name: "Dev" }, "bob"),
+      (e) => isParleyError(e, "room_taken"),
+    );
+    await store.createRoom({ ...room("ops", "invite"), topic: "on call" }, "alice");
+    await store.createRoom(room("zoo", "invite"), "carol");
+    assert.deepEqual(await store.getRoom("ops"), {
+      ...room("ops", "invite"),
+      topic: "on call",
+      members: 1,
+    });
+    assert.equal(await store.getRoom("nope"), undefined);
+
+    // Public rooms, and the invite-only ones you are in or invited to.
+    const names = async (user: string, after?: string, limit = 10) =>
+      (await store.listRooms(user, after, limit)).map((r) => r.key);
+    assert.deepEqual(await names("bob"), ["dev"]);
+    assert.deepEqual(await names("alice"), ["dev", "ops"]);
+    assert.deepEqual(await names("alice", "dev"), ["ops"]);
+    assert.deepEqual(await names("alice", undefined, 1), ["dev"]);
+
+    const joined = await store.joinRoom("dev", "bob");
+    assert.equal(joined.already, false);
+    assert.deepEqual(joined.member.role, "member");
+    assert.equal((await store.joinRoom("dev", "bob")).already, true);
+    await assert.rejects(store.joinRoom("ops", "bob"), (e) => isParleyError(e, "not_invited"));
+    await assert.rejects(store.joinRoom("nope", "bob"), (e) => isParleyError(e, "no_such_room"));
+    assert.equal(await store.invite("ops", "bob", "alice"), true);
+    assert.equal(await store.invited("ops", "bob"), true);
+    assert.deepEqual(await names("bob"), ["dev", "ops"]);
+    assert.equal((await store.joinRoom("ops", "bob")).already, false);
+    assert.equal(await store.invited("ops", "bob"), false, "the invitation is used up");
+    assert.equal(await store.invite("ops", "bob", "alice"), false, "a member already");
+    await assert.rejects(
+      store.invite("nope", "bob", "alice"),
+      (e) => isParleyError(e, "no_such_room"),
+    );
+
+    assert.deepEqual(await store.roomsOf("bob"), ["dev", "ops"]);
+    assert.deepEqual((await store.members("dev")).map((m) => [m.userKey, m.role]), [
+      ["alice", "owner"],
+      ["bob", "member"],
+    ]);
+    assert.equal((await store.getRoom("dev"))?.members, 2);
+    assert.equal((await store.member("dev", "bob"))?.role, "member");
+    assert.equal(await store.member("dev", "carol"), undefined);
+
+    await store.setTopic("dev", "shipping 1.0");
+    assert.equal((await store.getRoom("dev"))?.topic, "shipping 1.0");
+    await assert.rejects(store.setTopic("nope", "x"), (e) => isParleyError(e, "no_such_room"));
+
+    assert.equal(await store.leaveRoom("dev", "bob"), true);
+    assert.equal(await store.leaveRoom("dev", "bob"), false);
+    assert.deepEqual(await store.roomsOf("bob"), ["ops"]);
+    // A public room is joined again at will.
+    assert.equal((await store.joinRoom("dev", "bob")).already, false);
+  });
+
+  test("hands ownership over, and passes it on when the owner leaves", async (store) => {
+    await store.createRoom(room("dev", "invite"), "alice");
+    for (const u of ["bob", "carol"]) {
+      await store.invite("dev", u, "alice");
+      await store.joinRoom("dev", u);
+    }
+    const roles = async () => (await store.members("dev")).map((m) => `${m.userKey}:${m.role}`);
+    await store.setRole("dev", "carol", "owner");
+    assert.deepEqual(await roles(), ["alice:member", "bob:member", "carol:owner"]);
+    await assert.rejects(
+      store.setRole("dev", "carol", "member"),
+      (e) => isParleyError(e, "bad_argument"),
+    );
+    await assert.rejects(
+      store.setRole("dev", "dave", "owner"),
+      (e) => isParleyError(e, "not_a_member"),
+    );
+    // The owner leaves: the longest-standing member takes over.
+    await store.leaveRoom("dev", "carol");
+    assert.deepEqual(await roles(), ["alice:owner", "bob:member"]);
+    // The last one leaves: the room, its name and its history stay.
+    await store.leaveRoom("dev", "alice");
+    await store.leaveRoom("dev", "bob");
+    assert.deepEqual(await store.getRoom("dev"), { ...room("dev", "invite"), members: 0 });
+  });
+
+  test("catch-up returns every conversation's messages past a cursor, in order, once", async (store) => {
+    await store.createRoom(room("dev"), "alice");
+    const bc = privateConv("bob", "carol");
+    const early = await store.appendMessage(
+      logMessage("early", roomConv("dev"), "alice", "before bob"),
+    );
+    await store.joinRoom("dev", "bob");
+    const want: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const conv = [ab, roomConv("dev"), bc, privateConv("alice", "carol")][i % 4];
+      const sender = conv === bc
+        ? "carol"
+        : i % 3 || conv !== ab && conv !== roomConv("dev")
+        ? "alice"
+        : "bob";
+      await store.appendMessage(logMessage(`m${i}`, conv, sender, `text ${i}`));
+      if (conv !== privateConv("alice", "carol")) want.push(`m${i}`);
+    }
+    // Paged at 7: every one of bob's (his own included), none of others', none before he joined.
+    const got: string[] = [];
+    let cursor = 0;
+    let pages = 0;
+    while (true) {
+      const page = await store.since("bob", cursor, 7);
+      got.push(...page.messages.map((m) => m.id));
+      pages++;
+      if (page.messages.length) cursor = page.messages[page.messages.length - 1].seq;
+      if (!page.more) break;
+    }
+    assert.deepEqual(got, want);
+    assert.equal(pages, Math.ceil(want.length / 7));
+    assert.ok(!got.includes("early"), `joined after seq ${early.seq}`);
+    assert.deepEqual(await store.since("bob", cursor, 7), { messages: [], more: false });
+    // Leaving a room ends its messages for you.
+    await store.leaveRoom("dev", "bob");
+    await store.appendMessage(logMessage("after", roomConv("dev"), "alice", "gone"));
+    assert.deepEqual((await store.since("bob", cursor, 7)).messages, []);
+  });
+
+  test("a new device starts where no device has been; acks move cursors forward only", async (store) => {
+    const m1 = await store.appendMessage(logMessage("m1", ab, "alice", "one"));
+    const laptop = await store.openDevice("bob", "laptop");
+    assert.equal(laptop.cursor, 0, "nothing delivered yet: from the start");
+    assert.equal((await store.since("bob", laptop.cursor, 10)).messages.length, 1);
+    assert.equal(await store.ackDevice("bob", "laptop", m1.seq), m1.seq);
+    assert.equal(await store.deliveredSeq("bob"), m1.seq);
+    // Sent while every device was away: the next device to come gets it.
+    const m2 = await store.appendMessage(logMessage("m2", ab, "alice", "two"));
+    const phone = await store.openDevice("bob", "phone");
+    assert.equal(phone.cursor, m1.seq);
+    assert.deepEqual((await store.since("bob", phone.cursor, 10)).messages.map((m) => m.id), [
+      "m2",
+    ]);
+    // Backwards is ignored; past the end is clamped.
+    assert.equal(await store.ackDevice("bob", "phone", m2.seq + 1000), m2.seq);
+    assert.equal(await store.ackDevice("bob", "phone", 1), m2.seq);
+    assert.equal(await store.deliveredSeq("bob"), m2.seq);
+    // The laptop's own cursor did not move: it catches up on m2 exactly once.
+    const again = await store.openDevice("bob", "laptop");
+    assert.equal(again.cursor, m1.seq);
+    assert.deepEqual((await store.since("bob", again.cursor, 10)).messages.map((m) => m.id), [
+      "m2",
+    ]);
+    assert.deepEqual((await store.devices("bob")).map((d) => d.deviceId).toSorted(), [
+      "laptop",
+      "phone",
+    ]);
+    assert.equal(await store.forgetDevice("bob", "phone"), true);
+    assert.equal(await store.forgetDevice("bob", "phone"), false);
+    await assert.rejects(
+      store.ackDevice("bob", "phone", 1),
+      (e) => isParleyError(e, "bad_argument"),
+    );
+    await assert.rejects(store.openDevice("bob", ""), (e) => isParleyError(e, "bad_argument"));
+    await assert.rejects(
+      store.openDevice("bob", "x".repeat(65)),
+      (e) => isParleyError(e, "bad_argument"),
+    );
+    await assert.rejects(
+      store.ackDevice("bob", "laptop", -1),
+      (e) => isParleyError(e, "bad_argument"),
+    );
+    // Devices are per user: the same id of another user is another device.
+    assert.equal((await store.openDevice("carol", "laptop")).cursor, 0);
+    // A device ack is a delivery: the offline view agrees.
+    assert.equal(await store.pendingCount("bob"), 0);
+  });
+
+  test("offline delivery and device cursors are one delivered point", async (store) => {
+    await store.storeOffline({
+      id: "s1",
+      from: "alice",
+      to: "bob",
+      toKey: "bob",
+      text: "a",
+      ts: 1,
+    });
+    await store.storeOffline({
+      id: "s2",
+      from: "alice",
+      to: "bob",
+      toKey: "bob",
+      text: "b",
+      ts: 2,
+    });
+    // Stored offline is in the log (history) too.
+    assert.deepEqual((await store.history(ab, undefined, 10)).map((m) => m.text), ["a", "b"]);
+    // Acknowledged out of order: the point waits for the gap to close.
+    assert.equal(await store.ack("bob", ["s2"]), 1);
+    assert.equal(await store.deliveredSeq("bob"), 0);
+    assert.deepEqual((await store.pending("bob")).map((m) => m.id), ["s1"]);
+    assert.equal(await store.pendingCount("bob"), 1);
+    assert.equal(await store.ack("bob", ["s2"]), 0, "already acknowledged");
+    assert.equal(await store.ack("bob", ["s1"]), 1);
+    const [s1, s2] = await store.history(ab, undefined, 10);
+    assert.equal(await store.deliveredSeq("bob"), s2.seq);
+    assert.equal(await store.pendingCount("bob"), 0);
+    // What alice sent is not waiting for alice.
+    assert.equal(await store.pendingCount("alice"), 0);
+    // A device opened now starts past them.
+    assert.equal((await store.openDevice("bob", "tab")).cursor, s2.seq);
+    assert.ok(s1.seq < s2.seq);
+    // Room messages wait for members who were away, like private ones.
+    await store.createRoom(room("dev"), "alice");
+    await store.joinRoom("dev", "bob");
+    await store.appendMessage(logMessage("r1", roomConv("dev"), "alice", "in the room"));
+    assert.deepEqual((await store.pending("bob")).map((m) => [m.id, m.to]), [["r1", "#dev"]]);
+  });
+
+  test("read markers only move forward; unread counts and readers come from them", async (store) => {
+    await store.createRoom(room("dev"), "alice");
+    await store.joinRoom("dev", "bob");
+    await store.joinRoom("dev", "carol");
+    const dev = roomConv("dev");
+    const seqs: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      seqs.push(
+        (await store.appendMessage(logMessage(`r${i}`, dev, i < 4 ? "alice" : "bob", `r${i}`))).seq,
+      );
+    }
+    const p1 = await store.appendMessage(logMessage("p1", ab, "alice", "psst"));
+    assert.equal(await store.readMarker("bob", dev), 0);
+    const bobs = async () =>
+      Object.fromEntries((await store.conversations("bob")).map((c) => [c.conv, c.unread]));
+    // bob's own two room messages are not unread for him.
+    assert.deepEqual(await bobs(), { [dev]: 4, [ab]: 1 });
+    assert.equal(await store.markRead("bob", dev, seqs[2]), seqs[2]);
+    assert.equal(await store.markRead("bob", dev, seqs[0]), seqs[2], "never back");
+    assert.deepEqual(await bobs(), { [dev]: 1, [ab]: 1 });
+    // Past the newest message: clamped to it, so later messages still count.
+    assert.equal(await store.markRead("bob", ab, p1.seq + 100), p1.seq);
+    await store.appendMessage(logMessage("p2", ab, "alice", "again"));
+    assert.deepEqual(await bobs(), { [dev]: 1, [ab]: 1 });
+    // How many have read room message r1 (its sender aside).
+    assert.equal(await store.readCount(dev, seqs[1]), 1);
+    await store.markRead("carol", dev, seqs[5]);
+    assert.equal(await store.readCount(dev, seqs[1]), 2);
+    assert.equal(await store.readCount(dev, seqs[5]), 1, "bob sent r5; carol read it");
+    await store.markRead("alice", dev, seqs[5]);
+    assert.equal(await store.readCount(dev, seqs[5]), 2);
+    assert.equal(await store.readCount(ab, seqs[5]), 0, "not a message of that conversation");
+    await assert.rejects(store.markRead("dave", dev, 1), (e) => isParleyError(e, "not_a_member"));
+    await assert.rejects(store.markRead("dave", ab, 1), (e) => isParleyError(e, "bad_argument"));
+    // Leaving drops the marker: the readers are the members.
+    await store.leaveRoom("dev", "carol");
+    assert.equal(await store.readCount(dev, seqs[1]), 1, "bob; alice sent it");
+    assert.equal(await store.readMarker("carol", dev), 0);
+  });
+
+  test("lists a user's conversations by last activity", async (store) => {
+    await store.createRoom(room("dev"), "bob");
+    await store.appendMessage(logMessage("a", ab, "alice", "1", 10));
+    await store.appendMessage(logMessage("b", privateConv("bob", "carol"), "carol", "2", 20));
+    await store.appendMessage(logMessage("c", roomConv("dev"), "bob", "3", 30));
+    await store.appendMessage(logMessage("d", ab, "bob", "4", 40));
+    const list = await store.conversations("bob");
+    assert.deepEqual(list.map((c) => [c.conv, c.with, c.lastTs, c.unread]), [
+      [ab, "alice", 40, 1],
+      [roomConv("dev"), "dev", 30, 0],
+      [privateConv("bob", "carol"), "carol", 20, 1],
+    ]);
+    // A note to oneself is a conversation too.
+    await store.appendMessage(logMessage("n", privateConv("bob", "bob"), "bob", "note", 50));
+    assert.deepEqual((await store.conversations("bob"))[0].with, "bob");
+    assert.deepEqual(await store.conversations("nobody"), []);
+  });
+
+  test("prunes the oldest history, never leaving a hole, never reusing a seq", async (store) => {
+    const seqs: number[] = [];
+    for (let i = 0; i < 2500; i++) {
+      // One late clock among them: pruning stops at it rather than leave a hole after it.
+      const ts = i === 1800 ? 5_000 : 1_000 + i;
+      seqs.push((await store.appendMessage(logMessage(`m${i}`, ab, "alice", `t${i}`, ts))).seq);
+    }
+    assert.equal(await store.pruneHistory(1_000 + 1200), 1200);
+    assert.equal((await store.history(ab, seqs[1200] + 1, 5))[0]?.id, "m1200");
+    assert.equal((await store.history(ab, seqs[1200], 5)).length, 0);
+    assert.equal(await store.pruneHistory(1_000 + 2000), 600, "up to the late clock");
+    assert.equal(await store.pruneHistory(Number.MAX_SAFE_INTEGER), 700);
+    assert.deepEqual(await store.history(ab, undefined, 10), []);
+    const next = await store.appendMessage(logMessage("new", ab, "alice", "after"));
+    assert.ok(next.seq > seqs[2499], "seqs are never reused");
+  });
+
+  if (factory.reopen) {
+    Deno.test(`${name}: rooms, the log, devices and markers survive reopening`, async () => {
+      const key = await newKey();
+      const store = await factory.open(key);
+      await store.createRoom(room("dev", "invite"), "alice");
+      await store.invite("dev", "bob", "alice");
+      await store.joinRoom("dev", "bob");
+      await store.invite("dev", "carol", "alice");
+      const r = await store.appendMessage(logMessage("r", roomConv("dev"), "alice", "hi"), "c");
+      await store.openDevice("bob", "laptop");
+      await store.ackDevice("bob", "laptop", r.seq);
+      await store.markRead("bob", roomConv("dev"), r.seq);
+      await store.close();
+      const again = await factory.reopen!(key);
+      try {
+        assert.deepEqual((await again.members("dev")).map((m) => m.userKey), ["alice", "bob"]);
+        assert.equal(await again.invited("dev", "carol"), true);
+        assert.deepEqual((await again.history(roomConv("dev"), undefined, 5)).map((m) => m.text), [
+          "hi",
+        ]);
+        assert.equal((await again.openDevice("bob", "laptop")).cursor, r.seq);
+        assert.equal(await again.readMarker("bob", roomConv("dev")), r.seq);
+        assert.equal(await again.lastSeq(), r.seq);
+        assert.deepEqual(
+          await again.appendMessage(logMessage("r2", roomConv("dev"), "alice", "hi"), "c"),
+          { seq: r.seq, id: "r", duplicate: true },
+        );
+      } finally {
+        await again.close();
         await factory.cleanup?.();
       }
     });

@@ -57,3 +57,39 @@ Deno.test("StoreWriteHealth logs a full disk once, and its end once, whatever ha
   assert.equal(lines.filter((l) => l.includes("the store writes again")).length, 1, lines.join());
   assert.match(lines.find((l) => l.includes("writes again"))!, /refused=7/);
 });
+
+Deno.test("StoreWriteHealth counts a refusal from every method that writes", async () => {
+  const health = new StoreWriteHealth(createLogger("silent"));
+  const full = () => Promise.reject(new ParleyError("storage_full"));
+  // Every write of the Store interface, with the password rehash and the message log's.
+  const writes = [
+    "createUser",
+    "setLang",
+    "setPasswordHash",
+    "storeOffline",
+    "createWebSession",
+    "deleteWebSession",
+    "putTranslations",
+    "appendMessage",
+    "openDevice",
+    "ackDevice",
+    "forgetDevice",
+    "markRead",
+    "pruneHistory",
+    "createRoom",
+    "joinRoom",
+    "leaveRoom",
+    "setTopic",
+    "invite",
+    "setRole",
+  ];
+  const fake = Object.fromEntries(writes.map((name) => [name, full]));
+  const store = health.wrap({ ...fake, check: full } as unknown as Store) as unknown as Record<
+    string,
+    () => Promise<unknown>
+  >;
+  for (const name of writes) await assert.rejects(store[name](), ParleyError, name);
+  await settle();
+  // Each write once; no probe runs while refusals go on (nothing succeeded).
+  assert.equal(health.refusedTotal, writes.length);
+});

@@ -5,7 +5,7 @@
  */
 import type { DataKey } from "../crypto/data_key.ts";
 import { isCryptoError } from "../crypto/errors.ts";
-import type { CachedTranslation, StoredMessage, TranslationSource } from "./store.ts";
+import type { CachedTranslation, LogMessage, StoredMessage, TranslationSource } from "./store.ts";
 
 /** Name of the meta entry holding the data key's check value. */
 export const DATA_KEY_CHECK = "data_key_check";
@@ -103,4 +103,37 @@ export async function openTranslation(
   const { t, d } = body as { t?: unknown; d?: unknown };
   if (typeof t !== "string" || (d !== undefined && typeof d !== "string")) return undefined;
   return d === undefined ? { text: t } : { text: t, detectedSource: d };
+}
+
+/** What a sealed body in the message log is bound to: its id, conversation, sender and time. */
+export function messageBinding(
+  m: Pick<LogMessage, "id" | "conv" | "senderKey" | "ts">,
+): string[] {
+  return ["message", m.id, m.conv, m.senderKey, String(m.ts)];
+}
+
+/** Seals the body of a message of the log for its row. */
+export function sealMessageBody(
+  key: DataKey,
+  m: Pick<LogMessage, "id" | "conv" | "senderKey" | "ts">,
+  body: string | Uint8Array,
+): Promise<Uint8Array> {
+  return key.seal(body, messageBinding(m));
+}
+
+/**
+ * Opens the body of a message of the log; undefined when it does not open (modified, moved to
+ * another row, sealed under another key). The caller logs the id and skips it.
+ */
+export async function openMessageBody(
+  key: DataKey,
+  m: Pick<LogMessage, "id" | "conv" | "senderKey" | "ts">,
+  sealed: Uint8Array,
+): Promise<string | undefined> {
+  try {
+    return await key.openText(sealed, messageBinding(m));
+  } catch (err) {
+    if (isCryptoError(err, "record_tampered")) return undefined;
+    throw err;
+  }
 }

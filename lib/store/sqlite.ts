@@ -2,22 +2,51 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { DataKey } from "../crypto/data_key.ts";
 import { ParleyError } from "../errors.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { nameKey } from "../accounts/names.ts";
+import { type ConvTarget, parseConv, peerOf, privateConv, roomConv } from "./conv.ts";
+import {
+  checkDeviceId,
+  checkSeq,
+  deviceRow,
+  LOG_SCHEMA,
+  LOG_VERSION,
+  type LogRow,
+  logRow,
+  logStatements,
+  memberRow,
+  noSuchRoom,
+  PRUNE_CHUNK,
+  roomRow,
+  type Row,
+} from "./sqlite_log.ts";
 import {
   DATA_KEY_CHECK,
+  openMessageBody,
   openOfflineBody,
   openTranslation,
+  sealMessageBody,
   sealOfflineBody,
   sealTranslation,
   translationLookup,
 } from "./sealing.ts";
-import type {
-  CachedTranslation,
-  ClientIdRecord,
-  Store,
-  StoredMessage,
-  TranslationSource,
-  UserRecord,
-  WebSessionRecord,
+import {
+  type AppendResult,
+  type CachedTranslation,
+  type ClientIdRecord,
+  type ConversationSummary,
+  type DeviceRecord,
+  type LogMessage,
+  type NewLogMessage,
+  type RoomMember,
+  type RoomRecord,
+  type RoomRole,
+  type Store,
+  type StoredMessage,
+  type SyncPage,
+  type TranslationSource,
+  UNREAD_CAP,
+  type UserRecord,
+  type WebSessionRecord,
 } from "./store.ts";
 
 const SCHEMA = `
@@ -68,7 +97,7 @@ CREATE TABLE IF NOT EXISTS meta (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL
 ) WITHOUT ROWID;
-`;
+${LOG_SCHEMA}`;
 
 /** The meta row `check()` rewrites to learn whether a commit would go through. */
 const WRITE_PROBE = "write_probe";
@@ -244,19 +273,12 @@ export class SqliteStore implements Store {
       ),
       setLang: p("UPDATE users SET lang = ? WHERE key = ?"),
       setPasswordHash: p("UPDATE users SET password_hash = ? WHERE key = ?"),
-      insertMessage: p(
-        "INSERT INTO offline_messages (id, to_key, from_name, to_name, body, ts, lang) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      ),
       insertCid: p(
-        "INSERT INTO client_ids (sender_key, cid, id, to_name, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO client_ids (sender_key, cid, id, to_name, created_at, seq) VALUES (?, ?, ?, ?, ?, ?)",
       ),
-      getCid: p("SELECT id, to_name FROM client_ids WHERE sender_key = ? AND cid = ?"),
+      getCid: p("SELECT id, to_name, seq FROM client_ids WHERE sender_key = ? AND cid = ?"),
       pruneCids: p("DELETE FROM client_ids WHERE created_at < ?"),
-      pending: p(
-        "SELECT seq, id, from_name, to_name, to_key, body, ts, lang FROM offline_messages WHERE to_key = ? AND seq > ? ORDER BY seq LIMIT ?",
-      ),
-      pendingCount: p("SELECT count(*) AS n FROM offline_messages WHERE to_key = ?"),
-      ack: p("DELETE FROM offline_messages WHERE to_key = ? AND id = ?"),
+      ...logStatements(p),
       insertWebSession: p(
         "INSERT INTO web_sessions (token_hash, user_key, created_at, expires_at) VALUES (?, ?, ?, ?)",
       ),
@@ -301,11 +323,11 @@ export class SqliteStore implements Store {
         this.#db.close();
         throw err;
       }
-      this.#ready = Promise.resolve();
+      this.#ready = this.#userVersion() >= LOG_VERSION ? Promise.resolve() : this.#migrateLog();
     } else {
-      this.#ready = this.#migrate();
-      this.#ready.catch(() => {}); // reported by open() and by every method that waits for it
+      this.#ready = this.#migrate().then(() => this.#migrateLog());
     }
+    this.#ready.catch(() => {}); // reported by open() and by every method that waits for it
   }
 
   /**
@@ -351,19 +373,98 @@ export class SqliteStore implements Store {
 
   /**
    * Adds the columns that later versions added to existing tables (`CREATE TABLE IF NOT EXISTS`
-   * leaves an existing table as it is): `offline_messages.lang`.
+   * leaves an existing table as it is): `offline_messages.lang`, `client_ids.seq`.
    */
   #addColumns() {
     const has = (table: string, column: string) =>
       (this.#db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[])
         .some((c) => c.name === column);
-    if (has("offline_messages", "lang")) return;
-    try {
-      this.#db.exec("ALTER TABLE offline_messages ADD COLUMN lang TEXT");
-    } catch (err) {
-      // Another process may have added it meanwhile.
-      if (!has("offline_messages", "lang")) throw err;
+    for (
+      const [table, column, type] of [["offline_messages", "lang", "TEXT"], [
+        "client_ids",
+        "seq",
+        "INTEGER",
+      ]]
+    ) {
+      if (has(table, column)) continue;
+      try {
+        this.#db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+      } catch (err) {
+        // Another process may have added it meanwhile.
+        if (!has(table, column)) throw err;
+      }
     }
+  }
+
+  /**
+   * Upgrades the data of a store written before the message log (`user_version` 0): each
+   * pending offline message moves into the log, re-sealed for its new row, in seq order, so it
+   * is still delivered (nobody's delivered point has moved yet) and now also in history. A body
+   * that does not open stays in `offline_messages` for the operator, reported. One transaction:
+   * a crash leaves the store as it was, and the next open does it again.
+   */
+  async #migrateLog(): Promise<void> {
+    if (this.#userVersion() >= LOG_VERSION) return;
+    this.#db.exec("BEGIN IMMEDIATE");
+    let moved = 0;
+    try {
+      // Another process may have got here first.
+      if (this.#userVersion() >= LOG_VERSION) {
+        this.#db.exec("ROLLBACK");
+        return;
+      }
+      const rows = this.#q.allOffline.all() as Record<string, string | number | Uint8Array>[];
+      for (const r of rows) {
+        const old = {
+          id: String(r.id),
+          from: String(r.from_name),
+          toKey: String(r.to_key),
+          ts: Number(r.ts),
+        };
+        const text = await openOfflineBody(this.#key, old, toBytes(r.body));
+        if (text === undefined) {
+          // Not in the log, so not counted against anyone's pending messages.
+          this.#logger.error(
+            "a stored message failed to open with the data key; left in offline_messages",
+            { id: old.id, to: old.toKey, key: this.#key.keyId },
+          );
+          continue;
+        }
+        const senderKey = nameKey(old.from);
+        const m: NewLogMessage = {
+          id: old.id,
+          conv: privateConv(senderKey, old.toKey),
+          senderKey,
+          from: old.from,
+          to: String(r.to_name),
+          text,
+          ts: old.ts,
+          ...(r.lang == null ? {} : { lang: String(r.lang) }),
+        };
+        const body = await sealMessageBody(this.#key, m, text);
+        this.#insertLog(m, body, parseConv(m.conv));
+        this.#q.deleteOffline.run(Number(r.seq));
+        moved++;
+      }
+      // Client ids remembered for those messages answer with their place in the log.
+      this.#q.cidSeqs.run();
+      this.#db.exec(`PRAGMA user_version = ${LOG_VERSION}`);
+      this.#db.exec("COMMIT");
+    } catch (err) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw err;
+    }
+    if (moved > 0) {
+      this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      this.#logger.info(`moved ${moved} pending message(s) into the message log`);
+    }
+  }
+
+  #userVersion(): number {
+    return Number(
+      (this.#db.prepare("PRAGMA user_version").get() as { user_version: number })
+        .user_version,
+    );
   }
 
   #countTranslations(): number {
@@ -430,66 +531,62 @@ export class SqliteStore implements Store {
     message: StoredMessage,
     cid?: { senderKey: string; cid: string },
   ): Promise<ClientIdRecord | undefined> {
-    this.#assertOpen();
-    // Taken now: what is sealed is what is stored, whatever the caller does with its objects.
-    const m = { ...message };
-    const clientId = cid && { senderKey: cid.senderKey, cid: cid.cid };
-    let body: Uint8Array;
-    // Queued now, in call order; sealed before the transaction: nothing awaits while it holds
-    // the write lock.
-    const sealed = this.#ready.then(async () => {
-      body = await sealOfflineBody(this.#key, m, m.text);
-    });
-    return await this.#enqueue(1, sealed, () => {
-      if (clientId) {
-        // Sees the earlier calls of the same batch too: they are in this transaction.
-        const seen = this.#cid(clientId.senderKey, clientId.cid);
-        if (seen) return seen;
-        this.#q.insertCid.run(clientId.senderKey, clientId.cid, m.id, m.to, Date.now());
-      }
-      this.#q.insertMessage.run(m.id, m.toKey, m.from, m.to, body, m.ts, m.lang ?? null);
-      return undefined;
-    }) as ClientIdRecord | undefined;
+    const senderKey = nameKey(message.from);
+    const result = await this.#append({
+      id: message.id,
+      conv: privateConv(senderKey, message.toKey),
+      senderKey,
+      from: message.from,
+      to: message.to,
+      text: message.text,
+      ts: message.ts,
+      ...(message.lang === undefined ? {} : { lang: message.lang }),
+    }, cid);
+    return result.duplicate
+      ? { id: result.id, to: result.to, status: "stored", recipients: 0 }
+      : undefined;
   }
 
   async pending(toKey: string, limit = 10_000): Promise<StoredMessage[]> {
     await this.#open();
+    const from = this.#delivered(toKey);
+    const ahead = this.#ackedAhead(toKey);
     const out: StoredMessage[] = [];
-    let after = 0;
+    let after = from;
     // A record that does not open is skipped, so read on until `limit` good ones or the end.
     while (out.length < limit) {
       this.#assertOpen();
       const want = limit - out.length;
-      const rows = this.#q.pending.all(toKey, after, want) as Record<
-        string,
-        string | number | Uint8Array
-      >[];
-      for (const r of rows) {
-        after = Number(r.seq);
-        const m = {
-          id: String(r.id),
-          from: String(r.from_name),
-          to: String(r.to_name),
-          toKey: String(r.to_key),
-          ts: Number(r.ts),
+      const rows = this.#after(toKey, after, want, false);
+      for (const r of rows.rows) {
+        after = r.seq;
+        if (ahead.has(r.seq)) continue;
+        const m = await this.#openRow(r, toKey);
+        if (!m) continue;
+        const stored: StoredMessage = {
+          id: m.id,
+          from: m.from,
+          to: m.to,
+          toKey,
+          text: m.text,
+          ts: m.ts,
         };
-        // Bytes, not TEXT: SQLite's text functions stop at NUL, and bodies are sealed.
-        const text = await openOfflineBody(this.#key, m, toBytes(r.body));
-        if (text === undefined) {
-          this.#reportUnreadable(m.toKey, m.id);
-          continue;
-        }
-        out.push(r.lang == null ? { ...m, text } : { ...m, text, lang: String(r.lang) });
+        out.push(m.lang === undefined ? stored : { ...stored, lang: m.lang });
       }
-      if (rows.length < want) break;
+      if (!rows.more) break;
     }
     return out;
   }
 
   async pendingCount(toKey: string): Promise<number> {
     await this.#open();
-    const row = this.#q.pendingCount.get(toKey) as { n: number };
-    return Math.max(0, Number(row.n) - (this.#unreadable.get(toKey)?.size ?? 0));
+    const from = this.#delivered(toKey);
+    let n = 0;
+    for (const c of this.#convsOf(toKey, from)) {
+      n += Number((this.#q.countOthers.get(c.conv, c.from, toKey) as { n: number }).n);
+    }
+    const ahead = this.#ackedAhead(toKey).size;
+    return Math.max(0, n - ahead - (this.#unreadable.get(toKey)?.size ?? 0));
   }
 
   async ack(toKey: string, ids: string[]): Promise<number> {
@@ -500,15 +597,489 @@ export class SqliteStore implements Store {
     }
     const list = [...ids];
     return await this.#enqueue(list.length, this.#ready, () => {
-      let removed = 0;
-      for (const id of list) removed += Number(this.#q.ack.run(toKey, id).changes);
-      return removed;
+      const from = this.#delivered(toKey);
+      const ahead = this.#ackedAhead(toKey);
+      let waiting = 0;
+      for (const id of list) {
+        const row = this.#q.messageById.get(id) as Row | undefined;
+        if (!row) continue;
+        const seq = Number(row.seq);
+        if (seq <= from || ahead.has(seq) || String(row.sender_key) === toKey) continue;
+        if (!this.#inConv(toKey, String(row.conv), seq)) continue;
+        this.#q.ackAhead.run(toKey, seq);
+        ahead.add(seq);
+        waiting++;
+      }
+      // The delivered point moves over what is acknowledged without a gap; a message
+      // acknowledged ahead of an earlier one waits in `acked_ahead` until the gap closes.
+      let upTo = from;
+      walk: while (true) {
+        const page = this.#after(toKey, upTo, 100, false);
+        for (const r of page.rows) {
+          if (!ahead.has(r.seq)) break walk;
+          upTo = r.seq;
+        }
+        if (!page.more) break;
+      }
+      if (upTo > from) this.#advanceDelivered(toKey, upTo);
+      return waiting;
     }) as number;
+  }
+
+  async appendMessage(message: NewLogMessage, cid?: string): Promise<AppendResult> {
+    const { to: _, ...result } = await this.#append(
+      message,
+      cid === undefined ? undefined : { senderKey: message.senderKey, cid },
+    );
+    return result;
+  }
+
+  /** Appends; a repeated `cid` (scoped to its sender) answers with the first outcome. */
+  async #append(
+    message: NewLogMessage,
+    cid: { senderKey: string; cid: string } | undefined,
+  ): Promise<AppendResult & { to: string }> {
+    this.#assertOpen();
+    const m: NewLogMessage = { ...message };
+    const target = parseConv(m.conv);
+    if (target.kind === "private" && !target.users.includes(m.senderKey)) {
+      throw new ParleyError("bad_argument", "The sender is not in that conversation.");
+    }
+    let body: Uint8Array;
+    // Sealed before the transaction: nothing awaits while it holds the write lock.
+    const sealed = this.#ready.then(async () => {
+      body = await sealMessageBody(this.#key, m, m.text);
+    });
+    return await this.#enqueue(1, sealed, () => {
+      if (cid !== undefined) {
+        // Sees the earlier calls of the same batch too: they are in this transaction.
+        const seen = this.#cid(cid.senderKey, cid.cid);
+        if (seen) return { seq: seen.seq, id: seen.id, to: seen.to, duplicate: true };
+      }
+      if (target.kind === "room") {
+        if (!this.#q.getRoom.get(target.room)) throw noSuchRoom(target.room);
+        if (!this.#q.getMember.get(target.room, m.senderKey)) {
+          throw new ParleyError("not_a_member", `You are not in #${target.room}; /join it first.`);
+        }
+      }
+      const seq = this.#insertLog(m, body, target);
+      if (cid !== undefined) {
+        this.#q.insertCid.run(cid.senderKey, cid.cid, m.id, m.to, Date.now(), seq);
+      }
+      return { seq, id: m.id, to: m.to, duplicate: false };
+    }) as AppendResult & { to: string };
+  }
+
+  async history(conv: string, beforeSeq: number | undefined, limit: number): Promise<LogMessage[]> {
+    await this.#open();
+    parseConv(conv);
+    const out: LogMessage[] = [];
+    let before = beforeSeq ?? Number.MAX_SAFE_INTEGER;
+    // Newest first from the index, so a page costs its size; skipped records are read past.
+    while (out.length < limit) {
+      this.#assertOpen();
+      const want = limit - out.length;
+      const rows = (this.#q.historyPage.all(conv, before, want) as Row[]).map(logRow);
+      for (const r of rows) {
+        before = r.seq;
+        const m = await this.#openRow(r, conv);
+        if (m) out.push(m);
+      }
+      if (rows.length < want) break;
+    }
+    return out.reverse();
+  }
+
+  async since(userKey: string, afterSeq: number, limit: number): Promise<SyncPage> {
+    await this.#open();
+    const messages: LogMessage[] = [];
+    let after = afterSeq;
+    let more = true;
+    while (more && messages.length < limit) {
+      this.#assertOpen();
+      const page = this.#after(userKey, after, limit - messages.length, true);
+      more = page.more;
+      for (const r of page.rows) {
+        after = r.seq;
+        const m = await this.#openRow(r, userKey);
+        if (m) messages.push(m);
+      }
+    }
+    return { messages, more };
+  }
+
+  async conversations(userKey: string): Promise<ConversationSummary[]> {
+    await this.#open();
+    const out: ConversationSummary[] = [];
+    for (const c of this.#convsOf(userKey, 0)) {
+      const marker = this.#marker(userKey, c.conv);
+      const unread = Number(
+        (this.#q.countUnread.get(c.conv, Math.max(marker, c.from), userKey, UNREAD_CAP) as {
+          n: number;
+        }).n,
+      );
+      out.push({
+        conv: c.conv,
+        with: c.with,
+        lastSeq: c.lastSeq,
+        lastTs: c.lastTs,
+        readSeq: marker,
+        unread,
+      });
+    }
+    return out.sort((a, b) => b.lastSeq - a.lastSeq || (a.conv < b.conv ? -1 : 1));
+  }
+
+  async lastSeq(): Promise<number> {
+    await this.#open();
+    return this.#lastSeq();
+  }
+
+  async openDevice(userKey: string, deviceId: string): Promise<DeviceRecord> {
+    this.#assertOpen();
+    checkDeviceId(deviceId);
+    return await this.#enqueue(1, this.#ready, () => {
+      const now = Date.now();
+      this.#q.insertDevice.run(userKey, deviceId, this.#delivered(userKey), now, now);
+      this.#q.touchDevice.run(now, userKey, deviceId);
+      return deviceRow(this.#q.getDevice.get(userKey, deviceId) as Row);
+    }) as DeviceRecord;
+  }
+
+  async ackDevice(userKey: string, deviceId: string, seq: number): Promise<number> {
+    this.#assertOpen();
+    checkSeq(seq);
+    return await this.#enqueue(1, this.#ready, () => {
+      const row = this.#q.getDevice.get(userKey, deviceId) as Row | undefined;
+      if (!row) throw new ParleyError("bad_argument", `No device '${deviceId}' is open.`);
+      // Never past the end of the log: a cursor ahead would skip messages still to come.
+      const to = Math.min(seq, this.#lastSeq());
+      const cursor = Math.max(Number(row.cursor_seq), to);
+      this.#q.setCursor.run(cursor, Date.now(), userKey, deviceId);
+      if (cursor > this.#delivered(userKey)) this.#advanceDelivered(userKey, cursor);
+      return cursor;
+    }) as number;
+  }
+
+  async devices(userKey: string): Promise<DeviceRecord[]> {
+    await this.#open();
+    return (this.#q.devicesOf.all(userKey) as Row[]).map(deviceRow);
+  }
+
+  async forgetDevice(userKey: string, deviceId: string): Promise<boolean> {
+    this.#assertOpen();
+    return await this.#enqueue(
+      1,
+      this.#ready,
+      () => Number(this.#q.deleteDevice.run(userKey, deviceId).changes) > 0,
+    ) as boolean;
+  }
+
+  async deliveredSeq(userKey: string): Promise<number> {
+    await this.#open();
+    return this.#delivered(userKey);
+  }
+
+  async markRead(userKey: string, conv: string, seq: number): Promise<number> {
+    this.#assertOpen();
+    checkSeq(seq);
+    const target = parseConv(conv);
+    return await this.#enqueue(1, this.#ready, () => {
+      if (target.kind === "room") {
+        if (!this.#q.getMember.get(target.room, userKey)) {
+          throw new ParleyError("not_a_member", `You are not in #${target.room}.`);
+        }
+      } else if (!target.users.includes(userKey)) {
+        throw new ParleyError("bad_argument", "That is not one of your conversations.");
+      }
+      // Never past the conversation's newest message: later ones are not read yet.
+      const last = Number((this.#q.convLast.get(conv) as { s: number | null }).s ?? 0);
+      this.#q.markRead.run(userKey, conv, Math.min(seq, last));
+      return this.#marker(userKey, conv);
+    }) as number;
+  }
+
+  async readMarker(userKey: string, conv: string): Promise<number> {
+    await this.#open();
+    return this.#marker(userKey, conv);
+  }
+
+  async readCount(conv: string, seq: number): Promise<number> {
+    await this.#open();
+    const row = this.#q.messageBySeq.get(seq) as Row | undefined;
+    if (!row || String(row.conv) !== conv) return 0;
+    return Number((this.#q.readCount.get(conv, seq, String(row.sender_key)) as { n: number }).n);
+  }
+
+  async pruneHistory(olderThanTs: number): Promise<number> {
+    this.#assertOpen();
+    let removed = 0;
+    // A chunk per transaction, so a large prune never holds the write lock for long.
+    while (true) {
+      const n = await this.#enqueue(PRUNE_CHUNK, this.#ready, () => {
+        const rows = this.#q.oldest.all(PRUNE_CHUNK) as { seq: number; ts: number }[];
+        let upTo = 0;
+        for (const r of rows) {
+          if (Number(r.ts) >= olderThanTs) break;
+          upTo = Number(r.seq);
+        }
+        return upTo ? Number(this.#q.pruneUpTo.run(upTo).changes) : 0;
+      }) as number;
+      removed += n;
+      if (n < PRUNE_CHUNK) return removed;
+    }
+  }
+
+  async createRoom(room: Omit<RoomRecord, "members">, owner: string): Promise<RoomRecord> {
+    this.#assertOpen();
+    const r = { ...room };
+    return await this.#enqueue(1, this.#ready, () => {
+      if (this.#q.getRoom.get(r.key)) {
+        throw new ParleyError("room_taken", `There is a room named #${r.key} already.`);
+      }
+      this.#q.insertRoom.run(r.key, r.name, r.topic, r.visibility, r.createdAt);
+      this.#q.insertMember.run(r.key, owner, "owner", this.#lastSeq(), Date.now());
+      return { ...r, members: 1 };
+    }) as RoomRecord;
+  }
+
+  async getRoom(key: string): Promise<RoomRecord | undefined> {
+    await this.#open();
+    const row = this.#q.getRoom.get(key) as Row | undefined;
+    return row && roomRow(row);
+  }
+
+  async listRooms(
+    userKey: string,
+    after: string | undefined,
+    limit: number,
+  ): Promise<RoomRecord[]> {
+    await this.#open();
+    return (this.#q.listRooms.all(after ?? "", userKey, userKey, limit) as Row[]).map(roomRow);
+  }
+
+  async roomsOf(userKey: string): Promise<string[]> {
+    await this.#open();
+    return (this.#q.roomsOf.all(userKey) as Row[]).map((r) => String(r.room));
+  }
+
+  async joinRoom(
+    roomKey: string,
+    userKey: string,
+  ): Promise<{ member: RoomMember; already: boolean }> {
+    this.#assertOpen();
+    return await this.#enqueue(1, this.#ready, () => {
+      const room = this.#q.getRoom.get(roomKey) as Row | undefined;
+      if (!room) throw noSuchRoom(roomKey);
+      const existing = this.#q.getMember.get(roomKey, userKey) as Row | undefined;
+      if (existing) return { member: memberRow(existing), already: true };
+      if (room.visibility === "invite" && !this.#q.getInvite.get(roomKey, userKey)) {
+        throw new ParleyError(
+          "not_invited",
+          `#${room.name} is invite-only; ask its owner for an invitation.`,
+        );
+      }
+      this.#q.deleteInvite.run(roomKey, userKey);
+      this.#q.insertMember.run(roomKey, userKey, "member", this.#lastSeq(), Date.now());
+      return {
+        member: memberRow(this.#q.getMember.get(roomKey, userKey) as Row),
+        already: false,
+      };
+    }) as { member: RoomMember; already: boolean };
+  }
+
+  async leaveRoom(roomKey: string, userKey: string): Promise<boolean> {
+    this.#assertOpen();
+    return await this.#enqueue(1, this.#ready, () => {
+      const member = this.#q.getMember.get(roomKey, userKey) as Row | undefined;
+      if (!member) return false;
+      this.#q.deleteMember.run(roomKey, userKey);
+      this.#q.deleteMarker.run(userKey, roomConv(roomKey));
+      if (member.role === "owner" && !this.#q.roomOwner.get(roomKey)) {
+        // The longest-standing member takes over; an empty room keeps its name and history.
+        this.#q.promoteEldest.run(roomKey, roomKey);
+      }
+      return true;
+    }) as boolean;
+  }
+
+  async members(roomKey: string): Promise<RoomMember[]> {
+    await this.#open();
+    return (this.#q.membersOf.all(roomKey) as Row[]).map(memberRow);
+  }
+
+  async member(roomKey: string, userKey: string): Promise<RoomMember | undefined> {
+    await this.#open();
+    const row = this.#q.getMember.get(roomKey, userKey) as Row | undefined;
+    return row && memberRow(row);
+  }
+
+  async setTopic(roomKey: string, topic: string): Promise<void> {
+    this.#assertOpen();
+    await this.#enqueue(1, this.#ready, () => {
+      if (Number(this.#q.setTopic.run(topic, roomKey).changes) === 0) throw noSuchRoom(roomKey);
+    });
+  }
+
+  async invite(roomKey: string, userKey: string, by: string): Promise<boolean> {
+    this.#assertOpen();
+    return await this.#enqueue(1, this.#ready, () => {
+      if (!this.#q.getRoom.get(roomKey)) throw noSuchRoom(roomKey);
+      if (this.#q.getMember.get(roomKey, userKey)) return false;
+      this.#q.insertInvite.run(roomKey, userKey, by, Date.now());
+      return true;
+    }) as boolean;
+  }
+
+  async invited(roomKey: string, userKey: string): Promise<boolean> {
+    await this.#open();
+    return this.#q.getInvite.get(roomKey, userKey) !== undefined;
+  }
+
+  async setRole(roomKey: string, userKey: string, role: RoomRole): Promise<void> {
+    this.#assertOpen();
+    await this.#enqueue(1, this.#ready, () => {
+      const member = this.#q.getMember.get(roomKey, userKey) as Row | undefined;
+      if (!member) {
+        throw new ParleyError("not_a_member", `${userKey} is not in #${roomKey}.`);
+      }
+      if (role === "owner") {
+        this.#q.demoteOwners.run(roomKey);
+      } else if (member.role === "owner") {
+        throw new ParleyError(
+          "bad_argument",
+          "A room keeps an owner: hand ownership to another member instead.",
+        );
+      }
+      this.#q.setRole.run(role, roomKey, userKey);
+    });
+  }
+
+  /**
+   * Inserts a sealed message into the log with what follows from it (the conversation rows of
+   * a private one, the room's newest message); returns its seq. Inside a transaction.
+   */
+  #insertLog(m: NewLogMessage, body: Uint8Array, target: ConvTarget): number {
+    const seq = Number(
+      this.#q.insertLog.run(
+        m.id,
+        m.conv,
+        m.senderKey,
+        m.from,
+        m.to,
+        body,
+        m.lang ?? null,
+        m.ts,
+      ).lastInsertRowid,
+    );
+    if (target.kind === "room") {
+      this.#q.roomActivity.run(seq, m.ts, target.room);
+    } else {
+      const [a, b] = target.users;
+      this.#q.convActivity.run(a, m.conv, b, seq, m.ts);
+      if (a !== b) this.#q.convActivity.run(b, m.conv, a, seq, m.ts);
+    }
+    return seq;
+  }
+
+  /**
+   * The user's conversations with news past `after`: private ones, and rooms (from when they
+   * joined). `from` is where their messages for the user start.
+   */
+  #convsOf(userKey: string, after: number) {
+    const out: { conv: string; with: string; from: number; lastSeq: number; lastTs: number }[] = [];
+    for (const r of this.#q.privateConvs.all(userKey, after) as Row[]) {
+      out.push({
+        conv: String(r.conv),
+        with: String(r.peer_key),
+        from: after,
+        lastSeq: Number(r.last_seq),
+        lastTs: Number(r.last_ts),
+      });
+    }
+    for (const r of this.#q.roomConvs.all(userKey, after) as Row[]) {
+      out.push({
+        conv: roomConv(String(r.room)),
+        with: String(r.room),
+        from: Math.max(after, Number(r.joined_seq)),
+        lastSeq: Number(r.last_seq),
+        lastTs: Number(r.last_ts),
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Rows of the user's conversations past `after`, in seq order, at most `limit`: a range of the
+   * (conv, seq, sender_key) index per conversation (the index alone, no row read), merged; then
+   * only the chosen rows are read. `own` includes what the user sent.
+   */
+  #after(userKey: string, after: number, limit: number, own: boolean) {
+    const seqs: number[] = [];
+    for (const c of this.#convsOf(userKey, after)) {
+      const page = (own
+        ? this.#q.convSeqsAfter.all(c.conv, c.from, limit + 1)
+        : this.#q.convSeqsAfterOthers.all(c.conv, c.from, userKey, limit + 1)) as Row[];
+      for (const r of page) {
+        seqs.push(Number(r.seq));
+      }
+    }
+    seqs.sort((a, b) => a - b);
+    const rows = seqs.slice(0, limit).map((seq) => logRow(this.#q.logBySeq.get(seq) as Row));
+    return { rows, more: seqs.length > limit };
+  }
+
+  /** Whether message `seq` of `conv` is one the user gets (their private one, or their room's). */
+  #inConv(userKey: string, conv: string, seq: number): boolean {
+    const target = parseConv(conv);
+    if (target.kind === "private") return peerOf(conv, userKey) !== undefined;
+    const member = this.#q.getMember.get(target.room, userKey) as Row | undefined;
+    return member !== undefined && seq > Number(member.joined_seq);
+  }
+
+  /** Opens a row's body; undefined (reported once, under `readerKey`) when it does not open. */
+  async #openRow(r: LogRow, readerKey: string): Promise<LogMessage | undefined> {
+    const text = await openMessageBody(this.#key, r, r.body);
+    if (text === undefined) {
+      this.#reportUnreadable(readerKey, r.id);
+      return undefined;
+    }
+    const { body: _, lang, ...m } = r;
+    return lang === undefined ? { ...m, text } : { ...m, text, lang };
+  }
+
+  /** Moves the user's delivered point up to `seq` (inside a transaction). */
+  #advanceDelivered(userKey: string, seq: number): void {
+    this.#q.setDelivered.run(userKey, seq);
+    this.#q.dropAckedAhead.run(userKey, seq);
+  }
+
+  /** Seqs past the delivered point the user acknowledged out of order. */
+  #ackedAhead(userKey: string): Set<number> {
+    return new Set((this.#q.ackedAhead.all(userKey) as Row[]).map((r) => Number(r.seq)));
+  }
+
+  #delivered(userKey: string): number {
+    const row = this.#q.getDelivered.get(userKey) as { seq: number } | undefined;
+    return row ? Number(row.seq) : 0;
+  }
+
+  #marker(userKey: string, conv: string): number {
+    const row = this.#q.getMarker.get(userKey, conv) as { seq: number } | undefined;
+    return row ? Number(row.seq) : 0;
+  }
+
+  #lastSeq(): number {
+    const row = this.#q.lastSeq.get() as { seq: number } | undefined;
+    return row ? Number(row.seq) : 0;
   }
 
   async lookupClientId(senderKey: string, cid: string): Promise<ClientIdRecord | undefined> {
     await this.#open();
-    return this.#cid(senderKey, cid);
+    const seen = this.#cid(senderKey, cid);
+    if (!seen) return undefined;
+    const { seq: _, ...record } = seen;
+    return record;
   }
 
   async createWebSession(session: WebSessionRecord): Promise<void> {
@@ -758,10 +1329,16 @@ export class SqliteStore implements Store {
     );
   }
 
-  #cid(senderKey: string, cid: string): ClientIdRecord | undefined {
-    const row = this.#q.getCid.get(senderKey, cid) as Record<string, string> | undefined;
+  #cid(senderKey: string, cid: string): (ClientIdRecord & { seq: number }) | undefined {
+    const row = this.#q.getCid.get(senderKey, cid) as Row | undefined;
     if (!row) return undefined;
-    return { id: String(row.id), to: String(row.to_name), status: "stored", recipients: 0 };
+    return {
+      id: String(row.id),
+      to: String(row.to_name),
+      status: "stored",
+      recipients: 0,
+      seq: Number(row.seq ?? 0),
+    };
   }
 
   /** Throws when closed; the promise settles once the store is ready (see the constructor). */

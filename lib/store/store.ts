@@ -76,6 +76,103 @@ export interface WebSessionRecord {
   expiresAt: number;
 }
 
+/**
+ * A message in the log: every private and room message is committed once, under a global `seq`
+ * that only grows (the sync cursor and the history page key; never reused, also after pruning).
+ */
+export interface LogMessage {
+  seq: number;
+  /** The server id (as in `message` events). */
+  id: string;
+  /** The conversation: `@a:b` for a private one (keys sorted), `#key` for a room (see conv.ts). */
+  conv: string;
+  senderKey: string;
+  /** Display name of the sender. */
+  from: string;
+  /** Display name of the recipient (private), or `#Room` as the room is named (room). */
+  to: string;
+  text: string;
+  ts: number;
+  /** The sender's language when they sent it: the source language for translating on read. */
+  lang?: string;
+}
+
+/** A message to append: the store gives it its `seq`. */
+export type NewLogMessage = Omit<LogMessage, "seq">;
+
+/** What an append came to: the message's place in the log, or the earlier one of its `cid`. */
+export interface AppendResult {
+  seq: number;
+  id: string;
+  /** True when the sender had used the `cid` before: nothing was stored. */
+  duplicate: boolean;
+}
+
+/** A page of catch-up: messages past a cursor, in `seq` order. */
+export interface SyncPage {
+  messages: LogMessage[];
+  /** True when more lie past the last one: ask again from its `seq`. */
+  more: boolean;
+}
+
+/** Who may join a room: anyone (`public`), or those invited (`invite`). */
+export type RoomVisibility = "public" | "invite";
+
+/** A room as stored. */
+export interface RoomRecord {
+  /** Case-insensitive unique key (the name's key, without `#`). */
+  key: string;
+  /** The name as created (display form, without `#`). */
+  name: string;
+  topic: string;
+  visibility: RoomVisibility;
+  createdAt: number;
+  /** Members now. */
+  members: number;
+}
+
+export type RoomRole = "owner" | "member";
+
+/** A member of a room. */
+export interface RoomMember {
+  userKey: string;
+  role: RoomRole;
+  /** The last `seq` of the log when they joined: they get the room's messages after it. */
+  joinedSeq: number;
+}
+
+/** One conversation of a user, for the conversation list and unread counts. */
+export interface ConversationSummary {
+  conv: string;
+  /** The other user's key (private; the user's own for notes to self), or the room key. */
+  with: string;
+  /** Seq of the newest message (0: none yet). */
+  lastSeq: number;
+  /** When the newest message was sent (0: none yet). */
+  lastTs: number;
+  /** The user's read marker in it. */
+  readSeq: number;
+  /**
+   * Messages past the read marker that others sent, counted from the log (up to
+   * {@linkcode UNREAD_CAP}: a count at the cap means "at least").
+   */
+  unread: number;
+}
+
+/** The most unread messages counted per conversation ("999+" territory; keeps counting cheap). */
+export const UNREAD_CAP = 10_000;
+
+/** A device of a user and where it stands in the log. */
+export interface DeviceRecord {
+  userKey: string;
+  /** Chosen by the client; scoped to the user. */
+  deviceId: string;
+  /** The last `seq` it acknowledged. */
+  cursor: number;
+  createdAt: number;
+  lastSeen: number;
+}
+
 export interface Store {
   /**
    * Creates an account.
@@ -100,7 +197,8 @@ export interface Store {
    */
   setPasswordHash(key: string, passwordHash: string): Promise<void>;
   /**
-   * Durably stores a message for an offline recipient. When `cid` was already used by the
+   * Durably stores a message for an offline recipient: appended to the message log (its private
+   * conversation with the sender), past the recipient's delivered point. When `cid` was already used by the
    * sender, stores nothing and returns the earlier outcome; otherwise returns undefined. The
    * promise resolves only after the write is committed.
    */
@@ -108,11 +206,18 @@ export interface Store {
     message: StoredMessage,
     cid?: { senderKey: string; cid: string },
   ): Promise<ClientIdRecord | undefined>;
-  /** Messages waiting for `toKey`, oldest first. */
+  /**
+   * Messages waiting for `toKey`, oldest first: what others sent in their conversations past
+   * their delivered point (no device has it yet).
+   */
   pending(toKey: string, limit?: number): Promise<StoredMessage[]>;
   /** Counts messages waiting for `toKey`. */
   pendingCount(toKey: string): Promise<number>;
-  /** Removes acknowledged messages of `toKey`; returns how many were removed. */
+  /**
+   * Acknowledges messages of `toKey`: their delivered point moves up to the newest of `ids`
+   * that was waiting (delivery is in order: acknowledging a message acknowledges those before
+   * it). Returns how many of `ids` were waiting.
+   */
   ack(toKey: string, ids: string[]): Promise<number>;
   /** The outcome of a stored message's client id, if the sender used it before. */
   lookupClientId(senderKey: string, cid: string): Promise<ClientIdRecord | undefined>;
@@ -141,6 +246,120 @@ export interface Store {
     target: string,
     entries: readonly { source: TranslationSource; translation: CachedTranslation }[],
   ): Promise<void>;
+  // --- The message log (docs/storage.md): history, sync, read state. ---
+
+  /**
+   * Commits a message to the log and returns its `seq`. A room message must come from a member
+   * (checked in the same transaction). With `cid` (scoped to the sender), a repeat stores nothing
+   * and returns the first outcome (`duplicate`). Resolves only after the commit.
+   * @throws {ParleyError} `no_such_room`, `not_a_member` (room messages); `bad_argument` for a
+   * conversation key that is neither private nor a room.
+   */
+  appendMessage(message: NewLogMessage, cid?: string): Promise<AppendResult>;
+  /**
+   * One page of a conversation's history: up to `limit` messages with `seq` below `beforeSeq`
+   * (the newest when undefined), returned oldest first. The next page back starts before the
+   * first one returned; an empty or short page means the start (or what retention kept).
+   */
+  history(conv: string, beforeSeq: number | undefined, limit: number): Promise<LogMessage[]>;
+  /**
+   * Catch-up: messages of all the user's conversations (private, and rooms since they joined)
+   * with `seq` above `afterSeq`, oldest first, at most `limit`; their own messages included (a
+   * device shows what the user sent elsewhere). Cost follows the user's conversations, not the
+   * size of the log.
+   */
+  since(userKey: string, afterSeq: number, limit: number): Promise<SyncPage>;
+  /** The user's conversations, newest activity first, with read markers and unread counts. */
+  conversations(userKey: string): Promise<ConversationSummary[]>;
+  /** The last `seq` given out (0 for an empty log). */
+  lastSeq(): Promise<number>;
+  /**
+   * Registers a device of a user (or sees it again): a new one starts at the user's delivered
+   * point ({@linkcode Store.deliveredSeq}), so what was sent while every device was away reaches
+   * it. Returns the device with its cursor; updates `lastSeen`.
+   */
+  openDevice(userKey: string, deviceId: string): Promise<DeviceRecord>;
+  /**
+   * A device acknowledges the log up to `seq`: its cursor moves there (never back), and so does
+   * the user's delivered point. Returns the cursor now.
+   * @throws {ParleyError} `bad_argument` for a device never opened.
+   */
+  ackDevice(userKey: string, deviceId: string, seq: number): Promise<number>;
+  /** The user's devices, most recently seen first. */
+  devices(userKey: string): Promise<DeviceRecord[]>;
+  /** Forgets a device (signed out for good); returns whether it existed. */
+  forgetDevice(userKey: string, deviceId: string): Promise<boolean>;
+  /**
+   * The user's delivered point: every message up to it reached at least one of their devices (a
+   * private message is "delivered" when its `seq` is at or below the recipient's).
+   */
+  deliveredSeq(userKey: string): Promise<number>;
+  /**
+   * Moves the user's read marker in `conv` to `seq` (never back: IRCv3 `draft/read-marker`).
+   * Returns the marker now (which is what to tell the user's other devices).
+   */
+  markRead(userKey: string, conv: string, seq: number): Promise<number>;
+  /** The user's read marker in `conv` (0: nothing read). */
+  readMarker(userKey: string, conv: string): Promise<number>;
+  /** How many members of room `conv`, the sender of message `seq` aside, have read up to it. */
+  readCount(conv: string, seq: number): Promise<number>;
+  /**
+   * Retention: removes the oldest messages of the log while they are older than `olderThanTs`,
+   * stopping at the first newer one (so history has no holes). Retention wins: a device whose
+   * cursor is behind loses what was pruned. Returns how many were removed.
+   */
+  pruneHistory(olderThanTs: number): Promise<number>;
+
+  // --- Rooms ---
+
+  /**
+   * Creates a room; `owner` becomes its first member, with the role owner.
+   * @throws {ParleyError} `room_taken` when the key exists.
+   */
+  createRoom(
+    room: Omit<RoomRecord, "members">,
+    owner: string,
+  ): Promise<RoomRecord>;
+  /** A room by key (without `#`). */
+  getRoom(key: string): Promise<RoomRecord | undefined>;
+  /**
+   * Rooms to list: every public room and those `userKey` is in, by key, at most `limit`, after
+   * the key `after` when given (one page).
+   */
+  listRooms(userKey: string, after: string | undefined, limit: number): Promise<RoomRecord[]>;
+  /** Keys of the rooms the user is in. */
+  roomsOf(userKey: string): Promise<string[]>;
+  /**
+   * Joins a room (an invitation is used up). Returns the membership and whether the user was a
+   * member already.
+   * @throws {ParleyError} `no_such_room`; `not_invited` for an invite-only room without an
+   * invitation.
+   */
+  joinRoom(roomKey: string, userKey: string): Promise<{ member: RoomMember; already: boolean }>;
+  /**
+   * Leaves a room (or is removed from it by its owner); their read marker there goes too. When the
+   * owner leaves, the longest-standing member becomes owner. Returns whether they were a member.
+   */
+  leaveRoom(roomKey: string, userKey: string): Promise<boolean>;
+  /** The members of a room, by key. */
+  members(roomKey: string): Promise<RoomMember[]>;
+  /** One member, if they are one. */
+  member(roomKey: string, userKey: string): Promise<RoomMember | undefined>;
+  /** @throws {ParleyError} `no_such_room`. */
+  setTopic(roomKey: string, topic: string): Promise<void>;
+  /**
+   * Invites a user (kept until they join); returns false when they are a member already.
+   * @throws {ParleyError} `no_such_room`.
+   */
+  invite(roomKey: string, userKey: string, by: string): Promise<boolean>;
+  /** Whether the user holds an invitation to the room. */
+  invited(roomKey: string, userKey: string): Promise<boolean>;
+  /**
+   * Gives a member a role; making someone owner hands ownership over (the old owner becomes a
+   * member), in one transaction.
+   * @throws {ParleyError} `not_a_member` when `userKey` is not in the room.
+   */
+  setRole(roomKey: string, userKey: string, role: RoomRole): Promise<void>;
   /**
    * Answers when the store can be read and written (it commits a small write): for /healthz.
    * Cheap whatever the size of the store.
