@@ -20,7 +20,7 @@ import {
 } from "../lib/crypto/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Dialect } from "../lib/protocol/types.ts";
-import type { Connection, ReaderProgress, Router, Session } from "../lib/router/mod.ts";
+import type { ClientSession, Connection, ReaderProgress, Router } from "../lib/router/mod.ts";
 import type { UserRecord } from "../lib/store/store.ts";
 import type { LineTransport } from "./line_transport.ts";
 import { FrameSealer, type SealedLines } from "./secure_transport.ts";
@@ -71,7 +71,7 @@ export class Link implements Connection, SealedLines {
   #context: LinkContext;
   #transport: LineTransport;
   #connectedAt: number;
-  #session: Session | undefined;
+  #session: ClientSession | undefined;
   #sealer: FrameSealer | undefined;
   #webLogin: WebLogin | undefined;
   #deadline: ReturnType<typeof setTimeout> | undefined;

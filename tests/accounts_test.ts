@@ -5,7 +5,7 @@
 import { ADDRESS_FREE_FAILURES, NAME_FREE_FAILURES } from "../lib/accounts/throttle.ts";
 import assert from "node:assert/strict";
 import { connectTcp, type ParleyClient, ServerError } from "../lib/client/mod.ts";
-import type { Connection, Session } from "../lib/router/mod.ts";
+import type { ClientSession, Connection } from "../lib/router/mod.ts";
 import { PASSWORD, type TestServer, withServer } from "./helpers.ts";
 import { TEXT_PASSWORD } from "./raw.ts";
 
@@ -225,7 +225,7 @@ class FakeConnection implements Connection {
   readonly transport = "test";
   readonly dialect = "json" as const;
   readonly frames: Record<string, unknown>[] = [];
-  session!: Session;
+  session!: ClientSession;
   constructor(readonly remoteAddr: string) {}
   send(frame: string) {
     this.frames.push(JSON.parse(frame));

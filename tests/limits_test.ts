@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { clientHandshake } from "../lib/crypto/mod.ts";
 import type { ServerEvent } from "../lib/protocol/types.ts";
-import type { Connection, Session } from "../lib/router/mod.ts";
+import type { ClientSession, Connection } from "../lib/router/mod.ts";
 import { DEFAULT_LIMITS } from "../lib/router/options.ts";
 import { HEARTBEAT_LIMIT } from "../lib/router/reader_watch.ts";
 import { LAZY_MAX_WAIT_MS } from "../server/turn.ts";
@@ -404,7 +404,7 @@ class HeldConnection implements Connection {
   handedOver = 0;
   inputPending = 0;
   aborted: string | undefined;
-  session!: Session;
+  session!: ClientSession;
   send(frame: string) {
     this.frames.push(JSON.parse(frame));
     return this.frames.length - 1;

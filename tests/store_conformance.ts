@@ -277,14 +277,14 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
       createdAt: now - 2,
       expiresAt: now - 1,
     };
-    await store.createWebSession(live);
-    await store.createWebSession(old);
-    assert.deepEqual(await store.getWebSession(live.tokenHash), live);
-    assert.equal(await store.getWebSession(old.tokenHash), undefined, "expired");
-    assert.equal(await store.getWebSession("c".repeat(64)), undefined, "unknown");
-    assert.equal(await store.deleteWebSession(live.tokenHash), true);
-    assert.equal(await store.deleteWebSession(live.tokenHash), false);
-    assert.equal(await store.getWebSession(live.tokenHash), undefined, "deleted");
+    await store.createWebLogin(live);
+    await store.createWebLogin(old);
+    assert.deepEqual(await store.getWebLogin(live.tokenHash), live);
+    assert.equal(await store.getWebLogin(old.tokenHash), undefined, "expired");
+    assert.equal(await store.getWebLogin("c".repeat(64)), undefined, "unknown");
+    assert.equal(await store.deleteWebLogin(live.tokenHash), true);
+    assert.equal(await store.deleteWebLogin(live.tokenHash), false);
+    assert.equal(await store.getWebLogin(live.tokenHash), undefined, "deleted");
   });
 
   test("keeps the sender's language of an offline message, when given", async (store) => {

@@ -55,7 +55,7 @@ Deno.test("a store of the release before the message log upgrades in place, losi
         (await store.listUsers(10)).map((u) => [u.name, u.lang]),
         [["Alice", "en"], ["bob", "es"], ["Carol", "fr"]],
       );
-      assert.equal((await store.getWebSession("ab".repeat(32)))?.userKey, "bob");
+      assert.equal((await store.getWebLogin("ab".repeat(32)))?.userKey, "bob");
       assert.deepEqual(
         await store.getTranslations("deepl", "es", [{ text: "hello", lang: "en" }]),
         [{ text: "hola", detectedSource: "en" }],

@@ -235,7 +235,7 @@ Deno.test("WsConnection: frames still in the socket's buffer at a too-slow close
         `still in the socket's buffer`,
     );
     // After the close, the frames that were waiting are still not taken: a session detached now
-    // must store their messages (Session.untaken), not count them as delivered.
+    // must store their messages (ClientSession.untaken), not count them as delivered.
     assert.ok(
       conn.accepted <= written - waiting,
       `${conn.accepted} of ${written} frames counted as taken after the close, though ` +

@@ -3,7 +3,7 @@
  * store, with an expiry. A reload or a reconnect presents the cookie instead of the password;
  * logout deletes the record, so the cookie is worthless from then on. Called web logins, apart
  * from the router's sessions and the encrypted SecureSession; the store keeps them as
- * `WebSessionRecord`s in its `web_sessions` table.
+ * `WebLoginRecord`s in its `web_sessions` table.
  */
 import type { Store, UserRecord } from "../store/store.ts";
 
@@ -24,7 +24,7 @@ export async function createWebLogin(
 ): Promise<string> {
   const token = base64url(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)));
   const now = Date.now();
-  await store.createWebSession({
+  await store.createWebLogin({
     tokenHash: await hashToken(token),
     userKey,
     createdAt: now,
@@ -39,14 +39,14 @@ export async function resolveWebLogin(
   token: string | undefined,
 ): Promise<UserRecord | undefined> {
   if (!token || !TOKEN_PATTERN.test(token)) return undefined;
-  const record = await store.getWebSession(await hashToken(token));
+  const record = await store.getWebLogin(await hashToken(token));
   return record && await store.getUser(record.userKey);
 }
 
 /** Ends the browser sign-in of `token` (logout); a no-op for unknown tokens. */
 export async function endWebLogin(store: Store, token: string | undefined): Promise<void> {
   if (!token || !TOKEN_PATTERN.test(token)) return;
-  await store.deleteWebSession(await hashToken(token));
+  await store.deleteWebLogin(await hashToken(token));
 }
 
 /** Hex SHA-256 of a token: the key its session is stored under. */

@@ -16,7 +16,7 @@ import { handleTyping, handleWho } from "./handlers/presence.ts";
 import { handleSearchUsers, MAX_SEARCH_PAGE, SEARCH_PAGE } from "./handlers/search.ts";
 import { handleHelp, handleOriginals, handlePing, handleQuit } from "./handlers/misc.ts";
 import type { Router } from "./router.ts";
-import type { Session } from "./session.ts";
+import type { ClientSession } from "./client_session.ts";
 
 /**
  * One row of the command table. `dispatch` (lib/router/dispatch.ts) checks, in this order and in
@@ -34,7 +34,7 @@ export interface CommandSpec<C extends Command = Command> {
    */
   queue?: false;
   parse(raw: RawCommand): C;
-  run(router: Router, session: Session, command: C): Promise<void> | void;
+  run(router: Router, session: ClientSession, command: C): Promise<void> | void;
 }
 
 type Spec<T extends Command["type"]> = CommandSpec<Extract<Command, { type: T }>>;

@@ -59,6 +59,6 @@ export interface Connection {
    * what waits is discarded, and it counts as too slow. The transport then calls `detach()`.
    */
   abort(why: string): void;
-  /** Writes what is queued, then closes. The transport then calls `Session.detach()`. */
+  /** Writes what is queued, then closes. The transport then calls `ClientSession.detach()`. */
   close(reason: string): void;
 }

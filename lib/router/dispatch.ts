@@ -3,7 +3,7 @@ import type { RawCommand } from "../protocol/json.ts";
 import type { Command } from "../protocol/types.ts";
 import { COMMANDS, type CommandSpec, lookupCommand } from "./commands.ts";
 import type { Router } from "./router.ts";
-import type { Session } from "./session.ts";
+import type { ClientSession } from "./client_session.ts";
 
 const SIGN_IN_TYPES: ReadonlySet<string> = new Set(["auth", "login", "register"]);
 
@@ -15,7 +15,7 @@ const SIGN_IN_TYPES: ReadonlySet<string> = new Set(["auth", "login", "register"]
  * `already_logged_in`), the fields (`parse`), and the row's `run`. Every refusal is answered
  * in the order of the lines.
  */
-export function dispatch(router: Router, session: Session, raw: RawCommand): void {
+export function dispatch(router: Router, session: ClientSession, raw: RawCommand): void {
   const cid = clientIdOf(raw);
   const spec = lookupCommand(raw.type);
   if (!spec) return refuse(router, session, unknownCommand(raw.type), cid);
@@ -66,7 +66,7 @@ function rateLimited(retryAfter: number): ParleyError {
  * paid already), so a junk flood cannot make the server answer every line: once the bucket is
  * empty it goes unanswered.
  */
-export function refuse(router: Router, session: Session, err: unknown, cid?: string): void {
+export function refuse(router: Router, session: ClientSession, err: unknown, cid?: string): void {
   if (!isParleyError(err, "rate_limited") && !session.bucket.take(1)) {
     router.stats.rateLimited++;
     return;
@@ -76,7 +76,7 @@ export function refuse(router: Router, session: Session, err: unknown, cid?: str
 }
 
 /** The command typed by its row, once the session's sign-in state allows it. */
-function checked(session: Session, spec: CommandSpec, raw: RawCommand): Command {
+function checked(session: ClientSession, spec: CommandSpec, raw: RawCommand): Command {
   if (spec.auth === "in" && !session.user) {
     throw new ParleyError("not_logged_in", "Sign in first: /login <name> <password> or /register.");
   }
@@ -89,7 +89,7 @@ function checked(session: Session, spec: CommandSpec, raw: RawCommand): Command 
   return spec.parse(raw);
 }
 
-function failed(session: Session, raw: RawCommand, err: unknown, cid?: string): void {
+function failed(session: ClientSession, raw: RawCommand, err: unknown, cid?: string): void {
   session.fail(err, cid);
   // A failed sign-in in text mode starts over at the name prompt; a signed-in user (told they
   // are already signed in) is not asked for a name.

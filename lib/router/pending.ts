@@ -2,7 +2,7 @@ import { isParleyError } from "../errors.ts";
 import type { MessageEvent, ServerEvent } from "../protocol/types.ts";
 import { messageFor } from "./translated_delivery.ts";
 import type { Router } from "./router.ts";
-import type { Session } from "./session.ts";
+import type { ClientSession } from "./client_session.ts";
 
 /**
  * Replays a batch of stored messages to a session, oldest first, ahead of any live event held
@@ -12,7 +12,7 @@ import type { Session } from "./session.ts";
  */
 export async function deliverPending(
   router: Router,
-  session: Session,
+  session: ClientSession,
   lead?: (pending: number) => ServerEvent,
 ): Promise<void> {
   const user = session.user!;

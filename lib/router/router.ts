@@ -2,11 +2,11 @@ import type { Logger } from "../log.ts";
 import { encodeTextEvent } from "../protocol/text.ts";
 import type { ServerEvent, UserStatus } from "../protocol/types.ts";
 import type { ClientIdRecord, Store, StoredMessage, UserRecord } from "../store/store.ts";
-import { welcomeSession } from "./handlers/account.ts";
+import { welcomeClient } from "./handlers/account.ts";
 import { deliverPending } from "./pending.ts";
 import type { Connection } from "./connection.ts";
 import type { Limits, RouterOptions } from "./options.ts";
-import { Session } from "./session.ts";
+import { ClientSession } from "./client_session.ts";
 import { isLazyEvent } from "./lazy_events.ts";
 import type { LoginThrottle } from "../accounts/throttle.ts";
 import { TypingTracker } from "./typing.ts";
@@ -72,8 +72,8 @@ export class Router {
   };
 
   /** Signed-in sessions by user key. */
-  readonly online = new Map<string, Set<Session>>();
-  readonly #sessions = new Set<Session>();
+  readonly online = new Map<string, Set<ClientSession>>();
+  readonly #sessions = new Set<ClientSession>();
   /** Keys of the users online, sorted: `who` and `welcome` list the first of them. */
   readonly #byName: string[] = [];
   /** The last translated delivery of each sender, which the next one waits for. */
@@ -132,8 +132,8 @@ export class Router {
   attach(
     conn: Connection,
     options: { greeted?: boolean; connectedAt?: number; user?: UserRecord; webLogin?: string } = {},
-  ): Session {
-    const session = new Session(this, conn, options.connectedAt);
+  ): ClientSession {
+    const session = new ClientSession(this, conn, options.connectedAt);
     session.webLogin = options.webLogin;
     if (this.#shuttingDown) {
       session.close("server shutting down");
@@ -146,7 +146,7 @@ export class Router {
     const user = options.user;
     if (user) {
       // Signed in by the transport (a web session cookie): the same path as a login frame.
-      session.enqueue(() => welcomeSession(this, session, { user }).catch((e) => session.fail(e)));
+      session.enqueue(() => welcomeClient(this, session, { user }).catch((e) => session.fail(e)));
     }
     this.logger.debug("connection", {
       session: session.id,
@@ -158,7 +158,7 @@ export class Router {
   }
 
   /** Adds a signed-in session; announces the user when this is their first session. */
-  addOnline(session: Session): void {
+  addOnline(session: ClientSession): void {
     const key = session.user!.key;
     let set = this.online.get(key);
     const first = !set;
@@ -176,7 +176,7 @@ export class Router {
   }
 
   /** Called by a session when its transport is gone. */
-  detach(session: Session): void {
+  detach(session: ClientSession): void {
     if (!this.#sessions.delete(session)) return;
     if (this.#sessions.size === 0) this.#watchTick.stop();
     const user = session.user;
@@ -193,7 +193,7 @@ export class Router {
     this.broadcastPresence(user.name, "offline", user.key);
   }
 
-  async #keepUntaken(session: Session): Promise<void> {
+  async #keepUntaken(session: ClientSession): Promise<void> {
     const untaken = session.untaken();
     if (untaken.length === 0) return;
     this.logger.info("keeping messages a slow reader may not have read", {
@@ -235,7 +235,7 @@ export class Router {
    * Every signed-in session of every user but `exceptKey`, appended to `into`. Runs once per
    * sign-in, sign-out and broadcast over everyone online: a plain loop, no spread per user.
    */
-  othersOnline(exceptKey: string, into: Session[] = []): Session[] {
+  othersOnline(exceptKey: string, into: ClientSession[] = []): ClientSession[] {
     for (const [key, set] of this.online) {
       if (key === exceptKey) continue;
       for (const s of set) into.push(s);
@@ -250,7 +250,7 @@ export class Router {
    */
   fanout(
     event: ServerEvent,
-    targets: Iterable<Session>,
+    targets: Iterable<ClientSession>,
     senderKey?: string,
     track?: StoredMessage,
   ): number {
@@ -272,7 +272,7 @@ export class Router {
   }
 
   /** Signed-in sessions of one user. */
-  sessionsOf(key: string): ReadonlySet<Session> {
+  sessionsOf(key: string): ReadonlySet<ClientSession> {
     return this.online.get(key) ?? new Set();
   }
 

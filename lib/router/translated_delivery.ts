@@ -3,7 +3,7 @@ import type { StoredMessage } from "../store/store.ts";
 import type { TranslationOutcome } from "../translate/service.ts";
 import { sameLanguage } from "../translate/languages.ts";
 import type { Router } from "./router.ts";
-import type { Session } from "./session.ts";
+import type { ClientSession } from "./client_session.ts";
 
 /**
  * The message as one reader gets it: translated, with the original and its language; or the
@@ -44,12 +44,12 @@ export function messageFor(
 export function deliverMessage(
   router: Router,
   message: MessageEvent,
-  targets: Iterable<Session>,
+  targets: Iterable<ClientSession>,
   sender: { key: string; lang: string },
   track?: StoredMessage,
 ): { reached: number } {
-  const byLang = new Map<string, Session[]>();
-  const now: Session[] = [];
+  const byLang = new Map<string, ClientSession[]>();
+  const now: ClientSession[] = [];
   for (const s of targets) {
     const lang = s.user!.lang;
     if (router.translation.provider === "off" || sameLanguage(lang, sender.lang)) {
@@ -90,7 +90,11 @@ export function deliverMessage(
  * The sessions still open. A recipient dropped as too slow meanwhile will not get the message
  * live, so a private one is kept for their next sign-in.
  */
-function live(sessions: Session[], track: StoredMessage | undefined, router: Router): Session[] {
+function live(
+  sessions: ClientSession[],
+  track: StoredMessage | undefined,
+  router: Router,
+): ClientSession[] {
   const open = sessions.filter((s) => !s.closed);
   if (
     track &&

@@ -15,7 +15,7 @@ export type {
   SyncPage,
   TranslationSource,
   UserRecord,
-  WebSessionRecord,
+  WebLoginRecord,
 } from "./store.ts";
 export { UNREAD_CAP } from "./store.ts";
 export { type ConvTarget, parseConv, peerOf, privateConv, roomConv } from "./conv.ts";

@@ -46,7 +46,7 @@ import {
   type TranslationSource,
   UNREAD_CAP,
   type UserRecord,
-  type WebSessionRecord,
+  type WebLoginRecord,
 } from "./store.ts";
 
 const SCHEMA = `
@@ -282,10 +282,10 @@ export class SqliteStore implements Store {
       insertWebSession: p(
         "INSERT INTO web_sessions (token_hash, user_key, created_at, expires_at) VALUES (?, ?, ?, ?)",
       ),
-      getWebSession: p(
+      getWebLogin: p(
         "SELECT token_hash, user_key, created_at, expires_at FROM web_sessions WHERE token_hash = ? AND expires_at > ?",
       ),
-      deleteWebSession: p("DELETE FROM web_sessions WHERE token_hash = ?"),
+      deleteWebLogin: p("DELETE FROM web_sessions WHERE token_hash = ?"),
       pruneWebSessions: p("DELETE FROM web_sessions WHERE expires_at <= ?"),
       savepoint: p("SAVEPOINT parley_write"),
       release: p("RELEASE parley_write"),
@@ -1082,7 +1082,7 @@ export class SqliteStore implements Store {
     return record;
   }
 
-  async createWebSession(session: WebSessionRecord): Promise<void> {
+  async createWebLogin(session: WebLoginRecord): Promise<void> {
     await this.#open();
     writing(() => {
       this.#q.pruneWebSessions.run(Date.now());
@@ -1095,9 +1095,9 @@ export class SqliteStore implements Store {
     });
   }
 
-  async getWebSession(tokenHash: string): Promise<WebSessionRecord | undefined> {
+  async getWebLogin(tokenHash: string): Promise<WebLoginRecord | undefined> {
     await this.#open();
-    const row = this.#q.getWebSession.get(tokenHash, Date.now()) as
+    const row = this.#q.getWebLogin.get(tokenHash, Date.now()) as
       | Record<string, string | number>
       | undefined;
     return row
@@ -1110,9 +1110,9 @@ export class SqliteStore implements Store {
       : undefined;
   }
 
-  async deleteWebSession(tokenHash: string): Promise<boolean> {
+  async deleteWebLogin(tokenHash: string): Promise<boolean> {
     await this.#open();
-    return writing(() => Number(this.#q.deleteWebSession.run(tokenHash).changes) > 0);
+    return writing(() => Number(this.#q.deleteWebLogin.run(tokenHash).changes) > 0);
   }
 
   async getTranslations(

@@ -67,7 +67,7 @@ export interface ClientIdRecord {
  * A browser sign-in. Filed under the SHA-256 hash of its token: the token itself lives only in
  * the browser's cookie, so a copy of the database cannot be used to sign in.
  */
-export interface WebSessionRecord {
+export interface WebLoginRecord {
   /** Hex SHA-256 of the token. */
   tokenHash: string;
   userKey: string;
@@ -222,11 +222,11 @@ export interface Store {
   /** The outcome of a stored message's client id, if the sender used it before. */
   lookupClientId(senderKey: string, cid: string): Promise<ClientIdRecord | undefined>;
   /** Saves a browser sign-in; also forgets sessions that have expired. */
-  createWebSession(session: WebSessionRecord): Promise<void>;
+  createWebLogin(session: WebLoginRecord): Promise<void>;
   /** The browser sign-in filed under `tokenHash`; undefined when unknown or expired. */
-  getWebSession(tokenHash: string): Promise<WebSessionRecord | undefined>;
+  getWebLogin(tokenHash: string): Promise<WebLoginRecord | undefined>;
   /** Ends a browser sign-in (logout); returns whether it existed. */
-  deleteWebSession(tokenHash: string): Promise<boolean>;
+  deleteWebLogin(tokenHash: string): Promise<boolean>;
   /**
    * Cached translations of `sources` by `provider` into `target`, in the same order; undefined
    * where there is none. Keys are keyed hashes (HMAC with the data key), never the text, and the

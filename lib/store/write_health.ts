@@ -21,8 +21,8 @@ const WRITES: ReadonlySet<string> = new Set<keyof Store>([
   "setTopic",
   "invite",
   "setRole",
-  "createWebSession",
-  "deleteWebSession",
+  "createWebLogin",
+  "deleteWebLogin",
   "putTranslations",
   "check",
 ]);

@@ -4,7 +4,7 @@ import type { Command } from "../../protocol/types.ts";
 import type { UserRecord } from "../../store/store.ts";
 import { deliverPending } from "../pending.ts";
 import type { Router } from "../router.ts";
-import type { Session } from "../session.ts";
+import type { ClientSession } from "../client_session.ts";
 
 export { MIN_PASSWORD_LENGTH } from "../../accounts/sign_in.ts";
 
@@ -14,7 +14,7 @@ export { MIN_PASSWORD_LENGTH } from "../../accounts/sign_in.ts";
  */
 export async function handleAuth(
   router: Router,
-  session: Session,
+  session: ClientSession,
   cmd: Extract<Command, { type: "register" | "login" | "auth" }>,
 ): Promise<void> {
   const { user, created, lang } = await signIn(router, {
@@ -24,10 +24,10 @@ export async function handleAuth(
     lang: cmd.lang,
     remoteAddr: session.conn.remoteAddr,
   });
-  await welcomeSession(router, session, { user, created, lang, cid: cmd.cid });
+  await welcomeClient(router, session, { user, created, lang, cid: cmd.cid });
 }
 
-/** What `welcomeSession` needs to know about a sign-in that already succeeded. */
+/** What `welcomeClient` needs to know about a sign-in that already succeeded. */
 export interface Welcome {
   user: UserRecord;
   /** True when this sign-in created the account. */
@@ -42,9 +42,9 @@ export interface Welcome {
  * session cookie on a WebSocket): marks the session signed in, announces presence, sends the
  * welcome with the user list, then replays stored messages ahead of any live event.
  */
-export async function welcomeSession(
+export async function welcomeClient(
   router: Router,
-  session: Session,
+  session: ClientSession,
   { user, created = false, lang, cid }: Welcome,
 ): Promise<void> {
   const key = user.key;
@@ -87,7 +87,7 @@ export async function welcomeSession(
 /** {"type":"lang","lang":"es"} — changes the preferred language of every session of the user. */
 export async function handleLang(
   router: Router,
-  session: Session,
+  session: ClientSession,
   cmd: Extract<Command, { type: "lang" }>,
 ): Promise<void> {
   const lang = acceptLanguage(cmd.lang, router.translation.languages());

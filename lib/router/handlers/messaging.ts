@@ -6,7 +6,7 @@ import type { ClientIdRecord } from "../../store/store.ts";
 import { deliverPending } from "../pending.ts";
 import { deliverMessage } from "../translated_delivery.ts";
 import type { Router } from "../router.ts";
-import type { Session } from "../session.ts";
+import type { ClientSession } from "../client_session.ts";
 
 const utf8 = new TextEncoder();
 
@@ -18,7 +18,7 @@ const utf8 = new TextEncoder();
  */
 export async function handleSend(
   router: Router,
-  session: Session,
+  session: ClientSession,
   cmd: Extract<Command, { type: "send" }>,
 ): Promise<void> {
   const from = session.user!;
@@ -117,7 +117,7 @@ export async function handleSend(
 /** {"type":"ack","ids":["..."]} — removes delivered stored messages; sends the next batch. */
 export async function handleAck(
   router: Router,
-  session: Session,
+  session: ClientSession,
   cmd: Extract<Command, { type: "ack" }>,
 ): Promise<void> {
   const user = session.user!;

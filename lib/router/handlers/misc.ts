@@ -1,7 +1,7 @@
 import type { Command } from "../../protocol/types.ts";
 import { TEXT_HELP } from "../../protocol/text.ts";
 import type { Router } from "../router.ts";
-import type { Session } from "../session.ts";
+import type { ClientSession } from "../client_session.ts";
 
 const JSON_HELP =
   "Frames: register, login, send, typing, lang, who, search_users, ack, originals, ping, quit. " +
@@ -10,7 +10,7 @@ const JSON_HELP =
 /** {"type":"help"} */
 export function handleHelp(
   _router: Router,
-  session: Session,
+  session: ClientSession,
   cmd: Extract<Command, { type: "help" }>,
 ): void {
   session.emit({
@@ -23,21 +23,21 @@ export function handleHelp(
 /** {"type":"ping"} */
 export function handlePing(
   _router: Router,
-  session: Session,
+  session: ClientSession,
   cmd: Extract<Command, { type: "ping" }>,
 ): void {
   session.emit({ type: "pong", cid: cmd.cid });
 }
 
 /** {"type":"quit"} */
-export function handleQuit(_router: Router, session: Session): void {
+export function handleQuit(_router: Router, session: ClientSession): void {
   session.close("you quit");
 }
 
 /** {"type":"originals","show":false} — text mode: hide or show originals after translations. */
 export function handleOriginals(
   _router: Router,
-  session: Session,
+  session: ClientSession,
   cmd: Extract<Command, { type: "originals" }>,
 ): void {
   session.showOriginals = cmd.show;

@@ -1,7 +1,7 @@
 import { nameKey } from "../../accounts/names.ts";
 import { BROADCAST, type Command } from "../../protocol/types.ts";
 import type { Router } from "../router.ts";
-import type { Session } from "../session.ts";
+import type { ClientSession } from "../client_session.ts";
 
 /**
  * {"type":"typing","to":"bob"|"all","active":true}
@@ -10,7 +10,7 @@ import type { Session } from "../session.ts";
  */
 export function handleTyping(
   router: Router,
-  session: Session,
+  session: ClientSession,
   cmd: Extract<Command, { type: "typing" }>,
 ): void {
   const from = session.user!;
@@ -30,7 +30,7 @@ export function handleTyping(
 /** {"type":"who"} — online users first, then other registered users. */
 export async function handleWho(
   router: Router,
-  session: Session,
+  session: ClientSession,
   cmd: Extract<Command, { type: "who" }>,
 ): Promise<void> {
   const users = await router.userList();

@@ -1,7 +1,7 @@
 import { nameKey } from "../../accounts/names.ts";
 import type { Command, UserStatus } from "../../protocol/types.ts";
 import type { Router } from "../router.ts";
-import type { Session } from "../session.ts";
+import type { ClientSession } from "../client_session.ts";
 
 /** Accounts in one `users` page unless the client asks for fewer. */
 export const SEARCH_PAGE = 20;
@@ -16,7 +16,7 @@ export const MAX_SEARCH_PAGE = 50;
  */
 export async function handleSearchUsers(
   router: Router,
-  session: Session,
+  session: ClientSession,
   cmd: Extract<Command, { type: "search_users" }>,
 ): Promise<void> {
   const after = cmd.cursor === undefined ? undefined : nameKey(cmd.cursor);

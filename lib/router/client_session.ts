@@ -11,7 +11,7 @@ import { isLazyEvent } from "./lazy_events.ts";
 import { ReaderWatch } from "./reader_watch.ts";
 
 /** The signed-in identity of a session. */
-export interface SessionUser {
+export interface SignedInUser {
   name: string;
   key: string;
   lang: string;
@@ -22,7 +22,7 @@ let nextSessionId = 1;
 /** A frame waiting for the replay of stored messages to finish. */
 export interface HeldFrame {
   frame: string;
-  /** The private message it carries, kept until the socket takes it (see `Session.write`). */
+  /** The private message it carries, kept until the socket takes it (see `ClientSession.write`). */
   track?: StoredMessage;
 }
 
@@ -38,12 +38,12 @@ const SETTLED: Promise<void> = Promise.resolve();
  * One connection's state inside the router: who it is, its rate limit, and the queue that runs
  * its commands one after another so a send never overtakes the login before it.
  */
-export class Session {
+export class ClientSession {
   readonly id = nextSessionId++;
   readonly conn: Connection;
   /** Whether the reader keeps up, and what it may not have taken. */
   readonly watch: ReaderWatch;
-  user: SessionUser | undefined;
+  user: SignedInUser | undefined;
   /** The browser login (its token's hash) that signed this session in, if one did. */
   webLogin: string | undefined;
   readonly bucket: TokenBucket;
@@ -205,7 +205,7 @@ export class Session {
   }
 
   /** Marks the session signed in. */
-  signedIn(user: SessionUser): void {
+  signedIn(user: SignedInUser): void {
     this.user = user;
     this.#text?.signedIn(true);
     clearTimeout(this.#loginTimer);
