@@ -64,6 +64,9 @@ export interface LinkOptions {
   webLogin?: WebLogin;
 }
 
+/** The longest a text session whose input ended may take to answer what it was sent. */
+const INPUT_END_GRACE_MS = 10_000;
+
 export class Link implements Connection, SealedLines {
   readonly dialect: Dialect;
   /** Lines read and waiting to be opened (see ReaderProgress.inputPending). */
@@ -246,6 +249,22 @@ export class Link implements Connection, SealedLines {
   expire(): void {
     this.#deadline = undefined;
     if (!this.#session) this.#transport.close("handshake timeout");
+  }
+
+  /**
+   * The peer ended its input but may still read: a half-close, as `printf ... | nc` makes. Text
+   * mode answers every line it sent, then says goodbye (within `INPUT_END_GRACE_MS`); a JSON
+   * client has nothing more to ask, so the transport ends it as before.
+   */
+  async inputEnded(): Promise<void> {
+    const session = this.#session;
+    if (this.dialect !== "text" || !session || session.closed) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      session.idle().catch(() => {}),
+      new Promise((resolve) => timer = setTimeout(resolve, INPUT_END_GRACE_MS)),
+    ]).finally(() => clearTimeout(timer));
+    session.close("your input ended");
   }
 
   /** Called by the transport once its socket is gone (or given up on); idempotent. */

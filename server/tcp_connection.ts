@@ -132,6 +132,8 @@ export class TcpConnection implements LineTransport, ReadSink, Watched {
   async end(failure: unknown): Promise<void> {
     try {
       this.#logReadFailure(failure);
+      // The peer's input ended cleanly: it may still read the answers to what it sent.
+      if (failure === undefined && !this.closing) await this.#link.inputEnded();
       this.#link.ended();
       if (!this.closing) {
         this.closing = true;

@@ -375,3 +375,18 @@ Deno.test("empty messages and unknown recipients are refused and nothing is stor
     assert.equal((await alice.send("bob", "real one")).status, "stored");
     assert.equal(await server.store.pendingCount("bob"), 1);
   }));
+
+Deno.test("text mode: input that ends (printf | nc) still gets every reply, then a goodbye", () =>
+  withServer(async (server) => {
+    (await server.user("bob")).close();
+    const piped = await server.text();
+    // A wrong password, then the prompted sign-in (name, password, language kept), then commands.
+    await piped.write(`/login bob wrong-password\nbob\n${PASSWORD}\n\n/who\n@nobody hi`);
+    await piped.closeWrite();
+    await piped.waitFor("! Wrong password.");
+    await piped.waitFor("* Welcome back, bob!");
+    await piped.waitFor(/^\* Online \(1\): bob \(you\)/);
+    await piped.waitFor("! There is no user named 'nobody'.");
+    await piped.waitFor("* Goodbye: your input ended");
+    await piped.waitClosed();
+  }));

@@ -244,6 +244,11 @@ export class TextSocket {
     } catch { /* closed */ }
   }
 
+  /** Ends what this side sends (a half-close, as `printf ... | nc` does), still reading. */
+  async closeWrite(): Promise<void> {
+    await (this.#conn as Deno.TcpConn).closeWrite();
+  }
+
   /** Closes and waits for the reader to finish. */
   async closeAndWait(): Promise<void> {
     this.close();
