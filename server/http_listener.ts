@@ -89,50 +89,82 @@ export function listenHttp(listener: Deno.Listener, options: HttpListenerOptions
       "this Deno has no Deno.serveHttp, which the HTTP port needs: run Parley with Deno 2.9 (README)",
     );
   }
-  const { router } = options;
-  let stopping = false;
-  const served = new Set<Served>();
-  let patientRefusals = 0;
-  const loop = acceptLoop(listener, {
-    name: "http",
-    router,
-    logger: options.logger,
-    stopping: () => stopping,
-    onConnection(conn) {
-      const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
-      const ticket = router.admission.admit(peer);
-      let work: Promise<void>;
-      if (!isRefusal(ticket)) {
-        work = serveAdmitted(conn, peer, ticket);
-      } else if (patientRefusals < MAX_PATIENT_REFUSALS) {
-        patientRefusals++;
-        work = serveRefused(conn, ticket).finally(() => patientRefusals--);
-      } else {
-        work = refuseInHaste(conn, ticket);
-      }
-      work.catch((err) => {
-        options.logger.error("http connection failed", { error: err });
-        closeQuietly(conn);
-      });
-    },
-  });
+  return new HttpPort(listener, options, serveHttpConn);
+}
+
+/** The HTTP port: admits each accepted connection, then serves its requests within deadlines. */
+class HttpPort implements HttpListener {
+  #listener: Deno.Listener;
+  #options: HttpListenerOptions;
+  #serveHttp: (conn: Deno.Conn) => HttpConn;
+  #stopping = false;
+  #served = new Set<Served>();
+  #patientRefusals = 0;
+  #loop: Promise<void>;
+
+  constructor(
+    listener: Deno.Listener,
+    options: HttpListenerOptions,
+    serveHttp: (conn: Deno.Conn) => HttpConn,
+  ) {
+    this.#listener = listener;
+    this.#options = options;
+    this.#serveHttp = serveHttp;
+    this.#loop = acceptLoop(listener, {
+      name: "http",
+      router: options.router,
+      logger: options.logger,
+      stopping: () => this.#stopping,
+      onConnection: (conn) => this.#accept(conn),
+    });
+  }
+
+  async shutdown(): Promise<void> {
+    this.#stopping = true;
+    try {
+      this.#listener.close();
+    } catch { /* closed already */ }
+    await this.#loop;
+    // Idle connections go now; busy ones once their answer is out (the loop sees `stopping`).
+    for (const one of this.#served) if (!one.busy) closeHttp(one.http);
+    while (this.#served.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+
+  /** Limits first: an admitted connection is served, a refused one told why. */
+  #accept(conn: Deno.Conn): void {
+    const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
+    const ticket = this.#options.router.admission.admit(peer);
+    let work: Promise<void>;
+    if (!isRefusal(ticket)) {
+      work = this.#serveAdmitted(conn, peer, ticket);
+    } else if (this.#patientRefusals < MAX_PATIENT_REFUSALS) {
+      this.#patientRefusals++;
+      work = this.#serveRefused(conn, ticket).finally(() => this.#patientRefusals--);
+    } else {
+      work = refuseInHaste(conn, ticket);
+    }
+    work.catch((err) => {
+      this.#options.logger.error("http connection failed", { error: err });
+      closeQuietly(conn);
+    });
+  }
 
   /** Requests one after another, each within its deadline, until either side ends. */
-  async function serveConnection(
+  async #serveConnection(
     conn: Deno.Conn,
     firstDeadlineMs: number,
     answer: (event: RequestEvent) => Promise<Outcome>,
   ): Promise<void> {
-    const one: Served = { http: serveHttpConn!(conn), busy: false };
-    served.add(one);
+    const one: Served = { http: this.#serveHttp(conn), busy: false };
+    this.#served.add(one);
     try {
       let deadline = firstDeadlineMs;
       let first = true;
-      while (!stopping) {
+      while (!this.#stopping) {
         // A malformed request rejects (hyper has answered 400): the connection is over.
         const event = await within(one.http.nextRequest(), deadline);
         if (event === "timeout") {
-          router.limitHit(first ? "http_header_timeout" : "http_idle_timeout");
+          this.#options.router.limitHit(first ? "http_header_timeout" : "http_idle_timeout");
           break;
         }
         if (event === null) break;
@@ -147,15 +179,15 @@ export function listenHttp(listener: Deno.Listener, options: HttpListenerOptions
           break;
         }
         first = false;
-        deadline = options.idleTimeoutMs;
+        deadline = this.#options.idleTimeoutMs;
       }
       closeHttp(one.http);
     } finally {
-      served.delete(one);
+      this.#served.delete(one);
     }
   }
 
-  async function serveAdmitted(conn: Deno.Conn, peer: string, ticket: Ticket): Promise<void> {
+  async #serveAdmitted(conn: Deno.Conn, peer: string, ticket: Ticket): Promise<void> {
     let handedOver = false;
     const place: ConnectionPlace = {
       handOver() {
@@ -164,8 +196,8 @@ export function listenHttp(listener: Deno.Listener, options: HttpListenerOptions
       },
     };
     try {
-      await serveConnection(conn, options.headerTimeoutMs, async (event) => {
-        const response = await options.handle(event.request, peer, place);
+      await this.#serveConnection(conn, this.#options.headerTimeoutMs, async (event) => {
+        const response = await this.#options.handle(event.request, peer, place);
         const sent = await event.respondWith(response).then(() => true, () => false);
         if (handedOver) return "upgraded";
         return sent ? "answered" : "over";
@@ -175,27 +207,14 @@ export function listenHttp(listener: Deno.Listener, options: HttpListenerOptions
     }
   }
 
-  async function serveRefused(conn: Deno.Conn, refusal: Refusal): Promise<void> {
-    await serveConnection(conn, REFUSED_HEADER_MS, async (event) => {
-      const response = options.refuse(event.request, refusal);
+  async #serveRefused(conn: Deno.Conn, refusal: Refusal): Promise<void> {
+    await this.#serveConnection(conn, REFUSED_HEADER_MS, async (event) => {
+      const response = this.#options.refuse(event.request, refusal);
       await event.respondWith(response).catch(() => {});
       // One answer, then the connection goes (an upgraded refusal closes itself).
       return response.status === 101 ? "upgraded" : "over";
     });
   }
-
-  return {
-    async shutdown() {
-      stopping = true;
-      try {
-        listener.close();
-      } catch { /* closed already */ }
-      await loop;
-      // Idle connections go now; busy ones once their answer is out (the loop sees `stopping`).
-      for (const one of served) if (!one.busy) closeHttp(one.http);
-      while (served.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-    },
-  };
 }
 
 function closeHttp(http: HttpConn): void {
