@@ -68,20 +68,7 @@ const FIRST_READ_BYTES = 1024;
 
 /** Listens on TCP and hands each connection to the router as text or JSON by its first byte. */
 export function serveTcp(options: TcpServerOptions): TcpServer {
-  // Throws (before any connection) when the certificate or key is not valid PEM or do not match.
-  const listener: Deno.Listener = options.tls
-    ? Deno.listenTls({
-      hostname: options.hostname,
-      port: options.port,
-      transport: "tcp",
-      cert: options.tls.cert,
-      key: options.tls.key,
-    })
-    : Deno.listen({
-      hostname: options.hostname,
-      port: options.port,
-      transport: "tcp",
-    });
+  const listener = openListener(options);
   let accepting = true;
   // One set of write limits for every connection of this server.
   const served: ServedOptions = {
@@ -134,6 +121,17 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
 }
 
 /**
+ * The listening socket, TLS or not. Throws (before any connection) when the certificate or key
+ * is not valid PEM or they do not match.
+ */
+function openListener(options: TcpServerOptions): Deno.Listener {
+  const address = { hostname: options.hostname, port: options.port, transport: "tcp" } as const;
+  return options.tls
+    ? Deno.listenTls({ ...address, cert: options.tls.cert, key: options.tls.key })
+    : Deno.listen(address);
+}
+
+/**
  * Gives the ticket back when the connection ends before a reader takes over (a failed TLS
  * handshake, a client that never spoke or hung up, text mode refused); the reader gives it back
  * otherwise.
@@ -165,18 +163,8 @@ async function startReading(
 ): Promise<{ done: Promise<void> } | undefined> {
   const remote = conn.remoteAddr as Deno.NetAddr;
   const connectedAt = performance.now();
-  if (options.tls) {
-    // Finish the TLS handshake first, so the quiet wait below measures the client, not TLS.
-    const shaken = await within(
-      (conn as Deno.TlsConn).handshake().then(() => 1),
-      options.router.limits.loginTimeoutMs,
-    );
-    if (shaken !== 1) {
-      options.logger.debug("tls handshake failed", { peer: remote.hostname });
-      closeQuietly(conn);
-      return;
-    }
-  }
+  // Finish the TLS handshake first, so the quiet wait below measures the client, not TLS.
+  if (options.tls && !await finishTls(conn as Deno.TlsConn, options, remote)) return;
   // Text mode is plaintext: only from loopback, over TLS, or when the operator allowed it.
   const textAllowed = textModeDecision({
     peer: options.policyPeer?.(remote) ?? remote.hostname,
@@ -216,6 +204,19 @@ async function startReading(
   if (dialect === "text" && !textAllowed) return void await refuseTextMode(conn, options, remote);
   const opening = { remoteAddr: remote.hostname, dialect, connectedAt, greeted, ticket } as const;
   return { done: pump(conn, buf, first, new TcpConnection(conn, options, opening)) };
+}
+
+/** Runs a TLS connection's handshake within the sign-in deadline; closes it when that fails. */
+async function finishTls(
+  conn: Deno.TlsConn,
+  options: ServedOptions,
+  remote: Deno.NetAddr,
+): Promise<boolean> {
+  const shaken = await within(conn.handshake().then(() => 1), options.router.limits.loginTimeoutMs);
+  if (shaken === 1) return true;
+  options.logger.debug("tls handshake failed", { peer: remote.hostname });
+  closeQuietly(conn);
+  return false;
 }
 
 /**
