@@ -5,17 +5,25 @@
  */
 import { Backoff } from "../lib/client/backoff.ts";
 import { ServerError } from "../lib/client/client.ts";
-import { ReconnectingClient } from "../lib/client/reconnect.ts";
+import { type ReconnectEvent, ReconnectingClient } from "../lib/client/reconnect.ts";
 import { SecureChannel } from "../lib/client/secure_channel.ts";
 import { pinFingerprint } from "../lib/crypto/mod.ts";
 import { BROADCAST } from "../lib/protocol/types.ts";
 import { effect } from "@preact/signals";
-import { ChatState, EVERYONE, keyOf } from "./chat_state.ts";
+import { ChatState, conversationKey, EVERYONE, keyOf } from "./chat_state.ts";
 import { loadContacts, saveContacts } from "./contacts.ts";
+import { claimDeviceId } from "./device_id.ts";
+import { Notifier } from "./notifier.ts";
+import type { SyncEvent } from "./sync_events.ts";
 import { WsChannel } from "../lib/client/ws_channel.ts";
 
 /** Thrown by the dialer when the session cookie no longer signs anybody in. */
 class SignedOut extends Error {}
+
+/** Live messages are acknowledged (the device's cursor moved) at most this often. */
+const ACK_EVERY_MS = 1000;
+/** Messages per history page. */
+export const HISTORY_PAGE = 50;
 
 /** A typing notice is repeated this often while the user keeps typing (the server's TTL is 5 s). */
 const TYPING_REFRESH_MS = 2500;
@@ -37,6 +45,17 @@ export class ChatConnection {
   #cidPrefix = randomId();
   #stopped = false;
   #unsaved: (() => void) | undefined;
+  /** This tab's device id (docs/protocol.md, "Devices"), once claimed. */
+  device = "";
+  /** Whether the server took the device id (its welcome says so): only then `ack upTo`. */
+  #synced = false;
+  /** The newest `seq` seen live and not yet acknowledged, and the timer that will. */
+  #ackSeq = 0;
+  #ackedSeq = 0;
+  #ackTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Conversations whose older history is being fetched. */
+  #loading = new Set<string>();
+  readonly notifier = new Notifier();
 
   constructor(options: ChatConnectionOptions) {
     this.#options = options;
@@ -50,6 +69,8 @@ export class ChatConnection {
     // The saved ones, in their order (most recent first).
     for (const name of loadContacts(storage, me).reverse()) this.state.remember(name);
     this.#unsaved = effect(() => saveContacts(storage, me, this.state.contacts.value));
+    this.device = await claimDeviceId(me);
+    this.state.onIncoming = (m) => this.notifier.incoming(m, this.state);
     const client = new ReconnectingClient({
       dial: () => this.#dial(),
       // The cookie signs the WebSocket in: the server sends the welcome by itself.
@@ -59,7 +80,7 @@ export class ChatConnection {
       pingIntervalMs: 20_000,
     });
     this.#client = client;
-    client.on((e) => this.state.apply(e));
+    client.on((e) => this.#onEvent(e as ReconnectEvent | SyncEvent));
     const backoff = new Backoff({ initialDelayMs: 500, maxDelayMs: 15_000 });
     while (!this.#stopped) {
       try {
@@ -75,6 +96,190 @@ export class ChatConnection {
         };
         await new Promise((resolve) => setTimeout(resolve, retryInMs));
       }
+    }
+  }
+
+  #onEvent(e: ReconnectEvent | SyncEvent): void {
+    this.state.apply(e);
+    switch (e.type) {
+      case "welcome": {
+        this.#synced = (e as { device?: string }).device === this.device;
+        this.#ackSeq = this.#ackedSeq = (e as { cursor?: number }).cursor ?? 0;
+        // The rooms to list, and the open conversation's newest page (it may have moved on).
+        this.#client?.request({ type: "rooms" }, "rooms").catch(() => {});
+        const active = this.state.active.value;
+        if (active !== EVERYONE) void this.#fetchHistory(active, undefined);
+        return;
+      }
+      case "synced":
+        // A catch-up page is shown: the cursor moves past it, and the next page follows.
+        if (this.#synced) this.#ack(e.seq, true);
+        return;
+      case "message": {
+        const seq = (e as { seq?: number }).seq;
+        if (this.#synced && typeof seq === "number" && !(e as { catchup?: boolean }).catchup) {
+          this.#ack(seq, false);
+        }
+        return;
+      }
+      case "status":
+        if (e.state !== "online") {
+          clearTimeout(this.#ackTimer);
+          this.#ackTimer = undefined;
+          this.#loading.clear();
+        }
+        return;
+    }
+  }
+
+  /** Moves this device's cursor to `seq`: at once after a catch-up page, else once a second. */
+  #ack(seq: number, now: boolean): void {
+    this.#ackSeq = Math.max(this.#ackSeq, seq);
+    const flush = () => {
+      this.#ackTimer = undefined;
+      if (this.#ackSeq <= this.#ackedSeq && !now) return;
+      if (this.#client?.sendFrame({ type: "ack", upTo: this.#ackSeq })) {
+        this.#ackedSeq = this.#ackSeq;
+      }
+    };
+    if (now) {
+      clearTimeout(this.#ackTimer);
+      return flush();
+    }
+    this.#ackTimer ??= setTimeout(flush, ACK_EVERY_MS);
+  }
+
+  /** Opens a conversation; the first time, with its newest page of history. */
+  openConversation(conversation: string): void {
+    this.state.open(conversation);
+    if (conversation !== EVERYONE && this.state.more.value[conversation] === undefined) {
+      void this.#fetchHistory(conversation, undefined);
+    }
+  }
+
+  /**
+   * Loads the page before the oldest message shown of `conversation`; resolves false when
+   * there is nothing older (or it is loading already, or offline).
+   */
+  loadOlder(conversation: string): Promise<boolean> {
+    if (this.state.more.value[conversation] === false) return Promise.resolve(false);
+    const seqs = this.state.messages.value
+      .filter((m) => m.conversation === conversation && m.seq !== undefined)
+      .map((m) => m.seq!);
+    if (seqs.length === 0) return this.#fetchHistory(conversation, undefined);
+    return this.#fetchHistory(conversation, Math.min(...seqs));
+  }
+
+  async #fetchHistory(conversation: string, before: number | undefined): Promise<boolean> {
+    const client = this.#client;
+    if (!client || conversation === EVERYONE || this.#loading.has(conversation)) return false;
+    this.#loading.add(conversation);
+    try {
+      // The reply comes through the event listener too, which files the page.
+      await client.request({
+        type: "history",
+        with: this.state.wireName(conversation),
+        before,
+        limit: HISTORY_PAGE,
+      }, "history");
+      return true;
+    } catch (err) {
+      // An unknown peer or a room left: nothing older to show.
+      if (err instanceof ServerError) {
+        this.state.more.value = { ...this.state.more.value, [conversation]: false };
+      }
+      return false;
+    } finally {
+      this.#loading.delete(conversation);
+    }
+  }
+
+  /** Whether older history of `conversation` is loading now. */
+  loading(conversation: string): boolean {
+    return this.#loading.has(conversation);
+  }
+
+  /**
+   * The user has seen `conversation` up to `seq` (on screen, in a visible and focused tab):
+   * the read marker moves, on every device of the user, and senders get their receipts.
+   */
+  seen(conversation: string, seq: number | undefined): void {
+    if (!this.state.markRead(conversation, seq) || seq === undefined) return;
+    this.#client?.sendFrame({ type: "read", with: this.state.wireName(conversation), upTo: seq });
+  }
+
+  /**
+   * Joins the room `name` (creating it, `visibility` public or invite-only, when nobody has
+   * that name) and opens it. Rejects with the server's reason in words.
+   */
+  async join(name: string, visibility: "public" | "invite" = "public"): Promise<void> {
+    const room = name.trim().replace(/^#/, "");
+    await this.#ask({ type: "join", room, visibility }, "joined");
+    const key = conversationKey(`#${room}`);
+    this.state.dropInvite(key);
+    this.openConversation(key);
+  }
+
+  /** Leaves a room. */
+  leave(room: string): Promise<void> {
+    return this.#ask({ type: "leave", room: roomName(room) }, "left");
+  }
+
+  /** Sets a room's topic. */
+  setTopic(room: string, text: string): Promise<void> {
+    return this.#ask({ type: "topic", room: roomName(room), text }, "room");
+  }
+
+  /** Invites `user` into a room. */
+  invite(room: string, user: string): Promise<void> {
+    return this.#ask(
+      { type: "invite", room: roomName(room), user: user.trim().replace(/^@/, "") },
+      "invited",
+    );
+  }
+
+  /** Removes `user` from a room (owner). */
+  kick(room: string, user: string): Promise<void> {
+    return this.#ask({ type: "kick", room: roomName(room), user }, "room");
+  }
+
+  /** Hands a room over to `user` (owner). */
+  handOver(room: string, user: string): Promise<void> {
+    return this.#ask({ type: "owner", room: roomName(room), user }, "room");
+  }
+
+  /** Asks who is in a room (the reply fills `state.members`). */
+  members(room: string): Promise<void> {
+    return this.#ask({ type: "members", room: roomName(room) }, "members");
+  }
+
+  /** Lists the rooms one can join, and the user's (the reply fills `state.rooms`). */
+  listRooms(): Promise<void> {
+    return this.#ask({ type: "rooms" }, "rooms");
+  }
+
+  /** Sends read receipts, or stops (kept with the account, on every device). */
+  async setReceipts(on: boolean): Promise<void> {
+    try {
+      await this.#ask({ type: "receipts", on }, "receipts");
+      this.state.notice.value = "";
+    } catch (err) {
+      this.state.notice.value = `Could not change read receipts: ${(err as Error).message}`;
+    }
+  }
+
+  /** A request whose reply the event listener files; rejects with words for the user. */
+  async #ask(frame: { type: string; [field: string]: unknown }, reply: string): Promise<void> {
+    const client = this.#client;
+    if (!client || client.state !== "online") {
+      throw new Error("Not connected. Try again when the connection is back.");
+    }
+    try {
+      await client.request(frame, reply);
+    } catch (err) {
+      throw new Error(
+        err instanceof ServerError ? serverMessage(err) : "No answer from the server.",
+      );
     }
   }
 
@@ -143,6 +348,7 @@ export class ChatConnection {
   /** Closes the connection for good (no reconnect). */
   stop(): void {
     this.#stopped = true;
+    clearTimeout(this.#ackTimer);
     this.#unsaved?.();
     this.#client?.close();
   }
@@ -162,7 +368,9 @@ export class ChatConnection {
     }
     if (!res.ok) throw new Error(`server answered ${res.status}`);
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const raw = await WsChannel.open(`${scheme}://${location.host}/ws`);
+    // The device rides on the URL: the cookie signs the socket in before any frame.
+    const device = this.device ? `?device=${encodeURIComponent(this.device)}` : "";
+    const raw = await WsChannel.open(`${scheme}://${location.host}/ws${device}`);
     // The encrypted session (docs/security.md §6): pinned to the fingerprint the page came with.
     return await SecureChannel.establish(raw, { verifyIdentity: pinFingerprint(fingerprint) });
   }
@@ -176,6 +384,11 @@ export function parseDraft(draft: string, active: string): { to: string; text: s
   const m = /^@([^\s@]+)\s+([\s\S]*)$/.exec(draft.trimStart());
   if (m) return { to: m[1], text: m[2].trim() };
   return { to: active === EVERYONE ? BROADCAST : active, text: draft.trim() };
+}
+
+/** A room's name as frames take it: without `#`, as typed or as keyed. */
+function roomName(room: string): string {
+  return room.trim().replace(/^#/, "");
 }
 
 function serverMessage(err: ServerError): string {

@@ -131,7 +131,14 @@ export class Router {
    */
   attach(
     conn: Connection,
-    options: { greeted?: boolean; connectedAt?: number; user?: UserRecord; webLogin?: string } = {},
+    options: {
+      greeted?: boolean;
+      connectedAt?: number;
+      user?: UserRecord;
+      webLogin?: string;
+      /** The device a transport-signed connection named (the browser's `/ws?device=`). */
+      device?: string;
+    } = {},
   ): ClientSession {
     const session = new ClientSession(this, conn, options.connectedAt);
     session.webLogin = options.webLogin;
@@ -146,7 +153,9 @@ export class Router {
     const user = options.user;
     if (user) {
       // Signed in by the transport (a web session cookie): the same path as a login frame.
-      session.enqueue(() => welcomeClient(this, session, { user }).catch((e) => session.fail(e)));
+      session.enqueue(() =>
+        welcomeClient(this, session, { user, device: options.device }).catch((e) => session.fail(e))
+      );
     }
     this.logger.debug("connection", {
       session: session.id,

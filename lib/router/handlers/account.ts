@@ -34,6 +34,8 @@ export interface Welcome {
   created?: boolean;
   /** A language asked for in this sign-in; otherwise a live session's, else the stored one. */
   lang?: string;
+  /** The device the sign-in named (docs/protocol.md, "Signing in with a device"). */
+  device?: string;
   cid?: string;
 }
 
