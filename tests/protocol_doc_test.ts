@@ -35,6 +35,13 @@ const EVENT_TYPES: Record<ServerEventType, true> = {
   info: true,
   error: true,
   bye: true,
+  joined: true,
+  left: true,
+  room: true,
+  invite: true,
+  invited: true,
+  rooms: true,
+  members: true,
 };
 
 /** The body of the `## title` section, up to the next `## ` heading. */

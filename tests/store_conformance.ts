@@ -619,11 +619,17 @@ function runLogConformance(name: string, factory: StoreFactory): void {
     assert.equal((await store.joinRoom("dev", "bob")).already, true);
     await assert.rejects(store.joinRoom("ops", "bob"), (e) => isParleyError(e, "not_invited"));
     await assert.rejects(store.joinRoom("nope", "bob"), (e) => isParleyError(e, "no_such_room"));
+    assert.deepEqual(await store.invitesOf("bob"), []);
     assert.equal(await store.invite("ops", "bob", "alice"), true);
     assert.equal(await store.invited("ops", "bob"), true);
+    assert.deepEqual(
+      (await store.invitesOf("bob")).map((i) => [i.room, i.byKey, typeof i.createdAt]),
+      [["ops", "alice", "number"]],
+    );
     assert.deepEqual(await names("bob"), ["dev", "ops"]);
     assert.equal((await store.joinRoom("ops", "bob")).already, false);
     assert.equal(await store.invited("ops", "bob"), false, "the invitation is used up");
+    assert.deepEqual(await store.invitesOf("bob"), [], "a used invitation is not listed");
     assert.equal(await store.invite("ops", "bob", "alice"), false, "a member already");
     await assert.rejects(
       store.invite("nope", "bob", "alice"),

@@ -24,6 +24,9 @@ globalThis.addEventListener("unload", () => {
   } catch { /* gone already */ }
 });
 const utf8 = new TextEncoder();
+let devices = 0;
+/** A device file no client has used yet: a new install. */
+const freshDeviceFile = () => `${KNOWN_DIR}/device-${++devices}`;
 
 /** `client.ts` running as a child process, fed lines on stdin. */
 class ClientProcess {
@@ -35,13 +38,17 @@ class ClientProcess {
   #exited = false;
   readonly status: Promise<Deno.CommandStatus>;
 
-  constructor(port: number, args: string[] = []) {
+  /**
+   * `deviceFile`: where the client keeps its device id; by default a new one per process (a new
+   * install), never the user's ~/.config.
+   */
+  constructor(port: number, args: string[] = [], deviceFile = freshDeviceFile()) {
     this.child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", CLIENT, "--port", String(port), ...args],
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1", PARLEY_KNOWN_SERVERS: KNOWN_SERVERS },
+      env: { NO_COLOR: "1", PARLEY_KNOWN_SERVERS: KNOWN_SERVERS, PARLEY_DEVICE_FILE: deviceFile },
     }).spawn();
     this.#writer = this.child.stdin.getWriter();
     this.#pumps = Promise.all([this.#pump(this.child.stdout), this.#pump(this.child.stderr)]);
@@ -422,7 +429,9 @@ Deno.test("parseChatLine() reads messages, replies and commands", () => {
   assert.deepEqual(parseChatLine("/lang es"), { kind: "lang", lang: "es" });
   assert.deepEqual(parseChatLine("/QUIT"), { kind: "quit" });
   assert.deepEqual(parseChatLine(""), { kind: "none" });
-  assert.equal(parseChatLine("@bob").kind, "invalid");
+  // A name alone makes that conversation current (rooms made the prompt a place to be).
+  assert.deepEqual(parseChatLine("@bob"), { kind: "switch", to: "@bob" });
+  assert.equal(parseChatLine("@all").kind, "invalid");
   assert.equal(parseChatLine("/lang").kind, "invalid");
   assert.equal(parseChatLine("/frobnicate").kind, "invalid");
 });

@@ -1,5 +1,6 @@
 import { ParleyError } from "../errors.ts";
 import type { RawCommand } from "./json.ts";
+import { describeRoomEvent, parseRoomCommand, ROOM_HELP } from "./text_rooms.ts";
 import {
   BROADCAST,
   type MessageEvent,
@@ -22,6 +23,7 @@ export const TEXT_HELP = [
   "  /find <letters>   find anyone whose name starts with these letters",
   "  /lang <code>      set your language (en, es, fr, ...): messages arrive translated into it",
   "  /originals on|off show or hide the original after a translated message",
+  ...ROOM_HELP,
   "  /help             this help",
   "  /quit             leave",
 ].join("\n");
@@ -133,8 +135,11 @@ function parseSlash(line: string): RawCommand {
       if (!to) throw new ParleyError("bad_argument", "Usage: /msg <name> <text>");
       return { type: "send", to, text: words.join(" ") };
     }
-    default:
+    default: {
+      const room = parseRoomCommand(word.toLowerCase(), line.slice(1 + word.length));
+      if (room) return room;
       throw new ParleyError("unknown_command", `Unknown command /${word}. /help lists commands.`);
+    }
   }
 }
 
@@ -242,6 +247,14 @@ function describeEvent(
         (event.retryAfter ? ` (try again in ${Math.ceil(event.retryAfter)} s)` : "");
     case "bye":
       return `* Goodbye: ${event.reason}`;
+    case "joined":
+    case "left":
+    case "room":
+    case "invite":
+    case "invited":
+    case "rooms":
+    case "members":
+      return describeRoomEvent(event, viewer);
   }
 }
 

@@ -29,7 +29,21 @@ export type Command =
   | { type: "heartbeat"; seq: number; cid?: string }
   /** Whether text mode shows the original after a translated message (JSON clients get both). */
   | { type: "originals"; show: boolean; cid?: string }
-  | { type: "quit"; cid?: string };
+  | { type: "quit"; cid?: string }
+  /**
+   * Joins a room, creating it (owner: you) when nobody has that name; with `create`, only
+   * creates (`room_taken` when the name is in use). `visibility` applies only to a new room.
+   */
+  | { type: "join"; room: string; visibility: RoomVisibility; create: boolean; cid?: string }
+  | { type: "leave"; room: string; cid?: string }
+  /** One page of the rooms you can see: public ones, yours, and those you are invited to. */
+  | { type: "rooms"; after?: string; limit: number; cid?: string }
+  | { type: "topic"; room: string; text: string; cid?: string }
+  | { type: "invite"; room: string; user: string; cid?: string }
+  | { type: "kick"; room: string; user: string; cid?: string }
+  /** Hands the room's ownership to `user`, a member. */
+  | { type: "owner"; room: string; user: string; cid?: string }
+  | { type: "members"; room: string; cid?: string };
 
 export type CommandType = Command["type"];
 
@@ -101,6 +115,34 @@ export const UNTRANSLATED_REASONS: Record<UntranslatedReason, string> = {
   unsupported: "this language pair cannot be translated",
   protected: "the translation lost a name, link or code",
 };
+
+/** Who may join a room: anyone (`public`), or those invited (`invite`). */
+export type RoomVisibility = "public" | "invite";
+
+/** A member's standing in a room. */
+export type RoomRole = "owner" | "member";
+
+/** One room as `rooms` lists it. Room names in events always carry their `#`. */
+export interface RoomListing {
+  name: string;
+  topic: string;
+  visibility: RoomVisibility;
+  /** How many members it has. */
+  members: number;
+  /** Your role, when you are a member. */
+  role?: RoomRole;
+  /** Present when you hold an invitation to it. */
+  invited?: true;
+  /** Messages in it you have not read, when you are a member. */
+  unread?: number;
+}
+
+/** One member as `members` lists them. */
+export interface RoomMemberStatus {
+  name: string;
+  role: RoomRole;
+  state: "online" | "offline";
+}
 
 /** Send outcome: `delivered` to at least one live connection, or `stored` durably for later. */
 export type SendStatus = "delivered" | "stored";
@@ -177,7 +219,46 @@ export type ServerEvent =
   | { type: "prompt"; text: string; secret?: boolean }
   | { type: "info"; text: string; cid?: string }
   | { type: "error"; code: string; message: string; cid?: string; retryAfter?: number }
-  | { type: "bye"; reason: string };
+  | { type: "bye"; reason: string }
+  /**
+   * You are in a room: the answer to `join` (and told to your other sessions). `created`: this
+   * join made the room. `members`: how many it has now.
+   */
+  | {
+    type: "joined";
+    room: string;
+    topic: string;
+    visibility: RoomVisibility;
+    role: RoomRole;
+    members: number;
+    created: boolean;
+    cid?: string;
+  }
+  /** You are no longer in a room (you left; told to all your sessions). */
+  | { type: "left"; room: string; cid?: string }
+  /**
+   * A change in a room, seen by every member on every session: a new topic, someone who joined
+   * or left (or was removed: `by` is then the owner), a new owner. `by` is who did it.
+   */
+  | {
+    type: "room";
+    room: string;
+    topic?: string;
+    joined?: string;
+    left?: string;
+    owner?: string;
+    by: string;
+    /** Only on the copy to the session whose frame made the change. */
+    cid?: string;
+  }
+  /** You were invited to a room (live, and at sign-in while the invitation stands). */
+  | { type: "invite"; room: string; by: string }
+  /** The answer to `invite`: the invitation stands until `user` joins. */
+  | { type: "invited"; room: string; user: string; cid?: string }
+  /** The answer to `rooms`: one page, by name; `next` asks for the page after it. */
+  | { type: "rooms"; rooms: RoomListing[]; next?: string; cid?: string }
+  /** The answer to `members`: the room's members, owner first, then by name. */
+  | { type: "members"; room: string; members: RoomMemberStatus[]; cid?: string };
 
 export type ServerEventType = ServerEvent["type"];
 

@@ -37,6 +37,7 @@ import {
   type DeviceRecord,
   type LogMessage,
   type NewLogMessage,
+  type RoomInvite,
   type RoomMember,
   type RoomRecord,
   type RoomRole,
@@ -934,6 +935,15 @@ export class SqliteStore implements Store {
   async invited(roomKey: string, userKey: string): Promise<boolean> {
     await this.#open();
     return this.#q.getInvite.get(roomKey, userKey) !== undefined;
+  }
+
+  async invitesOf(userKey: string): Promise<RoomInvite[]> {
+    await this.#open();
+    return (this.#q.invitesOf.all(userKey) as Row[]).map((r) => ({
+      room: String(r.room),
+      byKey: String(r.by_key),
+      createdAt: Number(r.created_at),
+    }));
   }
 
   async setRole(roomKey: string, userKey: string, role: RoomRole): Promise<void> {

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS room_invites (
   created_at INTEGER NOT NULL,
   PRIMARY KEY (room, user_key)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS room_invites_by_user ON room_invites (user_key, room);
 CREATE TABLE IF NOT EXISTS devices (
   user_key TEXT NOT NULL,
   device_id TEXT NOT NULL,
@@ -206,6 +207,10 @@ export function logStatements(p: (sql: string) => StatementSync): Record<string,
     ),
     getInvite: p("SELECT 1 AS x FROM room_invites WHERE room = ? AND user_key = ?"),
     deleteInvite: p("DELETE FROM room_invites WHERE room = ? AND user_key = ?"),
+    invitesOf: p(
+      "SELECT room, by_key, created_at FROM room_invites WHERE user_key = ? " +
+        "ORDER BY created_at, room",
+    ),
   };
 }
 

@@ -141,6 +141,15 @@ export interface RoomMember {
   joinedSeq: number;
 }
 
+/** An invitation a user holds. */
+export interface RoomInvite {
+  /** The room's key. */
+  room: string;
+  /** Key of who invited them. */
+  byKey: string;
+  createdAt: number;
+}
+
 /** One conversation of a user, for the conversation list and unread counts. */
 export interface ConversationSummary {
   conv: string;
@@ -354,6 +363,8 @@ export interface Store {
   invite(roomKey: string, userKey: string, by: string): Promise<boolean>;
   /** Whether the user holds an invitation to the room. */
   invited(roomKey: string, userKey: string): Promise<boolean>;
+  /** The invitations the user holds (to rooms they are not in), oldest first. */
+  invitesOf(userKey: string): Promise<RoomInvite[]>;
   /**
    * Gives a member a role; making someone owner hands ownership over (the old owner becomes a
    * member), in one transaction.

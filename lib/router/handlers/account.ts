@@ -3,6 +3,7 @@ import { signIn } from "../../accounts/sign_in.ts";
 import type { Command } from "../../protocol/types.ts";
 import type { UserRecord } from "../../store/store.ts";
 import { deliverPending } from "../pending.ts";
+import { showInvites } from "../room_audience.ts";
 import type { Router } from "../router.ts";
 import type { ClientSession } from "../client_session.ts";
 
@@ -84,6 +85,8 @@ export async function welcomeClient(
     translation: router.translation.provider,
     cid,
   }));
+  // Invitations still standing, after what was waiting: as if they had just come.
+  await showInvites(router, session);
 }
 
 /** {"type":"lang","lang":"es"} — changes the preferred language of every session of the user. */
