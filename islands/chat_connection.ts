@@ -14,14 +14,11 @@ import { ChatState, conversationKey, EVERYONE, keyOf } from "./chat_state.ts";
 import { loadContacts, saveContacts } from "./contacts.ts";
 import { claimDeviceId } from "./device_id.ts";
 import { Notifier } from "./notifier.ts";
-import type { SyncEvent } from "./sync_events.ts";
 import { WsChannel } from "../lib/client/ws_channel.ts";
 
 /** Thrown by the dialer when the session cookie no longer signs anybody in. */
 class SignedOut extends Error {}
 
-/** Live messages are acknowledged (the device's cursor moved) at most this often. */
-const ACK_EVERY_MS = 1000;
 /** Messages per history page. */
 export const HISTORY_PAGE = 50;
 
@@ -47,12 +44,6 @@ export class ChatConnection {
   #unsaved: (() => void) | undefined;
   /** This tab's device id (docs/protocol.md, "Devices"), once claimed. */
   device = "";
-  /** Whether the server took the device id (its welcome says so): only then `ack upTo`. */
-  #synced = false;
-  /** The newest `seq` seen live and not yet acknowledged, and the timer that will. */
-  #ackSeq = 0;
-  #ackedSeq = 0;
-  #ackTimer: ReturnType<typeof setTimeout> | undefined;
   /** Conversations whose older history is being fetched. */
   #loading = new Set<string>();
   readonly notifier = new Notifier();
@@ -80,7 +71,7 @@ export class ChatConnection {
       pingIntervalMs: 20_000,
     });
     this.#client = client;
-    client.on((e) => this.#onEvent(e as ReconnectEvent | SyncEvent));
+    client.on((e) => this.#onEvent(e));
     const backoff = new Backoff({ initialDelayMs: 500, maxDelayMs: 15_000 });
     while (!this.#stopped) {
       try {
@@ -99,54 +90,18 @@ export class ChatConnection {
     }
   }
 
-  #onEvent(e: ReconnectEvent | SyncEvent): void {
+  /**
+   * Files every event in the state. The protocol client acknowledges what this device was sent
+   * (`ack upTo` after each catch-up page, live messages once a second).
+   */
+  #onEvent(e: ReconnectEvent): void {
     this.state.apply(e);
-    switch (e.type) {
-      case "welcome": {
-        this.#synced = (e as { device?: string }).device === this.device;
-        this.#ackSeq = this.#ackedSeq = (e as { cursor?: number }).cursor ?? 0;
-        // The rooms to list, and the open conversation's newest page (it may have moved on).
-        this.#client?.request({ type: "rooms" }, "rooms").catch(() => {});
-        const active = this.state.active.value;
-        if (active !== EVERYONE) void this.#fetchHistory(active, undefined);
-        return;
-      }
-      case "synced":
-        // A catch-up page is shown: the cursor moves past it, and the next page follows.
-        if (this.#synced) this.#ack(e.seq, true);
-        return;
-      case "message": {
-        const seq = (e as { seq?: number }).seq;
-        if (this.#synced && typeof seq === "number" && !(e as { catchup?: boolean }).catchup) {
-          this.#ack(seq, false);
-        }
-        return;
-      }
-      case "status":
-        if (e.state !== "online") {
-          clearTimeout(this.#ackTimer);
-          this.#ackTimer = undefined;
-          this.#loading.clear();
-        }
-        return;
-    }
-  }
-
-  /** Moves this device's cursor to `seq`: at once after a catch-up page, else once a second. */
-  #ack(seq: number, now: boolean): void {
-    this.#ackSeq = Math.max(this.#ackSeq, seq);
-    const flush = () => {
-      this.#ackTimer = undefined;
-      if (this.#ackSeq <= this.#ackedSeq && !now) return;
-      if (this.#client?.sendFrame({ type: "ack", upTo: this.#ackSeq })) {
-        this.#ackedSeq = this.#ackSeq;
-      }
-    };
-    if (now) {
-      clearTimeout(this.#ackTimer);
-      return flush();
-    }
-    this.#ackTimer ??= setTimeout(flush, ACK_EVERY_MS);
+    if (e.type === "welcome") {
+      // The rooms to list, and the open conversation's newest page (it may have moved on).
+      this.#client?.rooms().catch(() => {});
+      const active = this.state.active.value;
+      if (active !== EVERYONE) void this.#fetchHistory(active, undefined);
+    } else if (e.type === "status" && e.state !== "online") this.#loading.clear();
   }
 
   /** Opens a conversation; the first time, with its newest page of history. */
@@ -176,12 +131,7 @@ export class ChatConnection {
     this.#loading.add(conversation);
     try {
       // The reply comes through the event listener too, which files the page.
-      await client.request({
-        type: "history",
-        with: this.state.wireName(conversation),
-        before,
-        limit: HISTORY_PAGE,
-      }, "history");
+      await client.history(this.state.wireName(conversation), before, HISTORY_PAGE);
       return true;
     } catch (err) {
       // An unknown peer or a room left: nothing older to show.
@@ -205,7 +155,8 @@ export class ChatConnection {
    */
   seen(conversation: string, seq: number | undefined): void {
     if (!this.state.markRead(conversation, seq) || seq === undefined) return;
-    this.#client?.sendFrame({ type: "read", with: this.state.wireName(conversation), upTo: seq });
+    // The server's `read` answers every tab of the user; a refusal leaves the count as is.
+    this.#client?.read(this.state.wireName(conversation), seq).catch(() => {});
   }
 
   /**
@@ -214,7 +165,7 @@ export class ChatConnection {
    */
   async join(name: string, visibility: "public" | "invite" = "public"): Promise<void> {
     const room = name.trim().replace(/^#/, "");
-    await this.#ask({ type: "join", room, visibility }, "joined");
+    await this.#ask((c) => c.join(room, visibility));
     const key = conversationKey(`#${room}`);
     this.state.dropInvite(key);
     this.openConversation(key);
@@ -222,46 +173,43 @@ export class ChatConnection {
 
   /** Leaves a room. */
   leave(room: string): Promise<void> {
-    return this.#ask({ type: "leave", room: roomName(room) }, "left");
+    return this.#ask((c) => c.leave(roomName(room)));
   }
 
   /** Sets a room's topic. */
   setTopic(room: string, text: string): Promise<void> {
-    return this.#ask({ type: "topic", room: roomName(room), text }, "room");
+    return this.#ask((c) => c.topic(roomName(room), text));
   }
 
   /** Invites `user` into a room. */
   invite(room: string, user: string): Promise<void> {
-    return this.#ask(
-      { type: "invite", room: roomName(room), user: user.trim().replace(/^@/, "") },
-      "invited",
-    );
+    return this.#ask((c) => c.invite(roomName(room), user.trim().replace(/^@/, "")));
   }
 
   /** Removes `user` from a room (owner). */
   kick(room: string, user: string): Promise<void> {
-    return this.#ask({ type: "kick", room: roomName(room), user }, "room");
+    return this.#ask((c) => c.kick(roomName(room), user));
   }
 
   /** Hands a room over to `user` (owner). */
   handOver(room: string, user: string): Promise<void> {
-    return this.#ask({ type: "owner", room: roomName(room), user }, "room");
+    return this.#ask((c) => c.owner(roomName(room), user));
   }
 
   /** Asks who is in a room (the reply fills `state.members`). */
   members(room: string): Promise<void> {
-    return this.#ask({ type: "members", room: roomName(room) }, "members");
+    return this.#ask((c) => c.members(roomName(room)));
   }
 
   /** Lists the rooms one can join, and the user's (the reply fills `state.rooms`). */
   listRooms(): Promise<void> {
-    return this.#ask({ type: "rooms" }, "rooms");
+    return this.#ask((c) => c.rooms());
   }
 
   /** Sends read receipts, or stops (kept with the account, on every device). */
   async setReceipts(on: boolean): Promise<void> {
     try {
-      await this.#ask({ type: "receipts", on }, "receipts");
+      await this.#ask((c) => c.receipts(on));
       this.state.notice.value = "";
     } catch (err) {
       this.state.notice.value = `Could not change read receipts: ${(err as Error).message}`;
@@ -269,13 +217,13 @@ export class ChatConnection {
   }
 
   /** A request whose reply the event listener files; rejects with words for the user. */
-  async #ask(frame: { type: string; [field: string]: unknown }, reply: string): Promise<void> {
+  async #ask(request: (client: ReconnectingClient) => Promise<unknown>): Promise<void> {
     const client = this.#client;
     if (!client || client.state !== "online") {
       throw new Error("Not connected. Try again when the connection is back.");
     }
     try {
-      await client.request(frame, reply);
+      await request(client);
     } catch (err) {
       throw new Error(
         err instanceof ServerError ? serverMessage(err) : "No answer from the server.",
@@ -348,7 +296,6 @@ export class ChatConnection {
   /** Closes the connection for good (no reconnect). */
   stop(): void {
     this.#stopped = true;
-    clearTimeout(this.#ackTimer);
     this.#unsaved?.();
     this.#client?.close();
   }

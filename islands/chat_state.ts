@@ -6,16 +6,17 @@
 import { batch, computed, signal } from "@preact/signals";
 import type { ReconnectEvent } from "../lib/client/reconnect.ts";
 import type {
-  ConversationSummary,
-  RoomMember,
+  ConversationInfo as ConversationSummary,
+  DeviceWelcome as WelcomeSync,
+  MemberInfo as RoomMember,
   SeqMessage,
   SyncEvent,
-  WelcomeSync,
-} from "./sync_events.ts";
+} from "../lib/client/events.ts";
 import {
   BROADCAST,
   type OriginalText,
   type PresenceState,
+  type RoomListing,
   type SendStatus,
   type UntranslatedReason,
   type UserStatus,
@@ -389,7 +390,7 @@ export class ChatState {
   }
 
   /** Applies one event of the reconnecting client, or of rooms, history and sync. */
-  apply(e: ReconnectEvent | SyncEvent): void {
+  apply(e: ReconnectEvent): void {
     switch (e.type) {
       case "retrying":
         // Kept, not failed: the client sends it again until the server stores it.
@@ -457,11 +458,8 @@ export class ChatState {
             topic: e.topic,
             visibility: e.visibility,
             role: e.role ?? "member",
-            memberCount: Array.isArray(e.members) ? e.members.length : e.members,
+            memberCount: typeof e.members === "number" ? e.members : undefined,
           }, e.room);
-          if (Array.isArray(e.members)) {
-            this.members.value = new Map(this.members.value).set(key, e.members);
-          }
           this.invites.value = this.invites.value.filter((i) =>
             conversationKey(`#${i.room.replace(/^#/, "")}`) !== key
           );
@@ -481,15 +479,21 @@ export class ChatState {
       }
       case "rooms":
         return batch(() => {
-          for (const r of e.rooms) {
+          // As the server lists them (lib/protocol/types.ts): a role when the user is in it.
+          for (const r of e.rooms as RoomListing[]) {
             const key = conversationKey(`#${r.name.replace(/^#/, "")}`);
-            const mine = r.joined ?? r.member ?? r.role !== undefined;
             this.#setRoom(key, {
               topic: r.topic,
               visibility: r.visibility,
               memberCount: r.members,
-              role: mine ? (r.role ?? this.rooms.value.get(key)?.role ?? "member") : undefined,
+              role: r.role,
             }, r.name);
+            if (r.invited && !this.invitedTo(key)) {
+              this.invites.value = [...this.invites.value, {
+                room: r.name.replace(/^#/, ""),
+                by: "",
+              }];
+            }
           }
         });
       case "members": {

@@ -8,7 +8,7 @@ import { MessageList } from "../islands/message_list.tsx";
 import { notifies } from "../islands/notifier.ts";
 import { roomNameProblem } from "../islands/room_dialog.tsx";
 import { newDeviceId, validDeviceId } from "../islands/device_id.ts";
-import type { SeqMessage } from "../islands/sync_events.ts";
+import type { SeqMessage } from "../lib/client/events.ts";
 
 function signedIn(sync: Record<string, unknown> = {}): ChatState {
   const s = new ChatState();
@@ -69,8 +69,13 @@ Deno.test("ChatState: rooms joined, changed, left; members with roles and presen
     topic: "shipping",
     visibility: "invite",
     role: "owner",
-    members: [{ name: "alice", role: "owner", state: "online" }],
+    members: 1,
     created: true,
+  });
+  s.apply({
+    type: "members",
+    room: "#dev",
+    members: [{ name: "alice", role: "owner", state: "online" }],
   });
   assert.equal(s.rooms.value.get("#dev")?.role, "owner");
   assert.equal(s.rooms.value.get("#dev")?.topic, "shipping");
@@ -148,7 +153,8 @@ Deno.test("ChatState: unread counts follow the read marker, shared by the user's
   assert.deepEqual(s.unread.value, {});
   assert.deepEqual(s.mentioned.value, {});
   // A caught-up message already read elsewhere does not count.
-  s.apply({ ...msg(4, "Bob", "alice", "old"), catchup: true });
+  const old = { ...msg(4, "Bob", "alice", "old"), catchup: true };
+  s.apply(old);
   assert.deepEqual(s.unread.value, {});
   assert.deepEqual(incoming, ["one", "two, alice?"]);
 });

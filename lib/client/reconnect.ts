@@ -286,31 +286,6 @@ export class ReconnectingClient {
   }
 
   /**
-   * Sends any frame and resolves with its reply of type `replyType` (or rejects with the
-   * server's {@link ServerError}): for frames this class has no method for. Rejects while
-   * offline.
-   */
-  request(
-    frame: { type: string; [field: string]: unknown },
-    replyType: string,
-  ): Promise<Record<string, unknown>> {
-    return this.#online((c) =>
-      c.request(frame as Parameters<ParleyClient["request"]>[0], replyType as "pong")
-    ) as Promise<unknown> as Promise<Record<string, unknown>>;
-  }
-
-  /** Writes a frame that has no reply (or whose reply comes as an event); dropped while offline. */
-  sendFrame(frame: { type: string; [field: string]: unknown }): boolean {
-    if (this.#state !== "online" || !this.#client) return false;
-    try {
-      this.#client.sendFrame(frame as Parameters<ParleyClient["sendFrame"]>[0]);
-      return true;
-    } catch {
-      return false; // the reconnect will follow
-    }
-  }
-
-  /**
    * Waits until every send has its outcome, or `timeoutMs` passed; resolves with how many are
    * still waiting.
    */
