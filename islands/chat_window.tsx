@@ -146,7 +146,7 @@ export function ChatWindow({ chat, onLogout }: Props) {
           <p class="pane-subtitle" dir={room ? "auto" : undefined}>{subtitle}</p>
           {translationOff && <p class="translation-off">{translationOff}</p>}
         </header>
-        {room && <RoomPanel chat={chat} room={active} />}
+        {room && <RoomPanel key={active} chat={chat} room={active} />}
         <ConnectionBanner state={state} />
         <MessageList state={state} chat={chat} />
         <p class="typing-line" aria-hidden={typing.length === 0}>

@@ -146,7 +146,7 @@ export function RoomDialog(
                   <button
                     type="button"
                     class="room-pick"
-                    data-room={r.name}
+                    data-room={`#${r.name}`}
                     onClick={() => void join(r.name, "public")}
                   >
                     <span class="room-pick-name" dir="auto">#{r.name}</span>
