@@ -349,6 +349,9 @@ export class ParleyClient {
         this.sendFrame({ type: "heartbeat", seq: event.seq });
       } catch { /* the channel closed meanwhile; its close event says so */ }
     }
+    // Also the welcome a transport-signed connection gets unasked (the browser's cookie): its
+    // `device` decides how catch-up and live messages are acknowledged, from the next frame on.
+    if (event.type === "welcome") this.welcome = event as Welcome;
     for (const listener of this.#listeners) listener(event);
     const w = this.#waiters.find((w) => w.match(event));
     if (w) {
