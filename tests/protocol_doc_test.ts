@@ -119,6 +119,10 @@ Deno.test("the text example session in docs/protocol.md replays against a server
   await replay(example("text"));
 });
 
+Deno.test("the rooms example session in docs/protocol.md replays against a server", async () => {
+  await replay(example("rooms"));
+});
+
 /** One line of an example: `alice> ...` was sent by connection alice, `alice< ...` received. */
 interface Step {
   conn: string;
@@ -129,7 +133,7 @@ interface Step {
 }
 
 /** The transcript in the code block after `<!-- example: kind -->`. */
-function example(kind: "json" | "text"): Step[] {
+function example(kind: "json" | "text" | "rooms"): Step[] {
   const marker = DOC.indexOf(`<!-- example: ${kind} -->`);
   assert.notEqual(marker, -1, `no '<!-- example: ${kind} -->' in docs/protocol.md`);
   const fence = DOC.indexOf("```", marker);

@@ -219,6 +219,8 @@ Deno.test("text mode: /join, /topic, /invite, /members, /rooms, /kick, /owner, /
     const dave = await textUser(server, "dave");
     await carol.write("/join #dev invite");
     await carol.waitFor("* You created #dev (invite-only); you are its owner.");
+    await dave.write("/create #DEV");
+    await dave.waitFor("! There is a room named #dev already; /join #dev joins it.");
     await dave.write("/join #dev");
     await dave.waitFor("! #dev is invite-only; ask its owner for an invitation.");
     await carol.write("/invite @dave #dev");

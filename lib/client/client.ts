@@ -201,10 +201,11 @@ export class ParleyClient {
 
   /**
    * Joins `room` (`#dev` or `dev`), creating it when nobody has that name; `visibility` applies
-   * only to a new room. The server follows the `joined` reply with a `history` page.
+   * only to a new room. With `create`, only creates: a taken name is `room_taken`. The server
+   * follows the `joined` reply with a `history` page.
    */
-  join(room: string, visibility?: "public" | "invite") {
-    return this.request({ type: "join", room, visibility }, "joined");
+  join(room: string, visibility?: "public" | "invite", create?: boolean) {
+    return this.request({ type: "join", room, visibility, create }, "joined");
   }
 
   leave(room: string) {

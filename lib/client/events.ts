@@ -3,27 +3,18 @@
  * (docs/protocol.md, "Rooms, history, sync and receipts"). Free of Deno APIs: the browser bundle
  * shares it.
  */
-import type { MessageEvent, ServerEvent } from "../protocol/types.ts";
+import type {
+  MessageEvent,
+  RoomListing,
+  RoomMemberStatus,
+  ServerEvent,
+} from "../protocol/types.ts";
 
-/** A room as listed by `rooms`. */
-export interface RoomInfo {
-  room: string;
-  topic?: string;
-  visibility?: "public" | "invite";
-  members: number;
-  /** True when the reader is a member; `invited` when the reader has a standing invitation. */
-  joined?: boolean;
-  invited?: boolean;
-  /** Unread messages of the reader in this room, when a member. */
-  unread?: number;
-}
+/** A room as listed by `rooms` (the server's type, under the name the clients use). */
+export type RoomInfo = RoomListing;
 
 /** One room member as listed by `members`. */
-export interface MemberInfo {
-  name: string;
-  role: "owner" | "member";
-  state: "online" | "offline" | "typing";
-}
+export type MemberInfo = RoomMemberStatus;
 
 /** One conversation of the reader, as in `welcome.conversations` and `conversations`. */
 export interface ConversationInfo {
@@ -58,31 +49,6 @@ export type SeqMessage = MessageEvent & {
 /** The events the draft adds, each as the client reads it. */
 export type SyncEvent =
   | { type: "synced"; seq: number; more: boolean }
-  | {
-    type: "joined";
-    room: string;
-    topic?: string;
-    visibility?: "public" | "invite";
-    role?: "owner" | "member";
-    members?: number;
-    created?: boolean;
-    cid?: string;
-  }
-  | { type: "left"; room: string; cid?: string }
-  | {
-    type: "room";
-    room: string;
-    topic?: string;
-    joined?: string;
-    left?: string;
-    owner?: string;
-    by?: string;
-    cid?: string;
-  }
-  | { type: "invite"; room: string; by: string }
-  | { type: "invited"; room: string; user: string; cid?: string }
-  | { type: "rooms"; rooms: RoomInfo[]; next?: string; cid?: string }
-  | { type: "members"; room: string; members: MemberInfo[]; cid?: string }
   | { type: "history"; with: string; messages: SeqMessage[]; more: boolean; cid?: string }
   | { type: "read"; with: string; readSeq: number; unread: number; cid?: string }
   | { type: "receipts"; on: boolean; cid?: string }

@@ -235,8 +235,12 @@ export class ReconnectingClient {
   // Rooms, history, read state: requests of the moment, so each rejects while offline.
 
   /** Joins a room, creating it when nobody has that name (see {@link ParleyClient.join}). */
-  join(room: string, visibility?: "public" | "invite"): Promise<Reply<"joined">> {
-    return this.#online((c) => c.join(room, visibility));
+  join(
+    room: string,
+    visibility?: "public" | "invite",
+    create?: boolean,
+  ): Promise<Reply<"joined">> {
+    return this.#online((c) => c.join(room, visibility, create));
   }
 
   leave(room: string): Promise<Reply<"left">> {

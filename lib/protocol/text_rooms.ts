@@ -130,7 +130,7 @@ function describeChange(
 }
 
 function describeRooms(rooms: RoomListing[], next: string | undefined): string {
-  if (rooms.length === 0) return "* No rooms yet: /join #<name> creates one.";
+  if (rooms.length === 0) return "* No rooms you can join yet: /join #<name> creates one.";
   const lines = rooms.map((r) => {
     const facts = [
       r.visibility === "invite" ? "invite-only" : "public",

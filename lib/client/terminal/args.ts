@@ -65,6 +65,8 @@ In the chat (the prompt shows the current conversation, #room or @name):
   /join #<room> [invite]
                     join a room, creating it when nobody has that name (invite:
                     invite-only); it becomes the current conversation
+  /create #<room> [invite]
+                    the same, but only a new room (a taken name is an error)
   /leave [#<room>]  leave a room (default: the current one)
   /rooms            the rooms you can join and yours, with members, topics, unread
   /topic [#<room>] <text>

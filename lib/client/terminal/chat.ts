@@ -192,15 +192,16 @@ function roomAction(
   action: RoomAction,
 ): void {
   const failed = (err: unknown) => notConnected(err, view, fmt);
-  // Commands about "the current room" need one.
-  const room = "room" in action ? action.room ?? currentRoom(view) : undefined;
-  if ("room" in action && action.kind !== "join" && room === undefined) {
+  // Commands about a room default to the current one, and need one.
+  const aboutRoom = ROOM_DEFAULTED.has(action.kind);
+  const room = aboutRoom ? (action as { room?: string }).room ?? currentRoom(view) : undefined;
+  if (aboutRoom && room === undefined) {
     view.print(fmt.error(`Which room? Add #<room>, or /join one first (see /help).`));
     return;
   }
   switch (action.kind) {
     case "join":
-      client.join(action.room, action.visibility).catch(failed);
+      client.join(action.room, action.visibility, action.create).catch(failed);
       return;
     case "leave":
       client.leave(room!).catch(failed);
@@ -254,6 +255,9 @@ function roomAction(
       return;
   }
 }
+
+/** Room commands whose room may be left out: the current conversation's. */
+const ROOM_DEFAULTED = new Set(["leave", "topic", "invite", "kick", "owner", "members"]);
 
 /** The current conversation when it is a room. */
 function currentRoom(view: ChatView): string | undefined {

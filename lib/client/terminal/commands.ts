@@ -8,8 +8,8 @@ export type ChatAction =
   | { kind: "reply"; text: string }
   /** `@bob` or `#dev` alone: makes it the current conversation. */
   | { kind: "switch"; to: string }
-  /** `/join #dev [invite]`. */
-  | { kind: "join"; room: string; visibility?: "public" | "invite" }
+  /** `/join #dev [invite]`; `/create` sets `create` (a taken name is then an error). */
+  | { kind: "join"; room: string; visibility?: "public" | "invite"; create?: boolean }
   /** Room commands; an absent `room` means the current conversation's. */
   | { kind: "leave"; room?: string }
   | { kind: "rooms" }
@@ -46,6 +46,7 @@ export const CHAT_HELP = [
   "  @all <text>       message to everyone online (not kept, no history)",
   "  /join #<room> [invite]  join a room, creating it when nobody has that name",
   "                    (invite: invite-only); it becomes the current conversation",
+  "  /create #<room> [invite]  the same, but only a new room (a taken name is an error)",
   "  /leave [#<room>]  leave a room (default: the current one)",
   "  /rooms            rooms you can join and yours: members, topic, unread",
   "  /topic [#<room>] <text>  set a room's topic",
@@ -158,18 +159,20 @@ export function parseChatLine(line: string): ChatAction {
 function roomCommand(word: string, args: string[], rest: string): ChatAction | undefined {
   const isRoomArg = (a: string | undefined) => a !== undefined && /^#\S+$/.test(a);
   switch (word) {
+    case "create":
     case "join": {
       const visibility = args[1]?.toLowerCase();
       if (
         !isRoomArg(args[0]) || args.length > 2 ||
         (visibility && !/^(invite|public)$/.test(visibility))
       ) {
-        return { kind: "invalid", message: "Usage: /join #<room> [invite], e.g. /join #dev" };
+        return { kind: "invalid", message: `Usage: /${word} #<room> [invite], e.g. /${word} #dev` };
       }
       return {
         kind: "join",
         room: args[0],
         visibility: visibility as "public" | "invite" | undefined,
+        ...(word === "create" ? { create: true } : {}),
       };
     }
     case "part":

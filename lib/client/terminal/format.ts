@@ -114,6 +114,11 @@ export class Formatter {
     return `${this.time(this.#now())} you → ${to}: ${terminalSafe(text)}${p.dim(note)}`;
   }
 
+  /** The time it is, as the formatter tells it (a fixed clock in tests). */
+  now(): number {
+    return this.#now();
+  }
+
   /** `[14:02]`, or `[Nov 25 14:02]` on another day; local time. */
   time(ts: number): string {
     return this.p.dim(`[${formatTime(ts, this.#now())}]`);
@@ -164,10 +169,10 @@ export class Formatter {
     const notes = [`${r.members} member${r.members === 1 ? "" : "s"}`];
     if (r.unread) notes.push(`${r.unread} unread`);
     if (r.visibility === "invite") notes.push("invite-only");
-    if (r.joined) notes.push("joined");
+    if (r.role) notes.push(r.role === "owner" ? "yours" : "joined");
     else if (r.invited) notes.push("invited");
     const topic = r.topic ? `: ${terminalSafe(r.topic)}` : "";
-    return this.info(`  ${safe(r.room)} (${notes.join(", ")})${topic}`);
+    return this.info(`  ${safe(r.name)} (${notes.join(", ")})${topic}`);
   }
 
   /** `* #dev (3): alice (owner), bob, carol (offline)`. */

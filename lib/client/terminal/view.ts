@@ -2,11 +2,11 @@ import { explainCertificateError } from "./tls_problem.ts";
 import type { MessageEvent, ServerEvent } from "../../protocol/types.ts";
 import type { Welcome } from "../client.ts";
 import {
+  type ClientEvent,
   conversationKey,
   conversationOf,
   isRoom,
   type SeqMessage,
-  type SyncEvent,
 } from "../events.ts";
 import type { ReconnectEvent } from "../reconnect.ts";
 import { type Formatter, safe, seconds } from "./format.ts";
@@ -14,7 +14,7 @@ import { ReadState } from "./read_state.ts";
 import { ReceiptLines } from "./receipts.ts";
 import type { Terminal } from "./terminal.ts";
 
-type Sync<T extends SyncEvent["type"]> = Extract<SyncEvent, { type: T }>;
+type Sync<T extends ClientEvent["type"]> = Extract<ClientEvent, { type: T }>;
 
 /** How many translated messages `/original N` can reach back. */
 const KEEP_TRANSLATED = 100;
@@ -166,7 +166,7 @@ export class ChatView {
     const withName = isRoom(sent.to) ? sent.to : `@${sent.to}`;
     if (sent.to.toLowerCase() === "all") return;
     this.#read.shown(withName, sent.seq, true);
-    this.#receipts.sent(withName, sent.seq, Date.now(), sent.id, sent.status === "stored");
+    this.#receipts.sent(withName, sent.seq, this.#fmt.now(), sent.id, sent.status === "stored");
     this.#historyBefore.delete(conversationKey(withName));
   }
 
