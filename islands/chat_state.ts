@@ -10,7 +10,6 @@ import type {
   DeviceWelcome as WelcomeSync,
   MemberInfo as RoomMember,
   SeqMessage,
-  SyncEvent,
 } from "../lib/client/events.ts";
 import {
   BROADCAST,
@@ -541,7 +540,7 @@ export class ChatState {
     });
   }
 
-  #roomChange(e: Extract<SyncEvent, { type: "room" }>): void {
+  #roomChange(e: Extract<ReconnectEvent, { type: "room" }>): void {
     const key = conversationKey(`#${e.room.replace(/^#/, "")}`);
     const me = keyOf(this.me.value);
     batch(() => {
@@ -550,7 +549,11 @@ export class ChatState {
       const room = this.rooms.value.get(key);
       if (e.joined && !list.some((m) => keyOf(m.name) === keyOf(e.joined!))) {
         const p = this.people.value.get(keyOf(e.joined));
-        list.push({ name: e.joined, role: "member", state: p?.state ?? "online" });
+        list.push({
+          name: e.joined,
+          role: "member",
+          state: p?.state === "offline" ? "offline" : "online",
+        });
         if (room?.memberCount !== undefined) {
           this.#setRoom(key, { memberCount: room.memberCount + 1 }, e.room);
         }
@@ -601,7 +604,7 @@ export class ChatState {
     });
   }
 
-  #history(e: Extract<SyncEvent, { type: "history" }>): void {
+  #history(e: Extract<ReconnectEvent, { type: "history" }>): void {
     const key = conversationKey(e.with);
     batch(() => {
       const known = new Set(this.messages.value.map((m) => m.id));
@@ -634,7 +637,7 @@ export class ChatState {
     });
   }
 
-  #receipt(e: Extract<SyncEvent, { type: "receipt" }>): void {
+  #receipt(e: Extract<ReconnectEvent, { type: "receipt" }>): void {
     const key = conversationKey(e.with);
     const rank = (s: OwnStatus | undefined) =>
       s === "read" ? 3 : s === "delivered" ? 2 : s === "stored" || s === "sent" ? 1 : 0;

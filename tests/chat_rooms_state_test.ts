@@ -24,6 +24,17 @@ function signedIn(sync: Record<string, unknown> = {}): ChatState {
   return s;
 }
 
+/** A `joined` with the fields the server always sends. */
+const joined = (room: string, role: "owner" | "member" = "member", members = 1) => ({
+  type: "joined" as const,
+  room: `#${room}`,
+  topic: "",
+  visibility: "public" as const,
+  role,
+  members,
+  created: false,
+});
+
 const msg = (seq: number, from: string, to: string, text = `m${seq}`): SeqMessage & {
   type: "message";
 } => ({ type: "message", id: `id${seq}`, seq, from, to, text, ts: 1000 + seq });
@@ -101,7 +112,7 @@ Deno.test("ChatState: rooms joined, changed, left; members with roles and presen
   // Invited, then joined: the invitation goes.
   s.apply({ type: "invite", room: "ops", by: "Bob" });
   assert.ok(s.invitedTo("#ops"));
-  s.apply({ type: "joined", room: "ops", role: "member", members: 3 });
+  s.apply(joined("ops", "member", 3));
   assert.ok(!s.invitedTo("#ops"));
   assert.equal(s.rooms.value.get("#ops")?.memberCount, 3);
   s.apply({ type: "left", room: "ops" });
@@ -110,7 +121,7 @@ Deno.test("ChatState: rooms joined, changed, left; members with roles and presen
 
 Deno.test("ChatState puts history pages before what is shown, in order, without repeats", () => {
   const s = signedIn();
-  s.apply({ type: "joined", room: "dev", role: "member" });
+  s.apply(joined("dev"));
   s.apply(msg(30, "Bob", "#dev"));
   s.apply({
     type: "history",
@@ -175,7 +186,7 @@ Deno.test("ChatState: receipts move own messages to delivered and read; rooms co
   s.apply({ type: "receipt", with: "bob", seq: 8, state: "read" });
   assert.deepEqual(status(), ["first:read", "second:read"]);
 
-  s.apply({ type: "joined", room: "dev", role: "member" });
+  s.apply(joined("dev"));
   s.addOwn("#dev", "hello room", "c3");
   s.settleOwn("c3", { id: "m3", status: "delivered", recipients: 2, seq: 9 });
   s.apply({ type: "receipt", with: "#dev", seq: 9, readers: 2 });
@@ -186,8 +197,8 @@ Deno.test("ChatState: receipts move own messages to delivered and read; rooms co
 
 Deno.test("ChatState orders rooms by last activity and marks mentions", () => {
   const s = signedIn();
-  s.apply({ type: "joined", room: "a-room", role: "member" });
-  s.apply({ type: "joined", room: "b-room", role: "member" });
+  s.apply(joined("a-room"));
+  s.apply(joined("b-room"));
   assert.deepEqual(s.myRooms.value.map((r) => r.key), ["#a-room", "#b-room"]);
   s.apply(msg(3, "Bob", "#b-room", "hi @alice"));
   assert.deepEqual(s.myRooms.value.map((r) => r.key), ["#b-room", "#a-room"]);
