@@ -10,7 +10,7 @@ import { SecureChannel } from "../lib/client/secure_channel.ts";
 import { pinFingerprint } from "../lib/crypto/mod.ts";
 import { BROADCAST } from "../lib/protocol/types.ts";
 import { effect } from "@preact/signals";
-import { ChatState, conversationKey, EVERYONE, keyOf } from "./chat_state.ts";
+import { ChatState, conversationKey, EVERYONE, isRoom, keyOf } from "./chat_state.ts";
 import { loadContacts, saveContacts } from "./contacts.ts";
 import { claimDeviceId } from "./device_id.ts";
 import { Notifier } from "./notifier.ts";
@@ -44,6 +44,8 @@ export class ChatConnection {
   #unsaved: (() => void) | undefined;
   /** This tab's device id (docs/protocol.md, "Devices"), once claimed. */
   device = "";
+  /** Gives the device id back to the pool (signed out: another tab or sign-in may take it). */
+  #releaseDevice = () => {};
   /** Conversations whose older history is being fetched. */
   #loading = new Set<string>();
   readonly notifier = new Notifier();
@@ -60,7 +62,10 @@ export class ChatConnection {
     // The saved ones, in their order (most recent first).
     for (const name of loadContacts(storage, me).reverse()) this.state.remember(name);
     this.#unsaved = effect(() => saveContacts(storage, me, this.state.contacts.value));
-    this.device = await claimDeviceId(me);
+    const claim = await claimDeviceId(me);
+    if (this.#stopped) return claim.release();
+    this.device = claim.id;
+    this.#releaseDevice = claim.release;
     this.state.onIncoming = (m) => this.notifier.incoming(m, this.state);
     const client = new ReconnectingClient({
       dial: () => this.#dial(),
@@ -296,6 +301,7 @@ export class ChatConnection {
   /** Closes the connection for good (no reconnect). */
   stop(): void {
     this.#stopped = true;
+    this.#releaseDevice();
     this.#unsaved?.();
     this.#client?.close();
   }
@@ -325,9 +331,11 @@ export class ChatConnection {
 
 /**
  * Reads what the user typed: `@name text` writes to `name` (`@all` to everyone), anything else
- * goes to the open conversation.
+ * goes to the open conversation. In a room everything goes to the room: there `@name` is a
+ * mention, as in every group chat.
  */
 export function parseDraft(draft: string, active: string): { to: string; text: string } {
+  if (isRoom(active)) return { to: active, text: draft.trim() };
   const m = /^@([^\s@]+)\s+([\s\S]*)$/.exec(draft.trimStart());
   if (m) return { to: m[1], text: m[2].trim() };
   return { to: active === EVERYONE ? BROADCAST : active, text: draft.trim() };

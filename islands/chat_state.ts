@@ -170,6 +170,11 @@ export class ChatState {
    * online, what the side bar lists. The session keeps them in the browser across visits.
    */
   readonly contacts = signal<readonly string[]>([]);
+  /**
+   * Per conversation key, the newest `seq` the server's unread count already covered (from the
+   * welcome): the catch-up that follows brings those messages, which must not count twice.
+   */
+  #countedTo: Record<string, number> = {};
   /** Called for each live message from someone else (notifications hook in here). */
   onIncoming: ((m: ChatMessage) => void) | undefined;
 
@@ -592,6 +597,7 @@ export class ChatState {
         unread[key] = c.unread;
         if (!c.unread) delete unread[key];
         readSeq[key] = Math.max(readSeq[key] ?? 0, c.readSeq);
+        this.#countedTo[key] = Math.max(this.#countedTo[key] ?? 0, c.lastSeq);
         activity[key] = Math.max(activity[key] ?? 0, c.lastTs);
         if (isRoom(key) && !this.rooms.value.get(key)?.role) {
           // Listed as a conversation: the user is (or was) in it; `rooms` tells the rest.
@@ -718,10 +724,12 @@ export class ChatState {
       const read = m.seq !== undefined && m.seq <= (this.readSeq.value[conversation] ?? 0);
       // Without read markers (the broadcast), the open conversation is read as it comes.
       const counts = m.seq !== undefined ? !read : conversation !== this.active.value;
+      // In the welcome's count already (it comes in the catch-up after it).
+      const counted = m.seq !== undefined && m.seq <= (this.#countedTo[conversation] ?? 0);
       if (counts) {
         this.#setUnread(
           conversation,
-          (this.unread.value[conversation] ?? 0) + 1,
+          (this.unread.value[conversation] ?? 0) + (counted ? 0 : 1),
           (this.mentioned.value[conversation] ?? 0) + (m.mention ? 1 : 0),
         );
       }

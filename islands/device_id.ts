@@ -44,11 +44,17 @@ function savePool(storage: Storage | undefined, user: string, ids: string[]): vo
   } catch { /* storage full or disabled: the id lasts this visit */ }
 }
 
+/** A device id this tab holds, and how to give it back (signing out, another user). */
+export interface DeviceClaim {
+  id: string;
+  release: () => void;
+}
+
 /**
- * Claims this tab's device id for `user`: a free one of the pool (held until the tab closes),
- * or a new one. Resolves quickly; never rejects.
+ * Claims this tab's device id for `user`: a free one of the pool (held until the tab closes or
+ * `release`), or a new one. Resolves quickly; never rejects.
  */
-export async function claimDeviceId(user: string): Promise<string> {
+export async function claimDeviceId(user: string): Promise<DeviceClaim> {
   const local = storageOf("localStorage");
   const session = storageOf("sessionStorage");
   // A reload of the same tab keeps its id (its lock went with the old page).
@@ -59,16 +65,17 @@ export async function claimDeviceId(user: string): Promise<string> {
     try {
       session?.setItem(tabKey(user), id);
     } catch { /* kept for this page only */ }
-    return id;
+    return { id, release: () => {} };
   }
   const pool = loadPool(local, user);
   const candidates = validDeviceId(mine) ? [mine, ...pool.filter((id) => id !== mine)] : pool;
   for (const id of candidates) {
-    if (await hold(locks, user, id)) return remember(local, session, user, pool, id);
+    const release = await hold(locks, user, id);
+    if (release) return { id: remember(local, session, user, pool, id), release };
   }
   const id = newDeviceId();
-  await hold(locks, user, id);
-  return remember(local, session, user, pool, id);
+  const release = await hold(locks, user, id) ?? (() => {});
+  return { id: remember(local, session, user, pool, id), release };
 }
 
 function remember(
@@ -86,18 +93,26 @@ function remember(
   return id;
 }
 
-/** Takes the lock of `id` for the page's life, if no other tab holds it. */
-function hold(locks: LockManager, user: string, id: string): Promise<boolean> {
+/**
+ * Takes the lock of `id` if no other tab holds it, until the page goes away or the returned
+ * function is called; undefined when it is taken.
+ */
+function hold(
+  locks: LockManager,
+  user: string,
+  id: string,
+): Promise<(() => void) | undefined> {
   return new Promise((resolve) => {
     locks.request(
       `parley-device:${user.toLowerCase()}:${id}`,
       { ifAvailable: true },
       (lock) => {
-        resolve(lock !== null);
-        // Held until the page goes away.
-        return lock ? new Promise<void>(() => {}) : undefined;
+        if (!lock) return resolve(undefined);
+        const { promise, resolve: release } = Promise.withResolvers<void>();
+        resolve(() => release());
+        return promise;
       },
-    ).catch(() => resolve(false));
+    ).catch(() => resolve(undefined));
   });
 }
 

@@ -70,6 +70,12 @@ Deno.test("ChatState takes unread counts, read markers and rooms from the welcom
   assert.deepEqual(s.myRooms.value.map((r) => r.key), ["#dev"]);
   assert.equal(s.titleOf("#dev"), "#Dev");
   assert.deepEqual(s.contacts.value, ["Bob"]);
+  // The catch-up after the welcome brings what its count covered: not counted twice.
+  s.apply({ ...msg(13, "carol", "#Dev"), catchup: true } as Parameters<ChatState["apply"]>[0]);
+  s.apply({ ...msg(14, "carol", "#Dev"), catchup: true } as Parameters<ChatState["apply"]>[0]);
+  assert.deepEqual(s.unread.value, { "#dev": 2 });
+  s.apply(msg(15, "carol", "#Dev"));
+  assert.deepEqual(s.unread.value, { "#dev": 3 });
 });
 
 Deno.test("ChatState: rooms joined, changed, left; members with roles and presence", () => {

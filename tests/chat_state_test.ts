@@ -34,6 +34,11 @@ Deno.test("parseDraft() reads @name and @all, else the open conversation", () =>
   assert.deepEqual(parseDraft("  plain words ", EVERYONE), { to: "all", text: "plain words" });
   assert.deepEqual(parseDraft("to bob", "bob"), { to: "bob", text: "to bob" });
   assert.deepEqual(parseDraft("@bob", EVERYONE), { to: "all", text: "@bob" });
+  // In a room, @name mentions: the message stays in the room.
+  assert.deepEqual(parseDraft("@bob can you look?", "#dev"), {
+    to: "#dev",
+    text: "@bob can you look?",
+  });
 });
 
 Deno.test("ChatState files messages by conversation and counts unread ones", () => {
