@@ -214,6 +214,12 @@ Deno.test("ChatState orders rooms by last activity and marks mentions", () => {
   assert.match(html, /class="message mention"/);
   assert.match(html, /mentions you/);
   assert.ok(notifies(s.visible.value[0]));
+  // Typing in a room shows in that room only.
+  s.apply({ type: "presence", user: "Bob", state: "typing", to: "#b-room" });
+  assert.deepEqual(s.typingHere.value, ["Bob"]);
+  s.open("#a-room");
+  assert.deepEqual(s.typingHere.value, []);
+  s.open("#b-room");
   // A room message without a mention is no reason for a desktop notification; private is.
   s.apply(msg(4, "Bob", "#b-room", "plain"));
   assert.ok(!notifies(s.visible.value[1]));

@@ -49,6 +49,8 @@ browserTest("browser: two users create, join and talk in rooms", async (browser)
     // Messages both ways, in the room.
     await alice.say("hello room");
     await bob.sees("hello room");
+    // bob has it on screen: alice's message shows how many have read it.
+    await alice.message("hello room").locator(".status", { hasText: "Read by 1" }).waitFor();
     await bob.say("hi alice, hi room");
     const mention = await alice.sees("hi alice, hi room");
     assert.match(await mention.getAttribute("class") ?? "", /mention/);
@@ -141,6 +143,9 @@ browserTest(
       }
       assert.equal(await count(), 130);
       await alice.page.locator(".history-start").waitFor();
+      const low: string[] = [];
+      await collectContrast(alice.page, "the start of a conversation's history", low);
+      assert.deepEqual(low, [], "texts below 4.5:1");
       const texts = await alice.page.locator(".messages .message .text").allInnerTexts();
       assert.deepEqual(texts, Array.from({ length: 130 }, (_, i) => `line ${i + 1}`));
       assert.deepEqual(alice.errors, []);
@@ -180,6 +185,9 @@ browserTest(
       await second.page.waitForFunction(() => document.title === "Parley");
       await bob.message("second question").locator(".status", { hasText: "Read" }).waitFor();
       await bob.message("first question").locator(".status", { hasText: "Read" }).waitFor();
+      const low: string[] = [];
+      await collectContrast(bob.page, "own messages read", low);
+      assert.deepEqual(low, [], "texts below 4.5:1");
 
       // Read receipts off: read, but bob's tab stays at "Delivered".
       await alice.page.uncheck("#receipts-toggle");
@@ -247,3 +255,72 @@ browserTest("browser: a tab closed for a while catches up exactly once", async (
     await server.close();
   }
 });
+
+browserTest(
+  "browser: the bell asks for notifications; mentions and private messages notify in the background",
+  async (browser) => {
+    const server = await startWebServer();
+    const alice = await PageUser.open(browser, "alice");
+    try {
+      // The browser's Notification, recorded: what was asked, and what was shown.
+      await alice.context.addInitScript(() => {
+        const calls = { requested: 0, shown: [] as string[] };
+        Object.assign(globalThis, { __notifications: calls });
+        class Recorded {
+          static permission = "default";
+          static requestPermission() {
+            calls.requested++;
+            Recorded.permission = "granted";
+            return Promise.resolve("granted");
+          }
+          onclick: (() => void) | null = null;
+          constructor(title: string, options: { body?: string } = {}) {
+            calls.shown.push(`${title}: ${options.body}`);
+          }
+          close() {}
+        }
+        Object.assign(globalThis, { Notification: Recorded });
+      });
+      const calls = () =>
+        alice.page.evaluate(() =>
+          (globalThis as unknown as { __notifications: { requested: number; shown: string[] } })
+            .__notifications
+        );
+      await alice.signIn(server.url, { register: true });
+      const tom = await server.user("tom");
+      assert.equal((await calls()).requested, 0, "never asked on load");
+
+      await alice.page.click("button.bell");
+      await alice.page.locator('button.bell[aria-pressed="true"]').waitFor();
+      assert.equal((await calls()).requested, 1);
+
+      // In the foreground: nothing pops up.
+      await tom.send("alice", "while you look");
+      await alice.seesUnread("tom", 1);
+      // In the background: a private message and a mention do; a plain broadcast does not.
+      await alice.page.evaluate(() => document.hasFocus = () => false);
+      await tom.send("all", "plain news for all");
+      await tom.send("alice", "private ping");
+      await tom.send("all", "alice, look at this");
+      await alice.page.waitForFunction(() =>
+        (globalThis as unknown as { __notifications: { shown: string[] } }).__notifications
+          .shown.length >= 2
+      );
+      await alice.sees("alice, look at this");
+      assert.deepEqual((await calls()).shown, [
+        "tom privately: private ping",
+        "tom to everyone: alice, look at this",
+      ]);
+      // The bell turns them off again.
+      await alice.page.click("button.bell");
+      await alice.page.locator('button.bell[aria-pressed="false"]').waitFor();
+      await tom.send("alice", "not shown");
+      await alice.seesUnread("tom", 3);
+      assert.equal((await calls()).shown.length, 2);
+      assert.deepEqual(alice.errors, []);
+    } finally {
+      await alice.close();
+      await server.close();
+    }
+  },
+);
