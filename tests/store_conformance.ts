@@ -851,6 +851,27 @@ function runLogConformance(name: string, factory: StoreFactory): void {
     assert.equal(await store.readMarker("carol", dev), 0);
   });
 
+  test("read receipts can be turned off, kept with the account, and readers leave them out", async (store) => {
+    await store.createRoom(room("dev"), "alice");
+    await store.joinRoom("dev", "bob");
+    await store.joinRoom("dev", "carol");
+    const dev = roomConv("dev");
+    const { seq } = await store.appendMessage(logMessage("r0", dev, "alice", "hello"));
+    assert.equal(await store.receiptsOn("bob"), true, "on until turned off");
+    await store.markRead("bob", dev, seq);
+    await store.markRead("carol", dev, seq);
+    assert.equal(await store.readCount(dev, seq), 2);
+    await store.setReceipts("bob", false);
+    await store.setReceipts("bob", false);
+    assert.equal(await store.receiptsOn("bob"), false);
+    assert.equal(await store.receiptsOn("carol"), true);
+    assert.equal(await store.readCount(dev, seq), 1, "bob reads, and does not say so");
+    assert.equal(await store.readMarker("bob", dev), seq, "his own marker still moves");
+    await store.setReceipts("bob", true);
+    assert.equal(await store.receiptsOn("bob"), true);
+    assert.equal(await store.readCount(dev, seq), 2);
+  });
+
   test("lists a user's conversations by last activity", async (store) => {
     await store.createRoom(room("dev"), "bob");
     await store.appendMessage(logMessage("a", ab, "alice", "1", 10));

@@ -9,10 +9,25 @@ export const BROADCAST = "all";
 
 /** A decoded client request. `cid` is an optional client reference echoed in the reply. */
 export type Command =
-  | { type: "register"; name: string; password: string; lang?: string; cid?: string }
-  | { type: "login"; name: string; password: string; lang?: string; cid?: string }
+  | {
+    type: "register";
+    name: string;
+    password: string;
+    lang?: string;
+    /** The client's device id: it gets a cursor and a catch-up (docs/protocol.md, "Sync"). */
+    device?: string;
+    cid?: string;
+  }
+  | {
+    type: "login";
+    name: string;
+    password: string;
+    lang?: string;
+    device?: string;
+    cid?: string;
+  }
   /** Text mode's interactive sign-in: log in when the name exists, register when it does not. */
-  | { type: "auth"; name: string; password: string; lang?: string; cid?: string }
+  | { type: "auth"; name: string; password: string; lang?: string; device?: string; cid?: string }
   | { type: "send"; to: string; text: string; cid?: string }
   | { type: "typing"; to: string; active: boolean; cid?: string }
   | { type: "lang"; lang: string; cid?: string }
@@ -22,7 +37,15 @@ export type Command =
    * `cursor` is the `next` of the page before.
    */
   | { type: "search_users"; query: string; cursor?: string; limit: number; cid?: string }
-  | { type: "ack"; ids: string[]; cid?: string }
+  /** By `ids` (a session without a device), or by cursor: everything up to `upTo` (a device). */
+  | { type: "ack"; ids?: string[]; upTo?: number; cid?: string }
+  /** One page of a conversation's history (`with`: `@name` or `#room`), before the seq `before`. */
+  | { type: "history"; with: string; before?: number; limit: number; cid?: string }
+  /** Moves the user's read marker in a conversation. */
+  | { type: "read"; with: string; upTo: number; cid?: string }
+  /** Whether this user sends read receipts. */
+  | { type: "receipts"; on: boolean; cid?: string }
+  | { type: "conversations"; cid?: string }
   | { type: "help"; cid?: string }
   | { type: "ping"; cid?: string }
   /** The answer to the server's `heartbeat`: proves the client reads what it is sent. */
@@ -70,6 +93,10 @@ export interface MessageEvent {
   ts: number;
   /** True when the message was stored while the reader was offline. */
   offline?: boolean;
+  /** Its place in the message log (private and room messages; not `@all`). */
+  seq?: number;
+  /** True on the messages of a device's catch-up. */
+  catchup?: boolean;
   /**
    * Language of `text` as delivered: the reader's language when it was translated, otherwise
    * the sender's. Absent on messages stored before translation existed.
@@ -144,6 +171,16 @@ export interface RoomMemberStatus {
   state: "online" | "offline";
 }
 
+/** One conversation of the user, as `welcome` and `conversations` list it. */
+export interface ConversationInfo {
+  /** `@name` or `#room`. */
+  with: string;
+  lastSeq: number;
+  lastTs: number;
+  readSeq: number;
+  unread: number;
+}
+
 /** Send outcome: `delivered` to at least one live connection, or `stored` durably for later. */
 export type SendStatus = "delivered" | "stored";
 
@@ -168,6 +205,13 @@ export type ServerEvent =
     online: number;
     /** The translation provider (`google`, `apertium`, `libretranslate`), or `off`. */
     translation: string;
+    /** With a device: the device id, its cursor, the newest seq, the conversations. */
+    device?: string;
+    cursor?: number;
+    seq?: number;
+    conversations?: ConversationInfo[];
+    /** Whether this user sends read receipts. */
+    receipts?: boolean;
     cid?: string;
   }
   | MessageEvent
@@ -187,6 +231,8 @@ export type ServerEvent =
     recipients: number;
     /** True when this cid was seen before and the original outcome is repeated. */
     duplicate?: boolean;
+    /** The message's place in the log (private and room messages). */
+    seq?: number;
     cid?: string;
   }
   | {
@@ -206,7 +252,27 @@ export type ServerEvent =
     cid?: string;
   }
   | { type: "lang"; lang: string; cid?: string }
-  | { type: "acked"; count: number; cid?: string }
+  | { type: "acked"; count: number; cursor?: number; cid?: string }
+  /** After each page of a device's catch-up: acknowledge `seq`; `more` pages follow the ack. */
+  | { type: "synced"; seq: number; more: boolean }
+  /** A page of history, oldest first; `more`: older messages remain. */
+  | { type: "history"; with: string; messages: MessageEvent[]; more: boolean; cid?: string }
+  /** The user's read marker in a conversation moved (on any of their devices). */
+  | { type: "read"; with: string; readSeq: number; unread: number; cid?: string }
+  /**
+   * The state of a message the reader sent: private (`state`), or how many members of a room
+   * read it (`readers`).
+   */
+  | {
+    type: "receipt";
+    with: string;
+    id?: string;
+    seq: number;
+    state?: "delivered" | "read";
+    readers?: number;
+  }
+  | { type: "receipts"; on: boolean; cid?: string }
+  | { type: "conversations"; conversations: ConversationInfo[]; cid?: string }
   | { type: "pong"; cid?: string }
   /**
    * JSON mode: sent to a connection that has been sent other events lately; the client answers

@@ -6,6 +6,8 @@ import {
   optionalBoolean,
   optionalChoice,
   optionalCount,
+  optionalDevice,
+  optionalSeq,
   optionalString,
   optionalText,
   requireCount,
@@ -31,6 +33,8 @@ import {
   MAX_TOPIC,
   ROOMS_PAGE,
 } from "./handlers/rooms.ts";
+import { handleHistory, HISTORY_PAGE, MAX_HISTORY_PAGE } from "./history.ts";
+import { handleConversations, handleRead, handleReceipts } from "./receipts.ts";
 import { handleHelp, handleOriginals, handlePing, handleQuit } from "./handlers/misc.ts";
 import type { Router } from "./router.ts";
 import type { ClientSession } from "./client_session.ts";
@@ -62,6 +66,7 @@ const credentials = <T extends "register" | "login" | "auth">(type: T) => (raw: 
     name: requireString(raw, "name", 64),
     password: requireString(raw, "password", 1024),
     lang: optionalString(raw, "lang", 35),
+    device: optionalDevice(raw),
     cid: clientId(raw),
   }) as Extract<Command, { type: T }>;
 
@@ -127,12 +132,61 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
     }),
     run: handleSearchUsers,
   },
-  // {"type":"ack","ids":[ID,...]}
+  // {"type":"ack","ids":[ID,...]} or, from a device, {"type":"ack","upTo":SEQ}
   ack: {
     auth: "in",
     cost: 0,
-    parse: (raw) => ({ type: "ack", ids: requireStringList(raw, "ids", 1000), cid: clientId(raw) }),
+    parse: (raw) => {
+      const upTo = optionalSeq(raw, "upTo");
+      return upTo !== undefined && raw.ids === undefined
+        ? { type: "ack", upTo, cid: clientId(raw) }
+        : { type: "ack", ids: requireStringList(raw, "ids", 1000), cid: clientId(raw) };
+    },
     run: handleAck,
+  },
+  // {"type":"history","with":"@bob"|"#dev","before"?:SEQ,"limit"?:N}
+  history: {
+    auth: "in",
+    cost: 2,
+    parse: (raw) => ({
+      type: "history",
+      with: requireString(raw, "with", 65),
+      before: optionalSeq(raw, "before"),
+      limit: optionalCount(raw, "limit", HISTORY_PAGE, 1, MAX_HISTORY_PAGE),
+      cid: clientId(raw),
+    }),
+    run: handleHistory,
+  },
+  // {"type":"read","with":"@bob"|"#dev","upTo":SEQ}
+  read: {
+    auth: "in",
+    cost: 0.25,
+    parse: (raw) => ({
+      type: "read",
+      with: requireString(raw, "with", 65),
+      upTo: requireCount(raw, "upTo"),
+      cid: clientId(raw),
+    }),
+    run: handleRead,
+  },
+  // {"type":"receipts","on":BOOL}
+  receipts: {
+    auth: "in",
+    cost: 0.25,
+    parse: (raw) => {
+      if (typeof raw.on !== "boolean") {
+        throw new ParleyError("bad_argument", `'receipts' needs "on" as true or false.`);
+      }
+      return { type: "receipts", on: raw.on, cid: clientId(raw) };
+    },
+    run: handleReceipts,
+  },
+  // {"type":"conversations"}
+  conversations: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => ({ type: "conversations", cid: clientId(raw) }),
+    run: handleConversations,
   },
   // {"type":"help"}
   help: {

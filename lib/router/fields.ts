@@ -140,3 +140,23 @@ export function optionalChoice<T extends string>(
   }
   return value as T;
 }
+
+/** A device id, when given: 1-64 printable ASCII characters without spaces (a UUID does). */
+export function optionalDevice(raw: RawCommand): string | undefined {
+  const value = raw.device;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string" || !/^[\x21-\x7e]{1,64}$/.test(value)) {
+    throw new ParleyError(
+      "bad_argument",
+      `"device" must be 1-64 printable ASCII characters without spaces (a UUID does).`,
+    );
+  }
+  return value;
+}
+
+/** An optional `seq` (a whole number, 0 or more), undefined when absent. */
+export function optionalSeq(raw: RawCommand, field: string): number | undefined {
+  const value = raw[field];
+  if (value === undefined || value === null) return undefined;
+  return requireCount(raw, field);
+}

@@ -46,6 +46,7 @@ export async function deliverPending(
       };
       last = session.writeNow(messageFor(message, outcomes[i], m.lang));
       session.unacked.add(m.id);
+      session.replayed(m.id);
     });
     session.morePending = batch.length === batchSize;
     if (session.conn.dialect === "text" && batch.length) {

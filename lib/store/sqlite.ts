@@ -812,6 +812,19 @@ export class SqliteStore implements Store {
     return Number((this.#q.readCount.get(conv, seq, String(row.sender_key)) as { n: number }).n);
   }
 
+  async setReceipts(userKey: string, on: boolean): Promise<void> {
+    this.#assertOpen();
+    await this.#enqueue(1, this.#ready, () => {
+      if (on) this.#q.setReceiptsOn.run(userKey);
+      else this.#q.setReceiptsOff.run(userKey);
+    });
+  }
+
+  async receiptsOn(userKey: string): Promise<boolean> {
+    await this.#open();
+    return this.#q.receiptsOff.get(userKey) === undefined;
+  }
+
   async pruneHistory(olderThanTs: number): Promise<number> {
     this.#assertOpen();
     let removed = 0;

@@ -85,6 +85,9 @@ CREATE TABLE IF NOT EXISTS read_markers (
   PRIMARY KEY (user_key, conv)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS read_markers_by_conv ON read_markers (conv, seq);
+CREATE TABLE IF NOT EXISTS receipts_off (
+  user_key TEXT PRIMARY KEY
+) WITHOUT ROWID;
 `;
 
 /** Messages pruned per transaction. */
@@ -171,8 +174,12 @@ export function logStatements(p: (sql: string) => StatementSync): Record<string,
     ),
     deleteMarker: p("DELETE FROM read_markers WHERE user_key = ? AND conv = ?"),
     readCount: p(
-      "SELECT count(*) AS n FROM read_markers WHERE conv = ? AND seq >= ? AND user_key != ?",
+      "SELECT count(*) AS n FROM read_markers WHERE conv = ? AND seq >= ? AND user_key != ? " +
+        "AND user_key NOT IN (SELECT user_key FROM receipts_off)",
     ),
+    receiptsOff: p("SELECT 1 AS off FROM receipts_off WHERE user_key = ?"),
+    setReceiptsOff: p("INSERT OR IGNORE INTO receipts_off (user_key) VALUES (?)"),
+    setReceiptsOn: p("DELETE FROM receipts_off WHERE user_key = ?"),
     insertRoom: p(
       "INSERT INTO rooms (key, name, topic, visibility, created_at) VALUES (?, ?, ?, ?, ?)",
     ),

@@ -310,8 +310,18 @@ export interface Store {
   markRead(userKey: string, conv: string, seq: number): Promise<number>;
   /** The user's read marker in `conv` (0: nothing read). */
   readMarker(userKey: string, conv: string): Promise<number>;
-  /** How many members of room `conv`, the sender of message `seq` aside, have read up to it. */
+  /**
+   * How many members of room `conv`, the sender of message `seq` aside, have read up to it;
+   * members who turned read receipts off are not counted.
+   */
   readCount(conv: string, seq: number): Promise<number>;
+  /**
+   * Whether the user tells others what they read (`/receipts on|off`); kept with the account.
+   * Their read marker moves either way (their own unread counts need it).
+   */
+  setReceipts(userKey: string, on: boolean): Promise<void>;
+  /** Whether the user sends read receipts (true until they turn them off). */
+  receiptsOn(userKey: string): Promise<boolean>;
   /**
    * Retention: removes the oldest messages of the log while they are older than `olderThanTs`,
    * stopping at the first newer one (so history has no holes). Retention wins: a device whose
