@@ -264,6 +264,15 @@ Deno.test("an invitation still standing is shown at sign-in", () =>
     await again.login("bob", PASSWORD);
     const shown = await again.nextOf("invite");
     assert.deepEqual([shown.room, shown.by], ["#ops", "alice"]);
+
+    // Declined (leave without being in it), it is not shown again, and no longer lets him in.
+    const declined = await again.request({ type: "leave", room: "ops" }, "left");
+    assert.deepEqual([declined.room, declined.declined], ["#ops", true]);
+    await again.quit();
+    const third = await server.client();
+    await third.login("bob", PASSWORD);
+    assert.equal(await refused(join(third, "ops")), "not_invited");
+    assert.ok(!third.buffered.some((e) => e.type === "invite"), "no invitation shown");
   }));
 
 Deno.test("room membership survives a SIGKILL and restart of the server", async () => {

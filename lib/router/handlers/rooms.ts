@@ -100,6 +100,7 @@ async function showLastPage(router: Router, session: ClientSession, label: strin
  * {"type":"leave","room":"dev"}
  * Leaves a room. An owner who leaves hands it to the longest-standing member; the last member
  * leaving leaves it empty (it keeps its name, topic and history, and the next to join owns it).
+ * Someone invited who is not in it declines the invitation (it is no longer shown at sign-in).
  */
 export async function handleLeave(
   router: Router,
@@ -108,7 +109,12 @@ export async function handleLeave(
 ): Promise<void> {
   const user = session.user!;
   const room = await loadRoom(router, cmd.room);
-  const was = await requireMember(router, room, user.key);
+  const was = await router.store.member(room.key, user.key);
+  if (!was) {
+    if (!await router.store.dropInvite(room.key, user.key)) throw notAMember(room);
+    const event = { type: "left", room: roomLabel(room.name), declined: true } as const;
+    return tellUser(router, session, event, cmd.cid);
+  }
   if (!await router.store.leaveRoom(room.key, user.key)) throw notAMember(room);
   tellUser(router, session, { type: "left", room: roomLabel(room.name) }, cmd.cid);
   const owner = was.role === "owner" ? await ownerOf(router, room.key) : undefined;
