@@ -26,6 +26,7 @@ export async function handleJoin(
   let room = await router.store.getRoom(key);
   if (room && cmd.create) throw roomTaken(room);
   let created = false;
+  let already = false;
   let role: RoomRole = "owner";
   if (!room) {
     try {
@@ -41,8 +42,9 @@ export async function handleJoin(
     }
   }
   if (!created) {
-    const { member, already } = await router.store.joinRoom(key, user.key);
-    role = member.role;
+    const joined = await router.store.joinRoom(key, user.key);
+    role = joined.member.role;
+    already = joined.already;
     if (!already) {
       // A room everyone left has no owner: the first to come back takes it.
       if (!(await router.store.members(key)).some((m) => m.role === "owner")) {
@@ -58,7 +60,7 @@ export async function handleJoin(
     }
   }
   const now = (await router.store.getRoom(key)) ?? room;
-  tellUser(router, session, {
+  const event = {
     type: "joined",
     room: roomLabel(now.name),
     topic: now.topic,
@@ -66,7 +68,10 @@ export async function handleJoin(
     role,
     members: now.members,
     created,
-  }, cmd.cid);
+  } as const;
+  // A member already: only the one who asked needs the answer again.
+  if (already) session.emit({ ...event, cid: cmd.cid });
+  else tellUser(router, session, event, cmd.cid);
   // A room just made has nothing to show yet.
   if (!created) await showLastPage(router, session, roomLabel(now.name));
 }
