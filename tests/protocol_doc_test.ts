@@ -129,6 +129,10 @@ Deno.test("the rooms example session in docs/protocol.md replays against a serve
   await replay(example("rooms"));
 });
 
+Deno.test("the devices and sync example in docs/protocol.md replays against a server", async () => {
+  await replay(example("sync"));
+});
+
 /** One line of an example: `alice> ...` was sent by connection alice, `alice< ...` received. */
 interface Step {
   conn: string;
@@ -139,7 +143,7 @@ interface Step {
 }
 
 /** The transcript in the code block after `<!-- example: kind -->`. */
-function example(kind: "json" | "text" | "rooms"): Step[] {
+function example(kind: "json" | "text" | "rooms" | "sync"): Step[] {
   const marker = DOC.indexOf(`<!-- example: ${kind} -->`);
   assert.notEqual(marker, -1, `no '<!-- example: ${kind} -->' in docs/protocol.md`);
   const fence = DOC.indexOf("```", marker);
@@ -249,8 +253,12 @@ function compareFrame(
       const known = ids.get(String(want));
       if (known === undefined) ids.set(String(want), String(got));
       else assert.equal(got, known, `the same message keeps its id: ${where}`);
-    } else if (key === "ts" || key === "retryAfter") {
+    } else if (key === "ts" || key === "lastTs" || key === "retryAfter") {
       assert.equal(typeof got, "number", where);
+    } else if (Array.isArray(want) && want.some((w) => typeof w === "object" && w !== null)) {
+      // A list of messages (history) or conversations: each compared like a frame of its own.
+      assert.ok(Array.isArray(got) && got.length === want.length, `field '${key}': ${where}`);
+      want.forEach((w, i) => compareFrame(got[i], w, ids, at));
     } else if (key === "version") {
       assert.equal(typeof got, "string", where);
     } else {

@@ -203,11 +203,14 @@ Deno.test("both devices of a member get room events; the joiner's other device l
     const other = await phone.nextOf("joined");
     assert.deepEqual([other.room, other.cid], ["#dev", undefined]);
 
+    // Joining again answers the one who asked; the other device has nothing new to hear.
+    await join(laptop, "dev");
     await alice.request({ type: "topic", room: "dev", text: "both see this" }, "room");
     for (const device of [laptop, phone]) {
       const e = await device.nextOf("room", (e) => e.topic !== undefined);
       assert.deepEqual([e.topic, e.by, e.cid], ["both see this", "alice", undefined]);
     }
+    assert.ok(!phone.buffered.some((e) => e.type === "joined"), "one joined per device");
 
     await phone.request({ type: "leave", room: "dev" }, "left");
     assert.equal((await laptop.nextOf("left")).room, "#dev");
@@ -264,6 +267,15 @@ Deno.test("an invitation still standing is shown at sign-in", () =>
     await again.login("bob", PASSWORD);
     const shown = await again.nextOf("invite");
     assert.deepEqual([shown.room, shown.by], ["#ops", "alice"]);
+
+    // Declined (leave without being in it), it is not shown again, and no longer lets him in.
+    const declined = await again.request({ type: "leave", room: "ops" }, "left");
+    assert.deepEqual([declined.room, declined.declined], ["#ops", true]);
+    await again.quit();
+    const third = await server.client();
+    await third.login("bob", PASSWORD);
+    assert.equal(await refused(join(third, "ops")), "not_invited");
+    assert.ok(!third.buffered.some((e) => e.type === "invite"), "no invitation shown");
   }));
 
 Deno.test("room membership survives a SIGKILL and restart of the server", async () => {
@@ -311,3 +323,31 @@ Deno.test("room membership survives a SIGKILL and restart of the server", async 
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("joining a room shows its last page of history, oldest first, in JSON and text mode", () =>
+  withServer(async (server) => {
+    const alice = await server.user("alice");
+    await join(alice, "dev");
+    for (const text of ["one", "two", "three"]) await alice.send("#dev", text);
+
+    const bob = await server.user("bob");
+    await join(bob, "dev");
+    const page = await bob.nextOf("history");
+    assert.equal(page.with, "#dev");
+    assert.deepEqual(page.messages.map((m) => m.text), ["one", "two", "three"]);
+    assert.equal(page.more, false);
+
+    // A room just created has no history to show.
+    await join(bob, "empty");
+    await join(bob, "dev");
+    const again = await bob.nextOf("history");
+    assert.ok(!bob.buffered.some((e) => e.type === "history"));
+    assert.equal(again.with, "#dev");
+
+    const carol = await textUser(server, "carol");
+    await carol.write("/join #dev");
+    await carol.waitFor("* You are in #dev (public, 3 members).");
+    await carol.waitFor("* History with #dev, 3 lines:");
+    await carol.waitFor(/^\[\d\d:\d\d\] #dev alice: one$/);
+    await carol.waitFor(/^\[\d\d:\d\d\] #dev alice: three$/);
+  }));

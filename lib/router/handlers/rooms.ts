@@ -6,6 +6,7 @@ import type { RoomMember, RoomRecord } from "../../store/store.ts";
 import type { Router } from "../router.ts";
 import type { ClientSession } from "../client_session.ts";
 import { nameOf, roomLabel, tellRoom, tellUser } from "../room_audience.ts";
+import { sendHistoryPage } from "../history.ts";
 
 type Cmd<T extends Command["type"]> = Extract<Command, { type: T }>;
 
@@ -25,6 +26,7 @@ export async function handleJoin(
   let room = await router.store.getRoom(key);
   if (room && cmd.create) throw roomTaken(room);
   let created = false;
+  let already = false;
   let role: RoomRole = "owner";
   if (!room) {
     try {
@@ -40,8 +42,9 @@ export async function handleJoin(
     }
   }
   if (!created) {
-    const { member, already } = await router.store.joinRoom(key, user.key);
-    role = member.role;
+    const joined = await router.store.joinRoom(key, user.key);
+    role = joined.member.role;
+    already = joined.already;
     if (!already) {
       // A room everyone left has no owner: the first to come back takes it.
       if (!(await router.store.members(key)).some((m) => m.role === "owner")) {
@@ -57,7 +60,7 @@ export async function handleJoin(
     }
   }
   const now = (await router.store.getRoom(key)) ?? room;
-  tellUser(router, session, {
+  const event = {
     type: "joined",
     room: roomLabel(now.name),
     topic: now.topic,
@@ -65,13 +68,44 @@ export async function handleJoin(
     role,
     members: now.members,
     created,
-  }, cmd.cid);
+  } as const;
+  // A member already: only the one who asked needs the answer again.
+  if (already) session.emit({ ...event, cid: cmd.cid });
+  else tellUser(router, session, event, cmd.cid);
+  // A room just made has nothing to show yet.
+  if (!created) await showLastPage(router, session, roomLabel(now.name));
+}
+
+/** Lines of history text mode shows after a join (JSON clients get a default page). */
+const TEXT_JOIN_PAGE = 20;
+
+/**
+ * The room's last page of history, for the session that joined, as a `history` event. The
+ * join stands whatever happens here: a failure is logged, not answered.
+ */
+async function showLastPage(router: Router, session: ClientSession, label: string): Promise<void> {
+  const text = session.conn.dialect === "text";
+  try {
+    const page = await sendHistoryPage(router, session, label, {
+      limit: text ? TEXT_JOIN_PAGE : undefined,
+    });
+    // Text mode's `/history #room` then goes on from the page shown.
+    if (text && page.more && page.first !== undefined) {
+      session.lastHistory = { with: label, before: page.first };
+    }
+  } catch (err) {
+    router.logger.warn("could not show a room's history after a join", {
+      session: session.id,
+      error: err,
+    });
+  }
 }
 
 /**
  * {"type":"leave","room":"dev"}
  * Leaves a room. An owner who leaves hands it to the longest-standing member; the last member
  * leaving leaves it empty (it keeps its name, topic and history, and the next to join owns it).
+ * Someone invited who is not in it declines the invitation (it is no longer shown at sign-in).
  */
 export async function handleLeave(
   router: Router,
@@ -80,7 +114,12 @@ export async function handleLeave(
 ): Promise<void> {
   const user = session.user!;
   const room = await loadRoom(router, cmd.room);
-  const was = await requireMember(router, room, user.key);
+  const was = await router.store.member(room.key, user.key);
+  if (!was) {
+    if (!await router.store.dropInvite(room.key, user.key)) throw notAMember(room);
+    const event = { type: "left", room: roomLabel(room.name), declined: true } as const;
+    return tellUser(router, session, event, cmd.cid);
+  }
   if (!await router.store.leaveRoom(room.key, user.key)) throw notAMember(room);
   tellUser(router, session, { type: "left", room: roomLabel(room.name) }, cmd.cid);
   const owner = was.role === "owner" ? await ownerOf(router, room.key) : undefined;
