@@ -4,6 +4,7 @@ import type { ServerEvent, UserStatus } from "../protocol/types.ts";
 import type { ClientIdRecord, Store, UserRecord } from "../store/store.ts";
 import { welcomeClient } from "./handlers/account.ts";
 import { LiveAcks } from "./live_acks.ts";
+import { roomAudience } from "./handlers/presence.ts";
 import type { TrackedMessage } from "./reader_watch.ts";
 import type { Connection } from "./connection.ts";
 import type { Limits, RouterOptions } from "./options.ts";
@@ -286,6 +287,12 @@ export class Router {
     const sender = this.online.get(from);
     if (!sender) return;
     const name = sender.values().next().value!.user!.name;
+    if (to.startsWith("#")) {
+      void this.#roomTypingStopped(name, from, to.slice(1)).catch((err) => {
+        this.logger.error("room typing stop failed", { error: err });
+      });
+      return;
+    }
     const targets = to === "all"
       ? [...this.online].filter(([k]) => k !== from).flatMap(([, s]) => [...s])
       : [...this.sessionsOf(to)];
@@ -297,6 +304,13 @@ export class Router {
       state: "online",
       to: to === "all" ? "all" : targets[0].user!.name,
     }, targets);
+  }
+
+  async #roomTypingStopped(name: string, from: string, roomKey: string): Promise<void> {
+    const room = await this.store.getRoom(roomKey);
+    const targets = room && await roomAudience(this, roomKey, from);
+    if (!targets?.length) return;
+    this.fanout({ type: "presence", user: name, state: "online", to: `#${room!.name}` }, targets);
   }
 
   /**

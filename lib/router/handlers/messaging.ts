@@ -40,8 +40,9 @@ export async function handleSend(
     );
   }
   if (cmd.cid !== undefined) {
-    const seen = router.recentClientIds.get(from.key, cmd.cid) ??
-      await router.store.lookupClientId(from.key, cmd.cid);
+    // Recent sends are remembered here; older ones of stored messages are found by the append,
+    // which also gives their seq.
+    const seen = router.recentClientIds.get(from.key, cmd.cid);
     if (seen) return session.emit({ type: "sent", ...seen, duplicate: true, cid: cmd.cid });
   }
 
