@@ -219,6 +219,10 @@ async function nextFrame(conn: Conn, step: Step): Promise<Record<string, unknown
   }
 }
 
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 function isFrame(line: string): boolean {
   try {
     const value = JSON.parse(line);
@@ -253,6 +257,10 @@ function compareFrame(
       assert.equal(typeof got, "number", where);
     } else if (key === "version") {
       assert.equal(typeof got, "string", where);
+    } else if (Array.isArray(want) && want.length > 0 && want.every(isObject)) {
+      // A list of frames (a history page's messages): each compared as a frame, ids and all.
+      assert.ok(Array.isArray(got) && got.length === want.length, `field '${key}': ${where}`);
+      want.forEach((w, i) => compareFrame(got[i], w, ids, at));
     } else {
       assert.deepEqual(got, want, `field '${key}': ${where}`);
     }

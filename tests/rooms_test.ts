@@ -311,3 +311,31 @@ Deno.test("room membership survives a SIGKILL and restart of the server", async 
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("joining a room shows its last page of history, oldest first, in JSON and text mode", () =>
+  withServer(async (server) => {
+    const alice = await server.user("alice");
+    await join(alice, "dev");
+    for (const text of ["one", "two", "three"]) await alice.send("#dev", text);
+
+    const bob = await server.user("bob");
+    await join(bob, "dev");
+    const page = await bob.nextOf("history");
+    assert.equal(page.with, "#dev");
+    assert.deepEqual(page.messages.map((m) => m.text), ["one", "two", "three"]);
+    assert.equal(page.more, false);
+
+    // A room just created has no history to show.
+    await join(bob, "empty");
+    await join(bob, "dev");
+    const again = await bob.nextOf("history");
+    assert.ok(!bob.buffered.some((e) => e.type === "history"));
+    assert.equal(again.with, "#dev");
+
+    const carol = await textUser(server, "carol");
+    await carol.write("/join #dev");
+    await carol.waitFor("* You are in #dev (public, 3 members).");
+    await carol.waitFor("* History with #dev, 3 lines:");
+    await carol.waitFor(/^\[\d\d:\d\d\] #dev alice: one$/);
+    await carol.waitFor(/^\[\d\d:\d\d\] #dev alice: three$/);
+  }));

@@ -6,6 +6,7 @@ import type { RoomMember, RoomRecord } from "../../store/store.ts";
 import type { Router } from "../router.ts";
 import type { ClientSession } from "../client_session.ts";
 import { nameOf, roomLabel, tellRoom, tellUser } from "../room_audience.ts";
+import { sendHistoryPage } from "../history.ts";
 
 type Cmd<T extends Command["type"]> = Extract<Command, { type: T }>;
 
@@ -66,6 +67,33 @@ export async function handleJoin(
     members: now.members,
     created,
   }, cmd.cid);
+  // A room just made has nothing to show yet.
+  if (!created) await showLastPage(router, session, roomLabel(now.name));
+}
+
+/** Lines of history text mode shows after a join (JSON clients get a default page). */
+const TEXT_JOIN_PAGE = 20;
+
+/**
+ * The room's last page of history, for the session that joined, as a `history` event. The
+ * join stands whatever happens here: a failure is logged, not answered.
+ */
+async function showLastPage(router: Router, session: ClientSession, label: string): Promise<void> {
+  const text = session.conn.dialect === "text";
+  try {
+    const page = await sendHistoryPage(router, session, label, {
+      limit: text ? TEXT_JOIN_PAGE : undefined,
+    });
+    // Text mode's `/history #room` then goes on from the page shown.
+    if (text && page.more && page.first !== undefined) {
+      session.lastHistory = { with: label, before: page.first };
+    }
+  } catch (err) {
+    router.logger.warn("could not show a room's history after a join", {
+      session: session.id,
+      error: err,
+    });
+  }
 }
 
 /**
