@@ -53,6 +53,8 @@ export class ChatView {
   #receipts: ReceiptLines;
   /** Per conversation: the `seq` the next `/history` page ends before; 0 when none is left. */
   #historyBefore = new Map<string, number>();
+  /** Whether the user sends read receipts, as the server last said (undefined: not said). */
+  receiptsOn: boolean | undefined;
   /** Catch-up messages shown since the last welcome; undefined when no catch-up was announced. */
   #caughtUp: number | undefined;
 
@@ -145,6 +147,7 @@ export class ChatView {
         this.#read.reset(e.conversations);
         return this.print(...this.#unreadLines(true));
       case "receipts":
+        this.receiptsOn = e.on;
         return this.print(
           f.info(
             e.on
@@ -437,6 +440,7 @@ export class ChatView {
     this.#translation = e.translation;
     const w = e as Welcome;
     if (w.conversations) this.#read.reset(w.conversations);
+    if (w.receipts !== undefined) this.receiptsOn = w.receipts;
     this.#caughtUp = undefined;
     if (e.pending > 0) {
       lines.push(
