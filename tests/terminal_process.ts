@@ -59,11 +59,14 @@ export class ClientProcess {
     await this.#writer.write(utf8.encode(lines.map((l) => `${l}\n`).join("")));
   }
 
-  /** Waits until the output matches `pattern`; returns the matching line. */
-  async waitFor(pattern: string | RegExp, timeoutMs = 10_000): Promise<string> {
+  /**
+   * Waits until the output (from offset `from` on: an earlier `output.length`) matches
+   * `pattern`; returns the matching line.
+   */
+  async waitFor(pattern: string | RegExp, timeoutMs = 10_000, from = 0): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     while (true) {
-      const line = this.#out.split("\n").find((l) =>
+      const line = this.#out.slice(from).split("\n").find((l) =>
         typeof pattern === "string" ? l.includes(pattern) : pattern.test(l)
       );
       if (line !== undefined) return line;

@@ -10,6 +10,7 @@ import { Formatter } from "../lib/client/terminal/format.ts";
 import { ChatView } from "../lib/client/terminal/view.ts";
 import { PASSWORD, withServer } from "./helpers.ts";
 import { welcomeEvent } from "./fixtures.ts";
+import { textUser } from "./raw.ts";
 import { ClientProcess, freshDeviceFile, RecordingTerminal } from "./terminal_process.ts";
 
 /** A message with the fields of stored conversations, as the view receives it. */
@@ -131,12 +132,13 @@ Deno.test("ChatView marks what it prints as read, a few lines at a time, and cou
     ],
   };
   view.show(welcome);
-  assert.ok(term.take().includes("* 2 messages arrived while you were away:"));
+  term.take();
   const missed = { type: "message" as const, ts: TS, catchup: true };
   view.show(msg({ ...missed, id: "a", seq: 12, from: "bob", to: "alice", text: "there?" }));
   view.show(msg({ ...missed, id: "b", seq: 14, from: "carol", to: "#dev", text: "at 3" }));
   view.show({ type: "synced", seq: 14, more: false });
   assert.deepEqual(term.take(), [
+    "* 2 messages arrived while you were away:",
     "[14:07] (missed) bob → you: there?",
     "[14:07] (missed) #dev carol: at 3",
     "* End of what you missed (2 messages).",
@@ -302,3 +304,205 @@ Deno.test("terminal client keeps its device id across restarts", () =>
       await second?.dispose();
     }
   }));
+
+/** A terminal client signed in as `name` (whose account exists), with its own device file. */
+async function terminalAs(port: number, name: string, deviceFile = freshDeviceFile()) {
+  const term = new ClientProcess(port, [], deviceFile);
+  await term.type(name, PASSWORD, "");
+  await term.waitFor(`Welcome back, ${name}!`);
+  return term;
+}
+
+/** Runs `body` with a terminal, and shows what it printed when something fails. */
+async function withTerminal(term: ClientProcess, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- the client printed:\n${term.output}`);
+  } finally {
+    await term.dispose();
+  }
+}
+
+Deno.test("terminal client talks in a room with a JSON client and a text client", () =>
+  withServer(async (server) => {
+    const bob = await server.user("bob");
+    await (await server.user("dave")).quit();
+    const carol = await textUser(server, "carol");
+    const term = await terminalAs(server.port, "dave");
+    await withTerminal(term, async () => {
+      await term.type("/join #dev");
+      await term.waitFor("* Created #dev; you own it.");
+      await bob.request({ type: "join", room: "#dev" }, "joined");
+      await carol.write("/join #dev");
+      await term.waitFor("* carol joined #dev");
+
+      // Plain text goes to the current room: everyone in it gets it, each in their own way.
+      await term.type("hello room");
+      const m = await bob.nextOf("message", (e) => e.to === "#dev");
+      assert.deepEqual([m.from, m.text], ["dave", "hello room"]);
+      await carol.waitFor(/^\[\d\d:\d\d\] #dev dave: hello room$/);
+      await term.waitFor(/^\[[\w :]+\] #dev you: hello room$/);
+
+      await bob.send("#dev", "hi from json");
+      await term.waitFor(/^\[[\w :]+\] #dev bob: hi from json$/);
+      await carol.write("#dev hi from nc");
+      await term.waitFor(/^\[[\w :]+\] #dev carol: hi from nc$/);
+
+      // A private message does not move the prompt out of the room; #room text goes anywhere.
+      await bob.send("dave", "psst");
+      await term.waitFor(/bob → you: psst$/);
+      await term.type("still in the room", "@bob back to you");
+      assert.equal((await bob.nextOf("message", (e) => e.text === "still in the room")).to, "#dev");
+      assert.equal((await bob.nextOf("message", (e) => e.text === "back to you")).to, "bob");
+      await term.type("#dev and the room again");
+      await carol.waitFor("#dev dave: and the room again");
+
+      // Not a member: a clear error, and the prompt stays where it was.
+      await term.type("#ops anyone?");
+      await term.waitFor(/^! .*#?ops/i);
+      assert.equal((await term.end()).code, 0);
+    });
+  }));
+
+Deno.test("terminal client pages through a room's history, oldest first, without gaps", () =>
+  withServer(async (server) => {
+    const bob = await server.user("bob");
+    await (await server.user("dave")).quit();
+    await bob.request({ type: "join", room: "#log" }, "joined");
+    for (let i = 1; i <= 25; i++) await bob.send("#log", `line ${i}`);
+    const term = await terminalAs(server.port, "dave");
+    await withTerminal(term, async () => {
+      await term.type("/join #log");
+      // A join shows the room's last page: here all of it.
+      await term.waitFor("* You joined #log (2 members).");
+      await term.waitFor("* That is the beginning of #log.");
+      const from = term.output.length;
+      await term.type("/history 10");
+      await term.waitFor("* /history #log again for the page before.", undefined, from);
+      await term.type("/history 10");
+      await term.waitFor(/#log bob: line 6$/, undefined, from);
+      await term.type("/history #log 10");
+      await term.waitFor("* That is the beginning of #log.", undefined, from);
+      assert.equal((await term.end()).code, 0);
+      const paged = term.output.slice(from).split("\n")
+        .flatMap((l) => l.match(/#log bob: line (\d+)$/)?.[1] ?? []).map(Number);
+      assert.deepEqual(paged, [
+        ...[16, 17, 18, 19, 20, 21, 22, 23, 24, 25],
+        ...[6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+        ...[1, 2, 3, 4, 5],
+      ]);
+    });
+  }, { limits: { ratePerSec: 1000, rateBurst: 1000 } }));
+
+Deno.test("terminal client catches up once after a restart, with the same device id", () =>
+  withServer(async (server) => {
+    const bob = await server.user("bob");
+    await (await server.user("erin")).quit();
+    const device = freshDeviceFile();
+    let term = await terminalAs(server.port, "erin", device);
+    await withTerminal(term, async () => {
+      assert.equal((await term.end()).code, 0);
+    });
+
+    await bob.send("erin", "first while away");
+    await bob.send("erin", "second while away");
+    term = await terminalAs(server.port, "erin", device);
+    await withTerminal(term, async () => {
+      await term.waitFor("* 2 messages arrived while you were away:");
+      await term.waitFor(/\(missed\) bob → you: first while away$/);
+      await term.waitFor(/\(missed\) bob → you: second while away$/);
+      await term.waitFor("* End of what you missed (2 messages).");
+      // The catch-up is acknowledged: wait until the server has the cursor, then leave.
+      await term.type("/unread");
+      await term.waitFor(/^\* (Nothing unread|.*unread in)/);
+      assert.equal((await term.end()).code, 0);
+    });
+
+    term = await terminalAs(server.port, "erin", device);
+    await withTerminal(term, async () => {
+      await bob.send("erin", "live again");
+      await term.waitFor(/bob → you: live again$/);
+      assert.equal((await term.end()).code, 0);
+      assert.ok(!term.output.includes("while away"), "the catch-up came once");
+      assert.ok(!term.output.includes("arrived while you were away"));
+    });
+  }));
+
+Deno.test("terminal client shows when its messages are read, and is read when it prints", () =>
+  withServer(async (server) => {
+    const bob = await server.user("bob");
+    await (await server.user("dave")).quit();
+    const term = await terminalAs(server.port, "dave");
+    await withTerminal(term, async () => {
+      await term.type("@bob did you see this?");
+      const m = await bob.nextOf("message", (e) => e.from === "dave");
+      assert.ok(m.seq !== undefined);
+      await bob.request({ type: "read", with: "@dave", upTo: m.seq }, "read");
+      await term.waitFor(/^\* bob read your message of [\w :]+$/);
+
+      // The other way: what the terminal prints, it reads, and bob is told.
+      const sent = await bob.send("dave", "yes, and you?");
+      await term.waitFor(/bob → you: yes, and you\?$/);
+      const receipt = await bob.nextOf("receipt", (e) => e.seq === sent.seq && e.state === "read");
+      assert.equal(receipt.with.replace(/^@/, ""), "dave");
+
+      // With receipts off, bob hears of delivery only.
+      await term.type("/receipts");
+      await term.waitFor("* Read receipts are on (/receipts off stops them).");
+      await term.type("/receipts off");
+      await term.waitFor("* Read receipts are off: nobody sees");
+      await term.type("/receipts");
+      await term.waitFor("* Read receipts are off (/receipts on sends them).");
+      const quiet = await bob.send("dave", "and now?");
+      await term.waitFor(/bob → you: and now\?$/);
+      await bob.send("dave", "marker");
+      await term.waitFor(/bob → you: marker$/);
+      await new Promise((r) => setTimeout(r, 800)); // The read markers go after 0.5 s.
+      assert.ok(
+        !bob.buffered.some((e) =>
+          e.type === "receipt" && e.seq === quiet.seq && e.state === "read"
+        ),
+      );
+      assert.equal((await term.end()).code, 0);
+    });
+  }));
+
+Deno.test("terminal client counts what another device left unread, and reads it with /history", () =>
+  withServer(async (server) => {
+    const bob = await server.user("bob");
+    const other = await server.client();
+    await other.register("dave", PASSWORD, undefined, "dave-phone");
+    await other.request({ type: "join", room: "#dev" }, "joined");
+    await bob.request({ type: "join", room: "#dev" }, "joined");
+    for (const text of ["one", "two", "three"]) await bob.send("#dev", text);
+    // The phone got them and acknowledged them, but nobody read them.
+    const last = await other.nextOf("message", (e) => e.text === "three");
+    await other.ackUpTo(last.seq!);
+    const term = await terminalAs(server.port, "dave");
+    await withTerminal(term, async () => {
+      await term.waitFor("* 3 unread in #dev: /history <conversation> shows them.");
+      await term.type("/unread");
+      await term.waitFor(/^\* 3 unread in #dev/);
+      await term.type("/history #dev");
+      await term.waitFor(/#dev bob: three$/);
+      // Read here, so read on the phone too.
+      const read = await other.nextOf("read", (e) => e.unread === 0);
+      assert.equal(read.with, "#dev");
+      await term.type("/unread");
+      await term.waitFor("* Nothing unread.");
+      assert.equal((await term.end()).code, 0);
+    });
+    await other.quit();
+  }));
+
+Deno.test("ChatView says nothing of a catch-up whose messages it had already shown", () => {
+  const { term, view } = aliceView();
+  const welcome: Welcome = { ...welcomeEvent({ pending: 1 }), device: "d1", conversations: [] };
+  view.show(welcome);
+  term.take();
+  // The reconnecting client drops a message it showed before; only `synced` arrives.
+  view.show({ type: "synced", seq: 3, more: false });
+  assert.deepEqual(term.take(), []);
+  view.close();
+});

@@ -4,6 +4,7 @@
  * shares it.
  */
 import type {
+  ConversationInfo as ServerConversationInfo,
   MessageEvent,
   RoomListing,
   RoomMemberStatus,
@@ -17,56 +18,27 @@ export type RoomInfo = RoomListing;
 export type MemberInfo = RoomMemberStatus;
 
 /** One conversation of the reader, as in `welcome.conversations` and `conversations`. */
-export interface ConversationInfo {
-  /** `@name` or `#room`. */
-  with: string;
-  lastSeq: number;
-  lastTs: number;
-  readSeq: number;
-  unread: number;
-}
+export type ConversationInfo = ServerConversationInfo;
+
+type WelcomeEvent = Extract<ServerEvent, { type: "welcome" }>;
 
 /** The welcome's fields for a device (present when the sign-in named one). */
-export interface DeviceWelcome {
-  device?: string;
-  /** Where this device stands: catch-up starts after it. */
-  cursor?: number;
-  /** The newest `seq` of the store. */
-  seq?: number;
-  conversations?: ConversationInfo[];
-  /** Whether this user sends read receipts. */
-  receipts?: boolean;
-}
+export type DeviceWelcome = Pick<
+  WelcomeEvent,
+  "device" | "cursor" | "seq" | "conversations" | "receipts"
+>;
 
 /** A message with the fields of stored conversations (`seq`, `catchup`). */
-export type SeqMessage = MessageEvent & {
-  /** Its place in the store; history pages and cursors are `seq`s. */
-  seq?: number;
-  /** True when it is part of the catch-up after sign-in. */
-  catchup?: boolean;
-};
+export type SeqMessage = MessageEvent;
 
-/** The events the draft adds, each as the client reads it. */
-export type SyncEvent =
-  | { type: "synced"; seq: number; more: boolean }
-  | { type: "history"; with: string; messages: SeqMessage[]; more: boolean; cid?: string }
-  | { type: "read"; with: string; readSeq: number; unread: number; cid?: string }
-  | { type: "receipts"; on: boolean; cid?: string }
-  | { type: "conversations"; conversations: ConversationInfo[]; cid?: string }
-  | {
-    type: "receipt";
-    /** `bob` / `@bob` for a private message, `#room` for a room. */
-    with: string;
-    seq: number;
-    /** Private messages: the message id and its state. */
-    id?: string;
-    state?: "delivered" | "read";
-    /** Room messages: how many members have read it. */
-    readers?: number;
-  };
+/** The events of history, sync, read markers and receipts. */
+export type SyncEvent = Extract<
+  ServerEvent,
+  { type: "synced" | "history" | "read" | "receipts" | "conversations" | "receipt" }
+>;
 
-/** Everything a client may receive: the served events and the draft's. */
-export type ClientEvent = ServerEvent | SyncEvent;
+/** Everything a client may receive. */
+export type ClientEvent = ServerEvent;
 
 /** True for a room conversation name (`#dev`). */
 export function isRoom(name: string): boolean {

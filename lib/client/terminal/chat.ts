@@ -241,7 +241,7 @@ function roomAction(
       return;
     case "receipts":
       if (action.on === undefined) {
-        const on = client.welcome?.receipts;
+        const on = view.receiptsOn;
         view.print(
           fmt.info(
             on === false

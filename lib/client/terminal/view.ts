@@ -53,8 +53,10 @@ export class ChatView {
   #receipts: ReceiptLines;
   /** Per conversation: the `seq` the next `/history` page ends before; 0 when none is left. */
   #historyBefore = new Map<string, number>();
+  /** Whether the user sends read receipts, as the server last said (undefined: not said). */
+  receiptsOn: boolean | undefined;
   /** Catch-up messages shown since the last welcome; undefined when no catch-up was announced. */
-  #caughtUp: number | undefined;
+  #caughtUp: { announce?: string; shown: number } | undefined;
 
   /**
    * `markRead(with, upTo)` sends a read marker for what was printed (debounced); without it
@@ -145,6 +147,7 @@ export class ChatView {
         this.#read.reset(e.conversations);
         return this.print(...this.#unreadLines(true));
       case "receipts":
+        this.receiptsOn = e.on;
         return this.print(
           f.info(
             e.on
@@ -200,8 +203,13 @@ export class ChatView {
       }
     }
     this.#typing.delete(e.from.toLowerCase());
+    if (e.catchup && this.#caughtUp) {
+      // Announced with its first line: a catch-up of messages already shown says nothing.
+      if (this.#caughtUp.announce) this.print(this.#caughtUp.announce);
+      this.#caughtUp.announce = undefined;
+      this.#caughtUp.shown++;
+    }
     this.print(f.message(e));
-    if (e.catchup && this.#caughtUp !== undefined) this.#caughtUp++;
     if (e.to.toLowerCase() !== "all") {
       const withName = conversationOf(e, this.#me);
       this.#read.shown(withName, e.seq, mine);
@@ -218,12 +226,12 @@ export class ChatView {
 
   #synced(e: Sync<"synced">): void {
     if (e.more || this.#caughtUp === undefined) return;
-    const n = this.#caughtUp;
+    const n = this.#caughtUp.shown;
     this.#caughtUp = undefined;
-    this.print(
-      this.#fmt.info(`End of what you missed (${n} message${n === 1 ? "" : "s"}).`),
-      ...this.#unreadLines(false),
-    );
+    if (n) {
+      this.print(this.#fmt.info(`End of what you missed (${n} message${n === 1 ? "" : "s"}).`));
+    }
+    this.print(...this.#unreadLines(false));
   }
 
   #history(e: Sync<"history">): void {
@@ -437,14 +445,15 @@ export class ChatView {
     this.#translation = e.translation;
     const w = e as Welcome;
     if (w.conversations) this.#read.reset(w.conversations);
+    if (w.receipts !== undefined) this.receiptsOn = w.receipts;
     this.#caughtUp = undefined;
-    if (e.pending > 0) {
-      lines.push(
-        f.info(`${e.pending} message${e.pending === 1 ? "" : "s"} arrived while you were away:`),
-      );
-      // With a device, the catch-up ends with `synced`, which says so and what is still unread.
-      if (w.device !== undefined) this.#caughtUp = 0;
-    } else lines.push(...this.#unreadLines(false));
+    const away = f.info(
+      `${e.pending} message${e.pending === 1 ? "" : "s"} arrived while you were away:`,
+    );
+    // With a device, the catch-up ends with `synced`, which says so and what is still unread.
+    if (e.pending > 0 && w.device !== undefined) this.#caughtUp = { announce: away, shown: 0 };
+    else if (e.pending > 0) lines.push(away);
+    else lines.push(...this.#unreadLines(false));
     this.print(...lines);
     this.#updatePrompt();
   }
