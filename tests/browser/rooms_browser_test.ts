@@ -51,6 +51,10 @@ browserTest("browser: two users create, join and talk in rooms", async (browser)
     await bob.sees("hello room");
     // bob has it on screen: alice's message shows how many have read it.
     await alice.message("hello room").locator(".status", { hasText: "Read by 1" }).waitFor();
+    // Typing shows in the room, to its members.
+    await bob.page.fill("#composer-input", "typing into the room");
+    await alice.page.locator(".typing-line", { hasText: "bob is typing" }).waitFor();
+    await bob.page.fill("#composer-input", "");
     await bob.say("hi alice, hi room");
     const mention = await alice.sees("hi alice, hi room");
     assert.match(await mention.getAttribute("class") ?? "", /mention/);
