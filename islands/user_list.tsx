@@ -3,7 +3,7 @@ import { useEffect, useRef } from "preact/hooks";
 import type { UserStatus } from "../lib/protocol/types.ts";
 import type { ChatConnection } from "./chat_connection.ts";
 import type { ChatState, Person } from "./chat_state.ts";
-import { EVERYONE, keyOf } from "./chat_state.ts";
+import { EVERYONE, isRoom, keyOf } from "./chat_state.ts";
 import { hue, initial } from "./format.ts";
 
 interface Props {
@@ -292,6 +292,7 @@ function PersonButton(
 
 function statusText(p: Person, me: string): string {
   if (p.typingTo !== undefined) {
+    if (isRoom(p.typingTo)) return `typing in ${p.typingTo}…`;
     return keyOf(p.typingTo) === keyOf(me) ? "typing to you…" : "typing…";
   }
   return p.state === "offline" ? "offline" : "online";
