@@ -181,9 +181,21 @@ browserTest(
         await tab.page.waitForFunction(() => document.title === "(2) Parley");
       }
 
-      // Read in one tab: cleared in the other, and bob's tab shows "Read".
+      // A tab without the focus reads nothing, even with the messages on screen.
+      await alice.page.evaluate(() => document.hasFocus = () => false);
       await alice.open("bob");
       await alice.sees("second question");
+      await alice.seesUnread("bob", 2);
+      assert.equal(
+        await bob.message("second question").locator(".status").innerText(),
+        "Delivered",
+      );
+
+      // Read in one tab (back in front): cleared in the other, and bob's tab shows "Read".
+      await alice.page.evaluate(() => {
+        delete (document as { hasFocus?: unknown }).hasFocus;
+        globalThis.dispatchEvent(new Event("focus"));
+      });
       await second.page.locator('button.conversation[data-conversation="bob"] .unread')
         .waitFor({ state: "detached" });
       await second.page.waitForFunction(() => document.title === "Parley");
