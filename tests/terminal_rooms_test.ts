@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import type { Welcome } from "../lib/client/client.ts";
 import type { SeqMessage } from "../lib/client/events.ts";
-import { parseChatLine } from "../lib/client/terminal/commands.ts";
+import { parseChatLine, typingTarget } from "../lib/client/terminal/commands.ts";
 import { Formatter } from "../lib/client/terminal/format.ts";
 import { ChatView } from "../lib/client/terminal/view.ts";
 import { PASSWORD, withServer } from "./helpers.ts";
@@ -79,6 +79,10 @@ Deno.test("parseChatLine() reads room, history and read-state commands", () => {
   assert.deepEqual(parseChatLine("/receipts off"), { kind: "receipts", on: false });
   assert.equal(parseChatLine("/receipts maybe").kind, "invalid");
   assert.deepEqual(parseChatLine("/say #not a room"), { kind: "reply", text: "#not a room" });
+  // Typing goes where the line goes: a room named first, else the current conversation.
+  assert.equal(typingTarget("#dev h", "bob"), "#dev");
+  assert.equal(typingTarget("#dev", "bob"), undefined);
+  assert.equal(typingTarget("hel", "#dev"), "#dev");
 });
 
 Deno.test("ChatView: the prompt shows the current conversation; a room keeps it", () => {
@@ -504,5 +508,16 @@ Deno.test("ChatView says nothing of a catch-up whose messages it had already sho
   // The reconnecting client drops a message it showed before; only `synced` arrives.
   view.show({ type: "synced", seq: 3, more: false });
   assert.deepEqual(term.take(), []);
+  view.close();
+});
+
+Deno.test("ChatView says who is typing in which room", () => {
+  const { term, view } = aliceView();
+  view.show(welcomeEvent());
+  term.take();
+  view.show({ type: "presence", user: "carol", state: "typing", to: "#dev" });
+  assert.deepEqual(term.take(), ["* carol is typing in #dev…"]);
+  view.show({ type: "presence", user: "bob", state: "typing", to: "alice" });
+  assert.deepEqual(term.take(), ["* bob is typing…"]);
   view.close();
 });
