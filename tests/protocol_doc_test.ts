@@ -129,6 +129,10 @@ Deno.test("the rooms example session in docs/protocol.md replays against a serve
   await replay(example("rooms"));
 });
 
+Deno.test("the devices and sync example in docs/protocol.md replays against a server", async () => {
+  await replay(example("sync"));
+});
+
 /** One line of an example: `alice> ...` was sent by connection alice, `alice< ...` received. */
 interface Step {
   conn: string;
@@ -139,7 +143,7 @@ interface Step {
 }
 
 /** The transcript in the code block after `<!-- example: kind -->`. */
-function example(kind: "json" | "text" | "rooms"): Step[] {
+function example(kind: "json" | "text" | "rooms" | "sync"): Step[] {
   const marker = DOC.indexOf(`<!-- example: ${kind} -->`);
   assert.notEqual(marker, -1, `no '<!-- example: ${kind} -->' in docs/protocol.md`);
   const fence = DOC.indexOf("```", marker);
@@ -219,10 +223,6 @@ async function nextFrame(conn: Conn, step: Step): Promise<Record<string, unknown
   }
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function isFrame(line: string): boolean {
   try {
     const value = JSON.parse(line);
@@ -253,14 +253,14 @@ function compareFrame(
       const known = ids.get(String(want));
       if (known === undefined) ids.set(String(want), String(got));
       else assert.equal(got, known, `the same message keeps its id: ${where}`);
-    } else if (key === "ts" || key === "retryAfter") {
+    } else if (key === "ts" || key === "lastTs" || key === "retryAfter") {
       assert.equal(typeof got, "number", where);
-    } else if (key === "version") {
-      assert.equal(typeof got, "string", where);
-    } else if (Array.isArray(want) && want.length > 0 && want.every(isObject)) {
-      // A list of frames (a history page's messages): each compared as a frame, ids and all.
+    } else if (Array.isArray(want) && want.some((w) => typeof w === "object" && w !== null)) {
+      // A list of messages (history) or conversations: each compared like a frame of its own.
       assert.ok(Array.isArray(got) && got.length === want.length, `field '${key}': ${where}`);
       want.forEach((w, i) => compareFrame(got[i], w, ids, at));
+    } else if (key === "version") {
+      assert.equal(typeof got, "string", where);
     } else {
       assert.deepEqual(got, want, `field '${key}': ${where}`);
     }

@@ -4,7 +4,14 @@
  * real SQLite file.
  */
 import assert from "node:assert/strict";
-import { PASSWORD, SecureSocket, startServer, type TestServer, TextSocket } from "./helpers.ts";
+import {
+  PASSWORD,
+  SecureSocket,
+  sleep,
+  startServer,
+  type TestServer,
+  TextSocket,
+} from "./helpers.ts";
 import { spawnServer } from "./process_helpers.ts";
 import { Peer } from "./sync_helpers.ts";
 
@@ -103,5 +110,56 @@ Deno.test("room messages confirmed before a SIGKILL reach every member after the
     }
   } finally {
     await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("text mode: what arrived while away, room lines included, at sign-in; /history pages back", async () => {
+  const server = await seed();
+  try {
+    const alice = (await Peer.signIn(server, "alice", { device: "a" })).peer;
+    await alice.catchUp();
+    for (let i = 1; i <= 3; i++) {
+      await alice.send({ type: "send", to: "#dev", text: `room line ${i}` });
+      await alice.next("sent");
+    }
+    await alice.send({ type: "send", to: "bob", text: "psst, bob" });
+    await alice.next("sent");
+    const t = await server.text();
+    await t.waitFor("Name:");
+    // The interactive sign-in: the test accounts' password has a space.
+    await t.write("bob");
+    await t.waitFor("Password for bob:");
+    await t.write(PASSWORD);
+    await t.waitFor("Language");
+    await t.write("");
+    await t.waitFor("Welcome back, bob!");
+    await t.waitFor("* 4 messages arrived while you were away:");
+    await t.waitFor(/^\[\d\d:\d\d\] #Dev alice: room line 1$/);
+    await t.waitFor(/^\[\d\d:\d\d\] #Dev alice: room line 3$/);
+    await t.waitFor(/^\[\d\d:\d\d\] alice -> you: psst, bob$/);
+    // A room line written live, then the history, a page at a time.
+    await alice.send({ type: "send", to: "#dev", text: "room line 4" });
+    await t.waitFor(/#Dev alice: room line 4$/);
+    await t.write("#dev thanks");
+    await t.waitFor("(sent to #Dev: 1 member online)");
+    await t.write("/history #dev 2");
+    await t.waitFor("* History with #Dev, 2 lines:");
+    await t.waitFor(/#Dev alice: room line 4$/);
+    await t.waitFor(/#Dev you: thanks$/);
+    await t.waitFor("* Older lines: /history #Dev again.");
+    await t.write("/history #dev 2");
+    await t.waitFor(/#Dev alice: room line 2$/);
+    await t.waitFor(/#Dev alice: room line 3$/);
+    await t.write("/history #dev 5");
+    await t.waitFor(/#Dev alice: room line 1$/);
+    await t.waitFor("* That is the start of the conversation.");
+    // Nothing comes again at the next sign-in: the text session took it all.
+    await t.write("/quit");
+    await t.waitClosed();
+    for (let i = 0; i < 100 && await server.store.pendingCount("bob") > 0; i++) await sleep(20);
+    assert.equal(await server.store.pendingCount("bob"), 0);
+    await alice.close();
+  } finally {
+    await server.close({ removeData: true });
   }
 });

@@ -203,11 +203,14 @@ Deno.test("both devices of a member get room events; the joiner's other device l
     const other = await phone.nextOf("joined");
     assert.deepEqual([other.room, other.cid], ["#dev", undefined]);
 
+    // Joining again answers the one who asked; the other device has nothing new to hear.
+    await join(laptop, "dev");
     await alice.request({ type: "topic", room: "dev", text: "both see this" }, "room");
     for (const device of [laptop, phone]) {
       const e = await device.nextOf("room", (e) => e.topic !== undefined);
       assert.deepEqual([e.topic, e.by, e.cid], ["both see this", "alice", undefined]);
     }
+    assert.ok(!phone.buffered.some((e) => e.type === "joined"), "one joined per device");
 
     await phone.request({ type: "leave", room: "dev" }, "left");
     assert.equal((await laptop.nextOf("left")).room, "#dev");
@@ -264,6 +267,15 @@ Deno.test("an invitation still standing is shown at sign-in", () =>
     await again.login("bob", PASSWORD);
     const shown = await again.nextOf("invite");
     assert.deepEqual([shown.room, shown.by], ["#ops", "alice"]);
+
+    // Declined (leave without being in it), it is not shown again, and no longer lets him in.
+    const declined = await again.request({ type: "leave", room: "ops" }, "left");
+    assert.deepEqual([declined.room, declined.declined], ["#ops", true]);
+    await again.quit();
+    const third = await server.client();
+    await third.login("bob", PASSWORD);
+    assert.equal(await refused(join(third, "ops")), "not_invited");
+    assert.ok(!third.buffered.some((e) => e.type === "invite"), "no invitation shown");
   }));
 
 Deno.test("room membership survives a SIGKILL and restart of the server", async () => {

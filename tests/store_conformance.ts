@@ -630,6 +630,11 @@ function runLogConformance(name: string, factory: StoreFactory): void {
     assert.equal((await store.joinRoom("ops", "bob")).already, false);
     assert.equal(await store.invited("ops", "bob"), false, "the invitation is used up");
     assert.deepEqual(await store.invitesOf("bob"), [], "a used invitation is not listed");
+    assert.equal(await store.invite("zoo", "alice", "carol"), true);
+    assert.equal(await store.dropInvite("zoo", "alice"), true, "declined");
+    assert.equal(await store.dropInvite("zoo", "alice"), false);
+    assert.equal(await store.invited("zoo", "alice"), false);
+    await assert.rejects(store.joinRoom("zoo", "alice"), (e) => isParleyError(e, "not_invited"));
     assert.equal(await store.invite("ops", "bob", "alice"), false, "a member already");
     await assert.rejects(
       store.invite("nope", "bob", "alice"),

@@ -252,6 +252,13 @@ function describeEvent(
             event.recipients === 1 ? "person" : "people"
           } online)${again}`;
       }
+      if (event.to.startsWith("#")) {
+        return event.recipients === 0
+          ? `(sent to ${event.to}; no other member is online, they will see it when they are)${again}`
+          : `(sent to ${event.to}: ${event.recipients} member${
+            event.recipients === 1 ? "" : "s"
+          } online)${again}`;
+      }
       if (event.status === "delivered" && event.recipients === 0) {
         return `(sent to yourself; no other device of yours is signed in)${again}`;
       }

@@ -87,7 +87,9 @@ export function describeRoomEvent(event: RoomEvent, viewer: string | undefined):
       return `* You are in ${event.room} (${kind}, ${count}${owner}).${topic}`;
     }
     case "left":
-      return `* You left ${event.room}.`;
+      return event.declined
+        ? `* You declined the invitation to ${event.room}.`
+        : `* You left ${event.room}.`;
     case "room":
       return `* ${event.room}: ${describeChange(event, who)}`;
     case "invite":

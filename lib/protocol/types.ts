@@ -300,8 +300,11 @@ export type ServerEvent =
     created: boolean;
     cid?: string;
   }
-  /** You are no longer in a room (you left; told to all your sessions). */
-  | { type: "left"; room: string; cid?: string }
+  /**
+   * You are no longer in a room (you left; told to all your sessions), or, with `declined`,
+   * you turned its invitation down.
+   */
+  | { type: "left"; room: string; declined?: true; cid?: string }
   /**
    * A change in a room, seen by every member on every session: a new topic, someone who joined
    * or left (or was removed: `by` is then the owner), a new owner. `by` is who did it.

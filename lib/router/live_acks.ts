@@ -73,6 +73,21 @@ export class LiveAcks {
     if (taken.length) await this.#ack(session.user!.key, taken);
   }
 
+  /**
+   * Ids given live to open sessions of `userKey` other than `except` and not acknowledged yet: on
+   * their way to a device that is online, so a replay to another session leaves them out (as
+   * before the log, when a message delivered live was never stored for later). Should that
+   * session be dropped as too slow, they come at the next sign-in.
+   */
+  inFlight(userKey: string, except: ClientSession): Set<string> {
+    const ids = new Set<string>();
+    for (const [session, waiting] of this.#waiting) {
+      if (session === except || session.closed || session.user?.key !== userKey) continue;
+      for (const id of waiting) ids.add(id);
+    }
+    return ids;
+  }
+
   /** Stops the timer (shutdown); what waits is acknowledged by `flush`. */
   stop(): void {
     clearTimeout(this.#timer);

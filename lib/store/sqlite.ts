@@ -959,6 +959,13 @@ export class SqliteStore implements Store {
     }));
   }
 
+  async dropInvite(roomKey: string, userKey: string): Promise<boolean> {
+    this.#assertOpen();
+    return await this.#enqueue(1, this.#ready, () => {
+      return Number(this.#q.deleteInvite.run(roomKey, userKey).changes) > 0;
+    }) as boolean;
+  }
+
   async setRole(roomKey: string, userKey: string, role: RoomRole): Promise<void> {
     this.#assertOpen();
     await this.#enqueue(1, this.#ready, () => {

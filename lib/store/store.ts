@@ -375,6 +375,8 @@ export interface Store {
   invited(roomKey: string, userKey: string): Promise<boolean>;
   /** The invitations the user holds (to rooms they are not in), oldest first. */
   invitesOf(userKey: string): Promise<RoomInvite[]>;
+  /** Drops an invitation (declined); returns whether there was one. */
+  dropInvite(roomKey: string, userKey: string): Promise<boolean>;
   /**
    * Gives a member a role; making someone owner hands ownership over (the old owner becomes a
    * member), in one transaction.

@@ -26,6 +26,7 @@ export async function handleJoin(
   let room = await router.store.getRoom(key);
   if (room && cmd.create) throw roomTaken(room);
   let created = false;
+  let already = false;
   let role: RoomRole = "owner";
   if (!room) {
     try {
@@ -41,8 +42,9 @@ export async function handleJoin(
     }
   }
   if (!created) {
-    const { member, already } = await router.store.joinRoom(key, user.key);
-    role = member.role;
+    const joined = await router.store.joinRoom(key, user.key);
+    role = joined.member.role;
+    already = joined.already;
     if (!already) {
       // A room everyone left has no owner: the first to come back takes it.
       if (!(await router.store.members(key)).some((m) => m.role === "owner")) {
@@ -58,7 +60,7 @@ export async function handleJoin(
     }
   }
   const now = (await router.store.getRoom(key)) ?? room;
-  tellUser(router, session, {
+  const event = {
     type: "joined",
     room: roomLabel(now.name),
     topic: now.topic,
@@ -66,7 +68,10 @@ export async function handleJoin(
     role,
     members: now.members,
     created,
-  }, cmd.cid);
+  } as const;
+  // A member already: only the one who asked needs the answer again.
+  if (already) session.emit({ ...event, cid: cmd.cid });
+  else tellUser(router, session, event, cmd.cid);
   // A room just made has nothing to show yet.
   if (!created) await showLastPage(router, session, roomLabel(now.name));
 }
@@ -100,6 +105,7 @@ async function showLastPage(router: Router, session: ClientSession, label: strin
  * {"type":"leave","room":"dev"}
  * Leaves a room. An owner who leaves hands it to the longest-standing member; the last member
  * leaving leaves it empty (it keeps its name, topic and history, and the next to join owns it).
+ * Someone invited who is not in it declines the invitation (it is no longer shown at sign-in).
  */
 export async function handleLeave(
   router: Router,
@@ -108,7 +114,12 @@ export async function handleLeave(
 ): Promise<void> {
   const user = session.user!;
   const room = await loadRoom(router, cmd.room);
-  const was = await requireMember(router, room, user.key);
+  const was = await router.store.member(room.key, user.key);
+  if (!was) {
+    if (!await router.store.dropInvite(room.key, user.key)) throw notAMember(room);
+    const event = { type: "left", room: roomLabel(room.name), declined: true } as const;
+    return tellUser(router, session, event, cmd.cid);
+  }
   if (!await router.store.leaveRoom(room.key, user.key)) throw notAMember(room);
   tellUser(router, session, { type: "left", room: roomLabel(room.name) }, cmd.cid);
   const owner = was.role === "owner" ? await ownerOf(router, room.key) : undefined;
