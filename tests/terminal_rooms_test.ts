@@ -221,7 +221,11 @@ Deno.test("ChatView pages history back, and says where it begins", () => {
     ts: TS,
   });
   assert.equal(view.historyBefore("#dev"), undefined);
+  // One page at a time: asking again before it came would show the same page twice.
+  assert.equal(view.askHistory("#dev"), true);
+  assert.equal(view.askHistory("#DEV"), false);
   view.show({ type: "history", with: "#dev", messages: [m(8, "bob"), m(9, "alice")], more: true });
+  assert.equal(view.askHistory("#dev"), true);
   assert.equal(view.historyBefore("#DEV"), 8);
   view.show({ type: "history", with: "#dev", messages: [m(3, "carol")], more: false });
   assert.equal(view.historyBefore("#dev"), 0);
