@@ -351,6 +351,9 @@ Deno.test("terminal client talks in a room with a JSON client and a text client"
       assert.deepEqual([m.from, m.text], ["dave", "hello room"]);
       await carol.waitFor(/^\[\d\d:\d\d\] #dev dave: hello room$/);
       await term.waitFor(/^\[[\w :]+\] #dev you: hello room$/);
+      // Who read it comes back as a count (nc shows it, so carol read it too).
+      await bob.request({ type: "read", with: "#dev", upTo: m.seq! }, "read");
+      await term.waitFor(/^\* [12] ha(s|ve) read your message of [\w :]+ in #dev$/);
 
       await bob.send("#dev", "hi from json");
       await term.waitFor(/^\[[\w :]+\] #dev bob: hi from json$/);
