@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import type { Welcome } from "../lib/client/client.ts";
 import type { SeqMessage } from "../lib/client/events.ts";
-import { parseChatLine } from "../lib/client/terminal/commands.ts";
+import { parseChatLine, typingTarget } from "../lib/client/terminal/commands.ts";
 import { Formatter } from "../lib/client/terminal/format.ts";
 import { ChatView } from "../lib/client/terminal/view.ts";
 import { PASSWORD, withServer } from "./helpers.ts";
@@ -79,6 +79,10 @@ Deno.test("parseChatLine() reads room, history and read-state commands", () => {
   assert.deepEqual(parseChatLine("/receipts off"), { kind: "receipts", on: false });
   assert.equal(parseChatLine("/receipts maybe").kind, "invalid");
   assert.deepEqual(parseChatLine("/say #not a room"), { kind: "reply", text: "#not a room" });
+  // Typing goes where the line goes: a room named first, else the current conversation.
+  assert.equal(typingTarget("#dev h", "bob"), "#dev");
+  assert.equal(typingTarget("#dev", "bob"), undefined);
+  assert.equal(typingTarget("hel", "#dev"), "#dev");
 });
 
 Deno.test("ChatView: the prompt shows the current conversation; a room keeps it", () => {
@@ -217,7 +221,11 @@ Deno.test("ChatView pages history back, and says where it begins", () => {
     ts: TS,
   });
   assert.equal(view.historyBefore("#dev"), undefined);
+  // One page at a time: asking again before it came would show the same page twice.
+  assert.equal(view.askHistory("#dev"), true);
+  assert.equal(view.askHistory("#DEV"), false);
   view.show({ type: "history", with: "#dev", messages: [m(8, "bob"), m(9, "alice")], more: true });
+  assert.equal(view.askHistory("#dev"), true);
   assert.equal(view.historyBefore("#DEV"), 8);
   view.show({ type: "history", with: "#dev", messages: [m(3, "carol")], more: false });
   assert.equal(view.historyBefore("#dev"), 0);
@@ -343,6 +351,9 @@ Deno.test("terminal client talks in a room with a JSON client and a text client"
       assert.deepEqual([m.from, m.text], ["dave", "hello room"]);
       await carol.waitFor(/^\[\d\d:\d\d\] #dev dave: hello room$/);
       await term.waitFor(/^\[[\w :]+\] #dev you: hello room$/);
+      // Who read it comes back as a count (nc shows it, so carol read it too).
+      await bob.request({ type: "read", with: "#dev", upTo: m.seq! }, "read");
+      await term.waitFor(/^\* [12] ha(s|ve) read your message of [\w :]+ in #dev$/);
 
       await bob.send("#dev", "hi from json");
       await term.waitFor(/^\[[\w :]+\] #dev bob: hi from json$/);
@@ -504,5 +515,16 @@ Deno.test("ChatView says nothing of a catch-up whose messages it had already sho
   // The reconnecting client drops a message it showed before; only `synced` arrives.
   view.show({ type: "synced", seq: 3, more: false });
   assert.deepEqual(term.take(), []);
+  view.close();
+});
+
+Deno.test("ChatView says who is typing in which room", () => {
+  const { term, view } = aliceView();
+  view.show(welcomeEvent());
+  term.take();
+  view.show({ type: "presence", user: "carol", state: "typing", to: "#dev" });
+  assert.deepEqual(term.take(), ["* carol is typing in #dev…"]);
+  view.show({ type: "presence", user: "bob", state: "typing", to: "alice" });
+  assert.deepEqual(term.take(), ["* bob is typing…"]);
   view.close();
 });

@@ -227,13 +227,20 @@ function roomAction(
         view.print(fmt.error("Whose history? /history @name or /history #room."));
         return;
       }
+      if (!view.askHistory(withName)) {
+        view.print(fmt.info("The page before is on its way…"));
+        return;
+      }
       let before = view.historyBefore(withName);
-      // After the first page, start again from the newest.
+      // Once the beginning was shown, start again from the newest.
       if (before === 0) {
         view.restartHistory(withName);
         before = undefined;
       }
-      client.history(withName, before, action.n).catch(failed);
+      client.history(withName, before, action.n).catch((err) => {
+        view.historyFailed(withName);
+        failed(err);
+      });
       return;
     }
     case "unread":

@@ -51,6 +51,8 @@ export class ChatView {
   #explained: string | undefined;
   #read: ReadState;
   #receipts: ReceiptLines;
+  /** Conversations whose `/history` page is on its way. */
+  #historyLoading = new Set<string>();
   /** Per conversation: the `seq` the next `/history` page ends before; 0 when none is left. */
   #historyBefore = new Map<string, number>();
   /** Whether the user sends read receipts, as the server last said (undefined: not said). */
@@ -174,6 +176,22 @@ export class ChatView {
   }
 
   /**
+   * Notes that a `/history` page of `withName` was asked for; false when one is on its way
+   * already (a second request would show the same page again).
+   */
+  askHistory(withName: string): boolean {
+    const key = conversationKey(withName);
+    if (this.#historyLoading.has(key)) return false;
+    this.#historyLoading.add(key);
+    return true;
+  }
+
+  /** The page asked for will not come (refused, or no connection). */
+  historyFailed(withName: string): void {
+    this.#historyLoading.delete(conversationKey(withName));
+  }
+
+  /**
    * Where the next `/history` page of a conversation ends: a `seq`, undefined for the newest
    * page, or 0 when the last page reached the beginning (the next one starts over).
    */
@@ -237,6 +255,7 @@ export class ChatView {
   #history(e: Sync<"history">): void {
     const f = this.#fmt;
     const key = conversationKey(e.with);
+    this.#historyLoading.delete(key);
     const name = safe(isRoom(key) ? e.with : `@${e.with.replace(/^@/, "")}`);
     if (!e.messages.length) {
       this.#historyBefore.set(key, 0);
