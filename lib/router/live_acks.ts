@@ -94,6 +94,11 @@ export class LiveAcks {
     this.#timer = undefined;
   }
 
+  /** Settles once every acknowledgement being written is committed (shutdown, before the store closes). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#writing.values()]);
+  }
+
   /** Settles once the acknowledgements of `userKey` being written are committed. */
   idle(userKey: string): Promise<void> {
     return this.#writing.get(userKey) ?? Promise.resolve();

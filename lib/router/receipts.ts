@@ -27,7 +27,8 @@ export async function afterDelivery(
 ): Promise<void> {
   const after = await router.store.deliveredSeq(userKey);
   if (after <= before) return;
-  const page = await router.store.since(userKey, before, DELIVERED_SCAN);
+  // At most after - before messages lie in the range: read no further than that.
+  const page = await router.store.since(userKey, before, Math.min(DELIVERED_SCAN, after - before));
   const newest = new Map<string, { id: string; seq: number }>();
   for (const m of page.messages) {
     if (m.seq > after) break;

@@ -342,7 +342,9 @@ export class Router {
     this.translation.close();
     for (const s of sessions) s.close(reason);
     await Promise.allSettled(sessions.map((s) => s.conn.flushed()));
+    // What the sessions took is acknowledged before the store closes.
     await this.liveAcks.flush();
+    await this.liveAcks.settled();
   }
 
   /** The reader watches of the sessions still open. */
