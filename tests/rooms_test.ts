@@ -112,6 +112,15 @@ Deno.test("invite-only rooms refuse outsiders and let the invited in", () =>
       "no_such_user",
     );
 
+    // The owner can take an invitation back before it is used.
+    await alice.request({ type: "invite", room: "ops", user: "carol" }, "invited");
+    await carol.nextOf("invite");
+    const withdrawn = await alice.request({ type: "kick", room: "ops", user: "carol" }, "invited");
+    assert.deepEqual([withdrawn.user, withdrawn.withdrawn], ["carol", true]);
+    const told2 = await carol.nextOf("invite");
+    assert.deepEqual([told2.room, told2.by, told2.withdrawn], ["#ops", "alice", true]);
+    assert.equal(await refused(join(carol, "ops")), "not_invited");
+
     // Removed, bob needs a new invitation to come back.
     const kicked = await alice.request({ type: "kick", room: "ops", user: "bob" }, "room");
     assert.deepEqual([kicked.left, kicked.by], ["bob", "alice"]);

@@ -15,7 +15,7 @@ export const ROOM_HELP = [
   "  /members #<room>        who is in a room",
   "  /topic #<room> <text>   set a room's topic (no text clears it)",
   "  /invite @<name> #<room> invite someone",
-  "  /kick @<name> #<room>   remove someone (owner)",
+  "  /kick @<name> #<room>   remove someone, or take back an invitation (owner)",
   "  /owner @<name> #<room>  hand the room over (owner)",
 ];
 
@@ -93,9 +93,13 @@ export function describeRoomEvent(event: RoomEvent, viewer: string | undefined):
     case "room":
       return `* ${event.room}: ${describeChange(event, who)}`;
     case "invite":
-      return `* ${event.by} invited you to ${event.room}: /join ${event.room}`;
+      return event.withdrawn
+        ? `* ${event.by} withdrew your invitation to ${event.room}.`
+        : `* ${event.by} invited you to ${event.room}: /join ${event.room}`;
     case "invited":
-      return `* ${event.user} is invited to ${event.room}.`;
+      return event.withdrawn
+        ? `* ${event.user} is no longer invited to ${event.room}.`
+        : `* ${event.user} is invited to ${event.room}.`;
     case "rooms":
       return describeRooms(event.rooms, event.next);
     case "members": {

@@ -320,10 +320,16 @@ export type ServerEvent =
     /** Only on the copy to the session whose frame made the change. */
     cid?: string;
   }
-  /** You were invited to a room (live, and at sign-in while the invitation stands). */
-  | { type: "invite"; room: string; by: string }
-  /** The answer to `invite`: the invitation stands until `user` joins. */
-  | { type: "invited"; room: string; user: string; cid?: string }
+  /**
+   * You were invited to a room (live, and at sign-in while the invitation stands); with
+   * `withdrawn`, the owner took the invitation back.
+   */
+  | { type: "invite"; room: string; by: string; withdrawn?: true }
+  /**
+   * The answer to `invite`: the invitation stands until `user` joins or declines; with
+   * `withdrawn`, the answer to a `kick` that took it back.
+   */
+  | { type: "invited"; room: string; user: string; withdrawn?: true; cid?: string }
   /** The answer to `rooms`: one page, by name; `next` asks for the page after it. */
   | { type: "rooms"; rooms: RoomListing[]; next?: string; cid?: string }
   /** The answer to `members`: the room's members, owner first, then by name. */

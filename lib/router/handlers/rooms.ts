@@ -237,9 +237,34 @@ export async function handleKick(
   cmd: Cmd<"kick">,
 ): Promise<void> {
   const room = await roomAs(router, session, cmd.room, "owner");
+  if (await withdrawInvite(router, session, room, cmd)) return;
   const target = await otherMember(router, session, room, cmd.user, "/leave #room leaves it");
   await router.store.leaveRoom(room.key, target.key);
   await announce(router, session, cmd, room, { left: target.name }, target.key);
+}
+
+/**
+ * `kick` of someone invited who has not joined yet withdraws the invitation: the owner hears
+ * `invited` with `withdrawn`, the one invited an `invite` with `withdrawn`. False when they hold
+ * none (then it is a removal like any other).
+ */
+async function withdrawInvite(
+  router: Router,
+  session: ClientSession,
+  room: RoomRecord,
+  cmd: Cmd<"kick">,
+): Promise<boolean> {
+  const key = nameKey(cmd.user);
+  if (key === session.user!.key || await router.store.member(room.key, key)) return false;
+  if (!await router.store.dropInvite(room.key, key)) return false;
+  const label = roomLabel(room.name);
+  const name = await nameOf(router, key);
+  session.emit({ type: "invited", room: label, user: name, withdrawn: true, cid: cmd.cid });
+  router.fanout(
+    { type: "invite", room: label, by: session.user!.name, withdrawn: true },
+    router.sessionsOf(key),
+  );
+  return true;
 }
 
 /**
