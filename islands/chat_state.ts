@@ -474,6 +474,8 @@ export class ChatState {
         return this.#roomChange(e);
       case "invite": {
         const key = conversationKey(`#${e.room.replace(/^#/, "")}`);
+        // The owner took it back.
+        if (e.withdrawn) return this.dropInvite(key);
         if (
           this.invites.value.some((i) => conversationKey(`#${i.room.replace(/^#/, "")}`) === key)
         ) return;

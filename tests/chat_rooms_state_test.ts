@@ -122,6 +122,11 @@ Deno.test("ChatState: rooms joined, changed, left; members with roles and presen
   assert.ok(!s.invitedTo("#ops"));
   assert.equal(s.rooms.value.get("#ops")?.memberCount, 3);
   s.apply({ type: "left", room: "ops" });
+  // An invitation the owner takes back goes from the list.
+  s.apply({ type: "invite", room: "#ops", by: "Bob" });
+  assert.ok(s.invitedTo("#ops"));
+  s.apply({ type: "invite", room: "#ops", by: "Bob", withdrawn: true });
+  assert.ok(!s.invitedTo("#ops"));
   assert.deepEqual(s.myRooms.value, []);
 });
 
