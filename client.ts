@@ -6,6 +6,7 @@ import { TcpChannel } from "./lib/client/tcp_channel.ts";
 import { KnownServers, serverName } from "./lib/crypto/known_servers.ts";
 import { CLIENT_HELP, parseClientArgs, UsageError } from "./lib/client/terminal/args.ts";
 import { runChat } from "./lib/client/terminal/chat.ts";
+import { defaultDevicePath, loadDeviceId } from "./lib/client/terminal/device.ts";
 import { LineTerminal } from "./lib/client/terminal/line_terminal.ts";
 import type { Terminal } from "./lib/client/terminal/terminal.ts";
 import { TtyEditor } from "./lib/client/terminal/tty_editor.ts";
@@ -56,11 +57,33 @@ async function main(): Promise<number> {
       return 2;
     }
   }
+  // One id per install, kept: the server keeps this install's cursor, so what it missed while
+  // closed comes once at the next start. Without a place to keep it, the client goes without.
+  let device: string | undefined;
+  const devicePath = args.deviceFile ?? defaultDevicePath();
+  if (devicePath) {
+    try {
+      const loaded = await loadDeviceId(devicePath);
+      device = loaded.id;
+      if (loaded.created) {
+        terminal.print(
+          `* This install's device id is now kept in ${loaded.path}: it lets each server show ` +
+            "you once what you missed here. Remove the file to start afresh.",
+        );
+      }
+    } catch (err) {
+      terminal.print(
+        `! Cannot keep a device id in ${devicePath} (${(err as Error).message}); what you ` +
+          "missed is shown as stored messages instead.",
+      );
+    }
+  }
   try {
     return await runChat({
       args,
       terminal,
       color,
+      device,
       dial: () => TcpChannel.connect({ hostname: host, port, verifyIdentity, tls }),
     });
   } finally {

@@ -8,6 +8,7 @@ import { type Config, ConfigError, helpText, limitsFromConfig, loadConfig } from
 import { createLogger, type Logger } from "./lib/log.ts";
 import { composeRouter, type Router } from "./lib/router/mod.ts";
 import { SqliteStore } from "./lib/store/mod.ts";
+import { startRetention } from "./lib/router/retention.ts";
 import { isCryptoError, type ServerIdentity } from "./lib/crypto/mod.ts";
 import { DATA_KEY_ENV, loadOrCreateDataKey, loadOrCreateIdentity } from "./lib/crypto/key_files.ts";
 import { serveTcp, type TcpServer } from "./server/tcp.ts";
@@ -110,8 +111,12 @@ async function main(): Promise<number> {
     return startFailed(err);
   }
   const trimmer = startMemoryTrim({ logger, metrics: router.metrics });
+  // Old history goes at start and then hourly (--history-days; 0 keeps everything).
+  const retention = startRetention(store, config.historyDays, logger);
   announce(settings, { dataDir, listeners, router, trimmer });
   await awaitStop(signals, logger);
+  retention.stop();
+  await retention.idle();
   await shutdown({ router, listeners, store, dataDir, trimmer });
   logger.info("bye");
   signals.dispose();

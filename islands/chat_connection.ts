@@ -5,17 +5,22 @@
  */
 import { Backoff } from "../lib/client/backoff.ts";
 import { ServerError } from "../lib/client/client.ts";
-import { ReconnectingClient } from "../lib/client/reconnect.ts";
+import { type ReconnectEvent, ReconnectingClient } from "../lib/client/reconnect.ts";
 import { SecureChannel } from "../lib/client/secure_channel.ts";
 import { pinFingerprint } from "../lib/crypto/mod.ts";
 import { BROADCAST } from "../lib/protocol/types.ts";
 import { effect } from "@preact/signals";
-import { ChatState, EVERYONE, keyOf } from "./chat_state.ts";
+import { ChatState, conversationKey, EVERYONE, isRoom, keyOf } from "./chat_state.ts";
 import { loadContacts, saveContacts } from "./contacts.ts";
+import { claimDeviceId } from "./device_id.ts";
+import { Notifier } from "./notifier.ts";
 import { WsChannel } from "../lib/client/ws_channel.ts";
 
 /** Thrown by the dialer when the session cookie no longer signs anybody in. */
 class SignedOut extends Error {}
+
+/** Messages per history page. */
+export const HISTORY_PAGE = 50;
 
 /** A typing notice is repeated this often while the user keeps typing (the server's TTL is 5 s). */
 const TYPING_REFRESH_MS = 2500;
@@ -37,6 +42,13 @@ export class ChatConnection {
   #cidPrefix = randomId();
   #stopped = false;
   #unsaved: (() => void) | undefined;
+  /** This tab's device id (docs/protocol.md, "Devices"), once claimed. */
+  device = "";
+  /** Gives the device id back to the pool (signed out: another tab or sign-in may take it). */
+  #releaseDevice = () => {};
+  /** Conversations whose older history is being fetched. */
+  #loading = new Set<string>();
+  readonly notifier = new Notifier();
 
   constructor(options: ChatConnectionOptions) {
     this.#options = options;
@@ -50,6 +62,11 @@ export class ChatConnection {
     // The saved ones, in their order (most recent first).
     for (const name of loadContacts(storage, me).reverse()) this.state.remember(name);
     this.#unsaved = effect(() => saveContacts(storage, me, this.state.contacts.value));
+    const claim = await claimDeviceId(me);
+    if (this.#stopped) return claim.release();
+    this.device = claim.id;
+    this.#releaseDevice = claim.release;
+    this.state.onIncoming = (m) => this.notifier.incoming(m, this.state);
     const client = new ReconnectingClient({
       dial: () => this.#dial(),
       // The cookie signs the WebSocket in: the server sends the welcome by itself.
@@ -59,7 +76,7 @@ export class ChatConnection {
       pingIntervalMs: 20_000,
     });
     this.#client = client;
-    client.on((e) => this.state.apply(e));
+    client.on((e) => this.#onEvent(e));
     const backoff = new Backoff({ initialDelayMs: 500, maxDelayMs: 15_000 });
     while (!this.#stopped) {
       try {
@@ -75,6 +92,147 @@ export class ChatConnection {
         };
         await new Promise((resolve) => setTimeout(resolve, retryInMs));
       }
+    }
+  }
+
+  /**
+   * Files every event in the state. The protocol client acknowledges what this device was sent
+   * (`ack upTo` after each catch-up page, live messages once a second).
+   */
+  #onEvent(e: ReconnectEvent): void {
+    this.state.apply(e);
+    if (e.type === "welcome") {
+      // The rooms to list, and the open conversation's newest page (it may have moved on).
+      this.#client?.rooms().catch(() => {});
+      const active = this.state.active.value;
+      if (active !== EVERYONE) void this.#fetchHistory(active, undefined);
+    } else if (e.type === "status" && e.state !== "online") this.#loading.clear();
+  }
+
+  /** Opens a conversation; the first time, with its newest page of history. */
+  openConversation(conversation: string): void {
+    this.state.open(conversation);
+    if (conversation !== EVERYONE && this.state.more.value[conversation] === undefined) {
+      void this.#fetchHistory(conversation, undefined);
+    }
+  }
+
+  /**
+   * Loads the page before the oldest message shown of `conversation`; resolves false when
+   * there is nothing older (or it is loading already, or offline).
+   */
+  loadOlder(conversation: string): Promise<boolean> {
+    if (this.state.more.value[conversation] === false) return Promise.resolve(false);
+    const seqs = this.state.messages.value
+      .filter((m) => m.conversation === conversation && m.seq !== undefined)
+      .map((m) => m.seq!);
+    if (seqs.length === 0) return this.#fetchHistory(conversation, undefined);
+    return this.#fetchHistory(conversation, Math.min(...seqs));
+  }
+
+  async #fetchHistory(conversation: string, before: number | undefined): Promise<boolean> {
+    const client = this.#client;
+    if (!client || conversation === EVERYONE || this.#loading.has(conversation)) return false;
+    this.#loading.add(conversation);
+    try {
+      // The reply comes through the event listener too, which files the page.
+      await client.history(this.state.wireName(conversation), before, HISTORY_PAGE);
+      return true;
+    } catch (err) {
+      // An unknown peer or a room left: nothing older to show.
+      if (err instanceof ServerError) {
+        this.state.more.value = { ...this.state.more.value, [conversation]: false };
+      }
+      return false;
+    } finally {
+      this.#loading.delete(conversation);
+    }
+  }
+
+  /** Whether older history of `conversation` is loading now. */
+  loading(conversation: string): boolean {
+    return this.#loading.has(conversation);
+  }
+
+  /**
+   * The user has seen `conversation` up to `seq` (on screen, in a visible and focused tab):
+   * the read marker moves, on every device of the user, and senders get their receipts.
+   */
+  seen(conversation: string, seq: number | undefined): void {
+    if (!this.state.markRead(conversation, seq) || seq === undefined) return;
+    // The server's `read` answers every tab of the user; a refusal leaves the count as is.
+    this.#client?.read(this.state.wireName(conversation), seq).catch(() => {});
+  }
+
+  /**
+   * Joins the room `name` (creating it, `visibility` public or invite-only, when nobody has
+   * that name) and opens it. Rejects with the server's reason in words.
+   */
+  async join(name: string, visibility: "public" | "invite" = "public"): Promise<void> {
+    const room = name.trim().replace(/^#/, "");
+    await this.#ask((c) => c.join(room, visibility));
+    const key = conversationKey(`#${room}`);
+    this.state.dropInvite(key);
+    this.openConversation(key);
+  }
+
+  /** Leaves a room. */
+  leave(room: string): Promise<void> {
+    return this.#ask((c) => c.leave(roomName(room)));
+  }
+
+  /** Sets a room's topic. */
+  setTopic(room: string, text: string): Promise<void> {
+    return this.#ask((c) => c.topic(roomName(room), text));
+  }
+
+  /** Invites `user` into a room. */
+  invite(room: string, user: string): Promise<void> {
+    return this.#ask((c) => c.invite(roomName(room), user.trim().replace(/^@/, "")));
+  }
+
+  /** Removes `user` from a room (owner). */
+  kick(room: string, user: string): Promise<void> {
+    return this.#ask((c) => c.kick(roomName(room), user));
+  }
+
+  /** Hands a room over to `user` (owner). */
+  handOver(room: string, user: string): Promise<void> {
+    return this.#ask((c) => c.owner(roomName(room), user));
+  }
+
+  /** Asks who is in a room (the reply fills `state.members`). */
+  members(room: string): Promise<void> {
+    return this.#ask((c) => c.members(roomName(room)));
+  }
+
+  /** Lists the rooms one can join, and the user's (the reply fills `state.rooms`). */
+  listRooms(): Promise<void> {
+    return this.#ask((c) => c.rooms());
+  }
+
+  /** Sends read receipts, or stops (kept with the account, on every device). */
+  async setReceipts(on: boolean): Promise<void> {
+    try {
+      await this.#ask((c) => c.receipts(on));
+      this.state.notice.value = "";
+    } catch (err) {
+      this.state.notice.value = `Could not change read receipts: ${(err as Error).message}`;
+    }
+  }
+
+  /** A request whose reply the event listener files; rejects with words for the user. */
+  async #ask(request: (client: ReconnectingClient) => Promise<unknown>): Promise<void> {
+    const client = this.#client;
+    if (!client || client.state !== "online") {
+      throw new Error("Not connected. Try again when the connection is back.");
+    }
+    try {
+      await request(client);
+    } catch (err) {
+      throw new Error(
+        err instanceof ServerError ? serverMessage(err) : "No answer from the server.",
+      );
     }
   }
 
@@ -143,6 +301,7 @@ export class ChatConnection {
   /** Closes the connection for good (no reconnect). */
   stop(): void {
     this.#stopped = true;
+    this.#releaseDevice();
     this.#unsaved?.();
     this.#client?.close();
   }
@@ -162,7 +321,9 @@ export class ChatConnection {
     }
     if (!res.ok) throw new Error(`server answered ${res.status}`);
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const raw = await WsChannel.open(`${scheme}://${location.host}/ws`);
+    // The device rides on the URL: the cookie signs the socket in before any frame.
+    const device = this.device ? `?device=${encodeURIComponent(this.device)}` : "";
+    const raw = await WsChannel.open(`${scheme}://${location.host}/ws${device}`);
     // The encrypted session (docs/security.md §6): pinned to the fingerprint the page came with.
     return await SecureChannel.establish(raw, { verifyIdentity: pinFingerprint(fingerprint) });
   }
@@ -170,12 +331,19 @@ export class ChatConnection {
 
 /**
  * Reads what the user typed: `@name text` writes to `name` (`@all` to everyone), anything else
- * goes to the open conversation.
+ * goes to the open conversation. In a room everything goes to the room: there `@name` is a
+ * mention, as in every group chat.
  */
 export function parseDraft(draft: string, active: string): { to: string; text: string } {
+  if (isRoom(active)) return { to: active, text: draft.trim() };
   const m = /^@([^\s@]+)\s+([\s\S]*)$/.exec(draft.trimStart());
   if (m) return { to: m[1], text: m[2].trim() };
   return { to: active === EVERYONE ? BROADCAST : active, text: draft.trim() };
+}
+
+/** A room's name as frames take it: without `#`, as typed or as keyed. */
+function roomName(room: string): string {
+  return room.trim().replace(/^#/, "");
 }
 
 function serverMessage(err: ServerError): string {

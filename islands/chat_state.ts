@@ -5,10 +5,17 @@
  */
 import { batch, computed, signal } from "@preact/signals";
 import type { ReconnectEvent } from "../lib/client/reconnect.ts";
+import type {
+  ConversationInfo as ConversationSummary,
+  DeviceWelcome as WelcomeSync,
+  MemberInfo as RoomMember,
+  SeqMessage,
+} from "../lib/client/events.ts";
 import {
   BROADCAST,
   type OriginalText,
   type PresenceState,
+  type RoomListing,
   type SendStatus,
   type UntranslatedReason,
   type UserStatus,
@@ -21,7 +28,7 @@ export const EVERYONE = BROADCAST;
  * Where one of the user's own messages stands. `retrying`: the server could not store it for now
  * (its disk is full); it is kept and goes again by itself until it is stored.
  */
-export type OwnStatus = "sending" | "retrying" | "sent" | SendStatus | "failed";
+export type OwnStatus = "sending" | "retrying" | "sent" | SendStatus | "read" | "failed";
 
 export interface ChatMessage {
   /** Server id, or the client id until the server answered. */
@@ -32,15 +39,23 @@ export interface ChatMessage {
   to: string;
   text: string;
   ts: number;
-  /** Conversation key: `all`, or the other person's name key. */
+  /** Conversation key: `all`, the other person's name key, or `#` and the room's name key. */
   conversation: string;
+  /** Its place in the server's message log (absent on broadcasts and before the `sent`). */
+  seq?: number;
+  /** Mentions the reader by name. */
+  mention?: boolean;
+  /** For own room messages: how many members have read it. */
+  readers?: number;
   own: boolean;
   /** For own messages. */
   status?: OwnStatus;
   /** Why an own message failed, or why it is being retried. */
   error?: string;
-  /** Stored while this user was offline. */
+  /** Stored while this user was offline, or caught up by this device after an absence. */
   offline?: boolean;
+  /** Came in a history page rather than live. */
+  history?: boolean;
   /** Language of `text` as delivered. */
   lang?: string;
   /** What the sender wrote, when `text` is a translation. */
@@ -53,7 +68,7 @@ export interface Person {
   name: string;
   state: PresenceState;
   lang: string;
-  /** Whom they are typing to (`all` or this user's name), while they type. */
+  /** Whom they are typing to (`all`, this user's name or a `#room`), while they type. */
   typingTo?: string;
 }
 
@@ -63,10 +78,43 @@ export type ConnectionView =
   | { state: "offline"; reason: string; retryInMs: number }
   | { state: "closed"; reason: string };
 
+/** A room the user is in, or was shown (listed, invited to). */
+export interface Room {
+  /** As created, without `#`. */
+  name: string;
+  topic: string;
+  visibility: "public" | "invite";
+  /** This user's role, when a member. */
+  role?: "owner" | "member";
+  /** Member count as last heard. */
+  memberCount?: number;
+}
+
 /** Case-insensitive key of a name, as the server files it. */
 export const keyOf = (name: string): string => name.toLowerCase();
 
-const MAX_MESSAGES = 2000;
+/** Whether a conversation key names a room. */
+export const isRoom = (key: string): boolean => key.startsWith("#");
+
+/**
+ * The conversation key of a name as frames give it: `#Dev` is the room `#dev`, `@Bob` and `Bob`
+ * the person `bob`, `all` the broadcast.
+ */
+export function conversationKey(name: string): string {
+  if (name === BROADCAST) return EVERYONE;
+  if (name.startsWith("#")) return keyOf(name);
+  return keyOf(name.replace(/^@/, ""));
+}
+
+/** Whether `text` mentions `me`: `@me`, or the name as a word, without regard to case. */
+export function mentions(text: string, me: string): boolean {
+  if (!me) return false;
+  const escaped = me.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`(^|[^\\p{L}\\p{N}_])@?${escaped}(?![\\p{L}\\p{N}_])`, "iu").test(text);
+}
+
+/** Live messages kept in memory; history pages may add more, up to the same again. */
+const MAX_MESSAGES = 4000;
 /** People remembered as talked to (most recent first); older ones are listed only when online. */
 export const MAX_CONTACTS = 200;
 /** The server's default message limit, until the page says otherwise. */
@@ -82,7 +130,24 @@ export class ChatState {
   readonly messages = signal<readonly ChatMessage[]>([]);
   /** The open conversation. */
   readonly active = signal<string>(EVERYONE);
+  /** Unread messages per conversation key: the server's count from the read markers, kept live. */
   readonly unread = signal<Readonly<Record<string, number>>>({});
+  /** Unread messages that mention this user, per conversation key. */
+  readonly mentioned = signal<Readonly<Record<string, number>>>({});
+  /** The read marker per conversation key (the newest `seq` read on any device of the user). */
+  readonly readSeq = signal<Readonly<Record<string, number>>>({});
+  /** When each conversation last had a message (ms since the epoch): the list's order. */
+  readonly activity = signal<Readonly<Record<string, number>>>({});
+  /** Rooms by key (`#dev`): the user's own, and those listed or invited to. */
+  readonly rooms = signal<ReadonlyMap<string, Room>>(new Map());
+  /** Members per room key, as the last `members` reply and `room` events left them. */
+  readonly members = signal<ReadonlyMap<string, readonly RoomMember[]>>(new Map());
+  /** Standing invitations: room name and who invited. */
+  readonly invites = signal<readonly { room: string; by: string }[]>([]);
+  /** Per conversation key: older history exists (true), none (false), unknown (absent). */
+  readonly more = signal<Readonly<Record<string, boolean>>>({});
+  /** Whether this user sends read receipts (kept with the account). */
+  readonly receipts = signal(true);
   readonly connection = signal<ConnectionView>({ state: "connecting", attempt: 0 });
   /** The latest line for screen readers: messages outside the open conversation, lost connection. */
   readonly announcement = signal("");
@@ -105,6 +170,13 @@ export class ChatState {
    * online, what the side bar lists. The session keeps them in the browser across visits.
    */
   readonly contacts = signal<readonly string[]>([]);
+  /**
+   * Per conversation key, the newest `seq` the server's unread count already covered (from the
+   * welcome): the catch-up that follows brings those messages, which must not count twice.
+   */
+  #countedTo: Record<string, number> = {};
+  /** Called for each live message from someone else (notifications hook in here). */
+  onIncoming: ((m: ChatMessage) => void) | undefined;
 
   /** Messages of the open conversation, oldest first. */
   readonly visible = computed(() => {
@@ -125,13 +197,14 @@ export class ChatState {
 
   /**
    * The side bar's people: who is online, who the user has talked to, and any conversation with
-   * unread messages or open, in the order of `others`. Everyone else is found by a search.
+   * unread messages or open; the latest conversation first, then as in `others`. Everyone else
+   * is found by a search.
    */
   readonly listed = computed(() => {
     // Contacts, then conversations of this visit (a message refused is one too).
     const talked = new Map(this.contacts.value.map((n) => [keyOf(n), n]));
     for (const m of this.messages.value) {
-      if (m.conversation !== EVERYONE && !talked.has(m.conversation)) {
+      if (m.conversation !== EVERYONE && !isRoom(m.conversation) && !talked.has(m.conversation)) {
         talked.set(m.conversation, m.own ? m.to : m.from);
       }
     }
@@ -148,7 +221,22 @@ export class ChatState {
         people.push({ name, state: "offline", lang: "" });
       }
     }
-    return people;
+    const activity = this.activity.value;
+    // Stable: people without activity keep the order of `others`.
+    return people.map((p, i) => ({ p, i, at: activity[keyOf(p.name)] ?? 0 }))
+      .sort((a, b) => b.at - a.at || a.i - b.i)
+      .map((x) => x.p);
+  });
+
+  /** The rooms the user is in, the latest conversation first, then by name. */
+  readonly myRooms = computed(() => {
+    const activity = this.activity.value;
+    return [...this.rooms.value.entries()]
+      .filter(([, r]) => r.role !== undefined)
+      .sort(([a, ra], [b, rb]) =>
+        (activity[b] ?? 0) - (activity[a] ?? 0) || ra.name.localeCompare(rb.name)
+      )
+      .map(([key, room]) => ({ key, room }));
   });
 
   /** What stands for a presence while it is unknown: before the first welcome, or after a drop. */
@@ -161,11 +249,23 @@ export class ChatState {
     Object.values(this.unread.value).reduce((sum, n) => sum + n, 0)
   );
 
+  readonly totalMentions = computed(() =>
+    Object.values(this.mentioned.value).reduce((sum, n) => sum + n, 0)
+  );
+
   /** Display name of a conversation key. */
   titleOf(conversation: string): string {
-    return conversation === EVERYONE
-      ? "Everyone"
-      : this.people.value.get(conversation)?.name ?? conversation;
+    if (conversation === EVERYONE) return "Everyone";
+    if (isRoom(conversation)) {
+      return `#${this.rooms.value.get(conversation)?.name ?? conversation.slice(1)}`;
+    }
+    return this.people.value.get(conversation)?.name ?? conversation;
+  }
+
+  /** How frames name a conversation: `#room`, `@name`, or `all`. */
+  wireName(conversation: string): string {
+    if (conversation === EVERYONE || isRoom(conversation)) return conversation;
+    return `@${this.people.value.get(conversation)?.name ?? conversation}`;
   }
 
   /** Who is typing into the open conversation. */
@@ -176,22 +276,49 @@ export class ChatState {
       p.typingTo !== undefined &&
       (active === EVERYONE
         ? p.typingTo === BROADCAST
+        : isRoom(active)
+        ? keyOf(p.typingTo) === active
         : keyOf(p.name) === active && keyOf(p.typingTo) === keyOf(me))
     ).map((p) => p.name);
   });
 
-  /** Opens a conversation and clears its unread count. */
+  /**
+   * Opens a conversation. The broadcast, which has no read markers, counts as read at once;
+   * the others are read as their messages come on screen ({@link markRead}).
+   */
   open(conversation: string): void {
     batch(() => {
       // Someone opened is someone talked to, unless nobody has that name.
       const person = this.people.value.get(conversation);
       if (person) this.remember(person.name);
       this.active.value = conversation;
-      if (this.unread.value[conversation]) {
-        const { [conversation]: _, ...rest } = this.unread.value;
-        this.unread.value = rest;
-      }
+      const hasSeq = this.messages.value.some((m) =>
+        m.conversation === conversation && m.seq !== undefined
+      );
+      if (!hasSeq && this.readSeq.value[conversation] === undefined) this.#clear(conversation);
     });
+  }
+
+  /**
+   * Marks a conversation read up to `upTo` (a `seq`) here; returns whether the marker moved, so
+   * the caller tells the server (which tells the user's other devices). Without `upTo` (no
+   * message with a `seq` on screen), only the local count is cleared.
+   */
+  markRead(conversation: string, upTo?: number): boolean {
+    if (upTo === undefined) {
+      this.#clear(conversation);
+      return false;
+    }
+    const before = this.readSeq.value[conversation] ?? 0;
+    if (upTo <= before) return false;
+    batch(() => {
+      this.readSeq.value = { ...this.readSeq.value, [conversation]: upTo };
+      const left = this.messages.value.filter((m) =>
+        m.conversation === conversation && !m.own && m.seq !== undefined && m.seq > upTo
+      );
+      this.#setUnread(conversation, left.length, left.filter((m) => m.mention).length);
+    });
+    return true;
   }
 
   /**
@@ -211,7 +338,7 @@ export class ChatState {
   /** Puts `name` first among the people talked to. */
   remember(name: string): void {
     const key = keyOf(name);
-    if (key === keyOf(this.me.value) || key === EVERYONE) return;
+    if (key === keyOf(this.me.value) || key === EVERYONE || isRoom(key)) return;
     const list = this.contacts.value;
     if (list.length > 0 && keyOf(list[0]) === key) return;
     this.contacts.value = [name, ...list.filter((n) => keyOf(n) !== key)].slice(0, MAX_CONTACTS);
@@ -219,7 +346,7 @@ export class ChatState {
 
   /** Adds an own message before the server has answered. */
   addOwn(to: string, text: string, cid: string): void {
-    const conversation = to === BROADCAST ? EVERYONE : keyOf(to);
+    const conversation = conversationKey(to);
     this.#append({
       id: cid,
       cid,
@@ -231,19 +358,32 @@ export class ChatState {
       own: true,
       status: "sending",
     });
+    this.#touch(conversation, Date.now());
   }
 
   /** Records the server's outcome for an own message. */
-  settleOwn(cid: string, outcome: { id: string; status: SendStatus; recipients: number }): void {
+  settleOwn(
+    cid: string,
+    outcome: { id: string; status: SendStatus; recipients: number; seq?: number },
+  ): void {
     // Accepted: the name exists, and is someone this user talks to.
     const sent = this.messages.value.find((m) => m.cid === cid);
     if (sent && sent.to !== BROADCAST) {
       this.remember(this.people.value.get(keyOf(sent.to))?.name ?? sent.to);
     }
+    // The same message may have come back already from another device's view: keep one.
+    if (this.messages.value.some((m) => m.id === outcome.id && m.cid !== cid)) {
+      this.messages.value = this.messages.value.filter((m) => m.id !== outcome.id || m.cid === cid);
+    }
     this.#updateOwn(cid, (m) => ({
       ...m,
       id: outcome.id,
-      status: m.to === BROADCAST && outcome.recipients === 0 ? "sent" : outcome.status,
+      seq: outcome.seq ?? m.seq,
+      status: (m.to === BROADCAST || isRoom(m.conversation)) && outcome.recipients === 0
+        ? "sent"
+        : isRoom(m.conversation)
+        ? "sent"
+        : outcome.status,
       error: undefined,
     }));
   }
@@ -253,7 +393,7 @@ export class ChatState {
     this.#updateOwn(cid, (m) => ({ ...m, status: "failed", error: reason }));
   }
 
-  /** Applies one event of the reconnecting client. */
+  /** Applies one event of the reconnecting client, or of rooms, history and sync. */
   apply(e: ReconnectEvent): void {
     switch (e.type) {
       case "retrying":
@@ -287,6 +427,9 @@ export class ChatState {
           }
           this.people.value = people;
           this.presenceKnown.value = true;
+          const sync = e as WelcomeSync;
+          if (typeof sync.receipts === "boolean") this.receipts.value = sync.receipts;
+          if (Array.isArray(sync.conversations)) this.#conversations(sync.conversations);
         });
       case "who": {
         const people = new Map<string, Person>();
@@ -300,8 +443,219 @@ export class ChatState {
       case "presence":
         return this.#presence(e.user, e.state, e.to);
       case "message":
-        return this.#message(e);
+        return this.#message(e as SeqMessage);
+      case "conversations":
+        return this.#conversations(e.conversations);
+      case "history":
+        return this.#history(e);
+      case "read":
+        return this.#read(e.with, e.readSeq, e.unread);
+      case "receipts":
+        this.receipts.value = e.on;
+        return;
+      case "receipt":
+        return this.#receipt(e);
+      case "joined":
+        return batch(() => {
+          const key = keyOf(`#${e.room.replace(/^#/, "")}`);
+          this.#setRoom(key, {
+            topic: e.topic,
+            visibility: e.visibility,
+            role: e.role ?? "member",
+            memberCount: typeof e.members === "number" ? e.members : undefined,
+          }, e.room);
+          this.invites.value = this.invites.value.filter((i) =>
+            conversationKey(`#${i.room.replace(/^#/, "")}`) !== key
+          );
+        });
+      case "left":
+        return this.#leave(conversationKey(`#${e.room.replace(/^#/, "")}`));
+      case "room":
+        return this.#roomChange(e);
+      case "invite": {
+        const key = conversationKey(`#${e.room.replace(/^#/, "")}`);
+        // The owner took it back.
+        if (e.withdrawn) return this.dropInvite(key);
+        if (
+          this.invites.value.some((i) => conversationKey(`#${i.room.replace(/^#/, "")}`) === key)
+        ) return;
+        this.invites.value = [...this.invites.value, { room: e.room.replace(/^#/, ""), by: e.by }];
+        this.announcement.value = `${e.by} invited you to #${e.room.replace(/^#/, "")}.`;
+        return;
+      }
+      case "rooms":
+        return batch(() => {
+          // As the server lists them (lib/protocol/types.ts): a role when the user is in it.
+          for (const r of e.rooms as RoomListing[]) {
+            const key = conversationKey(`#${r.name.replace(/^#/, "")}`);
+            this.#setRoom(key, {
+              topic: r.topic,
+              visibility: r.visibility,
+              memberCount: r.members,
+              role: r.role,
+            }, r.name);
+            if (r.invited && !this.invitedTo(key)) {
+              this.invites.value = [...this.invites.value, {
+                room: r.name.replace(/^#/, ""),
+                by: "",
+              }];
+            }
+          }
+        });
+      case "members": {
+        const key = conversationKey(`#${e.room.replace(/^#/, "")}`);
+        const me = keyOf(this.me.value);
+        const mine = e.members.find((m) => keyOf(m.name) === me);
+        batch(() => {
+          this.members.value = new Map(this.members.value).set(key, e.members);
+          this.#setRoom(key, { memberCount: e.members.length, role: mine?.role }, e.room);
+        });
+        return;
+      }
     }
+  }
+
+  /** Whether a standing invitation to the room `key` is shown. */
+  invitedTo(key: string): boolean {
+    return this.invites.value.some((i) => conversationKey(`#${i.room}`) === key);
+  }
+
+  /** Forgets an invitation (declined, or joined). */
+  dropInvite(key: string): void {
+    this.invites.value = this.invites.value.filter((i) => conversationKey(`#${i.room}`) !== key);
+  }
+
+  #setRoom(key: string, change: Partial<Room>, name: string): void {
+    const before = this.rooms.value.get(key) ??
+      { name: name.replace(/^#/, ""), topic: "", visibility: "public" as const };
+    const next: Room = { ...before };
+    if (change.topic !== undefined) next.topic = change.topic;
+    if (change.visibility !== undefined) next.visibility = change.visibility;
+    if (change.memberCount !== undefined) next.memberCount = change.memberCount;
+    if ("role" in change && (change.role !== undefined || before.role === undefined)) {
+      next.role = change.role;
+    }
+    this.rooms.value = new Map(this.rooms.value).set(key, next);
+  }
+
+  #leave(key: string): void {
+    batch(() => {
+      const room = this.rooms.value.get(key);
+      if (room) this.rooms.value = new Map(this.rooms.value).set(key, { ...room, role: undefined });
+      this.#clear(key);
+      if (this.active.value === key) this.active.value = EVERYONE;
+    });
+  }
+
+  #roomChange(e: Extract<ReconnectEvent, { type: "room" }>): void {
+    const key = conversationKey(`#${e.room.replace(/^#/, "")}`);
+    const me = keyOf(this.me.value);
+    batch(() => {
+      if (e.topic !== undefined) this.#setRoom(key, { topic: e.topic }, e.room);
+      let list = [...(this.members.value.get(key) ?? [])];
+      const room = this.rooms.value.get(key);
+      if (e.joined && !list.some((m) => keyOf(m.name) === keyOf(e.joined!))) {
+        const p = this.people.value.get(keyOf(e.joined));
+        list.push({
+          name: e.joined,
+          role: "member",
+          state: p?.state === "offline" ? "offline" : "online",
+        });
+        if (room?.memberCount !== undefined) {
+          this.#setRoom(key, { memberCount: room.memberCount + 1 }, e.room);
+        }
+      }
+      if (e.left) {
+        const gone = keyOf(e.left);
+        if (list.some((m) => keyOf(m.name) === gone) && room?.memberCount !== undefined) {
+          this.#setRoom(key, { memberCount: Math.max(0, room.memberCount - 1) }, e.room);
+        }
+        list = list.filter((m) => keyOf(m.name) !== gone);
+        if (gone === me) {
+          if (e.by && keyOf(e.by) !== me) {
+            this.notice.value = `${e.by} removed you from #${room?.name ?? e.room}.`;
+          }
+          this.#leave(key);
+        }
+      }
+      if (e.owner) {
+        const owner = keyOf(e.owner);
+        list = list.map((m) => ({ ...m, role: keyOf(m.name) === owner ? "owner" : "member" }));
+        if (this.rooms.value.get(key)?.role !== undefined) {
+          this.#setRoom(key, { role: owner === me ? "owner" : "member" }, e.room);
+        }
+      }
+      this.members.value = new Map(this.members.value).set(key, list);
+    });
+  }
+
+  #conversations(list: ConversationSummary[]): void {
+    batch(() => {
+      const unread: Record<string, number> = { ...this.unread.value };
+      const readSeq: Record<string, number> = { ...this.readSeq.value };
+      const activity: Record<string, number> = { ...this.activity.value };
+      for (const c of list) {
+        const key = conversationKey(c.with);
+        unread[key] = c.unread;
+        if (!c.unread) delete unread[key];
+        readSeq[key] = Math.max(readSeq[key] ?? 0, c.readSeq);
+        this.#countedTo[key] = Math.max(this.#countedTo[key] ?? 0, c.lastSeq);
+        activity[key] = Math.max(activity[key] ?? 0, c.lastTs);
+        if (isRoom(key) && !this.rooms.value.get(key)?.role) {
+          // Listed as a conversation: the user is (or was) in it; `rooms` tells the rest.
+          this.#setRoom(key, { role: "member" }, c.with);
+        } else if (!isRoom(key)) this.remember(c.with.replace(/^@/, ""));
+      }
+      this.unread.value = unread;
+      this.readSeq.value = readSeq;
+      this.activity.value = activity;
+    });
+  }
+
+  #history(e: Extract<ReconnectEvent, { type: "history" }>): void {
+    const key = conversationKey(e.with);
+    batch(() => {
+      const known = new Set(this.messages.value.map((m) => m.id));
+      const added = e.messages.filter((m) => !known.has(m.id)).map((m) => ({
+        ...this.#toMessage(m),
+        history: true,
+      }));
+      // Older pages go before what is shown; the log stays in `seq` order.
+      const others = this.messages.value.filter((m) => m.conversation !== key);
+      const here = [...added, ...this.messages.value.filter((m) => m.conversation === key)]
+        .sort(bySeq);
+      this.messages.value = [...others, ...here];
+      this.more.value = { ...this.more.value, [key]: e.more };
+      const last = here.at(-1);
+      if (last) this.#touch(key, last.ts);
+    });
+  }
+
+  #read(withName: string, readSeq: number, unread: number): void {
+    const key = conversationKey(withName);
+    batch(() => {
+      if ((this.readSeq.value[key] ?? 0) < readSeq) {
+        this.readSeq.value = { ...this.readSeq.value, [key]: readSeq };
+      }
+      const mentionsLeft = this.messages.value.filter((m) =>
+        m.conversation === key && !m.own && m.mention && m.seq !== undefined &&
+        m.seq > this.readSeq.value[key]
+      ).length;
+      this.#setUnread(key, unread, Math.min(unread, mentionsLeft));
+    });
+  }
+
+  #receipt(e: Extract<ReconnectEvent, { type: "receipt" }>): void {
+    const key = conversationKey(e.with);
+    const rank = (s: OwnStatus | undefined) =>
+      s === "read" ? 3 : s === "delivered" ? 2 : s === "stored" || s === "sent" ? 1 : 0;
+    this.messages.value = this.messages.value.map((m) => {
+      if (!m.own || m.conversation !== key || m.seq === undefined) return m;
+      if (e.readers !== undefined) return m.seq === e.seq ? { ...m, readers: e.readers } : m;
+      // A private receipt covers every earlier message of the conversation too.
+      if (!e.state || m.seq > e.seq || rank(m.status) >= rank(e.state)) return m;
+      return { ...m, status: e.state };
+    });
   }
 
   #presence(name: string, state: PresenceState, to: string | undefined): void {
@@ -317,44 +671,99 @@ export class ChatState {
       people.set(key, { ...before, state, typingTo: undefined });
     }
     this.people.value = people;
+    // Room member lists show presence too.
+    if (to === undefined && state !== "typing") {
+      let changed = false;
+      const members = new Map(this.members.value);
+      for (const [room, list] of members) {
+        if (!list.some((m) => keyOf(m.name) === key)) continue;
+        changed = true;
+        members.set(room, list.map((m) => keyOf(m.name) === key ? { ...m, state } : m));
+      }
+      if (changed) this.members.value = members;
+    }
   }
 
-  #message(e: Extract<ReconnectEvent, { type: "message" }>): void {
-    const meKey = keyOf(this.me.value);
-    const own = keyOf(e.from) === meKey;
-    const conversation = e.to === BROADCAST ? EVERYONE : keyOf(own ? e.to : e.from);
+  #toMessage(e: SeqMessage): ChatMessage {
+    const me = this.me.value;
+    const own = keyOf(e.from) === keyOf(me);
+    const conversation = e.to.startsWith("#")
+      ? conversationKey(e.to)
+      : e.to === BROADCAST
+      ? EVERYONE
+      : keyOf(own ? e.to : e.from);
+    return {
+      id: e.id,
+      seq: e.seq,
+      from: e.from,
+      to: e.to,
+      text: e.text,
+      ts: e.ts,
+      conversation,
+      own,
+      // Sent from another device of the same user, or shown again from history: accepted.
+      status: own ? (conversation === EVERYONE ? "delivered" : "sent") : undefined,
+      offline: e.offline || e.catchup,
+      mention: !own && mentions(e.text, me),
+      lang: e.lang,
+      original: e.original,
+      untranslated: e.untranslated,
+    };
+  }
+
+  #message(e: SeqMessage): void {
+    const m = this.#toMessage(e);
+    const { conversation, own } = m;
     batch(() => {
-      if (conversation !== EVERYONE) this.remember(own ? e.to : e.from);
-      this.#append({
-        id: e.id,
-        from: e.from,
-        to: e.to,
-        text: e.text,
-        ts: e.ts,
-        conversation,
-        own,
-        // Sent from another device of the same user: the server accepted it.
-        status: own ? "delivered" : undefined,
-        offline: e.offline,
-        lang: e.lang,
-        original: e.original,
-        untranslated: e.untranslated,
-      });
+      if (conversation !== EVERYONE && !isRoom(conversation)) this.remember(own ? e.to : e.from);
+      if (this.messages.value.some((x) => x.id === m.id)) return;
+      this.#append(m);
+      this.#touch(conversation, m.ts);
       // A message ends the sender's typing.
       const sender = this.people.value.get(keyOf(e.from));
       if (sender?.typingTo !== undefined) this.#presence(e.from, "online", sender.typingTo);
-      if (!own && conversation !== this.active.value) {
-        this.unread.value = {
-          ...this.unread.value,
-          [conversation]: (this.unread.value[conversation] ?? 0) + 1,
-        };
+      if (own) return;
+      const read = m.seq !== undefined && m.seq <= (this.readSeq.value[conversation] ?? 0);
+      // Without read markers (the broadcast), the open conversation is read as it comes.
+      const counts = m.seq !== undefined ? !read : conversation !== this.active.value;
+      // In the welcome's count already (it comes in the catch-up after it).
+      const counted = m.seq !== undefined && m.seq <= (this.#countedTo[conversation] ?? 0);
+      if (counts) {
+        this.#setUnread(
+          conversation,
+          (this.unread.value[conversation] ?? 0) + (counted ? 0 : 1),
+          (this.mentioned.value[conversation] ?? 0) + (m.mention ? 1 : 0),
+        );
       }
       // The open conversation is a live log region already; this tells about the others.
-      if (!own && conversation !== this.active.value) {
-        const where = e.to === BROADCAST ? "to everyone" : "privately";
+      if (conversation !== this.active.value) {
+        const where = e.to === BROADCAST
+          ? "to everyone"
+          : isRoom(conversation)
+          ? `in ${this.titleOf(conversation)}`
+          : "privately";
         this.announcement.value = `New message from ${e.from} ${where}: ${e.text}`;
       }
+      if (!read) this.onIncoming?.(m);
     });
+  }
+
+  #touch(conversation: string, ts: number): void {
+    if ((this.activity.value[conversation] ?? 0) >= ts) return;
+    this.activity.value = { ...this.activity.value, [conversation]: ts };
+  }
+
+  #setUnread(conversation: string, unread: number, mentioned: number): void {
+    const { [conversation]: _u, ...u } = this.unread.value;
+    const { [conversation]: _m, ...m } = this.mentioned.value;
+    this.unread.value = unread > 0 ? { ...u, [conversation]: unread } : u;
+    this.mentioned.value = mentioned > 0 ? { ...m, [conversation]: mentioned } : m;
+  }
+
+  #clear(conversation: string): void {
+    if (this.unread.value[conversation] || this.mentioned.value[conversation]) {
+      this.#setUnread(conversation, 0, 0);
+    }
   }
 
   #append(m: ChatMessage): void {
@@ -367,4 +776,9 @@ export class ChatState {
   #updateOwn(cid: string, change: (m: ChatMessage) => ChatMessage): void {
     this.messages.value = this.messages.value.map((m) => m.cid === cid ? change(m) : m);
   }
+}
+
+/** Messages with a `seq` in log order; those without keep their place after them. */
+function bySeq(a: ChatMessage, b: ChatMessage): number {
+  return (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER);
 }

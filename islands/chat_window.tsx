@@ -2,12 +2,15 @@ import { useSignal } from "@preact/signals";
 import { Fragment } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 import type { ChatConnection } from "./chat_connection.ts";
-import { EVERYONE } from "./chat_state.ts";
+import { EVERYONE, isRoom } from "./chat_state.ts";
 import { Composer } from "./composer.tsx";
 import { ConnectionBanner } from "./connection_banner.tsx";
 import { hue, initial } from "./format.ts";
 import { LanguagePicker } from "./language_picker.tsx";
 import { MessageList } from "./message_list.tsx";
+import { RoomDialog } from "./room_dialog.tsx";
+import { RoomPanel } from "./room_panel.tsx";
+import { Settings } from "./settings.tsx";
 import { translationNotice } from "./translation.ts";
 import { UserList } from "./user_list.tsx";
 
@@ -23,6 +26,7 @@ interface Props {
 export function ChatWindow({ chat, onLogout }: Props) {
   const { state } = chat;
   const peopleOpen = useSignal(false);
+  const roomDialog = useSignal(false);
   const me = state.me.value;
   const active = state.active.value;
   const total = state.totalUnread.value;
@@ -37,7 +41,8 @@ export function ChatWindow({ chat, onLogout }: Props) {
     document.title = total ? `(${total}) Parley` : "Parley";
   }, [total]);
 
-  const peer = active === EVERYONE ? undefined : state.people.value.get(active);
+  const room = isRoom(active) ? state.rooms.value.get(active) : undefined;
+  const peer = active === EVERYONE || room ? undefined : state.people.value.get(active);
   const presence = !state.presenceKnown.value
     ? state.presenceUnknown.value
     : peer && peer.state !== "offline"
@@ -45,6 +50,8 @@ export function ChatWindow({ chat, onLogout }: Props) {
     : "offline: messages wait for them";
   const subtitle = active === EVERYONE
     ? "Messages to everyone online"
+    : room
+    ? room.topic || (room.visibility === "invite" ? "Invite-only room" : "Public room")
     : `Private conversation · ${presence}`;
   const typing = state.typingHere.value;
   const translationOff = translationNotice(state.translation.value);
@@ -98,6 +105,7 @@ export function ChatWindow({ chat, onLogout }: Props) {
               <code class="fingerprint">{state.serverFingerprint.value}</code>
             </span>
           )}
+          <Settings chat={chat} />
           <LanguagePicker chat={chat} />
           <span class="me" title={`Signed in as ${me}`}>
             <span class={`avatar small hue-${hue(me)}`} aria-hidden="true">{initial(me)}</span>
@@ -121,7 +129,11 @@ export function ChatWindow({ chat, onLogout }: Props) {
             </svg>
           </button>
         </div>
-        <UserList chat={chat} onPick={() => closePeople(false)} />
+        <UserList
+          chat={chat}
+          onPick={() => closePeople(false)}
+          onNewRoom={() => roomDialog.value = true}
+        />
       </aside>
       <div
         class="scrim"
@@ -131,11 +143,12 @@ export function ChatWindow({ chat, onLogout }: Props) {
       <main class="pane">
         <header class="pane-header">
           <h1 class="pane-title" dir="auto">{state.titleOf(active)}</h1>
-          <p class="pane-subtitle">{subtitle}</p>
+          <p class="pane-subtitle" dir={room ? "auto" : undefined}>{subtitle}</p>
           {translationOff && <p class="translation-off">{translationOff}</p>}
         </header>
+        {room && <RoomPanel key={active} chat={chat} room={active} />}
         <ConnectionBanner state={state} />
-        <MessageList state={state} />
+        <MessageList state={state} chat={chat} />
         <p class="typing-line" aria-hidden={typing.length === 0}>
           {typing.length > 0 && (
             <>
@@ -153,6 +166,7 @@ export function ChatWindow({ chat, onLogout }: Props) {
         <Composer chat={chat} />
       </main>
       <div class="sr-only" aria-live="polite" aria-atomic="true">{state.announcement.value}</div>
+      <RoomDialog chat={chat} open={roomDialog.value} onClose={() => roomDialog.value = false} />
     </div>
   );
 }

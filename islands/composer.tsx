@@ -2,14 +2,14 @@ import { useSignal } from "@preact/signals";
 import type { JSX } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 import { type ChatConnection, parseDraft } from "./chat_connection.ts";
-import { EVERYONE } from "./chat_state.ts";
+import { EVERYONE, isRoom } from "./chat_state.ts";
 import { byteBudget, utf8Length } from "./byte_budget.ts";
 
 const STORAGE_KEY = "parley.drafts";
 
 /**
  * The input line. Enter sends, Shift+Enter starts a new line; `@name text` writes privately to
- * name. Drafts are kept per conversation, also across reconnects and reloads (sessionStorage),
+ * name, except in a room, where it mentions them in the room. Drafts are kept per conversation, also across reconnects and reloads (sessionStorage),
  * so nothing typed is lost. The length is counted in UTF-8 bytes, as the server counts it; near
  * the limit the composer says how much is left, and over it, by how much, and will not send —
  * nothing is ever cut.
@@ -97,7 +97,8 @@ export function Composer({ chat }: { chat: ChatConnection }) {
         {budget.over && ` · the limit is ${state.maxMessageBytes.value} bytes; shorten it to send`}
       </p>
       <p id="composer-hint" class="composer-hint">
-        Enter sends · Shift+Enter new line · <kbd>@name</kbd> writes privately
+        Enter sends · Shift+Enter new line · <kbd>@name</kbd>{" "}
+        {isRoom(active) ? "mentions someone" : "writes privately"}
       </p>
     </form>
   );

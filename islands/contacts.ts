@@ -1,8 +1,7 @@
 /**
- * The people a user has talked to, kept in this browser (localStorage, per user): the server
- * keeps no conversation history to list them from (a stored message is deleted once delivered),
- * so the side bar's "people you have talked to" is what this browser saw. Names only, never
- * messages.
+ * The people a user has talked to, kept in this browser (localStorage, per user): the welcome's
+ * `conversations` lists those with stored messages, and this keeps the rest (people opened or
+ * found by a search) across visits. Names only, never messages.
  */
 import { MAX_CONTACTS } from "./chat_state.ts";
 

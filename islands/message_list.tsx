@@ -1,6 +1,7 @@
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import type { ChatConnection } from "./chat_connection.ts";
 import type { ChatMessage, ChatState, OwnStatus } from "./chat_state.ts";
-import { EVERYONE } from "./chat_state.ts";
+import { EVERYONE, isRoom } from "./chat_state.ts";
 import { formatTime, hue, initial, isoTime } from "./format.ts";
 import { type TranslationLabel, translationLabel } from "./translation.ts";
 
@@ -9,29 +10,85 @@ const STATUS_TEXT: Record<OwnStatus, string> = {
   retrying: "Kept, sending again",
   sent: "Sent",
   delivered: "Delivered",
+  read: "Read",
   stored: "Stored until they sign in",
   failed: "Not sent",
 };
 
+/** Scrolled this close to the top, the page before is fetched. */
+const LOAD_MARGIN_PX = 300;
+
 /**
  * The open conversation, oldest first. Text is rendered as text (never as HTML). It is a `log`
  * region, so screen readers announce new messages; it scrolls to the newest unless the reader
- * scrolled up.
+ * scrolled up. Scrolled near the top, it loads the page before and keeps what the reader looks
+ * at where it was. What is on screen in a visible, focused tab is marked read.
  */
-export function MessageList({ state }: { state: ChatState }) {
+export function MessageList({ state, chat }: { state: ChatState; chat?: ChatConnection }) {
   const list = useRef<HTMLOListElement>(null);
   const stick = useRef(true);
+  /** The list's height and first message at the last render: a page put before them moves by the difference. */
+  const before = useRef<{ height: number; first?: string; active: string }>({
+    height: 0,
+    active: "",
+  });
   const messages = state.visible.value;
   const active = state.active.value;
+  const more = state.more.value[active];
 
-  useEffect(() => {
+  useLayoutEffect(() => {
     const el = list.current;
-    if (el && stick.current) el.scrollTop = el.scrollHeight;
-  }, [messages, active]);
+    if (!el) return;
+    const prev = before.current;
+    const first = messages[0]?.id;
+    if (stick.current || prev.active !== active) el.scrollTop = el.scrollHeight;
+    else if (prev.first !== undefined && first !== prev.first) {
+      // Older messages came in above: the one under the viewport stays put.
+      el.scrollTop += el.scrollHeight - prev.height;
+    }
+    before.current = { height: el.scrollHeight, first, active };
+    markSeen();
+    // A first page too short to scroll: the next one is fetched at once.
+    if (el.scrollHeight <= el.clientHeight && more) void chat?.loadOlder(active);
+  }, [messages, active, more]);
+
+  // Read marking waits for the tab to be seen.
+  useEffect(() => {
+    const again = () => markSeen();
+    document.addEventListener("visibilitychange", again);
+    globalThis.addEventListener("focus", again);
+    return () => {
+      document.removeEventListener("visibilitychange", again);
+      globalThis.removeEventListener("focus", again);
+    };
+  }, [chat]);
+
+  /** Marks read what the reader has on screen: only in a visible tab that has the focus. */
+  function markSeen() {
+    const el = list.current;
+    if (!el || !chat || document.visibilityState !== "visible" || !document.hasFocus()) return;
+    const conversation = state.active.value;
+    const view = el.getBoundingClientRect();
+    let newest: number | undefined;
+    let any = false;
+    for (const item of el.querySelectorAll<HTMLElement>("li.message[data-seq]")) {
+      const box = item.getBoundingClientRect();
+      // On screen: its bottom edge is within the list's box.
+      if (box.bottom > view.top && box.bottom <= view.bottom + 1) {
+        any = true;
+        newest = Math.max(newest ?? 0, Number(item.dataset.seq));
+      }
+    }
+    if (newest !== undefined) chat.seen(conversation, newest);
+    else if (!any) chat.seen(conversation, undefined);
+  }
 
   const onScroll = () => {
     const el = list.current!;
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    before.current.height = el.scrollHeight;
+    if (el.scrollTop < LOAD_MARGIN_PX && state.more.value[active]) void chat?.loadOlder(active);
+    markSeen();
   };
 
   return (
@@ -45,10 +102,20 @@ export function MessageList({ state }: { state: ChatState }) {
       onScroll={onScroll}
       tabIndex={0}
     >
+      {more && <li class="history-more" aria-hidden="true">Loading earlier messages…</li>}
+      {more === false && messages.length > 0 && active !== EVERYONE && (
+        <li class="history-start">
+          {isRoom(active)
+            ? `This is the start of ${state.titleOf(active)}.`
+            : `This is the start of your conversation with ${state.titleOf(active)}.`}
+        </li>
+      )}
       {messages.length === 0 && (
         <li class="empty">
           {active === EVERYONE
             ? "No messages yet. Say hello to everyone!"
+            : isRoom(active)
+            ? `No messages in ${state.titleOf(active)} yet. Say hello!`
             : `This is the start of your private conversation with ${state.titleOf(active)}.`}
         </li>
       )}
@@ -67,7 +134,7 @@ function continues(prev: ChatMessage | undefined, m: ChatMessage): boolean {
 
 function MessageItem({ m, continued }: { m: ChatMessage; continued: boolean }) {
   const translation = translationLabel(m);
-  const audience = m.to === "all" ? "to everyone" : m.own
+  const audience = m.to === "all" ? "to everyone" : isRoom(m.conversation) ? "" : m.own
     ? (
       <>
         privately to <bdi>{m.to}</bdi>
@@ -78,8 +145,9 @@ function MessageItem({ m, continued }: { m: ChatMessage; continued: boolean }) {
     <li
       class={`message${m.own ? " own" : ""}${continued ? " continued" : ""}${
         m.status === "failed" ? " failed" : ""
-      }${translation ? ` ${translation.kind}` : ""}`}
+      }${translation ? ` ${translation.kind}` : ""}${m.mention ? " mention" : ""}`}
       data-id={m.id}
+      data-seq={m.seq}
     >
       {continued
         ? <span class="avatar-space" aria-hidden="true" />
@@ -89,17 +157,20 @@ function MessageItem({ m, continued }: { m: ChatMessage; continued: boolean }) {
           <span class={continued ? "sender sr-only" : "sender"} dir="auto">
             {m.own ? "You" : m.from}
           </span>
-          <span
-            class={`audience ${m.to === "all" ? "broadcast" : "private"}${
-              continued ? " sr-only" : ""
-            }`}
-          >
-            {audience}
-          </span>
+          {audience && (
+            <span
+              class={`audience ${m.to === "all" ? "broadcast" : "private"}${
+                continued ? " sr-only" : ""
+              }`}
+            >
+              {audience}
+            </span>
+          )}
           <time dateTime={isoTime(m.ts)} title={new Date(m.ts).toLocaleString()}>
             {formatTime(m.ts)}
           </time>
           {m.offline && <span class="tag">while you were away</span>}
+          {m.mention && <span class="tag mention-tag">mentions you</span>}
         </p>
         <p class="text" lang={m.lang} dir="auto">{m.text}</p>
         {translation?.kind === "translated" && m.original && (
@@ -110,7 +181,9 @@ function MessageItem({ m, continued }: { m: ChatMessage; continued: boolean }) {
         )}
         {m.own && m.status && (
           <p class={`status ${m.status}`}>
-            {STATUS_TEXT[m.status]}
+            {isRoom(m.conversation) && m.readers && m.status === "sent"
+              ? `Read by ${m.readers}`
+              : STATUS_TEXT[m.status]}
             {m.error && `: ${m.error}`}
           </p>
         )}

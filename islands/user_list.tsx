@@ -3,13 +3,15 @@ import { useEffect, useRef } from "preact/hooks";
 import type { UserStatus } from "../lib/protocol/types.ts";
 import type { ChatConnection } from "./chat_connection.ts";
 import type { ChatState, Person } from "./chat_state.ts";
-import { EVERYONE, keyOf } from "./chat_state.ts";
+import { EVERYONE, isRoom, keyOf } from "./chat_state.ts";
 import { hue, initial } from "./format.ts";
 
 interface Props {
   chat: ChatConnection;
   /** Called after a conversation was picked (the phone layout closes the panel). */
   onPick: () => void;
+  /** Opens the dialog that joins or creates a room. */
+  onNewRoom: () => void;
 }
 
 /** Waits this long after the last key before asking the server. */
@@ -28,7 +30,7 @@ interface Search {
  * with their live status and unread count; a search box finds anyone else by name, from the
  * server, a page at a time.
  */
-export function UserList({ chat, onPick }: Props) {
+export function UserList({ chat, onPick, onNewRoom }: Props) {
   const { state } = chat;
   const active = state.active.value;
   const unread = state.unread.value;
@@ -36,8 +38,9 @@ export function UserList({ chat, onPick }: Props) {
   const query = useSignal("");
   const search = useSignal<Search | undefined>(undefined);
   const asked = useRef(0);
+  const mentioned = state.mentioned.value;
   const pick = (key: string) => {
-    state.open(key);
+    chat.openConversation(key);
     onPick();
   };
 
@@ -88,10 +91,70 @@ export function UserList({ chat, onPick }: Props) {
             hueClass="hue-all"
             current={active === EVERYONE}
             unread={unread[EVERYONE] ?? 0}
+            mentions={mentioned[EVERYONE] ?? 0}
             onClick={() => pick(EVERYONE)}
           />
         </li>
       </ul>
+      <div class="rooms-head">
+        <h2 class="people-heading" id="rooms-heading">Rooms</h2>
+        <button type="button" class="new-room" onClick={onNewRoom}>
+          <span aria-hidden="true">+</span> Join or create
+        </button>
+      </div>
+      {state.invites.value.length > 0 && (
+        <ul class="invites" aria-label="Invitations">
+          {state.invites.value.map((i) => (
+            <li key={i.room} class="invite">
+              <span class="invite-text">
+                <bdi>{i.by}</bdi> invited you to <bdi>#{i.room}</bdi>
+              </span>
+              <button
+                type="button"
+                class="link-button"
+                onClick={() => {
+                  chat.join(i.room).then(onPick, (err: Error) => state.notice.value = err.message);
+                }}
+              >
+                Join
+              </button>
+              <button
+                type="button"
+                class="link-button"
+                aria-label={`Decline the invitation to #${i.room}`}
+                onClick={() => state.dropInvite(`#${keyOf(i.room)}`)}
+              >
+                Decline
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      {state.myRooms.value.length === 0
+        ? <p class="people-empty">You are in no room yet.</p>
+        : (
+          <ul class="conversations" aria-labelledby="rooms-heading">
+            {state.myRooms.value.map(({ key, room }) => (
+              <li key={key}>
+                <ConversationButton
+                  label={`#${room.name}`}
+                  detail={room.topic ||
+                    (room.memberCount !== undefined
+                      ? `${room.memberCount} member${room.memberCount === 1 ? "" : "s"}`
+                      : room.visibility === "invite"
+                      ? "invite-only"
+                      : "public")}
+                  avatar="#"
+                  hueClass={`hue-${hue(room.name)}`}
+                  current={active === key}
+                  unread={unread[key] ?? 0}
+                  mentions={mentioned[key] ?? 0}
+                  onClick={() => pick(key)}
+                />
+              </li>
+            ))}
+          </ul>
+        )}
       <div class="people-search" role="search">
         <label for="people-search-input" class="sr-only">Find people by name</label>
         <input
@@ -123,6 +186,7 @@ export function UserList({ chat, onPick }: Props) {
             onPick={(u) => {
               query.value = "";
               state.openPerson(u);
+              chat.openConversation(keyOf(u.name));
               onPick();
             }}
           />
@@ -220,6 +284,7 @@ function PersonButton(
       presence={!known ? "unknown" : p.typingTo !== undefined ? "typing" : p.state}
       current={state.active.value === key}
       unread={state.unread.value[key] ?? 0}
+      mentions={state.mentioned.value[key] ?? 0}
       onClick={onClick}
     />
   );
@@ -227,6 +292,7 @@ function PersonButton(
 
 function statusText(p: Person, me: string): string {
   if (p.typingTo !== undefined) {
+    if (isRoom(p.typingTo)) return `typing in ${p.typingTo}…`;
     return keyOf(p.typingTo) === keyOf(me) ? "typing to you…" : "typing…";
   }
   return p.state === "offline" ? "offline" : "online";
@@ -240,11 +306,14 @@ interface ButtonProps {
   presence?: string;
   current: boolean;
   unread: number;
+  /** Unread messages that mention the user. */
+  mentions?: number;
   onClick: () => void;
 }
 
 function ConversationButton(p: ButtonProps) {
-  const unreadText = p.unread ? `, ${p.unread} unread` : "";
+  const unreadText = (p.unread ? `, ${p.unread} unread` : "") +
+    (p.mentions ? `, ${p.mentions} mention${p.mentions === 1 ? "" : "s"} of you` : "");
   return (
     <button
       type="button"
@@ -262,7 +331,12 @@ function ConversationButton(p: ButtonProps) {
         <span class="conversation-name" dir="auto">{p.label}</span>
         <span class={`conversation-detail ${p.presence ?? ""}`}>{p.detail}</span>
       </span>
-      {p.unread > 0 && <span class="unread" aria-hidden="true">{p.unread}</span>}
+      {p.unread > 0 && (
+        <span class={`unread${p.mentions ? " has-mention" : ""}`} aria-hidden="true">
+          {p.mentions ? "@ " : ""}
+          {p.unread}
+        </span>
+      )}
     </button>
   );
 }

@@ -3,6 +3,9 @@ import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { HTTP_TIMEOUTS } from "./http_timeouts.ts";
 import { DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT } from "./protocol/ports.ts";
 import { DEFAULT_LIMITS, type Limits } from "./router/options.ts";
+
+/** Days of history kept unless `--history-days` says otherwise. */
+export const DEFAULT_HISTORY_DAYS = 365;
 import { DEFAULT_TRANSLATE_TIMEOUT_MS } from "./translate/service.ts";
 import { PROVIDER_NAMES, type ProviderName } from "./translate/translator.ts";
 
@@ -57,6 +60,8 @@ export interface Config {
   maxQueuedKib: number;
   /** Seconds a reader may take nothing before it is disconnected as too slow. */
   slowReaderTimeout: number;
+  /** Days private and room messages are kept (0: for ever). */
+  historyDays: number;
 }
 
 interface Option {
@@ -332,6 +337,20 @@ export const OPTIONS: Option[] = [
     help: "seconds a reader may take nothing before it is disconnected as too slow",
     parse: positive,
     key: "slowReaderTimeout",
+  },
+  {
+    flag: "history-days",
+    env: "PARLEY_HISTORY_DAYS",
+    default: String(DEFAULT_HISTORY_DAYS),
+    help: "days private and room messages are kept as history (0 = for ever)",
+    parse: (v, name) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) {
+        throw new ConfigError(`${name} must be a whole number, 0 or more: current value is '${v}'`);
+      }
+      return n;
+    },
+    key: "historyDays",
   },
 ];
 

@@ -7,7 +7,7 @@ import { acceptWebSocket } from "../server/ws.ts";
 import { checkUpgrade, wantsWebSocket } from "../server/ws_upgrade.ts";
 
 /**
- * GET /ws — the WebSocket transport. A page of another origin is refused (403), so a foreign
+ * GET /ws — the WebSocket transport; `?device=<id>` names the browser tab's device (sync).  A page of another origin is refused (403), so a foreign
  * site cannot ride on the session cookie; a valid cookie signs the connection in once its handshake
  * is done (checked then, so a logout meanwhile is not missed: logout closes the sessions the
  * router holds for the login, see Router.closeWebLogin). A
@@ -24,9 +24,15 @@ export const handlers: Handlers = {
     checkUpgrade(ctx.req);
     const { app } = ctx;
     const token = getCookie(ctx.req, SESSION_COOKIE);
+    // The tab's device id (docs/protocol.md, "Devices"): the cookie signs in before any frame.
+    const device = new URL(ctx.req.url).searchParams.get("device") ?? undefined;
+    if (device !== undefined && !/^[\x21-\x7e]{1,64}$/.test(device)) {
+      throw new HttpError(400, "The device id must be 1-64 printable ASCII characters.");
+    }
     const webLogin = token === undefined ? undefined : {
       tokenHash: await hashToken(token),
       user: () => resolveWebLogin(app.store, token),
+      device,
     };
     // Given back once the socket is gone; bound once the upgrade is under way.
     let release = () => {};

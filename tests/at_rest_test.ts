@@ -233,7 +233,8 @@ Deno.test("PARLEY_DATA_KEY holds the key; a wrong or malformed one stops start-u
     const secret = `secret-canary-${crypto.randomUUID()}`;
     const dataKey = await DataKey.fromBase64(keyText);
     const store = await SqliteStore.open({ path, dataKey });
-    await store.storeOffline(message("m1", "bob", secret));
+    // Dated now: the server prunes history older than --history-days (365) when it starts.
+    await store.storeOffline(message("m1", "bob", secret, Date.now()));
     await store.close();
     await assertNoPlaintext(path, [secret]);
 

@@ -34,6 +34,11 @@ Deno.test("parseDraft() reads @name and @all, else the open conversation", () =>
   assert.deepEqual(parseDraft("  plain words ", EVERYONE), { to: "all", text: "plain words" });
   assert.deepEqual(parseDraft("to bob", "bob"), { to: "bob", text: "to bob" });
   assert.deepEqual(parseDraft("@bob", EVERYONE), { to: "all", text: "@bob" });
+  // In a room, @name mentions: the message stays in the room.
+  assert.deepEqual(parseDraft("@bob can you look?", "#dev"), {
+    to: "#dev",
+    text: "@bob can you look?",
+  });
 });
 
 Deno.test("ChatState files messages by conversation and counts unread ones", () => {
@@ -285,16 +290,17 @@ Deno.test("ChatState lists who is online and who the user talked to, not every a
   // carol is a registered account, offline, never talked to.
   assert.deepEqual(listed(), ["Bob:online"]);
   s.apply({ type: "message", id: "1", from: "carol", to: "alice", text: "hi", ts: 1 });
-  assert.deepEqual(listed(), ["Bob:online", "carol:offline"]);
+  // The latest conversation first (issue 15), then online before offline.
+  assert.deepEqual(listed(), ["carol:offline", "Bob:online"]);
   assert.deepEqual(s.contacts.value, ["carol"]);
   // A name a search found, not in any list the server sent.
   s.openPerson({ name: "Zoe", state: "offline", lang: "de" });
   assert.equal(s.active.value, "zoe");
   assert.deepEqual(s.contacts.value, ["Zoe", "carol"]);
-  assert.deepEqual(listed(), ["Bob:online", "carol:offline", "Zoe:offline"]);
+  assert.deepEqual(listed(), ["carol:offline", "Bob:online", "Zoe:offline"]);
   // Contacts saved on an earlier visit are listed, as offline until presence says otherwise.
   s.contacts.value = [...s.contacts.value, "dave"];
-  assert.deepEqual(listed(), ["Bob:online", "carol:offline", "Zoe:offline", "dave:offline"]);
+  assert.deepEqual(listed(), ["carol:offline", "Bob:online", "Zoe:offline", "dave:offline"]);
   // A send becomes a contact once the server accepted it (a refused name does not).
   s.addOwn("nobody", "hello?", "c1");
   s.failOwn("c1", "There is no user named 'nobody'.");

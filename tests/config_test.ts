@@ -29,6 +29,7 @@ Deno.test("loadConfig() has the documented defaults", () => {
     messageBurst: 30,
     maxQueuedKib: 1024,
     slowReaderTimeout: 5,
+    historyDays: 365,
   });
 });
 

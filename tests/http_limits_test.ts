@@ -108,8 +108,14 @@ Deno.test("http: connections over the per-address limit are refused with 503, sh
   }));
 
 /** Sends a raw upgrade request to /ws with `headers`; returns the answer's head. */
-async function upgrade(server: WebServer, headers: string[]): Promise<string> {
-  const request = ["GET /ws HTTP/1.1", `Host: 127.0.0.1:${server.httpPort}`, ...headers, "", ""];
+async function upgrade(server: WebServer, headers: string[], path = "/ws"): Promise<string> {
+  const request = [
+    `GET ${path} HTTP/1.1`,
+    `Host: 127.0.0.1:${server.httpPort}`,
+    ...headers,
+    "",
+    "",
+  ];
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.httpPort });
   try {
     await conn.write(utf8.encode(request.join("\r\n")));
@@ -175,6 +181,21 @@ Deno.test("ws: malformed upgrades get 400 or 426, never 101 or 500, and log no E
     assert.match(good, /^HTTP\/1\.1 101 /);
   });
   assert.deepEqual(lines.filter((l) => / ERROR /.test(l)), []);
+});
+
+Deno.test("ws: a malformed device id in the URL gets 400 before any upgrade", async () => {
+  await withWeb({}, async (server) => {
+    const headers = [
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      `Sec-WebSocket-Key: ${GOOD_KEY}`,
+      "Sec-WebSocket-Version: 13",
+    ];
+    for (const bad of ["has%20space", "x".repeat(65), ""]) {
+      assert.match(await upgrade(server, headers, `/ws?device=${bad}`), /^HTTP\/1\.1 400 /, bad);
+    }
+    assert.match(await upgrade(server, headers, "/ws?device=web-0123abcd"), /^HTTP\/1\.1 101 /);
+  });
 });
 
 Deno.test("healthz: counts greeted sockets that have not signed in", () =>

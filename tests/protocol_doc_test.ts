@@ -28,6 +28,12 @@ const EVENT_TYPES: Record<ServerEventType, true> = {
   users: true,
   lang: true,
   acked: true,
+  synced: true,
+  history: true,
+  read: true,
+  receipt: true,
+  receipts: true,
+  conversations: true,
   pong: true,
   heartbeat: true,
   help: true,
@@ -35,6 +41,13 @@ const EVENT_TYPES: Record<ServerEventType, true> = {
   info: true,
   error: true,
   bye: true,
+  joined: true,
+  left: true,
+  room: true,
+  invite: true,
+  invited: true,
+  rooms: true,
+  members: true,
 };
 
 /** The body of the `## title` section, up to the next `## ` heading. */
@@ -112,6 +125,14 @@ Deno.test("the text example session in docs/protocol.md replays against a server
   await replay(example("text"));
 });
 
+Deno.test("the rooms example session in docs/protocol.md replays against a server", async () => {
+  await replay(example("rooms"));
+});
+
+Deno.test("the devices and sync example in docs/protocol.md replays against a server", async () => {
+  await replay(example("sync"));
+});
+
 /** One line of an example: `alice> ...` was sent by connection alice, `alice< ...` received. */
 interface Step {
   conn: string;
@@ -122,7 +143,7 @@ interface Step {
 }
 
 /** The transcript in the code block after `<!-- example: kind -->`. */
-function example(kind: "json" | "text"): Step[] {
+function example(kind: "json" | "text" | "rooms" | "sync"): Step[] {
   const marker = DOC.indexOf(`<!-- example: ${kind} -->`);
   assert.notEqual(marker, -1, `no '<!-- example: ${kind} -->' in docs/protocol.md`);
   const fence = DOC.indexOf("```", marker);
@@ -232,8 +253,12 @@ function compareFrame(
       const known = ids.get(String(want));
       if (known === undefined) ids.set(String(want), String(got));
       else assert.equal(got, known, `the same message keeps its id: ${where}`);
-    } else if (key === "ts" || key === "retryAfter") {
+    } else if (key === "ts" || key === "lastTs" || key === "retryAfter") {
       assert.equal(typeof got, "number", where);
+    } else if (Array.isArray(want) && want.some((w) => typeof w === "object" && w !== null)) {
+      // A list of messages (history) or conversations: each compared like a frame of its own.
+      assert.ok(Array.isArray(got) && got.length === want.length, `field '${key}': ${where}`);
+      want.forEach((w, i) => compareFrame(got[i], w, ids, at));
     } else if (key === "version") {
       assert.equal(typeof got, "string", where);
     } else {

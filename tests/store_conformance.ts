@@ -619,11 +619,22 @@ function runLogConformance(name: string, factory: StoreFactory): void {
     assert.equal((await store.joinRoom("dev", "bob")).already, true);
     await assert.rejects(store.joinRoom("ops", "bob"), (e) => isParleyError(e, "not_invited"));
     await assert.rejects(store.joinRoom("nope", "bob"), (e) => isParleyError(e, "no_such_room"));
+    assert.deepEqual(await store.invitesOf("bob"), []);
     assert.equal(await store.invite("ops", "bob", "alice"), true);
     assert.equal(await store.invited("ops", "bob"), true);
+    assert.deepEqual(
+      (await store.invitesOf("bob")).map((i) => [i.room, i.byKey, typeof i.createdAt]),
+      [["ops", "alice", "number"]],
+    );
     assert.deepEqual(await names("bob"), ["dev", "ops"]);
     assert.equal((await store.joinRoom("ops", "bob")).already, false);
     assert.equal(await store.invited("ops", "bob"), false, "the invitation is used up");
+    assert.deepEqual(await store.invitesOf("bob"), [], "a used invitation is not listed");
+    assert.equal(await store.invite("zoo", "alice", "carol"), true);
+    assert.equal(await store.dropInvite("zoo", "alice"), true, "declined");
+    assert.equal(await store.dropInvite("zoo", "alice"), false);
+    assert.equal(await store.invited("zoo", "alice"), false);
+    await assert.rejects(store.joinRoom("zoo", "alice"), (e) => isParleyError(e, "not_invited"));
     assert.equal(await store.invite("ops", "bob", "alice"), false, "a member already");
     await assert.rejects(
       store.invite("nope", "bob", "alice"),
@@ -843,6 +854,27 @@ function runLogConformance(name: string, factory: StoreFactory): void {
     await store.leaveRoom("dev", "carol");
     assert.equal(await store.readCount(dev, seqs[1]), 1, "bob; alice sent it");
     assert.equal(await store.readMarker("carol", dev), 0);
+  });
+
+  test("read receipts can be turned off, kept with the account, and readers leave them out", async (store) => {
+    await store.createRoom(room("dev"), "alice");
+    await store.joinRoom("dev", "bob");
+    await store.joinRoom("dev", "carol");
+    const dev = roomConv("dev");
+    const { seq } = await store.appendMessage(logMessage("r0", dev, "alice", "hello"));
+    assert.equal(await store.receiptsOn("bob"), true, "on until turned off");
+    await store.markRead("bob", dev, seq);
+    await store.markRead("carol", dev, seq);
+    assert.equal(await store.readCount(dev, seq), 2);
+    await store.setReceipts("bob", false);
+    await store.setReceipts("bob", false);
+    assert.equal(await store.receiptsOn("bob"), false);
+    assert.equal(await store.receiptsOn("carol"), true);
+    assert.equal(await store.readCount(dev, seq), 1, "bob reads, and does not say so");
+    assert.equal(await store.readMarker("bob", dev), seq, "his own marker still moves");
+    await store.setReceipts("bob", true);
+    assert.equal(await store.receiptsOn("bob"), true);
+    assert.equal(await store.readCount(dev, seq), 2);
   });
 
   test("lists a user's conversations by last activity", async (store) => {

@@ -12,115 +12,8 @@ import type { Terminal } from "../lib/client/terminal/terminal.ts";
 import { ChatView, TRANSLATION_OFF_INFO } from "../lib/client/terminal/view.ts";
 import type { MessageEvent, ServerEvent } from "../lib/protocol/types.ts";
 import { PASSWORD, startServer } from "./helpers.ts";
+import { CLIENT, ClientProcess, RecordingTerminal } from "./terminal_process.ts";
 import { NAME_FREE_FAILURES } from "../lib/accounts/throttle.ts";
-
-const CLIENT = new URL("../client.ts", import.meta.url).pathname;
-/** Pins go to a throwaway file, never to the user's ~/.config (PARLEY_KNOWN_SERVERS). */
-const KNOWN_DIR = await Deno.makeTempDir({ prefix: "parley-known-" });
-const KNOWN_SERVERS = `${KNOWN_DIR}/known_servers`;
-globalThis.addEventListener("unload", () => {
-  try {
-    Deno.removeSync(KNOWN_DIR, { recursive: true });
-  } catch { /* gone already */ }
-});
-const utf8 = new TextEncoder();
-
-/** `client.ts` running as a child process, fed lines on stdin. */
-class ClientProcess {
-  readonly child: Deno.ChildProcess;
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #out = "";
-  #wake: Array<() => void> = [];
-  #pumps: Promise<unknown>;
-  #exited = false;
-  readonly status: Promise<Deno.CommandStatus>;
-
-  constructor(port: number, args: string[] = []) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", CLIENT, "--port", String(port), ...args],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1", PARLEY_KNOWN_SERVERS: KNOWN_SERVERS },
-    }).spawn();
-    this.#writer = this.child.stdin.getWriter();
-    this.#pumps = Promise.all([this.#pump(this.child.stdout), this.#pump(this.child.stderr)]);
-    this.status = this.child.status.then((s) => {
-      this.#exited = true;
-      this.#notify();
-      return s;
-    });
-  }
-
-  /** Everything printed so far (stdout and stderr). */
-  get output(): string {
-    return this.#out;
-  }
-
-  /** Types lines, as if the user pressed Enter after each. */
-  async type(...lines: string[]): Promise<void> {
-    await this.#writer.write(utf8.encode(lines.map((l) => `${l}\n`).join("")));
-  }
-
-  /** Waits until the output matches `pattern`; returns the matching line. */
-  async waitFor(pattern: string | RegExp, timeoutMs = 10_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    while (true) {
-      const line = this.#out.split("\n").find((l) =>
-        typeof pattern === "string" ? l.includes(pattern) : pattern.test(l)
-      );
-      if (line !== undefined) return line;
-      const left = deadline - Date.now();
-      if (this.#exited || left <= 0) {
-        throw new Error(
-          `${
-            this.#exited ? "client exited" : "timed out"
-          } waiting for ${pattern}; output:\n${this.#out}`,
-        );
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.#wake.push(resolve);
-        timer = setTimeout(resolve, left);
-      });
-      clearTimeout(timer);
-    }
-  }
-
-  /** Ends stdin (like Ctrl-D) and waits for the client to leave. */
-  async end(): Promise<Deno.CommandStatus> {
-    await this.#writer.close().catch(() => {});
-    const status = await this.status;
-    await this.#pumps;
-    return status;
-  }
-
-  /** Makes sure the process is gone and every stream closed, whatever happened. */
-  async dispose(): Promise<void> {
-    if (!this.#exited) {
-      try {
-        this.child.kill("SIGKILL");
-      } catch { /* already gone */ }
-    }
-    await this.#writer.close().catch(() => {});
-    await this.status;
-    await this.#pumps;
-  }
-
-  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) {
-      this.#out += decoder.decode(chunk, { stream: true });
-      this.#notify();
-    }
-  }
-
-  #notify() {
-    const wake = this.#wake;
-    this.#wake = [];
-    for (const f of wake) f();
-  }
-}
 
 Deno.test("terminal client registers, chats, and shows messages and presence", async () => {
   const server = await startServer();
@@ -174,7 +67,7 @@ Deno.test("terminal client registers, chats, and shows messages and presence", a
   }
 });
 
-Deno.test("terminal client shows stored messages as offline after the welcome", async () => {
+Deno.test("terminal client shows stored messages as missed after the welcome", async () => {
   const server = await startServer();
   const bob = await server.user("bob");
   const alice = await server.user("alice");
@@ -185,7 +78,9 @@ Deno.test("terminal client shows stored messages as offline after the welcome", 
     await term.type(PASSWORD, "");
     await term.waitFor("Welcome back, alice!");
     await term.waitFor("* 1 message arrived while you were away:");
-    await term.waitFor(/^\[[\w :]+\] \(offline\) bob → you: while you were out$/m);
+    // The client names its device, so what was stored comes as its catch-up, marked and ended.
+    await term.waitFor(/^\[[\w :]+\] \(missed\) bob → you: while you were out$/m);
+    await term.waitFor("* End of what you missed (1 message).");
     // Plain text now goes to bob, the one who wrote.
     await term.type("thanks");
     assert.equal((await bob.nextOf("message")).text, "thanks");
@@ -422,7 +317,9 @@ Deno.test("parseChatLine() reads messages, replies and commands", () => {
   assert.deepEqual(parseChatLine("/lang es"), { kind: "lang", lang: "es" });
   assert.deepEqual(parseChatLine("/QUIT"), { kind: "quit" });
   assert.deepEqual(parseChatLine(""), { kind: "none" });
-  assert.equal(parseChatLine("@bob").kind, "invalid");
+  // A name alone makes that conversation current (rooms made the prompt a place to be).
+  assert.deepEqual(parseChatLine("@bob"), { kind: "switch", to: "@bob" });
+  assert.equal(parseChatLine("@all").kind, "invalid");
   assert.equal(parseChatLine("/lang").kind, "invalid");
   assert.equal(parseChatLine("/frobnicate").kind, "invalid");
 });
@@ -505,30 +402,6 @@ Deno.test("terminal client pins the server's identity, and refuses a new one say
 });
 
 /** A terminal that only records what is printed. */
-class RecordingTerminal implements Terminal {
-  readonly interactive = false;
-  readonly editing = false;
-  onEdit: ((line: string) => void) | undefined;
-  lines: string[] = [];
-  ask(): Promise<string | null> {
-    return Promise.resolve(null);
-  }
-  readLine(): Promise<string | null> {
-    return Promise.resolve(null);
-  }
-  print(text: string): void {
-    this.lines.push(...text.split("\n"));
-  }
-  setPrompt(): void {}
-  close(): void {}
-  /** The lines printed since the last call. */
-  take(): string[] {
-    const lines = this.lines;
-    this.lines = [];
-    return lines;
-  }
-}
-
 function welcome(translation: string): ServerEvent {
   return welcomeEvent({ translation, users: [{ name: "alice", state: "online", lang: "en" }] });
 }

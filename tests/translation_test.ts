@@ -260,3 +260,29 @@ Deno.test("with translation off, welcome says so once and messages carry their l
     await t.write(`/register carl ${PASSWORD.replace(" ", "-")} de`);
     await t.waitFor("Translation is off on this server: messages arrive as written.");
   }));
+
+Deno.test("history is translated on read, into the reader's language of now, through the cache", () =>
+  withFake((fake) =>
+    withServer(async (server) => {
+      const alice = await server.user("alice", { lang: "en" });
+      const bob = await server.user("bob", { lang: "es" });
+      await alice.send("bob", "See you at noon");
+      assert.equal((await bob.nextOf("message")).text, "es:See you at noon");
+      const live = calls(fake).length;
+      // bob's page comes in Spanish from the cache: no new provider call.
+      const page = await bob.request({ type: "history", with: "@alice" }, "history");
+      assert.deepEqual(page.messages.map((m) => [m.text, m.original?.text]), [
+        ["es:See you at noon", "See you at noon"],
+      ]);
+      assert.equal(calls(fake).length, live, "served from the cache");
+      // alice reads her own words as written; bob, now in French, reads French.
+      const own = await alice.request({ type: "history", with: "bob" }, "history");
+      assert.deepEqual(own.messages.map((m) => [m.text, m.original]), [[
+        "See you at noon",
+        undefined,
+      ]]);
+      await bob.setLang("fr");
+      const again = await bob.request({ type: "history", with: "@alice" }, "history");
+      assert.equal(again.messages[0].text, "fr:See you at noon");
+    }, { translator: google(fake) })
+  ));

@@ -37,18 +37,19 @@ export function nameKey(name: string): string {
 }
 
 /**
- * Checks a name a user wants to register and returns it unchanged.
+ * Checks a name a user wants to register (or a room's name: the same rules) and returns it
+ * unchanged. `what` is how the message calls such names.
  * @throws {ParleyError} `bad_name` with a message that says what is wrong.
  */
-export function validateName(name: string): string {
+export function validateName(name: string, what = "Names"): string {
   if (!NAME_PATTERN.test(name)) {
     throw new ParleyError(
       "bad_name",
-      "Names are 1-32 characters of letters, digits, '_', '.' and '-'.",
+      `${what} are 1-32 characters of letters, digits, '_', '.' and '-'.`,
     );
   }
   if (/^[.-]/.test(name)) {
-    throw new ParleyError("bad_name", "Names cannot start with '.' or '-'.");
+    throw new ParleyError("bad_name", `${what} cannot start with '.' or '-'.`);
   }
   if (RESERVED_NAMES.has(nameKey(name))) {
     throw new ParleyError("bad_name", `'${name}' is reserved; pick another name.`);

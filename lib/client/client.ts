@@ -1,4 +1,5 @@
-import type { Command, MessageEvent, ServerEvent } from "../protocol/types.ts";
+import type { Command, ServerEvent } from "../protocol/types.ts";
+import type { ClientEvent, DeviceWelcome, SeqMessage } from "./events.ts";
 
 /**
  * A frame pipe to a Parley server: one JSON object per frame, either way. TCP and WebSocket
@@ -24,13 +25,35 @@ export class ServerError extends Error {
   }
 }
 
+/** The commands of rooms, history, sync and receipts (docs/protocol.md). */
+export type SyncCommandType =
+  | "join"
+  | "leave"
+  | "rooms"
+  | "topic"
+  | "invite"
+  | "kick"
+  | "owner"
+  | "members"
+  | "history"
+  | "read"
+  | "receipts"
+  | "conversations";
+
 /** A command as a client writes it (the server fills defaults). */
-type Outgoing = { type: Command["type"]; cid?: string; [field: string]: unknown };
+type Outgoing = {
+  type: Command["type"] | SyncCommandType;
+  cid?: string;
+  [field: string]: unknown;
+};
 type Waiter = {
-  match: (e: ServerEvent) => boolean;
-  resolve: (e: ServerEvent) => void;
+  match: (e: ClientEvent) => boolean;
+  resolve: (e: ClientEvent) => void;
   reject: (err: Error) => void;
 };
+
+/** The welcome, with the fields of a sign-in that named a device. */
+export type Welcome = Extract<ServerEvent, { type: "welcome" }> & DeviceWelcome;
 
 export interface ClientOptions {
   /**
@@ -40,6 +63,12 @@ export interface ClientOptions {
   autoAck?: boolean;
   /** Milliseconds a request waits for its reply. @default 10000 */
   requestTimeoutMs?: number;
+  /**
+   * With a device session: milliseconds between acknowledgements of live messages by `seq`
+   * (`ack upTo`), sent only while messages arrive.
+   * @default 1000
+   */
+  ackIntervalMs?: number;
   /**
    * Keep events nobody waited for, so `next()` can find them later (tests). Long-lived clients
    * that only use `on()` turn this off.
@@ -62,18 +91,23 @@ export class ParleyClient {
   /** Set once the channel has ended, with the reason. */
   closeReason: string | undefined;
   /** The welcome of the current sign-in. */
-  welcome: Extract<ServerEvent, { type: "welcome" }> | undefined;
+  welcome: Welcome | undefined;
   readonly closed: Promise<string>;
 
   #channel: FrameChannel;
-  #listeners = new Set<(e: ServerEvent) => void>();
-  #buffer: ServerEvent[] = [];
+  #listeners = new Set<(e: ClientEvent) => void>();
+  #buffer: ClientEvent[] = [];
   #waiters: Waiter[] = [];
   #seen = new Set<string>();
   #ackBatch: string[] = [];
   #autoAck: boolean;
   #timeout: number;
   #keep: boolean;
+  #ackIntervalMs: number;
+  /** The newest live `seq` received and not yet acknowledged (device sessions). */
+  #liveSeq = 0;
+  #ackedSeq = 0;
+  #ackTimer: ReturnType<typeof setTimeout> | undefined;
   #resolveClosed!: (reason: string) => void;
 
   constructor(channel: FrameChannel, options: ClientOptions = {}) {
@@ -81,12 +115,13 @@ export class ParleyClient {
     this.#autoAck = options.autoAck ?? true;
     this.#timeout = options.requestTimeoutMs ?? 10_000;
     this.#keep = options.buffer ?? true;
+    this.#ackIntervalMs = options.ackIntervalMs ?? 1000;
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     channel.start((frame) => this.#onFrame(frame), (reason) => this.#onClose(reason));
   }
 
   /** Calls `listener` for every event from now on; returns an unsubscribe function. */
-  on(listener: (e: ServerEvent) => void): () => void {
+  on(listener: (e: ClientEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -97,10 +132,10 @@ export class ParleyClient {
   }
 
   /** Sends a frame with a fresh `cid` and resolves with the reply that carries it. */
-  request<T extends ServerEvent["type"]>(
+  request<T extends ClientEvent["type"]>(
     frame: Outgoing,
     replyType: T,
-  ): Promise<Extract<ServerEvent, { type: T }>> {
+  ): Promise<Extract<ClientEvent, { type: T }>> {
     const cid = frame.cid ?? `${cidPrefix}-${++cidCounter}`;
     const reply = this.next(
       (e) => "cid" in e && e.cid === cid && (e.type === replyType || e.type === "error"),
@@ -110,16 +145,26 @@ export class ParleyClient {
     this.sendFrame({ ...frame, cid });
     return reply.then((e) => {
       if (e.type === "error") throw new ServerError(e);
-      return e as Extract<ServerEvent, { type: T }>;
+      return e as Extract<ClientEvent, { type: T }>;
     });
   }
 
-  async register(name: string, password: string, lang?: string) {
-    return this.welcome = await this.request({ type: "register", name, password, lang }, "welcome");
+  /**
+   * Creates the account and signs in. With `device` (1-64 printable ASCII characters, kept by
+   * the client across runs) the server keeps this device's cursor and sends what it missed.
+   */
+  async register(name: string, password: string, lang?: string, device?: string) {
+    const welcome = await this.request(
+      { type: "register", name, password, lang, device },
+      "welcome",
+    );
+    return this.welcome = welcome as Welcome;
   }
 
-  async login(name: string, password: string, lang?: string) {
-    return this.welcome = await this.request({ type: "login", name, password, lang }, "welcome");
+  /** Signs in; `device` as in {@link register}. */
+  async login(name: string, password: string, lang?: string, device?: string) {
+    const welcome = await this.request({ type: "login", name, password, lang, device }, "welcome");
+    return this.welcome = welcome as Welcome;
   }
 
   /** Sends a message; resolves with the server's `sent` outcome. Reuse `cid` to resend safely. */
@@ -148,6 +193,76 @@ export class ParleyClient {
     return this.request({ type: "ack", ids }, "acked");
   }
 
+  /** Moves this device's cursor to `seq` (device sessions); resolves with the new cursor. */
+  ackUpTo(seq: number) {
+    this.#ackedSeq = Math.max(this.#ackedSeq, seq);
+    return this.request({ type: "ack", upTo: seq }, "acked");
+  }
+
+  /**
+   * Joins `room` (`#dev` or `dev`), creating it when nobody has that name; `visibility` applies
+   * only to a new room. With `create`, only creates: a taken name is `room_taken`. The server
+   * follows the `joined` reply with a `history` page.
+   */
+  join(room: string, visibility?: "public" | "invite", create?: boolean) {
+    return this.request({ type: "join", room, visibility, create }, "joined");
+  }
+
+  leave(room: string) {
+    return this.request({ type: "leave", room }, "left");
+  }
+
+  /** One page of the public rooms and the user's own, by name, after `after`. */
+  rooms(after?: string, limit?: number) {
+    return this.request({ type: "rooms", after, limit }, "rooms");
+  }
+
+  /** Sets the topic; the reply is the `room` change every member sees. */
+  topic(room: string, text: string) {
+    return this.request({ type: "topic", room, text }, "room");
+  }
+
+  invite(room: string, user: string) {
+    return this.request({ type: "invite", room, user }, "invited");
+  }
+
+  /** Removes `user` from `room` (owners); the reply is the `room` change. */
+  kick(room: string, user: string) {
+    return this.request({ type: "kick", room, user }, "room");
+  }
+
+  /** Hands `room` over to `user` (owners); the reply is the `room` change. */
+  owner(room: string, user: string) {
+    return this.request({ type: "owner", room, user }, "room");
+  }
+
+  members(room: string) {
+    return this.request({ type: "members", room }, "members");
+  }
+
+  /**
+   * One page of a conversation (`@bob` or `#room`), oldest first, ending before `before` (a
+   * `seq`; absent: the newest page).
+   */
+  history(withName: string, before?: number, limit?: number) {
+    return this.request({ type: "history", with: withName, before, limit }, "history");
+  }
+
+  /** Moves the user's read marker of a conversation to `upTo` (a `seq`), on every device. */
+  read(withName: string, upTo: number) {
+    return this.request({ type: "read", with: withName, upTo }, "read");
+  }
+
+  /** Sends read receipts, or stops sending them. */
+  receipts(on: boolean) {
+    return this.request({ type: "receipts", on }, "receipts");
+  }
+
+  /** The user's conversations with their unread counts, newest first. */
+  conversations() {
+    return this.request({ type: "conversations" }, "conversations");
+  }
+
   ping() {
     return this.request({ type: "ping" }, "pong");
   }
@@ -164,6 +279,7 @@ export class ParleyClient {
   }
 
   close(): void {
+    clearTimeout(this.#ackTimer);
     this.#channel.close();
   }
 
@@ -172,10 +288,10 @@ export class ParleyClient {
    * to `timeoutMs` for it.
    */
   next(
-    match: (e: ServerEvent) => boolean = () => true,
+    match: (e: ClientEvent) => boolean = () => true,
     timeoutMs = this.#timeout,
     what = "no matching event",
-  ): Promise<ServerEvent> {
+  ): Promise<ClientEvent> {
     const i = this.#buffer.findIndex(match);
     if (i !== -1) return Promise.resolve(this.#buffer.splice(i, 1)[0]);
     if (this.closeReason !== undefined) {
@@ -202,25 +318,25 @@ export class ParleyClient {
   }
 
   /** Waits for the next event of one type (and optional extra condition). */
-  nextOf<T extends ServerEvent["type"]>(
+  nextOf<T extends ClientEvent["type"]>(
     type: T,
-    match: (e: Extract<ServerEvent, { type: T }>) => boolean = () => true,
+    match: (e: Extract<ClientEvent, { type: T }>) => boolean = () => true,
     timeoutMs?: number,
-  ): Promise<Extract<ServerEvent, { type: T }>> {
+  ): Promise<Extract<ClientEvent, { type: T }>> {
     return this.next(
-      (e) => e.type === type && match(e as Extract<ServerEvent, { type: T }>),
+      (e) => e.type === type && match(e as Extract<ClientEvent, { type: T }>),
       timeoutMs,
       `no '${type}' event`,
-    ) as Promise<Extract<ServerEvent, { type: T }>>;
+    ) as Promise<Extract<ClientEvent, { type: T }>>;
   }
 
   /** Events received and not yet taken by `next`, oldest first. */
-  get buffered(): readonly ServerEvent[] {
+  get buffered(): readonly ClientEvent[] {
     return this.#buffer;
   }
 
   #onFrame(frame: string): void {
-    let event: ServerEvent;
+    let event: ClientEvent;
     try {
       event = JSON.parse(frame);
     } catch {
@@ -233,6 +349,9 @@ export class ParleyClient {
         this.sendFrame({ type: "heartbeat", seq: event.seq });
       } catch { /* the channel closed meanwhile; its close event says so */ }
     }
+    // Also the welcome a transport-signed connection gets unasked (the browser's cookie): its
+    // `device` decides how catch-up and live messages are acknowledged, from the next frame on.
+    if (event.type === "welcome") this.welcome = event as Welcome;
     for (const listener of this.#listeners) listener(event);
     const w = this.#waiters.find((w) => w.match(event));
     if (w) {
@@ -242,10 +361,37 @@ export class ParleyClient {
       this.#buffer.push(event);
       if (this.#buffer.length > 10_000) this.#buffer.shift();
     }
-    if (event.type === "message" && event.offline && this.#autoAck) this.#queueAck(event.id);
+    if (!this.#autoAck) return;
+    if (event.type === "message") this.#acknowledge(event);
+    // A catch-up page was handed to the listeners: move the cursor, and the next page follows.
+    else if (event.type === "synced" && this.welcome?.device !== undefined) {
+      this.#ackedSeq = Math.max(this.#ackedSeq, event.seq);
+      this.#sendAck({ type: "ack", upTo: event.seq });
+    }
   }
 
-  #firstSighting(m: MessageEvent): boolean {
+  /** Acknowledges a message once listeners saw it: by id without a device, by `seq` with one. */
+  #acknowledge(m: SeqMessage): void {
+    if (m.offline) return this.#queueAck(m.id);
+    // Catch-up pages are acknowledged by their `synced`; live messages a second at a time.
+    if (m.catchup || m.seq === undefined || this.welcome?.device === undefined) return;
+    this.#liveSeq = Math.max(this.#liveSeq, m.seq);
+    this.#ackTimer ??= setTimeout(() => {
+      this.#ackTimer = undefined;
+      if (this.#liveSeq <= this.#ackedSeq) return;
+      this.#ackedSeq = this.#liveSeq;
+      this.#sendAck({ type: "ack", upTo: this.#liveSeq });
+    }, this.#ackIntervalMs);
+  }
+
+  #sendAck(frame: Outgoing): void {
+    if (this.closeReason !== undefined) return;
+    try {
+      this.sendFrame(frame);
+    } catch { /* the channel closed meanwhile; the next sign-in catches up from the cursor */ }
+  }
+
+  #firstSighting(m: SeqMessage): boolean {
     if (this.#seen.has(m.id)) {
       // A redelivery after a crash or from a second batch: acknowledge, do not show twice.
       if (m.offline && this.#autoAck) this.#queueAck(m.id);
@@ -272,6 +418,7 @@ export class ParleyClient {
   #onClose(reason: string): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
+    clearTimeout(this.#ackTimer);
     for (const w of this.#waiters) w.reject(new Error(`connection closed: ${reason}`));
     this.#waiters = [];
     this.#resolveClosed(reason);

@@ -1,4 +1,23 @@
-export { type ClientOptions, type FrameChannel, ParleyClient, ServerError } from "./client.ts";
+export {
+  type ClientOptions,
+  type FrameChannel,
+  ParleyClient,
+  ServerError,
+  type SyncCommandType,
+  type Welcome,
+} from "./client.ts";
+export {
+  type ClientEvent,
+  type ConversationInfo,
+  conversationKey,
+  conversationOf,
+  type DeviceWelcome,
+  isRoom,
+  type MemberInfo,
+  type RoomInfo,
+  type SeqMessage,
+  type SyncEvent,
+} from "./events.ts";
 export { TcpChannel, type TcpChannelOptions, TcpLineChannel } from "./tcp_channel.ts";
 export { type LineChannel, SecureChannel, type SecureChannelOptions } from "./secure_channel.ts";
 export { WsChannel } from "./ws_channel.ts";

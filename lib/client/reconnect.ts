@@ -1,17 +1,22 @@
 import { isCryptoError } from "../crypto/mod.ts";
 import type { ServerEvent } from "../protocol/types.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
-import { type FrameChannel, ParleyClient, ServerError } from "./client.ts";
+import { type FrameChannel, ParleyClient, ServerError, type Welcome } from "./client.ts";
+import type { ClientEvent } from "./events.ts";
 
-/** What a client signs in with. `lang` is sent on the first sign-in only. */
+/**
+ * What a client signs in with. `lang` is sent on the first sign-in only; `device`, the id this
+ * install keeps, on every sign-in, so each reconnect catches up from this device's cursor.
+ */
 export interface Credentials {
   name: string;
   password: string;
   lang?: string;
+  device?: string;
 }
 
-type Welcome = Extract<ServerEvent, { type: "welcome" }>;
 type Sent = Extract<ServerEvent, { type: "sent" }>;
+type Reply<T extends ClientEvent["type"]> = Extract<ClientEvent, { type: T }>;
 
 /** Where a {@link ReconnectingClient} stands. */
 export type ConnectionState = "idle" | "connecting" | "online" | "offline" | "closed";
@@ -44,7 +49,7 @@ export interface RetryingEvent {
 }
 
 /** Everything `on()` delivers: the server's events and the client's own status changes. */
-export type ReconnectEvent = ServerEvent | StatusEvent | RetryingEvent;
+export type ReconnectEvent = ClientEvent | StatusEvent | RetryingEvent;
 
 /** Options for {@link ReconnectingClient}; the backoff options shape the retry delays. */
 export interface ReconnectOptions extends BackoffOptions {
@@ -227,6 +232,63 @@ export class ReconnectingClient {
     return this.#online((c) => c.setLang(lang));
   }
 
+  // Rooms, history, read state: requests of the moment, so each rejects while offline.
+
+  /** Joins a room, creating it when nobody has that name (see {@link ParleyClient.join}). */
+  join(
+    room: string,
+    visibility?: "public" | "invite",
+    create?: boolean,
+  ): Promise<Reply<"joined">> {
+    return this.#online((c) => c.join(room, visibility, create));
+  }
+
+  leave(room: string): Promise<Reply<"left">> {
+    return this.#online((c) => c.leave(room));
+  }
+
+  rooms(after?: string, limit?: number): Promise<Reply<"rooms">> {
+    return this.#online((c) => c.rooms(after, limit));
+  }
+
+  topic(room: string, text: string): Promise<Reply<"room">> {
+    return this.#online((c) => c.topic(room, text));
+  }
+
+  invite(room: string, user: string): Promise<Reply<"invited">> {
+    return this.#online((c) => c.invite(room, user));
+  }
+
+  kick(room: string, user: string): Promise<Reply<"room">> {
+    return this.#online((c) => c.kick(room, user));
+  }
+
+  owner(room: string, user: string): Promise<Reply<"room">> {
+    return this.#online((c) => c.owner(room, user));
+  }
+
+  members(room: string): Promise<Reply<"members">> {
+    return this.#online((c) => c.members(room));
+  }
+
+  /** One page of a conversation, oldest first, before `before` (a `seq`). */
+  history(withName: string, before?: number, limit?: number): Promise<Reply<"history">> {
+    return this.#online((c) => c.history(withName, before, limit));
+  }
+
+  /** Moves the read marker of a conversation (on every device of the user). */
+  read(withName: string, upTo: number): Promise<Reply<"read">> {
+    return this.#online((c) => c.read(withName, upTo));
+  }
+
+  receipts(on: boolean): Promise<Reply<"receipts">> {
+    return this.#online((c) => c.receipts(on));
+  }
+
+  conversations(): Promise<Reply<"conversations">> {
+    return this.#online((c) => c.conversations());
+  }
+
   /**
    * Waits until every send has its outcome, or `timeoutMs` passed; resolves with how many are
    * still waiting.
@@ -273,19 +335,19 @@ export class ReconnectingClient {
     try {
       if (this.#customSignIn) return await this.#customSignIn(client);
       if (!credentials) throw new Error("Cannot sign in as no credentials were given");
-      const { name, password, lang } = credentials;
+      const { name, password, lang, device } = credentials;
       return register
-        ? await client.register(name, password, lang)
-        : await client.login(name, password, lang);
+        ? await client.register(name, password, lang, device)
+        : await client.login(name, password, lang, device);
     } catch (err) {
       client.close();
       throw err;
     }
   }
 
-  #onEvent(client: ParleyClient, credentials: Credentials | undefined, e: ServerEvent): void {
+  #onEvent(client: ParleyClient, credentials: Credentials | undefined, e: ClientEvent): void {
     if (e.type === "welcome" && client !== this.#client) {
-      return this.#signedIn(client, credentials, e);
+      return this.#signedIn(client, credentials, e as Welcome);
     }
     // Events of a connection that is not (or no longer) the signed-in one are not ours to show.
     if (client !== this.#client) return;
@@ -314,7 +376,8 @@ export class ReconnectingClient {
     this.#client = client;
     this.#welcome = welcome;
     // The server keeps the language; resending the first one would undo a later `/lang`.
-    this.#credentials = credentials && { name: welcome.user, password: credentials.password };
+    this.#credentials = credentials &&
+      { name: welcome.user, password: credentials.password, device: credentials.device };
     this.#state = "online";
     this.#backoff.reset();
     this.#emit({

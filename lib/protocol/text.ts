@@ -1,5 +1,6 @@
 import { ParleyError } from "../errors.ts";
 import type { RawCommand } from "./json.ts";
+import { describeRoomEvent, parseRoomCommand, ROOM_HELP } from "./text_rooms.ts";
 import {
   BROADCAST,
   type MessageEvent,
@@ -18,10 +19,15 @@ export const TEXT_HELP = [
   "Commands:",
   "  @<name> <text>    private message to <name>",
   "  @all <text>       message to everyone online",
+  "  #<room> <text>    message to a room you are in",
+  "  /history @<name> [n]  the last n lines with <name> (again: the page before)",
+  "  /history #<room> [n]  the same for a room",
+  "  /receipts on|off  tell others when you read their messages, or not",
   "  /who              who is online",
   "  /find <letters>   find anyone whose name starts with these letters",
   "  /lang <code>      set your language (en, es, fr, ...): messages arrive translated into it",
   "  /originals on|off show or hide the original after a translated message",
+  ...ROOM_HELP,
   "  /help             this help",
   "  /quit             leave",
 ].join("\n");
@@ -63,14 +69,20 @@ export class TextLineReader {
     }
     if (!trimmed) return { none: true };
     if (trimmed.startsWith("/")) return { command: parseSlash(trimmed) };
-    if (trimmed.startsWith("@")) {
+    if (trimmed.startsWith("@") || trimmed.startsWith("#")) {
       const space = trimmed.search(/\s/);
       const to = trimmed.slice(1, space === -1 ? undefined : space);
       const text = space === -1 ? "" : trimmed.slice(space + 1).trim();
       if (!to) {
-        throw new ParleyError("bad_argument", "Write @<name> <text>, or @all <text>.");
+        throw new ParleyError(
+          "bad_argument",
+          trimmed.startsWith("#")
+            ? "Write #<room> <text>."
+            : "Write @<name> <text>, or @all <text>.",
+        );
       }
-      return { command: { type: "send", to, text } };
+      // A room keeps its # so the router tells it from a user.
+      return { command: { type: "send", to: trimmed.startsWith("#") ? `#${to}` : to, text } };
     }
     if (this.#step === "name") {
       if (/\s/.test(trimmed)) {
@@ -127,14 +139,35 @@ function parseSlash(line: string): RawCommand {
     case "quit":
     case "exit":
       return { type: "quit" };
+    case "history": {
+      const [conv, n] = args;
+      if (!conv || !/^[@#]./.test(conv) || args.length > 2 || (n && !/^\d{1,3}$/.test(n))) {
+        throw new ParleyError(
+          "bad_argument",
+          "Usage: /history @<name> [n] or /history #<room> [n]",
+        );
+      }
+      const limit = n ? Math.min(100, Math.max(1, Number(n))) : 20;
+      return { type: "history", with: conv, limit };
+    }
+    case "receipts": {
+      const choice = args[0]?.toLowerCase();
+      if (args.length !== 1 || !["on", "off"].includes(choice)) {
+        throw new ParleyError("bad_argument", "Usage: /receipts on|off");
+      }
+      return { type: "receipts", on: choice === "on" };
+    }
     case "msg": {
       // IRC habit: /msg bob hi is @bob hi.
       const [to, ...words] = args;
       if (!to) throw new ParleyError("bad_argument", "Usage: /msg <name> <text>");
       return { type: "send", to, text: words.join(" ") };
     }
-    default:
+    default: {
+      const room = parseRoomCommand(word.toLowerCase(), line.slice(1 + word.length));
+      if (room) return room;
       throw new ParleyError("unknown_command", `Unknown command /${word}. /help lists commands.`);
+    }
   }
 }
 
@@ -162,6 +195,18 @@ export function encodeTextEvent(
   // A message's user text is made safe piece by piece (its line breaks are indented); every
   // other line may echo what a user typed (a name in a prompt, a bad code in an error).
   if (event.type === "message") return formatMessage(event, viewer, options.originals ?? true);
+  if (event.type === "history") {
+    const lines = event.messages.map((m) => formatMessage(m, viewer, options.originals ?? true));
+    const head = event.messages.length === 0
+      ? `* No history with ${terminalSafe(event.with)}${event.more ? "" : " (this is the start)"}.`
+      : `* History with ${terminalSafe(event.with)}, ${event.messages.length} line${
+        event.messages.length === 1 ? "" : "s"
+      }:`;
+    const tail = event.more
+      ? `* Older lines: /history ${terminalSafe(event.with)} again.`
+      : "* That is the start of the conversation.";
+    return [head, ...lines, ...(event.messages.length ? [tail] : [])].join("\n");
+  }
   const line = describeEvent(event, viewer);
   return line === undefined ? undefined : escapeControls(line);
 }
@@ -207,6 +252,13 @@ function describeEvent(
             event.recipients === 1 ? "person" : "people"
           } online)${again}`;
       }
+      if (event.to.startsWith("#")) {
+        return event.recipients === 0
+          ? `(sent to ${event.to}; no other member is online, they will see it when they are)${again}`
+          : `(sent to ${event.to}: ${event.recipients} member${
+            event.recipients === 1 ? "" : "s"
+          } online)${again}`;
+      }
       if (event.status === "delivered" && event.recipients === 0) {
         return `(sent to yourself; no other device of yours is signed in)${again}`;
       }
@@ -226,7 +278,19 @@ function describeEvent(
     }
     case "lang":
       return `* Your language is now ${event.lang}.`;
+    case "receipts":
+      return event.on
+        ? "* Read receipts on: people see when you read their messages."
+        : "* Read receipts off: nobody is told what you read.";
+    case "receipt":
+      if (event.readers !== undefined) {
+        return `* ${event.readers} read your message in ${event.with}`;
+      }
+      return event.state === "read" ? `* ${event.with} read your message` : undefined;
     case "acked":
+    case "synced":
+    case "read":
+    case "conversations":
     case "heartbeat": // JSON mode only
       return undefined;
     case "pong":
@@ -242,6 +306,14 @@ function describeEvent(
         (event.retryAfter ? ` (try again in ${Math.ceil(event.retryAfter)} s)` : "");
     case "bye":
       return `* Goodbye: ${event.reason}`;
+    case "joined":
+    case "left":
+    case "room":
+    case "invite":
+    case "invited":
+    case "rooms":
+    case "members":
+      return describeRoomEvent(event, viewer);
   }
 }
 
@@ -252,14 +324,26 @@ function describeOnline(users: UserStatus[], viewer: string | undefined): string
 
 function formatMessage(m: MessageEvent, viewer: string | undefined, originals: boolean): string {
   const from = m.from === viewer ? "you" : m.from;
+  if (m.to.startsWith("#")) {
+    return `[${formatTime(m.ts)}] ${m.to} ${from}: ${terminalSafe(m.text)}${
+      originalNote(m, originals)
+    }`;
+  }
   const to = m.to === BROADCAST ? "all" : m.to === viewer ? "you" : m.to;
-  // The translation first; the sender's own words after it, on the same line, tagged with their
-  // language, so a script reading lines still gets one line per message.
-  let note = "";
-  if (m.original && originals) note = `  [${m.original.lang}: ${terminalSafe(m.original.text)}]`;
-  else if (m.original) note = `  [${m.original.lang}]`;
-  else if (m.untranslated) note = `  [not translated: ${UNTRANSLATED_REASONS[m.untranslated]}]`;
-  return `[${formatTime(m.ts)}] ${from} -> ${to}: ${terminalSafe(m.text)}${note}`;
+  return `[${formatTime(m.ts)}] ${from} -> ${to}: ${terminalSafe(m.text)}${
+    originalNote(m, originals)
+  }`;
+}
+
+/**
+ * The translation first; the sender's own words after it, on the same line, tagged with their
+ * language, so a script reading lines still gets one line per message.
+ */
+function originalNote(m: MessageEvent, originals: boolean): string {
+  if (m.original && originals) return `  [${m.original.lang}: ${terminalSafe(m.original.text)}]`;
+  if (m.original) return `  [${m.original.lang}]`;
+  if (m.untranslated) return `  [not translated: ${UNTRANSLATED_REASONS[m.untranslated]}]`;
+  return "";
 }
 
 /**

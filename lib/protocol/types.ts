@@ -9,10 +9,25 @@ export const BROADCAST = "all";
 
 /** A decoded client request. `cid` is an optional client reference echoed in the reply. */
 export type Command =
-  | { type: "register"; name: string; password: string; lang?: string; cid?: string }
-  | { type: "login"; name: string; password: string; lang?: string; cid?: string }
+  | {
+    type: "register";
+    name: string;
+    password: string;
+    lang?: string;
+    /** The client's device id: it gets a cursor and a catch-up (docs/protocol.md, "Sync"). */
+    device?: string;
+    cid?: string;
+  }
+  | {
+    type: "login";
+    name: string;
+    password: string;
+    lang?: string;
+    device?: string;
+    cid?: string;
+  }
   /** Text mode's interactive sign-in: log in when the name exists, register when it does not. */
-  | { type: "auth"; name: string; password: string; lang?: string; cid?: string }
+  | { type: "auth"; name: string; password: string; lang?: string; device?: string; cid?: string }
   | { type: "send"; to: string; text: string; cid?: string }
   | { type: "typing"; to: string; active: boolean; cid?: string }
   | { type: "lang"; lang: string; cid?: string }
@@ -22,14 +37,36 @@ export type Command =
    * `cursor` is the `next` of the page before.
    */
   | { type: "search_users"; query: string; cursor?: string; limit: number; cid?: string }
-  | { type: "ack"; ids: string[]; cid?: string }
+  /** By `ids` (a session without a device), or by cursor: everything up to `upTo` (a device). */
+  | { type: "ack"; ids?: string[]; upTo?: number; cid?: string }
+  /** One page of a conversation's history (`with`: `@name` or `#room`), before the seq `before`. */
+  | { type: "history"; with: string; before?: number; limit: number; cid?: string }
+  /** Moves the user's read marker in a conversation. */
+  | { type: "read"; with: string; upTo: number; cid?: string }
+  /** Whether this user sends read receipts. */
+  | { type: "receipts"; on: boolean; cid?: string }
+  | { type: "conversations"; cid?: string }
   | { type: "help"; cid?: string }
   | { type: "ping"; cid?: string }
   /** The answer to the server's `heartbeat`: proves the client reads what it is sent. */
   | { type: "heartbeat"; seq: number; cid?: string }
   /** Whether text mode shows the original after a translated message (JSON clients get both). */
   | { type: "originals"; show: boolean; cid?: string }
-  | { type: "quit"; cid?: string };
+  | { type: "quit"; cid?: string }
+  /**
+   * Joins a room, creating it (owner: you) when nobody has that name; with `create`, only
+   * creates (`room_taken` when the name is in use). `visibility` applies only to a new room.
+   */
+  | { type: "join"; room: string; visibility: RoomVisibility; create: boolean; cid?: string }
+  | { type: "leave"; room: string; cid?: string }
+  /** One page of the rooms you can see: public ones, yours, and those you are invited to. */
+  | { type: "rooms"; after?: string; limit: number; cid?: string }
+  | { type: "topic"; room: string; text: string; cid?: string }
+  | { type: "invite"; room: string; user: string; cid?: string }
+  | { type: "kick"; room: string; user: string; cid?: string }
+  /** Hands the room's ownership to `user`, a member. */
+  | { type: "owner"; room: string; user: string; cid?: string }
+  | { type: "members"; room: string; cid?: string };
 
 export type CommandType = Command["type"];
 
@@ -56,6 +93,10 @@ export interface MessageEvent {
   ts: number;
   /** True when the message was stored while the reader was offline. */
   offline?: boolean;
+  /** Its place in the message log (private and room messages; not `@all`). */
+  seq?: number;
+  /** True on the messages of a device's catch-up. */
+  catchup?: boolean;
   /**
    * Language of `text` as delivered: the reader's language when it was translated, otherwise
    * the sender's. Absent on messages stored before translation existed.
@@ -102,6 +143,44 @@ export const UNTRANSLATED_REASONS: Record<UntranslatedReason, string> = {
   protected: "the translation lost a name, link or code",
 };
 
+/** Who may join a room: anyone (`public`), or those invited (`invite`). */
+export type RoomVisibility = "public" | "invite";
+
+/** A member's standing in a room. */
+export type RoomRole = "owner" | "member";
+
+/** One room as `rooms` lists it. Room names in events always carry their `#`. */
+export interface RoomListing {
+  name: string;
+  topic: string;
+  visibility: RoomVisibility;
+  /** How many members it has. */
+  members: number;
+  /** Your role, when you are a member. */
+  role?: RoomRole;
+  /** Present when you hold an invitation to it. */
+  invited?: true;
+  /** Messages in it you have not read, when you are a member. */
+  unread?: number;
+}
+
+/** One member as `members` lists them. */
+export interface RoomMemberStatus {
+  name: string;
+  role: RoomRole;
+  state: "online" | "offline";
+}
+
+/** One conversation of the user, as `welcome` and `conversations` list it. */
+export interface ConversationInfo {
+  /** `@name` or `#room`. */
+  with: string;
+  lastSeq: number;
+  lastTs: number;
+  readSeq: number;
+  unread: number;
+}
+
 /** Send outcome: `delivered` to at least one live connection, or `stored` durably for later. */
 export type SendStatus = "delivered" | "stored";
 
@@ -126,6 +205,13 @@ export type ServerEvent =
     online: number;
     /** The translation provider (`google`, `apertium`, `libretranslate`), or `off`. */
     translation: string;
+    /** With a device: the device id, its cursor, the newest seq, the conversations. */
+    device?: string;
+    cursor?: number;
+    seq?: number;
+    conversations?: ConversationInfo[];
+    /** Whether this user sends read receipts. */
+    receipts?: boolean;
     cid?: string;
   }
   | MessageEvent
@@ -145,6 +231,8 @@ export type ServerEvent =
     recipients: number;
     /** True when this cid was seen before and the original outcome is repeated. */
     duplicate?: boolean;
+    /** The message's place in the log (private and room messages). */
+    seq?: number;
     cid?: string;
   }
   | {
@@ -164,7 +252,27 @@ export type ServerEvent =
     cid?: string;
   }
   | { type: "lang"; lang: string; cid?: string }
-  | { type: "acked"; count: number; cid?: string }
+  | { type: "acked"; count: number; cursor?: number; cid?: string }
+  /** After each page of a device's catch-up: acknowledge `seq`; `more` pages follow the ack. */
+  | { type: "synced"; seq: number; more: boolean }
+  /** A page of history, oldest first; `more`: older messages remain. */
+  | { type: "history"; with: string; messages: MessageEvent[]; more: boolean; cid?: string }
+  /** The user's read marker in a conversation moved (on any of their devices). */
+  | { type: "read"; with: string; readSeq: number; unread: number; cid?: string }
+  /**
+   * The state of a message the reader sent: private (`state`), or how many members of a room
+   * read it (`readers`).
+   */
+  | {
+    type: "receipt";
+    with: string;
+    id?: string;
+    seq: number;
+    state?: "delivered" | "read";
+    readers?: number;
+  }
+  | { type: "receipts"; on: boolean; cid?: string }
+  | { type: "conversations"; conversations: ConversationInfo[]; cid?: string }
   | { type: "pong"; cid?: string }
   /**
    * JSON mode: sent to a connection that has been sent other events lately; the client answers
@@ -177,7 +285,55 @@ export type ServerEvent =
   | { type: "prompt"; text: string; secret?: boolean }
   | { type: "info"; text: string; cid?: string }
   | { type: "error"; code: string; message: string; cid?: string; retryAfter?: number }
-  | { type: "bye"; reason: string };
+  | { type: "bye"; reason: string }
+  /**
+   * You are in a room: the answer to `join` (and told to your other sessions). `created`: this
+   * join made the room. `members`: how many it has now.
+   */
+  | {
+    type: "joined";
+    room: string;
+    topic: string;
+    visibility: RoomVisibility;
+    role: RoomRole;
+    members: number;
+    created: boolean;
+    cid?: string;
+  }
+  /**
+   * You are no longer in a room (you left; told to all your sessions), or, with `declined`,
+   * you turned its invitation down.
+   */
+  | { type: "left"; room: string; declined?: true; cid?: string }
+  /**
+   * A change in a room, seen by every member on every session: a new topic, someone who joined
+   * or left (or was removed: `by` is then the owner), a new owner. `by` is who did it.
+   */
+  | {
+    type: "room";
+    room: string;
+    topic?: string;
+    joined?: string;
+    left?: string;
+    owner?: string;
+    by: string;
+    /** Only on the copy to the session whose frame made the change. */
+    cid?: string;
+  }
+  /**
+   * You were invited to a room (live, and at sign-in while the invitation stands); with
+   * `withdrawn`, the owner took the invitation back.
+   */
+  | { type: "invite"; room: string; by: string; withdrawn?: true }
+  /**
+   * The answer to `invite`: the invitation stands until `user` joins or declines; with
+   * `withdrawn`, the answer to a `kick` that took it back.
+   */
+  | { type: "invited"; room: string; user: string; withdrawn?: true; cid?: string }
+  /** The answer to `rooms`: one page, by name; `next` asks for the page after it. */
+  | { type: "rooms"; rooms: RoomListing[]; next?: string; cid?: string }
+  /** The answer to `members`: the room's members, owner first, then by name. */
+  | { type: "members"; room: string; members: RoomMemberStatus[]; cid?: string };
 
 export type ServerEventType = ServerEvent["type"];
 

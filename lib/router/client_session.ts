@@ -2,13 +2,13 @@ import { ParleyError } from "../errors.ts";
 import { decodeJsonFrame, encodeJsonEvent, type RawCommand } from "../protocol/json.ts";
 import { encodeTextEvent, TextLineReader } from "../protocol/text.ts";
 import type { ServerEvent } from "../protocol/types.ts";
-import type { StoredMessage } from "../store/store.ts";
 import { TokenBucket } from "../token_bucket.ts";
 import type { Connection } from "./connection.ts";
 import { clientIdOf, dispatch, refuse } from "./dispatch.ts";
 import type { Router } from "./router.ts";
 import { isLazyEvent } from "./lazy_events.ts";
-import { ReaderWatch } from "./reader_watch.ts";
+import { ReaderWatch, type TrackedMessage } from "./reader_watch.ts";
+import type { DeviceState } from "./device_state.ts";
 
 /** The signed-in identity of a session. */
 export interface SignedInUser {
@@ -22,8 +22,10 @@ let nextSessionId = 1;
 /** A frame waiting for the replay of stored messages to finish. */
 export interface HeldFrame {
   frame: string;
-  /** The private message it carries, kept until the socket takes it (see `ClientSession.write`). */
-  track?: StoredMessage;
+  /** The message it carries, kept until the socket takes it (see `ClientSession.write`). */
+  track?: TrackedMessage;
+  /** The message it carries (id, and seq when stored): a catch-up may have carried it already. */
+  message?: { id: string; seq?: number };
 }
 
 /** Error codes that mean a limit was hit, counted in `/metrics`. */
@@ -56,6 +58,12 @@ export class ClientSession {
   }
   /** True when the last stored batch was full, so more may wait. */
   morePending = false;
+  /** Signed in with a device id: its cursor and catch-up (undefined: a session without one). */
+  device: DeviceState | undefined;
+  /** Text mode: the last `/history` page shown, so the same command again shows the one before. */
+  lastHistory: { with: string; before: number } | undefined;
+  /** Ids of messages a replay or catch-up wrote while live ones were held back. */
+  #replayed: Set<string> | undefined;
   /** Text mode: show the original after a translated message (`/originals on|off`). */
   showOriginals: boolean;
 
@@ -174,21 +182,42 @@ export class ClientSession {
    * the private message the frame carries: kept until the socket has taken the frame. `lazy`:
    * see `isLazyEvent`.
    */
-  write(frame: string, track?: StoredMessage, lazy = false): void {
+  write(
+    frame: string,
+    track?: TrackedMessage,
+    lazy = false,
+    message?: { id: string; seq?: number },
+  ): void {
     if (this.#closed) return;
-    if (this.holding) this.holding.push({ frame, track });
-    else this.#send(frame, track, lazy);
+    if (this.holding) this.holding.push({ frame, track, message });
+    else this.#send(frame, track, lazy, message);
   }
 
   /** Writes a frame, keeping `track` until it is taken; returns its frame number. */
-  #send(frame: string, track?: StoredMessage, lazy = false): number {
+  #send(
+    frame: string,
+    track?: TrackedMessage,
+    lazy = false,
+    message?: { id: string; seq?: number },
+  ): number {
     const index = this.conn.send(frame, lazy);
     this.watch.sent(index, lazy, track);
+    if (message?.seq !== undefined) this.device?.sent(message.seq);
     return index;
   }
 
-  /** Private messages this connection was given that may never have reached the reader. */
-  untaken(): StoredMessage[] {
+  /** A replay or catch-up wrote message `id`: a live copy held back meanwhile is dropped. */
+  replayed(id: string): void {
+    (this.#replayed ??= new Set()).add(id);
+  }
+
+  /** Ids of the messages held back, never written. */
+  heldIds(): string[] {
+    return (this.holding ?? []).flatMap((h) => h.message ? [h.message.id] : []);
+  }
+
+  /** Messages this connection was given that may never have reached the reader. */
+  untaken(): TrackedMessage[] {
     // Held back behind a replay: never written at all.
     const held = (this.holding ?? []).flatMap((h) => h.track ? [h.track] : []);
     return [...this.watch.untaken(), ...held];
@@ -216,7 +245,13 @@ export class ClientSession {
   release(): void {
     const held = this.holding;
     this.holding = undefined;
-    for (const h of held ?? []) this.write(h.frame, h.track);
+    const replayed = this.#replayed;
+    this.#replayed = undefined;
+    for (const h of held ?? []) {
+      // Stored before the replay read the store: it went out with the replay already.
+      if (h.message && replayed?.has(h.message.id)) continue;
+      this.write(h.frame, h.track, false, h.message);
+    }
   }
 
   /** Sends `bye`, then asks the transport to close. */

@@ -1,19 +1,40 @@
+import { ParleyError } from "../errors.ts";
 import type { RawCommand } from "../protocol/json.ts";
 import type { Command } from "../protocol/types.ts";
 import {
   clientId,
   optionalBoolean,
+  optionalChoice,
   optionalCount,
+  optionalDevice,
+  optionalSeq,
   optionalString,
   optionalText,
   requireCount,
+  requireRoomName,
   requireString,
   requireStringList,
+  requireUserName,
 } from "./fields.ts";
 import { handleAuth, handleLang } from "./handlers/account.ts";
 import { handleAck, handleSend } from "./handlers/messaging.ts";
 import { handleTyping, handleWho } from "./handlers/presence.ts";
 import { handleSearchUsers, MAX_SEARCH_PAGE, SEARCH_PAGE } from "./handlers/search.ts";
+import {
+  handleInvite,
+  handleJoin,
+  handleKick,
+  handleLeave,
+  handleMembers,
+  handleOwner,
+  handleRooms,
+  handleTopic,
+  MAX_ROOMS_PAGE,
+  MAX_TOPIC,
+  ROOMS_PAGE,
+} from "./handlers/rooms.ts";
+import { handleHistory, HISTORY_PAGE, MAX_HISTORY_PAGE } from "./history.ts";
+import { handleConversations, handleRead, handleReceipts } from "./receipts.ts";
 import { handleHelp, handleOriginals, handlePing, handleQuit } from "./handlers/misc.ts";
 import type { Router } from "./router.ts";
 import type { ClientSession } from "./client_session.ts";
@@ -45,6 +66,7 @@ const credentials = <T extends "register" | "login" | "auth">(type: T) => (raw: 
     name: requireString(raw, "name", 64),
     password: requireString(raw, "password", 1024),
     lang: optionalString(raw, "lang", 35),
+    device: optionalDevice(raw),
     cid: clientId(raw),
   }) as Extract<Command, { type: T }>;
 
@@ -110,12 +132,61 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
     }),
     run: handleSearchUsers,
   },
-  // {"type":"ack","ids":[ID,...]}
+  // {"type":"ack","ids":[ID,...]} or, from a device, {"type":"ack","upTo":SEQ}
   ack: {
     auth: "in",
     cost: 0,
-    parse: (raw) => ({ type: "ack", ids: requireStringList(raw, "ids", 1000), cid: clientId(raw) }),
+    parse: (raw) => {
+      const upTo = optionalSeq(raw, "upTo");
+      return upTo !== undefined && raw.ids === undefined
+        ? { type: "ack", upTo, cid: clientId(raw) }
+        : { type: "ack", ids: requireStringList(raw, "ids", 1000), cid: clientId(raw) };
+    },
     run: handleAck,
+  },
+  // {"type":"history","with":"@bob"|"#dev","before"?:SEQ,"limit"?:N}
+  history: {
+    auth: "in",
+    cost: 2,
+    parse: (raw) => ({
+      type: "history",
+      with: requireString(raw, "with", 65),
+      before: optionalSeq(raw, "before"),
+      limit: optionalCount(raw, "limit", HISTORY_PAGE, 1, MAX_HISTORY_PAGE),
+      cid: clientId(raw),
+    }),
+    run: handleHistory,
+  },
+  // {"type":"read","with":"@bob"|"#dev","upTo":SEQ}
+  read: {
+    auth: "in",
+    cost: 0.25,
+    parse: (raw) => ({
+      type: "read",
+      with: requireString(raw, "with", 65),
+      upTo: requireCount(raw, "upTo"),
+      cid: clientId(raw),
+    }),
+    run: handleRead,
+  },
+  // {"type":"receipts","on":BOOL}
+  receipts: {
+    auth: "in",
+    cost: 0.25,
+    parse: (raw) => {
+      if (typeof raw.on !== "boolean") {
+        throw new ParleyError("bad_argument", `'receipts' needs "on" as true or false.`);
+      }
+      return { type: "receipts", on: raw.on, cid: clientId(raw) };
+    },
+    run: handleReceipts,
+  },
+  // {"type":"conversations"}
+  conversations: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => ({ type: "conversations", cid: clientId(raw) }),
+    run: handleConversations,
   },
   // {"type":"help"}
   help: {
@@ -158,7 +229,85 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
     parse: (raw) => ({ type: "quit", cid: clientId(raw) }),
     run: handleQuit,
   },
+  // {"type":"join","room":ROOM,"visibility"?:"public"|"invite","create"?:BOOL}
+  join: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => ({
+      type: "join",
+      room: requireRoomName(raw),
+      visibility: optionalChoice(raw, "visibility", ["public", "invite"] as const, "public"),
+      create: optionalBoolean(raw, "create", false),
+      cid: clientId(raw),
+    }),
+    run: handleJoin,
+  },
+  // {"type":"leave","room":ROOM}
+  leave: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => ({ type: "leave", room: requireRoomName(raw), cid: clientId(raw) }),
+    run: handleLeave,
+  },
+  // {"type":"rooms","after"?:ROOM,"limit"?:N}
+  rooms: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => ({
+      type: "rooms",
+      after: raw.after === undefined || raw.after === null
+        ? undefined
+        : requireRoomName(raw, "after"),
+      limit: optionalCount(raw, "limit", ROOMS_PAGE, 1, MAX_ROOMS_PAGE),
+      cid: clientId(raw),
+    }),
+    run: handleRooms,
+  },
+  // {"type":"topic","room":ROOM,"text":T}
+  topic: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => ({
+      type: "topic",
+      room: requireRoomName(raw),
+      text: topicText(raw),
+      cid: clientId(raw),
+    }),
+    run: handleTopic,
+  },
+  // {"type":"invite","room":ROOM,"user":NAME}
+  invite: { auth: "in", cost: 1, parse: roomAndUser("invite"), run: handleInvite },
+  // {"type":"kick","room":ROOM,"user":NAME}
+  kick: { auth: "in", cost: 1, parse: roomAndUser("kick"), run: handleKick },
+  // {"type":"owner","room":ROOM,"user":NAME}
+  owner: { auth: "in", cost: 1, parse: roomAndUser("owner"), run: handleOwner },
+  // {"type":"members","room":ROOM}
+  members: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => ({ type: "members", room: requireRoomName(raw), cid: clientId(raw) }),
+    run: handleMembers,
+  },
 };
+
+function roomAndUser<T extends "invite" | "kick" | "owner">(type: T) {
+  return (raw: RawCommand) =>
+    ({
+      type,
+      room: requireRoomName(raw),
+      user: requireUserName(raw),
+      cid: clientId(raw),
+    }) as Extract<Command, { type: T }>;
+}
+
+/** A topic: one line (a topic is shown on one), trimmed, "" to clear it. */
+function topicText(raw: RawCommand): string {
+  const text = optionalText(raw, "text", MAX_TOPIC).trim();
+  if (/[\r\n]/.test(text)) {
+    throw new ParleyError("bad_argument", "A topic is one line: no line breaks.");
+  }
+  return text;
+}
 
 /**
  * The table row for a frame's `type`, or undefined when there is none. Only the table's own

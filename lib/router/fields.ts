@@ -1,3 +1,4 @@
+import { validateName } from "../accounts/names.ts";
 import { ParleyError } from "../errors.ts";
 import type { RawCommand } from "../protocol/json.ts";
 
@@ -101,4 +102,61 @@ export function optionalCount(
 /** The optional client reference every command may carry. */
 export function clientId(raw: RawCommand): string | undefined {
   return optionalString(raw, "cid", 64);
+}
+
+/**
+ * A room's name from `field`, its `#` optional, checked against the name rules (`bad_name`).
+ * Returns the name without `#`.
+ */
+export function requireRoomName(raw: RawCommand, field = "room"): string {
+  const name = requireString(raw, field, 33);
+  return validateName(name.startsWith("#") ? name.slice(1) : name, "Room names");
+}
+
+/** A user's name from `field`, its `@` optional (looked up later: `no_such_user`). */
+export function requireUserName(raw: RawCommand, field = "user"): string {
+  const name = requireString(raw, field, 33);
+  const bare = name.startsWith("@") ? name.slice(1) : name;
+  if (!bare) {
+    throw new ParleyError("bad_argument", `'${raw.type}' needs "${field}" as a user's name.`);
+  }
+  return bare;
+}
+
+/** One of `choices` from `field`, `fallback` when absent. */
+export function optionalChoice<T extends string>(
+  raw: RawCommand,
+  field: string,
+  choices: readonly T[],
+  fallback: T,
+): T {
+  const value = raw[field];
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== "string" || !(choices as readonly string[]).includes(value)) {
+    throw new ParleyError(
+      "bad_argument",
+      `"${field}" of '${raw.type}' must be one of ${choices.map((c) => `"${c}"`).join(", ")}.`,
+    );
+  }
+  return value as T;
+}
+
+/** A device id, when given: 1-64 printable ASCII characters without spaces (a UUID does). */
+export function optionalDevice(raw: RawCommand): string | undefined {
+  const value = raw.device;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string" || !/^[\x21-\x7e]{1,64}$/.test(value)) {
+    throw new ParleyError(
+      "bad_argument",
+      `"device" must be 1-64 printable ASCII characters without spaces (a UUID does).`,
+    );
+  }
+  return value;
+}
+
+/** An optional `seq` (a whole number, 0 or more), undefined when absent. */
+export function optionalSeq(raw: RawCommand, field: string): number | undefined {
+  const value = raw[field];
+  if (value === undefined || value === null) return undefined;
+  return requireCount(raw, field);
 }

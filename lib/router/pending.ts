@@ -19,11 +19,14 @@ export async function deliverPending(
   session.holding ??= [];
   try {
     const batchSize = router.limits.pendingBatch;
-    const batch = await router.store.pending(user.key, batchSize);
+    const stored = await router.store.pending(user.key, batchSize);
     if (session.closed) return;
-    const total = batch.length < batchSize
+    // What another session of the user is being given live is not replayed here too.
+    const inFlight = router.liveAcks.inFlight(user.key, session);
+    const batch = stored.filter((m) => !inFlight.has(m.id));
+    const total = stored.length < batchSize
       ? batch.length
-      : await router.store.pendingCount(user.key);
+      : await router.store.pendingCount(user.key) - (stored.length - batch.length);
     // Translated into the reader's language of this moment, one provider call per batch.
     const outcomes = batch.length
       ? await router.translation.translateMany(
@@ -46,8 +49,9 @@ export async function deliverPending(
       };
       last = session.writeNow(messageFor(message, outcomes[i], m.lang));
       session.unacked.add(m.id);
+      session.replayed(m.id);
     });
-    session.morePending = batch.length === batchSize;
+    session.morePending = stored.length === batchSize;
     if (session.conn.dialect === "text" && batch.length) {
       await session.conn.flushed();
       // Only what the socket took counts as delivered: not after a failed write or a slow reader.

@@ -1,5 +1,4 @@
 import { encodeJsonEvent } from "../protocol/json.ts";
-import type { StoredMessage } from "../store/store.ts";
 import { LagFreeClock } from "../lag_free_clock.ts";
 import type { Connection } from "./connection.ts";
 import type { Limits } from "./options.ts";
@@ -12,6 +11,11 @@ export const HEARTBEAT_LIMIT = 4;
 
 /** What the reader watch needs of the router's limits. */
 export type WatchLimits = Pick<Limits, "slowReaderMs" | "restAfterMs" | "lazyWaitMs">;
+
+/** A message written live, kept until the reader surely took it. */
+export interface TrackedMessage {
+  id: string;
+}
 
 /**
  * Whether one connection's reader keeps up, and what it may not have read. It sees every frame
@@ -28,7 +32,7 @@ export class ReaderWatch {
    * Should the connection be dropped as too slow, they are stored for the next sign-in. Made
    * when first needed: most connections never carry one past a quick reader.
    */
-  #unconfirmed: { index: number; message: StoredMessage }[] | undefined;
+  #unconfirmed: { index: number; message: TrackedMessage }[] | undefined;
   /** The heartbeat waiting for its answer, with its frame number. */
   #beat: { seq: number; index: number; at: number; leftAt?: number } | undefined;
   /** Frame number of the last answered heartbeat: the client has read everything up to it. */
@@ -54,7 +58,7 @@ export class ReaderWatch {
    * The session wrote frame number `index`. `track`: the private message it carries, kept until
    * the reader has surely taken it. A `lazy` frame asks for no heartbeat (see `tick`).
    */
-  sent(index: number, lazy: boolean, track?: StoredMessage): void {
+  sent(index: number, lazy: boolean, track?: TrackedMessage): void {
     if (!lazy) this.#sentSinceBeat = true;
     this.#active = true;
     if (!track) return;
@@ -74,7 +78,7 @@ export class ReaderWatch {
   }
 
   /** Private messages written to this connection that may never have reached the reader. */
-  untaken(): StoredMessage[] {
+  untaken(): TrackedMessage[] {
     const taken = this.#taken();
     return (this.#unconfirmed ?? []).filter((u) => u.index >= taken).map((u) => u.message);
   }

@@ -1,9 +1,11 @@
 import type { Logger } from "../log.ts";
 import { encodeTextEvent } from "../protocol/text.ts";
 import type { ServerEvent, UserStatus } from "../protocol/types.ts";
-import type { ClientIdRecord, Store, StoredMessage, UserRecord } from "../store/store.ts";
+import type { ClientIdRecord, Store, UserRecord } from "../store/store.ts";
 import { welcomeClient } from "./handlers/account.ts";
-import { deliverPending } from "./pending.ts";
+import { LiveAcks } from "./live_acks.ts";
+import { roomAudience } from "./handlers/presence.ts";
+import type { TrackedMessage } from "./reader_watch.ts";
 import type { Connection } from "./connection.ts";
 import type { Limits, RouterOptions } from "./options.ts";
 import { ClientSession } from "./client_session.ts";
@@ -61,6 +63,8 @@ export class Router {
   readonly throttle: LoginThrottle;
   readonly typing: TypingTracker;
   readonly recentClientIds = new RecentClientIds(50_000);
+  /** Acknowledges what sessions without a device were given live (see `LiveAcks`). */
+  readonly liveAcks = new LiveAcks(this);
   readonly stats: RouterStats = {
     connections: 0,
     signIns: 0,
@@ -131,7 +135,14 @@ export class Router {
    */
   attach(
     conn: Connection,
-    options: { greeted?: boolean; connectedAt?: number; user?: UserRecord; webLogin?: string } = {},
+    options: {
+      greeted?: boolean;
+      connectedAt?: number;
+      user?: UserRecord;
+      webLogin?: string;
+      /** The device a transport-signed connection named (the browser's `/ws?device=`). */
+      device?: string;
+    } = {},
   ): ClientSession {
     const session = new ClientSession(this, conn, options.connectedAt);
     session.webLogin = options.webLogin;
@@ -146,7 +157,9 @@ export class Router {
     const user = options.user;
     if (user) {
       // Signed in by the transport (a web session cookie): the same path as a login frame.
-      session.enqueue(() => welcomeClient(this, session, { user }).catch((e) => session.fail(e)));
+      session.enqueue(() =>
+        welcomeClient(this, session, { user, device: options.device }).catch((e) => session.fail(e))
+      );
     }
     this.logger.debug("connection", {
       session: session.id,
@@ -181,9 +194,9 @@ export class Router {
     if (this.#sessions.size === 0) this.#watchTick.stop();
     const user = session.user;
     if (!user) return;
-    // Dropped as too slow a reader: private messages its socket never took wait in the store,
-    // as for someone offline, so they arrive at the next sign-in instead of being lost.
-    if (session.conn.progress().tooSlow) void this.#keepUntaken(session);
+    // What it took is delivered; what a reader dropped as too slow never took stays in the log
+    // past the delivered point, and arrives at the next sign-in.
+    if (!session.device) void this.liveAcks.detached(session);
     const set = this.online.get(user.key);
     if (!set?.delete(session) || set.size > 0) return;
     this.online.delete(user.key);
@@ -191,34 +204,6 @@ export class Router {
     if (this.#byName[at] === user.key) this.#byName.splice(at, 1);
     this.typing.clearFrom(user.key);
     this.broadcastPresence(user.name, "offline", user.key);
-  }
-
-  async #keepUntaken(session: ClientSession): Promise<void> {
-    const untaken = session.untaken();
-    if (untaken.length === 0) return;
-    this.logger.info("keeping messages a slow reader may not have read", {
-      session: session.id,
-      count: untaken.length,
-    });
-    await this.keepForLater(session.user!.key, untaken);
-  }
-
-  /**
-   * Stores private messages for `userKey` that a live delivery may not have reached (a reader
-   * dropped as too slow), so they arrive at the next sign-in; clients drop duplicates by id.
-   */
-  async keepForLater(userKey: string, messages: StoredMessage[]): Promise<void> {
-    // All at once: concurrent writes share one transaction (the store's group commit).
-    const results = await Promise.allSettled(messages.map((m) => this.store.storeOffline(m)));
-    results.forEach((r, i) => {
-      if (r.status === "fulfilled") this.stats.stored++;
-      // Stored already (another slow session of the same user): nothing is lost.
-      else this.logger.debug("could not keep a message", { id: messages[i].id });
-    });
-    // The user may be back already, past the replay of their stored messages.
-    for (const s of this.sessionsOf(userKey)) {
-      if (!s.holding) void deliverPending(this, s);
-    }
   }
 
   /** Whether a message of this sender is still waiting for its translation. */
@@ -245,15 +230,17 @@ export class Router {
 
   /**
    * Encodes an event once per (dialect, point of view, text-mode originals setting) and writes the same frame to every
-   * target session. Returns how many sessions received it. `track`, for a private message, is
-   * kept by the recipient's sessions until their sockets take it (see `detach`).
+   * target session. Returns how many sessions received it. `track`, for a stored message, is
+   * kept by its readers' sessions until their sockets take it, and then acknowledged for the
+   * sessions without a device (see `LiveAcks`).
    */
   fanout(
     event: ServerEvent,
     targets: Iterable<ClientSession>,
     senderKey?: string,
-    track?: StoredMessage,
+    track?: TrackedMessage,
   ): number {
+    const message = event.type === "message" ? { id: event.id, seq: event.seq } : undefined;
     const frames = new Map<string, string | undefined>();
     const lazy = isLazyEvent(event);
     let count = 0;
@@ -264,7 +251,9 @@ export class Router {
       let frame = frames.get(view);
       if (!frames.has(view)) frames.set(view, frame = s.encode(event));
       if (frame === undefined) continue;
-      s.write(frame, track && s.user?.key === track.toKey ? track : undefined, lazy);
+      const reader = track !== undefined && s.user !== undefined && s.user.key !== senderKey;
+      s.write(frame, reader ? track : undefined, lazy, message);
+      if (reader && !s.device) this.liveAcks.add(s, track.id);
       count++;
     }
     this.stats.deliveries += count;
@@ -307,6 +296,12 @@ export class Router {
     const sender = this.online.get(from);
     if (!sender) return;
     const name = sender.values().next().value!.user!.name;
+    if (to.startsWith("#")) {
+      void this.#roomTypingStopped(name, from, to.slice(1)).catch((err) => {
+        this.logger.error("room typing stop failed", { error: err });
+      });
+      return;
+    }
     const targets = to === "all"
       ? [...this.online].filter(([k]) => k !== from).flatMap(([, s]) => [...s])
       : [...this.sessionsOf(to)];
@@ -318,6 +313,13 @@ export class Router {
       state: "online",
       to: to === "all" ? "all" : targets[0].user!.name,
     }, targets);
+  }
+
+  async #roomTypingStopped(name: string, from: string, roomKey: string): Promise<void> {
+    const room = await this.store.getRoom(roomKey);
+    const targets = room && await roomAudience(this, roomKey, from);
+    if (!targets?.length) return;
+    this.fanout({ type: "presence", user: name, state: "online", to: `#${room!.name}` }, targets);
   }
 
   /**
@@ -341,6 +343,7 @@ export class Router {
     this.#shuttingDown = true;
     this.#watchTick.stop();
     this.typing.clearAll();
+    this.liveAcks.stop();
     const sessions = [...this.#sessions];
     await Promise.allSettled(sessions.map((s) => s.idle()));
     // Messages waiting for a translation go out (translated or not) before the goodbye.
@@ -348,6 +351,9 @@ export class Router {
     this.translation.close();
     for (const s of sessions) s.close(reason);
     await Promise.allSettled(sessions.map((s) => s.conn.flushed()));
+    // What the sessions took is acknowledged before the store closes.
+    await this.liveAcks.flush();
+    await this.liveAcks.settled();
   }
 
   /** The reader watches of the sessions still open. */

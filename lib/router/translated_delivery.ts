@@ -1,5 +1,5 @@
 import type { MessageEvent } from "../protocol/types.ts";
-import type { StoredMessage } from "../store/store.ts";
+import type { TrackedMessage } from "./reader_watch.ts";
 import type { TranslationOutcome } from "../translate/service.ts";
 import { sameLanguage } from "../translate/languages.ts";
 import type { Router } from "./router.ts";
@@ -37,16 +37,15 @@ export function messageFor(
  * call per language, never per reader), or untranslated when the timeout passes. Translated
  * deliveries of one sender keep their order: each waits for the sender's previous one.
  *
- * Returns how many sessions it goes to. `track` is the stored form of a private message, kept
- * by the recipient's sessions until they have surely read it; should the recipient be dropped
- * as too slow while it waits for its translation, it is stored for the next sign-in.
+ * Returns how many sessions it goes to. `track` marks a stored message, kept by its readers'
+ * sessions until they have surely read it (see `Router.fanout`).
  */
 export function deliverMessage(
   router: Router,
   message: MessageEvent,
   targets: Iterable<ClientSession>,
   sender: { key: string; lang: string },
-  track?: StoredMessage,
+  track?: TrackedMessage,
 ): { reached: number } {
   const byLang = new Map<string, ClientSession[]>();
   const now: ClientSession[] = [];
@@ -77,30 +76,19 @@ export function deliverMessage(
   void router.afterPrevious(sender.key, async () => {
     const outcomes = await translated;
     // Behind an earlier message still being translated: in order, after it.
-    if (now.length) router.fanout(original, live(now, track, router), sender.key, track);
+    if (now.length) router.fanout(original, live(now), sender.key, track);
     for (const [lang, sessions] of byLang) {
       const event = messageFor(message, outcomes.get(lang)!, sender.lang);
-      router.fanout(event, live(sessions, track, router), sender.key, track);
+      router.fanout(event, live(sessions), sender.key, track);
     }
   });
   return { reached };
 }
 
 /**
- * The sessions still open. A recipient dropped as too slow meanwhile will not get the message
- * live, so a private one is kept for their next sign-in.
+ * The sessions still open. A reader gone meanwhile was never written the message: it stays in the
+ * log past their delivered point, for their next sign-in.
  */
-function live(
-  sessions: ClientSession[],
-  track: StoredMessage | undefined,
-  router: Router,
-): ClientSession[] {
-  const open = sessions.filter((s) => !s.closed);
-  if (
-    track &&
-    sessions.some((s) => s.closed && s.conn.progress().tooSlow && s.user?.key === track.toKey)
-  ) {
-    void router.keepForLater(track.toKey, [track]);
-  }
-  return open;
+function live(sessions: ClientSession[]): ClientSession[] {
+  return sessions.filter((s) => !s.closed);
 }

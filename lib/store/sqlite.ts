@@ -37,6 +37,7 @@ import {
   type DeviceRecord,
   type LogMessage,
   type NewLogMessage,
+  type RoomInvite,
   type RoomMember,
   type RoomRecord,
   type RoomRole,
@@ -811,6 +812,19 @@ export class SqliteStore implements Store {
     return Number((this.#q.readCount.get(conv, seq, String(row.sender_key)) as { n: number }).n);
   }
 
+  async setReceipts(userKey: string, on: boolean): Promise<void> {
+    this.#assertOpen();
+    await this.#enqueue(1, this.#ready, () => {
+      if (on) this.#q.setReceiptsOn.run(userKey);
+      else this.#q.setReceiptsOff.run(userKey);
+    });
+  }
+
+  async receiptsOn(userKey: string): Promise<boolean> {
+    await this.#open();
+    return this.#q.receiptsOff.get(userKey) === undefined;
+  }
+
   async pruneHistory(olderThanTs: number): Promise<number> {
     this.#assertOpen();
     let removed = 0;
@@ -934,6 +948,22 @@ export class SqliteStore implements Store {
   async invited(roomKey: string, userKey: string): Promise<boolean> {
     await this.#open();
     return this.#q.getInvite.get(roomKey, userKey) !== undefined;
+  }
+
+  async invitesOf(userKey: string): Promise<RoomInvite[]> {
+    await this.#open();
+    return (this.#q.invitesOf.all(userKey) as Row[]).map((r) => ({
+      room: String(r.room),
+      byKey: String(r.by_key),
+      createdAt: Number(r.created_at),
+    }));
+  }
+
+  async dropInvite(roomKey: string, userKey: string): Promise<boolean> {
+    this.#assertOpen();
+    return await this.#enqueue(1, this.#ready, () => {
+      return Number(this.#q.deleteInvite.run(roomKey, userKey).changes) > 0;
+    }) as boolean;
   }
 
   async setRole(roomKey: string, userKey: string, role: RoomRole): Promise<void> {

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS room_invites (
   created_at INTEGER NOT NULL,
   PRIMARY KEY (room, user_key)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS room_invites_by_user ON room_invites (user_key, room);
 CREATE TABLE IF NOT EXISTS devices (
   user_key TEXT NOT NULL,
   device_id TEXT NOT NULL,
@@ -84,6 +85,9 @@ CREATE TABLE IF NOT EXISTS read_markers (
   PRIMARY KEY (user_key, conv)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS read_markers_by_conv ON read_markers (conv, seq);
+CREATE TABLE IF NOT EXISTS receipts_off (
+  user_key TEXT PRIMARY KEY
+) WITHOUT ROWID;
 `;
 
 /** Messages pruned per transaction. */
@@ -170,8 +174,12 @@ export function logStatements(p: (sql: string) => StatementSync): Record<string,
     ),
     deleteMarker: p("DELETE FROM read_markers WHERE user_key = ? AND conv = ?"),
     readCount: p(
-      "SELECT count(*) AS n FROM read_markers WHERE conv = ? AND seq >= ? AND user_key != ?",
+      "SELECT count(*) AS n FROM read_markers WHERE conv = ? AND seq >= ? AND user_key != ? " +
+        "AND user_key NOT IN (SELECT user_key FROM receipts_off)",
     ),
+    receiptsOff: p("SELECT 1 AS off FROM receipts_off WHERE user_key = ?"),
+    setReceiptsOff: p("INSERT OR IGNORE INTO receipts_off (user_key) VALUES (?)"),
+    setReceiptsOn: p("DELETE FROM receipts_off WHERE user_key = ?"),
     insertRoom: p(
       "INSERT INTO rooms (key, name, topic, visibility, created_at) VALUES (?, ?, ?, ?, ?)",
     ),
@@ -206,6 +214,10 @@ export function logStatements(p: (sql: string) => StatementSync): Record<string,
     ),
     getInvite: p("SELECT 1 AS x FROM room_invites WHERE room = ? AND user_key = ?"),
     deleteInvite: p("DELETE FROM room_invites WHERE room = ? AND user_key = ?"),
+    invitesOf: p(
+      "SELECT room, by_key, created_at FROM room_invites WHERE user_key = ? " +
+        "ORDER BY created_at, room",
+    ),
   };
 }
 

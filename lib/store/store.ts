@@ -141,6 +141,15 @@ export interface RoomMember {
   joinedSeq: number;
 }
 
+/** An invitation a user holds. */
+export interface RoomInvite {
+  /** The room's key. */
+  room: string;
+  /** Key of who invited them. */
+  byKey: string;
+  createdAt: number;
+}
+
 /** One conversation of a user, for the conversation list and unread counts. */
 export interface ConversationSummary {
   conv: string;
@@ -301,8 +310,18 @@ export interface Store {
   markRead(userKey: string, conv: string, seq: number): Promise<number>;
   /** The user's read marker in `conv` (0: nothing read). */
   readMarker(userKey: string, conv: string): Promise<number>;
-  /** How many members of room `conv`, the sender of message `seq` aside, have read up to it. */
+  /**
+   * How many members of room `conv`, the sender of message `seq` aside, have read up to it;
+   * members who turned read receipts off are not counted.
+   */
   readCount(conv: string, seq: number): Promise<number>;
+  /**
+   * Whether the user tells others what they read (`/receipts on|off`); kept with the account.
+   * Their read marker moves either way (their own unread counts need it).
+   */
+  setReceipts(userKey: string, on: boolean): Promise<void>;
+  /** Whether the user sends read receipts (true until they turn them off). */
+  receiptsOn(userKey: string): Promise<boolean>;
   /**
    * Retention: removes the oldest messages of the log while they are older than `olderThanTs`,
    * stopping at the first newer one (so history has no holes). Retention wins: a device whose
@@ -354,6 +373,10 @@ export interface Store {
   invite(roomKey: string, userKey: string, by: string): Promise<boolean>;
   /** Whether the user holds an invitation to the room. */
   invited(roomKey: string, userKey: string): Promise<boolean>;
+  /** The invitations the user holds (to rooms they are not in), oldest first. */
+  invitesOf(userKey: string): Promise<RoomInvite[]>;
+  /** Drops an invitation (declined); returns whether there was one. */
+  dropInvite(roomKey: string, userKey: string): Promise<boolean>;
   /**
    * Gives a member a role; making someone owner hands ownership over (the old owner becomes a
    * member), in one transaction.

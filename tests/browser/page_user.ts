@@ -94,6 +94,39 @@ export class PageUser {
     }).waitFor();
   }
 
+  /** Another tab of the same browser profile (same cookie), signed in as this user. */
+  async newTab(url: string): Promise<PageUser> {
+    const page = await this.context.newPage();
+    page.setDefaultTimeout(10_000);
+    const tab = new PageUser(this.context, page, this.name);
+    await page.goto(url);
+    await tab.online();
+    return tab;
+  }
+
+  /**
+   * Joins (or creates) `#room` through the dialog; `invite` makes a new room invite-only. Waits
+   * until it is open, unless `expectError`: then returns the dialog's error, in words.
+   */
+  async joinRoom(
+    room: string,
+    options: { invite?: boolean; expectError?: boolean } = {},
+  ): Promise<string> {
+    await this.page.click("button.new-room");
+    await this.page.fill("#room-name", room);
+    if (options.invite) await this.page.check("input[name=room-visibility][value=invite]");
+    await this.page.click(".room-dialog button[type=submit]");
+    if (options.expectError) {
+      const error = this.page.locator(".room-dialog .dialog-error:not(:empty)");
+      await error.waitFor();
+      const text = await error.innerText();
+      await this.page.click(".room-dialog button.secondary");
+      return text;
+    }
+    await this.page.locator(".pane-title", { hasText: `#${room}` }).waitFor();
+    return "";
+  }
+
   async close() {
     await this.context.close();
   }

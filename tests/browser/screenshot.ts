@@ -21,22 +21,34 @@ try {
   await alice.signIn(server.url, { register: true });
   await alice.seesStatus("carol", "online");
 
-  await bob.send("all", "Morning all! Who's up for the release review at 11?");
+  // Two rooms: #release, where the conversation is, and #design, with news in it.
+  await alice.joinRoom("design");
+  await alice.joinRoom("release");
+  await alice.page.click(".room-panel summary");
+  await alice.page.fill("#room-topic", "Release review at 11 · notes in the wiki");
+  await alice.page.locator(".room-form button", { hasText: "Set topic" }).click();
+  await alice.page.click(".room-panel summary");
+  for (const c of [bob, carol]) {
+    await c.join("release");
+    await c.join("design");
+  }
+  await bob.send("#release", "Morning all! Who's up for the release review at 11?");
   await alice.sees("release review");
   await alice.say("Count me in. I'll bring the notes from yesterday.");
-  await alice.message("bring the notes").locator(".status", { hasText: "Delivered" }).waitFor();
-  await carol.send("all", "Me too — and the new login page is live on staging!");
+  const own = alice.message("bring the notes");
+  await own.locator(".status", { hasText: "Sent" }).waitFor();
+  const sent = await bob.nextOf("message", (m) => m.text.includes("bring the notes"));
+  const seq = (sent as { seq?: number }).seq!;
+  await bob.read("#release", seq);
+  await carol.read("#release", seq);
+  await own.locator(".status", { hasText: "Read by 2" }).waitFor();
+  await carol.send("#release", "Me too, and alice: the new login page is live on staging!");
   await alice.sees("staging");
-  await bob.send("all", "Nice! Works from my phone as well.");
-  await alice.sees("my phone");
-  await alice.say("@dave we moved the review to 11, see you there");
-  await alice.open("dave");
-  await alice.message("see you there").locator(".status", { hasText: "Stored" }).waitFor();
-  await alice.open("Everyone");
+  await bob.send("#design", "New icons are up for review");
+  await alice.seesUnread("#design", 1);
   await carol.send("alice", "Can you look at my pull request after lunch?");
   await alice.seesUnread("carol", 1);
-  bob.typing("all", true);
-  await alice.page.locator(".typing-line", { hasText: "bob is typing" }).waitFor();
+  bob.typing("#release", true);
   await alice.page.fill("#composer-input", "Sounds good");
 
   await Deno.mkdir(DOCS, { recursive: true });

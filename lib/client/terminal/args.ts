@@ -15,6 +15,8 @@ export interface ClientArgs {
   tls: boolean;
   /** A PEM file of certificates to trust instead of the system's (a self-signed server). */
   caCert?: string;
+  /** The file that keeps this install's device id; undefined: the default in the config dir. */
+  deviceFile?: string;
 }
 
 /** A command line the client cannot use; the message says what is wrong. */
@@ -41,6 +43,11 @@ Options (a flag wins over its environment variable):
                     where pinned server fingerprints are kept
                                             env PARLEY_KNOWN_SERVERS,
                                             default ~/.config/parley/known_servers
+  --device-file <file>
+                    where this install's device id is kept (made on first use), so
+                    the server knows what this client has seen
+                                            env PARLEY_DEVICE_FILE,
+                                            default ~/.config/parley/device
   -h, --help        show this help
 
 Signing in: the client asks for your name, your password (not shown while you type) and
@@ -50,11 +57,28 @@ lock-out of up to 30 s by itself). When no account has that name, it offers to c
 answer y (at a terminal it then asks for the password once more). Input may also be piped, one
 answer per line, then one chat line per line.
 
-In the chat:
-  @<name> <text>    private message to <name>
-  @all <text>       message to everyone online
-  <text>            reply: goes to the last person you wrote to or heard from privately
-                    (the prompt shows who that is)
+In the chat (the prompt shows the current conversation, #room or @name):
+  <text>            to the current conversation
+  @<name> <text>    private message to <name>; @<name> alone makes it current
+  #<room> <text>    message to a room you are in; #<room> alone makes it current
+  @all <text>       message to everyone online (not kept, no history)
+  /join #<room> [invite]
+                    join a room, creating it when nobody has that name (invite:
+                    invite-only); it becomes the current conversation
+  /create #<room> [invite]
+                    the same, but only a new room (a taken name is an error)
+  /leave [#<room>]  leave a room (default: the current one)
+  /rooms            the rooms you can join and yours, with members, topics, unread
+  /topic [#<room>] <text>
+                    set a room's topic
+  /invite @<name> [#<room>]  /kick @<name> [#<room>]  /owner @<name> [#<room>]
+                    invite someone, remove them (owner), hand the room over (owner)
+  /members [#<room>] who is in a room
+  /history [@<name>|#<room>] [N]
+                    the last N (default 20) messages of a conversation; again for
+                    the page before
+  /unread           unread messages per conversation
+  /receipts on|off  send read receipts or not
   /who              who is online
   /lang <code>      set your language (en, es, fr, pt-BR, ...)
   /original [N]     show what the sender wrote, for the last translated message (or the
@@ -62,6 +86,13 @@ In the chat:
   /originals on|off show the original under every translated message (default off)
   /help             list these commands
   /quit             leave (Ctrl-D too)
+
+Rooms are named like users (#dev and #Dev are one room). What you missed while away (from
+this install: its device id is kept in --device-file) is shown once after you sign in,
+marked (missed), followed by what is still unread elsewhere. Messages printed here count
+as read on all your devices; the senders of private messages see when you read them, unless
+you say /receipts off. Receipts of your own last private message are shown as
+"* bob read your message of 14:02".
 
 Messages written in another language arrive translated into yours (when the server has a
 translator), marked with the language they were written in, like [en];
@@ -97,6 +128,7 @@ export function parseClientArgs(
         "known-servers": { type: "string" },
         tls: { type: "boolean", default: false },
         "ca-cert": { type: "string" },
+        "device-file": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -123,6 +155,8 @@ export function parseClientArgs(
   if (knownServers === "") throw new UsageError("--known-servers must not be empty");
   const caCert = values["ca-cert"] ?? env("PARLEY_CA_CERT") ?? undefined;
   if (caCert === "") throw new UsageError("--ca-cert must not be empty");
+  const deviceFile = values["device-file"] ?? env("PARLEY_DEVICE_FILE") ?? undefined;
+  if (deviceFile === "") throw new UsageError("--device-file must not be empty");
   return {
     host,
     port,
@@ -131,5 +165,6 @@ export function parseClientArgs(
     knownServers,
     tls: values.tls || caCert !== undefined,
     caCert,
+    deviceFile,
   };
 }

@@ -2,7 +2,14 @@ import { type FrameChannel, ServerError } from "../client.ts";
 import { type BackoffOptions } from "../backoff.ts";
 import { ReconnectingClient } from "../reconnect.ts";
 import type { ClientArgs } from "./args.ts";
-import { CHAT_HELP, isBroadcast, parseChatLine, typingTarget } from "./commands.ts";
+import { isRoom } from "../events.ts";
+import {
+  CHAT_HELP,
+  type ChatAction,
+  isBroadcast,
+  parseChatLine,
+  typingTarget,
+} from "./commands.ts";
 import { Formatter } from "./format.ts";
 import { signIn } from "./sign_in.ts";
 import type { Terminal } from "./terminal.ts";
@@ -18,6 +25,8 @@ export interface ChatOptions {
   dial: () => Promise<FrameChannel>;
   /** Retry delays after a lost connection. */
   backoff?: BackoffOptions;
+  /** This install's device id, sent at every sign-in (undefined: none, as older clients). */
+  device?: string;
 }
 
 /** A typing refresh keeps the indicator alive; the server forgets it after 5 s. */
@@ -30,11 +39,27 @@ export async function runChat(options: ChatOptions): Promise<number> {
   const { args, terminal: term } = options;
   const fmt = new Formatter({ color: options.color });
   const where = `${args.host}:${args.port}`;
-  const view = new ChatView(term, fmt, where);
   const client = new ReconnectingClient({ dial: options.dial, ...options.backoff });
+  // What is printed here is read; a marker that cannot go now goes with the next one.
+  const view = new ChatView(term, fmt, where, (withName, upTo) => {
+    if (client.state === "online") client.read(withName, upTo).catch(() => {});
+  });
   client.on((e) => view.show(e));
+  try {
+    return await chat(client, view, fmt, options);
+  } finally {
+    view.close();
+  }
+}
 
-  const welcome = await signIn(client, term, fmt, args);
+async function chat(
+  client: ReconnectingClient,
+  view: ChatView,
+  fmt: Formatter,
+  options: ChatOptions,
+): Promise<number> {
+  const { args, terminal: term } = options;
+  const welcome = await signIn(client, term, fmt, args, options.device);
   if (!welcome) {
     client.close();
     return 1;
@@ -73,13 +98,30 @@ export async function runChat(options: ChatOptions): Promise<number> {
       case "originals":
         view.setShowOriginals(action.show);
         break;
+      case "switch":
+        view.setPeer(action.to.startsWith("@") ? action.to.slice(1) : action.to);
+        break;
+      case "join":
+      case "leave":
+      case "rooms":
+      case "topic":
+      case "invite":
+      case "kick":
+      case "owner":
+      case "members":
+      case "history":
+      case "unread":
+      case "receipts":
+        roomAction(client, view, fmt, action);
+        break;
       case "send":
       case "reply": {
         const to = action.kind === "send" ? action.to : view.peer;
         if (!to) {
           view.print(
             fmt.error(
-              "Whom to? Start with @name (private) or @all (everyone), e.g. @all hello.",
+              "Whom to? Start with @name (private) or @all (everyone), e.g. @all hello, or " +
+                "#room for a room you are in (/join #room enters one).",
             ),
           );
           break;
@@ -106,16 +148,127 @@ function send(
     view.print(fmt.info("not connected: the message goes out once the connection is back"));
   }
   client.send(to, text).then(
-    (sent) => view.print(fmt.sent(sent, text)),
+    (sent) => view.showSent(sent, text),
     (err) => {
       // The server's refusal was shown with the other errors; undo the new conversation.
       if (err instanceof ServerError) {
-        if (err.code === "no_such_user" && view.peer === to) view.setPeer(before);
+        if (NOT_THERE.has(err.code) && view.peer === to) view.setPeer(before);
         return;
       }
       view.print(fmt.error(`Not sent to ${to}: ${(err as Error).message}`));
     },
   );
+}
+
+/** Refusals that mean the conversation is not one the user can write to. */
+const NOT_THERE = new Set(["no_such_user", "no_such_room", "not_a_member"]);
+
+type RoomAction = Extract<
+  ChatAction,
+  {
+    kind:
+      | "join"
+      | "leave"
+      | "rooms"
+      | "topic"
+      | "invite"
+      | "kick"
+      | "owner"
+      | "members"
+      | "history"
+      | "unread"
+      | "receipts";
+  }
+>;
+
+/**
+ * Runs a room, history or read-state command. The replies are shown by the view as events; a
+ * refusal as the server's error; only a missing connection is said here.
+ */
+function roomAction(
+  client: ReconnectingClient,
+  view: ChatView,
+  fmt: Formatter,
+  action: RoomAction,
+): void {
+  const failed = (err: unknown) => notConnected(err, view, fmt);
+  // Commands about a room default to the current one, and need one.
+  const aboutRoom = ROOM_DEFAULTED.has(action.kind);
+  const room = aboutRoom ? (action as { room?: string }).room ?? currentRoom(view) : undefined;
+  if (aboutRoom && room === undefined) {
+    view.print(fmt.error(`Which room? Add #<room>, or /join one first (see /help).`));
+    return;
+  }
+  switch (action.kind) {
+    case "join":
+      client.join(action.room, action.visibility, action.create).catch(failed);
+      return;
+    case "leave":
+      client.leave(room!).catch(failed);
+      return;
+    case "rooms":
+      client.rooms().catch(failed);
+      return;
+    case "topic":
+      client.topic(room!, action.text).catch(failed);
+      return;
+    case "invite":
+    case "kick":
+    case "owner":
+      client[action.kind](room!, action.user).catch(failed);
+      return;
+    case "members":
+      client.members(room!).catch(failed);
+      return;
+    case "history": {
+      const withName = action.with ??
+        (view.peer === undefined ? undefined : isRoom(view.peer) ? view.peer : `@${view.peer}`);
+      if (withName === undefined) {
+        view.print(fmt.error("Whose history? /history @name or /history #room."));
+        return;
+      }
+      if (!view.askHistory(withName)) {
+        view.print(fmt.info("The page before is on its way…"));
+        return;
+      }
+      let before = view.historyBefore(withName);
+      // Once the beginning was shown, start again from the newest.
+      if (before === 0) {
+        view.restartHistory(withName);
+        before = undefined;
+      }
+      client.history(withName, before, action.n).catch((err) => {
+        view.historyFailed(withName);
+        failed(err);
+      });
+      return;
+    }
+    case "unread":
+      client.conversations().catch(() => view.showUnread());
+      return;
+    case "receipts":
+      if (action.on === undefined) {
+        const on = view.receiptsOn;
+        view.print(
+          fmt.info(
+            on === false
+              ? "Read receipts are off (/receipts on sends them)."
+              : "Read receipts are on (/receipts off stops them).",
+          ),
+        );
+        return;
+      }
+      client.receipts(action.on).catch(failed);
+      return;
+  }
+}
+
+/** Room commands whose room may be left out: the current conversation's. */
+const ROOM_DEFAULTED = new Set(["leave", "topic", "invite", "kick", "owner", "members"]);
+
+/** The current conversation when it is a room. */
+function currentRoom(view: ChatView): string | undefined {
+  return view.peer && isRoom(view.peer) ? view.peer : undefined;
 }
 
 function notConnected(err: unknown, view: ChatView, fmt: Formatter): void {

@@ -1,4 +1,5 @@
 import { formatTime, terminalSafe } from "../../protocol/text.ts";
+import { isRoom, type MemberInfo, type RoomInfo, type SeqMessage } from "../events.ts";
 import {
   type MessageEvent,
   type ServerEvent,
@@ -65,12 +66,13 @@ export class Formatter {
   }
 
   /**
-   * `[14:02] bob → you: hi`; stored ones carry `(offline)`, translated ones end with the
-   * language they were written in (`[es]`), untranslated ones with why (`[not translated: …]`).
+   * `[14:02] bob → you: hi`, `[14:07] #dev carol: hi`; stored ones carry `(offline)`, the
+   * catch-up after sign-in `(missed)`, translated ones end with the language they were written
+   * in (`[es]`), untranslated ones with why (`[not translated: …]`).
    */
-  message(m: MessageEvent): string {
+  message(m: SeqMessage): string {
     const { p } = this;
-    const tag = m.offline ? p.yellow("(offline) ") : "";
+    const tag = m.offline ? p.yellow("(offline) ") : m.catchup ? p.yellow("(missed) ") : "";
     let mark = "";
     if (m.original) mark = ` ${p.dim(`[${safe(m.original.lang)}]`)}`;
     else if (m.untranslated) {
@@ -101,12 +103,20 @@ export class Formatter {
   /** The echo of the user's own message once the server confirmed it. */
   sent(sent: Extract<ServerEvent, { type: "sent" }>, text: string): string {
     const { p } = this;
+    if (isRoom(sent.to)) {
+      return `${this.time(this.#now())} ${p.cyan(safe(sent.to))} you: ${terminalSafe(text)}`;
+    }
     const to = sent.to === "all" ? p.magenta("all") : p.cyan(safe(sent.to));
     let note = "";
     if (sent.status === "stored") {
       note = ` (${safe(sent.to)} is offline; they get it when they sign in)`;
     } else if (sent.to === "all" && sent.recipients === 0) note = " (nobody else is online)";
     return `${this.time(this.#now())} you → ${to}: ${terminalSafe(text)}${p.dim(note)}`;
+  }
+
+  /** The time it is, as the formatter tells it (a fixed clock in tests). */
+  now(): number {
+    return this.#now();
   }
 
   /** `[14:02]`, or `[Nov 25 14:02]` on another day; local time. */
@@ -154,9 +164,36 @@ export class Formatter {
     return lines;
   }
 
-  /** `bob → you`, `you → all`. */
+  /** `* #dev (3 members, 2 unread, joined): topic`. */
+  room(r: RoomInfo): string {
+    const notes = [`${r.members} member${r.members === 1 ? "" : "s"}`];
+    if (r.unread) notes.push(`${r.unread} unread`);
+    if (r.visibility === "invite") notes.push("invite-only");
+    if (r.role) notes.push(r.role === "owner" ? "yours" : "joined");
+    else if (r.invited) notes.push("invited");
+    const topic = r.topic ? `: ${terminalSafe(r.topic)}` : "";
+    return this.info(`  ${safe(r.name)} (${notes.join(", ")})${topic}`);
+  }
+
+  /** `* #dev (3): alice (owner), bob, carol (offline)`. */
+  members(room: string, members: readonly MemberInfo[]): string {
+    const names = members.map((m) => {
+      const notes = [];
+      if (this.#isMe(m.name)) notes.push("you");
+      if (m.role === "owner") notes.push("owner");
+      if (m.state === "offline") notes.push("offline");
+      return `${safe(m.name)}${notes.length ? ` (${notes.join(", ")})` : ""}`;
+    });
+    return this.info(`${safe(room)} (${members.length}): ${names.join(", ")}`);
+  }
+
+  /** `bob → you`, `you → all`, `#dev carol`. */
   #route(m: MessageEvent): string {
     const { p } = this;
+    if (isRoom(m.to)) {
+      const from = this.#isMe(m.from) ? "you" : p.bold(safe(m.from));
+      return `${p.cyan(safe(m.to))} ${from}`;
+    }
     const from = this.#isMe(m.from) ? "you" : p.bold(p.cyan(safe(m.from)));
     const to = m.to === "all" ? p.magenta("all") : this.#isMe(m.to) ? "you" : p.cyan(safe(m.to));
     return `${from} → ${to}`;

@@ -26,6 +26,7 @@ export async function signIn(
   term: Terminal,
   fmt: Formatter,
   args: ClientArgs,
+  device?: string,
 ): Promise<Welcome | undefined> {
   const say = (line: string) => term.print(line);
   let name = args.name ?? await askName(term, say);
@@ -41,7 +42,10 @@ export async function signIn(
 
   while (true) {
     try {
-      return await client.connect({ name, password, lang: lang || undefined }, { register });
+      return await client.connect(
+        { name, password, lang: lang || undefined, device },
+        { register },
+      );
     } catch (err) {
       if (isCryptoError(err)) {
         // The server could not be trusted (a changed identity, a bad signature): the message

@@ -1,8 +1,12 @@
 import { acceptLanguage } from "../../accounts/names.ts";
 import { signIn } from "../../accounts/sign_in.ts";
-import type { Command } from "../../protocol/types.ts";
+import type { Command, ServerEvent } from "../../protocol/types.ts";
 import type { UserRecord } from "../../store/store.ts";
 import { deliverPending } from "../pending.ts";
+import { showInvites } from "../room_audience.ts";
+import { startCatchUp } from "../catch_up.ts";
+import { conversationList } from "../conversation_names.ts";
+import { DeviceState } from "../device_state.ts";
 import type { Router } from "../router.ts";
 import type { ClientSession } from "../client_session.ts";
 
@@ -24,7 +28,7 @@ export async function handleAuth(
     lang: cmd.lang,
     remoteAddr: session.conn.remoteAddr,
   });
-  await welcomeClient(router, session, { user, created, lang, cid: cmd.cid });
+  await welcomeClient(router, session, { user, created, lang, device: cmd.device, cid: cmd.cid });
 }
 
 /** What `welcomeClient` needs to know about a sign-in that already succeeded. */
@@ -34,6 +38,8 @@ export interface Welcome {
   created?: boolean;
   /** A language asked for in this sign-in; otherwise a live session's, else the stored one. */
   lang?: string;
+  /** The client's device id: it resumes at its cursor, with a catch-up. */
+  device?: string;
   cid?: string;
 }
 
@@ -45,7 +51,7 @@ export interface Welcome {
 export async function welcomeClient(
   router: Router,
   session: ClientSession,
-  { user, created = false, lang, cid }: Welcome,
+  { user, created = false, lang, device, cid }: Welcome,
 ): Promise<void> {
   const key = user.key;
   if (session.closed) return;
@@ -62,6 +68,11 @@ export async function welcomeClient(
       s.emit({ type: "lang", lang });
     }
   }
+  if (device !== undefined) {
+    const opened = await router.store.openDevice(key, device);
+    if (session.closed) return;
+    session.device = new DeviceState(device, opened.cursor);
+  }
   // From here until the stored messages are out, live events for this session are held back.
   session.signedIn({ name: user.name, key, lang: lang ?? live?.lang ?? user.lang });
   session.holding = [];
@@ -71,7 +82,9 @@ export async function welcomeClient(
     users.push({ name: user.name, state: "online", lang: session.user!.lang });
   }
   for (const u of users) if (u.name === user.name) u.state = "online";
-  await deliverPending(router, session, (pending) => ({
+  // What this user's other sessions were given live is acknowledged before the replay reads.
+  await router.liveAcks.idle(key);
+  const welcome = (pending: number, sync: Partial<ServerEvent> = {}): ServerEvent => ({
     type: "welcome",
     user: user.name,
     lang: session.user!.lang,
@@ -80,8 +93,23 @@ export async function welcomeClient(
     pending,
     online: router.online.size,
     translation: router.translation.provider,
+    ...sync,
     cid,
-  }));
+  } as ServerEvent);
+  if (session.device) {
+    const { cursor } = session.device;
+    const [seq, conversations, receipts] = await Promise.all([
+      router.store.lastSeq(),
+      conversationList(router, key),
+      router.store.receiptsOn(key),
+    ]);
+    const sync = { device, cursor, seq, conversations, receipts };
+    await startCatchUp(router, session, (pending) => welcome(pending, sync));
+  } else {
+    await deliverPending(router, session, (pending) => welcome(pending));
+  }
+  // Invitations still standing, after what was waiting: as if they had just come.
+  await showInvites(router, session);
 }
 
 /** {"type":"lang","lang":"es"} — changes the preferred language of every session of the user. */

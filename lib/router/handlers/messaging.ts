@@ -2,19 +2,27 @@ import { nameKey } from "../../accounts/names.ts";
 import { ParleyError } from "../../errors.ts";
 import { newMessageId } from "../../ids.ts";
 import { BROADCAST, type Command, type MessageEvent } from "../../protocol/types.ts";
+import { privateConv, roomConv } from "../../store/conv.ts";
 import type { ClientIdRecord } from "../../store/store.ts";
 import { deliverPending } from "../pending.ts";
 import { deliverMessage } from "../translated_delivery.ts";
 import type { Router } from "../router.ts";
 import type { ClientSession } from "../client_session.ts";
+import { isRoomName } from "../conversation_names.ts";
+import { afterDelivery } from "../receipts.ts";
+import { continueCatchUp } from "../catch_up.ts";
 
 const utf8 = new TextEncoder();
 
+/** What a send came to, as the `sent` event and a resend of the same `cid` tell it. */
+type Outcome = ClientIdRecord & { seq?: number };
+
 /**
- * {"type":"send","to":"bob"|"all","text":"hi","cid":"c1"}
- * Private messages go to every session of the recipient, or to the store when they are offline
- * (committed before the sender hears "stored"); broadcasts go to everyone online. The sender's
- * other sessions see the message too.
+ * {"type":"send","to":"bob"|"#room"|"all","text":"hi","cid":"c1"}
+ * A private or room message is committed to the log first (one append, whoever reads it), then
+ * goes live to every online session of every recipient and to the sender's other sessions: the
+ * store is the truth, live delivery only saves the readers the asking. `sent` follows the commit.
+ * `@all` is a live broadcast to everyone online, not stored.
  */
 export async function handleSend(
   router: Router,
@@ -32,12 +40,12 @@ export async function handleSend(
     );
   }
   if (cmd.cid !== undefined) {
-    const seen = router.recentClientIds.get(from.key, cmd.cid) ??
-      await router.store.lookupClientId(from.key, cmd.cid);
+    // Recent sends are remembered here; older ones of stored messages are found by the append,
+    // which also gives their seq.
+    const seen = router.recentClientIds.get(from.key, cmd.cid);
     if (seen) return session.emit({ type: "sent", ...seen, duplicate: true, cid: cmd.cid });
   }
 
-  const toKey = nameKey(cmd.to);
   const message: MessageEvent = {
     type: "message",
     id: newMessageId(),
@@ -47,11 +55,10 @@ export async function handleSend(
     ts: Date.now(),
   };
   const ownOthers = [...router.sessionsOf(from.key)].filter((s) => s !== session);
-  const lang = from.lang;
-  const sender = { key: from.key, lang };
-  let outcome: ClientIdRecord;
+  const sender = { key: from.key, lang: from.lang };
+  let outcome: Outcome;
 
-  if (toKey === BROADCAST) {
+  if (nameKey(cmd.to) === BROADCAST && !isRoomName(cmd.to)) {
     const targets = router.othersOnline(from.key, [...ownOthers]);
     deliverMessage(router, message, targets, sender);
     router.typing.stop(from.key, BROADCAST);
@@ -62,49 +69,86 @@ export async function handleSend(
       recipients: router.online.size - 1,
     };
   } else {
-    const live = router.sessionsOf(toKey);
-    if (live.size > 0) {
-      message.to = live.values().next().value!.user!.name;
-      const { reached } = deliverMessage(
-        router,
-        message,
-        new Set([...live, ...ownOthers].filter((s) => s !== session)),
-        sender,
-        { id: message.id, from: from.name, to: message.to, toKey, text, ts: message.ts, lang },
-      );
-      // A note to oneself with no other device open reaches nobody; say so.
-      const recipients = toKey === from.key && reached === 0 ? 0 : 1;
-      outcome = { id: message.id, to: message.to, status: "delivered", recipients };
+    // Who reads it: the other user of a private conversation, or every member of a room.
+    let conv: string;
+    let readers: string[];
+    let typingKey: string;
+    if (isRoomName(cmd.to)) {
+      const roomKey = nameKey(cmd.to.slice(1));
+      const room = roomKey ? await router.store.getRoom(roomKey) : undefined;
+      if (!room) {
+        throw new ParleyError(
+          "no_such_room",
+          `There is no room named '${cmd.to}'. /rooms lists them.`,
+        );
+      }
+      conv = roomConv(room.key);
+      message.to = `#${room.name}`;
+      readers = (await router.store.members(room.key)).map((m) => m.userKey);
+      typingKey = conv;
     } else {
-      const recipient = await router.store.getUser(toKey);
+      const toKey = nameKey(cmd.to.replace(/^@/, ""));
+      const live = router.sessionsOf(toKey);
+      const recipient = live.size > 0
+        ? live.values().next().value!.user!
+        : await router.store.getUser(toKey);
       if (!recipient) {
         throw new ParleyError(
           "no_such_user",
           `There is no user named '${cmd.to}'. /who lists users.`,
         );
       }
+      conv = privateConv(from.key, toKey);
       message.to = recipient.name;
-      // The sender's language goes with it: the message is translated when it is delivered.
-      const earlier = await router.store.storeOffline(
-        {
-          id: message.id,
-          from: from.name,
-          to: recipient.name,
-          toKey,
-          text,
-          ts: message.ts,
-          lang,
-        },
-        cmd.cid === undefined ? undefined : { senderKey: from.key, cid: cmd.cid },
-      );
-      if (earlier) return session.emit({ type: "sent", ...earlier, duplicate: true, cid: cmd.cid });
-      router.stats.stored++;
-      router.fanout({ ...message, lang: from.lang }, ownOthers, from.key);
-      outcome = { id: message.id, to: recipient.name, status: "stored", recipients: 0 };
-      // The recipient may have signed in while the write was in flight and missed it.
-      for (const s of router.sessionsOf(toKey)) if (!s.holding) void deliverPending(router, s);
+      readers = [toKey];
+      typingKey = toKey;
     }
-    router.typing.stop(from.key, toKey);
+    // Committed before anyone hears of it; a room message is refused here unless the sender is
+    // a member (in the same transaction as the append).
+    const appended = await router.store.appendMessage({
+      id: message.id,
+      conv,
+      senderKey: from.key,
+      from: from.name,
+      to: message.to,
+      text,
+      ts: message.ts,
+      lang: from.lang,
+    }, cmd.cid);
+    if (appended.duplicate) {
+      return session.emit({
+        type: "sent",
+        id: appended.id,
+        to: message.to,
+        status: "stored",
+        recipients: 0,
+        seq: appended.seq,
+        duplicate: true,
+        cid: cmd.cid,
+      });
+    }
+    message.seq = appended.seq;
+    const targets = new Set<ClientSession>(ownOthers);
+    let reachedUsers = 0;
+    for (const key of readers) {
+      if (key === from.key) continue;
+      const sessions = router.sessionsOf(key);
+      if (sessions.size > 0) reachedUsers++;
+      for (const s of sessions) targets.add(s);
+    }
+    const { reached } = deliverMessage(router, message, targets, sender, { id: message.id });
+    const noteToSelf = readers.length === 1 && readers[0] === from.key;
+    // A note to oneself with no other device open reaches nobody; say so.
+    const recipients = noteToSelf ? (reached > 0 ? 1 : 0) : reachedUsers;
+    outcome = {
+      id: message.id,
+      to: message.to,
+      status: noteToSelf || reachedUsers > 0 ? "delivered" : "stored",
+      recipients,
+      seq: appended.seq,
+    };
+    if (outcome.status === "stored") router.stats.stored++;
+    router.typing.stop(from.key, typingKey);
   }
   router.stats.messages++;
   router.rememberClientId(from.key, cmd.cid, outcome);
@@ -114,15 +158,40 @@ export async function handleSend(
   // rate limit bounds how much translation work one sender can have waiting.
 }
 
-/** {"type":"ack","ids":["..."]} — removes delivered stored messages; sends the next batch. */
+/**
+ * {"type":"ack","ids":["..."]} — a session without a device acknowledges stored messages by id;
+ * the next batch follows. {"type":"ack","upTo":N} — a device moves its cursor to N.
+ */
 export async function handleAck(
   router: Router,
   session: ClientSession,
   cmd: Extract<Command, { type: "ack" }>,
 ): Promise<void> {
   const user = session.user!;
-  const count = await router.store.ack(user.key, cmd.ids);
-  for (const id of cmd.ids) session.unacked.delete(id);
+  if (cmd.upTo !== undefined) {
+    if (session.device === undefined) {
+      throw new ParleyError(
+        "bad_argument",
+        "ack with upTo needs a device: sign in with a device id, or acknowledge by ids.",
+      );
+    }
+    const device = session.device;
+    const before = await router.store.deliveredSeq(user.key);
+    const cursor = await router.store.ackDevice(user.key, device.id, cmd.upTo);
+    const count = device.acknowledge(cursor);
+    // During the catch-up the answer goes ahead of the live events held back, like the pages.
+    const acked = { type: "acked", count, cursor, cid: cmd.cid } as const;
+    if (device.catchingUp) session.writeNow(acked);
+    else session.emit(acked);
+    await afterDelivery(router, user.key, before);
+    if (device.catchingUp) await continueCatchUp(router, session);
+    return;
+  }
+  const ids = cmd.ids ?? [];
+  const before = await router.store.deliveredSeq(user.key);
+  const count = await router.store.ack(user.key, ids);
+  for (const id of ids) session.unacked.delete(id);
   session.emit({ type: "acked", count, cid: cmd.cid });
+  await afterDelivery(router, user.key, before);
   if (session.unacked.size === 0 && session.morePending) await deliverPending(router, session);
 }

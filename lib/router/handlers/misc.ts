@@ -4,7 +4,9 @@ import type { Router } from "../router.ts";
 import type { ClientSession } from "../client_session.ts";
 
 const JSON_HELP =
-  "Frames: register, login, send, typing, lang, who, search_users, ack, originals, ping, quit. " +
+  "Frames: register, login, send, typing, lang, who, search_users, ack, history, read, receipts, " +
+  "conversations, originals, ping, quit; rooms: join, leave, rooms, topic, invite, kick, owner, " +
+  "members. " +
   "See docs/protocol.md.";
 
 /** {"type":"help"} */

@@ -1,0 +1,140 @@
+import type { Command } from "../protocol/types.ts";
+import { parseConv } from "../store/conv.ts";
+import type { Router } from "./router.ts";
+import type { ClientSession } from "./client_session.ts";
+import { conversationList, resolveConversation } from "./conversation_names.ts";
+
+/** How many messages past the old delivered point one acknowledgement looks at for receipts. */
+const DELIVERED_SCAN = 500;
+/** Room read counts go to a sender at most this often per room. */
+export const ROOM_RECEIPT_INTERVAL_MS = 1000;
+
+/** A user's display name: from a live session, else the store. */
+async function nameOf(router: Router, key: string): Promise<string> {
+  const live = router.sessionsOf(key).values().next().value?.user;
+  return live?.name ?? (await router.store.getUser(key))?.name ?? key;
+}
+
+/**
+ * The user's delivered point may have moved past `before` (a device or session acknowledged):
+ * the senders of the private messages it passed, when online, hear `delivered` for the newest of
+ * theirs. Nothing is read when the point did not move or no sender could be told.
+ */
+export async function afterDelivery(
+  router: Router,
+  userKey: string,
+  before: number,
+): Promise<void> {
+  const after = await router.store.deliveredSeq(userKey);
+  if (after <= before) return;
+  // At most after - before messages lie in the range: read no further than that.
+  const page = await router.store.since(userKey, before, Math.min(DELIVERED_SCAN, after - before));
+  const newest = new Map<string, { id: string; seq: number }>();
+  for (const m of page.messages) {
+    if (m.seq > after) break;
+    if (m.senderKey === userKey || parseConv(m.conv).kind !== "private") continue;
+    if (router.sessionsOf(m.senderKey).size === 0) continue;
+    newest.set(m.senderKey, { id: m.id, seq: m.seq });
+  }
+  if (newest.size === 0) return;
+  const name = await nameOf(router, userKey);
+  for (const [sender, m] of newest) {
+    router.fanout(
+      { type: "receipt", with: name, id: m.id, seq: m.seq, state: "delivered" },
+      router.sessionsOf(sender),
+    );
+  }
+}
+
+/** Room read counts waiting for their interval, by conversation. */
+const roomTimers = new WeakMap<Router, Map<string, { seq: number; sender: string }>>();
+
+/**
+ * {"type":"read","with":"@bob"|"#dev","upTo":N}: moves the read marker (never back), tells
+ * every session of the user, and the senders (unless the user turned receipts off).
+ */
+export async function handleRead(
+  router: Router,
+  session: ClientSession,
+  cmd: Extract<Command, { type: "read" }>,
+): Promise<void> {
+  const user = session.user!;
+  const target = await resolveConversation(router, user.key, cmd.with);
+  const readSeq = await router.store.markRead(user.key, target.conv, cmd.upTo);
+  const unread =
+    (await router.store.conversations(user.key)).find((c) => c.conv === target.conv)?.unread ?? 0;
+  for (const s of router.sessionsOf(user.key)) {
+    s.emit({
+      type: "read",
+      with: target.with,
+      readSeq,
+      unread,
+      cid: s === session ? cmd.cid : undefined,
+    });
+  }
+  if (readSeq === 0 || !(await router.store.receiptsOn(user.key))) return;
+  // The newest message up to the marker: its sender is the one waiting to hear.
+  const [last] = await router.store.history(target.conv, readSeq + 1, 1);
+  if (!last || last.senderKey === user.key || router.sessionsOf(last.senderKey).size === 0) return;
+  if (target.kind === "private") {
+    router.fanout(
+      { type: "receipt", with: user.name, id: last.id, seq: last.seq, state: "read" },
+      router.sessionsOf(last.senderKey),
+    );
+    return;
+  }
+  scheduleRoomReceipt(router, target.conv, target.with, last.seq, last.senderKey);
+}
+
+/** A room's read count goes to the sender at most once per interval, with the latest figure. */
+function scheduleRoomReceipt(
+  router: Router,
+  conv: string,
+  name: string,
+  seq: number,
+  sender: string,
+): void {
+  let waiting = roomTimers.get(router);
+  if (!waiting) roomTimers.set(router, waiting = new Map());
+  const already = waiting.has(conv);
+  const current = waiting.get(conv);
+  if (!current || seq >= current.seq) waiting.set(conv, { seq, sender });
+  if (already) return;
+  const send = async () => {
+    const due = waiting.get(conv);
+    waiting.delete(conv);
+    if (!due) return;
+    const readers = await router.store.readCount(conv, due.seq);
+    router.fanout(
+      { type: "receipt", with: name, seq: due.seq, readers },
+      router.sessionsOf(due.sender),
+    );
+  };
+  const timer = setTimeout(() => {
+    send().catch((err) => router.logger.error("room receipt failed", { error: err }));
+  }, ROOM_RECEIPT_INTERVAL_MS);
+  Deno.unrefTimer(timer);
+}
+
+/** {"type":"receipts","on":false}: whether the user tells others what they read. */
+export async function handleReceipts(
+  router: Router,
+  session: ClientSession,
+  cmd: Extract<Command, { type: "receipts" }>,
+): Promise<void> {
+  const user = session.user!;
+  await router.store.setReceipts(user.key, cmd.on);
+  for (const s of router.sessionsOf(user.key)) {
+    s.emit({ type: "receipts", on: cmd.on, cid: s === session ? cmd.cid : undefined });
+  }
+}
+
+/** {"type":"conversations"}: the user's conversations with unread counts, newest first. */
+export async function handleConversations(
+  router: Router,
+  session: ClientSession,
+  cmd: Extract<Command, { type: "conversations" }>,
+): Promise<void> {
+  const conversations = await conversationList(router, session.user!.key);
+  session.emit({ type: "conversations", conversations, cid: cmd.cid });
+}
