@@ -5,6 +5,7 @@ import { HttpError } from "../server/http_error.ts";
 import { sameOrigin } from "../server/web_auth.ts";
 import { acceptWebSocket } from "../server/ws.ts";
 import { checkUpgrade, wantsWebSocket } from "../server/ws_upgrade.ts";
+import { DEVICE_ID } from "../lib/router/fields.ts";
 
 /**
  * GET /ws — the WebSocket transport. A page of another origin is refused (403), so a foreign
@@ -24,9 +25,15 @@ export const handlers: Handlers = {
     checkUpgrade(ctx.req);
     const { app } = ctx;
     const token = getCookie(ctx.req, SESSION_COOKIE);
+    // A tab that keeps state names its device (`/ws?device=ID`): it gets a cursor and a catch-up.
+    const device = new URL(ctx.req.url).searchParams.get("device") ?? undefined;
+    if (device !== undefined && !DEVICE_ID.test(device)) {
+      throw new HttpError(400, "device must be 1-64 printable ASCII characters without spaces.");
+    }
     const webLogin = token === undefined ? undefined : {
       tokenHash: await hashToken(token),
       user: () => resolveWebLogin(app.store, token),
+      device,
     };
     // Given back once the socket is gone; bound once the upgrade is under way.
     let release = () => {};

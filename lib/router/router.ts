@@ -131,11 +131,18 @@ export class Router {
    * Registers a new connection and greets it (unless the transport already did). The transport
    * feeds it lines from then on. With `user`, an account the transport already authenticated
    * (the browser's session cookie), it starts signed in, through the same presence, welcome and
-   * stored-message replay as a login frame; `webLogin` names that login for `closeWebLogin`.
+   * stored-message replay as a login frame; `webLogin` names that login for `closeWebLogin`, and
+   * `device` is the browser tab's device id (its cursor and catch-up), when it gave one.
    */
   attach(
     conn: Connection,
-    options: { greeted?: boolean; connectedAt?: number; user?: UserRecord; webLogin?: string } = {},
+    options: {
+      greeted?: boolean;
+      connectedAt?: number;
+      user?: UserRecord;
+      webLogin?: string;
+      device?: string;
+    } = {},
   ): ClientSession {
     const session = new ClientSession(this, conn, options.connectedAt);
     session.webLogin = options.webLogin;
@@ -150,7 +157,9 @@ export class Router {
     const user = options.user;
     if (user) {
       // Signed in by the transport (a web session cookie): the same path as a login frame.
-      session.enqueue(() => welcomeClient(this, session, { user }).catch((e) => session.fail(e)));
+      session.enqueue(() =>
+        welcomeClient(this, session, { user, device: options.device }).catch((e) => session.fail(e))
+      );
     }
     this.logger.debug("connection", {
       session: session.id,
