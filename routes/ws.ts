@@ -5,9 +5,11 @@ import { HttpError } from "../server/http_error.ts";
 import { sameOrigin } from "../server/web_auth.ts";
 import { acceptWebSocket } from "../server/ws.ts";
 import { checkUpgrade, wantsWebSocket } from "../server/ws_upgrade.ts";
+import { DEVICE_ID } from "../lib/router/fields.ts";
 
 /**
- * GET /ws — the WebSocket transport; `?device=<id>` names the browser tab's device (sync).  A page of another origin is refused (403), so a foreign
+ * GET /ws — the WebSocket transport; `?device=<id>` names the browser tab's device (sync). A page
+ * of another origin is refused (403), so a foreign
  * site cannot ride on the session cookie; a valid cookie signs the connection in once its handshake
  * is done (checked then, so a logout meanwhile is not missed: logout closes the sessions the
  * router holds for the login, see Router.closeWebLogin). A
@@ -24,10 +26,10 @@ export const handlers: Handlers = {
     checkUpgrade(ctx.req);
     const { app } = ctx;
     const token = getCookie(ctx.req, SESSION_COOKIE);
-    // The tab's device id (docs/protocol.md, "Devices"): the cookie signs in before any frame.
+    // A tab that keeps state names its device (`/ws?device=ID`): it gets a cursor and a catch-up.
     const device = new URL(ctx.req.url).searchParams.get("device") ?? undefined;
-    if (device !== undefined && !/^[\x21-\x7e]{1,64}$/.test(device)) {
-      throw new HttpError(400, "The device id must be 1-64 printable ASCII characters.");
+    if (device !== undefined && !DEVICE_ID.test(device)) {
+      throw new HttpError(400, "device must be 1-64 printable ASCII characters without spaces.");
     }
     const webLogin = token === undefined ? undefined : {
       tokenHash: await hashToken(token),

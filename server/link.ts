@@ -51,7 +51,7 @@ export interface WebLogin {
   tokenHash: string;
   /** The login's account, or undefined when the login ended. */
   user(): Promise<UserRecord | undefined>;
-  /** The device the page named in the URL (`/ws?device=`), already checked. */
+  /** The browser tab's device id (`/ws?device=`), for its cursor and catch-up. */
   device?: string;
 }
 
@@ -204,7 +204,7 @@ export class Link implements Connection, SealedLines {
     this.#deadline = undefined;
     this.#sealer = new FrameSealer(secure, this);
     const webLogin = user && this.#webLogin?.tokenHash;
-    const device = this.#webLogin?.device;
+    const device = user && this.#webLogin?.device;
     this.#webLogin = undefined; // not kept for the connection's life
     this.#session = this.#context.router.attach(this, {
       connectedAt: this.#connectedAt,

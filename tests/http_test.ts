@@ -32,11 +32,12 @@ async function openSocket(
   server: WebServer,
   headers: Record<string, string>,
   beforeHello?: () => Promise<void>,
+  query = "",
 ) {
   // The handshake keys first: an await between creating the socket and setting its handlers
   // could let "open" fire unheard.
   const hs = await clientHandshake({ verifyIdentity: server.pin });
-  const ws = new WebSocket(`ws://127.0.0.1:${server.httpPort}/ws`, { headers } as never);
+  const ws = new WebSocket(`ws://127.0.0.1:${server.httpPort}/ws${query}`, { headers } as never);
   const events: ServerEvent[] = [];
   const waiters: Array<() => void> = [];
   const established = Promise.withResolvers<SecureSession>();
@@ -314,6 +315,33 @@ Deno.test("http: the session cookie signs the WebSocket in; logout ends it on th
     const err = await again.next("error");
     assert.equal(err.type === "error" && err.code, "not_logged_in");
     await again.close();
+  });
+});
+
+Deno.test("http: a cookie-signed WebSocket names its device in the URL and catches up from its cursor", async () => {
+  await withServer(async (server) => {
+    const bob = await server.user("bob");
+    const { cookie } = await apiLogin(server.url, {
+      name: "alice",
+      password: PASSWORD,
+      register: true,
+    });
+    const origin = server.url;
+    const tab = await openSocket(server, { cookie: cookie!, origin }, undefined, "?device=tab-1");
+    const first = await tab.next("welcome");
+    assert.ok(first.type === "welcome" && first.device === "tab-1" && first.cursor === 0);
+    const synced = await tab.next("synced");
+    assert.ok(synced.type === "synced" && !synced.more);
+    await tab.close();
+    const sent = await bob.send("alice", "while your tab was closed");
+    const back = await openSocket(server, { cookie: cookie!, origin }, undefined, "?device=tab-1");
+    const welcome = await back.next("welcome");
+    assert.ok(welcome.type === "welcome" && welcome.pending === 1);
+    const caught = await back.next("message");
+    assert.ok(caught.type === "message" && caught.catchup && caught.id === sent.id);
+    await back.close();
+    // A malformed device id is refused before the upgrade.
+    assert.equal(await upgradeStatus(server.httpPort, { origin }, "/ws?device=has%20space"), 400);
   });
 });
 

@@ -88,11 +88,12 @@ export async function apiLogin(
 export async function upgradeStatus(
   port: number,
   headers: Record<string, string>,
+  path = "/ws",
 ): Promise<number> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     const lines = [
-      "GET /ws HTTP/1.1",
+      `GET ${path} HTTP/1.1`,
       `Host: 127.0.0.1:${port}`,
       "Upgrade: websocket",
       "Connection: Upgrade",

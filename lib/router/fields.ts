@@ -141,11 +141,14 @@ export function optionalChoice<T extends string>(
   return value as T;
 }
 
-/** A device id, when given: 1-64 printable ASCII characters without spaces (a UUID does). */
+/** What a device id may be: 1-64 printable ASCII characters without spaces (a UUID does). */
+export const DEVICE_ID = /^[\x21-\x7e]{1,64}$/;
+
+/** A device id, when given (see {@linkcode DEVICE_ID}). */
 export function optionalDevice(raw: RawCommand): string | undefined {
   const value = raw.device;
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string" || !/^[\x21-\x7e]{1,64}$/.test(value)) {
+  if (typeof value !== "string" || !DEVICE_ID.test(value)) {
     throw new ParleyError(
       "bad_argument",
       `"device" must be 1-64 printable ASCII characters without spaces (a UUID does).`,

@@ -131,7 +131,8 @@ export class Router {
    * Registers a new connection and greets it (unless the transport already did). The transport
    * feeds it lines from then on. With `user`, an account the transport already authenticated
    * (the browser's session cookie), it starts signed in, through the same presence, welcome and
-   * stored-message replay as a login frame; `webLogin` names that login for `closeWebLogin`.
+   * stored-message replay as a login frame; `webLogin` names that login for `closeWebLogin`, and
+   * `device` is the browser tab's device id (its cursor and catch-up), when it gave one.
    */
   attach(
     conn: Connection,
