@@ -33,8 +33,17 @@ export async function openOfflineBody(
   m: Pick<StoredMessage, "id" | "from" | "toKey" | "ts">,
   sealed: Uint8Array,
 ): Promise<string | undefined> {
+  return openBody(key, sealed, offlineBinding(m));
+}
+
+/** Opens a sealed body bound to `binding`; undefined when it does not open for that binding. */
+async function openBody(
+  key: DataKey,
+  sealed: Uint8Array,
+  binding: string[],
+): Promise<string | undefined> {
   try {
-    return await key.openText(sealed, offlineBinding(m));
+    return await key.openText(sealed, binding);
   } catch (err) {
     if (isCryptoError(err, "record_tampered")) return undefined;
     throw err;
@@ -130,10 +139,5 @@ export async function openMessageBody(
   m: Pick<LogMessage, "id" | "conv" | "senderKey" | "ts">,
   sealed: Uint8Array,
 ): Promise<string | undefined> {
-  try {
-    return await key.openText(sealed, messageBinding(m));
-  } catch (err) {
-    if (isCryptoError(err, "record_tampered")) return undefined;
-    throw err;
-  }
+  return openBody(key, sealed, messageBinding(m));
 }
