@@ -66,7 +66,8 @@ export class ChatConnection {
     if (this.#stopped) return claim.release();
     this.device = claim.id;
     this.#releaseDevice = claim.release;
-    this.state.onIncoming = (m) => this.notifier.incoming(m, this.state);
+    this.state.onIncoming = (m) =>
+      this.notifier.incoming(m, this.state, (c) => this.openConversation(c));
     const client = new ReconnectingClient({
       dial: () => this.#dial(),
       // The cookie signs the WebSocket in: the server sends the welcome by itself.
@@ -179,6 +180,15 @@ export class ChatConnection {
   /** Leaves a room. */
   leave(room: string): Promise<void> {
     return this.#ask((c) => c.leave(roomName(room)));
+  }
+
+  /**
+   * Turns down the invitation to `room`: a `leave` of a room one is only invited to, so the
+   * server forgets it for every device and the next sign-in (its `left` answers every tab).
+   */
+  async decline(room: string): Promise<void> {
+    await this.leave(room);
+    this.state.dropInvite(conversationKey(`#${room.trim().replace(/^#/, "")}`));
   }
 
   /** Sets a room's topic. */

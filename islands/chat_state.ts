@@ -468,8 +468,12 @@ export class ChatState {
             conversationKey(`#${i.room.replace(/^#/, "")}`) !== key
           );
         });
-      case "left":
-        return this.#leave(conversationKey(`#${e.room.replace(/^#/, "")}`));
+      case "left": {
+        const key = conversationKey(`#${e.room.replace(/^#/, "")}`);
+        // Declined (here or on another device): the invitation is gone everywhere.
+        if (e.declined) return this.dropInvite(key);
+        return this.#leave(key);
+      }
       case "room":
         return this.#roomChange(e);
       case "invite": {

@@ -45,8 +45,11 @@ export class Notifier {
     if (answer === "granted") writeOff(false);
   }
 
-  /** Shows a notification for `m` when it deserves one and the tab is in the background. */
-  incoming(m: ChatMessage, state: ChatState): void {
+  /**
+   * Shows a notification for `m` when it deserves one and the tab is in the background; a click
+   * brings the tab forward and `open`s the conversation (with its history, as the list does).
+   */
+  incoming(m: ChatMessage, state: ChatState, open: (conversation: string) => void): void {
     if (this.state.value !== "granted" || !notifies(m) || !inBackground()) return;
     const where = m.conversation === EVERYONE
       ? "to everyone"
@@ -60,7 +63,7 @@ export class Notifier {
       });
       n.onclick = () => {
         globalThis.focus();
-        state.open(m.conversation);
+        open(m.conversation);
         n.close();
       };
     } catch { /* some browsers allow notifications only from a service worker */ }

@@ -122,7 +122,9 @@ export function UserList({ chat, onPick, onNewRoom }: Props) {
                 type="button"
                 class="link-button"
                 aria-label={`Decline the invitation to #${i.room}`}
-                onClick={() => state.dropInvite(`#${keyOf(i.room)}`)}
+                onClick={() => {
+                  chat.decline(i.room).catch((err: Error) => state.notice.value = err.message);
+                }}
               >
                 Decline
               </button>

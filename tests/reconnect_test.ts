@@ -404,3 +404,65 @@ class LosesFirstSent implements FrameChannel {
     this.#inner.close();
   }
 }
+
+Deno.test("ReconnectingClient does not show the user's own message again in a catch-up", async () => {
+  const channels: FakeChannel[] = [];
+  const own: ServerEvent = {
+    type: "message",
+    id: "m9",
+    seq: 9,
+    from: "alice",
+    to: "bob",
+    text: "sent from here",
+    ts: 0,
+    catchup: true,
+  } as ServerEvent;
+  const later: ServerEvent = {
+    ...own,
+    id: "m10",
+    seq: 10,
+    from: "bob",
+    to: "alice",
+  } as ServerEvent;
+  const client = new ReconnectingClient({
+    ...fast,
+    dial: () => {
+      const first = channels.length === 0;
+      const channel = new FakeChannel((ch, frame) => {
+        if (frame.type === "login") {
+          ch.reply({ ...welcome(frame.cid), pending: first ? 0 : 2 } as ServerEvent);
+          // The server went down before this device's cursor passed the message it sent.
+          if (!first) { for (const m of [own, later]) ch.reply(m); }
+        }
+        if (frame.type === "send") {
+          ch.reply({
+            type: "sent",
+            id: "m9",
+            to: "bob",
+            status: "delivered",
+            recipients: 1,
+            seq: 9,
+            cid: frame.cid,
+          });
+        }
+      });
+      channels.push(channel);
+      return Promise.resolve(channel);
+    },
+  });
+  const seen = new Recorder(client);
+  try {
+    await client.connect({ name: "alice", password: PASSWORD, device: "alice-laptop" });
+    await client.send("bob", "sent from here");
+    const caughtUp = seen.next((e) => e.type === "message" && e.id === "m10");
+    channels[0].drop();
+    await caughtUp;
+    assert.deepEqual(
+      seen.events.flatMap((e) => e.type === "message" ? [e.id] : []),
+      ["m10"],
+      "only what this client had not shown",
+    );
+  } finally {
+    client.close();
+  }
+});

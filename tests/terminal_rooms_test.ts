@@ -120,6 +120,12 @@ Deno.test("ChatView: the prompt shows the current conversation; a room keeps it"
   ]);
   view.show({ type: "left", room: "#dev" });
   assert.equal(term.prompt, "> ");
+  // Leaving a room one was only invited to turns the invitation down, and says so.
+  view.show({ type: "left", room: "#ops", declined: true });
+  assert.deepEqual(term.take().slice(-2), [
+    "* You left #dev.",
+    "* You declined the invitation to #ops.",
+  ]);
   view.close();
 });
 

@@ -101,8 +101,9 @@ const DEFAULT_SEND_RETRY: BackoffOptions = { initialDelayMs: 2000, maxDelayMs: 6
  * exponential backoff (jittered, capped), signs in with the same credentials, and resends every
  * message whose `sent` reply never came, under the same `cid`, which the server deduplicates.
  * A message the server could not store for now (its disk is full) is kept too and goes again
- * with backoff until it is stored. Messages seen before are not delivered twice. Transport-agnostic and free of Deno APIs: the
- * terminal client dials TCP, the browser a WebSocket.
+ * with backoff until it is stored. Messages seen before, and the user's own from this client, are
+ * not delivered twice (a catch-up after a crash may repeat them). Transport-agnostic and free of
+ * Deno APIs: the terminal client dials TCP, the browser a WebSocket.
  *
  * ```ts
  * const chat = new ReconnectingClient({ dial: () => TcpChannel.connect({ port: 7000 }) });
@@ -353,8 +354,11 @@ export class ReconnectingClient {
     if (client !== this.#client) return;
     if (e.type === "message") {
       if (this.#seen.has(e.id)) return;
-      this.#seen.add(e.id);
-      if (this.#seen.size > 10_000) this.#seen.delete(this.#seen.values().next().value!);
+      this.#remember(e.id);
+    } else if (e.type === "sent" && e.id) {
+      // The user's own message is on screen already: a catch-up that repeats it (the server
+      // went down before this device's cursor passed it) must not show it again as missed.
+      this.#remember(e.id);
     }
     const out = "cid" in e && e.cid !== undefined ? this.#outbox.get(e.cid) : undefined;
     if (out && e.type === "sent") {
@@ -368,6 +372,11 @@ export class ReconnectingClient {
       out.reject(new ServerError(e));
     }
     this.#emit(e);
+  }
+
+  #remember(id: string): void {
+    this.#seen.add(id);
+    if (this.#seen.size > 10_000) this.#seen.delete(this.#seen.values().next().value!);
   }
 
   #signedIn(client: ParleyClient, credentials: Credentials | undefined, welcome: Welcome): void {

@@ -340,3 +340,90 @@ browserTest(
     }
   },
 );
+
+browserTest(
+  "browser: declining an invitation turns it down on the server, for every tab and sign-in",
+  async (browser) => {
+    const server = await startWebServer();
+    const bob = await PageUser.open(browser, "bob");
+    try {
+      await bob.signIn(server.url, { register: true });
+      const other = await bob.newTab(server.url);
+      const carol = await server.user("carol");
+      await carol.join("secret", "invite");
+      await carol.invite("secret", "bob");
+      for (const tab of [bob, other]) {
+        await tab.page.locator(".invite", { hasText: "#secret" }).waitFor();
+      }
+
+      await bob.page.click('.invite button:has-text("Decline")');
+      // Gone in the other tab too: the server's `left` (declined) reached every device.
+      for (const tab of [bob, other]) {
+        await tab.page.locator(".invite", { hasText: "#secret" }).waitFor({ state: "detached" });
+      }
+      // And at the next sign-in: the room lets bob in no more, and (its answer comes after what
+      // the server sends at sign-in) no invitation shows.
+      await other.page.reload();
+      await other.online();
+      assert.match(await other.joinRoom("secret", { expectError: true }), /invit/i);
+      assert.equal(await other.page.locator(".invite").count(), 0, "no invitation after reload");
+      assert.deepEqual([...bob.errors, ...other.errors], []);
+    } finally {
+      await bob.close();
+      await server.close();
+    }
+  },
+);
+
+browserTest(
+  "browser: clicking a notification opens its conversation with its history",
+  async (browser) => {
+    const server = await startWebServer();
+    const alice = await PageUser.open(browser, "alice");
+    try {
+      await alice.context.addInitScript(() => {
+        const shown: { onclick: (() => void) | null }[] = [];
+        Object.assign(globalThis, { __shown: shown });
+        class Recorded {
+          static permission = "granted";
+          static requestPermission() {
+            return Promise.resolve("granted");
+          }
+          onclick: (() => void) | null = null;
+          constructor() {
+            shown.push(this);
+          }
+          close() {}
+        }
+        Object.assign(globalThis, { Notification: Recorded });
+      });
+      // Earlier talk with tom, read on alice's phone: the tab has nothing of it to catch up.
+      const phone = await server.client();
+      await phone.register("alice", PASSWORD, "en", "alice-phone");
+      const tom = await server.user("tom");
+      await tom.send("alice", "from last week");
+      const old = await phone.nextOf("message", (m) => m.text === "from last week");
+      await phone.ackUpTo((old as { seq?: number }).seq!);
+      await alice.signIn(server.url);
+
+      await alice.page.evaluate(() => document.hasFocus = () => false);
+      await tom.send("alice", "private ping");
+      await alice.page.waitForFunction(() =>
+        (globalThis as unknown as { __shown: unknown[] }).__shown.length === 1
+      );
+      await alice.page.evaluate(() =>
+        (globalThis as unknown as { __shown: { onclick: () => void }[] }).__shown[0].onclick()
+      );
+      await alice.page.locator(".pane-title", { hasText: "tom" }).waitFor();
+      await alice.sees("private ping");
+      // The page before it came in, as when the conversation is opened from the list.
+      await alice.sees("from last week");
+      const texts = await alice.page.locator(".messages .message .text").allInnerTexts();
+      assert.deepEqual(texts, ["from last week", "private ping"]);
+      assert.deepEqual(alice.errors, []);
+    } finally {
+      await alice.close();
+      await server.close();
+    }
+  },
+);

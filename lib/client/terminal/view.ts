@@ -130,7 +130,13 @@ export class ChatView {
         if (this.peer && conversationKey(this.peer) === conversationKey(e.room)) {
           this.#setPeer(undefined);
         }
-        return this.print(f.info(`You left ${safe(e.room)}.`));
+        return this.print(
+          f.info(
+            e.declined
+              ? `You declined the invitation to ${safe(e.room)}.`
+              : `You left ${safe(e.room)}.`,
+          ),
+        );
       case "room":
         return this.#roomChange(e);
       case "invite":
