@@ -632,6 +632,14 @@ export class ChatState {
       this.more.value = { ...this.more.value, [key]: e.more };
       const last = here.at(-1);
       if (last) this.#touch(key, last.ts);
+      // How far the other person got: own messages show their state after a reload too.
+      if (e.peer) {
+        const peer = e.with.replace(/^@/, "");
+        this.#receipt({ type: "receipt", with: peer, seq: e.peer.delivered, state: "delivered" });
+        if (e.peer.read !== undefined) {
+          this.#receipt({ type: "receipt", with: peer, seq: e.peer.read, state: "read" });
+        }
+      }
     });
   }
 

@@ -206,6 +206,29 @@ Deno.test("ChatState: receipts move own messages to delivered and read; rooms co
   assert.match(html, /Read by 2/);
 });
 
+Deno.test("ChatState: a history page says how far the other person got, so a reload keeps receipts", () => {
+  const s = signedIn();
+  s.apply({
+    type: "history",
+    with: "@Bob",
+    messages: [msg(5, "alice", "Bob"), msg(6, "alice", "Bob"), msg(7, "Bob", "alice")],
+    more: false,
+    peer: { delivered: 6, read: 5 },
+  });
+  const own = () => s.messages.value.filter((m) => m.own).map((m) => `${m.text}:${m.status}`);
+  assert.deepEqual(own(), ["m5:read", "m6:delivered"]);
+  // Without read receipts from Bob, a page says only what reached him.
+  const quiet = signedIn();
+  quiet.apply({
+    type: "history",
+    with: "@Bob",
+    messages: [msg(5, "alice", "Bob")],
+    more: false,
+    peer: { delivered: 5 },
+  });
+  assert.deepEqual(quiet.messages.value.map((m) => m.status), ["delivered"]);
+});
+
 Deno.test("ChatState orders rooms by last activity and marks mentions", () => {
   const s = signedIn();
   s.apply(joined("a-room"));

@@ -81,6 +81,15 @@ Deno.test("a private message shows delivered, then read, to its sender on anothe
       list.conversations.map((c) => [c.with, c.unread, c.readSeq]),
       [["@alice", 0, third.seq]],
     );
+    // A history page tells alice how far bob got, so a reloaded page shows the same states.
+    const page = await alice.request({ type: "history", with: "@bob" }, "history");
+    assert.equal(page.peer?.read, third.seq);
+    assert.ok(page.peer!.delivered >= second.seq!, `delivered ${page.peer!.delivered}`);
+    // With receipts off, the page says nothing of what bob read.
+    await bob.request({ type: "receipts", on: false }, "receipts");
+    const quiet = await alice.request({ type: "history", with: "@bob" }, "history");
+    assert.equal(quiet.peer?.read, undefined);
+    assert.ok(quiet.peer!.delivered >= second.seq!);
     for (const c of [alice, bob]) {
       c.close();
       await c.closed;

@@ -255,8 +255,19 @@ export type ServerEvent =
   | { type: "acked"; count: number; cursor?: number; cid?: string }
   /** After each page of a device's catch-up: acknowledge `seq`; `more` pages follow the ack. */
   | { type: "synced"; seq: number; more: boolean }
-  /** A page of history, oldest first; `more`: older messages remain. */
-  | { type: "history"; with: string; messages: MessageEvent[]; more: boolean; cid?: string }
+  /**
+   * A page of history, oldest first; `more`: older messages remain. In a private conversation,
+   * `peer` says how far the other person got (`delivered`) and read (`read`, absent when they
+   * send no read receipts), so the reader's own messages show their state after a reload too.
+   */
+  | {
+    type: "history";
+    with: string;
+    messages: MessageEvent[];
+    more: boolean;
+    peer?: { delivered: number; read?: number };
+    cid?: string;
+  }
   /** The user's read marker in a conversation moved (on any of their devices). */
   | { type: "read"; with: string; readSeq: number; unread: number; cid?: string }
   /**

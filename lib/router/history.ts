@@ -36,8 +36,26 @@ export async function sendHistoryPage(
   const more = page.length > limit;
   const kept = more ? page.slice(1) : page;
   const messages = await logMessagesFor(router, user.lang, kept);
-  session.emit({ type: "history", with: target.with, messages, more, cid: options.cid });
+  const peer = target.kind === "private" ? await peerProgress(router, target) : undefined;
+  session.emit({ type: "history", with: target.with, messages, more, peer, cid: options.cid });
   return { first: kept[0]?.seq, more };
+}
+
+/**
+ * How far the other person of a private conversation got: the same points the live receipts
+ * follow (their delivered point; their read marker, unless they send no read receipts).
+ */
+async function peerProgress(
+  router: Router,
+  target: { conv: string; peer: { key: string } },
+): Promise<{ delivered: number; read?: number }> {
+  const key = target.peer.key;
+  const [delivered, receipts] = await Promise.all([
+    router.store.deliveredSeq(key),
+    router.store.receiptsOn(key),
+  ]);
+  if (!receipts) return { delivered };
+  return { delivered, read: await router.store.readMarker(key, target.conv) };
 }
 
 /** {"type":"history","with":"@bob"|"#dev","before"?:SEQ,"limit"?:N} */

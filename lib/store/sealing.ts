@@ -28,7 +28,7 @@ export function sealOfflineBody(
  * Opens the body of an offline message; undefined when it does not open (modified, moved to
  * another row, sealed under another key, or never sealed). The caller logs the id and skips it.
  */
-export async function openOfflineBody(
+export function openOfflineBody(
   key: DataKey,
   m: Pick<StoredMessage, "id" | "from" | "toKey" | "ts">,
   sealed: Uint8Array,
@@ -134,7 +134,7 @@ export function sealMessageBody(
  * Opens the body of a message of the log; undefined when it does not open (modified, moved to
  * another row, sealed under another key). The caller logs the id and skips it.
  */
-export async function openMessageBody(
+export function openMessageBody(
   key: DataKey,
   m: Pick<LogMessage, "id" | "conv" | "senderKey" | "ts">,
   sealed: Uint8Array,
