@@ -2,6 +2,7 @@ import { isParleyError } from "../errors.ts";
 import type { MessageEvent, ServerEvent } from "../protocol/types.ts";
 import { messageFor } from "./translated_delivery.ts";
 import { isRoomName } from "./conversation_names.ts";
+import { afterDelivery } from "./receipts.ts";
 import { markReplayedRead, writeRoomSummary } from "./text_catch_up.ts";
 import type { Router } from "./router.ts";
 import type { ClientSession } from "./client_session.ts";
@@ -63,7 +64,10 @@ export async function deliverPending(
       // Only what the socket took counts as delivered: not after a failed write or a slow reader.
       if (session.closed || session.conn.progress().accepted <= last) return;
       try {
+        const before = await router.store.deliveredSeq(user.key);
         await router.store.ack(user.key, waiting.map((m) => m.id));
+        // Their senders hear `delivered`, as when a device acknowledges.
+        await afterDelivery(router, user.key, before);
       } catch (err) {
         // A full disk: the batch stays stored and comes again at the next sign-in.
         if (isParleyError(err, "storage_full")) return;

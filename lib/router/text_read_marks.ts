@@ -5,9 +5,6 @@ import { moveReadMarker } from "./receipts.ts";
 import type { Router } from "./router.ts";
 import type { ClientSession } from "./client_session.ts";
 
-/** How long a text session gathers the lines it shows before the read markers move. */
-export const TEXT_READ_DELAY_MS = 500;
-
 /**
  * Text mode has no `read` frame: a line written to the person at the terminal is read. Each
  * message line moves the user's read marker in its conversation, gathered for a moment so a busy
@@ -44,7 +41,7 @@ export class TextReadMarks {
       this.flush().catch((err) => {
         this.#router.logger.error("text read marker failed", { error: err });
       });
-    }, TEXT_READ_DELAY_MS);
+    }, this.#router.limits.textReadDelayMs);
   }
 
   /** Moves the markers over what was shown so far. */
