@@ -31,3 +31,10 @@ function encode(value: number, width: number): string {
   }
   return out;
 }
+
+/** When the message with this id was accepted (ms since the epoch), read from its first 10 characters. */
+export function idTime(id: string): number {
+  let ms = 0;
+  for (const c of id.slice(0, 10)) ms = ms * 32 + Math.max(0, ALPHABET.indexOf(c));
+  return ms;
+}

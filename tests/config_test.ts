@@ -39,6 +39,7 @@ Deno.test("a server started without flags runs the defaults a router built witho
   const {
     typingTtlMs: _t,
     pendingBatch: _p,
+    textReadDelayMs: _d,
     restAfterMs: _r,
     lazyWaitMs: _l,
     ...configurable

@@ -113,7 +113,7 @@ Deno.test("room messages confirmed before a SIGKILL reach every member after the
   }
 });
 
-Deno.test("text mode: what arrived while away, room lines included, at sign-in; /history pages back", async () => {
+Deno.test("text mode: what arrived while away, private lines then the rooms' catch-up, at sign-in; /history pages back", async () => {
   const server = await seed();
   try {
     const alice = (await Peer.signIn(server, "alice", { device: "a" })).peer;
@@ -133,10 +133,12 @@ Deno.test("text mode: what arrived while away, room lines included, at sign-in; 
     await t.waitFor("Language");
     await t.write("");
     await t.waitFor("Welcome back, bob!");
-    await t.waitFor("* 4 messages arrived while you were away:");
+    // Private messages in full, then the rooms' short catch-up.
+    await t.waitFor("* 1 message arrived while you were away:");
+    await t.waitFor(/^\[\d\d:\d\d\] alice -> you: psst, bob$/);
+    await t.waitFor("* While you were away: 3 messages in 1 room.");
     await t.waitFor(/^\[\d\d:\d\d\] #Dev alice: room line 1$/);
     await t.waitFor(/^\[\d\d:\d\d\] #Dev alice: room line 3$/);
-    await t.waitFor(/^\[\d\d:\d\d\] alice -> you: psst, bob$/);
     // A room line written live, then the history, a page at a time.
     await alice.send({ type: "send", to: "#dev", text: "room line 4" });
     await t.waitFor(/#Dev alice: room line 4$/);

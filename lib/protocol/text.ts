@@ -1,4 +1,5 @@
 import { ParleyError } from "../errors.ts";
+import { idTime } from "../ids.ts";
 import type { RawCommand } from "./json.ts";
 import { describeRoomEvent, parseRoomCommand, ROOM_HELP } from "./text_rooms.ts";
 import {
@@ -283,10 +284,11 @@ function describeEvent(
         ? "* Read receipts on: people see when you read their messages."
         : "* Read receipts off: nobody is told what you read.";
     case "receipt":
-      if (event.readers !== undefined) {
-        return `* ${event.readers} read your message in ${event.with}`;
-      }
-      return event.state === "read" ? `* ${event.with} read your message` : undefined;
+      // Room read counts and `delivered` are for clients with a status column, not a terminal.
+      if (event.readers !== undefined || event.state !== "read") return undefined;
+      return event.id === undefined
+        ? `* ${event.with} read your message`
+        : `* ${event.with} read your message of ${formatTime(idTime(event.id))}`;
     case "acked":
     case "synced":
     case "read":

@@ -9,6 +9,8 @@ import type { Router } from "./router.ts";
 import { isLazyEvent } from "./lazy_events.ts";
 import { ReaderWatch, type TrackedMessage } from "./reader_watch.ts";
 import type { DeviceState } from "./device_state.ts";
+import { TextReadMarks } from "./text_read_marks.ts";
+import { TextReceipts } from "./text_receipts.ts";
 
 /** The signed-in identity of a session. */
 export interface SignedInUser {
@@ -66,6 +68,9 @@ export class ClientSession {
   #replayed: Set<string> | undefined;
   /** Text mode: show the original after a translated message (`/originals on|off`). */
   showOriginals: boolean;
+  /** Text mode: what it shows moves the read markers (undefined in JSON mode). */
+  readonly textReads: TextReadMarks | undefined;
+  #textReceipts: TextReceipts | undefined;
 
   #router: Router;
   #text: TextLineReader | undefined;
@@ -82,7 +87,11 @@ export class ClientSession {
     this.showOriginals = router.textOriginals;
     const { ratePerSec, rateBurst, loginTimeoutMs } = router.limits;
     this.bucket = new TokenBucket(ratePerSec, rateBurst);
-    if (conn.dialect === "text") this.#text = new TextLineReader();
+    if (conn.dialect === "text") {
+      this.#text = new TextLineReader();
+      this.textReads = new TextReadMarks(router, this);
+      this.#textReceipts = new TextReceipts();
+    }
     this.#loginTimer = setTimeout(() => {
       this.#loginTimer = undefined;
       if (!this.user) {
@@ -164,8 +173,30 @@ export class ClientSession {
     this.emit(event);
   }
 
+  /**
+   * Text mode's view of an event about to be written: message lines move the read markers, the
+   * user's own sends are remembered, and receipts are filtered (`TextReceipts`). Returns false
+   * when the event is not to be shown at all. JSON sessions show everything.
+   */
+  textSees(event: ServerEvent): boolean {
+    if (!this.textReads) return true;
+    const viewer = this.user?.name;
+    if (event.type === "message" && event.seq !== undefined && viewer !== undefined) {
+      if (event.from === viewer && !event.to.startsWith("#")) {
+        this.#textReceipts!.sent(event.to, event.seq);
+      }
+      this.textReads.shownMessage(event);
+    } else if (event.type === "sent" && event.seq !== undefined && !event.to.startsWith("#")) {
+      this.#textReceipts!.sent(event.to, event.seq);
+    } else if (event.type === "receipt") {
+      return this.#textReceipts!.wants(event);
+    }
+    return true;
+  }
+
   /** Encodes and queues one event for this connection only. */
   emit(event: ServerEvent): void {
+    if (!this.textSees(event)) return;
     const frame = this.encode(event);
     if (frame !== undefined) this.write(frame, undefined, isLazyEvent(event));
   }
@@ -228,6 +259,7 @@ export class ClientSession {
    * frame number on the connection, or -1 when nothing was written.
    */
   writeNow(event: ServerEvent): number {
+    if (!this.textSees(event)) return -1;
     const frame = this.encode(event);
     if (frame === undefined || this.#closed) return -1;
     return this.#send(frame, undefined, isLazyEvent(event));
@@ -269,6 +301,12 @@ export class ClientSession {
     this.#loginTimer = undefined;
     this.#closed = true;
     this.#router.detach(this);
+    // What it showed is read, unless the reader fell behind: then it may never have seen it.
+    if (this.textReads && !this.conn.progress().tooSlow) {
+      this.textReads.flush().catch((err) => {
+        this.#router.logger.error("text read marker failed", { error: err });
+      });
+    }
   }
 
   /** Waits for the commands queued so far. */

@@ -21,6 +21,11 @@ export interface Limits {
   typingTtlMs: number;
   /** Stored messages sent per batch at sign-in; the next batch follows the acknowledgement. @default 500 */
   pendingBatch: number;
+  /**
+   * Text mode: how long the lines shown are gathered before the read markers move (and a
+   * receipt goes out), per session. `/quit` moves them at once. @default 500
+   */
+  textReadDelayMs: number;
   /** Connections open at once, all addresses together. @default 20000 */
   maxConnections: number;
   /** Connections open at once from one address. @default 200 */
@@ -51,6 +56,7 @@ export const DEFAULT_LIMITS: Limits = {
   loginTimeoutMs: 30_000,
   typingTtlMs: 5_000,
   pendingBatch: 500,
+  textReadDelayMs: 500,
   maxConnections: 20_000,
   maxConnectionsPerIp: 200,
   newConnectionsPerMinute: 600,

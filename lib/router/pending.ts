@@ -1,6 +1,9 @@
 import { isParleyError } from "../errors.ts";
 import type { MessageEvent, ServerEvent } from "../protocol/types.ts";
 import { messageFor } from "./translated_delivery.ts";
+import { isRoomName } from "./conversation_names.ts";
+import { afterDelivery } from "./receipts.ts";
+import { markReplayedRead, writeRoomSummary } from "./text_catch_up.ts";
 import type { Router } from "./router.ts";
 import type { ClientSession } from "./client_session.ts";
 
@@ -23,7 +26,11 @@ export async function deliverPending(
     if (session.closed) return;
     // What another session of the user is being given live is not replayed here too.
     const inFlight = router.liveAcks.inFlight(user.key, session);
-    const batch = stored.filter((m) => !inFlight.has(m.id));
+    const waiting = stored.filter((m) => !inFlight.has(m.id));
+    // Text mode replays private messages in full; rooms get a short summary at the end
+    // (`writeRoomSummary`), and their messages here are only acknowledged.
+    const text = session.conn.dialect === "text";
+    const batch = text ? waiting.filter((m) => !isRoomName(m.to)) : waiting;
     const total = stored.length < batchSize
       ? batch.length
       : await router.store.pendingCount(user.key) - (stored.length - batch.length);
@@ -52,23 +59,28 @@ export async function deliverPending(
       session.replayed(m.id);
     });
     session.morePending = stored.length === batchSize;
-    if (session.conn.dialect === "text" && batch.length) {
+    if (text && waiting.length) {
       await session.conn.flushed();
       // Only what the socket took counts as delivered: not after a failed write or a slow reader.
       if (session.closed || session.conn.progress().accepted <= last) return;
       try {
-        await router.store.ack(user.key, batch.map((m) => m.id));
+        const before = await router.store.deliveredSeq(user.key);
+        await router.store.ack(user.key, waiting.map((m) => m.id));
+        // Their senders hear `delivered`, as when a device acknowledges.
+        await afterDelivery(router, user.key, before);
       } catch (err) {
         // A full disk: the batch stays stored and comes again at the next sign-in.
         if (isParleyError(err, "storage_full")) return;
         throw err;
       }
       session.unacked.clear();
+      await markReplayedRead(router, session, batch);
       if (session.morePending) {
         session.release();
         return deliverPending(router, session);
       }
     }
+    if (text) await writeRoomSummary(router, session);
   } finally {
     session.release();
   }

@@ -2,7 +2,7 @@ import type { Command } from "../protocol/types.ts";
 import { parseConv } from "../store/conv.ts";
 import type { Router } from "./router.ts";
 import type { ClientSession } from "./client_session.ts";
-import { conversationList, resolveConversation } from "./conversation_names.ts";
+import { conversationList, resolveConversation, type Resolved } from "./conversation_names.ts";
 
 /** How many messages past the old delivered point one acknowledgement looks at for receipts. */
 const DELIVERED_SCAN = 500;
@@ -58,9 +58,25 @@ export async function handleRead(
   session: ClientSession,
   cmd: Extract<Command, { type: "read" }>,
 ): Promise<void> {
+  const target = await resolveConversation(router, session.user!.key, cmd.with);
+  await moveReadMarker(router, session, target, cmd.upTo, cmd.cid);
+}
+
+/**
+ * Moves `session`'s user's read marker in `target` up to `upTo` (never back), tells every
+ * session of the user (`cid` goes to `session`'s copy), and the sender of the newest message it
+ * covers, unless the user turned read receipts off. A `read` frame and text mode showing a line
+ * both come here.
+ */
+export async function moveReadMarker(
+  router: Router,
+  session: ClientSession,
+  target: Resolved,
+  upTo: number,
+  cid?: string,
+): Promise<void> {
   const user = session.user!;
-  const target = await resolveConversation(router, user.key, cmd.with);
-  const readSeq = await router.store.markRead(user.key, target.conv, cmd.upTo);
+  const readSeq = await router.store.markRead(user.key, target.conv, upTo);
   const unread =
     (await router.store.conversations(user.key)).find((c) => c.conv === target.conv)?.unread ?? 0;
   for (const s of router.sessionsOf(user.key)) {
@@ -69,7 +85,7 @@ export async function handleRead(
       with: target.with,
       readSeq,
       unread,
-      cid: s === session ? cmd.cid : undefined,
+      cid: s === session ? cid : undefined,
     });
   }
   if (readSeq === 0 || !(await router.store.receiptsOn(user.key))) return;

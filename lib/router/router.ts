@@ -246,6 +246,7 @@ export class Router {
     const lazy = isLazyEvent(event);
     let count = 0;
     for (const s of targets) {
+      if (!s.textSees(event)) continue;
       const view = s.conn.dialect === "json"
         ? "json"
         : `text:${s.user?.key === senderKey ? "self" : "other"}:${s.showOriginals}`;

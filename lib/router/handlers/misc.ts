@@ -32,8 +32,13 @@ export function handlePing(
 }
 
 /** {"type":"quit"} */
-export function handleQuit(_router: Router, session: ClientSession): void {
-  session.close("you quit");
+export async function handleQuit(_router: Router, session: ClientSession): Promise<void> {
+  // What text mode showed is read before the goodbye, so its receipts go out in order.
+  try {
+    await session.textReads?.flush();
+  } finally {
+    session.close("you quit");
+  }
 }
 
 /** {"type":"originals","show":false} — text mode: hide or show originals after translations. */
