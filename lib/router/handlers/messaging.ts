@@ -30,7 +30,44 @@ export async function handleSend(
   cmd: Extract<Command, { type: "send" }>,
 ): Promise<void> {
   const from = session.user!;
-  const text = cmd.text;
+  checkText(router, cmd.text);
+  if (cmd.cid !== undefined) {
+    // Recent sends are remembered here; older ones of stored messages are found by the append,
+    // which also gives their seq.
+    const seen = router.recentClientIds.get(from.key, cmd.cid);
+    if (seen) return session.emit({ type: "sent", ...seen, duplicate: true, cid: cmd.cid });
+  }
+  const message: MessageEvent = {
+    type: "message",
+    id: newMessageId(),
+    from: from.name,
+    to: BROADCAST,
+    text: cmd.text,
+    ts: Date.now(),
+  };
+  // The sender's other sessions as the send began: they see what it sends.
+  const others = [...router.sessionsOf(from.key)].filter((s) => s !== session);
+  const outcome = nameKey(cmd.to) === BROADCAST && !isRoomName(cmd.to)
+    ? broadcast(router, session, message, others)
+    : await logAndDeliver(
+      router,
+      session,
+      message,
+      others,
+      await audienceOf(router, from.key, cmd.to),
+      cmd.cid,
+    );
+  if (!outcome) return;
+  router.stats.messages++;
+  router.rememberClientId(from.key, cmd.cid, outcome);
+  session.emit({ type: "sent", ...outcome, cid: cmd.cid });
+  // The sender hears "sent" at once, and goes on; readers in other languages get the message as
+  // soon as it is translated (at most the translation timeout later, in the order sent). The
+  // rate limit bounds how much translation work one sender can have waiting.
+}
+
+/** Refuses an empty text, or one over the size limit. */
+function checkText(router: Router, text: string): void {
   if (!text.trim()) throw new ParleyError("bad_argument", "The message is empty.");
   const size = utf8.encode(text).length;
   if (size > router.limits.maxMessageBytes) {
@@ -39,123 +76,117 @@ export async function handleSend(
       `The message is ${size} bytes; the limit is ${router.limits.maxMessageBytes}.`,
     );
   }
-  if (cmd.cid !== undefined) {
-    // Recent sends are remembered here; older ones of stored messages are found by the append,
-    // which also gives their seq.
-    const seen = router.recentClientIds.get(from.key, cmd.cid);
-    if (seen) return session.emit({ type: "sent", ...seen, duplicate: true, cid: cmd.cid });
-  }
+}
 
-  const message: MessageEvent = {
-    type: "message",
-    id: newMessageId(),
-    from: from.name,
-    to: BROADCAST,
-    text,
-    ts: Date.now(),
+/** `@all`: live to everyone online, kept nowhere. */
+function broadcast(
+  router: Router,
+  session: ClientSession,
+  message: MessageEvent,
+  others: ClientSession[],
+): Outcome {
+  const from = session.user!;
+  const targets = router.othersOnline(from.key, others);
+  deliverMessage(router, message, targets, { key: from.key, lang: from.lang });
+  router.typing.stop(from.key, BROADCAST);
+  return { id: message.id, to: BROADCAST, status: "delivered", recipients: router.online.size - 1 };
+}
+
+/** Who reads a private or room message, and under which conversation it is kept. */
+interface Audience {
+  conv: string;
+  /** The conversation as the message names it: the recipient's name, or `#Room`. */
+  to: string;
+  readers: string[];
+  /** What the sender's typing indicator was about. */
+  typingKey: string;
+}
+
+/** The other user of a private conversation, or every member of a room. */
+async function audienceOf(router: Router, fromKey: string, to: string): Promise<Audience> {
+  if (isRoomName(to)) {
+    const roomKey = nameKey(to.slice(1));
+    const room = roomKey ? await router.store.getRoom(roomKey) : undefined;
+    if (!room) {
+      throw new ParleyError("no_such_room", `There is no room named '${to}'. /rooms lists them.`);
+    }
+    const conv = roomConv(room.key);
+    const readers = (await router.store.members(room.key)).map((m) => m.userKey);
+    return { conv, to: `#${room.name}`, readers, typingKey: conv };
+  }
+  const toKey = nameKey(to.replace(/^@/, ""));
+  const live = router.sessionsOf(toKey);
+  const recipient = live.size > 0
+    ? live.values().next().value!.user!
+    : await router.store.getUser(toKey);
+  if (!recipient) {
+    throw new ParleyError("no_such_user", `There is no user named '${to}'. /who lists users.`);
+  }
+  return {
+    conv: privateConv(fromKey, toKey),
+    to: recipient.name,
+    readers: [toKey],
+    typingKey: toKey,
   };
-  const ownOthers = [...router.sessionsOf(from.key)].filter((s) => s !== session);
-  const sender = { key: from.key, lang: from.lang };
-  let outcome: Outcome;
+}
 
-  if (nameKey(cmd.to) === BROADCAST && !isRoomName(cmd.to)) {
-    const targets = router.othersOnline(from.key, [...ownOthers]);
-    deliverMessage(router, message, targets, sender);
-    router.typing.stop(from.key, BROADCAST);
-    outcome = {
-      id: message.id,
-      to: BROADCAST,
-      status: "delivered",
-      recipients: router.online.size - 1,
-    };
-  } else {
-    // Who reads it: the other user of a private conversation, or every member of a room.
-    let conv: string;
-    let readers: string[];
-    let typingKey: string;
-    if (isRoomName(cmd.to)) {
-      const roomKey = nameKey(cmd.to.slice(1));
-      const room = roomKey ? await router.store.getRoom(roomKey) : undefined;
-      if (!room) {
-        throw new ParleyError(
-          "no_such_room",
-          `There is no room named '${cmd.to}'. /rooms lists them.`,
-        );
-      }
-      conv = roomConv(room.key);
-      message.to = `#${room.name}`;
-      readers = (await router.store.members(room.key)).map((m) => m.userKey);
-      typingKey = conv;
-    } else {
-      const toKey = nameKey(cmd.to.replace(/^@/, ""));
-      const live = router.sessionsOf(toKey);
-      const recipient = live.size > 0
-        ? live.values().next().value!.user!
-        : await router.store.getUser(toKey);
-      if (!recipient) {
-        throw new ParleyError(
-          "no_such_user",
-          `There is no user named '${cmd.to}'. /who lists users.`,
-        );
-      }
-      conv = privateConv(from.key, toKey);
-      message.to = recipient.name;
-      readers = [toKey];
-      typingKey = toKey;
-    }
-    // Committed before anyone hears of it; a room message is refused here unless the sender is
-    // a member (in the same transaction as the append).
-    const appended = await router.store.appendMessage({
-      id: message.id,
-      conv,
-      senderKey: from.key,
-      from: from.name,
+/**
+ * Appends the message to the log, then delivers it live to the readers online and the sender's
+ * other sessions. Undefined when the cid was used before (its first outcome is sent instead).
+ */
+async function logAndDeliver(
+  router: Router,
+  session: ClientSession,
+  message: MessageEvent,
+  others: ClientSession[],
+  audience: Audience,
+  cid: string | undefined,
+): Promise<Outcome | undefined> {
+  const from = session.user!;
+  message.to = audience.to;
+  // Committed before anyone hears of it; a room message is refused here unless the sender is
+  // a member (in the same transaction as the append).
+  const appended = await router.store.appendMessage({
+    id: message.id,
+    conv: audience.conv,
+    senderKey: from.key,
+    from: from.name,
+    to: message.to,
+    text: message.text,
+    ts: message.ts,
+    lang: from.lang,
+  }, cid);
+  if (appended.duplicate) {
+    session.emit({
+      type: "sent",
+      id: appended.id,
       to: message.to,
-      text,
-      ts: message.ts,
-      lang: from.lang,
-    }, cmd.cid);
-    if (appended.duplicate) {
-      return session.emit({
-        type: "sent",
-        id: appended.id,
-        to: message.to,
-        status: "stored",
-        recipients: 0,
-        seq: appended.seq,
-        duplicate: true,
-        cid: cmd.cid,
-      });
-    }
-    message.seq = appended.seq;
-    const targets = new Set<ClientSession>(ownOthers);
-    let reachedUsers = 0;
-    for (const key of readers) {
-      if (key === from.key) continue;
-      const sessions = router.sessionsOf(key);
-      if (sessions.size > 0) reachedUsers++;
-      for (const s of sessions) targets.add(s);
-    }
-    const { reached } = deliverMessage(router, message, targets, sender, { id: message.id });
-    const noteToSelf = readers.length === 1 && readers[0] === from.key;
-    // A note to oneself with no other device open reaches nobody; say so.
-    const recipients = noteToSelf ? (reached > 0 ? 1 : 0) : reachedUsers;
-    outcome = {
-      id: message.id,
-      to: message.to,
-      status: noteToSelf || reachedUsers > 0 ? "delivered" : "stored",
-      recipients,
+      status: "stored",
+      recipients: 0,
       seq: appended.seq,
-    };
-    if (outcome.status === "stored") router.stats.stored++;
-    router.typing.stop(from.key, typingKey);
+      duplicate: true,
+      cid,
+    });
+    return undefined;
   }
-  router.stats.messages++;
-  router.rememberClientId(from.key, cmd.cid, outcome);
-  session.emit({ type: "sent", ...outcome, cid: cmd.cid });
-  // The sender hears "sent" at once, and goes on; readers in other languages get the message as
-  // soon as it is translated (at most the translation timeout later, in the order sent). The
-  // rate limit bounds how much translation work one sender can have waiting.
+  message.seq = appended.seq;
+  const targets = new Set<ClientSession>(others);
+  let reachedUsers = 0;
+  for (const key of audience.readers) {
+    if (key === from.key) continue;
+    const sessions = router.sessionsOf(key);
+    if (sessions.size > 0) reachedUsers++;
+    for (const s of sessions) targets.add(s);
+  }
+  const sender = { key: from.key, lang: from.lang };
+  const { reached } = deliverMessage(router, message, targets, sender, { id: message.id });
+  const noteToSelf = audience.readers.length === 1 && audience.readers[0] === from.key;
+  // A note to oneself with no other device open reaches nobody; say so.
+  const recipients = noteToSelf ? (reached > 0 ? 1 : 0) : reachedUsers;
+  const status = noteToSelf || reachedUsers > 0 ? "delivered" : "stored";
+  if (status === "stored") router.stats.stored++;
+  router.typing.stop(from.key, audience.typingKey);
+  return { id: message.id, to: message.to, status, recipients, seq: appended.seq };
 }
 
 /**
