@@ -6,10 +6,10 @@
  * that slides at each use. Logging out (the browser's, or the `logout` frame) revokes a user's
  * tokens. See docs/security.md, "Resume tokens".
  */
-import { timingSafeEqual } from "node:crypto";
 import { ParleyError } from "../errors.ts";
 import type { UserRecord } from "../store/store.ts";
 import { nameKey } from "./names.ts";
+import { constantTimeEqual } from "./password.ts";
 import { type SignInDeps, throwIfThrottled } from "./sign_in.ts";
 import { hashToken, isToken, newToken } from "./web_logins.ts";
 
@@ -103,7 +103,7 @@ async function tokenOwner(
   if (!record) return undefined;
   const presented = new TextEncoder().encode(await hashToken(req.token));
   const stored = new TextEncoder().encode(record.tokenHash);
-  if (presented.length !== stored.length || !timingSafeEqual(presented, stored)) return undefined;
+  if (!constantTimeEqual(presented, stored)) return undefined;
   return await deps.store.getUser(key);
 }
 
