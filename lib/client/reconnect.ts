@@ -496,7 +496,8 @@ export class ReconnectingClient {
     if ((this.#state as ConnectionState) !== "connecting") return;
     const standing = this.#standing;
     if (password === undefined || !standing) {
-      return this.#finish(`sign-in refused: ${refusal.message.slice(refusal.code.length + 2)}`);
+      const why = refusal.message.slice(refusal.code.length + 2);
+      return this.#finish(`sign-in refused: ${why}`, refusal);
     }
     this.#standing = { name: standing.name, device: standing.device, password };
     this.#retryLater("the sign-in token was refused; signing in with the password");
