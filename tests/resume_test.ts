@@ -62,6 +62,21 @@ Deno.test("resume: a wrong, foreign, malformed or expired token is refused with 
   });
 });
 
+Deno.test("resume: a storm of resumes from one address is not throttled", async () => {
+  await withServer(async (server) => {
+    // More than the address's free failures, all in flight at once (one address: loopback).
+    const devices: Awaited<ReturnType<typeof device>>[] = [];
+    for (let i = 0; i < 40; i++) devices.push(await device(server, `u${i}`));
+    await Promise.all(devices.map(({ client }) => client.quit()));
+    const probes = await Promise.all(devices.map(() => server.client()));
+    const welcomes = await Promise.all(
+      probes.map((c, i) => c.resume(`u${i}`, devices[i].token, "laptop")),
+    );
+    assert.deepEqual(welcomes.map((w) => w.user), devices.map((_, i) => `u${i}`));
+    await Promise.all(probes.map((c) => c.quit()));
+  });
+});
+
 Deno.test("resume: text mode gets no token; a sign-in without a device neither", async () => {
   await withServer(async (server) => {
     const plain = await server.client();

@@ -59,7 +59,7 @@ export async function issueResumeToken(
  * Signs a device in with its resume token: no password hash, one SHA-256 and a constant-time
  * comparison. The token keeps its value and its expiry moves on by `ttlMs` (see
  * docs/security.md for why it is not rotated). Failures count against the same throttle as
- * wrong passwords, under the name and the address.
+ * wrong passwords, under the name and the address; a locked-out name or address is refused.
  * @throws {ParleyError} `throttled` (with `retryAfter`), or `bad_token` for a token that is
  * malformed, unknown, expired, revoked or of another device or user.
  */
@@ -70,16 +70,14 @@ export async function resumeSignIn(
 ): Promise<{ user: UserRecord; grant: ResumeGrant }> {
   const key = nameKey(req.name);
   const throttleKeys = [`name:${key}`, `addr:${req.remoteAddr}`];
-  throwIfThrottled(deps.throttle.reserve(throttleKeys));
-  let user: UserRecord | undefined;
-  let checked = false;
-  try {
-    user = await tokenOwner(deps, key, req);
-    checked = true;
-  } finally {
-    deps.throttle.release(throttleKeys, checked && !user);
-  }
+  // Not reserved in the throttle as a password check is: a token check costs no hash, and 256
+  // random bits are not guessed in parallel either. A reservation would turn a reconnect storm
+  // from one address (a NAT, a restart) into lock-outs, since every resume in flight would count
+  // as a failure to come.
+  throwIfThrottled(deps.throttle.waitMs(throttleKeys));
+  const user = await tokenOwner(deps, key, req);
   if (!user) {
+    deps.throttle.fail(throttleKeys);
     deps.logger.info("resume refused", { name: req.name, from: req.remoteAddr });
     throw new ParleyError(
       "bad_token",
