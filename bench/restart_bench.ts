@@ -193,6 +193,8 @@ export async function runRestartBench(args: string[]): Promise<number> {
 
   const clients: ReconnectingClient[] = [];
   const received = new Set<string>();
+  /** Reconnects refused as throttled (the sign-in throttle's per-address reservations). */
+  let throttled = 0;
   const online = () => clients.filter((c) => c?.state === "online").length;
   const say = (line: string) => opts.json || console.error(`bench restart: ${line}`);
   try {
@@ -218,6 +220,7 @@ export async function runRestartBench(args: string[]): Promise<number> {
       });
       client.on((e) => {
         if (e.type === "message" && e.text.startsWith("while down ")) received.add(e.text);
+        if (e.type === "status" && e.state === "offline" && /throttled/.test(e.reason)) throttled++;
       });
       await client.connect(
         opts.resume ? { name, password: PASSWORD, device } : undefined,
@@ -262,6 +265,7 @@ export async function runRestartBench(args: string[]): Promise<number> {
       backOnlineFromListeningS: round((doneAt - server.listeningAt) / 1000),
       serverCpuS: round(cpuS),
       delivered: `${received.size}/${opts.senders}`,
+      throttledReconnects: throttled,
     };
     if (opts.json) console.log(JSON.stringify(result));
     else {
