@@ -360,9 +360,13 @@ export class ReconnectingClient {
     }
     const client = new ParleyClient(channel, { buffer: false, requestTimeoutMs: this.#timeoutMs });
     let bye: string | undefined;
+    // Needed until the welcome only: this connection's listener must not keep the password.
+    let signingIn = credentials;
     client.on((e) => {
       if (e.type === "bye") bye = e.reason;
-      this.#onEvent(client, credentials, e);
+      const standing = signingIn;
+      if (e.type === "welcome") signingIn = undefined;
+      this.#onEvent(client, standing, e);
     });
     void client.closed.then((reason) => this.#onClosed(client, bye ?? reason));
     try {
