@@ -6,6 +6,7 @@
  */
 import { killAll } from "./children.ts";
 import { runHistoryBench } from "./history_bench.ts";
+import { runRestartBench } from "./restart_bench.ts";
 import { HELP, type Options, parseOptions, UsageError } from "./options.ts";
 import { benchNotes, computeRatios, render, type RunReport, writeJson } from "./report.ts";
 import { runScenario } from "./scenarios.ts";
@@ -138,4 +139,9 @@ async function main(): Promise<number> {
 }
 
 // The history scenario measures the store alone: no server, no workers, no baseline.
-Deno.exit(Deno.args[0] === "history" ? await runHistoryBench(Deno.args.slice(1)) : await main());
+// So does the restart scenario: its clients run in this process (bench/restart_bench.ts).
+const standalone: Record<string, (args: string[]) => Promise<number>> = {
+  history: runHistoryBench,
+  restart: runRestartBench,
+};
+Deno.exit(await (standalone[Deno.args[0]]?.(Deno.args.slice(1)) ?? main()));

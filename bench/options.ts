@@ -67,6 +67,10 @@ Scenarios:
   history     the store alone (no server): fills a message log of 1,000,000 messages, then
               history pages/s and p99, catch-up and unread counts at that size. Its own
               options: deno task bench history --help
+  restart     a reconnect storm: --clients JSON clients signed in (production PBKDF2), the
+              server SIGTERMed and started again on the same data: seconds until all are back
+              online and every message sent meanwhile delivered; --no-resume for password
+              sign-ins. Its own options: deno task bench restart --help
 
 Options:
   --clients N            clients (slots for churn)      default 200 (idle 1000, churn 50)

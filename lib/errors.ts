@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   bad_name: "That name is not allowed.",
   name_taken: "That name is already registered.",
   bad_credentials: "Wrong password.",
+  bad_token: "The resume token is not valid; sign in with the password.",
   throttled: "Too many failed logins; wait before trying again.",
   no_such_user: "No user has that name.",
   no_such_room: "No room has that name.",

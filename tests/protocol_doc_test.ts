@@ -268,6 +268,15 @@ function compareFrame(
       // A list of messages (history) or conversations: each compared like a frame of its own.
       assert.ok(Array.isArray(got) && got.length === want.length, `field '${key}': ${where}`);
       want.forEach((w, i) => compareFrame(got[i], w, ids, at));
+    } else if (key === "resume") {
+      // A resume token is new each run: a later frame of the doc that sends it gets this run's.
+      const grant = got as { token: string; expiresAt: number };
+      assert.match(grant?.token, /^[A-Za-z0-9_-]{43}$/, where);
+      assert.equal(typeof grant.expiresAt, "number", where);
+      const docToken = (want as { token: string }).token;
+      const known = ids.get(docToken);
+      if (known === undefined) ids.set(docToken, grant.token);
+      else assert.equal(grant.token, known, `a resume keeps its token: ${where}`);
     } else if (key === "version") {
       assert.equal(typeof got, "string", where);
     } else {

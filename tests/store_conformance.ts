@@ -287,6 +287,37 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     assert.equal(await store.getWebLogin(live.tokenHash), undefined, "deleted");
   });
 
+  test("keeps one resume token per device until it expires or is revoked", async (store) => {
+    const now = Date.now();
+    const token = (userKey: string, device: string, hash: string, expiresAt = now + 60_000) => ({
+      userKey,
+      device,
+      tokenHash: hash.repeat(64),
+      createdAt: now,
+      expiresAt,
+    });
+    await store.saveResumeToken(token("bob", "laptop", "a"));
+    await store.saveResumeToken(token("bob", "phone", "b"));
+    await store.saveResumeToken(token("eve", "laptop", "c"));
+    assert.deepEqual(await store.getResumeToken("bob", "laptop"), token("bob", "laptop", "a"));
+    // A new sign-in of the same device replaces its token.
+    await store.saveResumeToken(token("bob", "laptop", "d"));
+    assert.deepEqual(await store.getResumeToken("bob", "laptop"), token("bob", "laptop", "d"));
+    assert.equal(await store.getResumeToken("bob", "tablet"), undefined, "unknown device");
+    // A resume moves the expiry on; an expired token is gone and cannot be moved.
+    assert.equal(await store.touchResumeToken("bob", "phone", now + 120_000), true);
+    assert.equal((await store.getResumeToken("bob", "phone"))?.expiresAt, now + 120_000);
+    await store.saveResumeToken(token("bob", "old", "e", now - 1));
+    assert.equal(await store.getResumeToken("bob", "old"), undefined, "expired");
+    assert.equal(await store.touchResumeToken("bob", "old", now + 60_000), false);
+    // Revoking one device, then the rest of the user's; other users keep theirs.
+    assert.equal(await store.deleteResumeTokens("bob", "phone"), 1);
+    assert.equal(await store.getResumeToken("bob", "phone"), undefined);
+    assert.ok(await store.deleteResumeTokens("bob") >= 1);
+    assert.equal(await store.getResumeToken("bob", "laptop"), undefined);
+    assert.deepEqual(await store.getResumeToken("eve", "laptop"), token("eve", "laptop", "c"));
+  });
+
   test("keeps the sender's language of an offline message, when given", async (store) => {
     await store.storeOffline({ ...message("a", "bob", "hola"), lang: "es" });
     await store.storeOffline(message("b", "bob", "hello"));

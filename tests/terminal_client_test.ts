@@ -14,6 +14,7 @@ import type { MessageEvent, ServerEvent } from "../lib/protocol/types.ts";
 import { PASSWORD, startServer } from "./helpers.ts";
 import { CLIENT, ClientProcess, RecordingTerminal } from "./terminal_process.ts";
 import { NAME_FREE_FAILURES } from "../lib/accounts/throttle.ts";
+import { passwordHashCount } from "../lib/accounts/password.ts";
 
 Deno.test("terminal client registers, chats, and shows messages and presence", async () => {
   const server = await startServer();
@@ -268,6 +269,38 @@ Deno.test("terminal client reconnects after a server restart and resends", async
     const next = await bob.nextOf("message");
     assert.equal(next.text, "after the restart", "the resent message arrived only once");
     assert.equal((await term.end()).code, 0);
+  } finally {
+    await term.dispose();
+    if (!firstClosed) await first.close({ removeData: false });
+    await second?.close({ removeData: false });
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("terminal client resumes after a server restart without its password", async () => {
+  const first = await startServer();
+  const { port, dataDir } = first;
+  const term = new ClientProcess(port, ["--name", "alice", "--register"]);
+  let second: Awaited<ReturnType<typeof startServer>> | undefined;
+  let firstClosed = false;
+  try {
+    await term.type(PASSWORD, "");
+    await term.waitFor("Account created. Welcome, alice!");
+    await first.close({ removeData: false });
+    firstClosed = true;
+    await term.waitFor(/! connection lost/);
+
+    second = await startServer({ dataDir, port });
+    const hashes = passwordHashCount();
+    await term.waitFor(/\* reconnected/);
+    assert.equal(passwordHashCount(), hashes, "the reconnect hashed no password");
+
+    // Signed out elsewhere: the token is revoked; the next reconnect is refused, and says so.
+    await second.store.deleteResumeTokens("alice");
+    await second.close({ removeData: false });
+    second = await startServer({ dataDir, port });
+    await term.waitFor(/sign-in refused: This sign-in token is not valid/);
+    assert.equal((await term.status).code, 1);
   } finally {
     await term.dispose();
     if (!firstClosed) await first.close({ removeData: false });

@@ -9,6 +9,7 @@ import { ParleyClient, SecureChannel } from "../lib/client/mod.ts";
 import { clientHandshake } from "../lib/crypto/mod.ts";
 import type { LineChannel } from "../lib/client/secure_channel.ts";
 import type { Limits } from "../lib/router/mod.ts";
+import { passwordHashCount } from "../lib/accounts/password.ts";
 import { PASSWORD, until, within } from "./helpers.ts";
 import { pingOfSize } from "./raw.ts";
 import { startWebServer, type WebServer } from "./web_helpers.ts";
@@ -77,6 +78,25 @@ export function runTransportSuite(transport: TransportUnderTest): void {
     assert.equal(welcome.user, "alice");
     assert.equal(server.router.connectionCount, 1);
     await client.quit();
+  });
+
+  test("a device resumes with its token: no password, no password hash", async (server) => {
+    const first = await link(server);
+    const welcome = await first.client.register("alice", PASSWORD, undefined, "laptop");
+    const token = welcome.resume?.token;
+    assert.match(token ?? "", /^[A-Za-z0-9_-]{43}$/, "a token comes with the welcome");
+    assert.ok(welcome.resume!.expiresAt > Date.now());
+    await first.client.quit();
+
+    const hashes = passwordHashCount();
+    const again = await link(server);
+    const resumed = await again.client.resume("alice", token!, "laptop");
+    assert.equal(resumed.user, "alice");
+    assert.equal(resumed.device, "laptop", "the device catches up from its cursor");
+    assert.equal(resumed.resume?.token, token, "the same token, its expiry moved on");
+    assert.equal(passwordHashCount(), hashes, "no password was hashed");
+    assert.equal(server.router.connectionCount, 1);
+    await again.client.quit();
   });
 
   test("a private message goes from one user to another", async (server) => {

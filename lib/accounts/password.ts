@@ -10,6 +10,16 @@ export const DEFAULT_ITERATIONS = 600_000;
 const SALT_BYTES = 16;
 const HASH_BITS = 256;
 
+let derivations = 0;
+
+/**
+ * How many password hashes (PBKDF2 derivations) this process has computed: what a sign-in
+ * costs, and what a resume must not (tests and the reconnect-storm bench count it).
+ */
+export function passwordHashCount(): number {
+  return derivations;
+}
+
 /** Hashes `password` with a fresh random salt. */
 export async function hashPassword(
   password: string,
@@ -51,6 +61,7 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 async function derive(password: string, salt: Uint8Array, iterations: number) {
+  derivations++;
   const key = await crypto.subtle.importKey(
     "raw",
     new TextEncoder().encode(password.normalize("NFC")),

@@ -115,7 +115,8 @@ export async function signIn(deps: SignInDeps, req: SignInRequest): Promise<Sign
   return { user, created: false, lang };
 }
 
-function throwIfThrottled(waitMs: number): void {
+/** Refuses with `throttled` (and `retryAfter`) while the throttle says wait. */
+export function throwIfThrottled(waitMs: number): void {
   if (waitMs <= 0) return;
   throw new ParleyError("throttled", "Too many failed sign-ins; wait before trying again.", {
     retryAfter: waitMs / 1000,

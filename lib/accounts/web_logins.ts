@@ -22,7 +22,7 @@ export async function createWebLogin(
   userKey: string,
   ttlMs: number = WEB_LOGIN_TTL_MS,
 ): Promise<string> {
-  const token = base64url(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)));
+  const token = newToken();
   const now = Date.now();
   await store.createWebLogin({
     tokenHash: await hashToken(token),
@@ -38,15 +38,32 @@ export async function resolveWebLogin(
   store: Store,
   token: string | undefined,
 ): Promise<UserRecord | undefined> {
-  if (!token || !TOKEN_PATTERN.test(token)) return undefined;
+  if (!isToken(token)) return undefined;
   const record = await store.getWebLogin(await hashToken(token));
   return record && await store.getUser(record.userKey);
 }
 
-/** Ends the browser sign-in of `token` (logout); a no-op for unknown tokens. */
+/**
+ * Ends the browser sign-in of `token` (logout), and revokes the user's resume tokens with it:
+ * signing out is signing out everywhere a password is not typed again. A no-op for unknown
+ * tokens.
+ */
 export async function endWebLogin(store: Store, token: string | undefined): Promise<void> {
-  if (!token || !TOKEN_PATTERN.test(token)) return;
-  await store.deleteWebLogin(await hashToken(token));
+  if (!isToken(token)) return;
+  const tokenHash = await hashToken(token);
+  const record = await store.getWebLogin(tokenHash);
+  await store.deleteWebLogin(tokenHash);
+  if (record) await store.deleteResumeTokens(record.userKey);
+}
+
+/** A new random token: 32 bytes as 43 characters of base64url. */
+export function newToken(): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)));
+}
+
+/** Whether `token` has the shape of a token from {@linkcode newToken}. */
+export function isToken(token: unknown): token is string {
+  return typeof token === "string" && TOKEN_PATTERN.test(token);
 }
 
 /** Hex SHA-256 of a token: the key its session is stored under. */

@@ -167,6 +167,21 @@ export class ParleyClient {
     return this.welcome = welcome as Welcome;
   }
 
+  /**
+   * Signs `device` in again with the resume token an earlier sign-in's welcome gave it
+   * (`welcome.resume.token`): no password. Rejects with a {@link ServerError} `bad_token` when the
+   * token is no longer valid; sign in with the password then.
+   */
+  async resume(name: string, token: string, device: string, lang?: string) {
+    const welcome = await this.request({ type: "resume", name, token, device, lang }, "welcome");
+    return this.welcome = welcome as Welcome;
+  }
+
+  /** Signs out: the server revokes the user's resume tokens and hangs up. */
+  logout(): void {
+    this.sendFrame({ type: "logout" });
+  }
+
   /** Sends a message; resolves with the server's `sent` outcome. Reuse `cid` to resend safely. */
   send(to: string, text: string, cid?: string) {
     return this.request({ type: "send", to, text, cid }, "sent");

@@ -15,6 +15,17 @@ export interface Credentials {
   device?: string;
 }
 
+/**
+ * What a reconnect signs in with: the device's resume token once the server gave one (the
+ * password is then forgotten), else the password.
+ */
+interface Standing {
+  name: string;
+  device?: string;
+  password?: string;
+  token?: string;
+}
+
 type Sent = Extract<ServerEvent, { type: "sent" }>;
 type Reply<T extends ClientEvent["type"]> = Extract<ClientEvent, { type: T }>;
 
@@ -62,6 +73,12 @@ export interface ReconnectOptions extends BackoffOptions {
    * `connect()` then needs no credentials.
    */
   signIn?: (client: ParleyClient) => Promise<Welcome>;
+  /**
+   * Asks the user for the password again when a reconnect's resume token was refused
+   * (`bad_token`: revoked by a logout, expired). Resolves with undefined to give up. Without it
+   * such a refusal closes the client, as a wrong password does.
+   */
+  askPassword?: () => Promise<string | undefined>;
   /** Milliseconds a sign-in, `who` or `lang` waits for its reply. @default 10000 */
   requestTimeoutMs?: number;
   /**
@@ -89,7 +106,7 @@ interface Outgoing {
 }
 
 /** Server refusals that retrying cannot fix. */
-const FATAL_CODES = new Set(["bad_credentials", "no_such_user", "bad_name"]);
+const FATAL_CODES = new Set(["bad_credentials", "no_such_user", "bad_name", "bad_token"]);
 /** Handshake failures that retrying cannot fix: the server cannot be trusted as it is. */
 const UNTRUSTED_CODES = new Set(["identity_changed", "identity_refused", "bad_signature"]);
 /** Refusals of a send that the same send may get past later: it is kept and goes again. */
@@ -123,7 +140,8 @@ export class ReconnectingClient {
   #backoff: Backoff;
   #sendRetry: BackoffOptions;
   #state: ConnectionState = "idle";
-  #credentials: Credentials | undefined;
+  #askPassword: (() => Promise<string | undefined>) | undefined;
+  #standing: Standing | undefined;
   #welcome: Welcome | undefined;
   #client: ParleyClient | undefined;
   #listeners = new Set<(e: ReconnectEvent) => void>();
@@ -139,6 +157,7 @@ export class ReconnectingClient {
   constructor(options: ReconnectOptions) {
     this.#dial = options.dial;
     this.#customSignIn = options.signIn;
+    this.#askPassword = options.askPassword;
     this.#timeoutMs = options.requestTimeoutMs ?? 10_000;
     this.#pingMs = options.pingIntervalMs ?? 30_000;
     this.#backoff = new Backoff(options);
@@ -301,18 +320,31 @@ export class ReconnectingClient {
   }
 
   /** Says goodbye to the server, waits up to `timeoutMs` for it to hang up, and closes. */
-  async quit(timeoutMs = 2000): Promise<void> {
+  quit(timeoutMs = 2000): Promise<void> {
+    return this.#leave("quit", "you quit", timeoutMs);
+  }
+
+  /**
+   * Signs out: the server revokes the user's resume tokens (every device needs its password
+   * again), hangs up, and the client closes.
+   */
+  logout(timeoutMs = 2000): Promise<void> {
+    this.#standing = undefined;
+    return this.#leave("logout", "you signed out", timeoutMs);
+  }
+
+  async #leave(type: "quit" | "logout", reason: string, timeoutMs: number): Promise<void> {
     if (this.#state === "closed") return;
     this.#state = "closed"; // From here on a lost connection is not retried.
     this.#stopTimers();
     const client = this.#client;
     if (client) {
       try {
-        client.sendFrame({ type: "quit" });
+        client.sendFrame({ type });
       } catch { /* already gone */ }
       await withTimeout(client.closed, timeoutMs);
     }
-    this.#finish("you quit");
+    this.#finish(reason);
   }
 
   /** Closes at once: no goodbye, no more retries; waiting sends are rejected. */
@@ -320,7 +352,7 @@ export class ReconnectingClient {
     this.#finish("closed");
   }
 
-  async #signIn(credentials: Credentials | undefined, register: boolean): Promise<Welcome> {
+  async #signIn(credentials: Standing | undefined, register: boolean): Promise<Welcome> {
     const channel = await this.#dial();
     if (this.#state === "closed") {
       channel.close();
@@ -328,15 +360,24 @@ export class ReconnectingClient {
     }
     const client = new ParleyClient(channel, { buffer: false, requestTimeoutMs: this.#timeoutMs });
     let bye: string | undefined;
+    // Needed until the welcome only: this connection's listener must not keep the password.
+    let signingIn = credentials;
     client.on((e) => {
       if (e.type === "bye") bye = e.reason;
-      this.#onEvent(client, credentials, e);
+      const standing = signingIn;
+      if (e.type === "welcome") signingIn = undefined;
+      this.#onEvent(client, standing, e);
     });
     void client.closed.then((reason) => this.#onClosed(client, bye ?? reason));
     try {
       if (this.#customSignIn) return await this.#customSignIn(client);
       if (!credentials) throw new Error("Cannot sign in as no credentials were given");
-      const { name, password, lang, device } = credentials;
+      const { name, password, token, device } = credentials;
+      const lang = (credentials as Credentials).lang;
+      if (token !== undefined && device !== undefined) {
+        return await client.resume(name, token, device);
+      }
+      if (password === undefined) throw new Error("Cannot sign in as no password is known");
       return register
         ? await client.register(name, password, lang, device)
         : await client.login(name, password, lang, device);
@@ -346,7 +387,7 @@ export class ReconnectingClient {
     }
   }
 
-  #onEvent(client: ParleyClient, credentials: Credentials | undefined, e: ClientEvent): void {
+  #onEvent(client: ParleyClient, credentials: Standing | undefined, e: ClientEvent): void {
     if (e.type === "welcome" && client !== this.#client) {
       return this.#signedIn(client, credentials, e as Welcome);
     }
@@ -379,14 +420,18 @@ export class ReconnectingClient {
     if (this.#seen.size > 10_000) this.#seen.delete(this.#seen.values().next().value!);
   }
 
-  #signedIn(client: ParleyClient, credentials: Credentials | undefined, welcome: Welcome): void {
+  #signedIn(client: ParleyClient, credentials: Standing | undefined, welcome: Welcome): void {
     if (this.#state === "closed") return client.close();
     const reconnected = this.#welcome !== undefined;
     this.#client = client;
     this.#welcome = welcome;
     // The server keeps the language; resending the first one would undo a later `/lang`.
-    this.#credentials = credentials &&
-      { name: welcome.user, password: credentials.password, device: credentials.device };
+    // With a resume token the password is no longer kept: reconnects present the token.
+    const token = welcome.resume?.token;
+    this.#standing = credentials &&
+      (token !== undefined && credentials.device !== undefined
+        ? { name: welcome.user, device: credentials.device, token }
+        : { name: welcome.user, device: credentials.device, password: credentials.password });
     this.#state = "online";
     this.#backoff.reset();
     this.#emit({
@@ -431,10 +476,13 @@ export class ReconnectingClient {
     this.#state = "connecting";
     this.#emit({ type: "status", state: "connecting", attempt: this.#backoff.attempt });
     try {
-      await this.#signIn(this.#credentials, false);
+      await this.#signIn(this.#standing, false);
     } catch (err) {
       // Closed meanwhile, or already handled by the connection's own close.
       if ((this.#state as ConnectionState) !== "connecting") return;
+      if (err instanceof ServerError && err.code === "bad_token" && this.#askPassword) {
+        return this.#withPassword(err);
+      }
       if (err instanceof ServerError && FATAL_CODES.has(err.code)) {
         return this.#finish(`sign-in refused: ${err.message.slice(err.code.length + 2)}`, err);
       }
@@ -444,6 +492,19 @@ export class ReconnectingClient {
       const wait = err instanceof ServerError && err.retryAfter ? err.retryAfter * 1000 : 0;
       this.#retryLater(describe(err), wait);
     }
+  }
+
+  /** The token was refused: asks for the password, and signs in with it at once. */
+  async #withPassword(refusal: ServerError): Promise<void> {
+    const password = await this.#askPassword!().catch(() => undefined);
+    if ((this.#state as ConnectionState) !== "connecting") return;
+    const standing = this.#standing;
+    if (password === undefined || !standing) {
+      const why = refusal.message.slice(refusal.code.length + 2);
+      return this.#finish(`sign-in refused: ${why}`, refusal);
+    }
+    this.#standing = { name: standing.name, device: standing.device, password };
+    this.#retryLater("the sign-in token was refused; signing in with the password");
   }
 
   #schedulePing(client: ParleyClient): void {

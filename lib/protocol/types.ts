@@ -28,6 +28,10 @@ export type Command =
   }
   /** Text mode's interactive sign-in: log in when the name exists, register when it does not. */
   | { type: "auth"; name: string; password: string; lang?: string; device?: string; cid?: string }
+  /** Signs a device in again with the resume token its last sign-in gave it: no password. */
+  | { type: "resume"; name: string; token: string; device: string; lang?: string; cid?: string }
+  /** Revokes the user's resume tokens and ends the connection (signing out). */
+  | { type: "logout"; cid?: string }
   | { type: "send"; to: string; text: string; cid?: string }
   | { type: "typing"; to: string; active: boolean; cid?: string }
   | { type: "lang"; lang: string; cid?: string }
@@ -212,6 +216,11 @@ export type ServerEvent =
     conversations?: ConversationInfo[];
     /** Whether this user sends read receipts. */
     receipts?: boolean;
+    /**
+     * A JSON sign-in with a device: the token that device resumes with instead of the password,
+     * and when it lapses unless used (milliseconds since the epoch).
+     */
+    resume?: { token: string; expiresAt: number };
     cid?: string;
   }
   | MessageEvent

@@ -11,12 +11,13 @@ import {
   optionalString,
   optionalText,
   requireCount,
+  requireDevice,
   requireRoomName,
   requireString,
   requireStringList,
   requireUserName,
 } from "./fields.ts";
-import { handleAuth, handleLang } from "./handlers/account.ts";
+import { handleAuth, handleLang, handleLogout, handleResume } from "./handlers/account.ts";
 import { handleAck, handleSend } from "./handlers/messaging.ts";
 import { handleTyping, handleWho } from "./handlers/presence.ts";
 import { handleSearchUsers, MAX_SEARCH_PAGE, SEARCH_PAGE } from "./handlers/search.ts";
@@ -80,6 +81,28 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
   login: { auth: "out", cost: SIGN_IN_COST, parse: credentials("login"), run: handleAuth },
   // text mode's bare-name sign-in: login, or register when the name is new
   auth: { auth: "out", cost: SIGN_IN_COST, parse: credentials("auth"), run: handleAuth },
+  // {"type":"resume","name":N,"token":T,"device":D,"lang"?:L}: a device's token, no password
+  resume: {
+    auth: "out",
+    // No slow hash to pay for: a reconnect storm of resumes is cheap; guesses are throttled.
+    cost: 1,
+    parse: (raw) => ({
+      type: "resume",
+      name: requireString(raw, "name", 64),
+      token: requireString(raw, "token", 128),
+      device: requireDevice(raw),
+      lang: optionalString(raw, "lang", 35),
+      cid: clientId(raw),
+    }),
+    run: handleResume,
+  },
+  // {"type":"logout"}: revokes the user's resume tokens and hangs up
+  logout: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => ({ type: "logout", cid: clientId(raw) }),
+    run: handleLogout,
+  },
   // {"type":"send","to":NAME|"all","text":T,"cid"?:C}
   send: {
     auth: "in",

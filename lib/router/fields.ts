@@ -157,6 +157,13 @@ export function optionalDevice(raw: RawCommand): string | undefined {
   return value;
 }
 
+/** A required `device` id, as {@linkcode optionalDevice} checks it. */
+export function requireDevice(raw: RawCommand): string {
+  const device = optionalDevice(raw);
+  if (device === undefined) throw new ParleyError("bad_argument", `"device" is required.`);
+  return device;
+}
+
 /** An optional `seq` (a whole number, 0 or more), undefined when absent. */
 export function optionalSeq(raw: RawCommand, field: string): number | undefined {
   const value = raw[field];

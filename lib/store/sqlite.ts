@@ -37,6 +37,7 @@ import {
   type DeviceRecord,
   type LogMessage,
   type NewLogMessage,
+  type ResumeTokenRecord,
   type RoomInvite,
   type RoomMember,
   type RoomRecord,
@@ -85,6 +86,15 @@ CREATE TABLE IF NOT EXISTS web_sessions (
   expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS web_sessions_by_expiry ON web_sessions (expires_at);
+CREATE TABLE IF NOT EXISTS resume_tokens (
+  user_key TEXT NOT NULL,
+  device TEXT NOT NULL,
+  token_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (user_key, device)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS resume_tokens_by_expiry ON resume_tokens (expires_at);
 CREATE TABLE IF NOT EXISTS translations (
   provider TEXT NOT NULL,
   target TEXT NOT NULL,
@@ -288,6 +298,18 @@ export class SqliteStore implements Store {
       ),
       deleteWebLogin: p("DELETE FROM web_sessions WHERE token_hash = ?"),
       pruneWebSessions: p("DELETE FROM web_sessions WHERE expires_at <= ?"),
+      putResumeToken: p(
+        "INSERT OR REPLACE INTO resume_tokens (user_key, device, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+      ),
+      getResumeToken: p(
+        "SELECT user_key, device, token_hash, created_at, expires_at FROM resume_tokens WHERE user_key = ? AND device = ? AND expires_at > ?",
+      ),
+      touchResumeToken: p(
+        "UPDATE resume_tokens SET expires_at = ? WHERE user_key = ? AND device = ? AND expires_at > ?",
+      ),
+      deleteResumeToken: p("DELETE FROM resume_tokens WHERE user_key = ? AND device = ?"),
+      deleteResumeTokens: p("DELETE FROM resume_tokens WHERE user_key = ?"),
+      pruneResumeTokens: p("DELETE FROM resume_tokens WHERE expires_at <= ?"),
       savepoint: p("SAVEPOINT parley_write"),
       release: p("RELEASE parley_write"),
       rollbackTo: p("ROLLBACK TO parley_write"),
@@ -1143,6 +1165,54 @@ export class SqliteStore implements Store {
   async deleteWebLogin(tokenHash: string): Promise<boolean> {
     await this.#open();
     return writing(() => Number(this.#q.deleteWebLogin.run(tokenHash).changes) > 0);
+  }
+
+  async saveResumeToken(record: ResumeTokenRecord): Promise<void> {
+    await this.#open();
+    writing(() => {
+      this.#q.pruneResumeTokens.run(Date.now());
+      this.#q.putResumeToken.run(
+        record.userKey,
+        record.device,
+        record.tokenHash,
+        record.createdAt,
+        record.expiresAt,
+      );
+    });
+  }
+
+  async getResumeToken(userKey: string, device: string): Promise<ResumeTokenRecord | undefined> {
+    await this.#open();
+    const row = this.#q.getResumeToken.get(userKey, device, Date.now()) as
+      | Record<string, string | number>
+      | undefined;
+    return row
+      ? {
+        userKey: String(row.user_key),
+        device: String(row.device),
+        tokenHash: String(row.token_hash),
+        createdAt: Number(row.created_at),
+        expiresAt: Number(row.expires_at),
+      }
+      : undefined;
+  }
+
+  async touchResumeToken(userKey: string, device: string, expiresAt: number): Promise<boolean> {
+    await this.#open();
+    return writing(() =>
+      Number(this.#q.touchResumeToken.run(expiresAt, userKey, device, Date.now()).changes) > 0
+    );
+  }
+
+  async deleteResumeTokens(userKey: string, device?: string): Promise<number> {
+    await this.#open();
+    return writing(() =>
+      Number(
+        (device === undefined
+          ? this.#q.deleteResumeTokens.run(userKey)
+          : this.#q.deleteResumeToken.run(userKey, device)).changes,
+      )
+    );
   }
 
   async getTranslations(

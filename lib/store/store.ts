@@ -77,6 +77,21 @@ export interface WebLoginRecord {
 }
 
 /**
+ * A JSON client's resume token (docs/security.md, "Resume tokens"): one per user and device,
+ * filed with the SHA-256 hash of the token only, like a {@link WebLoginRecord}.
+ */
+export interface ResumeTokenRecord {
+  userKey: string;
+  /** The device id the token was issued to; it resumes only that device. */
+  device: string;
+  /** Hex SHA-256 of the token. */
+  tokenHash: string;
+  createdAt: number;
+  /** Milliseconds since the epoch after which the token is void; moved on at each use. */
+  expiresAt: number;
+}
+
+/**
  * A message in the log: every private and room message is committed once, under a global `seq`
  * that only grows (the sync cursor and the history page key; never reused, also after pruning).
  */
@@ -236,6 +251,17 @@ export interface Store {
   getWebLogin(tokenHash: string): Promise<WebLoginRecord | undefined>;
   /** Ends a browser sign-in (logout); returns whether it existed. */
   deleteWebLogin(tokenHash: string): Promise<boolean>;
+  /**
+   * Saves the resume token of a user's device, replacing the one it had; also forgets tokens
+   * that have expired.
+   */
+  saveResumeToken(record: ResumeTokenRecord): Promise<void>;
+  /** The unexpired resume token of a user's device, or undefined. */
+  getResumeToken(userKey: string, device: string): Promise<ResumeTokenRecord | undefined>;
+  /** Moves the expiry of a device's token (a resume slides it); false when it is gone. */
+  touchResumeToken(userKey: string, device: string, expiresAt: number): Promise<boolean>;
+  /** Revokes the resume tokens of a user: of one device, or all. Returns how many there were. */
+  deleteResumeTokens(userKey: string, device?: string): Promise<number>;
   /**
    * Cached translations of `sources` by `provider` into `target`, in the same order; undefined
    * where there is none. Keys are keyed hashes (HMAC with the data key), never the text, and the

@@ -23,6 +23,9 @@ const WRITES: ReadonlySet<string> = new Set<keyof Store>([
   "setRole",
   "createWebLogin",
   "deleteWebLogin",
+  "saveResumeToken",
+  "touchResumeToken",
+  "deleteResumeTokens",
   "putTranslations",
   "check",
 ]);

@@ -1,5 +1,11 @@
 import { acceptLanguage } from "../../accounts/names.ts";
 import { signIn } from "../../accounts/sign_in.ts";
+import {
+  issueResumeToken,
+  type ResumeGrant,
+  resumeSignIn,
+  revokeResumeTokens,
+} from "../../accounts/resume_tokens.ts";
 import type { Command, ServerEvent } from "../../protocol/types.ts";
 import type { UserRecord } from "../../store/store.ts";
 import { deliverPending } from "../pending.ts";
@@ -28,7 +34,59 @@ export async function handleAuth(
     lang: cmd.lang,
     remoteAddr: session.conn.remoteAddr,
   });
-  await welcomeClient(router, session, { user, created, lang, device: cmd.device, cid: cmd.cid });
+  // A JSON client with a device signs in again with a token, not the password (text mode has no
+  // client to keep one).
+  const resume = cmd.device !== undefined && session.conn.dialect === "json"
+    ? await issueResumeToken(router, user.key, cmd.device)
+    : undefined;
+  await welcomeClient(router, session, {
+    user,
+    created,
+    lang,
+    device: cmd.device,
+    resume,
+    cid: cmd.cid,
+  });
+}
+
+/**
+ * {"type":"resume","name":N,"token":T,"device":D} — signs a device in again with the token its
+ * last password sign-in gave it: no password hash. The welcome repeats the token with its new
+ * expiry. A bad token is `bad_token` (the client asks for the password then).
+ */
+export async function handleResume(
+  router: Router,
+  session: ClientSession,
+  cmd: Extract<Command, { type: "resume" }>,
+): Promise<void> {
+  const { user, grant } = await resumeSignIn(router, {
+    name: cmd.name,
+    token: cmd.token,
+    device: cmd.device,
+    remoteAddr: session.conn.remoteAddr,
+  });
+  const lang = cmd.lang === undefined
+    ? undefined
+    : acceptLanguage(cmd.lang, router.translation.languages());
+  if (lang !== undefined && lang !== user.lang) await router.store.setLang(user.key, lang);
+  await welcomeClient(router, session, {
+    user,
+    lang,
+    device: cmd.device,
+    resume: grant,
+    cid: cmd.cid,
+  });
+}
+
+/**
+ * {"type":"logout"} — signs out: revokes every resume token of the user (each device then needs
+ * its password again) and ends the connection, as `quit` does.
+ */
+export async function handleLogout(router: Router, session: ClientSession): Promise<void> {
+  const user = session.user!;
+  const revoked = await revokeResumeTokens(router, user.key);
+  router.logger.info("signed out", { user: user.name, revoked });
+  session.close("you signed out");
 }
 
 /** What `welcomeClient` needs to know about a sign-in that already succeeded. */
@@ -40,6 +98,8 @@ export interface Welcome {
   lang?: string;
   /** The client's device id: it resumes at its cursor, with a catch-up. */
   device?: string;
+  /** The device's resume token, for the welcome (`resume`). */
+  resume?: ResumeGrant;
   cid?: string;
 }
 
@@ -51,7 +111,7 @@ export interface Welcome {
 export async function welcomeClient(
   router: Router,
   session: ClientSession,
-  { user, created = false, lang, device, cid }: Welcome,
+  { user, created = false, lang, device, resume, cid }: Welcome,
 ): Promise<void> {
   const key = user.key;
   if (session.closed) return;
@@ -94,6 +154,7 @@ export async function welcomeClient(
     online: router.online.size,
     translation: router.translation.provider,
     ...sync,
+    resume,
     cid,
   } as ServerEvent);
   if (session.device) {
