@@ -61,8 +61,7 @@ export class FrameSealer {
     // Scheduled when the batch starts and when it first turns urgent, not for every frame.
     if (!lazy && !this.#urgent) {
       this.#urgent = true;
-      if (this.#sealing || this.#out.writeBusy) this.#schedule();
-      else sealSoon(this);
+      if (this.#sealing || this.#out.writeBusy || !sealSoon(this)) this.#schedule();
     } else if (first) this.#schedule();
   }
 

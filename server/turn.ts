@@ -6,7 +6,11 @@
  * - **Nothing in flight** (no seal on its way, the socket not busy): the frame is sealed at the
  *   end of the current job (`sealSoon`, one microtask for every connection), so that what one job
  *   sends a connection (an answer and an event, or a fan-out's frame) is still one seal, but
- *   nobody waits for a timer. A quiet server delivers as soon as it has sealed.
+ *   nobody waits for a timer. A quiet server delivers as soon as it has sealed. Sealing at once
+ *   has a budget shared by every connection (`SEALS_PER_SEC`, about half a core of seals, with a
+ *   burst of `SEAL_BURST`): past it, frames wait for the turn as below. Without it, a steady
+ *   fan-out (every connection given a frame every few milliseconds) would seal each frame alone
+ *   and spend twice the CPU of batching, here and in every reader that opens them.
  * - **Something in flight**: frames wait for the end of a turn (`scheduleFlush`). Work that fans
  *   one message out to many connections runs as a chain of promise reactions; flushing on a timer
  *   lets that work finish first, so each connection seals and writes many frames at once. The
@@ -73,6 +77,12 @@ const lazyTurns = new Rounds((n) =>
   Math.min(LAZY_MAX_MS, Math.max(LAZY_MIN_MS, n * LAZY_MS_PER_FLUSH))
 );
 
+/** Seals a second at once (~25 µs each: half a core), and how many may go in one burst. */
+const SEALS_PER_SEC = 20_000;
+const SEAL_BURST = 5_000;
+let sealTokens = SEAL_BURST;
+let tokensAt = 0;
+
 /** Connections to flush at the end of the current job, and whether that microtask is queued. */
 let soon: Flushable[] = [];
 let soonQueued = false;
@@ -86,14 +96,21 @@ function runSoon(): void {
 
 /**
  * Flushes `target` at the end of the current job (a microtask), with everything pushed to it by
- * then: for a connection with nothing in flight. The caller calls it once per batch; a flush that
- * finds nothing to do is harmless.
+ * then: for a connection with nothing in flight. Returns false, and does nothing, when sealing
+ * at once is over its budget: the caller then waits for a turn (`scheduleFlush`). The caller
+ * calls it once per batch; a flush that finds nothing to do is harmless.
  */
-export function sealSoon(target: Flushable): void {
+export function sealSoon(target: Flushable): boolean {
+  const now = performance.now();
+  sealTokens = Math.min(SEAL_BURST, sealTokens + (now - tokensAt) * (SEALS_PER_SEC / 1000));
+  tokensAt = now;
+  if (sealTokens < 1) return false;
+  sealTokens--;
   soon.push(target);
-  if (soonQueued) return;
+  if (soonQueued) return true;
   soonQueued = true;
   queueMicrotask(runSoon);
+  return true;
 }
 
 /**

@@ -44,7 +44,7 @@ async function sealerPair(options: { busy?: () => boolean } = {}) {
       throw err;
     },
   });
-  return { sealer, lines, seals, opened: () => chain };
+  return { sealer, server, lines, seals, opened: () => chain };
 }
 
 const frame = (n: number) => JSON.stringify({ type: "presence", user: `u${n}`, state: "online" });
@@ -140,4 +140,17 @@ Deno.test("frame sealer: behind a busy socket, frames wait for the turn and go a
   await sealer.settled();
   await opened();
   assert.deepEqual(lines.map((l) => l.frames), [[frame(1), frame(2)]]);
+});
+
+Deno.test("frame sealer: sealing at once has a budget; past it, frames wait for the turn", async () => {
+  const { server, seals } = await sealerPair();
+  // Thousands of connections each given a frame in one job (one session stands for all of them).
+  const out = { sealedLine() {}, sealFailed() {} };
+  const sealers = Array.from({ length: 8000 }, () => new FrameSealer(server, out));
+  for (const s of sealers) s.push(frame(1));
+  await endOfJob();
+  // The burst is 5,000; the budget refills at 20 a millisecond while the loop runs.
+  assert.ok(seals.begun >= 4000 && seals.begun < 7000, `${seals.begun} sealed at once`);
+  await Promise.all(sealers.map((s) => s.settled()));
+  assert.equal(seals.begun, 8000, "the rest went at the end of the turn");
 });
