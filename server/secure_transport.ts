@@ -4,7 +4,7 @@
  * frames to the link (server/link.ts).
  */
 import type { SecureSession } from "../lib/crypto/mod.ts";
-import { scheduleFlush, scheduleLazyFlush, sealSoon } from "./turn.ts";
+import { quietMs, scheduleFlush, scheduleLazyFlush, sealBegins, sealSoon } from "./turn.ts";
 
 /** Plaintext bytes per sealed batch; clients accept up to `sealedLineLength(1 MiB)`. */
 const MAX_BATCH_BYTES = 1 << 20;
@@ -44,6 +44,8 @@ export class FrameSealer {
   #sealing = false;
   /** Whether the batch holds a frame that is not lazy. */
   #urgent = false;
+  /** When the last seal began (performance.now()). */
+  #lastSeal = -Infinity;
 
   constructor(session: SecureSession, out: SealedLines) {
     this.#session = session;
@@ -61,7 +63,11 @@ export class FrameSealer {
     // Scheduled when the batch starts and when it first turns urgent, not for every frame.
     if (!lazy && !this.#urgent) {
       this.#urgent = true;
-      if (this.#sealing || this.#out.writeBusy || !sealSoon(this)) this.#schedule();
+      // At once only when nothing is in flight and the connection was quiet for a turn.
+      if (
+        this.#sealing || this.#out.writeBusy || performance.now() - this.#lastSeal < quietMs()
+      ) this.#schedule();
+      else sealSoon(this);
     } else if (first) this.#schedule();
   }
 
@@ -83,6 +89,8 @@ export class FrameSealer {
     this.#batch = [];
     this.#urgent = false;
     this.#sealing = true;
+    this.#lastSeal = performance.now();
+    sealBegins(this.#lastSeal);
     this.#chain = (async () => {
       const batches = groups(frames);
       const sealed = await Promise.all(batches.map((g) => this.#session.sealFrames(g)));

@@ -6,11 +6,11 @@
  * - **Nothing in flight** (no seal on its way, the socket not busy): the frame is sealed at the
  *   end of the current job (`sealSoon`, one microtask for every connection), so that what one job
  *   sends a connection (an answer and an event, or a fan-out's frame) is still one seal, but
- *   nobody waits for a timer. A quiet server delivers as soon as it has sealed. Sealing at once
- *   has a budget shared by every connection (`SEALS_PER_SEC`, about half a core of seals, with a
- *   burst of `SEAL_BURST`): past it, frames wait for the turn as below. Without it, a steady
- *   fan-out (every connection given a frame every few milliseconds) would seal each frame alone
- *   and spend twice the CPU of batching, here and in every reader that opens them.
+ *   nobody waits for a timer. A quiet server delivers as soon as it has sealed. Only a connection
+ *   whose last seal is older than a turn (`quietMs`: what a turn would wait, from the seals of
+ *   the last 100 ms) seals at once: under a steady fan-out (every connection given a frame every
+ *   few milliseconds) sealing each frame alone doubled the CPU per delivery, here and in every
+ *   reader that opens them, so such connections keep batching per turn.
  * - **Something in flight**: frames wait for the end of a turn (`scheduleFlush`). Work that fans
  *   one message out to many connections runs as a chain of promise reactions; flushing on a timer
  *   lets that work finish first, so each connection seals and writes many frames at once. The
@@ -77,11 +77,29 @@ const lazyTurns = new Rounds((n) =>
   Math.min(LAZY_MAX_MS, Math.max(LAZY_MIN_MS, n * LAZY_MS_PER_FLUSH))
 );
 
-/** Seals a second at once (~25 µs each: half a core), and how many may go in one burst. */
-const SEALS_PER_SEC = 20_000;
-const SEAL_BURST = 5_000;
-let sealTokens = SEAL_BURST;
-let tokensAt = 0;
+/** Seals counted in the current window of `WINDOW_MS`, and in the one before. */
+const WINDOW_MS = 100;
+let windowStart = 0;
+let windowSeals = 0;
+let lastWindowSeals = 0;
+
+/** For a sealer: a seal begins now (`performance.now()`), at once or in a round; for `quietMs`. */
+export function sealBegins(now: number): void {
+  if (now - windowStart >= WINDOW_MS) {
+    lastWindowSeals = now - windowStart < 2 * WINDOW_MS ? windowSeals : 0;
+    windowStart = now;
+    windowSeals = 0;
+  }
+  windowSeals++;
+}
+
+/**
+ * How long a connection must have sealed nothing to seal at once: what a turn would wait if the
+ * seals of the last `WINDOW_MS` were one round (0.08 ms each, up to `MAX_DELAY_MS`).
+ */
+export function quietMs(): number {
+  return Math.min(MAX_DELAY_MS, Math.max(windowSeals, lastWindowSeals) * MS_PER_FLUSH);
+}
 
 /** Connections to flush at the end of the current job, and whether that microtask is queued. */
 let soon: Flushable[] = [];
@@ -96,21 +114,14 @@ function runSoon(): void {
 
 /**
  * Flushes `target` at the end of the current job (a microtask), with everything pushed to it by
- * then: for a connection with nothing in flight. Returns false, and does nothing, when sealing
- * at once is over its budget: the caller then waits for a turn (`scheduleFlush`). The caller
+ * then: for a connection with nothing in flight that has been quiet for `quietMs()`. The caller
  * calls it once per batch; a flush that finds nothing to do is harmless.
  */
-export function sealSoon(target: Flushable): boolean {
-  const now = performance.now();
-  sealTokens = Math.min(SEAL_BURST, sealTokens + (now - tokensAt) * (SEALS_PER_SEC / 1000));
-  tokensAt = now;
-  if (sealTokens < 1) return false;
-  sealTokens--;
+export function sealSoon(target: Flushable): void {
   soon.push(target);
-  if (soonQueued) return true;
+  if (soonQueued) return;
   soonQueued = true;
   queueMicrotask(runSoon);
-  return true;
 }
 
 /**
