@@ -14,6 +14,11 @@ export interface LineTransport {
    * per flush, since one flush may hold several lines at once.
    */
   writeLine(line: string, frames: number, first: boolean): void;
+  /**
+   * Whether a write is still on its way out (TCP: a write in flight or lines queued; WebSocket:
+   * bytes buffered). A sealer batches behind a busy socket instead of sealing at once.
+   */
+  readonly busy: boolean;
   /** Router frames the socket took, as of the last time the transport could tell (a lower bound). */
   readonly accepted: number;
   /** Router frames that left the server's own queues (written, or handed to the WebSocket). */

@@ -281,10 +281,16 @@ export class Link implements Connection, SealedLines {
 
   send(frame: string, lazy = false): number {
     const index = this.#sent++;
-    // In JSON mode every frame is sealed (in order, batched per turn) before it is written.
+    // In JSON mode every frame is sealed (in order; at once when nothing is in flight, else
+    // batched per turn) before it is written.
     if (this.#sealer) this.#sealer.push(frame, lazy);
     else this.#transport.writeLine(frame, 1, true);
     return index;
+  }
+
+  /** For the FrameSealer. */
+  get writeBusy(): boolean {
+    return this.#transport.busy;
   }
 
   /** For the FrameSealer. */

@@ -4,7 +4,7 @@
  * frames to the link (server/link.ts).
  */
 import type { SecureSession } from "../lib/crypto/mod.ts";
-import { scheduleFlush, scheduleLazyFlush } from "./turn.ts";
+import { quietMs, scheduleFlush, scheduleLazyFlush, sealBegins, sealSoon } from "./turn.ts";
 
 /** Plaintext bytes per sealed batch; clients accept up to `sealedLineLength(1 MiB)`. */
 const MAX_BATCH_BYTES = 1 << 20;
@@ -22,11 +22,18 @@ export interface SealedLines {
   sealedLine(line: string, frames: number, first: boolean): void;
   /** Sealing failed: the session cannot go on. */
   sealFailed(err: unknown): void;
+  /**
+   * Whether the socket is still writing what it was given: then frames wait for the end of the
+   * turn and go together, as they do behind a seal in flight. Absent: never busy.
+   */
+  readonly writeBusy?: boolean;
 }
 
 /**
- * Seals the frames one connection sends. Frames pushed in the same turn (see `turn.ts`) go out
- * as one sealed batch (`sealFrames`) to `out.sealedLine`.
+ * Seals the frames one connection sends, as a group commit (see `turn.ts`): with nothing in
+ * flight, a frame is sealed at the end of the current job; frames pushed while a seal is in
+ * flight or the socket is busy go out at the end of the turn as one sealed batch (`sealFrames`)
+ * to `out.sealedLine`.
  */
 export class FrameSealer {
   #session: SecureSession;
@@ -37,6 +44,8 @@ export class FrameSealer {
   #sealing = false;
   /** Whether the batch holds a frame that is not lazy. */
   #urgent = false;
+  /** When the last seal began (performance.now()). */
+  #lastSeal = -Infinity;
 
   constructor(session: SecureSession, out: SealedLines) {
     this.#session = session;
@@ -45,15 +54,20 @@ export class FrameSealer {
 
   /**
    * Queues one plaintext frame (a JSON object without newline). A `lazy` frame (presence) may
-   * wait for a later flush (`scheduleLazyFlush`); the others go at the end of this turn, and take
-   * whatever waits with them, in order.
+   * wait for a later flush (`scheduleLazyFlush`); the others go at the end of this job when
+   * nothing is in flight, else at the end of this turn, and take whatever waits with them, in
+   * order.
    */
   push(frame: string, lazy = false): void {
     const first = this.#batch.push(frame) === 1;
     // Scheduled when the batch starts and when it first turns urgent, not for every frame.
     if (!lazy && !this.#urgent) {
       this.#urgent = true;
-      this.#schedule();
+      // At once only when nothing is in flight and the connection was quiet for a turn.
+      if (
+        this.#sealing || this.#out.writeBusy || performance.now() - this.#lastSeal < quietMs()
+      ) this.#schedule();
+      else sealSoon(this);
     } else if (first) this.#schedule();
   }
 
@@ -75,6 +89,8 @@ export class FrameSealer {
     this.#batch = [];
     this.#urgent = false;
     this.#sealing = true;
+    this.#lastSeal = performance.now();
+    sealBegins(this.#lastSeal);
     this.#chain = (async () => {
       const batches = groups(frames);
       const sealed = await Promise.all(batches.map((g) => this.#session.sealFrames(g)));

@@ -1,14 +1,23 @@
 /**
- * End-of-turn flushing, shared by every connection. Work that fans one message out to many
- * connections runs as a chain of promise reactions; a connection that flushed on the next
- * microtask would seal and write once per message, and each seal is a WebCrypto call costing
- * ~20 µs (and as much again for the reader to open it). Flushing on a timer instead lets the
- * work in hand finish first, so each connection seals and writes many frames at once.
+ * When connections seal and write, shared by every connection. Each seal is a WebCrypto call
+ * costing ~20 µs (and as much again for the reader to open it), so a connection never has more
+ * than one in flight, and what it is sent meanwhile goes together in the next: a group commit.
  *
- * The wait adapts to the load: after a round that flushed few connections the next runs at the
- * next timer tick (~1 ms); after a round that flushed many, it waits about twice what that round
- * cost to seal, up to `MAX_DELAY_MS`, so sealing never takes more than about half the CPU and a
- * busy server trades a few milliseconds of latency for several frames per seal.
+ * - **Nothing in flight** (no seal on its way, the socket not busy): the frame is sealed at the
+ *   end of the current job (`sealSoon`, one microtask for every connection), so that what one job
+ *   sends a connection (an answer and an event, or a fan-out's frame) is still one seal, but
+ *   nobody waits for a timer. A quiet server delivers as soon as it has sealed. Only a connection
+ *   whose last seal is older than a turn (`quietMs`: what a turn would wait, from the seals of
+ *   the last 100 ms) seals at once: under a steady fan-out (every connection given a frame every
+ *   few milliseconds) sealing each frame alone doubled the CPU per delivery, here and in every
+ *   reader that opens them, so such connections keep batching per turn.
+ * - **Something in flight**: frames wait for the end of a turn (`scheduleFlush`). Work that fans
+ *   one message out to many connections runs as a chain of promise reactions; flushing on a timer
+ *   lets that work finish first, so each connection seals and writes many frames at once. The
+ *   wait adapts to the load: after a round that flushed few connections the next runs at the next
+ *   timer tick (~1 ms); after a round that flushed many, it waits about twice what that round cost
+ *   to seal, up to `MAX_DELAY_MS`, so sealing never takes more than about half the CPU and a busy
+ *   server trades a few milliseconds of latency for several frames per seal.
  *
  * Frames nobody waits on (presence, heartbeats: lib/router/lazy_events.ts) have rounds of their
  * own that wait longer, so that a burst of them (everyone signing in after a restart: n sign-ins
@@ -16,8 +25,7 @@
  * Their wait is about 200 µs per connection of the last lazy round, between `LAZY_MIN_MS` and
  * `LAZY_MAX_MS`: a round costs each connection ~30 µs of CPU (seal, encode, write), so lazy
  * rounds take at most about 15% of a core however many are online. Up to 5,000 connections that is
- * within a second; at 10,000, two. Any frame that is not lazy takes the lazy ones with it at the
- * end of its own turn.
+ * within a second; at 10,000, two. Any frame that is not lazy takes the lazy ones with it.
  */
 
 /** Milliseconds a round of `n` flushes is assumed to cost, times two. */
@@ -68,6 +76,53 @@ const turns = new Rounds((n) => Math.min(MAX_DELAY_MS, n * MS_PER_FLUSH));
 const lazyTurns = new Rounds((n) =>
   Math.min(LAZY_MAX_MS, Math.max(LAZY_MIN_MS, n * LAZY_MS_PER_FLUSH))
 );
+
+/** Seals counted in the current window of `WINDOW_MS`, and in the one before. */
+const WINDOW_MS = 100;
+let windowStart = 0;
+let windowSeals = 0;
+let lastWindowSeals = 0;
+
+/** For a sealer: a seal begins now (`performance.now()`), at once or in a round; for `quietMs`. */
+export function sealBegins(now: number): void {
+  if (now - windowStart >= WINDOW_MS) {
+    lastWindowSeals = now - windowStart < 2 * WINDOW_MS ? windowSeals : 0;
+    windowStart = now;
+    windowSeals = 0;
+  }
+  windowSeals++;
+}
+
+/**
+ * How long a connection must have sealed nothing to seal at once: what a turn would wait if the
+ * seals of the last `WINDOW_MS` were one round (0.08 ms each, up to `MAX_DELAY_MS`).
+ */
+export function quietMs(): number {
+  return Math.min(MAX_DELAY_MS, Math.max(windowSeals, lastWindowSeals) * MS_PER_FLUSH);
+}
+
+/** Connections to flush at the end of the current job, and whether that microtask is queued. */
+let soon: Flushable[] = [];
+let soonQueued = false;
+
+function runSoon(): void {
+  const due = soon;
+  soon = [];
+  soonQueued = false;
+  for (const target of due) target.flush();
+}
+
+/**
+ * Flushes `target` at the end of the current job (a microtask), with everything pushed to it by
+ * then: for a connection with nothing in flight that has been quiet for `quietMs()`. The caller
+ * calls it once per batch; a flush that finds nothing to do is harmless.
+ */
+export function sealSoon(target: Flushable): void {
+  soon.push(target);
+  if (soonQueued) return;
+  soonQueued = true;
+  queueMicrotask(runSoon);
+}
 
 /**
  * Flushes `target` once, after the work of the current turn, in a round with every other

@@ -171,6 +171,10 @@ export class WsConnection implements LineTransport, Watched {
     return this.#handedOver;
   }
 
+  get busy(): boolean {
+    return this.#socket.bufferedAmount > 0;
+  }
+
   /**
    * Frames the socket took, as of the last time its buffer was empty (a lower bound, and free to
    * keep). Frozen once the reader is judged too slow: what was waiting then was not taken. The

@@ -1,7 +1,9 @@
 /**
- * server/secure_transport.ts FrameSealer with server/turn.ts: frames of one turn go out as one
- * sealed batch; lazy frames (presence, heartbeats) wait for company (with few connections, about
- * a tenth of a second), but never lose their place.
+ * server/secure_transport.ts FrameSealer with server/turn.ts: a group commit. With nothing in
+ * flight a frame is sealed at the end of the job that pushed it (with whatever that job pushed);
+ * frames pushed while a seal is in flight or the socket is busy go out together in one sealed
+ * batch; lazy frames (presence, heartbeats) wait for company (with few connections, about a tenth
+ * of a second), but never lose their place.
  */
 import assert from "node:assert/strict";
 import {
@@ -14,14 +16,24 @@ import {
 import { FrameSealer } from "../server/secure_transport.ts";
 import { sleep } from "./helpers.ts";
 
-async function sealerPair() {
+async function sealerPair(options: { busy?: () => boolean } = {}) {
   const identity = await identityFromSeed(generateIdentitySeed());
   const hs = await clientHandshake({ verifyIdentity: () => true });
   const { reply, session: server } = await serverHandshake(identity, hs.hello);
   const client: SecureSession = await hs.finish(reply);
   const lines: { at: number; frames: string[] }[] = [];
   let chain = Promise.resolve();
+  // Counts the seals begun, as they begin: whether a frame waited for a timer shows here.
+  const seals = { begun: 0 };
+  const sealFrames = server.sealFrames.bind(server);
+  server.sealFrames = (frames: string[]) => {
+    seals.begun++;
+    return sealFrames(frames);
+  };
   const sealer = new FrameSealer(server, {
+    get writeBusy() {
+      return options.busy?.() ?? false;
+    },
     sealedLine(line) {
       const at = performance.now();
       chain = chain.then(async () =>
@@ -32,7 +44,7 @@ async function sealerPair() {
       throw err;
     },
   });
-  return { sealer, lines, opened: () => chain };
+  return { sealer, server, lines, seals, opened: () => chain };
 }
 
 const frame = (n: number) => JSON.stringify({ type: "presence", user: `u${n}`, state: "online" });
@@ -82,4 +94,71 @@ Deno.test("frame sealer: settled() sends lazy frames at once", async () => {
   await sealer.settled();
   await opened();
   assert.deepEqual(lines.map((l) => l.frames), [[frame(1)]]);
+});
+
+/** Lets the microtasks queued so far (and those they queue) run, but no timer. */
+async function endOfJob(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
+Deno.test("frame sealer: with nothing in flight, a frame is sealed at the end of its job, not of a turn", async () => {
+  const { sealer, lines, seals, opened } = await sealerPair();
+  sealer.push(frame(1));
+  sealer.push(frame(2)); // the same job: the same seal
+  assert.equal(seals.begun, 0, "not sealed inside the job that pushed it");
+  await endOfJob();
+  assert.equal(seals.begun, 1, "sealed before any timer ran");
+  await sealer.settled();
+  await opened();
+  assert.deepEqual(lines.map((l) => l.frames), [[frame(1), frame(2)]]);
+});
+
+Deno.test("frame sealer: frames pushed while a seal is in flight go together in the next", async () => {
+  const { sealer, lines, seals, opened } = await sealerPair();
+  sealer.push(frame(1));
+  // Right after the seal began (a seal may finish within a few microtasks).
+  for (let i = 0; i < 10 && seals.begun === 0; i++) await Promise.resolve();
+  assert.equal(seals.begun, 1, "sealed before any timer ran");
+  sealer.push(frame(2));
+  sealer.push(frame(3), true);
+  sealer.push(frame(4));
+  assert.equal(seals.begun, 1, "the others wait for the seal in flight");
+  await sealer.settled();
+  await opened();
+  assert.deepEqual(lines.map((l) => l.frames), [[frame(1)], [frame(2), frame(3), frame(4)]]);
+});
+
+Deno.test("frame sealer: behind a busy socket, frames wait for the turn and go as one batch", async () => {
+  let busy = true;
+  const { sealer, lines, seals, opened } = await sealerPair({ busy: () => busy });
+  sealer.push(frame(1));
+  await endOfJob();
+  sealer.push(frame(2));
+  await endOfJob();
+  assert.equal(seals.begun, 0, "nothing sealed at once while the socket is busy");
+  busy = false;
+  await sealer.settled();
+  await opened();
+  assert.deepEqual(lines.map((l) => l.frames), [[frame(1), frame(2)]]);
+});
+
+Deno.test("frame sealer: a connection that sealed within a turn waits for the turn", async () => {
+  const { server, seals } = await sealerPair();
+  // A fan-out to a thousand connections (one session stands for all of them): each seals at
+  // once, and a thousand seals make a turn of 80 ms.
+  const out = { sealedLine() {}, sealFailed() {} };
+  const sealers = Array.from({ length: 1000 }, () => new FrameSealer(server, out));
+  const t0 = performance.now();
+  for (const s of sealers) s.push(frame(1));
+  await endOfJob();
+  assert.equal(seals.begun, 1000, "quiet connections seal at once");
+  await Promise.all(sealers.map((s) => s.settled()));
+  const soon = performance.now() - t0 < 60; // a loaded machine may take longer than the turn
+  // The next frames come while the first ones are fresh: they wait for the turn, together.
+  for (const s of sealers) s.push(frame(2));
+  for (const s of sealers) s.push(frame(3));
+  await endOfJob();
+  if (soon) assert.equal(seals.begun, 1000, "connections that just sealed wait for the turn");
+  await Promise.all(sealers.map((s) => s.settled()));
+  assert.equal(seals.begun, 2000, "frames 2 and 3 went in one seal per connection");
 });

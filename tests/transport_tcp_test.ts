@@ -1,5 +1,7 @@
 /** The transport suite (tests/transport_conformance.ts) over TCP JSON mode. */
+import assert from "node:assert/strict";
 import { TcpLineChannel } from "../lib/client/mod.ts";
+import { encodeLine } from "../server/tcp_connection.ts";
 import { runTransportSuite } from "./transport_conformance.ts";
 
 runTransportSuite({
@@ -41,4 +43,15 @@ runTransportSuite({
       close: () => conn.close(),
     };
   },
+});
+
+Deno.test("tcp: a line handed to reader after reader is encoded once, and each line right", () => {
+  const line = "[#lobby] ana: héllo";
+  const first = encodeLine(line);
+  // A fan-out writes the same string to every text-mode reader: the same bytes, not a copy each.
+  assert.equal(encodeLine(line), first);
+  assert.deepEqual(first, new TextEncoder().encode(line + "\n"));
+  const other = encodeLine("[#lobby] bo: 日本");
+  assert.deepEqual(other, new TextEncoder().encode("[#lobby] bo: 日本\n"));
+  assert.deepEqual(encodeLine(line), first, "an earlier line again is encoded again, right");
 });
