@@ -16,6 +16,7 @@
  * Standalone: no server, no baseline. Each query is run one at a time (its latency alone).
  */
 import { parseArgs } from "node:util";
+import { wholeFlag } from "./whole_flag.ts";
 import { DataKey, generateDataKeyBytes } from "../lib/crypto/mod.ts";
 import { type NewLogMessage, privateConv, roomConv, SqliteStore } from "../lib/store/mod.ts";
 
@@ -50,13 +51,7 @@ function parseOptions(args: string[]): Options | "help" {
     },
   });
   if (f.help) return "help";
-  const whole = (name: string, text: string, min = 1) => {
-    const n = Number(text);
-    if (!Number.isSafeInteger(n) || n < min) {
-      throw new RangeError(`--${name} must be a whole number ≥ ${min}; it is '${text}'.`);
-    }
-    return n;
-  };
+  const whole = wholeFlag;
   const users = whole("users", f.users, 2);
   return {
     messages: whole("messages", f.messages),

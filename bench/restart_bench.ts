@@ -16,6 +16,7 @@
  * clients run in this process.
  */
 import { parseArgs } from "node:util";
+import { wholeFlag } from "./whole_flag.ts";
 import { type ParleyClient, ReconnectingClient, TcpChannel } from "../lib/client/mod.ts";
 import type { Welcome } from "../lib/client/client.ts";
 import { pinFingerprint } from "../lib/crypto/mod.ts";
@@ -56,13 +57,7 @@ function parseOptions(args: string[]): Options | "help" {
     },
   });
   if (f.help) return "help";
-  const whole = (name: string, text: string, min = 1) => {
-    const n = Number(text);
-    if (!Number.isSafeInteger(n) || n < min) {
-      throw new RangeError(`--${name} must be a whole number ≥ ${min}; it is '${text}'.`);
-    }
-    return n;
-  };
+  const whole = wholeFlag;
   const clients = whole("clients", f.clients, 2);
   return {
     clients,
