@@ -7,6 +7,7 @@ import type { Welcome } from "../lib/client/client.ts";
 import type { SeqMessage } from "../lib/client/events.ts";
 import { parseChatLine, typingTarget } from "../lib/client/terminal/commands.ts";
 import { Formatter } from "../lib/client/terminal/format.ts";
+import { ReceiptLines } from "../lib/client/terminal/receipts.ts";
 import { ChatView } from "../lib/client/terminal/view.ts";
 import { PASSWORD, withServer } from "./helpers.ts";
 import { welcomeEvent } from "./fixtures.ts";
@@ -533,4 +534,18 @@ Deno.test("ChatView says who is typing in which room", () => {
   view.show({ type: "presence", user: "bob", state: "typing", to: "alice" });
   assert.deepEqual(term.take(), ["* bob is typing…"]);
   view.close();
+});
+
+Deno.test("ReceiptLines: a receipt that comes before its message's sent is shown once the sent is", () => {
+  const said: string[] = [];
+  const lines = new ReceiptLines((text, _ts, withName) => said.push(`${withName}: ${text}`));
+  // Both came in one batch; the send's caller heard of its `sent` a microtask later.
+  lines.receipt({ type: "receipt", with: "bob", id: "m7", seq: 7, state: "read" });
+  assert.deepEqual(said, []);
+  lines.sent("bob", 7, 1000, "m7");
+  assert.deepEqual(said, ["bob: read"]);
+  // Shown once.
+  lines.receipt({ type: "receipt", with: "bob", id: "m7", seq: 7, state: "read" });
+  assert.deepEqual(said, ["bob: read"]);
+  lines.close();
 });

@@ -2,6 +2,9 @@ import { conversationKey, isRoom, type SyncEvent } from "../events.ts";
 
 type Receipt = Extract<SyncEvent, { type: "receipt" }>;
 
+/** Receipts kept per conversation while their message's `sent` is awaited. */
+const MAX_EARLY = 4;
+
 /** How long room read counts gather before one line says where they stand. */
 const ROOM_RECEIPT_MS = 2000;
 
@@ -25,6 +28,11 @@ interface Last {
  */
 export class ReceiptLines {
   #last = new Map<string, Last>();
+  /**
+   * Receipts that came before the `sent` of their message was handled (both can arrive in one
+   * batch, and the send's caller hears of it a microtask later): the newest per conversation.
+   */
+  #early = new Map<string, Receipt[]>();
   #say: (text: string, ts: number, withName: string) => void;
   #roomTimers = new Map<string, ReturnType<typeof setTimeout>>();
 
@@ -43,13 +51,22 @@ export class ReceiptLines {
     const last = this.#last.get(key);
     if (last && last.seq >= seq) return;
     this.#last.set(key, { seq, id, ts, stored, delivered: false, read: false, readers: 0 });
+    const early = this.#early.get(key);
+    this.#early.delete(key);
+    for (const e of early ?? []) this.receipt(e);
   }
 
   /** A `receipt` from the server. */
   receipt(e: Receipt): void {
     const key = conversationKey(e.with);
     const last = this.#last.get(key);
-    if (!last || (e.seq !== last.seq && (e.id === undefined || e.id !== last.id))) return;
+    if (!last || e.seq > last.seq) {
+      // Perhaps of a message whose `sent` is still on its way to `sent()`: kept for it.
+      const early = this.#early.get(key) ?? [];
+      this.#early.set(key, [...early.filter((r) => r.seq === e.seq), e].slice(-MAX_EARLY));
+      return;
+    }
+    if (e.seq !== last.seq && (e.id === undefined || e.id !== last.id)) return;
     if (isRoom(key)) {
       if (e.readers === undefined || e.readers <= last.readers) return;
       last.readers = e.readers;
