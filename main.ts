@@ -266,6 +266,7 @@ function buildRouter(settings: Settings, store: SqliteStore): Router {
     },
     // Only tests and the bench lower this, to keep hundreds of registrations fast.
     kdfIterations: settings.kdfIterations,
+    iceServers: config.iceServers,
     translator: createTranslator({
       provider: config.translateProvider,
       url: config.translateUrl,

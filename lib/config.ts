@@ -8,6 +8,8 @@ import { DEFAULT_LIMITS, type Limits } from "./router/options.ts";
 export const DEFAULT_HISTORY_DAYS = 365;
 import { DEFAULT_TRANSLATE_TIMEOUT_MS } from "./translate/service.ts";
 import { PROVIDER_NAMES, type ProviderName } from "./translate/translator.ts";
+import { IceServerError, parseIceServers } from "./ice_servers.ts";
+import type { IceServer } from "./protocol/types.ts";
 
 /**
  * Everything the server can be told at start-up. Defaults are not written here: each comes from
@@ -62,6 +64,8 @@ export interface Config {
   slowReaderTimeout: number;
   /** Days private and room messages are kept (0: for ever). */
   historyDays: number;
+  /** STUN/TURN servers the browsers use for calls (docs/calls.md); none: host candidates only. */
+  iceServers?: IceServer[];
 }
 
 interface Option {
@@ -351,6 +355,22 @@ export const OPTIONS: Option[] = [
       return n;
     },
     key: "historyDays",
+  },
+  {
+    flag: "ice-servers",
+    env: "PARLEY_ICE_SERVERS",
+    default: undefined,
+    help: "STUN/TURN servers for calls: stun:host:3478,turn:USER:CREDENTIAL@host:3478 " +
+      "(or JSON; see docs/calls.md); set TURN credentials in the environment",
+    parse: (v, name) => {
+      try {
+        return parseIceServers(v);
+      } catch (err) {
+        if (err instanceof IceServerError) throw new ConfigError(`${name} ${err.message}`);
+        throw err;
+      }
+    },
+    key: "iceServers",
   },
 ];
 

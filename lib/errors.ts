@@ -31,6 +31,12 @@ export const ERROR_CODES = {
   connecting_too_fast: "Too many new connections from your address; wait a little.",
   too_slow: "The connection did not read what the server sent, and was closed.",
   storage_full: "Not stored: the server's disk is full; try again later.",
+  user_offline: "That user is offline: calls reach only people online.",
+  call_self: "You cannot call yourself.",
+  in_call: "You are in a call already: hang up first.",
+  calls_unavailable: "Calls are not possible there: a browser takes them.",
+  no_such_call: "There is no such call: it has ended, or is not yours.",
+  call_state: "The call is not in a state for that.",
   internal: "Something went wrong on the server.",
 } as const;
 

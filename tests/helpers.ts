@@ -2,6 +2,7 @@
  * Test fixtures: a real server on port 0 (in this process, or as a child process for crash
  * tests), real clients over TCP, and a throwaway data directory.
  */
+import type { IceServer } from "../lib/protocol/types.ts";
 import type { BreakerOptions } from "../lib/translate/breaker.ts";
 import type { Translator } from "../lib/translate/translator.ts";
 import { connectTcp, type ParleyClient } from "../lib/client/mod.ts";
@@ -80,6 +81,8 @@ export async function startServer(
     breaker?: Omit<BreakerOptions, "onChange">;
     /** PBKDF2 iterations of new password hashes. @default TEST_KDF_ITERATIONS */
     kdfIterations?: number;
+    /** STUN/TURN servers for calls (`--ice-servers`). */
+    iceServers?: IceServer[];
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "parley-test-" });
@@ -99,6 +102,7 @@ export async function startServer(
     translator: options.translator,
     translateTimeoutMs: options.translateTimeoutMs,
     breaker: options.breaker,
+    iceServers: options.iceServers,
   });
   const tcp = serveTcp({
     hostname: "127.0.0.1",

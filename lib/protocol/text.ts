@@ -294,6 +294,13 @@ function describeEvent(
     case "read":
     case "conversations":
     case "heartbeat": // JSON mode only
+    // Calls are for sessions that said they take them (`calls`), never text mode: a text
+    // session that is called is told so in an `info` line.
+    case "calls":
+    case "call":
+    case "call_offer":
+    case "call_answer":
+    case "call_ice":
       return undefined;
     case "pong":
       return "* pong";

@@ -70,7 +70,70 @@ export type Command =
   | { type: "kick"; room: string; user: string; cid?: string }
   /** Hands the room's ownership to `user`, a member. */
   | { type: "owner"; room: string; user: string; cid?: string }
-  | { type: "members"; room: string; cid?: string };
+  | { type: "members"; room: string; cid?: string }
+  /** This session can take calls (a WebRTC client): it is rung, and told the ICE servers. */
+  | { type: "calls"; on: boolean; cid?: string }
+  /** Rings `to` on every session of theirs that takes calls (docs/protocol.md, "Calls"). */
+  | { type: "call_ring"; to: string; media: CallMedia; cid?: string }
+  | { type: "call_accept"; call: string; cid?: string }
+  | { type: "call_decline"; call: string; cid?: string }
+  /** Cancels a call still ringing, or ends one in progress. */
+  | { type: "call_hangup"; call: string; cid?: string }
+  /** WebRTC session descriptions and ICE candidates, relayed to the other party's session. */
+  | { type: "call_offer"; call: string; sdp: string; cid?: string }
+  | { type: "call_answer"; call: string; sdp: string; cid?: string }
+  | { type: "call_ice"; call: string; candidate: IceCandidate; cid?: string };
+
+/** What a call carries: voice only, or voice and video. */
+export type CallMedia = "audio" | "video";
+
+/** One ICE candidate as `RTCIceCandidate.toJSON()` gives it; `candidate` "" ends the list. */
+export interface IceCandidate {
+  candidate: string;
+  sdpMid: string | null;
+  sdpMLineIndex: number | null;
+  usernameFragment?: string;
+}
+
+/** A STUN or TURN server as the browser's `RTCPeerConnection` takes it (`--ice-servers`). */
+export interface IceServer {
+  urls: string[];
+  username?: string;
+  credential?: string;
+}
+
+/**
+ * Where a call is, as `call` events tell it: `ringing` (yours, outgoing), `incoming` (someone
+ * rings you), `accepted` (media may flow: the caller sends the offer), `ended`.
+ */
+export type CallState = "ringing" | "incoming" | "accepted" | "ended";
+
+/**
+ * Why a call ended: `declined` by the callee, `cancelled` by the caller before an answer,
+ * `timeout` (nobody answered), `busy` (the callee is in another call), `hangup` (after an
+ * answer), `disconnected` (a party's connection went), `answered_elsewhere` (another device of
+ * the callee took it), `unreachable` (every ringing device of the callee went away).
+ */
+export type CallEndReason =
+  | "declined"
+  | "cancelled"
+  | "timeout"
+  | "busy"
+  | "hangup"
+  | "disconnected"
+  | "answered_elsewhere"
+  | "unreachable";
+
+/** How a call went, as its entry in the conversation keeps it. */
+export type CallOutcome = "missed" | "declined" | "ended";
+
+/** The entry a call leaves in its conversation's log (a message with `call`). */
+export interface CallEntry {
+  media: CallMedia;
+  outcome: CallOutcome;
+  /** Seconds it lasted once answered (`ended` only). */
+  duration?: number;
+}
 
 export type CommandType = Command["type"];
 
@@ -113,6 +176,11 @@ export interface MessageEvent {
    * translated: `text` is then the original, and this says why.
    */
   untranslated?: UntranslatedReason;
+  /**
+   * Present on the entry a call leaves (the sender is the caller): how it went. `text` then
+   * says the same in words, for clients that do not know calls.
+   */
+  call?: CallEntry;
 }
 
 /** The sender's own words, carried with every translated delivery. */
@@ -353,7 +421,27 @@ export type ServerEvent =
   /** The answer to `rooms`: one page, by name; `next` asks for the page after it. */
   | { type: "rooms"; rooms: RoomListing[]; next?: string; cid?: string }
   /** The answer to `members`: the room's members, owner first, then by name. */
-  | { type: "members"; room: string; members: RoomMemberStatus[]; cid?: string };
+  | { type: "members"; room: string; members: RoomMemberStatus[]; cid?: string }
+  /** The answer to `calls`: whether this session takes calls, and the ICE servers to use. */
+  | { type: "calls"; on: boolean; iceServers: IceServer[]; ringSeconds: number; cid?: string }
+  /**
+   * A call's state changed (see {@linkcode CallState}); `with` is the other party, `reason` and
+   * `duration` (seconds since the answer) come with `ended`.
+   */
+  | {
+    type: "call";
+    call: string;
+    with: string;
+    media: CallMedia;
+    state: CallState;
+    reason?: CallEndReason;
+    duration?: number;
+    cid?: string;
+  }
+  /** The other party's session description or ICE candidate, relayed. */
+  | { type: "call_offer"; call: string; sdp: string }
+  | { type: "call_answer"; call: string; sdp: string }
+  | { type: "call_ice"; call: string; candidate: IceCandidate };
 
 export type ServerEventType = ServerEvent["type"];
 

@@ -34,6 +34,7 @@ export async function logMessagesFor(
         to: m.to,
         text: m.text,
         ts: m.ts,
+        ...(m.call === undefined ? {} : { call: m.call }),
         ...extra,
       },
       outcomes[i],

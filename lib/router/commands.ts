@@ -37,6 +37,15 @@ import {
 import { handleHistory, HISTORY_PAGE, MAX_HISTORY_PAGE } from "./history.ts";
 import { handleConversations, handleRead, handleReceipts } from "./receipts.ts";
 import { handleHelp, handleOriginals, handlePing, handleQuit } from "./handlers/misc.ts";
+import {
+  handleAccept,
+  handleCalls,
+  handleDecline,
+  handleHangup,
+  handleRing,
+  handleSignal,
+} from "./handlers/calls.ts";
+import { requireCallId, requireCandidate, requireMedia, requireSdp } from "./call_fields.ts";
 import type { Router } from "./router.ts";
 import type { ClientSession } from "./client_session.ts";
 
@@ -70,6 +79,21 @@ const credentials = <T extends "register" | "login" | "auth">(type: T) => (raw: 
     device: optionalDevice(raw),
     cid: clientId(raw),
   }) as Extract<Command, { type: T }>;
+
+/** A call frame that names only its call: accept, decline, hang up. */
+const callAction =
+  <T extends "call_accept" | "call_decline" | "call_hangup">(type: T) => (raw: RawCommand) =>
+    ({ type, call: requireCallId(raw), cid: clientId(raw) }) as Extract<
+      Command,
+      { type: T }
+    >;
+
+/** An offer or an answer: the call and its session description. */
+const callDescription = <T extends "call_offer" | "call_answer">(type: T) => (raw: RawCommand) =>
+  ({ type, call: requireCallId(raw), sdp: requireSdp(raw), cid: clientId(raw) }) as Extract<
+    Command,
+    { type: T }
+  >;
 
 // Signing in costs more than chatting: each attempt burns a slow key derivation.
 const SIGN_IN_COST = 5;
@@ -310,6 +334,46 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
     cost: 1,
     parse: (raw) => ({ type: "members", room: requireRoomName(raw), cid: clientId(raw) }),
     run: handleMembers,
+  },
+  // {"type":"calls","on":BOOL}: this session takes calls (docs/protocol.md, "Calls")
+  calls: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => ({ type: "calls", on: optionalBoolean(raw, "on", true), cid: clientId(raw) }),
+    run: handleCalls,
+  },
+  // {"type":"call_ring","to":NAME,"media":"audio"|"video"}: each ring may leave a missed call
+  // in the callee's conversation, so ringing costs more than a message.
+  call_ring: {
+    auth: "in",
+    cost: 3,
+    parse: (raw) => ({
+      type: "call_ring",
+      to: requireUserName(raw, "to"),
+      media: requireMedia(raw),
+      cid: clientId(raw),
+    }),
+    run: handleRing,
+  },
+  // {"type":"call_accept"|"call_decline"|"call_hangup","call":ID}
+  call_accept: { auth: "in", cost: 1, parse: callAction("call_accept"), run: handleAccept },
+  call_decline: { auth: "in", cost: 1, parse: callAction("call_decline"), run: handleDecline },
+  call_hangup: { auth: "in", cost: 1, parse: callAction("call_hangup"), run: handleHangup },
+  // {"type":"call_offer"|"call_answer","call":ID,"sdp":SDP}
+  call_offer: { auth: "in", cost: 1, parse: callDescription("call_offer"), run: handleSignal },
+  call_answer: { auth: "in", cost: 1, parse: callDescription("call_answer"), run: handleSignal },
+  // {"type":"call_ice","call":ID,"candidate":{"candidate":C,"sdpMid":M,"sdpMLineIndex":N}}:
+  // a browser trickles a dozen or so at the start of a call.
+  call_ice: {
+    auth: "in",
+    cost: 0.25,
+    parse: (raw) => ({
+      type: "call_ice",
+      call: requireCallId(raw),
+      candidate: requireCandidate(raw),
+      cid: clientId(raw),
+    }),
+    run: handleSignal,
   },
 };
 

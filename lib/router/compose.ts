@@ -8,6 +8,7 @@ import { createSignInThrottle } from "../accounts/throttle.ts";
 import { DEFAULT_ITERATIONS } from "../accounts/password.ts";
 import type { Logger } from "../log.ts";
 import { MetricsRegistry, registerProcessMetrics } from "../metrics/mod.ts";
+import type { IceServer } from "../protocol/types.ts";
 import type { Store } from "../store/store.ts";
 import { timedStore } from "../store/timed.ts";
 import { cachedUserList } from "../store/user_list_cache.ts";
@@ -40,6 +41,8 @@ export interface RouterSetup {
   translateTimeoutMs?: number;
   /** The translation circuit breaker's settings. */
   breaker?: Omit<BreakerOptions, "onChange">;
+  /** STUN/TURN servers for calls (`--ice-servers`). @default none: host candidates only */
+  iceServers?: IceServer[];
 }
 
 /**
@@ -92,6 +95,7 @@ export function composeRouterOptions(setup: RouterSetup): RouterOptions {
       breaker: setup.breaker,
     }),
     textOriginals: setup.textOriginals ?? true,
+    iceServers: setup.iceServers ?? [],
   };
 }
 

@@ -1,6 +1,7 @@
 import type { LoginThrottle } from "../accounts/throttle.ts";
 import type { Logger } from "../log.ts";
 import type { MetricsRegistry } from "../metrics/mod.ts";
+import type { IceServer } from "../protocol/types.ts";
 import type { Store } from "../store/store.ts";
 import type { StoreWriteHealth } from "../store/write_health.ts";
 import type { TranslationService } from "../translate/service.ts";
@@ -47,6 +48,8 @@ export interface Limits {
    * connection all the same. Set by the server to what its transports wait at most. @default 3000
    */
   lazyWaitMs: number;
+  /** A call nobody answers stops ringing after this long, and is a missed call. @default 45000 */
+  callRingMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -64,6 +67,7 @@ export const DEFAULT_LIMITS: Limits = {
   slowReaderMs: 5_000,
   restAfterMs: 10_000,
   lazyWaitMs: 3_000,
+  callRingMs: 45_000,
 };
 
 /** A router's parts, made by `composeRouterOptions` (lib/router/compose.ts). */
@@ -93,4 +97,6 @@ export interface RouterOptions {
   throttle: LoginThrottle;
   /** Whether text mode shows the original after a translation, until `/originals`. */
   textOriginals: boolean;
+  /** STUN/TURN servers sessions that take calls are told to use (`--ice-servers`). */
+  iceServers?: IceServer[];
 }

@@ -20,6 +20,7 @@ import type { LimitCounters } from "./limit_counters.ts";
 import { ListenerStates } from "./listeners.ts";
 import { type ReaderWatch, WatchTick } from "./reader_watch.ts";
 import type { StoreWriteHealth } from "../store/write_health.ts";
+import { Calls } from "./calls.ts";
 
 /** Online users listed by `who` and `welcome`; the `online` count covers the rest. */
 export const MAX_LISTED_ONLINE = 1000;
@@ -65,6 +66,8 @@ export class Router {
   readonly recentClientIds = new RecentClientIds(50_000);
   /** Acknowledges what sessions without a device were given live (see `LiveAcks`). */
   readonly liveAcks = new LiveAcks(this);
+  /** Calls in progress, and which sessions take them. */
+  readonly calls: Calls;
   readonly stats: RouterStats = {
     connections: 0,
     signIns: 0,
@@ -107,6 +110,7 @@ export class Router {
     this.#watchTick = new WatchTick(this.limits, () => this.#openWatches(), () => {
       this.stats.rests++;
     });
+    this.calls = new Calls(this, options.iceServers ?? []);
     this.typing = new TypingTracker(this.limits.typingTtlMs, (from, to) => {
       this.#typingStopped(from, to);
     });
@@ -198,6 +202,7 @@ export class Router {
     // What it took is delivered; what a reader dropped as too slow never took stays in the log
     // past the delivered point, and arrives at the next sign-in.
     if (!session.device) void this.liveAcks.detached(session);
+    this.calls.gone(session);
     const set = this.online.get(user.key);
     if (!set?.delete(session) || set.size > 0) return;
     this.online.delete(user.key);
@@ -345,6 +350,7 @@ export class Router {
     this.#shuttingDown = true;
     this.#watchTick.stop();
     this.typing.clearAll();
+    this.calls.book.close();
     this.liveAcks.stop();
     const sessions = [...this.#sessions];
     await Promise.allSettled(sessions.map((s) => s.idle()));

@@ -396,18 +396,19 @@ export class SqliteStore implements Store {
 
   /**
    * Adds the columns that later versions added to existing tables (`CREATE TABLE IF NOT EXISTS`
-   * leaves an existing table as it is): `offline_messages.lang`, `client_ids.seq`.
+   * leaves an existing table as it is): `offline_messages.lang`, `client_ids.seq`,
+   * `messages.call`.
    */
   #addColumns() {
     const has = (table: string, column: string) =>
       (this.#db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[])
         .some((c) => c.name === column);
     for (
-      const [table, column, type] of [["offline_messages", "lang", "TEXT"], [
-        "client_ids",
-        "seq",
-        "INTEGER",
-      ]]
+      const [table, column, type] of [
+        ["offline_messages", "lang", "TEXT"],
+        ["client_ids", "seq", "INTEGER"],
+        ["messages", "call", "TEXT"],
+      ]
     ) {
       if (has(table, column)) continue;
       try {
@@ -1022,6 +1023,7 @@ export class SqliteStore implements Store {
         body,
         m.lang ?? null,
         m.ts,
+        m.call === undefined ? null : JSON.stringify(m.call),
       ).lastInsertRowid,
     );
     if (target.kind === "room") {

@@ -6,6 +6,7 @@
  */
 import type { StatementSync } from "node:sqlite";
 import { ParleyError } from "../errors.ts";
+import type { CallEntry } from "../protocol/types.ts";
 import type { DeviceRecord, LogMessage, RoomMember, RoomRecord } from "./store.ts";
 
 /**
@@ -24,7 +25,8 @@ CREATE TABLE IF NOT EXISTS messages (
   to_name TEXT NOT NULL,
   body BLOB NOT NULL,
   lang TEXT,
-  ts INTEGER NOT NULL
+  ts INTEGER NOT NULL,
+  call TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_by_conv ON messages (conv, seq, sender_key);
 CREATE TABLE IF NOT EXISTS conversations (
@@ -93,7 +95,7 @@ CREATE TABLE IF NOT EXISTS receipts_off (
 /** Messages pruned per transaction. */
 export const PRUNE_CHUNK = 1000;
 
-const LOG_COLUMNS = "seq, id, conv, sender_key, from_name, to_name, body, lang, ts";
+const LOG_COLUMNS = "seq, id, conv, sender_key, from_name, to_name, body, lang, ts, call";
 
 const ROOM_COLUMNS = "key, name, topic, visibility, created_at, " +
   "(SELECT count(*) FROM room_members m WHERE m.room = rooms.key) AS members";
@@ -102,7 +104,8 @@ const ROOM_COLUMNS = "key, name, topic, visibility, created_at, " +
 export function logStatements(p: (sql: string) => StatementSync): Record<string, StatementSync> {
   return {
     insertLog: p(
-      "INSERT INTO messages (id, conv, sender_key, from_name, to_name, body, lang, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO messages (id, conv, sender_key, from_name, to_name, body, lang, ts, call) " +
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ),
     convActivity: p(
       "INSERT INTO conversations (user_key, conv, peer_key, last_seq, last_ts) VALUES (?, ?, ?, ?, ?) " +
@@ -239,7 +242,25 @@ export function logRow(r: Row): LogRow {
     body: r.body instanceof Uint8Array ? r.body : new TextEncoder().encode(String(r.body)),
   };
   if (r.lang != null) row.lang = String(r.lang);
+  if (typeof r.call === "string") row.call = callEntryOf(r.call);
   return row;
+}
+
+/**
+ * A call's entry as its column keeps it (JSON of {@linkcode CallEntry}: the kind of call, how
+ * it went, how long; metadata in the clear like the time, the words are in the sealed body).
+ */
+export function callEntryOf(json: string): CallEntry | undefined {
+  try {
+    const v = JSON.parse(json);
+    if (v.media !== "audio" && v.media !== "video") return undefined;
+    if (!["missed", "declined", "ended"].includes(v.outcome)) return undefined;
+    const entry: CallEntry = { media: v.media, outcome: v.outcome };
+    if (Number.isSafeInteger(v.duration) && v.duration >= 0) entry.duration = v.duration;
+    return entry;
+  } catch {
+    return undefined;
+  }
 }
 
 export function roomRow(r: Row): RoomRecord {

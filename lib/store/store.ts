@@ -12,6 +12,8 @@
  * caller may retry the same call.
  */
 
+import type { CallEntry } from "../protocol/types.ts";
+
 /** A registered account. */
 export interface UserRecord {
   /** The name as registered (display form). */
@@ -110,6 +112,11 @@ export interface LogMessage {
   ts: number;
   /** The sender's language when they sent it: the source language for translating on read. */
   lang?: string;
+  /**
+   * Present on the entry a call left (the sender is the caller): how it went. Kept as it is
+   * (metadata, like `ts`); `text` says the same in words, sealed like any message body.
+   */
+  call?: CallEntry;
 }
 
 /** A message to append: the store gives it its `seq`. */

@@ -6,7 +6,8 @@ import type { ClientSession } from "../client_session.ts";
 const JSON_HELP =
   "Frames: register, login, send, typing, lang, who, search_users, ack, history, read, receipts, " +
   "conversations, originals, ping, quit; rooms: join, leave, rooms, topic, invite, kick, owner, " +
-  "members. " +
+  "members; calls: calls, call_ring, call_accept, call_decline, call_hangup, call_offer, " +
+  "call_answer, call_ice. " +
   "See docs/protocol.md.";
 
 /** {"type":"help"} */
