@@ -15,6 +15,7 @@ import { loadContacts, saveContacts } from "./contacts.ts";
 import { claimDeviceId } from "./device_id.ts";
 import { Notifier } from "./notifier.ts";
 import { WsChannel } from "../lib/client/ws_channel.ts";
+import { CallController } from "./call_controller.ts";
 
 /** Thrown by the dialer when the session cookie no longer signs anybody in. */
 class SignedOut extends Error {}
@@ -49,6 +50,8 @@ export class ChatConnection {
   /** Conversations whose older history is being fetched. */
   #loading = new Set<string>();
   readonly notifier = new Notifier();
+  /** This tab's calls (islands/call_controller.ts). */
+  readonly calls = new CallController();
 
   constructor(options: ChatConnectionOptions) {
     this.#options = options;
@@ -101,13 +104,19 @@ export class ChatConnection {
    * (`ack upTo` after each catch-up page, live messages once a second).
    */
   #onEvent(e: ReconnectEvent): void {
+    if (e.type !== "status" && e.type !== "retrying" && this.calls.handle(e)) return;
     this.state.apply(e);
     if (e.type === "welcome") {
+      // Each sign-in (a reconnect too) tells the server this tab takes calls.
+      if (this.#client) this.calls.online(this.#client);
       // The rooms to list, and the open conversation's newest page (it may have moved on).
       this.#client?.rooms().catch(() => {});
       const active = this.state.active.value;
       if (active !== EVERYONE) void this.#fetchHistory(active, undefined);
-    } else if (e.type === "status" && e.state !== "online") this.#loading.clear();
+    } else if (e.type === "status" && e.state !== "online") {
+      this.#loading.clear();
+      this.calls.offline();
+    }
   }
 
   /** Opens a conversation; the first time, with its newest page of history. */
@@ -311,6 +320,7 @@ export class ChatConnection {
   /** Closes the connection for good (no reconnect). */
   stop(): void {
     this.#stopped = true;
+    this.calls.offline();
     this.#releaseDevice();
     this.#unsaved?.();
     this.#client?.close();

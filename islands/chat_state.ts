@@ -13,6 +13,7 @@ import type {
 } from "../lib/client/events.ts";
 import {
   BROADCAST,
+  type CallEntry,
   type OriginalText,
   type PresenceState,
   type RoomListing,
@@ -62,6 +63,8 @@ export interface ChatMessage {
   original?: OriginalText;
   /** Why the text is the original though the reader's language differs. */
   untranslated?: UntranslatedReason;
+  /** The entry a call left (the sender is the caller). */
+  call?: CallEntry;
 }
 
 export interface Person {
@@ -720,6 +723,7 @@ export class ChatState {
       lang: e.lang,
       original: e.original,
       untranslated: e.untranslated,
+      ...(e.call ? { call: e.call, mention: false } : {}),
     };
   }
 

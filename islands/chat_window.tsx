@@ -2,7 +2,8 @@ import { useSignal } from "@preact/signals";
 import { Fragment } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 import type { ChatConnection } from "./chat_connection.ts";
-import { EVERYONE, isRoom } from "./chat_state.ts";
+import { EVERYONE, isRoom, keyOf } from "./chat_state.ts";
+import { CallButtons, CallPanel } from "./call_panel.tsx";
 import { Composer } from "./composer.tsx";
 import { ConnectionBanner } from "./connection_banner.tsx";
 import { hue, initial } from "./format.ts";
@@ -142,10 +143,14 @@ export function ChatWindow({ chat, onLogout }: Props) {
       />
       <main class="pane">
         <header class="pane-header">
+          {!room && active !== EVERYONE && active !== keyOf(me) && (
+            <CallButtons calls={chat.calls} peer={state.titleOf(active)} />
+          )}
           <h1 class="pane-title" dir="auto">{state.titleOf(active)}</h1>
           <p class="pane-subtitle" dir={room ? "auto" : undefined}>{subtitle}</p>
           {translationOff && <p class="translation-off">{translationOff}</p>}
         </header>
+        <CallPanel calls={chat.calls} />
         {room && <RoomPanel key={active} chat={chat} room={active} />}
         <ConnectionBanner state={state} />
         <MessageList state={state} chat={chat} />

@@ -4,6 +4,7 @@ import type { ChatMessage, ChatState, OwnStatus } from "./chat_state.ts";
 import { EVERYONE, isRoom } from "./chat_state.ts";
 import { formatTime, hue, initial, isoTime } from "./format.ts";
 import { type TranslationLabel, translationLabel } from "./translation.ts";
+import { callEntryWords } from "./call_words.ts";
 
 const STATUS_TEXT: Record<OwnStatus, string> = {
   sending: "Sending…",
@@ -133,6 +134,7 @@ function continues(prev: ChatMessage | undefined, m: ChatMessage): boolean {
 }
 
 function MessageItem({ m, continued }: { m: ChatMessage; continued: boolean }) {
+  if (m.call) return <CallItem m={m} />;
   const translation = translationLabel(m);
   const audience = m.to === "all" ? "to everyone" : isRoom(m.conversation) ? "" : m.own
     ? (
@@ -188,6 +190,27 @@ function MessageItem({ m, continued }: { m: ChatMessage; continued: boolean }) {
           </p>
         )}
       </div>
+    </li>
+  );
+}
+
+/** The entry a call left: a line of its own in the conversation, not a bubble. */
+function CallItem({ m }: { m: ChatMessage }) {
+  const call = m.call!;
+  return (
+    <li
+      class={`message call-entry ${call.outcome}`}
+      data-id={m.id}
+      data-seq={m.seq}
+      data-outcome={call.outcome}
+    >
+      <p class="call-line">
+        <span class="call-icon" aria-hidden="true">{call.media === "video" ? "🎥" : "📞"}</span>
+        <span class="call-words">{callEntryWords(call, m.own)}</span>
+        <time dateTime={isoTime(m.ts)} title={new Date(m.ts).toLocaleString()}>
+          {formatTime(m.ts)}
+        </time>
+      </p>
     </li>
   );
 }

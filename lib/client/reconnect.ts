@@ -1,5 +1,5 @@
 import { isCryptoError } from "../crypto/mod.ts";
-import type { ServerEvent } from "../protocol/types.ts";
+import type { Command, ServerEvent } from "../protocol/types.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { type FrameChannel, ParleyClient, ServerError, type Welcome } from "./client.ts";
 import type { ClientEvent } from "./events.ts";
@@ -27,6 +27,9 @@ interface Standing {
 }
 
 type Sent = Extract<ServerEvent, { type: "sent" }>;
+/** The frames of calls. */
+export type CallCommandType = Extract<Command["type"], "calls" | `call_${string}`>;
+
 type Reply<T extends ClientEvent["type"]> = Extract<ClientEvent, { type: T }>;
 
 /** Where a {@link ReconnectingClient} stands. */
@@ -231,6 +234,26 @@ export class ReconnectingClient {
     try {
       this.#client?.sendFrame({ type: "typing", to, active });
     } catch { /* the reconnect will follow */ }
+  }
+
+  /**
+   * Sends a call frame (docs/protocol.md, "Calls") and resolves with its reply of `replyType`,
+   * or rejects with the server's refusal. Rejects while offline: a call does not wait for a
+   * reconnect.
+   */
+  call<T extends ClientEvent["type"]>(
+    frame: { type: CallCommandType; [field: string]: unknown },
+    replyType: T,
+  ): Promise<Reply<T>> {
+    return this.#online((c) => c.request(frame, replyType));
+  }
+
+  /** Sends a call frame that needs no answer (ICE candidates, offer, answer); dropped offline. */
+  callSignal(frame: { type: CallCommandType; [field: string]: unknown }): void {
+    if (this.#state !== "online") return;
+    try {
+      this.#client?.sendFrame(frame);
+    } catch { /* the call ends with the connection */ }
   }
 
   /** Lists users. Rejects while offline. */

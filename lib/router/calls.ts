@@ -5,28 +5,13 @@
  * delivery as any other live event to a user's sessions.
  */
 import { newMessageId } from "../ids.ts";
+import { callEntryText } from "../protocol/call_entry.ts";
 import type { CallEntry, IceServer, MessageEvent, ServerEvent } from "../protocol/types.ts";
 import { privateConv } from "../store/conv.ts";
 import { CallBook, type FinishedCall } from "./call_book.ts";
 import { deliverMessage } from "./translated_delivery.ts";
 import type { ClientSession } from "./client_session.ts";
 import type { Router } from "./router.ts";
-
-/** The words of a call's entry, for clients that do not know calls (text mode shows them). */
-export function callEntryText(entry: CallEntry): string {
-  const kind = entry.media === "video" ? "video call" : "voice call";
-  if (entry.outcome !== "ended") return `(${kind}, ${entry.outcome})`;
-  return `(${kind}, ${formatDuration(entry.duration ?? 0)})`;
-}
-
-/** `0:42`, `12:05`, `1:02:03`. */
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
-  const two = (n: number) => String(n).padStart(2, "0");
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h > 0 ? `${h}:${two(m)}:${two(s % 60)}` : `${m}:${two(s % 60)}`;
-}
 
 export class Calls {
   readonly book: CallBook<ClientSession>;

@@ -34,28 +34,47 @@ const ARGS = [
   "--disable-sync",
 ];
 
-/** Launches Chromium with a fresh profile (playwright makes a temporary user-data-dir). */
-export async function launchChromium(): Promise<Browser> {
+/**
+ * Fake camera and microphone (a test pattern and a beep), granted without a prompt: for calls.
+ */
+export const FAKE_MEDIA_ARGS = [
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
+];
+
+/**
+ * Launches Chromium with a fresh profile (playwright makes a temporary user-data-dir), with
+ * `extraArgs` after the usual flags.
+ */
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   // playwright-core probes for WSL at import time by reading /proc/sys/fs/binfmt_misc, which
   // Deno only allows under --allow-all; this switch of its `is-wsl` makes the probe lazy (it is
   // only used to open files in a desktop app, which the tests never do).
   Deno.env.set("__IS_WSL_TEST__", "1");
   const { chromium } = await import("playwright-core");
-  return await chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, timeout: 30_000 });
+  return await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: [...ARGS, ...extraArgs],
+    timeout: 30_000,
+  });
 }
 
 /**
  * A test with its own Chromium, closed after it. Chromium and its pipes outlive single ops, so
  * the op and resource sanitizers are off.
  */
-export function browserTest(name: string, fn: (browser: Browser) => Promise<void>): void {
+export function browserTest(
+  name: string,
+  fn: (browser: Browser) => Promise<void>,
+  options: { args?: string[] } = {},
+): void {
   Deno.test({
     name,
     ignore: skipBrowser,
     sanitizeOps: false,
     sanitizeResources: false,
     async fn() {
-      const browser = await launchChromium();
+      const browser = await launchChromium(options.args);
       try {
         await fn(browser);
       } finally {
