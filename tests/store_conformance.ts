@@ -579,6 +579,22 @@ function runLogConformance(name: string, factory: StoreFactory): void {
     );
   });
 
+  test("keeps a call's entry with its message, in history and sync", async (store) => {
+    const call = { media: "video" as const, outcome: "ended" as const, duration: 125 };
+    await store.appendMessage(logMessage("t1", ab, "alice", "hi"));
+    await store.appendMessage({ ...logMessage("c1", ab, "alice", "(video call, 2:05)"), call });
+    const missed = { media: "audio" as const, outcome: "missed" as const };
+    await store.appendMessage({
+      ...logMessage("c2", ab, "alice", "(voice call, missed)"),
+      call: missed,
+    });
+    const page = await store.history(ab, undefined, 10);
+    assert.deepEqual(page.map((m) => m.call), [undefined, call, missed]);
+    assert.equal(page[1].text, "(video call, 2:05)");
+    const synced = await store.since("bob", 0, 10);
+    assert.deepEqual(synced.messages.map((m) => m.call), [undefined, call, missed]);
+  });
+
   test("an append with a used client id stores nothing and answers as the first", async (store) => {
     const first = await store.appendMessage(logMessage("m1", ab, "alice", "hi"), "c1");
     const again = await store.appendMessage(logMessage("m2", ab, "alice", "hi"), "c1");
