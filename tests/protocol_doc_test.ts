@@ -48,6 +48,11 @@ const EVENT_TYPES: Record<ServerEventType, true> = {
   invited: true,
   rooms: true,
   members: true,
+  calls: true,
+  call: true,
+  call_offer: true,
+  call_answer: true,
+  call_ice: true,
 };
 
 /** The body of the `## title` section, up to the next `## ` heading. */
@@ -139,6 +144,10 @@ Deno.test("the text-mode catch-up example in docs/protocol.md replays against a 
   await replay(example("text-catch-up"));
 });
 
+Deno.test("the calls example in docs/protocol.md replays against a server", async () => {
+  await replay(example("calls"));
+});
+
 /** One line of an example: `alice> ...` was sent by connection alice, `alice< ...` received. */
 interface Step {
   conn: string;
@@ -149,7 +158,7 @@ interface Step {
 }
 
 /** The transcript in the code block after `<!-- example: kind -->`. */
-function example(kind: "json" | "text" | "rooms" | "sync" | "text-catch-up"): Step[] {
+function example(kind: "json" | "text" | "rooms" | "sync" | "text-catch-up" | "calls"): Step[] {
   const marker = DOC.indexOf(`<!-- example: ${kind} -->`);
   assert.notEqual(marker, -1, `no '<!-- example: ${kind} -->' in docs/protocol.md`);
   const fence = DOC.indexOf("```", marker);
@@ -262,8 +271,24 @@ function compareFrame(
       const known = ids.get(String(want));
       if (known === undefined) ids.set(String(want), String(got));
       else assert.equal(got, known, `the same message keeps its id: ${where}`);
-    } else if (key === "ts" || key === "lastTs" || key === "retryAfter") {
+    } else if (key === "call" && typeof want === "string") {
+      // A call's id is new each run, like a message's; later frames of the doc send this run's.
+      assert.match(String(got), /^call-[0-9a-v]{26}$/, where);
+      const known = ids.get(want);
+      if (known === undefined) ids.set(want, String(got));
+      else assert.equal(got, known, `the same call keeps its id: ${where}`);
+    } else if (key === "call" && typeof want === "object") {
+      // A call's entry: how long the call lasted differs from run to run.
+      compareFrame(got as Record<string, unknown>, want as Record<string, unknown>, ids, at);
+    } else if (key === "ts" || key === "lastTs" || key === "retryAfter" || key === "duration") {
       assert.equal(typeof got, "number", where);
+    } else if (key === "text" && typeof expected.call === "object") {
+      const length = /\d+:\d\d/g;
+      assert.equal(
+        String(got).replace(length, "M:SS"),
+        String(want).replace(length, "M:SS"),
+        where,
+      );
     } else if (Array.isArray(want) && want.some((w) => typeof w === "object" && w !== null)) {
       // A list of messages (history) or conversations: each compared like a frame of its own.
       assert.ok(Array.isArray(got) && got.length === want.length, `field '${key}': ${where}`);
