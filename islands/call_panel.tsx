@@ -3,6 +3,7 @@ import { formatDuration } from "../lib/protocol/call_entry.ts";
 import type { CallMedia } from "../lib/protocol/types.ts";
 import type { CallController, CallView } from "./call_controller.ts";
 import { hue, initial } from "./format.ts";
+import { MediaIcon } from "./call_icons.tsx";
 
 /** The call buttons of a private conversation's header. */
 export function CallButtons({ calls, peer }: { calls: CallController; peer: string }) {
@@ -21,7 +22,7 @@ export function CallButtons({ calls, peer }: { calls: CallController; peer: stri
       aria-label={`${label} ${peer}`}
       onClick={() => void calls.start(peer, media)}
     >
-      <span aria-hidden="true">{media === "video" ? "🎥" : "📞"}</span>
+      <MediaIcon media={media} />
       <span class="call-start-label">{media === "video" ? "Video" : "Call"}</span>
     </button>
   );
@@ -51,70 +52,72 @@ export function CallPanel({ calls }: { calls: CallController }) {
       aria-describedby="call-status"
     >
       {(c.phase === "connecting" || c.phase === "connected") && <Media c={c} />}
-      <div class="call-head">
-        <span class={`avatar hue-${hue(c.peer)}`} aria-hidden="true">{initial(c.peer)}</span>
-        <div class="call-who">
-          <p class="call-peer" dir="auto">{c.peer}</p>
-          <p id="call-status" class="call-status" aria-live="polite">
-            <Status c={c} kind={kind} />
-          </p>
-          {c.message && c.phase !== "ended" && <p class="call-note">{c.message}</p>}
+      <div class="call-side">
+        <div class="call-head">
+          <span class={`avatar hue-${hue(c.peer)}`} aria-hidden="true">{initial(c.peer)}</span>
+          <div class="call-who">
+            <p class="call-peer" dir="auto">{c.peer}</p>
+            <p id="call-status" class="call-status" aria-live="polite">
+              <Status c={c} kind={kind} />
+            </p>
+            {c.message && c.phase !== "ended" && <p class="call-note">{c.message}</p>}
+          </div>
         </div>
-      </div>
-      <div class="call-controls">
-        {c.phase === "incoming" && (
-          <>
-            <button type="button" class="call-accept" onClick={() => void calls.accept()}>
-              Accept
-            </button>
-            <button type="button" class="call-decline" onClick={() => calls.decline()}>
-              Decline
-            </button>
-          </>
-        )}
-        {(c.phase === "starting" || c.phase === "ringing") && (
-          <button
-            type="button"
-            class="call-hangup"
-            onClick={() => calls.hangup()}
-          >
-            Cancel
-          </button>
-        )}
-        {(c.phase === "connecting" || c.phase === "connected") && (
-          <>
+        <div class="call-controls">
+          {c.phase === "incoming" && (
+            <>
+              <button type="button" class="call-accept" onClick={() => void calls.accept()}>
+                Accept
+              </button>
+              <button type="button" class="call-decline" onClick={() => calls.decline()}>
+                Decline
+              </button>
+            </>
+          )}
+          {(c.phase === "starting" || c.phase === "ringing") && (
             <button
               type="button"
-              class="call-mute"
-              aria-pressed={c.muted}
-              onClick={() => calls.toggleMute()}
+              class="call-hangup"
+              onClick={() => calls.hangup()}
             >
-              {c.muted ? "Unmute" : "Mute"}
+              Cancel
             </button>
-            {c.media === "video" && (
+          )}
+          {(c.phase === "connecting" || c.phase === "connected") && (
+            <>
               <button
                 type="button"
-                class="call-camera"
-                aria-pressed={c.cameraOff}
-                onClick={() => calls.toggleCamera()}
+                class="call-mute"
+                aria-pressed={c.muted}
+                onClick={() => calls.toggleMute()}
               >
-                {c.cameraOff ? "Camera on" : "Camera off"}
+                {c.muted ? "Unmute" : "Mute"}
               </button>
-            )}
-            <button type="button" class="call-hangup" onClick={() => calls.hangup()}>
-              Hang up
+              {c.media === "video" && (
+                <button
+                  type="button"
+                  class="call-camera"
+                  aria-pressed={c.cameraOff}
+                  onClick={() => calls.toggleCamera()}
+                >
+                  {c.cameraOff ? "Camera on" : "Camera off"}
+                </button>
+              )}
+              <button type="button" class="call-hangup" onClick={() => calls.hangup()}>
+                Hang up
+              </button>
+            </>
+          )}
+          {c.phase === "ended" && (
+            <button
+              type="button"
+              class="call-close"
+              onClick={() => calls.dismiss()}
+            >
+              Close
             </button>
-          </>
-        )}
-        {c.phase === "ended" && (
-          <button
-            type="button"
-            class="call-close"
-            onClick={() => calls.dismiss()}
-          >
-            Close
-          </button>
-        )}
+          )}
+        </div>
       </div>
     </section>
   );

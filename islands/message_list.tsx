@@ -5,6 +5,7 @@ import { EVERYONE, isRoom } from "./chat_state.ts";
 import { formatTime, hue, initial, isoTime } from "./format.ts";
 import { type TranslationLabel, translationLabel } from "./translation.ts";
 import { callEntryWords } from "./call_words.ts";
+import { MediaIcon } from "./call_icons.tsx";
 
 const STATUS_TEXT: Record<OwnStatus, string> = {
   sending: "Sending…",
@@ -205,7 +206,7 @@ function CallItem({ m }: { m: ChatMessage }) {
       data-outcome={call.outcome}
     >
       <p class="call-line">
-        <span class="call-icon" aria-hidden="true">{call.media === "video" ? "🎥" : "📞"}</span>
+        <MediaIcon media={call.media} />
         <span class="call-words">{callEntryWords(call, m.own)}</span>
         <time dateTime={isoTime(m.ts)} title={new Date(m.ts).toLocaleString()}>
           {formatTime(m.ts)}
