@@ -38,9 +38,16 @@ export function ChatWindow({ chat, onLogout }: Props) {
     if (refocus) toggle.current?.focus();
   };
 
+  const call = chat.calls.call.value;
+  const ringing = call?.phase === "incoming" ? call.peer : undefined;
   useEffect(() => {
-    document.title = total ? `(${total}) Parley` : "Parley";
-  }, [total]);
+    // A call ringing shows in the tab's title too, so a tab in the background says so.
+    document.title = ringing
+      ? `Call from ${ringing} · Parley`
+      : total
+      ? `(${total}) Parley`
+      : "Parley";
+  }, [total, ringing]);
 
   const room = isRoom(active) ? state.rooms.value.get(active) : undefined;
   const peer = active === EVERYONE || room ? undefined : state.people.value.get(active);

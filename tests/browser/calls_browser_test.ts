@@ -37,6 +37,7 @@ browserTest(
       const ring = panel(bob, "incoming");
       await ring.waitFor();
       assert.match(await ring.innerText(), /alice[\s\S]*is calling you \(video call\)/);
+      assert.equal(await bob.page.title(), "Call from alice · Parley");
       await bob.page.click(".call-panel .call-accept");
 
       // Both peer connections connect, and each receives the other's audio and video.
