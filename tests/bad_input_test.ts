@@ -163,7 +163,7 @@ Deno.test("unknown commands get unknown_command listing the known ones, even pro
       await t.write(JSON.stringify({ type, cid: "u" }));
       const err = await expectError(t, "unknown_command", { cid: "u" });
       assert.match(err.message, /Known: register, login/, type);
-      assert.ok(err.message.length < 300, "a long name is not echoed whole");
+      assert.ok(!err.message.includes("x".repeat(41)), "a long name is not echoed whole");
     }
     await t.write(JSON.stringify({ type: "ping", cid: "alive" }));
     await expectFrame(t, { type: "pong", cid: "alive" });

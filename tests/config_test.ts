@@ -35,13 +35,15 @@ Deno.test("loadConfig() has the documented defaults", () => {
 
 Deno.test("a server started without flags runs the defaults a router built without limits has", () => {
   const config = loadConfig([], noEnv) as Config;
-  // Limits without a flag: the lazy wait is the transports' own (server/turn.ts), passed by main.ts.
+  // Limits without a flag: the lazy wait is the transports' own (server/turn.ts), passed by main.ts;
+  // the ring time of a call has none either.
   const {
     typingTtlMs: _t,
     pendingBatch: _p,
     textReadDelayMs: _d,
     restAfterMs: _r,
     lazyWaitMs: _l,
+    callRingMs: _c,
     ...configurable
   } = DEFAULT_LIMITS;
   assert.deepEqual(limitsFromConfig(config), configurable);
