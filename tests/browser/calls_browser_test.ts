@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { startWebServer } from "../web_helpers.ts";
 import { browserTest, FAKE_MEDIA_ARGS } from "./chromium.ts";
 import { PageUser } from "./page_user.ts";
+import { collectContrast } from "./contrast.ts";
 import {
   connectionState,
   panel,
@@ -38,6 +39,9 @@ browserTest(
       await ring.waitFor();
       assert.match(await ring.innerText(), /alice[\s\S]*is calling you \(video call\)/);
       assert.equal(await bob.page.title(), "Call from alice · Parley");
+      const low: string[] = [];
+      await collectContrast(bob.page, "incoming call", low);
+      await collectContrast(alice.page, "ringing", low);
       await bob.page.click(".call-panel .call-accept");
 
       // Both peer connections connect, and each receives the other's audio and video.
@@ -61,6 +65,8 @@ browserTest(
         assert.ok(size < MAX_SDP, `${u.name}'s description is ${size} characters`);
       }
 
+      await collectContrast(alice.page, "in a call", low);
+
       // Mute and camera off are toggles the page shows as pressed.
       await alice.page.click(".call-panel .call-mute");
       await alice.page.locator('.call-panel .call-mute[aria-pressed="true"]').waitFor();
@@ -80,6 +86,8 @@ browserTest(
         .waitFor();
       await bob.open("alice");
       await bob.page.locator('.call-entry[data-outcome="ended"]').waitFor();
+      await collectContrast(bob.page, "a call ended, and its entry", low);
+      assert.deepEqual(low, [], "every text of a call at 4.5:1 or more, light and dark");
       assert.deepEqual(alice.errors, []);
       assert.deepEqual(bob.errors, []);
     } finally {
