@@ -8,6 +8,7 @@ import { type ParleyClient, ServerError } from "../lib/client/mod.ts";
 import type { ServerEvent } from "../lib/protocol/types.ts";
 import { PASSWORD, withServer } from "./helpers.ts";
 import { TEXT_PASSWORD, textUser } from "./raw.ts";
+import { ClientProcess } from "./terminal_process.ts";
 
 type CallEvent = Extract<ServerEvent, { type: "call" }>;
 
@@ -231,4 +232,21 @@ Deno.test("calls: a device that goes away ends its call for the other side", () 
       "ended",
     );
     assert.equal(server.router.calls.book.size, 0);
+  }));
+
+Deno.test("calls: a callee on the terminal client sees that a call was attempted", () =>
+  withServer(async (server) => {
+    const term = new ClientProcess(server.port, ["--name", "erin", "--register"]);
+    try {
+      await term.type(PASSWORD, PASSWORD, "");
+      await term.waitFor("Welcome, erin!");
+      const alice = await server.user("alice");
+      await takeCalls(alice);
+      const err = await refusal(ring(alice, "erin", "audio"));
+      assert.equal(err.code, "calls_unavailable");
+      await term.waitFor("alice tried to call you (a voice call). Calls work in the browser");
+      assert.equal((await term.end()).code, 0);
+    } finally {
+      await term.dispose();
+    }
   }));
