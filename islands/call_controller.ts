@@ -61,6 +61,10 @@ export class CallController {
   /** Candidates that came before the remote description. */
   #pendingIce: IceCandidate[] = [];
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Counts the calls shown, so an answer about an earlier one is known as such. */
+  #shown = 0;
+  /** The caller's camera and microphone, asked for while the call rings. */
+  #mediaReady: Promise<MediaStream | undefined> = Promise.resolve(undefined);
 
   /** A signed-in connection: tells the server this tab takes calls. */
   online(client: ReconnectingClient): void {
@@ -103,7 +107,10 @@ export class CallController {
     return true;
   }
 
-  /** Calls `peer`: the camera and microphone first, then the ring. */
+  /**
+   * Calls `peer`: the ring first (so a call that cannot happen says so before the browser asks
+   * for the camera), then the camera and microphone while it rings.
+   */
   async start(peer: string, media: CallMedia): Promise<void> {
     const busy = this.call.value;
     if (busy && busy.phase !== "ended") return;
@@ -115,17 +122,30 @@ export class CallController {
       muted: false,
       cameraOff: false,
     });
-    const local = await this.#media(media);
-    if (!local) return;
-    if (this.call.value?.phase !== "starting") return this.#stopMedia();
+    let id: string;
     try {
       const ringing = await this.#ask({ type: "call_ring", to: peer, media });
       // Busy at once: the answer is already `ended`.
       if (ringing.state === "ended") return this.#finish(endedWords(ringing.reason, "out", peer));
-      this.#patch({ id: ringing.call, phase: "ringing" });
+      id = ringing.call;
     } catch (err) {
-      this.#finish((err as Error).message);
+      return this.#finish((err as Error).message);
     }
+    if (this.call.value?.phase !== "starting") {
+      // Cancelled while the ring was on its way.
+      this.#client?.callSignal({ type: "call_hangup", call: id });
+      return;
+    }
+    this.#patch({ id, phase: "ringing" });
+    this.#mediaReady = this.#media(media).then(({ stream, problem }) => {
+      if (problem !== undefined) {
+        // Without a microphone there is no call: the other side stops ringing.
+        this.#client?.callSignal({ type: "call_hangup", call: id });
+        this.#finish(problem);
+      }
+      return stream;
+    });
+    await this.#mediaReady;
   }
 
   /** Takes the incoming call: the camera and microphone, then `call_accept`. */
@@ -133,12 +153,14 @@ export class CallController {
     const c = this.call.value;
     if (!c?.id || c.phase !== "incoming") return;
     this.#patch({ phase: "connecting" });
-    const local = await this.#media(c.media);
-    if (!local) {
+    const { stream, problem } = await this.#media(c.media);
+    if (problem !== undefined) {
       // Without a microphone there is no call to take: the caller is told it was declined.
       this.#client?.callSignal({ type: "call_decline", call: c.id });
-      return;
+      return this.#finish(problem);
     }
+    // The caller gave up while the browser asked for the camera.
+    if (!stream) return;
     try {
       this.#peer(c.id);
       await this.#ask({ type: "call_accept", call: c.id });
@@ -216,8 +238,10 @@ export class CallController {
     }
   }
 
-  /** The caller's side once answered: the offer. */
+  /** The caller's side once answered: the offer, once the camera and microphone are on. */
   async #offer(id: string): Promise<void> {
+    if (!await this.#mediaReady) return;
+    if (this.call.value?.id !== id || this.call.value.phase === "ended") return;
     try {
       const pc = this.#peer(id);
       await pc.setLocalDescription(await pc.createOffer());
@@ -301,30 +325,35 @@ export class CallController {
     return pc;
   }
 
-  /** The camera and microphone for `media`; undefined (and the call ended, in words) when not. */
-  async #media(media: CallMedia): Promise<MediaStream | undefined> {
+  /**
+   * The camera and microphone for `media`, or what keeps the browser from giving them, in words.
+   * Neither when the call ended while the browser asked (what it gave is stopped again).
+   */
+  async #media(media: CallMedia): Promise<{ stream?: MediaStream; problem?: string }> {
     if (!navigator.mediaDevices?.getUserMedia) {
-      this.#finish("Calls need a secure page: open Parley over HTTPS (or on localhost).");
-      return undefined;
+      return { problem: "Calls need a secure page: open Parley over HTTPS (or on localhost)." };
     }
+    const shown = this.#shown;
+    let stream: MediaStream;
     try {
-      this.#local = await navigator.mediaDevices.getUserMedia({
-        audio: true,
-        video: media === "video",
-      });
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: media === "video" });
     } catch (err) {
       const name = (err as DOMException).name;
       if (media === "video" && (name === "NotFoundError" || name === "OverconstrainedError")) {
         // No camera: the call goes on with the voice, and says so.
         const voice = await this.#media("audio");
-        if (voice) this.#patch({ message: "No camera found: you are heard, not seen." });
+        if (voice.stream) this.#patch({ message: "No camera found: you are heard, not seen." });
         return voice;
       }
-      this.#finish(mediaProblem(name));
-      return undefined;
+      return { problem: mediaProblem(name) };
     }
-    this.#patch({ local: this.#local });
-    return this.#local;
+    if (shown !== this.#shown || this.call.value?.phase === "ended") {
+      for (const t of stream.getTracks()) t.stop();
+      return {};
+    }
+    this.#local = stream;
+    this.#patch({ local: stream });
+    return { stream };
   }
 
   /** Something broke on this side: the other side is told the call ended. */
@@ -347,6 +376,7 @@ export class CallController {
 
   #show(view: CallView): void {
     clearTimeout(this.#closeTimer);
+    this.#shown++;
     this.call.value = view;
   }
 

@@ -126,9 +126,14 @@ export function CallPanel({ calls }: { calls: CallController }) {
 function Status({ c, kind }: { c: CallView; kind: string }) {
   switch (c.phase) {
     case "starting":
-      return <>Starting a {kind}: allow the microphone{c.media === "video" && " and camera"}…</>;
+      return <>Calling… ({kind})</>;
     case "ringing":
-      return <>Ringing… ({kind})</>;
+      return (
+        <>
+          Ringing… ({kind}){!c.local &&
+            ` Allow the microphone${c.media === "video" ? " and camera" : ""} if the browser asks.`}
+        </>
+      );
     case "incoming":
       return <>is calling you ({kind})</>;
     case "connecting":

@@ -155,3 +155,33 @@ browserTest(
   },
   { args: FAKE_MEDIA_ARGS },
 );
+
+browserTest(
+  "browser calls: a refused microphone is explained, and the other side stops ringing",
+  async (browser) => {
+    const server = await startWebServer();
+    const alice = await PageUser.open(browser, "alice");
+    const bob = await PageUser.open(browser, "bob");
+    try {
+      await alice.signIn(server.url, { register: true });
+      await bob.signIn(server.url, { register: true });
+      await alice.open("bob");
+      await startCall(alice, "video");
+      await panel(bob, "incoming").waitFor();
+      // No fake UI: the browser refuses the camera and microphone, as when the user says no.
+      await panel(alice, "ended").locator(".call-ended", {
+        hasText: "Parley may not use your microphone or camera. Allow them for this site",
+      }).waitFor();
+      await panel(bob, "ended").locator(".call-ended", { hasText: "Missed call: alice hung up." })
+        .waitFor();
+      await bob.open("alice");
+      await bob.page.locator(".call-entry", { hasText: "Missed video call" }).waitFor();
+      assert.deepEqual(alice.errors, []);
+    } finally {
+      await alice.close();
+      await bob.close();
+      await server.close();
+    }
+  },
+  { args: ["--use-fake-device-for-media-stream"] },
+);
