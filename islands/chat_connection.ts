@@ -69,8 +69,11 @@ export class ChatConnection {
     if (this.#stopped) return claim.release();
     this.device = claim.id;
     this.#releaseDevice = claim.release;
-    this.state.onIncoming = (m) =>
+    this.state.onIncoming = (m) => {
+      // Of a call's entries only a missed call is news: the others were seen as they happened.
+      if (m.call && m.call.outcome !== "missed") return;
       this.notifier.incoming(m, this.state, (c) => this.openConversation(c));
+    };
     const client = new ReconnectingClient({
       dial: () => this.#dial(),
       // The cookie signs the WebSocket in: the server sends the welcome by itself.
