@@ -54,6 +54,8 @@ export class CallController {
   readonly call = signal<CallView | undefined>(undefined);
   /** Whether the server takes calls from this tab (its answer to `calls`). */
   readonly available = signal(false);
+  /** Told when a call starts ringing in this tab (to notify a tab in the background). */
+  onRing: ((peer: string, media: CallMedia) => void) | undefined;
   #client: ReconnectingClient | undefined;
   #iceServers: IceServer[] = [];
   #pc: RTCPeerConnection | undefined;
@@ -227,6 +229,7 @@ export class CallController {
         muted: false,
         cameraOff: false,
       });
+      this.onRing?.(e.with, e.media);
       return;
     }
     if (!c || (c.id !== undefined && c.id !== e.call)) return;

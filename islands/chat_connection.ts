@@ -69,6 +69,7 @@ export class ChatConnection {
     if (this.#stopped) return claim.release();
     this.device = claim.id;
     this.#releaseDevice = claim.release;
+    this.calls.onRing = (peer, media) => this.notifier.ringing(peer, media);
     this.state.onIncoming = (m) => {
       // Of a call's entries only a missed call is news: the others were seen as they happened.
       if (m.call && m.call.outcome !== "missed") return;

@@ -3,6 +3,7 @@
  * Permission is asked only on a user's action (the bell button), never on load: browsers
  * penalize pages that ask unprompted, and users dismiss such prompts.
  */
+import { callEntryWords } from "./call_words.ts";
 import { signal } from "@preact/signals";
 import type { ChatMessage, ChatState } from "./chat_state.ts";
 import { EVERYONE, isRoom } from "./chat_state.ts";
@@ -58,12 +59,30 @@ export class Notifier {
       : "privately";
     try {
       const n = new Notification(`${m.from} ${where}`, {
-        body: m.text.slice(0, 200),
+        body: m.call ? callEntryWords(m.call, m.own) : m.text.slice(0, 200),
         tag: `parley-${m.conversation}`,
       });
       n.onclick = () => {
         globalThis.focus();
         open(m.conversation);
+        n.close();
+      };
+    } catch { /* some browsers allow notifications only from a service worker */ }
+  }
+
+  /** Says that `peer` is calling, when notifications are on and the tab in the background. */
+  ringing(peer: string, media: "audio" | "video"): void {
+    if (this.state.value !== "granted" || !inBackground()) return;
+    try {
+      const n = new Notification(`${peer} is calling you`, {
+        body: media === "video"
+          ? "Video call: open Parley to answer."
+          : "Voice call: open Parley to answer.",
+        tag: "parley-call",
+        requireInteraction: true,
+      });
+      n.onclick = () => {
+        globalThis.focus();
         n.close();
       };
     } catch { /* some browsers allow notifications only from a service worker */ }

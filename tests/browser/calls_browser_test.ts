@@ -185,3 +185,57 @@ browserTest(
   },
   { args: ["--use-fake-device-for-media-stream"] },
 );
+
+browserTest(
+  "browser calls: a tab in the background notifies the ring, then the missed call",
+  async (browser) => {
+    const server = await startWebServer();
+    const bob = await PageUser.open(browser, "bob");
+    try {
+      // The browser's Notification, recorded (permission already given).
+      await bob.context.addInitScript(() => {
+        const shown: string[] = [];
+        Object.assign(globalThis, { __shown: shown });
+        class Recorded {
+          static permission = "granted";
+          static requestPermission() {
+            return Promise.resolve("granted");
+          }
+          onclick: (() => void) | null = null;
+          constructor(title: string, options: { body?: string } = {}) {
+            shown.push(`${title}: ${options.body}`);
+          }
+          close() {}
+        }
+        Object.assign(globalThis, { Notification: Recorded });
+      });
+      const shown = () =>
+        bob.page.evaluate(() => (globalThis as unknown as { __shown: string[] }).__shown);
+      await bob.signIn(server.url, { register: true });
+      // A caller over JSON, as any program that runs WebRTC would be.
+      const alice = await server.user("alice");
+      await alice.request({ type: "calls", on: true }, "calls");
+      await bob.page.evaluate(() => document.hasFocus = () => false);
+      const { call } = await alice.request(
+        { type: "call_ring", to: "bob", media: "video" },
+        "call",
+      );
+      await panel(bob, "incoming").waitFor();
+      await bob.page.waitForFunction(() =>
+        (globalThis as unknown as { __shown: string[] }).__shown.length >= 1
+      );
+      assert.deepEqual(await shown(), ["alice is calling you: Video call: open Parley to answer."]);
+      await alice.request({ type: "call_hangup", call }, "call");
+      await panel(bob, "ended").locator(".call-ended", { hasText: "Missed call: alice hung up." })
+        .waitFor();
+      await bob.page.waitForFunction(() =>
+        (globalThis as unknown as { __shown: string[] }).__shown.length >= 2
+      );
+      assert.deepEqual((await shown())[1], "alice privately: Missed video call");
+      assert.deepEqual(bob.errors, []);
+    } finally {
+      await bob.close();
+      await server.close();
+    }
+  },
+);
