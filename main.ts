@@ -162,6 +162,12 @@ async function readSettings(args: string[]): Promise<Settings | "help"> {
         "PARLEY_TRANSLATE_KEY in the environment instead",
     );
   }
+  if (config.iceCredentialFromFlag) {
+    logger.warn(
+      "a TURN credential was given in --ice-servers: every user of this machine can read it in " +
+        "`ps`; set PARLEY_ICE_SERVERS in the environment instead",
+    );
+  }
   // --tls-cert/--tls-key: both listeners speak TLS (docs/security.md §10).
   let tls: TlsFiles | undefined;
   if (config.tlsCert !== undefined && config.tlsKey !== undefined) {

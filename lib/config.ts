@@ -66,6 +66,8 @@ export interface Config {
   historyDays: number;
   /** STUN/TURN servers the browsers use for calls (docs/calls.md); none: host candidates only. */
   iceServers?: IceServer[];
+  /** True when a TURN credential came in `--ice-servers`, where `ps` shows it to every local user. */
+  iceCredentialFromFlag?: boolean;
 }
 
 interface Option {
@@ -466,6 +468,12 @@ export function loadConfig(
     config[o.key] = o.parse(value, source);
   }
   if (values["translate-key"] !== undefined) config.translateKeyFromFlag = true;
+  if (
+    values["ice-servers"] !== undefined &&
+    (config.iceServers as IceServer[]).some((s) => s.credential !== undefined)
+  ) {
+    config.iceCredentialFromFlag = true;
+  }
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     const [given, missing] = config.tlsCert === undefined
       ? ["--tls-key", "--tls-cert"]

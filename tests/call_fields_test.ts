@@ -186,6 +186,9 @@ Deno.test("ice servers: --ice-servers and PARLEY_ICE_SERVERS", () => {
     username: "u",
     credential: "c",
   }]);
+  assert.ok(!fromEnv.iceCredentialFromFlag);
+  const flagged = loadConfig(["--ice-servers", "turn:u:c@t.example"], () => undefined);
+  assert.ok(flagged !== "help" && flagged.iceCredentialFromFlag, "a credential in ps: warned");
   assert.throws(
     () => loadConfig(["--ice-servers", "turn:t.example"], () => undefined),
     (err) =>
