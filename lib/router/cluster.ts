@@ -287,7 +287,9 @@ export class Cluster {
       const [log] = await router.store.history(m.conv, m.seq + 1, 1);
       if (!log || log.seq !== m.seq) return; // gone already (retention)
       const targets: ClientSession[] = [];
-      for (const key of m.users) for (const s of router.sessionsOf(key)) targets.push(s);
+      for (const key of m.users) {
+        for (const s of router.sessionsOf(key)) if (!s.device?.holds(log.seq)) targets.push(s);
+      }
       const message: MessageEvent = {
         type: "message",
         id: log.id,
