@@ -54,6 +54,12 @@ export class Cluster {
     this.bus = bus;
     this.#heartbeatMs = heartbeatMs;
     if (!bus) return;
+    router.metrics.gauge("parley_bus_connected", "1 while the bus reaches the other nodes.", () => {
+      return bus.status().connected ? 1 : 0;
+    });
+    router.metrics.gauge("parley_bus_nodes", "Other nodes heard of recently on the bus.", () => {
+      return this.remote.nodeCount;
+    });
     this.#offs.push(bus.subscribe((m, from) => this.#receive(m, from)));
     this.#offs.push(bus.onStatus((status) => {
       router.logger.info(status.connected ? "bus connected" : "bus disconnected", {
@@ -93,9 +99,10 @@ export class Cluster {
     return count;
   }
 
-  /** Languages of the users of `keys` online on other nodes. */
+  /** Languages of the users of `keys` (default: all) online on other nodes. */
   remoteLangs(keys?: Iterable<string>): Set<string> {
     const langs = new Set<string>();
+    if (this.remote.size === 0) return langs;
     for (const key of keys ?? this.remote.keys()) {
       const lang = this.remote.user(key)?.lang;
       if (lang !== undefined) langs.add(lang);
