@@ -62,11 +62,14 @@ export class Cluster {
     });
     this.#offs.push(bus.subscribe((m, from) => this.#receive(m, from)));
     this.#offs.push(bus.onStatus((status) => {
-      router.logger.info(status.connected ? "bus connected" : "bus disconnected", {
-        node: bus.node,
-        error: status.error,
-      });
-      if (!status.connected) return;
+      if (!status.connected) {
+        router.logger.warn("bus disconnected: other nodes' users catch up later", {
+          node: bus.node,
+          error: status.error,
+        });
+        return;
+      }
+      router.logger.info("bus connected", { node: bus.node });
       // Nobody could be heard meanwhile: that says nothing of who is alive.
       this.remote.extend(Date.now() + this.#ttl);
       this.#beat();
