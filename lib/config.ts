@@ -10,6 +10,7 @@ import { DEFAULT_TRANSLATE_TIMEOUT_MS } from "./translate/service.ts";
 import { PROVIDER_NAMES, type ProviderName } from "./translate/translator.ts";
 import { IceServerError, parseIceServers } from "./ice_servers.ts";
 import type { IceServer } from "./protocol/types.ts";
+import { BusUrlError, parseRedisBusUrl } from "./bus/redis_url.ts";
 
 /**
  * Everything the server can be told at start-up. Defaults are not written here: each comes from
@@ -68,6 +69,8 @@ export interface Config {
   iceServers?: IceServer[];
   /** True when a TURN credential came in `--ice-servers`, where `ps` shows it to every local user. */
   iceCredentialFromFlag?: boolean;
+  /** The Redis bus to the other nodes of the service (docs/bus.md); unset: a single node. */
+  bus?: string;
 }
 
 interface Option {
@@ -373,6 +376,23 @@ export const OPTIONS: Option[] = [
       }
     },
     key: "iceServers",
+  },
+  {
+    flag: "bus",
+    env: "PARLEY_BUS",
+    default: undefined,
+    help: "redis://[:password@]host:port[?channel=name]: the bus to the other nodes " +
+      "(docs/bus.md); unset: this node is the whole service",
+    parse: (v, name) => {
+      try {
+        parseRedisBusUrl(v);
+      } catch (err) {
+        if (err instanceof BusUrlError) throw new ConfigError(`${name} ${err.message}`);
+        throw err;
+      }
+      return v;
+    },
+    key: "bus",
   },
 ];
 

@@ -6,6 +6,7 @@
  */
 import { createSignInThrottle } from "../accounts/throttle.ts";
 import { DEFAULT_ITERATIONS } from "../accounts/password.ts";
+import type { Bus } from "../bus/mod.ts";
 import type { Logger } from "../log.ts";
 import { MetricsRegistry, registerProcessMetrics } from "../metrics/mod.ts";
 import type { IceServer } from "../protocol/types.ts";
@@ -43,6 +44,10 @@ export interface RouterSetup {
   breaker?: Omit<BreakerOptions, "onChange">;
   /** STUN/TURN servers for calls (`--ice-servers`). @default none: host candidates only */
   iceServers?: IceServer[];
+  /** The bus to the other nodes of the service; the router closes it. @default none: one node */
+  bus?: Bus;
+  /** How often this node announces its users to the others. @default 2000 */
+  heartbeatMs?: number;
 }
 
 /**
@@ -96,6 +101,8 @@ export function composeRouterOptions(setup: RouterSetup): RouterOptions {
     }),
     textOriginals: setup.textOriginals ?? true,
     iceServers: setup.iceServers ?? [],
+    bus: setup.bus,
+    heartbeatMs: setup.heartbeatMs,
   };
 }
 

@@ -4,6 +4,7 @@ import type { MetricsRegistry } from "../metrics/mod.ts";
 import type { IceServer } from "../protocol/types.ts";
 import type { Store } from "../store/store.ts";
 import type { StoreWriteHealth } from "../store/write_health.ts";
+import type { Bus } from "../bus/mod.ts";
 import type { TranslationService } from "../translate/service.ts";
 import type { Admission } from "./admission.ts";
 import type { LimitCounters } from "./limit_counters.ts";
@@ -99,4 +100,11 @@ export interface RouterOptions {
   textOriginals: boolean;
   /** STUN/TURN servers sessions that take calls are told to use (`--ice-servers`). */
   iceServers?: IceServer[];
+  /**
+   * What this node tells the other nodes of the service through (docs/bus.md); the router
+   * closes it at shutdown. None: a single node.
+   */
+  bus?: Bus;
+  /** How often this node announces its users to the others. @default 2000 */
+  heartbeatMs?: number;
 }
