@@ -3,6 +3,7 @@ import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { HTTP_TIMEOUTS } from "./http_timeouts.ts";
 import { DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT } from "./protocol/ports.ts";
 import { DEFAULT_LIMITS, type Limits } from "./router/options.ts";
+import { DEFAULT_FILE_QUOTA_MIB, DEFAULT_MAX_FILE_MIB } from "./files/service.ts";
 
 /** Days of history kept unless `--history-days` says otherwise. */
 export const DEFAULT_HISTORY_DAYS = 365;
@@ -62,6 +63,10 @@ export interface Config {
   slowReaderTimeout: number;
   /** Days private and room messages are kept (0: for ever). */
   historyDays: number;
+  /** Largest file a user may share, in MiB. */
+  maxFileMib: number;
+  /** Storage each user's files may take, in MiB. */
+  fileQuotaMib: number;
 }
 
 interface Option {
@@ -351,6 +356,22 @@ export const OPTIONS: Option[] = [
       return n;
     },
     key: "historyDays",
+  },
+  {
+    flag: "max-file-mib",
+    env: "PARLEY_MAX_FILE_MIB",
+    default: String(DEFAULT_MAX_FILE_MIB),
+    help: "largest file a user may share, in MiB",
+    parse: count,
+    key: "maxFileMib",
+  },
+  {
+    flag: "file-quota-mib",
+    env: "PARLEY_FILE_QUOTA_MIB",
+    default: String(DEFAULT_FILE_QUOTA_MIB),
+    help: "storage each user's shared files may take, in MiB (files go with their history)",
+    parse: count,
+    key: "fileQuotaMib",
   },
 ];
 

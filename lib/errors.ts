@@ -31,6 +31,11 @@ export const ERROR_CODES = {
   connecting_too_fast: "Too many new connections from your address; wait a little.",
   too_slow: "The connection did not read what the server sent, and was closed.",
   storage_full: "Not stored: the server's disk is full; try again later.",
+  file_too_large: "The file is larger than the server accepts.",
+  over_quota: "The file would take you over your storage quota.",
+  bad_file: "The file's name or type is not accepted.",
+  no_such_file: "No file has that id, or you may not read it.",
+  files_unavailable: "This server does not take files (its HTTP port is off).",
   internal: "Something went wrong on the server.",
 } as const;
 

@@ -80,6 +80,8 @@ export async function startServer(
     breaker?: Omit<BreakerOptions, "onChange">;
     /** PBKDF2 iterations of new password hashes. @default TEST_KDF_ITERATIONS */
     kdfIterations?: number;
+    /** File limits (lib/files/); files are kept in `<dataDir>/files` as main.ts keeps them. */
+    files?: { maxFileBytes?: number; quotaBytes?: number };
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "parley-test-" });
@@ -99,6 +101,7 @@ export async function startServer(
     translator: options.translator,
     translateTimeoutMs: options.translateTimeoutMs,
     breaker: options.breaker,
+    files: { dataKey, dir: `${dataDir}/files`, ...options.files },
   });
   const tcp = serveTcp({
     hostname: "127.0.0.1",

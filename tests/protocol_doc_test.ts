@@ -48,6 +48,7 @@ const EVENT_TYPES: Record<ServerEventType, true> = {
   invited: true,
   rooms: true,
   members: true,
+  file_token: true,
 };
 
 /** The body of the `## title` section, up to the next `## ` heading. */

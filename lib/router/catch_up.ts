@@ -34,6 +34,7 @@ export async function logMessagesFor(
         to: m.to,
         text: m.text,
         ts: m.ts,
+        ...(m.file ? { file: m.file } : {}),
         ...extra,
       },
       outcomes[i],

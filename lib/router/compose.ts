@@ -9,6 +9,7 @@ import { DEFAULT_ITERATIONS } from "../accounts/password.ts";
 import type { Logger } from "../log.ts";
 import { MetricsRegistry, registerProcessMetrics } from "../metrics/mod.ts";
 import type { Store } from "../store/store.ts";
+import { FileService, type FileServiceOptions } from "../files/service.ts";
 import { timedStore } from "../store/timed.ts";
 import { cachedUserList } from "../store/user_list_cache.ts";
 import { StoreWriteHealth } from "../store/write_health.ts";
@@ -40,6 +41,8 @@ export interface RouterSetup {
   translateTimeoutMs?: number;
   /** The translation circuit breaker's settings. */
   breaker?: Omit<BreakerOptions, "onChange">;
+  /** Sharing files (lib/files/): where they are kept and the limits. @default none: no files */
+  files?: Omit<FileServiceOptions, "store" | "logger">;
 }
 
 /**
@@ -92,6 +95,7 @@ export function composeRouterOptions(setup: RouterSetup): RouterOptions {
       breaker: setup.breaker,
     }),
     textOriginals: setup.textOriginals ?? true,
+    files: setup.files && new FileService({ ...setup.files, store, logger }),
   };
 }
 

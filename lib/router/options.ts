@@ -1,3 +1,4 @@
+import type { FileService } from "../files/service.ts";
 import type { LoginThrottle } from "../accounts/throttle.ts";
 import type { Logger } from "../log.ts";
 import type { MetricsRegistry } from "../metrics/mod.ts";
@@ -93,4 +94,6 @@ export interface RouterOptions {
   throttle: LoginThrottle;
   /** Whether text mode shows the original after a translation, until `/originals`. */
   textOriginals: boolean;
+  /** Sharing files; absent: messages carry no files (`files_unavailable`). */
+  files?: FileService;
 }
