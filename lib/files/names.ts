@@ -64,5 +64,5 @@ export function formatBytes(n: number): string {
     v /= 1024;
     unit++;
   }
-  return `${v >= 10 || Number.isInteger(v) ? Math.round(v) : v.toFixed(1)} ${units[unit]}`;
+  return `${v >= 10 ? Math.round(v) : Number(v.toFixed(1))} ${units[unit]}`;
 }

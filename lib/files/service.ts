@@ -11,7 +11,8 @@ import type { FileMeta, FileRecord, Store } from "../store/store.ts";
 import { parseConv } from "../store/conv.ts";
 import { BlobStore, StreamLimitError } from "./blob_store.ts";
 import { PROBE_BYTES, probeImage } from "./image_size.ts";
-import { checkFileName, checkFileType, formatBytes } from "./names.ts";
+import { checkFileName, checkFileType } from "./names.ts";
+import { overQuotaMessage, tooLargeMessage } from "./refusals.ts";
 import { type FileGrant, LINK_TOKEN_TTL_MS, OneTimeTokens } from "./tokens.ts";
 import type { DataKey } from "../crypto/data_key.ts";
 
@@ -126,22 +127,11 @@ export class FileService {
 
   /** The refusal of a file over the limit; `known`: `size` is its whole size. */
   tooLarge(size: number, known: boolean): ParleyError {
-    const limit = formatBytes(this.maxFileBytes);
-    return new ParleyError(
-      "file_too_large",
-      `The file is ${
-        known ? formatBytes(size) : `more than ${limit}`
-      }; files can be at most ${limit}.`,
-    );
+    return new ParleyError("file_too_large", tooLargeMessage(size, known, this.maxFileBytes));
   }
 
   overQuota(used: number, size: number): ParleyError {
-    return new ParleyError(
-      "over_quota",
-      `This file (${formatBytes(size)}) would take you over your storage of ${
-        formatBytes(this.quotaBytes)
-      } (${formatBytes(used)} used). Files go when the history that shares them goes.`,
-    );
+    return new ParleyError("over_quota", overQuotaMessage(size, used, this.quotaBytes));
   }
 
   /**

@@ -327,6 +327,10 @@ export type ServerEvent =
     purpose: "upload" | "download";
     url: string;
     expiresAt: number;
+    /** Upload: the largest file the server takes, the user's quota, and what of it is used. */
+    maxBytes?: number;
+    quotaBytes?: number;
+    usedBytes?: number;
     cid?: string;
   }
   /**

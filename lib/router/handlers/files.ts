@@ -20,7 +20,16 @@ export async function handleFileToken(
   const userKey = session.user!.key;
   if (cmd.purpose === "upload") {
     const { url, expiresAt } = files.tokenUrl({ purpose: "upload", userKey }, CLIENT_TOKEN_TTL_MS);
-    return session.emit({ type: "file_token", purpose: "upload", url, expiresAt, cid: cmd.cid });
+    return session.emit({
+      type: "file_token",
+      purpose: "upload",
+      url,
+      expiresAt,
+      maxBytes: files.maxFileBytes,
+      quotaBytes: files.quotaBytes,
+      usedBytes: await files.store.fileUsage(userKey),
+      cid: cmd.cid,
+    });
   }
   const file = cmd.id === undefined ? undefined : await files.readable(userKey, cmd.id);
   if (!file) {
