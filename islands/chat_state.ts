@@ -13,6 +13,7 @@ import type {
 } from "../lib/client/events.ts";
 import {
   BROADCAST,
+  type FileInfo,
   type OriginalText,
   type PresenceState,
   type RoomListing,
@@ -62,6 +63,21 @@ export interface ChatMessage {
   original?: OriginalText;
   /** Why the text is the original though the reader's language differs. */
   untranslated?: UntranslatedReason;
+  /** The file it shares. */
+  file?: FileInfo;
+}
+
+/** A file on its way up, shown with a progress bar until its message is sent. */
+export interface PendingUpload {
+  key: string;
+  name: string;
+  /** The conversation it goes to, as the composer addresses it. */
+  to: string;
+  size: number;
+  loaded: number;
+  /** Why it stopped, when it did. */
+  error?: string;
+  cancel(): void;
 }
 
 export interface Person {
@@ -128,6 +144,8 @@ export class ChatState {
   readonly serverFingerprint = signal("");
   readonly people = signal<ReadonlyMap<string, Person>>(new Map());
   readonly messages = signal<readonly ChatMessage[]>([]);
+  /** Files being uploaded (and those that failed, until dismissed). */
+  readonly uploads = signal<readonly PendingUpload[]>([]);
   /** The open conversation. */
   readonly active = signal<string>(EVERYONE);
   /** Unread messages per conversation key: the server's count from the read markers, kept live. */
@@ -345,7 +363,7 @@ export class ChatState {
   }
 
   /** Adds an own message before the server has answered. */
-  addOwn(to: string, text: string, cid: string): void {
+  addOwn(to: string, text: string, cid: string, file?: FileInfo): void {
     const conversation = conversationKey(to);
     this.#append({
       id: cid,
@@ -357,6 +375,7 @@ export class ChatState {
       conversation,
       own: true,
       status: "sending",
+      ...(file ? { file } : {}),
     });
     this.#touch(conversation, Date.now());
   }
@@ -720,6 +739,7 @@ export class ChatState {
       lang: e.lang,
       original: e.original,
       untranslated: e.untranslated,
+      ...(e.file ? { file: e.file } : {}),
     };
   }
 
