@@ -125,22 +125,6 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
     },
     run: handleSend,
   },
-  // {"type":"file_token","purpose":"upload"|"download","id"?:ID}
-  file_token: {
-    auth: "in",
-    cost: 1,
-    parse: (raw) => {
-      const purpose = optionalChoice(raw, "purpose", ["upload", "download"] as const, "upload");
-      const id = purpose === "download" ? requireString(raw, "id", 64) : undefined;
-      return {
-        type: "file_token",
-        purpose,
-        ...(id === undefined ? {} : { id }),
-        cid: clientId(raw),
-      };
-    },
-    run: handleFileToken,
-  },
   // {"type":"typing","to":NAME|"all","active"?:true}
   typing: {
     auth: "in",
@@ -336,6 +320,22 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
     cost: 1,
     parse: (raw) => ({ type: "members", room: requireRoomName(raw), cid: clientId(raw) }),
     run: handleMembers,
+  },
+  // {"type":"file_token","purpose":"upload"|"download","id"?:ID}
+  file_token: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => {
+      const purpose = optionalChoice(raw, "purpose", ["upload", "download"] as const, "upload");
+      const id = purpose === "download" ? requireString(raw, "id", 64) : undefined;
+      return {
+        type: "file_token",
+        purpose,
+        ...(id === undefined ? {} : { id }),
+        cid: clientId(raw),
+      };
+    },
+    run: handleFileToken,
   },
 };
 

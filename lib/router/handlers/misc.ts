@@ -6,7 +6,7 @@ import type { ClientSession } from "../client_session.ts";
 const JSON_HELP =
   "Frames: register, login, send, typing, lang, who, search_users, ack, history, read, receipts, " +
   "conversations, originals, ping, quit; rooms: join, leave, rooms, topic, invite, kick, owner, " +
-  "members. " +
+  "members; files: file_token. " +
   "See docs/protocol.md.";
 
 /** {"type":"help"} */
