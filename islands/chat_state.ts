@@ -774,7 +774,7 @@ export class ChatState {
           : isRoom(conversation)
           ? `in ${this.titleOf(conversation)}`
           : "privately";
-        this.announcement.value = `New message from ${e.from} ${where}: ${e.text}`;
+        this.announcement.value = `New message from ${e.from} ${where}: ${summary(e)}`;
       }
       if (!read) this.onIncoming?.(m);
     });
@@ -813,4 +813,10 @@ export class ChatState {
 /** Messages with a `seq` in log order; those without keep their place after them. */
 function bySeq(a: ChatMessage, b: ChatMessage): number {
   return (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER);
+}
+
+/** A message in a few words for announcements and notifications: its text, or the file it shares. */
+export function summary(m: { text: string; file?: FileInfo }): string {
+  if (!m.file) return m.text;
+  return m.text.trim() ? `${m.text} [file: ${m.file.name}]` : `[file: ${m.file.name}]`;
 }

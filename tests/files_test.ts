@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import type { MessageEvent } from "../lib/protocol/types.ts";
 import { textUser } from "./raw.ts";
+import { assertNoPlaintext } from "./canary.ts";
 import { startWebServer } from "./web_helpers.ts";
 import {
   cookieFor,
@@ -30,10 +31,10 @@ Deno.test("a file goes up sealed, reaches its recipient, and nobody else may rea
       ["alice", "bob", "carol"].map((n) => cookieFor(base, n)),
     );
     const bytes = randomBytes(3 * MIB + 123);
-    const up = await upload(base, aliceCookie, "report.bin", bytes);
+    const up = await upload(base, aliceCookie, "report-q3-zebra.bin", bytes);
     assert.equal(up.status, 201, JSON.stringify(up.body));
     const file = up.body.file as { id: string; name: string; size: number; type: string };
-    assert.equal(file.name, "report.bin");
+    assert.equal(file.name, "report-q3-zebra.bin");
     assert.equal(file.size, bytes.length);
 
     const arrived = bob.next((e) => e.type === "message", 5000, "bob's file message");
@@ -42,7 +43,7 @@ Deno.test("a file goes up sealed, reaches its recipient, and nobody else may rea
     const message = await arrived as MessageEvent;
     assert.deepEqual(message.file, {
       id: file.id,
-      name: "report.bin",
+      name: "report-q3-zebra.bin",
       size: bytes.length,
       type: "application/octet-stream",
     });
@@ -53,7 +54,7 @@ Deno.test("a file goes up sealed, reaches its recipient, and nobody else may rea
     assert.equal(got.headers.get("x-content-type-options"), "nosniff");
     assert.match(
       got.headers.get("content-disposition")!,
-      /^attachment; filename="report.bin"; filename\*=UTF-8''report.bin$/,
+      /^attachment; filename="report-q3-zebra.bin"; filename\*=UTF-8''report-q3-zebra.bin$/,
     );
     assert.equal(got.headers.get("content-type"), "application/octet-stream");
     assert.equal(sha256(new Uint8Array(await got.arrayBuffer())), sha256(bytes));
@@ -76,6 +77,8 @@ Deno.test("a file goes up sealed, reaches its recipient, and nobody else may rea
       1,
     );
     assert.deepEqual(await filesHolding(server.dataDir, bytes), []);
+    // Nor its name: sealed in the store like message bodies.
+    await assertNoPlaintext(`${server.dataDir}/parley.db`, ["report-q3-zebra"]);
   } finally {
     await server.close();
   }

@@ -35,9 +35,12 @@ export interface PutOptions {
   stallMs: number;
 }
 
-/** The disk is full (Linux ENOSPC), as Deno reports it. */
-function isDiskFull(err: unknown): boolean {
-  return err instanceof Error && /os error 28|No space left/i.test(err.message);
+/** `storage_full` for an error that says the disk is full (ENOSPC); undefined for another. */
+function diskFull(err: unknown): ParleyError | undefined {
+  if (!(err instanceof Error) || !/os error 28|No space left/i.test(err.message)) return undefined;
+  return new ParleyError("storage_full", "The server's disk is full; try again later.", {
+    cause: err,
+  });
 }
 
 function toHex(bytes: Uint8Array): string {
@@ -85,8 +88,9 @@ export class BlobStore {
     options: PutOptions,
     commit: (result: PutResult) => Promise<T>,
   ): Promise<T> {
-    await Deno.mkdir(`${this.dir}/tmp`, { recursive: true });
-    const tmp = await Deno.makeTempFile({ dir: `${this.dir}/tmp`, prefix: "up-" });
+    const tmp = await this.#temporary().catch((err) => {
+      throw diskFull(err) ?? err;
+    });
     let kept = false;
     try {
       const file = await Deno.open(tmp, { write: true, truncate: true });
@@ -132,15 +136,16 @@ export class BlobStore {
         return await commit({ address, size, head: head.slice(0, Math.min(size, head.length)) });
       });
     } catch (err) {
-      if (isDiskFull(err)) {
-        throw new ParleyError("storage_full", "The server's disk is full; try again later.", {
-          cause: err,
-        });
-      }
-      throw err;
+      throw diskFull(err) ?? err;
     } finally {
       if (!kept) await Deno.remove(tmp).catch(() => {});
     }
+  }
+
+  /** A new temporary file for an upload, in `<dir>/tmp`. */
+  async #temporary(): Promise<string> {
+    await Deno.mkdir(`${this.dir}/tmp`, { recursive: true });
+    return await Deno.makeTempFile({ dir: `${this.dir}/tmp`, prefix: "up-" });
   }
 
   /** The plaintext of a blob, streamed; NotFound when it is gone. */
