@@ -70,7 +70,9 @@ browserTest(
       });
       const own = alice.page.locator(".message.own .file-link", { hasText: "data.bin" });
       await own.waitFor({ timeout: 30_000 });
-      await alice.page.locator(".message.own .status", { hasText: "Delivered" }).first().waitFor();
+      // Delivered, or Read already: bob has the conversation open.
+      await alice.page.locator(".message.own .status", { hasText: /Delivered|Read/ }).first()
+        .waitFor({ timeout: 30_000 });
       const link = bob.page.locator(".message .file-link a", { hasText: "data.bin" });
       await link.waitFor({ timeout: 30_000 });
       assert.match(await bob.page.locator(".message .file-link").innerText(), /data\.bin\s*10 MiB/);
