@@ -84,6 +84,7 @@ async function main(): Promise<number> {
       terminal,
       color,
       device,
+      caCerts: tls?.caCerts,
       dial: () => TcpChannel.connect({ hostname: host, port, verifyIdentity, tls }),
     });
   } finally {

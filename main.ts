@@ -10,7 +10,7 @@ import { RedisBus } from "./lib/bus/redis.ts";
 import { composeRouter, type Router } from "./lib/router/mod.ts";
 import { SqliteStore } from "./lib/store/mod.ts";
 import { startRetention } from "./lib/router/retention.ts";
-import { isCryptoError, type ServerIdentity } from "./lib/crypto/mod.ts";
+import { type DataKey, isCryptoError, type ServerIdentity } from "./lib/crypto/mod.ts";
 import { DATA_KEY_ENV, loadOrCreateDataKey, loadOrCreateIdentity } from "./lib/crypto/key_files.ts";
 import { serveTcp, type TcpServer } from "./server/tcp.ts";
 import { loadAssets } from "./server/assets.ts";
@@ -96,14 +96,14 @@ async function main(): Promise<number> {
     logger,
     graceMs: Math.max(SHUTDOWN_GRACE_SECONDS, config.translateTimeout + 5) * 1000,
   });
-  let dataDir, store;
+  let dataDir, store, dataKey;
   try {
     dataDir = await openDataDir(config.dataDir);
-    store = await openStore(config.dataDir, logger);
+    ({ store, dataKey } = await openStore(config.dataDir, logger));
   } catch (err) {
     return startFailed(err);
   }
-  const router = buildRouter(settings, store);
+  const router = buildRouter(settings, store, dataKey);
   let listeners;
   try {
     listeners = await listen(settings, router, dataDir.identity);
@@ -113,8 +113,9 @@ async function main(): Promise<number> {
     return startFailed(err);
   }
   const trimmer = startMemoryTrim({ logger, metrics: router.metrics });
-  // Old history goes at start and then hourly (--history-days; 0 keeps everything).
-  const retention = startRetention(store, config.historyDays, logger);
+  // Old history goes at start and then hourly (--history-days; 0 keeps everything), and the
+  // files nothing refers to any more with it.
+  const retention = startRetention(store, config.historyDays, logger, { files: router.files });
   announce(settings, { dataDir, listeners, router, trimmer });
   await awaitStop(signals, logger);
   retention.stop();
@@ -214,7 +215,10 @@ async function openDataDir(dir: string): Promise<DataDir> {
  * Opens the SQLite store with its at-rest data key (docs/security.md §9): never a fresh key for
  * a store that has a check value; a lost, malformed or wrong key stops start-up with what to do.
  */
-async function openStore(dataDir: string, logger: Logger): Promise<SqliteStore> {
+async function openStore(
+  dataDir: string,
+  logger: Logger,
+): Promise<{ store: SqliteStore; dataKey: DataKey }> {
   const dbPath = storePath(dataDir);
   try {
     const loaded = await loadOrCreateDataKey(dataDir, {
@@ -231,7 +235,7 @@ async function openStore(dataDir: string, logger: Logger): Promise<SqliteStore> 
     logger.info(
       `data key ${loaded.key.keyId} from ${loaded.source === "env" ? DATA_KEY_ENV : loaded.path}`,
     );
-    return store;
+    return { store, dataKey: loaded.key };
   } catch (err) {
     if (!isCryptoError(err)) throw err;
     const lines = [`cannot open the store ${dbPath}: ${err.message}`];
@@ -254,7 +258,7 @@ function storePath(dataDir: string): string {
  * and translation provider the config names. Each connection takes a file descriptor: it
  * admits no more than the open-file limit holds.
  */
-function buildRouter(settings: Settings, store: SqliteStore): Router {
+function buildRouter(settings: Settings, store: SqliteStore, dataKey: DataKey): Router {
   const { config, logger } = settings;
   const fdLimit = openFileLimit();
   const fitted = fdLimit
@@ -290,6 +294,13 @@ function buildRouter(settings: Settings, store: SqliteStore): Router {
     textOriginals: !config.hideOriginals,
     // Connects in the background: a node whose Redis is down serves its own users meanwhile.
     bus: config.bus === undefined ? undefined : new RedisBus({ url: config.bus, logger }),
+    // Shared files, sealed under the data key (docs/security.md §9.4).
+    files: {
+      dataKey,
+      dir: `${config.dataDir}/files`,
+      maxFileBytes: config.maxFileMib * 1024 * 1024,
+      quotaBytes: config.fileQuotaMib * 1024 * 1024,
+    },
   });
 }
 
@@ -333,6 +344,8 @@ async function listen(
       headerTimeoutMs: config.httpHeaderTimeout * 1000,
       idleTimeoutMs: config.httpIdleTimeout * 1000,
     });
+    // Links and one-time URLs for files point here.
+    if (router.files) router.files.baseUrl = http.url;
     return { tcp, http };
   } catch (err) {
     tcp.stopAccepting();

@@ -7,6 +7,7 @@
 import { killAll } from "./children.ts";
 import { runHistoryBench } from "./history_bench.ts";
 import { runRestartBench } from "./restart_bench.ts";
+import { runUploadBench } from "./upload_bench.ts";
 import { HELP, type Options, parseOptions, UsageError } from "./options.ts";
 import { benchNotes, computeRatios, render, type RunReport, writeJson } from "./report.ts";
 import { runScenario } from "./scenarios.ts";
@@ -139,9 +140,11 @@ async function main(): Promise<number> {
 }
 
 // The history scenario measures the store alone: no server, no workers, no baseline.
-// So does the restart scenario: its clients run in this process (bench/restart_bench.ts).
+// So does the restart scenario: its clients run in this process (bench/restart_bench.ts), and
+// the upload scenario (bench/upload_bench.ts).
 const standalone: Record<string, (args: string[]) => Promise<number>> = {
   history: runHistoryBench,
   restart: runRestartBench,
+  upload: runUploadBench,
 };
 Deno.exit(await (standalone[Deno.args[0]]?.(Deno.args.slice(1)) ?? main()));

@@ -8,9 +8,17 @@ import { ServerError } from "../lib/client/client.ts";
 import { type ReconnectEvent, ReconnectingClient } from "../lib/client/reconnect.ts";
 import { SecureChannel } from "../lib/client/secure_channel.ts";
 import { pinFingerprint } from "../lib/crypto/mod.ts";
-import { BROADCAST } from "../lib/protocol/types.ts";
+import { BROADCAST, type FileInfo } from "../lib/protocol/types.ts";
 import { effect } from "@preact/signals";
-import { ChatState, conversationKey, EVERYONE, isRoom, keyOf } from "./chat_state.ts";
+import {
+  ChatState,
+  conversationKey,
+  EVERYONE,
+  isRoom,
+  keyOf,
+  type PendingUpload,
+} from "./chat_state.ts";
+import { fileLimits, refusalOf, startUpload, UploadError } from "./file_upload.ts";
 import { loadContacts, saveContacts } from "./contacts.ts";
 import { claimDeviceId } from "./device_id.ts";
 import { Notifier } from "./notifier.ts";
@@ -274,6 +282,48 @@ export class ChatConnection {
       (err) =>
         this.state.failOwn(cid, err instanceof ServerError ? serverMessage(err) : String(err)),
     );
+  }
+
+  /**
+   * Uploads `file` (with a progress bar and a cancel button in the composer), then shares it
+   * with `to` like a message. A file over the server's limit or the user's quota is refused
+   * before a byte is sent, in the words the server would use.
+   */
+  async shareFile(to: string, file: Blob, name: string): Promise<void> {
+    const key = `${this.#cidPrefix}-u${++this.#cids}`;
+    const set = (change: Partial<PendingUpload>) => {
+      this.state.uploads.value = this.state.uploads.value.map((u) =>
+        u.key === key ? { ...u, ...change } : u
+      );
+    };
+    const entry: PendingUpload = { key, name, to, size: file.size, loaded: 0, cancel: () => {} };
+    this.state.uploads.value = [...this.state.uploads.value, entry];
+    const refusal = refusalOf(file, await fileLimits());
+    if (refusal) return set({ error: refusal });
+    const upload = startUpload(file, name, (loaded) => set({ loaded }));
+    set({ cancel: upload.cancel });
+    let info: FileInfo;
+    try {
+      info = await upload.done;
+    } catch (err) {
+      if (err instanceof UploadError && err.cancelled) return this.dismissUpload(key);
+      return set({ error: (err as Error).message });
+    }
+    this.dismissUpload(key);
+    const client = this.#client;
+    if (!client) return;
+    const cid = `${this.#cidPrefix}-${++this.#cids}`;
+    this.state.addOwn(to, "", cid, info);
+    client.send(to, "", cid, info.id).then(
+      (sent) => this.state.settleOwn(cid, sent),
+      (err) =>
+        this.state.failOwn(cid, err instanceof ServerError ? serverMessage(err) : String(err)),
+    );
+  }
+
+  /** Takes an upload (finished, failed or cancelled) off the list. */
+  dismissUpload(key: string): void {
+    this.state.uploads.value = this.state.uploads.value.filter((u) => u.key !== key);
   }
 
   /** Tells `to` the user is typing (refreshed while they type), or that they stopped. */

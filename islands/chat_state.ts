@@ -14,6 +14,7 @@ import type {
 import {
   BROADCAST,
   type CallEntry,
+  type FileInfo,
   type OriginalText,
   type PresenceState,
   type RoomListing,
@@ -65,6 +66,21 @@ export interface ChatMessage {
   untranslated?: UntranslatedReason;
   /** The entry a call left (the sender is the caller). */
   call?: CallEntry;
+  /** The file it shares. */
+  file?: FileInfo;
+}
+
+/** A file on its way up, shown with a progress bar until its message is sent. */
+export interface PendingUpload {
+  key: string;
+  name: string;
+  /** The conversation it goes to, as the composer addresses it. */
+  to: string;
+  size: number;
+  loaded: number;
+  /** Why it stopped, when it did. */
+  error?: string;
+  cancel(): void;
 }
 
 export interface Person {
@@ -131,6 +147,8 @@ export class ChatState {
   readonly serverFingerprint = signal("");
   readonly people = signal<ReadonlyMap<string, Person>>(new Map());
   readonly messages = signal<readonly ChatMessage[]>([]);
+  /** Files being uploaded (and those that failed, until dismissed). */
+  readonly uploads = signal<readonly PendingUpload[]>([]);
   /** The open conversation. */
   readonly active = signal<string>(EVERYONE);
   /** Unread messages per conversation key: the server's count from the read markers, kept live. */
@@ -348,7 +366,7 @@ export class ChatState {
   }
 
   /** Adds an own message before the server has answered. */
-  addOwn(to: string, text: string, cid: string): void {
+  addOwn(to: string, text: string, cid: string, file?: FileInfo): void {
     const conversation = conversationKey(to);
     this.#append({
       id: cid,
@@ -360,6 +378,7 @@ export class ChatState {
       conversation,
       own: true,
       status: "sending",
+      ...(file ? { file } : {}),
     });
     this.#touch(conversation, Date.now());
   }
@@ -724,6 +743,7 @@ export class ChatState {
       original: e.original,
       untranslated: e.untranslated,
       ...(e.call ? { call: e.call, mention: false } : {}),
+      ...(e.file ? { file: e.file } : {}),
     };
   }
 
@@ -758,7 +778,7 @@ export class ChatState {
           : isRoom(conversation)
           ? `in ${this.titleOf(conversation)}`
           : "privately";
-        this.announcement.value = `New message from ${e.from} ${where}: ${e.text}`;
+        this.announcement.value = `New message from ${e.from} ${where}: ${summary(e)}`;
       }
       if (!read) this.onIncoming?.(m);
     });
@@ -797,4 +817,10 @@ export class ChatState {
 /** Messages with a `seq` in log order; those without keep their place after them. */
 function bySeq(a: ChatMessage, b: ChatMessage): number {
   return (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER);
+}
+
+/** A message in a few words for announcements and notifications: its text, or the file it shares. */
+export function summary(m: { text: string; file?: FileInfo }): string {
+  if (!m.file) return m.text;
+  return m.text.trim() ? `${m.text} [file: ${m.file.name}]` : `[file: ${m.file.name}]`;
 }

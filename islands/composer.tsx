@@ -4,6 +4,7 @@ import { useEffect, useRef } from "preact/hooks";
 import { type ChatConnection, parseDraft } from "./chat_connection.ts";
 import { EVERYONE, isRoom } from "./chat_state.ts";
 import { byteBudget, utf8Length } from "./byte_budget.ts";
+import { AttachButton, UploadList, useFileShare } from "./file_share.tsx";
 
 const STORAGE_KEY = "parley.drafts";
 
@@ -12,7 +13,8 @@ const STORAGE_KEY = "parley.drafts";
  * name, except in a room, where it mentions them in the room. Drafts are kept per conversation, also across reconnects and reloads (sessionStorage),
  * so nothing typed is lost. The length is counted in UTF-8 bytes, as the server counts it; near
  * the limit the composer says how much is left, and over it, by how much, and will not send —
- * nothing is ever cut.
+ * nothing is ever cut. Files are shared from here too: the attach button, a pasted picture, or
+ * a file dropped on the page (file_share.tsx).
  */
 export function Composer({ chat }: { chat: ChatConnection }) {
   const { state } = chat;
@@ -22,6 +24,7 @@ export function Composer({ chat }: { chat: ChatConnection }) {
   const draft = drafts.value[active] ?? "";
   const body = parseDraft(draft, active).text;
   const budget = byteBudget(utf8Length(body), state.maxMessageBytes.value);
+  const files = useFileShare(chat);
 
   useEffect(() => {
     try {
@@ -63,12 +66,19 @@ export function Composer({ chat }: { chat: ChatConnection }) {
   const target = active === EVERYONE ? "everyone" : state.titleOf(active);
   return (
     <form
-      class="composer"
+      class={`composer${files.dragging ? " dropping" : ""}`}
       onSubmit={(e) => {
         e.preventDefault();
         send();
       }}
     >
+      <UploadList chat={chat} />
+      {files.dragging && (
+        <p class="drop-hint" role="status">
+          {files.target ? `Drop to share with ${files.target}` : "Open a person or a room first"}
+        </p>
+      )}
+      <AttachButton target={files.target} share={files.share} />
       <label for="composer-input" class="sr-only">Message to {target}</label>
       <textarea
         id="composer-input"
@@ -79,6 +89,7 @@ export function Composer({ chat }: { chat: ChatConnection }) {
         value={draft}
         onInput={onInput}
         onKeyDown={onKeyDown}
+        onPaste={files.onPaste}
         aria-invalid={budget.over}
         aria-describedby="composer-budget composer-hint"
       />

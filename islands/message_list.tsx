@@ -3,6 +3,7 @@ import type { ChatConnection } from "./chat_connection.ts";
 import type { ChatMessage, ChatState, OwnStatus } from "./chat_state.ts";
 import { EVERYONE, isRoom } from "./chat_state.ts";
 import { formatTime, hue, initial, isoTime } from "./format.ts";
+import { FileCard } from "./file_card.tsx";
 import { type TranslationLabel, translationLabel } from "./translation.ts";
 import { callEntryWords } from "./call_words.ts";
 import { MediaIcon } from "./call_icons.tsx";
@@ -175,7 +176,8 @@ function MessageItem({ m, continued }: { m: ChatMessage; continued: boolean }) {
           {m.offline && <span class="tag">while you were away</span>}
           {m.mention && <span class="tag mention-tag">mentions you</span>}
         </p>
-        <p class="text" lang={m.lang} dir="auto">{m.text}</p>
+        {(m.text || !m.file) && <p class="text" lang={m.lang} dir="auto">{m.text}</p>}
+        {m.file && <FileCard file={m.file} />}
         {translation?.kind === "translated" && m.original && (
           <Translated m={m} label={translation} />
         )}

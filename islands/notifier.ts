@@ -6,7 +6,7 @@
 import { callEntryWords } from "./call_words.ts";
 import { signal } from "@preact/signals";
 import type { ChatMessage, ChatState } from "./chat_state.ts";
-import { EVERYONE, isRoom } from "./chat_state.ts";
+import { EVERYONE, isRoom, summary } from "./chat_state.ts";
 
 /** Where notifications stand: unsupported, not asked, allowed, refused, or turned off here. */
 export type NotifyState = "unsupported" | "default" | "granted" | "denied" | "off";
@@ -59,7 +59,7 @@ export class Notifier {
       : "privately";
     try {
       const n = new Notification(`${m.from} ${where}`, {
-        body: m.call ? callEntryWords(m.call, m.own) : m.text.slice(0, 200),
+        body: m.call ? callEntryWords(m.call, m.own) : summary(m).slice(0, 200),
         tag: `parley-${m.conversation}`,
       });
       n.onclick = () => {

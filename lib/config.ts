@@ -3,6 +3,7 @@ import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { HTTP_TIMEOUTS } from "./http_timeouts.ts";
 import { DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT } from "./protocol/ports.ts";
 import { DEFAULT_LIMITS, type Limits } from "./router/options.ts";
+import { DEFAULT_FILE_QUOTA_MIB, DEFAULT_MAX_FILE_MIB } from "./files/service.ts";
 
 /** Days of history kept unless `--history-days` says otherwise. */
 export const DEFAULT_HISTORY_DAYS = 365;
@@ -71,6 +72,10 @@ export interface Config {
   iceCredentialFromFlag?: boolean;
   /** The Redis bus to the other nodes of the service (docs/bus.md); unset: a single node. */
   bus?: string;
+  /** Largest file a user may share, in MiB. */
+  maxFileMib: number;
+  /** Storage each user's files may take, in MiB. */
+  fileQuotaMib: number;
 }
 
 interface Option {
@@ -393,6 +398,22 @@ export const OPTIONS: Option[] = [
       return v;
     },
     key: "bus",
+  },
+  {
+    flag: "max-file-mib",
+    env: "PARLEY_MAX_FILE_MIB",
+    default: String(DEFAULT_MAX_FILE_MIB),
+    help: "largest file a user may share, in MiB",
+    parse: count,
+    key: "maxFileMib",
+  },
+  {
+    flag: "file-quota-mib",
+    env: "PARLEY_FILE_QUOTA_MIB",
+    default: String(DEFAULT_FILE_QUOTA_MIB),
+    help: "storage each user's shared files may take, in MiB (files go with their history)",
+    parse: count,
+    key: "fileQuotaMib",
   },
 ];
 

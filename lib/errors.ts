@@ -37,6 +37,11 @@ export const ERROR_CODES = {
   calls_unavailable: "Calls are not possible there: a browser takes them.",
   no_such_call: "There is no such call: it has ended, or is not yours.",
   call_state: "The call is not in a state for that.",
+  file_too_large: "The file is larger than the server accepts.",
+  over_quota: "The file would take you over your storage quota.",
+  bad_file: "The file's name or type is not accepted.",
+  no_such_file: "No file has that id, or you may not read it.",
+  files_unavailable: "This server does not take files (its HTTP port is off).",
   internal: "Something went wrong on the server.",
 } as const;
 

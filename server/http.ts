@@ -7,6 +7,7 @@ import type { ServerIdentity } from "../lib/crypto/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { HTTP_TIMEOUTS } from "../lib/http_timeouts.ts";
 import type { Router } from "../lib/router/mod.ts";
+import { closesConnection, handlers as files } from "../routes/api/files.ts";
 import { handlers as login } from "../routes/api/login.ts";
 import { handlers as logout } from "../routes/api/logout.ts";
 import { handlers as session } from "../routes/api/session.ts";
@@ -23,9 +24,15 @@ import { refuseWebSocket } from "./ws.ts";
 import { checkUpgrade, wantsWebSocket } from "./ws_upgrade.ts";
 import type { Refusal } from "../lib/router/admission.ts";
 
+/** Path prefix -> route module, for the routes that take an id after their path. */
+const PREFIX_ROUTES: Record<string, Handlers> = {
+  "/api/files/": files,
+};
+
 /** Path -> route module. Assets live under /static/, served from memory. */
 const ROUTES: Record<string, Handlers> = {
   "/": index,
+  "/api/files": files,
   "/api/login": login,
   "/api/logout": logout,
   "/api/session": session,
@@ -160,6 +167,7 @@ export async function handle(
     response = await dispatch({ req, url, remoteAddr, app, ...connection });
   } catch (err) {
     response = errorResponse(err, app.logger);
+    if (closesConnection(err)) response.headers.set("connection", "close");
   }
   // An upgrade's response is special: its headers cannot be changed.
   if (response.status === 101) return response;
@@ -178,7 +186,8 @@ function dispatch(ctx: Context): Response | Promise<Response> {
     if (method !== "GET") throw new HttpError(405, "Method not allowed.", { allow: "GET, HEAD" });
     return assetResponse(asset, req);
   }
-  const route = ROUTES[url.pathname];
+  const prefix = Object.keys(PREFIX_ROUTES).find((p) => url.pathname.startsWith(p));
+  const route = ROUTES[url.pathname] ?? (prefix && PREFIX_ROUTES[prefix]);
   if (!route) throw new HttpError(404, "No such page.");
   const handler = route[method as keyof Handlers];
   if (!handler) {

@@ -29,6 +29,11 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   rate_limited: 429,
   // Try again later: nothing was stored, and the same request succeeds once there is room.
   storage_full: 503,
+  file_too_large: 413,
+  over_quota: 413,
+  bad_file: 400,
+  no_such_file: 404,
+  files_unavailable: 503,
 };
 
 /** The JSON error body every API answer uses: `{ error: { code, message, retryAfter? } }`. */

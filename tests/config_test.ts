@@ -30,6 +30,8 @@ Deno.test("loadConfig() has the documented defaults", () => {
     maxQueuedKib: 1024,
     slowReaderTimeout: 5,
     historyDays: 365,
+    maxFileMib: 25,
+    fileQuotaMib: 1024,
   });
 });
 
@@ -205,4 +207,21 @@ Deno.test("loadConfig() accepts a lone -- before the flags, as `deno task start 
     () => loadConfig(["--data-dir", "--"], noEnv),
     /'--data-dir' argument is ambiguous/,
   );
+});
+
+Deno.test("the file limits are read from their flags and environment, and checked", () => {
+  const config = loadConfig(
+    ["--max-file-mib", "100"],
+    (name) => name === "PARLEY_FILE_QUOTA_MIB" ? "5000" : undefined,
+  ) as Config;
+  assert.equal(config.maxFileMib, 100);
+  assert.equal(config.fileQuotaMib, 5000);
+  assert.throws(
+    () => loadConfig(["--max-file-mib", "0"], noEnv),
+    (err) =>
+      err instanceof ConfigError &&
+      /--max-file-mib must be a whole number, 1 or more/.test(err.message),
+  );
+  assert.throws(() => loadConfig(["--file-quota-mib", "1.5"], noEnv), ConfigError);
+  assert.match(helpText(), /--max-file-mib[\s\S]*PARLEY_MAX_FILE_MIB, default 25/);
 });

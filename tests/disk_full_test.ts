@@ -15,6 +15,7 @@ import { ERROR_CODES } from "../lib/errors.ts";
 import { PASSWORD } from "./helpers.ts";
 import { spawnServer } from "./process_helpers.ts";
 import { apiLogin } from "./web_helpers.ts";
+import { listFiles, randomBytes, upload } from "./file_helpers.ts";
 
 /** Room for the store, the keys and the WAL of a few messages; the filler takes the rest. */
 const TMPFS_SIZE = "4m";
@@ -163,6 +164,45 @@ Deno.test({
       await dave.quit();
       for (const c of [alice, bob, carol]) c.close();
       await Promise.all([alice.closed, bob.closed, carol.closed]);
+      await Deno.remove(filler).catch(() => {});
+      await server.stop("SIGTERM");
+      await unmount(dataDir);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a full disk: an upload is refused as storage_full, nothing of it is left, and it works again",
+  ignore: skip !== undefined,
+  async fn() {
+    await build({ ifStale: true, quiet: true });
+    const dir = await mountTmpfs(TMPFS_SIZE);
+    assert.equal(typeof dir, "string");
+    const dataDir = dir as string;
+    const filler = `${dataDir}/filler`;
+    const server = await spawnServer(dataDir, ["--log-level", "info"]);
+    try {
+      const base = server.httpUrl!;
+      assert.ok(base, `no HTTP listener:\n${server.output()}`);
+      const { cookie } = await apiLogin(base, {
+        name: "alice",
+        password: PASSWORD,
+        register: true,
+      });
+      await fillDisk(filler);
+      const refused = await upload(base, cookie, "photo.bin", randomBytes(512 * 1024));
+      assert.equal(refused.status, 503);
+      assert.deepEqual(refused.body.error, {
+        code: "storage_full",
+        message: "The server's disk is full; try again later.",
+      });
+      assert.deepEqual(await listFiles(`${dataDir}/files/tmp`), []);
+      await Deno.remove(filler);
+      const stored = await upload(base, cookie, "photo.bin", randomBytes(512 * 1024));
+      assert.equal(stored.status, 201);
+      assert.doesNotMatch(server.output(), /ERROR +http request failed/);
+    } finally {
       await Deno.remove(filler).catch(() => {});
       await server.stop("SIGTERM");
       await unmount(dataDir);

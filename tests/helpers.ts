@@ -93,6 +93,8 @@ export async function startServer(
     bus?: Bus;
     /** How often the node announces its users on the bus. @default 2000 */
     heartbeatMs?: number;
+    /** File limits (lib/files/); files are kept in `<dataDir>/files` as main.ts keeps them. */
+    files?: { maxFileBytes?: number; quotaBytes?: number };
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "parley-test-" });
@@ -116,6 +118,7 @@ export async function startServer(
     iceServers: options.iceServers,
     bus: options.bus,
     heartbeatMs: options.heartbeatMs,
+    files: { dataKey, dir: `${dataDir}/files`, ...options.files },
   });
   const tcp = serveTcp({
     hostname: "127.0.0.1",

@@ -11,6 +11,7 @@ import type { ServerEventType } from "../lib/protocol/types.ts";
 import { COMMANDS } from "../lib/router/commands.ts";
 import { DEFAULT_LIMITS } from "../lib/router/options.ts";
 import { type SecureSocket, startServer, type TestServer, type TextSocket } from "./helpers.ts";
+import { startWebServer, type WebServer } from "./web_helpers.ts";
 
 const DOC = await Deno.readTextFile(new URL("../docs/protocol.md", import.meta.url));
 
@@ -53,6 +54,7 @@ const EVENT_TYPES: Record<ServerEventType, true> = {
   call_offer: true,
   call_answer: true,
   call_ice: true,
+  file_token: true,
 };
 
 /** The body of the `## title` section, up to the next `## ` heading. */
@@ -148,17 +150,29 @@ Deno.test("the calls example in docs/protocol.md replays against a server", asyn
   await replay(example("calls"));
 });
 
-/** One line of an example: `alice> ...` was sent by connection alice, `alice< ...` received. */
+Deno.test("the files example in docs/protocol.md replays against a server", async () => {
+  // bob's read marker moves at his /quit (after alice left), not at a moment that would race.
+  await replay(example("files"), { limits: { textReadDelayMs: 60_000 } }, { web: true });
+});
+
+/**
+ * One line of an example: `alice> ...` was sent by connection alice, `alice< ...` received;
+ * `alice$> METHOD PATH [TYPE: BODY]` is an HTTP request of alice's and `alice$< STATUS BODY` its
+ * answer (the files example).
+ */
 interface Step {
   conn: string;
   sent: boolean;
+  http: boolean;
   line: string;
   /** For messages: where in the doc. */
   at: string;
 }
 
 /** The transcript in the code block after `<!-- example: kind -->`. */
-function example(kind: "json" | "text" | "rooms" | "sync" | "text-catch-up" | "calls"): Step[] {
+function example(
+  kind: "json" | "text" | "rooms" | "sync" | "text-catch-up" | "calls" | "files",
+): Step[] {
   const marker = DOC.indexOf(`<!-- example: ${kind} -->`);
   assert.notEqual(marker, -1, `no '<!-- example: ${kind} -->' in docs/protocol.md`);
   const fence = DOC.indexOf("```", marker);
@@ -167,9 +181,9 @@ function example(kind: "json" | "text" | "rooms" | "sync" | "text-catch-up" | "c
   const firstLine = DOC.slice(0, start).split("\n").length;
   return DOC.slice(start, end).split("\n").map((text, i) => {
     const at = `docs/protocol.md:${firstLine + i}: ${text.slice(0, 120)}`;
-    const m = /^([\w-]+)([<>]) ?(.*)$/.exec(text);
+    const m = /^([\w-]+)(\$?)([<>]) ?(.*)$/.exec(text);
     assert.ok(m, `not a transcript line (name> or name<): ${at}`);
-    return { conn: m[1], sent: m[2] === ">", line: m[3], at };
+    return { conn: m[1], sent: m[3] === ">", http: m[2] === "$", line: m[4], at };
   });
 }
 
@@ -191,13 +205,20 @@ interface Conn {
 async function replay(
   steps: Step[],
   options: Parameters<typeof startServer>[0] = {},
+  { web = false } = {},
 ): Promise<void> {
-  const server = await startServer(options);
+  const server = web ? await startWebServer(options) : await startServer(options);
   try {
     const conns = new Map<string, Conn>();
     /** Server ids in the doc mapped to the ids this run produced. */
     const ids = new Map<string, string>();
+    /** Each connection's last HTTP answer, to compare with its `$<` line. */
+    const answers = new Map<string, { status: number; body: string }>();
     for (const step of steps) {
+      if (step.http) {
+        await httpStep(server as WebServer, step, ids, answers);
+        continue;
+      }
       const conn = conns.get(step.conn) ?? await open(server, steps, step.conn);
       conns.set(step.conn, conn);
       if (step.sent) {
@@ -223,8 +244,41 @@ async function replay(
   }
 }
 
+/**
+ * An HTTP line of an example: `METHOD PATH [TYPE: BODY]` is sent (the doc's ids and tokens
+ * replaced by this run's); `STATUS BODY` must be its answer (a JSON body compared as a frame).
+ */
+async function httpStep(
+  server: WebServer,
+  step: Step,
+  ids: Map<string, string>,
+  answers: Map<string, { status: number; body: string }>,
+): Promise<void> {
+  if (step.sent) {
+    let line = step.line;
+    for (const [docId, realId] of ids) line = line.replaceAll(docId, realId);
+    const m = /^(GET|POST) (\S+)(?: ([\w.+-]+\/[\w.+-]+): (.*))?$/.exec(line);
+    assert.ok(m, `not an HTTP request line: ${step.at}`);
+    const [, method, path, type, body] = m;
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: type ? { "content-type": type } : {},
+      body: method === "POST" ? body ?? "" : undefined,
+    });
+    answers.set(step.conn, { status: res.status, body: await res.text() });
+    return;
+  }
+  const answer = answers.get(step.conn);
+  assert.ok(answer, `no request before ${step.at}`);
+  const m = /^(\d{3}) (.*)$/.exec(step.line);
+  assert.ok(m, `not an HTTP answer line: ${step.at}`);
+  assert.equal(answer.status, Number(m[1]), `${step.at}\n  received ${answer.body}`);
+  if (m[2].startsWith("{")) compareFrame(JSON.parse(answer.body), JSON.parse(m[2]), ids, step.at);
+  else assert.equal(answer.body, m[2], step.at);
+}
+
 async function open(server: TestServer, steps: Step[], name: string): Promise<Conn> {
-  const first = steps.find((s) => s.conn === name && s.sent);
+  const first = steps.find((s) => s.conn === name && s.sent && !s.http);
   const json = !!first?.line.startsWith("{");
   return { socket: json ? await server.secure() : await server.text(), json, framed: false };
 }
@@ -280,7 +334,20 @@ function compareFrame(
     } else if (key === "call" && typeof want === "object") {
       // A call's entry: how long the call lasted differs from run to run.
       compareFrame(got as Record<string, unknown>, want as Record<string, unknown>, ids, at);
-    } else if (key === "ts" || key === "lastTs" || key === "retryAfter" || key === "duration") {
+    } else if (key === "file" && typeof want === "object" && want !== null) {
+      compareFrame(got as Record<string, unknown>, want as Record<string, unknown>, ids, at);
+    } else if (key === "url") {
+      // A one-time URL: this run's host and token; a later line that uses the token gets it.
+      const pattern = /^http:\/\/127\.0\.0\.1:\d+\/api\/files(?:\/(\w+))?\?token=([\w-]+)$/;
+      const [real, docUrl] = [pattern.exec(String(got)), pattern.exec(String(want))];
+      assert.ok(real && docUrl, `field 'url': ${where}`);
+      assert.equal(real[1], docUrl[1] && (ids.get(docUrl[1]) ?? docUrl[1]), where);
+      ids.set(docUrl[2], real[2]);
+      ids.set(docUrl[0].replace(/\/api\/files.*$/, ""), real[0].replace(/\/api\/files.*$/, ""));
+    } else if (
+      key === "ts" || key === "lastTs" || key === "retryAfter" || key === "duration" ||
+      key === "expiresAt"
+    ) {
       assert.equal(typeof got, "number", where);
     } else if (key === "text" && typeof expected.call === "object") {
       const length = /\d+:\d\d/g;
@@ -310,9 +377,13 @@ function compareFrame(
   }
 }
 
-/** Text lines without what differs from run to run: clock times and the server version. */
+/**
+ * Text lines without what differs from run to run: clock times, the server version, and a file
+ * link's host, id and one-time token.
+ */
 function normalizeText(line: string): string {
   return line
+    .replace(/http:\/\/127\.0\.0\.1:\d+\/api\/files\/\w+\?token=[\w-]+/g, "LINK")
     .replace(/\[(?:[A-Z][a-z]{2} \d{1,2} )?\d{2}:\d{2}\]/g, "[HH:MM]")
     .replace(/ of (?:[A-Z][a-z]{2} \d{1,2} )?\d{2}:\d{2}$/, " of HH:MM")
     .replace(/Parley \d+\.\d+\.\d+\S*/g, "Parley X.Y.Z");

@@ -959,6 +959,76 @@ function runLogConformance(name: string, factory: StoreFactory): void {
     assert.ok(next.seq > seqs[2499], "seqs are never reused");
   });
 
+  const file = (id: string, ownerKey: string, size: number, address = "a".repeat(64)) => ({
+    id,
+    address,
+    ownerKey,
+    name: `${id} notes é.txt`,
+    type: "text/plain",
+    size,
+    createdAt: 1_700_000_000_000,
+  });
+
+  test("keeps file records, counts them against their owner, and says who shares them", async (store) => {
+    await store.createRoom(room("dev"), "alice");
+    await store.putFile(file("f1", "alice", 100));
+    await store.putFile({
+      ...file("f2", "alice", 50, "b".repeat(64)),
+      type: "image/png",
+      width: 4,
+      height: 3,
+    });
+    await store.putFile(file("f3", "bob", 7));
+    assert.deepEqual(await store.getFile("f1"), file("f1", "alice", 100));
+    assert.equal((await store.getFile("f2"))?.width, 4);
+    assert.equal(await store.getFile("nope"), undefined);
+    assert.equal(await store.fileUsage("alice"), 150);
+    assert.equal(await store.fileUsage("carol"), 0);
+    assert.deepEqual(await store.fileConvs("f1"), []);
+    await store.appendMessage({ ...logMessage("m1", ab, "alice", ""), file: { id: "f1" } });
+    await store.appendMessage({
+      ...logMessage("m2", roomConv("dev"), "alice", "pic"),
+      file: { id: "f1" },
+    });
+    assert.deepEqual(await store.fileConvs("f1"), [ab, roomConv("dev")].toSorted());
+    // Read back whole with its message, wherever the message is read.
+    const [m1] = await store.history(ab, undefined, 5);
+    assert.deepEqual(m1.file, { id: "f1", name: "f1 notes é.txt", type: "text/plain", size: 100 });
+    assert.equal(m1.text, "");
+    assert.deepEqual((await store.since("bob", 0, 5)).messages.map((m) => m.file?.id), ["f1"]);
+    assert.deepEqual((await store.pending("bob")).map((m) => m.file?.id), ["f1"]);
+    await assert.rejects(
+      store.appendMessage({ ...logMessage("m3", ab, "alice", ""), file: { id: "gone" } }),
+      (err) => isParleyError(err, "no_such_file"),
+    );
+  });
+
+  test("forgets files once no message shares them, and unsent ones after their time", async (store) => {
+    await store.putFile(file("sent", "alice", 10));
+    await store.putFile(file("twin", "alice", 10)); // the same bytes, uploaded again: one blob
+    await store.putFile({ ...file("fresh", "alice", 10, "c".repeat(64)), createdAt: 2_000 });
+    await store.appendMessage({
+      ...logMessage("m1", ab, "alice", "", 1_000),
+      file: { id: "sent" },
+    });
+    await store.appendMessage({
+      ...logMessage("m2", ab, "alice", "", 1_500),
+      file: { id: "twin" },
+    });
+    assert.deepEqual(await store.pruneFiles(0), [], "all in use, or fresh");
+    await store.pruneHistory(1_001);
+    // "sent" goes, but its blob is still the twin's.
+    assert.deepEqual(await store.pruneFiles(0), []);
+    assert.equal(await store.getFile("sent"), undefined);
+    assert.ok(await store.getFile("twin"));
+    await store.pruneHistory(2_000);
+    assert.deepEqual(await store.pruneFiles(0), ["a".repeat(64)]);
+    // Never sent: kept until uploaded before the cut-off.
+    assert.deepEqual(await store.pruneFiles(2_000), []);
+    assert.deepEqual(await store.pruneFiles(2_001), ["c".repeat(64)]);
+    assert.equal(await store.fileUsage("alice"), 0);
+  });
+
   if (factory.reopen) {
     Deno.test(`${name}: rooms, the log, devices and markers survive reopening`, async () => {
       const key = await newKey();

@@ -31,6 +31,8 @@ export async function startWebServer(
     idleTimeoutMs?: number;
     /** Replaces the silent logger of both listeners. */
     logger?: Logger;
+    /** File limits (lib/files/). */
+    files?: { maxFileBytes?: number; quotaBytes?: number };
   } = {},
 ): Promise<WebServer> {
   built ??= build({ ifStale: true, quiet: true });
@@ -41,6 +43,7 @@ export async function startWebServer(
     tls: options.tls,
     translator: options.translator,
     logger: options.logger,
+    files: options.files,
   });
   const http = await serveHttp({
     hostname: "127.0.0.1",
@@ -52,6 +55,8 @@ export async function startWebServer(
     headerTimeoutMs: options.headerTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs,
   });
+  // Links and one-time URLs for files point here, as main.ts sets them.
+  if (server.router.files) server.router.files.baseUrl = http.url;
   const close = server.close;
   return Object.assign(server, {
     http,

@@ -182,9 +182,20 @@ export class ParleyClient {
     this.sendFrame({ type: "logout" });
   }
 
-  /** Sends a message; resolves with the server's `sent` outcome. Reuse `cid` to resend safely. */
-  send(to: string, text: string, cid?: string) {
-    return this.request({ type: "send", to, text, cid }, "sent");
+  /**
+   * Sends a message (sharing the uploaded file `file`, when given); resolves with the server's
+   * `sent` outcome. Reuse `cid` to resend safely.
+   */
+  send(to: string, text: string, cid?: string, file?: string) {
+    return this.request({ type: "send", to, text, cid, ...(file ? { file } : {}) }, "sent");
+  }
+
+  /**
+   * A one-time URL of the HTTP file endpoint: to upload a file, or to download file `id`
+   * (docs/protocol.md, "Files").
+   */
+  fileToken(purpose: "upload" | "download", id?: string) {
+    return this.request({ type: "file_token", purpose, ...(id ? { id } : {}) }, "file_token");
   }
 
   typing(to: string, active = true): void {

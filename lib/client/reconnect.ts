@@ -101,6 +101,8 @@ interface Outgoing {
   to: string;
   text: string;
   cid: string;
+  /** The id of an uploaded file the message shares. */
+  file?: string;
   promise: Promise<Sent>;
   resolve: (sent: Sent) => void;
   reject: (err: Error) => void;
@@ -215,14 +217,14 @@ export class ReconnectingClient {
    * event says when). Rejects with a {@link ServerError} when the server refuses it for good,
    * or when the client closes.
    */
-  send(to: string, text: string, cid: string = this.#nextCid()): Promise<Sent> {
+  send(to: string, text: string, cid: string = this.#nextCid(), file?: string): Promise<Sent> {
     if (this.#state === "closed") {
       return Promise.reject(new Error("Cannot send as the client is closed"));
     }
     const existing = this.#outbox.get(cid);
     if (existing) return existing.promise;
     const { promise, resolve, reject } = Promise.withResolvers<Sent>();
-    const out: Outgoing = { to, text, cid, promise, resolve, reject };
+    const out: Outgoing = { to, text, cid, promise, resolve, reject, file };
     this.#outbox.set(cid, out);
     if (this.#state === "online") this.#write(out);
     return promise;
@@ -254,6 +256,11 @@ export class ReconnectingClient {
     try {
       this.#client?.sendFrame(frame);
     } catch { /* the call ends with the connection */ }
+  }
+
+  /** A one-time URL of the HTTP file endpoint (see `ParleyClient.fileToken`). Rejects offline. */
+  fileToken(purpose: "upload" | "download", id?: string) {
+    return this.#online((c) => c.fileToken(purpose, id));
   }
 
   /** Lists users. Rejects while offline. */
@@ -566,7 +573,13 @@ export class ReconnectingClient {
 
   #write(out: Outgoing): void {
     try {
-      this.#client?.sendFrame({ type: "send", to: out.to, text: out.text, cid: out.cid });
+      this.#client?.sendFrame({
+        type: "send",
+        to: out.to,
+        text: out.text,
+        cid: out.cid,
+        ...(out.file ? { file: out.file } : {}),
+      });
     } catch { /* the channel just closed; the reconnect resends */ }
   }
 

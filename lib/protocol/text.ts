@@ -1,3 +1,4 @@
+import { formatBytes } from "../files/names.ts";
 import { ParleyError } from "../errors.ts";
 import { idTime } from "../ids.ts";
 import type { RawCommand } from "./json.ts";
@@ -182,6 +183,11 @@ export function textGreeting(server: string, version: string, loginTimeout: numb
 export interface TextViewOptions {
   /** Show the original after a translated message. @default true */
   originals?: boolean;
+  /**
+   * The download link this reader gets for a file a message shares (a one-time token in it);
+   * undefined when there is none to give.
+   */
+  fileLink?: (fileId: string) => string | undefined;
 }
 
 /**
@@ -195,9 +201,9 @@ export function encodeTextEvent(
 ): string | undefined {
   // A message's user text is made safe piece by piece (its line breaks are indented); every
   // other line may echo what a user typed (a name in a prompt, a bad code in an error).
-  if (event.type === "message") return formatMessage(event, viewer, options.originals ?? true);
+  if (event.type === "message") return formatMessage(event, viewer, options);
   if (event.type === "history") {
-    const lines = event.messages.map((m) => formatMessage(m, viewer, options.originals ?? true));
+    const lines = event.messages.map((m) => formatMessage(m, viewer, options));
     const head = event.messages.length === 0
       ? `* No history with ${terminalSafe(event.with)}${event.more ? "" : " (this is the start)"}.`
       : `* History with ${terminalSafe(event.with)}, ${event.messages.length} line${
@@ -331,17 +337,32 @@ function describeOnline(users: UserStatus[], viewer: string | undefined): string
   return `Online (${names.length}): ${names.join(", ")}`;
 }
 
-function formatMessage(m: MessageEvent, viewer: string | undefined, originals: boolean): string {
+function formatMessage(
+  m: MessageEvent,
+  viewer: string | undefined,
+  options: TextViewOptions,
+): string {
   const from = m.from === viewer ? "you" : m.from;
-  if (m.to.startsWith("#")) {
-    return `[${formatTime(m.ts)}] ${m.to} ${from}: ${terminalSafe(m.text)}${
-      originalNote(m, originals)
-    }`;
-  }
-  const to = m.to === BROADCAST ? "all" : m.to === viewer ? "you" : m.to;
-  return `[${formatTime(m.ts)}] ${from} -> ${to}: ${terminalSafe(m.text)}${
-    originalNote(m, originals)
+  const body = `${terminalSafe(m.text)}${originalNote(m, options.originals ?? true)}${
+    fileNote(m, options)
   }`;
+  if (m.to.startsWith("#")) return `[${formatTime(m.ts)}] ${m.to} ${from}: ${body}`;
+  const to = m.to === BROADCAST ? "all" : m.to === viewer ? "you" : m.to;
+  return `[${formatTime(m.ts)}] ${from} -> ${to}: ${body}`;
+}
+
+/**
+ * A shared file on the message's line: `[file] photo.png (1.2 MiB, 640x480) <link>`, the link
+ * good once (docs/protocol.md, "Files").
+ */
+function fileNote(m: MessageEvent, options: TextViewOptions): string {
+  const f = m.file;
+  if (!f) return "";
+  const pixels = f.width !== undefined ? `, ${f.width}x${f.height}` : "";
+  const link = options.fileLink?.(f.id);
+  return `${m.text.trim() ? " " : ""}[file] ${terminalSafe(f.name)} (${
+    formatBytes(f.size)
+  }${pixels}) ${link ?? `(id ${f.id}; no download link: the server has no HTTP port)`}`;
 }
 
 /**

@@ -32,7 +32,13 @@ export type Command =
   | { type: "resume"; name: string; token: string; device: string; lang?: string; cid?: string }
   /** Revokes the user's resume tokens and ends the connection (signing out). */
   | { type: "logout"; cid?: string }
-  | { type: "send"; to: string; text: string; cid?: string }
+  /** `file`: the id of a file the sender uploaded (docs/protocol.md, "Files"); `text` may be "". */
+  | { type: "send"; to: string; text: string; file?: string; cid?: string }
+  /**
+   * A one-time token for the HTTP file endpoint: to upload (`purpose: "upload"`), or to download
+   * file `id` (`purpose: "download"`, only for someone who may read it).
+   */
+  | { type: "file_token"; purpose: "upload" | "download"; id?: string; cid?: string }
   | { type: "typing"; to: string; active: boolean; cid?: string }
   | { type: "lang"; lang: string; cid?: string }
   | { type: "who"; cid?: string }
@@ -147,6 +153,22 @@ export interface UserStatus {
   lang: string;
 }
 
+/**
+ * A file a message carries. `width`/`height` (pixels) are there for the images shown inline
+ * (PNG, JPEG, GIF, WebP), read from the file's header, so a client can reserve the space.
+ */
+export interface FileInfo {
+  /** The file's id: `GET /api/files/<id>` downloads it. */
+  id: string;
+  name: string;
+  /** Its media type: one of the image types when the bytes are that image, else as declared. */
+  type: string;
+  /** Bytes. */
+  size: number;
+  width?: number;
+  height?: number;
+}
+
 /** A chat message as delivered to a reader. */
 export interface MessageEvent {
   type: "message";
@@ -158,6 +180,8 @@ export interface MessageEvent {
   text: string;
   /** Milliseconds since the epoch, when the server accepted the message. */
   ts: number;
+  /** The file it shares, if any (`text` is then a caption, possibly empty). */
+  file?: FileInfo;
   /** True when the message was stored while the reader was offline. */
   offline?: boolean;
   /** Its place in the message log (private and room messages; not `@all`). */
@@ -362,6 +386,21 @@ export type ServerEvent =
   | { type: "receipts"; on: boolean; cid?: string }
   | { type: "conversations"; conversations: ConversationInfo[]; cid?: string }
   | { type: "pong"; cid?: string }
+  /**
+   * The answer to `file_token`: `url` works once, for `expiresAt` (ms since the epoch); an
+   * upload `POST`s the file's bytes to it, a download `GET`s them.
+   */
+  | {
+    type: "file_token";
+    purpose: "upload" | "download";
+    url: string;
+    expiresAt: number;
+    /** Upload: the largest file the server takes, the user's quota, and what of it is used. */
+    maxBytes?: number;
+    quotaBytes?: number;
+    usedBytes?: number;
+    cid?: string;
+  }
   /**
    * JSON mode: sent to a connection that has been sent other events lately; the client answers
    * `{"type":"heartbeat","seq":N}`. A client that does not answer within the slow-reader timeout

@@ -35,6 +35,7 @@ export async function logMessagesFor(
         text: m.text,
         ts: m.ts,
         ...(m.call === undefined ? {} : { call: m.call }),
+        ...(m.file ? { file: m.file } : {}),
         ...extra,
       },
       outcomes[i],

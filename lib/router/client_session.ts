@@ -205,7 +205,10 @@ export class ClientSession {
   encode(event: ServerEvent): string | undefined {
     return this.conn.dialect === "json"
       ? encodeJsonEvent(event)
-      : encodeTextEvent(event, this.user?.name, { originals: this.showOriginals });
+      : encodeTextEvent(event, this.user?.name, {
+        originals: this.showOriginals,
+        fileLink: (id) => this.user && this.#router.files?.linkFor(this.user.key, id),
+      });
   }
 
   /**

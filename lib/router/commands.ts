@@ -19,6 +19,7 @@ import {
 } from "./fields.ts";
 import { handleAuth, handleLang, handleLogout, handleResume } from "./handlers/account.ts";
 import { handleAck, handleSend } from "./handlers/messaging.ts";
+import { handleFileToken } from "./handlers/files.ts";
 import { handleTyping, handleWho } from "./handlers/presence.ts";
 import { handleSearchUsers, MAX_SEARCH_PAGE, SEARCH_PAGE } from "./handlers/search.ts";
 import {
@@ -127,16 +128,25 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
     parse: (raw) => ({ type: "logout", cid: clientId(raw) }),
     run: handleLogout,
   },
-  // {"type":"send","to":NAME|"all","text":T,"cid"?:C}
+  // {"type":"send","to":NAME|"all","text":T,"file"?:ID,"cid"?:C}
   send: {
     auth: "in",
     cost: 1,
-    parse: (raw) => ({
-      type: "send",
-      to: requireString(raw, "to", 64),
-      text: typeof raw.text === "string" ? raw.text : requireString(raw, "text"),
-      cid: clientId(raw),
-    }),
+    parse: (raw) => {
+      const file = optionalString(raw, "file", 64);
+      const text = typeof raw.text === "string"
+        ? raw.text
+        : file !== undefined && raw.text === undefined
+        ? ""
+        : requireString(raw, "text");
+      const cmd = {
+        type: "send" as const,
+        to: requireString(raw, "to", 64),
+        text,
+        cid: clientId(raw),
+      };
+      return file === undefined ? cmd : { ...cmd, file };
+    },
     run: handleSend,
   },
   // {"type":"typing","to":NAME|"all","active"?:true}
@@ -374,6 +384,22 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
       cid: clientId(raw),
     }),
     run: handleSignal,
+  },
+  // {"type":"file_token","purpose":"upload"|"download","id"?:ID}
+  file_token: {
+    auth: "in",
+    cost: 1,
+    parse: (raw) => {
+      const purpose = optionalChoice(raw, "purpose", ["upload", "download"] as const, "upload");
+      const id = purpose === "download" ? requireString(raw, "id", 64) : undefined;
+      return {
+        type: "file_token",
+        purpose,
+        ...(id === undefined ? {} : { id }),
+        cid: clientId(raw),
+      };
+    },
+    run: handleFileToken,
   },
 };
 

@@ -11,6 +11,7 @@ import type { Logger } from "../log.ts";
 import { MetricsRegistry, registerProcessMetrics } from "../metrics/mod.ts";
 import type { IceServer } from "../protocol/types.ts";
 import type { Store } from "../store/store.ts";
+import { FileService, type FileServiceOptions } from "../files/service.ts";
 import { timedStore } from "../store/timed.ts";
 import { cachedUserList } from "../store/user_list_cache.ts";
 import { StoreWriteHealth } from "../store/write_health.ts";
@@ -48,6 +49,8 @@ export interface RouterSetup {
   bus?: Bus;
   /** How often this node announces its users to the others. @default 2000 */
   heartbeatMs?: number;
+  /** Sharing files (lib/files/): where they are kept and the limits. @default none: no files */
+  files?: Omit<FileServiceOptions, "store" | "logger">;
 }
 
 /**
@@ -103,6 +106,7 @@ export function composeRouterOptions(setup: RouterSetup): RouterOptions {
     iceServers: setup.iceServers ?? [],
     bus: setup.bus,
     heartbeatMs: setup.heartbeatMs,
+    files: setup.files && new FileService({ ...setup.files, store, logger }),
   };
 }
 

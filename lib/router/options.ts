@@ -1,3 +1,4 @@
+import type { FileService } from "../files/service.ts";
 import type { LoginThrottle } from "../accounts/throttle.ts";
 import type { Logger } from "../log.ts";
 import type { MetricsRegistry } from "../metrics/mod.ts";
@@ -107,4 +108,6 @@ export interface RouterOptions {
   bus?: Bus;
   /** How often this node announces its users to the others. @default 2000 */
   heartbeatMs?: number;
+  /** Sharing files; absent: messages carry no files (`files_unavailable`). */
+  files?: FileService;
 }

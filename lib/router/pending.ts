@@ -54,6 +54,7 @@ export async function deliverPending(
         ts: m.ts,
         offline: true,
       };
+      if (m.file) message.file = m.file;
       last = session.writeNow(messageFor(message, outcomes[i], m.lang));
       session.unacked.add(m.id);
       session.replayed(m.id);

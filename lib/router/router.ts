@@ -1,5 +1,6 @@
 import type { Logger } from "../log.ts";
 import { encodeTextEvent } from "../protocol/text.ts";
+import type { FileService } from "../files/service.ts";
 import type { ServerEvent, UserStatus } from "../protocol/types.ts";
 import type { ClientIdRecord, Store, UserRecord } from "../store/store.ts";
 import { welcomeClient } from "./handlers/account.ts";
@@ -52,6 +53,8 @@ export class Router {
   readonly version: string;
   readonly kdfIterations: number;
   readonly translation: TranslationService;
+  /** Sharing files (uploads, downloads, links); absent when the server takes no files. */
+  readonly files?: FileService;
   /** Everything `/metrics` shows. */
   readonly metrics: MetricsRegistry;
   /** Connection limits, shared by every transport. */
@@ -108,6 +111,7 @@ export class Router {
     this.storeWrites = options.storeWrites;
     this.store = options.store;
     this.translation = options.translation;
+    this.files = options.files;
     this.#registerMetrics();
     this.textOriginals = options.textOriginals;
     this.#watchTick = new WatchTick(this.limits, () => this.#openWatches(), () => {
@@ -271,11 +275,14 @@ export class Router {
     let count = 0;
     for (const s of targets) {
       if (!s.textSees(event)) continue;
+      // A text line with a file carries the reader's own one-time link: encoded per session.
+      const own = message && event.type === "message" && event.file && s.conn.dialect === "text";
       const view = s.conn.dialect === "json"
         ? "json"
         : `text:${s.user?.key === senderKey ? "self" : "other"}:${s.showOriginals}`;
-      let frame = frames.get(view);
-      if (!frames.has(view)) frames.set(view, frame = s.encode(event));
+      let frame = own ? undefined : frames.get(view);
+      if (own) frame = s.encode(event);
+      else if (!frames.has(view)) frames.set(view, frame = s.encode(event));
       if (frame === undefined) continue;
       const reader = track !== undefined && s.user !== undefined && s.user.key !== senderKey;
       s.write(frame, reader ? track : undefined, lazy, message);

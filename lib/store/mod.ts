@@ -4,6 +4,8 @@ export type {
   ClientIdRecord,
   ConversationSummary,
   DeviceRecord,
+  FileMeta,
+  FileRecord,
   LogMessage,
   NewLogMessage,
   RoomMember,

@@ -5,7 +5,13 @@
  */
 import type { DataKey } from "../crypto/data_key.ts";
 import { isCryptoError } from "../crypto/errors.ts";
-import type { CachedTranslation, LogMessage, StoredMessage, TranslationSource } from "./store.ts";
+import type {
+  CachedTranslation,
+  FileRecord,
+  LogMessage,
+  StoredMessage,
+  TranslationSource,
+} from "./store.ts";
 
 /** Name of the meta entry holding the data key's check value. */
 export const DATA_KEY_CHECK = "data_key_check";
@@ -114,17 +120,23 @@ export async function openTranslation(
   return d === undefined ? { text: t } : { text: t, detectedSource: d };
 }
 
-/** What a sealed body in the message log is bound to: its id, conversation, sender and time. */
-export function messageBinding(
-  m: Pick<LogMessage, "id" | "conv" | "senderKey" | "ts">,
-): string[] {
-  return ["message", m.id, m.conv, m.senderKey, String(m.ts)];
+/** The part of a log message its sealed body is bound to; `fileId` when it shares a file. */
+type MessageRow = Pick<LogMessage, "id" | "conv" | "senderKey" | "ts"> & { fileId?: string };
+
+/**
+ * What a sealed body in the message log is bound to: its id, conversation, sender and time, and
+ * the file it shares (so a file id cannot be moved to another message).
+ */
+export function messageBinding(m: MessageRow): string[] {
+  const binding = ["message", m.id, m.conv, m.senderKey, String(m.ts)];
+  if (m.fileId !== undefined) binding.push("file", m.fileId);
+  return binding;
 }
 
 /** Seals the body of a message of the log for its row. */
 export function sealMessageBody(
   key: DataKey,
-  m: Pick<LogMessage, "id" | "conv" | "senderKey" | "ts">,
+  m: MessageRow,
   body: string | Uint8Array,
 ): Promise<Uint8Array> {
   return key.seal(body, messageBinding(m));
@@ -136,8 +148,45 @@ export function sealMessageBody(
  */
 export function openMessageBody(
   key: DataKey,
-  m: Pick<LogMessage, "id" | "conv" | "senderKey" | "ts">,
+  m: MessageRow,
   sealed: Uint8Array,
 ): Promise<string | undefined> {
   return openBody(key, sealed, messageBinding(m));
+}
+
+/** The part of a file record its sealed name and type are bound to. */
+type FileRow = Pick<FileRecord, "id" | "ownerKey" | "address" | "size">;
+
+/** What a file's sealed name and type are bound to: its id, owner, blob and size. */
+export function fileBinding(f: FileRow): string[] {
+  return ["file", f.id, f.ownerKey, f.address, String(f.size)];
+}
+
+/** What of a file record is sealed: `{"n": name, "t": type, "w"?: width, "h"?: height}`. */
+export function sealFileMeta(key: DataKey, f: FileRecord): Promise<Uint8Array> {
+  const body: { n: string; t: string; w?: number; h?: number } = { n: f.name, t: f.type };
+  if (f.width !== undefined && f.height !== undefined) {
+    body.w = f.width;
+    body.h = f.height;
+  }
+  return key.seal(JSON.stringify(body), fileBinding(f));
+}
+
+/** Opens a file's sealed name and type; undefined when it does not open for its row. */
+export async function openFileMeta(
+  key: DataKey,
+  f: FileRow,
+  sealed: Uint8Array,
+): Promise<Pick<FileRecord, "name" | "type" | "width" | "height"> | undefined> {
+  const json = await openBody(key, sealed, fileBinding(f));
+  if (json === undefined) return undefined;
+  try {
+    const { n, t, w, h } = JSON.parse(json);
+    if (typeof n !== "string" || typeof t !== "string") return undefined;
+    return typeof w === "number" && typeof h === "number"
+      ? { name: n, type: t, width: w, height: h }
+      : { name: n, type: t };
+  } catch {
+    return undefined;
+  }
 }

@@ -8,6 +8,7 @@ import {
   checkDeviceId,
   checkSeq,
   deviceRow,
+  FILE_INDEX,
   LOG_SCHEMA,
   LOG_VERSION,
   type LogRow,
@@ -21,9 +22,11 @@ import {
 } from "./sqlite_log.ts";
 import {
   DATA_KEY_CHECK,
+  openFileMeta,
   openMessageBody,
   openOfflineBody,
   openTranslation,
+  sealFileMeta,
   sealMessageBody,
   sealOfflineBody,
   sealTranslation,
@@ -35,6 +38,7 @@ import {
   type ClientIdRecord,
   type ConversationSummary,
   type DeviceRecord,
+  type FileRecord,
   type LogMessage,
   type NewLogMessage,
   type ResumeTokenRecord,
@@ -268,6 +272,7 @@ export class SqliteStore implements Store {
     this.#db.exec("PRAGMA secure_delete = ON");
     this.#db.exec(SCHEMA);
     this.#addColumns();
+    this.#db.exec(FILE_INDEX);
     const p = (sql: string) => this.#db.prepare(sql);
     this.#q = {
       insertUser: p(
@@ -397,19 +402,19 @@ export class SqliteStore implements Store {
   /**
    * Adds the columns that later versions added to existing tables (`CREATE TABLE IF NOT EXISTS`
    * leaves an existing table as it is): `offline_messages.lang`, `client_ids.seq`,
-   * `messages.call`.
+   * `messages.call`, `messages.file_id`.
    */
   #addColumns() {
     const has = (table: string, column: string) =>
       (this.#db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[])
         .some((c) => c.name === column);
-    for (
-      const [table, column, type] of [
-        ["offline_messages", "lang", "TEXT"],
-        ["client_ids", "seq", "INTEGER"],
-        ["messages", "call", "TEXT"],
-      ]
-    ) {
+    const added = [
+      ["offline_messages", "lang", "TEXT"],
+      ["client_ids", "seq", "INTEGER"],
+      ["messages", "call", "TEXT"],
+      ["messages", "file_id", "TEXT"],
+    ];
+    for (const [table, column, type] of added) {
       if (has(table, column)) continue;
       try {
         this.#db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
@@ -595,6 +600,7 @@ export class SqliteStore implements Store {
           text: m.text,
           ts: m.ts,
         };
+        if (m.file) stored.file = m.file;
         out.push(m.lang === undefined ? stored : { ...stored, lang: m.lang });
       }
       if (!rows.more) break;
@@ -671,8 +677,9 @@ export class SqliteStore implements Store {
     }
     let body: Uint8Array;
     // Sealed before the transaction: nothing awaits while it holds the write lock.
+    const fileId = m.file?.id;
     const sealed = this.#ready.then(async () => {
-      body = await sealMessageBody(this.#key, m, m.text);
+      body = await sealMessageBody(this.#key, { ...m, fileId }, m.text);
     });
     return await this.#enqueue(1, sealed, () => {
       if (cid !== undefined) {
@@ -685,6 +692,12 @@ export class SqliteStore implements Store {
         if (!this.#q.getMember.get(target.room, m.senderKey)) {
           throw new ParleyError("not_a_member", `You are not in #${target.room}; /join it first.`);
         }
+      }
+      if (fileId !== undefined) {
+        if (!this.#q.getFile.get(fileId)) {
+          throw new ParleyError("no_such_file", "That file is gone; upload it again.");
+        }
+        this.#q.markFileSent.run(fileId);
       }
       const seq = this.#insertLog(m, body, target);
       if (cid !== undefined) {
@@ -1024,6 +1037,7 @@ export class SqliteStore implements Store {
         m.lang ?? null,
         m.ts,
         m.call === undefined ? null : JSON.stringify(m.call),
+        m.file?.id ?? null,
       ).lastInsertRowid,
     );
     if (target.kind === "room") {
@@ -1094,12 +1108,73 @@ export class SqliteStore implements Store {
   /** Opens a row's body; undefined (reported once, under `readerKey`) when it does not open. */
   async #openRow(r: LogRow, readerKey: string): Promise<LogMessage | undefined> {
     const text = await openMessageBody(this.#key, r, r.body);
-    if (text === undefined) {
+    const file = r.fileId === undefined ? undefined : await this.#fileRecord(r.fileId);
+    if (text === undefined || (r.fileId !== undefined && !file)) {
       this.#reportUnreadable(readerKey, r.id);
       return undefined;
     }
-    const { body: _, lang, ...m } = r;
-    return lang === undefined ? { ...m, text } : { ...m, text, lang };
+    const { body: _, lang, fileId: __, ...m } = r;
+    const message: LogMessage = lang === undefined ? { ...m, text } : { ...m, text, lang };
+    if (file) {
+      const { address: _a, ownerKey: _o, createdAt: _c, ...meta } = file;
+      message.file = meta;
+    }
+    return message;
+  }
+
+  /** A file's record with its name and type opened; undefined when missing or unreadable. */
+  async #fileRecord(id: string): Promise<FileRecord | undefined> {
+    const row = this.#q.getFile.get(id) as Row | undefined;
+    if (!row) return undefined;
+    const base = {
+      id: String(row.id),
+      address: String(row.address),
+      ownerKey: String(row.owner_key),
+      size: Number(row.size),
+    };
+    const meta = await openFileMeta(this.#key, base, row.meta as Uint8Array);
+    if (!meta) {
+      this.#logger.error("a file record does not open with the data key; it is skipped", { id });
+      return undefined;
+    }
+    return { ...base, ...meta, createdAt: Number(row.created_at) };
+  }
+
+  async putFile(file: FileRecord): Promise<void> {
+    this.#assertOpen();
+    const f = { ...file };
+    let meta: Uint8Array;
+    const sealed = this.#ready.then(async () => {
+      meta = await sealFileMeta(this.#key, f);
+    });
+    await this.#enqueue(1, sealed, () => {
+      this.#q.insertFile.run(f.id, f.address, f.ownerKey, f.size, meta, f.createdAt);
+    });
+  }
+
+  async getFile(id: string): Promise<FileRecord | undefined> {
+    await this.#open();
+    return await this.#fileRecord(id);
+  }
+
+  async fileUsage(ownerKey: string): Promise<number> {
+    await this.#open();
+    return Number((this.#q.fileUsage.get(ownerKey) as { n: number }).n);
+  }
+
+  async fileConvs(id: string): Promise<string[]> {
+    await this.#open();
+    return (this.#q.fileConvs.all(id) as Row[]).map((r) => String(r.conv));
+  }
+
+  async pruneFiles(unsentBefore: number): Promise<string[]> {
+    this.#assertOpen();
+    return await this.#enqueue(1, this.#ready, () => {
+      const addresses = new Set(
+        (this.#q.pruneFiles.all(unsentBefore) as Row[]).map((r) => String(r.address)),
+      );
+      return [...addresses].filter((a) => !this.#q.addressUsed.get(a));
+    }) as string[];
   }
 
   /** Moves the user's delivered point up to `seq` (inside a transaction). */

@@ -26,9 +26,21 @@ CREATE TABLE IF NOT EXISTS messages (
   body BLOB NOT NULL,
   lang TEXT,
   ts INTEGER NOT NULL,
-  call TEXT
+  call TEXT,
+  file_id TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_by_conv ON messages (conv, seq, sender_key);
+CREATE TABLE IF NOT EXISTS files (
+  id TEXT PRIMARY KEY,
+  address TEXT NOT NULL,
+  owner_key TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  meta BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  sent INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS files_by_owner ON files (owner_key);
+CREATE INDEX IF NOT EXISTS files_by_address ON files (address);
 CREATE TABLE IF NOT EXISTS conversations (
   user_key TEXT NOT NULL,
   conv TEXT NOT NULL,
@@ -92,10 +104,17 @@ CREATE TABLE IF NOT EXISTS receipts_off (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Made after the columns are added (a store from before files gets `messages.file_id` then):
+ * which messages share a file, for access checks and for forgetting unreferenced files.
+ */
+export const FILE_INDEX =
+  "CREATE INDEX IF NOT EXISTS messages_by_file ON messages (file_id) WHERE file_id IS NOT NULL";
+
 /** Messages pruned per transaction. */
 export const PRUNE_CHUNK = 1000;
 
-const LOG_COLUMNS = "seq, id, conv, sender_key, from_name, to_name, body, lang, ts, call";
+const LOG_COLUMNS = "seq, id, conv, sender_key, from_name, to_name, body, lang, ts, call, file_id";
 
 const ROOM_COLUMNS = "key, name, topic, visibility, created_at, " +
   "(SELECT count(*) FROM room_members m WHERE m.room = rooms.key) AS members";
@@ -104,9 +123,21 @@ const ROOM_COLUMNS = "key, name, topic, visibility, created_at, " +
 export function logStatements(p: (sql: string) => StatementSync): Record<string, StatementSync> {
   return {
     insertLog: p(
-      "INSERT INTO messages (id, conv, sender_key, from_name, to_name, body, lang, ts, call) " +
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO messages (id, conv, sender_key, from_name, to_name, body, lang, ts, call, " +
+        "file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ),
+    insertFile: p(
+      "INSERT INTO files (id, address, owner_key, size, meta, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    ),
+    getFile: p("SELECT id, address, owner_key, size, meta, created_at FROM files WHERE id = ?"),
+    markFileSent: p("UPDATE files SET sent = 1 WHERE id = ?"),
+    fileUsage: p("SELECT coalesce(sum(size), 0) AS n FROM files WHERE owner_key = ?"),
+    fileConvs: p("SELECT DISTINCT conv FROM messages WHERE file_id = ? ORDER BY conv"),
+    pruneFiles: p(
+      "DELETE FROM files WHERE (sent = 1 OR created_at < ?) AND " +
+        "NOT EXISTS (SELECT 1 FROM messages m WHERE m.file_id = files.id) RETURNING address",
+    ),
+    addressUsed: p("SELECT 1 AS x FROM files WHERE address = ? LIMIT 1"),
     convActivity: p(
       "INSERT INTO conversations (user_key, conv, peer_key, last_seq, last_ts) VALUES (?, ?, ?, ?, ?) " +
         "ON CONFLICT (user_key, conv) DO UPDATE SET last_seq = excluded.last_seq, last_ts = excluded.last_ts",
@@ -227,8 +258,8 @@ export function logStatements(p: (sql: string) => StatementSync): Record<string,
 /** A row as node:sqlite returns it. */
 export type Row = Record<string, string | number | Uint8Array | null>;
 
-/** A message row before its body is opened. */
-export type LogRow = Omit<LogMessage, "text"> & { body: Uint8Array };
+/** A message row before its body is opened (and its file looked up). */
+export type LogRow = Omit<LogMessage, "text" | "file"> & { body: Uint8Array; fileId?: string };
 
 export function logRow(r: Row): LogRow {
   const row: LogRow = {
@@ -243,6 +274,7 @@ export function logRow(r: Row): LogRow {
   };
   if (r.lang != null) row.lang = String(r.lang);
   if (typeof r.call === "string") row.call = callEntryOf(r.call);
+  if (r.file_id != null) row.fileId = String(r.file_id);
   return row;
 }
 

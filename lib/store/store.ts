@@ -41,6 +41,8 @@ export interface StoredMessage {
    * into the recipient's language at delivery. Undefined for messages stored before translation.
    */
   lang?: string;
+  /** The file it shares, read back from the log (`storeOffline` takes none). */
+  file?: FileMeta;
 }
 
 /** The text a translation is made from: what the cache is keyed by (with provider and target). */
@@ -117,10 +119,34 @@ export interface LogMessage {
    * (metadata, like `ts`); `text` says the same in words, sealed like any message body.
    */
   call?: CallEntry;
+  /** The file it shares: given as `{ id }` (or more) to append, read back whole. */
+  file?: FileMeta;
 }
 
 /** A message to append: the store gives it its `seq`. */
-export type NewLogMessage = Omit<LogMessage, "seq">;
+export type NewLogMessage = Omit<LogMessage, "seq" | "file"> & { file?: { id: string } };
+
+/** What a message says of the file it shares (protocol `FileInfo`). */
+export interface FileMeta {
+  id: string;
+  name: string;
+  type: string;
+  size: number;
+  width?: number;
+  height?: number;
+}
+
+/**
+ * An uploaded file. Its bytes live in the file store (lib/files/), sealed, under `address`;
+ * several records may share one address (the same bytes uploaded twice).
+ */
+export interface FileRecord extends FileMeta {
+  /** The sealed blob's content address (a keyed hash, never a plain hash of the bytes). */
+  address: string;
+  /** Key of the user who uploaded it (their quota pays for it). */
+  ownerKey: string;
+  createdAt: number;
+}
 
 /** What an append came to: the message's place in the log, or the earlier one of its `cid`. */
 export interface AppendResult {
@@ -292,7 +318,8 @@ export interface Store {
 
   /**
    * Commits a message to the log and returns its `seq`. A room message must come from a member
-   * (checked in the same transaction). With `cid` (scoped to the sender), a repeat stores nothing
+   * (checked in the same transaction); a message with a `file` refers to that file from now on
+   * (`no_such_file` when there is no such record). With `cid` (scoped to the sender), a repeat stores nothing
    * and returns the first outcome (`duplicate`). Resolves only after the commit.
    * @throws {ParleyError} `no_such_room`, `not_a_member` (room messages); `bad_argument` for a
    * conversation key that is neither private nor a room.
@@ -361,6 +388,23 @@ export interface Store {
    * cursor is behind loses what was pruned. Returns how many were removed.
    */
   pruneHistory(olderThanTs: number): Promise<number>;
+
+  // --- Files (lib/files/) ---
+
+  /** Saves an uploaded file's record (its name and type are sealed at rest like bodies). */
+  putFile(file: FileRecord): Promise<void>;
+  /** A file's record by id. */
+  getFile(id: string): Promise<FileRecord | undefined>;
+  /** Bytes of the files `ownerKey` uploaded that are still kept: what their quota counts. */
+  fileUsage(ownerKey: string): Promise<number>;
+  /** The conversations whose messages share file `id` (those messages' readers may read it). */
+  fileConvs(id: string): Promise<string[]>;
+  /**
+   * Forgets the files no message refers to any more (their messages were pruned), and those
+   * never sent that were uploaded before `unsentBefore`. Returns the addresses no remaining
+   * record uses: the caller deletes those blobs.
+   */
+  pruneFiles(unsentBefore: number): Promise<string[]>;
 
   // --- Rooms ---
 

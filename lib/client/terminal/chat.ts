@@ -11,6 +11,8 @@ import {
   typingTarget,
 } from "./commands.ts";
 import { Formatter } from "./format.ts";
+import { getFile, sendFile, TransferError, type TransferOptions } from "./files.ts";
+import { formatBytes } from "../../files/names.ts";
 import { signIn } from "./sign_in.ts";
 import type { Terminal } from "./terminal.ts";
 import { ChatView } from "./view.ts";
@@ -27,6 +29,8 @@ export interface ChatOptions {
   backoff?: BackoffOptions;
   /** This install's device id, sent at every sign-in (undefined: none, as older clients). */
   device?: string;
+  /** CA certificates to trust for file transfers over HTTPS (`--ca-cert`). */
+  caCerts?: string[];
 }
 
 /** A typing refresh keeps the indicator alive; the server forgets it after 5 s. */
@@ -101,6 +105,10 @@ async function chat(
       case "switch":
         view.setPeer(action.to.startsWith("@") ? action.to.slice(1) : action.to);
         break;
+      case "send_file":
+      case "get_file":
+        transfer(client, view, fmt, action, { caCerts: options.caCerts });
+        break;
       case "join":
       case "leave":
       case "rooms":
@@ -157,6 +165,35 @@ function send(
       }
       view.print(fmt.error(`Not sent to ${to}: ${(err as Error).message}`));
     },
+  );
+}
+
+/**
+ * `/send` and `/get`, in the background: the chat goes on while the bytes move; progress and
+ * the outcome are printed as they come.
+ */
+function transfer(
+  client: ReconnectingClient,
+  view: ChatView,
+  fmt: Formatter,
+  action: Extract<ChatAction, { kind: "send_file" | "get_file" }>,
+  options: TransferOptions,
+): void {
+  const progress = (line: string) => view.print(fmt.info(line));
+  const failed = (err: unknown) => {
+    if (!(err instanceof TransferError)) throw err;
+    view.print(fmt.error(err.message));
+  };
+  if (action.kind === "send_file") {
+    sendFile(client, action.to, action.path, progress, options).then(
+      (file) => progress(`shared ${file.name} (${formatBytes(file.size)}) with ${action.to}`),
+      failed,
+    );
+    return;
+  }
+  getFile(client, action.id, action.path, progress, options).then(
+    (got) => progress(`saved ${got.path} (${formatBytes(got.size)})`),
+    failed,
   );
 }
 

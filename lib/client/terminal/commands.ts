@@ -6,6 +6,10 @@ export type ChatAction =
   | { kind: "send"; to: string; text: string }
   /** Plain text (or `/say text`): to the current conversation. */
   | { kind: "reply"; text: string }
+  /** `/send @bob path` or `/send #dev path`: uploads a file and shares it. */
+  | { kind: "send_file"; to: string; path: string }
+  /** `/get <id> [path]`: downloads a shared file (to its own name here, or to `path`). */
+  | { kind: "get_file"; id: string; path?: string }
   /** `@bob` or `#dev` alone: makes it the current conversation. */
   | { kind: "switch"; to: string }
   /** `/join #dev [invite]`; `/create` sets `create` (a taken name is then an error). */
@@ -137,6 +141,27 @@ export function parseChatLine(line: string): ChatAction {
         return on === undefined
           ? { kind: "invalid", message: "Usage: /receipts on, or /receipts off" }
           : { kind: "receipts", on };
+      }
+      case "send": {
+        const m = trimmed.match(/^\/\S+\s+([@#]\S+)\s+(.+)$/);
+        if (!m || m[1].length < 2) {
+          return {
+            kind: "invalid",
+            message: "Usage: /send @<name> <path>, or /send #<room> <path>",
+          };
+        }
+        const to = m[1].startsWith("@") ? m[1].slice(1) : m[1];
+        if (isBroadcast(to)) {
+          return { kind: "invalid", message: "A file goes to a person or a room, not to @all." };
+        }
+        return { kind: "send_file", to, path: m[2].trim() };
+      }
+      case "get": {
+        const m = trimmed.match(/^\/\S+\s+(\S+)(?:\s+(.+))?$/);
+        if (!m) return { kind: "invalid", message: "Usage: /get <id> [path]" };
+        return m[2]
+          ? { kind: "get_file", id: m[1], path: m[2].trim() }
+          : { kind: "get_file", id: m[1] };
       }
       case "msg": {
         const m = trimmed.match(/^\/\S+\s+(\S+)\s+([\s\S]+)$/);

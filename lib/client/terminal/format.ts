@@ -1,3 +1,4 @@
+import { formatBytes } from "../../files/names.ts";
 import { formatTime, terminalSafe } from "../../protocol/text.ts";
 import { isRoom, type MemberInfo, type RoomInfo, type SeqMessage } from "../events.ts";
 import {
@@ -78,7 +79,19 @@ export class Formatter {
     else if (m.untranslated) {
       mark = ` ${p.dim(`[not translated: ${untranslatedWords(m.untranslated)}]`)}`;
     }
-    return `${this.time(m.ts)} ${tag}${this.#route(m)}: ${terminalSafe(m.text)}${mark}`;
+    return `${this.time(m.ts)} ${tag}${this.#route(m)}: ${terminalSafe(m.text)}${mark}${
+      this.#file(m)
+    }`;
+  }
+
+  /** A shared file on its message's line: `[file] photo.png (1.2 MiB, 640x480) /get ID`. */
+  #file(m: MessageEvent): string {
+    const f = m.file;
+    if (!f) return "";
+    const pixels = f.width !== undefined ? `, ${f.width}x${f.height}` : "";
+    return `${m.text.trim() ? " " : ""}${this.p.bold("[file]")} ${terminalSafe(f.name)} (${
+      formatBytes(f.size)
+    }${pixels}) ${this.p.dim(`/get ${safe(f.id)}`)}`;
   }
 
   /**

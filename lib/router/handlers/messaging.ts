@@ -30,7 +30,7 @@ export async function handleSend(
   cmd: Extract<Command, { type: "send" }>,
 ): Promise<void> {
   const from = session.user!;
-  checkText(router, cmd.text);
+  checkText(router, cmd.text, cmd.file !== undefined);
   if (cmd.cid !== undefined) {
     // Recent sends are remembered here; older ones of stored messages are found by the append,
     // which also gives their seq.
@@ -45,18 +45,24 @@ export async function handleSend(
     text: cmd.text,
     ts: Date.now(),
   };
+  const toEveryone = nameKey(cmd.to) === BROADCAST && !isRoomName(cmd.to);
+  if (cmd.file !== undefined) {
+    if (!router.files) throw new ParleyError("files_unavailable");
+    if (toEveryone) {
+      throw new ParleyError("bad_argument", "A file goes to a person or a room, not to @all.");
+    }
+    message.file = await router.files.attachable(from.key, cmd.file);
+  }
   // The sender's other sessions as the send began: they see what it sends.
   const others = [...router.sessionsOf(from.key)].filter((s) => s !== session);
-  const outcome = nameKey(cmd.to) === BROADCAST && !isRoomName(cmd.to)
-    ? broadcast(router, session, message, others)
-    : await logAndDeliver(
-      router,
-      session,
-      message,
-      others,
-      await audienceOf(router, from.key, cmd.to),
-      cmd.cid,
-    );
+  const outcome = toEveryone ? broadcast(router, session, message, others) : await logAndDeliver(
+    router,
+    session,
+    message,
+    others,
+    await audienceOf(router, from.key, cmd.to),
+    cmd.cid,
+  );
   if (!outcome) return;
   router.stats.messages++;
   router.rememberClientId(from.key, cmd.cid, outcome);
@@ -66,9 +72,9 @@ export async function handleSend(
   // rate limit bounds how much translation work one sender can have waiting.
 }
 
-/** Refuses an empty text, or one over the size limit. */
-function checkText(router: Router, text: string): void {
-  if (!text.trim()) throw new ParleyError("bad_argument", "The message is empty.");
+/** Refuses an empty text (unless a file goes with it), or one over the size limit. */
+function checkText(router: Router, text: string, withFile: boolean): void {
+  if (!text.trim() && !withFile) throw new ParleyError("bad_argument", "The message is empty.");
   const size = utf8.encode(text).length;
   if (size > router.limits.maxMessageBytes) {
     throw new ParleyError(
@@ -159,6 +165,7 @@ async function logAndDeliver(
     text: message.text,
     ts: message.ts,
     lang: from.lang,
+    ...(message.file ? { file: { id: message.file.id } } : {}),
   }, cid);
   if (appended.duplicate) {
     session.emit({

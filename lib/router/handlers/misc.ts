@@ -7,7 +7,7 @@ const JSON_HELP =
   "Frames: register, login, send, typing, lang, who, search_users, ack, history, read, receipts, " +
   "conversations, originals, ping, quit; rooms: join, leave, rooms, topic, invite, kick, owner, " +
   "members; calls: calls, call_ring, call_accept, call_decline, call_hangup, call_offer, " +
-  "call_answer, call_ice. " +
+  "call_answer, call_ice; files: file_token. " +
   "See docs/protocol.md.";
 
 /** {"type":"help"} */
