@@ -161,6 +161,8 @@ export async function startParley(
 }
 
 export async function startBaseline(transport: TransportMode): Promise<ServerProc> {
+  // Text mode's floor is the TCP line server: plain lines, no sign-in.
+  if (transport === "text") transport = "tcp";
   const file = { tcp: "baseline_tcp.ts", ws: "baseline_ws.ts", mixed: "baseline_mixed.ts" }[
     transport
   ];
