@@ -38,6 +38,8 @@ export interface Options {
   profile: string | undefined;
   /** The load generator's runtime: Node (OpenSSL opens frames cheaply) or Deno (lib/client). */
   generator: Generator;
+  /** Another checkout of Parley whose main.ts to run (the code before a change, say). */
+  parleyDir: string | undefined;
 }
 
 /**
@@ -83,6 +85,8 @@ Options:
   --size B               message text bytes             default 100 (${MIN_SIZE}..${MAX_SIZE})
   --transport T          tcp | ws | mixed | text        default tcp (text: text mode, nc-style)
   --generator G          node | deno: load clients      default node (see bench/README.md)
+  --parley-dir DIR       run DIR/main.ts as Parley (e.g. a checkout of the code before a
+                         change, for a before/after pair with the same load generator)
   --translate            translation on (fake provider; langs en es fr de ja)
   --translate-delay MS   latency the fake provider adds default 0
   --slow N               slow clients (slow scenario)   default 10% of --clients
@@ -165,6 +169,7 @@ export function parseOptions(args: string[]): Options | "help" {
         verbose: bool,
         profile: str,
         generator: str,
+        "parley-dir": str,
         help: { type: "boolean", short: "h" },
       },
     });
@@ -217,5 +222,6 @@ export function parseOptions(args: string[]): Options | "help" {
     verbose: v.verbose ?? false,
     profile: v.profile,
     generator,
+    parleyDir: v["parley-dir"],
   };
 }

@@ -252,6 +252,7 @@ export class TargetRun {
         extraEnv,
         verbose: opts.verbose,
         profileDir: opts.profile,
+        parleyDir: opts.parleyDir,
       });
     } else {
       run.server = await startBaseline(opts.transport);

@@ -28,7 +28,9 @@
  * within a second; at 10,000, two. Any frame that is not lazy takes the lazy ones with it.
  */
 
-/** Milliseconds a round of `n` flushes is assumed to cost, times two. */
+import { openSslAead } from "../lib/crypto/_openssl.ts";
+
+/** Milliseconds a round of `n` flushes is assumed to cost, times two (WebCrypto seals). */
 const MS_PER_FLUSH = 0.08;
 const MAX_DELAY_MS = 80;
 const LAZY_MS_PER_FLUSH = 0.2;
@@ -50,9 +52,10 @@ class Rounds {
   #due = new Set<Flushable>();
   #scheduled = false;
   #lastRound = 0;
-  #delay: (lastRound: number) => number;
+  #lastCostMs = 0;
+  #delay: (lastRound: number, lastCostMs: number) => number;
 
-  constructor(delay: (lastRound: number) => number) {
+  constructor(delay: (lastRound: number, lastCostMs: number) => number) {
     this.#delay = delay;
   }
 
@@ -60,7 +63,7 @@ class Rounds {
     this.#due.add(target);
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setTimeout(this.#run, Math.floor(this.#delay(this.#lastRound)));
+    setTimeout(this.#run, Math.floor(this.#delay(this.#lastRound, this.#lastCostMs)));
   }
 
   #run = (): void => {
@@ -68,11 +71,22 @@ class Rounds {
     const due = [...this.#due];
     this.#due.clear();
     this.#lastRound = due.length;
+    const start = performance.now();
     for (const target of due) target.flush();
+    this.#lastCostMs = performance.now() - start;
   };
 }
 
-const turns = new Rounds((n) => Math.min(MAX_DELAY_MS, n * MS_PER_FLUSH));
+/**
+ * Whether this process seals inline (OpenSSL, lib/crypto/_openssl.ts): a round's cost is then
+ * the time its flushes take here and now, measured, rather than an estimate of WebCrypto calls
+ * that run on another thread after it.
+ */
+const sealsInline = () => openSslAead() !== undefined;
+
+const turns = new Rounds((n, costMs) =>
+  Math.min(MAX_DELAY_MS, sealsInline() ? 2 * costMs : n * MS_PER_FLUSH)
+);
 const lazyTurns = new Rounds((n) =>
   Math.min(LAZY_MAX_MS, Math.max(LAZY_MIN_MS, n * LAZY_MS_PER_FLUSH))
 );
