@@ -26,6 +26,11 @@ let nodeBundle: Promise<string> | undefined;
  */
 export function bundleNodeWorker(): Promise<string> {
   return nodeBundle ??= (async () => {
+    const node = await new Deno.Command("node", { args: ["--version"], stdout: "null" }).output()
+      .then((o) => o.success, () => false);
+    if (!node) {
+      throw new Error("the Node load generator needs `node` on PATH; or pass --generator deno");
+    }
     const out = `${await Deno.makeTempDir({ prefix: "parley-bench-node-" })}/worker.mjs`;
     const r = await new Deno.Command(Deno.execPath(), {
       args: ["bundle", "--quiet", "--platform", "deno", "--output", out, NODE_WORKER],
