@@ -11,6 +11,7 @@ import { composeRouter, type Router } from "./lib/router/mod.ts";
 import { SqliteStore } from "./lib/store/mod.ts";
 import { startRetention } from "./lib/router/retention.ts";
 import { type DataKey, isCryptoError, type ServerIdentity } from "./lib/crypto/mod.ts";
+import { openSslAead } from "./lib/crypto/_openssl.ts";
 import { DATA_KEY_ENV, loadOrCreateDataKey, loadOrCreateIdentity } from "./lib/crypto/key_files.ts";
 import { serveTcp, type TcpServer } from "./server/tcp.ts";
 import { loadAssets } from "./server/assets.ts";
@@ -382,6 +383,8 @@ function announce(
   const { hostname, port } = tcp.addr;
   logger.info(`Parley ${VERSION} store=${storePath(config.dataDir)}`, {
     memoryTrim: trimmer ? trimmer.libc : "off",
+    // Frames sealed and opened with OpenSSL, or WebCrypto without it (lib/crypto/_openssl.ts).
+    frameCrypto: openSslAead()?.library ?? "webcrypto",
   });
   const bus = router.cluster.bus;
   logger.info(

@@ -46,6 +46,8 @@ const live = new Set<Child>();
 
 export interface SpawnOptions {
   name: string;
+  /** The program to run; `deno` (this one) when absent. */
+  program?: string;
   args: string[];
   env?: Record<string, string>;
   /** A server: no stdin, killed when the bench goes away (see above). */
@@ -56,10 +58,10 @@ export interface SpawnOptions {
   onStderr?: (line: string) => void;
 }
 
-/** Starts `deno <args>` under the wrapper. */
+/** Starts `deno <args>` (or `program <args>`) under the wrapper. */
 export async function spawnDeno(o: SpawnOptions): Promise<Child> {
   const process = new Deno.Command("bash", {
-    args: ["-c", WRAPPER, "bench-child", Deno.execPath(), ...o.args],
+    args: ["-c", WRAPPER, "bench-child", o.program ?? Deno.execPath(), ...o.args],
     env: { NO_COLOR: "1", ...o.env, BENCH_WATCHDOG: o.watchdog ? "1" : "0" },
     stdin: "piped",
     stdout: "piped",

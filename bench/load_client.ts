@@ -11,6 +11,7 @@ import { type IdentityVerifier, pinFingerprint } from "../lib/crypto/mod.ts";
 import type { MessageEvent } from "../lib/protocol/types.ts";
 import { WsChannel } from "../lib/client/ws_channel.ts";
 import { TcpLines } from "./tcp_lines.ts";
+import { baselineClient, type Lines, textClient } from "./line_clients.ts";
 import type { Endpoint, Target } from "./wire.ts";
 
 /** A delivered message as the load generator sees it. */
@@ -41,10 +42,13 @@ export interface LoadClient {
   close(): void;
 }
 
+/** JSON mode over TCP, over the WebSocket, or text mode over TCP (nc-style lines). */
+export type ClientTransport = "tcp" | "ws" | "text";
+
 export interface ConnectOptions {
   target: Target;
   endpoint: Endpoint;
-  transport: "tcp" | "ws";
+  transport: ClientTransport;
   index: number;
   /** Stops reading when told: always TCP. */
   slow: boolean;
@@ -64,6 +68,9 @@ export function connectClient(o: ConnectOptions): Promise<LoadClient> {
 }
 
 async function connectParley(o: ConnectOptions): Promise<LoadClient> {
+  if (o.transport === "text") {
+    return await textClient(o, await TcpLines.connect(o.endpoint.host, o.endpoint.tcpPort));
+  }
   const fp = o.endpoint.fingerprint!;
   let verifyIdentity = verifiers.get(fp);
   if (!verifyIdentity) verifiers.set(fp, verifyIdentity = pinFingerprint(fp));
@@ -154,83 +161,35 @@ class MessageTap implements FrameChannel {
   }
 }
 
-/** The line or text message a baseline client sends first and waits to see come back. */
-const HELLO = "~hello";
+/** A WebSocket's text messages as lines: the baseline's WebSocket clients. */
+async function wsLines(url: string): Promise<Lines> {
+  const socket = new WebSocket(url);
+  await new Promise<void>((resolve, reject) => {
+    socket.onopen = () => resolve();
+    socket.onerror = () => reject(new Error("cannot reach the baseline server"));
+  });
+  const ended = Promise.withResolvers<boolean>();
+  return {
+    send(line) {
+      if (socket.readyState !== WebSocket.OPEN) throw new Error("channel closed");
+      socket.send(line);
+    },
+    start(onLine, onClose) {
+      socket.onmessage = (e) => typeof e.data === "string" && onLine(e.data);
+      socket.onclose = (e) => {
+        ended.resolve(true);
+        onClose(e.reason || `closed (${e.code})`);
+      };
+    },
+    pause() {},
+    drainToEnd: () => Promise.resolve(false),
+    close: () => socket.readyState <= WebSocket.OPEN && socket.close(1000),
+  };
+}
 
 async function connectBaseline(o: ConnectOptions): Promise<LoadClient> {
-  const hello = `${HELLO} ${o.index} ${crypto.randomUUID()}`;
-  const greeted = Promise.withResolvers<void>();
-  const onLine = (line: string) => {
-    if (line === hello) greeted.resolve();
-    else if (!line.startsWith(HELLO)) o.onDelivery({ text: line, translated: false });
-  };
-  let send: (text: string) => void;
-  let close: () => void;
-  let closed: Promise<string>;
-  let raw: TcpLines | undefined;
-  if (o.slow || o.transport === "tcp") {
-    raw = await TcpLines.connect(o.endpoint.host, o.endpoint.tcpPort);
-    const r = raw;
-    const done = Promise.withResolvers<string>();
-    r.start(onLine, (reason) => {
-      greeted.reject(new Error(reason));
-      done.resolve(reason);
-    });
-    send = (text) => r.send(text);
-    close = () => r.close();
-    closed = done.promise;
-  } else {
-    const socket = new WebSocket(o.endpoint.wsUrl);
-    const done = Promise.withResolvers<string>();
-    await new Promise<void>((resolve, reject) => {
-      socket.onopen = () => resolve();
-      socket.onerror = () => reject(new Error("cannot reach the baseline server"));
-    });
-    socket.onmessage = (e) => typeof e.data === "string" && onLine(e.data);
-    socket.onclose = (e) => {
-      greeted.reject(new Error(`closed (${e.code})`));
-      done.resolve(e.reason || `closed (${e.code})`);
-    };
-    send = (text) => {
-      if (socket.readyState !== WebSocket.OPEN) throw new Error("channel closed");
-      socket.send(text);
-    };
-    close = () => socket.readyState <= WebSocket.OPEN && socket.close(1000);
-    closed = done.promise;
-  }
-  greeted.promise.catch(() => {});
-  send(hello);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([
-      greeted.promise,
-      new Promise((_, reject) =>
-        timer = setTimeout(() => reject(new Error("no echo of the hello")), 30_000)
-      ),
-    ]);
-  } catch (err) {
-    close();
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-  return {
-    index: o.index,
-    closed,
-    broadcast(text) {
-      try {
-        send(text);
-        return Promise.resolve({ ok: true, recipients: 0 });
-      } catch {
-        return Promise.resolve({ ok: false, code: "closed" });
-      }
-    },
-    pause: () => raw?.pause(),
-    probeClosed: (ms) => raw ? raw.drainToEnd(ms) : Promise.resolve(false),
-    quit() {
-      close();
-      return closed.then(() => {});
-    },
-    close,
-  };
+  const lines = o.slow || o.transport !== "ws"
+    ? await TcpLines.connect(o.endpoint.host, o.endpoint.tcpPort)
+    : await wsLines(o.endpoint.wsUrl);
+  return await baselineClient(o, lines);
 }

@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { MAX_SIZE, MIN_SIZE } from "./messages.ts";
 import type { TransportMode } from "./wire.ts";
+import type { Generator } from "./pool.ts";
 
 export const SCENARIOS = ["broadcast", "saturate", "idle", "churn", "slow", "translate"] as const;
 export type Scenario = typeof SCENARIOS[number];
@@ -35,6 +36,10 @@ export interface Options {
   verbose: boolean;
   /** Directory for a V8 CPU profile of the Parley server (written on a graceful stop). */
   profile: string | undefined;
+  /** The load generator's runtime: Node (OpenSSL opens frames cheaply) or Deno (lib/client). */
+  generator: Generator;
+  /** Another checkout of Parley whose main.ts to run (the code before a change, say). */
+  parleyDir: string | undefined;
 }
 
 /**
@@ -78,7 +83,10 @@ Options:
   --rate R               broadcasts/s per sender        default 5 (saturate: first step)
   --duration S           seconds per phase              default 10 (saturate 5, idle 45)
   --size B               message text bytes             default 100 (${MIN_SIZE}..${MAX_SIZE})
-  --transport T          tcp | ws | mixed               default tcp
+  --transport T          tcp | ws | mixed | text        default tcp (text: text mode, nc-style)
+  --generator G          node | deno: load clients      default node (see bench/README.md)
+  --parley-dir DIR       run DIR/main.ts as Parley (e.g. a checkout of the code before a
+                         change, for a before/after pair with the same load generator)
   --translate            translation on (fake provider; langs en es fr de ja)
   --translate-delay MS   latency the fake provider adds default 0
   --slow N               slow clients (slow scenario)   default 10% of --clients
@@ -160,6 +168,8 @@ export function parseOptions(args: string[]): Options | "help" {
         out: str,
         verbose: bool,
         profile: str,
+        generator: str,
+        "parley-dir": str,
         help: { type: "boolean", short: "h" },
       },
     });
@@ -174,8 +184,12 @@ export function parseOptions(args: string[]): Options | "help" {
     throw new UsageError(`unknown scenario '${scenario}': one of ${SCENARIOS.join(", ")}`);
   }
   const transport = (v.transport ?? "tcp") as TransportMode;
-  if (!["tcp", "ws", "mixed"].includes(transport)) {
-    throw new UsageError(`--transport must be tcp, ws or mixed: got '${transport}'`);
+  if (!["tcp", "ws", "mixed", "text"].includes(transport)) {
+    throw new UsageError(`--transport must be tcp, ws, mixed or text: got '${transport}'`);
+  }
+  const generator = (v.generator ?? "node") as Generator;
+  if (!["node", "deno"].includes(generator)) {
+    throw new UsageError(`--generator must be node or deno: got '${generator}'`);
   }
   const defaultClients = scenario === "idle" ? 1000 : scenario === "churn" ? 50 : 200;
   const clients = int(v.clients, "clients", 2, 20_000) ?? defaultClients;
@@ -207,5 +221,7 @@ export function parseOptions(args: string[]): Options | "help" {
     out: v.out,
     verbose: v.verbose ?? false,
     profile: v.profile,
+    generator,
+    parleyDir: v["parley-dir"],
   };
 }

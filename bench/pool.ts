@@ -13,6 +13,38 @@ import type {
 } from "./wire.ts";
 
 const WORKER = new URL("./worker.ts", import.meta.url).pathname;
+const NODE_WORKER = new URL("./node/worker.ts", import.meta.url).pathname;
+
+/** Which load generator runs the clients (`--generator`). */
+export type Generator = "node" | "deno";
+
+let nodeBundle: Promise<string> | undefined;
+
+/**
+ * bench/node/worker.ts bundled into one .mjs that Node runs (once per bench process, in a
+ * temporary directory).
+ */
+export function bundleNodeWorker(): Promise<string> {
+  return nodeBundle ??= (async () => {
+    const node = await new Deno.Command("node", { args: ["--version"], stdout: "null" }).output()
+      .then((o) => o.success, () => false);
+    if (!node) {
+      throw new Error("the Node load generator needs `node` on PATH; or pass --generator deno");
+    }
+    const out = `${await Deno.makeTempDir({ prefix: "parley-bench-node-" })}/worker.mjs`;
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--quiet", "--platform", "deno", "--output", out, NODE_WORKER],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!r.success) {
+      throw new Error(
+        `bundling the Node load generator failed:\n${new TextDecoder().decode(r.stderr)}`,
+      );
+    }
+    return out;
+  })();
+}
 
 class WorkerHandle {
   #child: Child;
@@ -74,18 +106,19 @@ export class WorkerPool {
     this.configs = configs;
   }
 
-  static async start(configs: WorkerConfig[], verbose = false): Promise<WorkerPool> {
+  static async start(
+    configs: WorkerConfig[],
+    verbose = false,
+    generator: Generator = "deno",
+  ): Promise<WorkerPool> {
+    const bundle = generator === "node" ? await bundleNodeWorker() : undefined;
     const children = await Promise.all(configs.map((cfg) =>
       spawnDeno({
         name: `worker-${cfg.worker}`,
         echoStderr: verbose,
-        args: [
-          "run",
-          "--allow-net",
-          "--allow-read",
-          WORKER,
-          JSON.stringify(cfg),
-        ],
+        ...(bundle
+          ? { program: "node", args: [bundle, JSON.stringify(cfg)] }
+          : { args: ["run", "--allow-net", "--allow-read", WORKER, JSON.stringify(cfg)] }),
       })
     ));
     const pool = new WorkerPool(children.map((c) => new WorkerHandle(c)), configs);

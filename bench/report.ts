@@ -1,7 +1,7 @@
 /** The readable table on stdout and the JSON file of a run. */
 import type { Options } from "./options.ts";
 import { PARLEY_BENCH_ENV } from "./server_proc.ts";
-import type { PhaseResult, TargetResult } from "./target_run.ts";
+import { GENERATOR_LIMIT_PERCENT, type PhaseResult, type TargetResult } from "./target_run.ts";
 
 export interface RunReport {
   meta: {
@@ -128,7 +128,13 @@ function rows(report: RunReport): Row[] {
     return `${refused} / ${p.unanswered}`;
   });
   ph("connections closed (before / in phase)", (p) => `${p.endedBefore} / ${p.closed}`);
-  ph("load generator CPU (% of a core, max)", (p) => p.workerCpuMaxPercent);
+  ph(
+    "load generator CPU (% of a core, max)",
+    (p) =>
+      `${fmt(p.workerCpuMaxPercent)}${
+        p.workerCpuMaxPercent > GENERATOR_LIMIT_PERCENT ? " (the limit)" : ""
+      }`,
+  );
   ph("load generator max timer lag (ms)", (p) => p.workerMaxLagMs);
   if (report.options.slow) {
     ph("slow clients dropped by server", (p) => `${p.slowClosed}/${p.slowClients}`);
@@ -205,7 +211,9 @@ function stepsTable(t: TargetResult): string {
     lines.push(
       `    ${fmt(p.rate, 2).padStart(7)}/s → ${fmt(p.deliveredPerSec).padStart(9)}/s  p99 ${
         fmt(p.latency.p99Ms, 2).padStart(8)
-      }  lost ${String(p.lost).padStart(6)}  ${p.problems.length ? p.problems.join("; ") : "ok"}`,
+      }  lost ${String(p.lost).padStart(6)}  generator ${fmt(p.workerCpuMaxPercent).padStart(3)}%${
+        p.workerCpuMaxPercent > GENERATOR_LIMIT_PERCENT ? " (the limit)" : ""
+      }  ${p.problems.length ? p.problems.join("; ") : "ok"}`,
     );
   }
   if (t.saturation) lines.push(`    stopped: ${t.saturation.stopReason}`);
@@ -226,7 +234,7 @@ export function render(report: RunReport): string {
     `Parley bench: ${o.scenario}, transport ${o.transport}, ${shape}, ` +
     `translation ${o.translate ? "on (fake provider)" : "off"}` +
     (o.slow ? `, ${o.slow} slow clients` : "") +
-    (workers ? `, ${workers} load-generator process(es)` : ""),
+    (workers ? `, ${workers} load-generator process(es) in ${o.generator ?? "deno"}` : ""),
     ...report.meta.notes.map((n) => `  note: ${n}`),
     "",
     table(report),
@@ -291,7 +299,8 @@ export function benchNotes(o: Options): string[] {
     "than in production",
     `Parley runs with limits lifted (${lifted.join(", ")}); a server that does not know them yet ` +
     "keeps its defaults (10 commands/s per connection, burst 30)",
-    "baseline: bench/baseline_" + (o.transport === "mixed" ? "mixed" : o.transport) +
+    "baseline: bench/baseline_" + ({ mixed: "mixed", text: "tcp" }[o.transport as string] ??
+      o.transport) +
     ".ts, a zero-feature Deno broadcast server (no sign-in, no encryption, no storage); its " +
     "'login' is a connect plus one broadcast round trip",
     "latency: send→receive, stamped by the sender (performance.timeOrigin + performance.now())",

@@ -3,7 +3,7 @@
  * runs the same scenario on both.
  */
 import type { Options } from "./options.ts";
-import type { TargetRun } from "./target_run.ts";
+import { GENERATOR_LIMIT_PERCENT, type TargetRun } from "./target_run.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -49,7 +49,12 @@ async function saturate(run: TargetRun, opts: Options): Promise<void> {
     }
     const r = await run.phase(rate);
     if (r.problems.length) {
-      stopReason = `at ${fmtRate(rate)}/s per sender: ${r.problems.join("; ")}`;
+      stopReason = `at ${fmtRate(rate)}/s per sender: ${r.problems.join("; ")}` +
+        (r.workerCpuMaxPercent > GENERATOR_LIMIT_PERCENT
+          ? ` (a load generator at ${
+            r.workerCpuMaxPercent.toFixed(0)
+          }% of a core: it was the limit)`
+          : "");
       break;
     }
     sustained = { rate, deliveriesPerSec: r.deliveredPerSec };

@@ -96,7 +96,13 @@ function drainLines(child: Child): void {
 }
 
 export async function startParley(
-  options: { extraEnv?: Record<string, string>; verbose?: boolean; profileDir?: string } = {},
+  options: {
+    extraEnv?: Record<string, string>;
+    verbose?: boolean;
+    profileDir?: string;
+    /** A checkout of Parley to run instead of this one (its main.ts), for before/after runs. */
+    parleyDir?: string;
+  } = {},
 ): Promise<ServerProc> {
   const dataDir = await Deno.makeTempDir({ prefix: "parley-bench-" });
   const env = { ...PARLEY_BENCH_ENV, ...options.extraEnv };
@@ -115,7 +121,7 @@ export async function startParley(
       "--allow-env",
       LIBC_FFI_FLAG,
       ...(options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`] : []),
-      `${ROOT}main.ts`,
+      `${options.parleyDir ? options.parleyDir.replace(/\/?$/, "/") : ROOT}main.ts`,
       "--tcp-port",
       "0",
       "--http-port",
@@ -161,6 +167,8 @@ export async function startParley(
 }
 
 export async function startBaseline(transport: TransportMode): Promise<ServerProc> {
+  // Text mode's floor is the TCP line server: plain lines, no sign-in.
+  if (transport === "text") transport = "tcp";
   const file = { tcp: "baseline_tcp.ts", ws: "baseline_ws.ts", mixed: "baseline_mixed.ts" }[
     transport
   ];

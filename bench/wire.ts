@@ -4,8 +4,11 @@
  */
 import type { HistogramJson } from "./stats.ts";
 
-/** How clients reach the server. `mixed`: even client indices TCP, odd WebSocket. */
-export type TransportMode = "tcp" | "ws" | "mixed";
+/**
+ * How clients reach the server. `mixed`: even client indices TCP, odd WebSocket. `text`: Parley's
+ * text mode over TCP (nc-style lines, no encryption); its baseline is the TCP line server.
+ */
+export type TransportMode = "tcp" | "ws" | "mixed" | "text";
 
 /** Parley (login, encryption) or the zero-feature baseline server (bench/baseline_*.ts). */
 export type Target = "parley" | "baseline";

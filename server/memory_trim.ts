@@ -8,6 +8,7 @@
  * that file (`LIBC_FFI_FLAG`). Without it, or on a libc without `malloc_trim` (musl), the server
  * runs as before and only holds more memory after peaks.
  */
+import { LIBCRYPTO_PATHS } from "../lib/crypto/_openssl.ts";
 import type { Logger } from "../lib/log.ts";
 import type { MetricsRegistry } from "../lib/metrics/mod.ts";
 
@@ -24,8 +25,11 @@ export const LIBC_PATHS = [
   "/usr/lib/libc.so.6",
 ];
 
-/** The permission flag that lets the server call libc, and nothing else, through FFI. */
-export const LIBC_FFI_FLAG = `--allow-ffi=${LIBC_PATHS.join(",")}`;
+/**
+ * The permission flag that lets the server call libc and libcrypto (lib/crypto/_openssl.ts: its
+ * AES-GCM seals), and nothing else, through FFI.
+ */
+export const LIBC_FFI_FLAG = `--allow-ffi=${[...LIBC_PATHS, ...LIBCRYPTO_PATHS].join(",")}`;
 
 /** How often freed memory is handed back; a trim of a large heap costs about a millisecond. */
 export const TRIM_INTERVAL_MS = 10_000;

@@ -63,9 +63,11 @@ export class FrameSealer {
     // Scheduled when the batch starts and when it first turns urgent, not for every frame.
     if (!lazy && !this.#urgent) {
       this.#urgent = true;
-      // At once only when nothing is in flight and the connection was quiet for a turn.
+      // At once only when nothing is in flight, and, where a seal is a costly WebCrypto call,
+      // the connection was quiet for a turn.
       if (
-        this.#sealing || this.#out.writeBusy || performance.now() - this.#lastSeal < quietMs()
+        this.#sealing || this.#out.writeBusy ||
+        (!this.#session.sealsInline && performance.now() - this.#lastSeal < quietMs())
       ) this.#schedule();
       else sealSoon(this);
     } else if (first) this.#schedule();

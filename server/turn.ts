@@ -1,23 +1,27 @@
 /**
- * When connections seal and write, shared by every connection. Each seal is a WebCrypto call
- * costing ~20 µs (and as much again for the reader to open it), so a connection never has more
- * than one in flight, and what it is sent meanwhile goes together in the next: a group commit.
+ * When connections seal and write, shared by every connection. A seal is an OpenSSL call of a
+ * few µs where the server may load libcrypto (lib/crypto/_openssl.ts), else a WebCrypto call of
+ * ~20 µs; either way a connection never has more than one in flight, and what it is sent
+ * meanwhile goes together in the next: a group commit.
  *
  * - **Nothing in flight** (no seal on its way, the socket not busy): the frame is sealed at the
  *   end of the current job (`sealSoon`, one microtask for every connection), so that what one job
  *   sends a connection (an answer and an event, or a fan-out's frame) is still one seal, but
- *   nobody waits for a timer. A quiet server delivers as soon as it has sealed. Only a connection
- *   whose last seal is older than a turn (`quietMs`: what a turn would wait, from the seals of
- *   the last 100 ms) seals at once: under a steady fan-out (every connection given a frame every
- *   few milliseconds) sealing each frame alone doubled the CPU per delivery, here and in every
- *   reader that opens them, so such connections keep batching per turn.
+ *   nobody waits for a timer. A quiet server delivers as soon as it has sealed. With WebCrypto,
+ *   only a connection whose last seal is older than a turn (`quietMs`: what a turn would wait,
+ *   from the seals of the last 100 ms) seals at once: under a steady fan-out (every connection
+ *   given a frame every few milliseconds) sealing each frame alone doubled the CPU per delivery,
+ *   so such connections keep batching per turn. With OpenSSL a seal costs a tenth of that, and
+ *   every connection with nothing in flight seals at once.
  * - **Something in flight**: frames wait for the end of a turn (`scheduleFlush`). Work that fans
  *   one message out to many connections runs as a chain of promise reactions; flushing on a timer
  *   lets that work finish first, so each connection seals and writes many frames at once. The
  *   wait adapts to the load: after a round that flushed few connections the next runs at the next
  *   timer tick (~1 ms); after a round that flushed many, it waits about twice what that round cost
- *   to seal, up to `MAX_DELAY_MS`, so sealing never takes more than about half the CPU and a busy
- *   server trades a few milliseconds of latency for several frames per seal.
+ *   to seal (measured with OpenSSL, whose seals run in the round; estimated with WebCrypto, whose
+ *   seals run on another thread afterwards), up to `MAX_DELAY_MS`, so sealing never takes more
+ *   than about half the CPU and a busy server trades a few milliseconds of latency for several
+ *   frames per seal.
  *
  * Frames nobody waits on (presence, heartbeats: lib/router/lazy_events.ts) have rounds of their
  * own that wait longer, so that a burst of them (everyone signing in after a restart: n sign-ins
@@ -28,7 +32,9 @@
  * within a second; at 10,000, two. Any frame that is not lazy takes the lazy ones with it.
  */
 
-/** Milliseconds a round of `n` flushes is assumed to cost, times two. */
+import { openSslAead } from "../lib/crypto/_openssl.ts";
+
+/** Milliseconds a round of `n` flushes is assumed to cost, times two (WebCrypto seals). */
 const MS_PER_FLUSH = 0.08;
 const MAX_DELAY_MS = 80;
 const LAZY_MS_PER_FLUSH = 0.2;
@@ -50,9 +56,10 @@ class Rounds {
   #due = new Set<Flushable>();
   #scheduled = false;
   #lastRound = 0;
-  #delay: (lastRound: number) => number;
+  #lastCostMs = 0;
+  #delay: (lastRound: number, lastCostMs: number) => number;
 
-  constructor(delay: (lastRound: number) => number) {
+  constructor(delay: (lastRound: number, lastCostMs: number) => number) {
     this.#delay = delay;
   }
 
@@ -60,7 +67,7 @@ class Rounds {
     this.#due.add(target);
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setTimeout(this.#run, Math.floor(this.#delay(this.#lastRound)));
+    setTimeout(this.#run, Math.floor(this.#delay(this.#lastRound, this.#lastCostMs)));
   }
 
   #run = (): void => {
@@ -68,11 +75,22 @@ class Rounds {
     const due = [...this.#due];
     this.#due.clear();
     this.#lastRound = due.length;
+    const start = performance.now();
     for (const target of due) target.flush();
+    this.#lastCostMs = performance.now() - start;
   };
 }
 
-const turns = new Rounds((n) => Math.min(MAX_DELAY_MS, n * MS_PER_FLUSH));
+/**
+ * Whether this process seals inline (OpenSSL, lib/crypto/_openssl.ts): a round's cost is then
+ * the time its flushes take here and now, measured, rather than an estimate of WebCrypto calls
+ * that run on another thread after it.
+ */
+const sealsInline = () => openSslAead() !== undefined;
+
+const turns = new Rounds((n, costMs) =>
+  Math.min(MAX_DELAY_MS, sealsInline() ? 2 * costMs : n * MS_PER_FLUSH)
+);
 const lazyTurns = new Rounds((n) =>
   Math.min(LAZY_MAX_MS, Math.max(LAZY_MIN_MS, n * LAZY_MS_PER_FLUSH))
 );

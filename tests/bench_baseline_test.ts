@@ -65,3 +65,70 @@ Deno.test("baseline ws: a reader that stops reading is closed as too slow past 1
     await baseline.stop();
   }
 });
+
+Deno.test("baseline tcp: a reader that stops reading is dropped; the others keep receiving", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", new URL("../bench/baseline_tcp.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "null",
+    stdin: "null",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  let port = 0;
+  while (!port) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`baseline exited before listening: ${out}`);
+    out += value;
+    port = Number(out.match(/^baseline listening: tcp [\d.]+:(\d+)/m)?.[1] ?? 0);
+  }
+  const stalled = await Deno.connect({ port }); // never reads until the end
+  const sender = await Deno.connect({ port });
+  try {
+    // The sender reads what comes back (its own lines), so only the stalled reader falls behind.
+    let echoed = 0;
+    (async () => {
+      const buf = new Uint8Array(1 << 16);
+      while (true) {
+        const n = await sender.read(buf).catch(() => null);
+        if (n === null) return;
+        echoed += n;
+      }
+    })();
+    const line = new TextEncoder().encode("x".repeat(8191) + "\n");
+    // 32 MiB: more than the kernel's buffers and the 1 MiB cap together.
+    for (let i = 0; i < 4096; i++) {
+      let off = 0;
+      while (off < line.length) off += await sender.write(line.subarray(off));
+    }
+    const t0 = Date.now();
+    while (echoed < 4096 * 8192 && Date.now() - t0 < 20_000) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(echoed, 4096 * 8192, "the reading member got every line");
+    // The stalled reader's connection was closed: reading it now ends (after what was buffered).
+    const buf = new Uint8Array(1 << 20);
+    let got = 0;
+    let ended = false;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const n = await stalled.read(buf).catch(() => null);
+      if (n === null) {
+        ended = true;
+        break;
+      }
+      got += n;
+    }
+    assert.ok(ended, "the stalled reader was dropped");
+    assert.ok(got < 4096 * 8192, `${got} bytes reached the stalled reader before the close`);
+  } finally {
+    for (const conn of [stalled, sender]) {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    }
+    lines.cancel().catch(() => {});
+    child.kill();
+    await child.status;
+  }
+});

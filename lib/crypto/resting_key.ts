@@ -52,6 +52,11 @@ export class RestingKey {
     return true;
   }
 
+  /** The key's bytes, kept when it may rest (server sessions); undefined otherwise. */
+  get raw(): Uint8Array | undefined {
+    return this.#raw;
+  }
+
   /** Whether the key is imported (or being imported) now. */
   get awake(): boolean {
     return this.#key !== undefined;
