@@ -93,7 +93,7 @@ function handle(hub: Hub, conn: Deno.TcpConn): void {
       let start = 0;
       let nl;
       while ((nl = rest.indexOf("\n", start)) !== -1) {
-        hub.broadcast(rest.slice(start, nl));
+        hub.receive(member, rest.slice(start, nl));
         start = nl + 1;
       }
       rest = rest.slice(start);

@@ -9,10 +9,11 @@
  * over that time.
  *
  *   deno task bench restart [--clients 5000] [--senders 100] [--kdf-iterations 600000]
- *     [--no-resume] [--connect-concurrency 16] [--timeout 900] [--json]
+ *     [--no-resume] [--connect-concurrency 16] [--timeout 900] [--json] [--profile DIR]
  *
  * `--no-resume` signs in again with the password on every reconnect (what clients did before
- * resume tokens): every reconnect then costs a full password hash. Standalone: no baseline; the
+ * resume tokens): every reconnect then costs a full password hash. `--profile DIR` writes a V8
+ * CPU profile of the restarted server (the storm it serves) to DIR. Standalone: no baseline; the
  * clients run in this process.
  */
 import { parseArgs } from "node:util";
@@ -31,11 +32,12 @@ interface Options {
   connectConcurrency: number;
   timeoutS: number;
   json: boolean;
+  profileDir?: string;
 }
 
 export const RESTART_HELP =
   "deno task bench restart [--clients 5000] [--senders 100] [--kdf-iterations 600000] " +
-  "[--no-resume] [--connect-concurrency 16] [--timeout 900] [--json]";
+  "[--no-resume] [--connect-concurrency 16] [--timeout 900] [--json] [--profile DIR]";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const PASSWORD = "bench password";
@@ -53,6 +55,7 @@ function parseOptions(args: string[]): Options | "help" {
       "connect-concurrency": { type: "string", default: "16" },
       timeout: { type: "string", default: "900" },
       json: { type: "boolean", default: false },
+      profile: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -67,6 +70,7 @@ function parseOptions(args: string[]): Options | "help" {
     connectConcurrency: whole("connect-concurrency", f["connect-concurrency"]),
     timeoutS: whole("timeout", f.timeout),
     json: f.json,
+    profileDir: f.profile,
   };
 }
 
@@ -83,7 +87,12 @@ class Server {
     this.child = child;
   }
 
-  static async start(dataDir: string, tcpPort: number, kdfIterations: number): Promise<Server> {
+  static async start(
+    dataDir: string,
+    tcpPort: number,
+    kdfIterations: number,
+    profileDir?: string,
+  ): Promise<Server> {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -92,6 +101,7 @@ class Server {
         "--allow-write",
         "--allow-env",
         LIBC_FFI_FLAG,
+        ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
         `${ROOT}main.ts`,
         "--tcp-port",
         String(tcpPort),
@@ -238,7 +248,7 @@ export async function runRestartBench(args: string[]): Promise<number> {
     }
     say(`server exited (${code}) in ${stopS.toFixed(1)} s; starting it again…`);
 
-    server = await Server.start(dataDir, port, opts.kdfIterations);
+    server = await Server.start(dataDir, port, opts.kdfIterations, opts.profileDir);
     const cpuBefore = server.cpuSeconds();
     while (online() < opts.clients || received.size < opts.senders) {
       await new Promise((r) => setTimeout(r, 10));
