@@ -58,7 +58,7 @@ export interface Stallable {
  */
 class StallWatch {
   #watched = new Set<Stallable>();
-  #timer: number | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
 
   add(s: Stallable): void {
     this.#watched.add(s);
