@@ -95,6 +95,8 @@ async function server(kind: string) {
   let port = 0;
   if (kind === "node-ws") {
     const http = await import("node:http");
+    // Only this measuring tool uses it: not a dependency of the project.
+    // deno-lint-ignore no-import-prefix
     const { WebSocketServer } = await import("npm:ws@8");
     const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
     const srv = http.createServer((_req, res) => {
@@ -130,6 +132,7 @@ async function server(kind: string) {
         for await (const conn of l) {
           (async () => {
             // @ts-ignore: the API Parley's HTTP port uses (server/http_listener.ts)
+            // deno-lint-ignore no-deprecated-deno-api
             const http = Deno.serveHttp(conn);
             const event = await http.nextRequest();
             if (event) await event.respondWith(upgrade(event.request));
