@@ -11,7 +11,7 @@ import type { Ticket } from "../lib/router/admission.ts";
 import type { LineTransport } from "./line_transport.ts";
 import { LINE_TOO_LONG, type LineInput, Link, type LinkContext, NOT_TEXT } from "./link.ts";
 import type { ReadSink } from "./tcp_read.ts";
-import { type BacklogView, kernelBacklogs } from "./socket_backlog.ts";
+import { kernelBacklogs } from "./socket_backlog.ts";
 import { type Watched, writeWatch } from "./write_watch.ts";
 
 const utf8 = new TextEncoder();
@@ -62,8 +62,6 @@ export interface WriteLimits {
   /** A write that makes no progress for this long means the reader stopped reading. */
   slowMs: number;
   onTooSlow: (remoteAddr: string, why: string) => void;
-  /** What the kernel holds for each connection (server/socket_backlog.ts); tests give a fake. */
-  backlogs?: BacklogView;
 }
 
 /** What every connection of a TCP server shares: one object per server. */
@@ -279,7 +277,7 @@ export class TcpConnection implements LineTransport, ReadSink, Watched {
   #backlog() {
     const local = this.#conn.localAddr as Deno.NetAddr;
     const remote = this.#conn.remoteAddr as Deno.NetAddr;
-    return (this.#shared.writeLimits.backlogs ?? kernelBacklogs).of(local.port, remote.port);
+    return kernelBacklogs.of(local.port, remote.port);
   }
 
   /** Drops what waits and hangs up; the session stores what must not be lost. */
