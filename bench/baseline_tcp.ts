@@ -3,12 +3,15 @@
  * connection, writes coalesced per connection per event-loop turn. No sign-in, no encryption,
  * no storage: the floor Parley's TCP transport is compared with. It drops a slow reader by
  * Parley's rules (server/tcp_connection.ts): more than 1 MiB waiting behind a write in flight,
- * or a write that makes no progress for 5 s.
+ * or a write that makes no progress for 5 s. Its read buffers follow the traffic as Parley's do
+ * (server/tcp_read.ts): a 64 KiB buffer pinned by every quiet connection's pending read held
+ * ~60 KiB per idle connection, twice what Parley holds, and made a floor of a ceiling.
  *
  *   deno run --allow-net bench/baseline_tcp.ts [--port N]
  */
 import { announce, Hub, type Member, READER_LIMITS, stallWatch } from "./baseline_hub.ts";
 import { concatBytes } from "../lib/bytes.ts";
+import { MIN_READ_BYTES, nextReadBuffer } from "../server/tcp_read.ts";
 
 export function serveBaselineTcp(hub: Hub, port = 0): Deno.Listener {
   const listener = Deno.listen({ hostname: "127.0.0.1", port });
@@ -84,16 +87,18 @@ function handle(hub: Hub, conn: Deno.TcpConn): void {
   hub.members.add(member);
   (async () => {
     const decoder = new TextDecoder();
-    const buf = new Uint8Array(64 * 1024);
+    let buf: Uint8Array = new Uint8Array(MIN_READ_BYTES);
     let rest = "";
     while (true) {
       const n = await conn.read(buf);
       if (n === null) break;
-      rest += decoder.decode(buf.subarray(0, n), { stream: true });
+      const read = buf;
+      buf = nextReadBuffer(buf, n);
+      rest += decoder.decode(read.subarray(0, n), { stream: true });
       let start = 0;
       let nl;
       while ((nl = rest.indexOf("\n", start)) !== -1) {
-        hub.broadcast(rest.slice(start, nl));
+        hub.receive(member, rest.slice(start, nl));
         start = nl + 1;
       }
       rest = rest.slice(start);

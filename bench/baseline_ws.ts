@@ -29,7 +29,7 @@ export function serveBaselineWs(hub: Hub, port = 0): Promise<number> {
     const member: Member = { deliver: (line, bytes) => reader.send(line, bytes().length - 1) };
     socket.onopen = () => hub.members.add(member);
     socket.onmessage = (e) => {
-      if (typeof e.data === "string") hub.broadcast(e.data);
+      if (typeof e.data === "string") hub.receive(member, e.data);
     };
     socket.onclose = gone;
     socket.onerror = gone;

@@ -90,6 +90,17 @@ function rows(report: RunReport): Row[] {
   );
   both("connections held after hold", (t) => t.idle?.stillOpen, "idleStillOpen", 0);
   both(
+    "RSS per idle connection after GC + trim (KiB)",
+    (t) => t.idle?.settled?.rssPerConnectionKiB,
+    "settledRssPerConnKiB",
+  );
+  both("JS heap used after GC (MiB)", (t) => t.idle?.settled?.heapUsedMiB, "settledHeapMiB", 1);
+  both(
+    "JS heap per idle connection after GC (KiB)",
+    (t) => t.idle?.settled?.heapPerConnectionKiB,
+    "settledHeapPerConnKiB",
+  );
+  both(
     "server JS heap after hold, used/total (MiB)",
     (t) =>
       t.idle?.heapUsedMiB === undefined

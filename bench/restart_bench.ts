@@ -9,10 +9,11 @@
  * over that time.
  *
  *   deno task bench restart [--clients 5000] [--senders 100] [--kdf-iterations 600000]
- *     [--no-resume] [--connect-concurrency 16] [--timeout 900] [--json]
+ *     [--no-resume] [--connect-concurrency 16] [--timeout 900] [--json] [--profile DIR]
  *
  * `--no-resume` signs in again with the password on every reconnect (what clients did before
- * resume tokens): every reconnect then costs a full password hash. Standalone: no baseline; the
+ * resume tokens): every reconnect then costs a full password hash. `--profile DIR` writes a V8
+ * CPU profile of the restarted server (the storm it serves) to DIR. Standalone: no baseline; the
  * clients run in this process.
  */
 import { parseArgs } from "node:util";
@@ -31,16 +32,19 @@ interface Options {
   connectConcurrency: number;
   timeoutS: number;
   json: boolean;
+  profileDir?: string;
 }
 
 export const RESTART_HELP =
   "deno task bench restart [--clients 5000] [--senders 100] [--kdf-iterations 600000] " +
-  "[--no-resume] [--connect-concurrency 16] [--timeout 900] [--json]";
+  "[--no-resume] [--connect-concurrency 16] [--timeout 900] [--json] [--profile DIR]";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const PASSWORD = "bench password";
 /** Reconnect delays of the bench's clients: short, so the figure is the server's, not a backoff. */
 const BACKOFF = { initialDelayMs: 100, maxDelayMs: 1000 };
+/** Tries of each initial sign-in before the run gives up. */
+const SIGN_IN_ATTEMPTS = 5;
 
 function parseOptions(args: string[]): Options | "help" {
   const { values: f } = parseArgs({
@@ -53,6 +57,7 @@ function parseOptions(args: string[]): Options | "help" {
       "connect-concurrency": { type: "string", default: "16" },
       timeout: { type: "string", default: "900" },
       json: { type: "boolean", default: false },
+      profile: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -67,6 +72,7 @@ function parseOptions(args: string[]): Options | "help" {
     connectConcurrency: whole("connect-concurrency", f["connect-concurrency"]),
     timeoutS: whole("timeout", f.timeout),
     json: f.json,
+    profileDir: f.profile,
   };
 }
 
@@ -83,7 +89,12 @@ class Server {
     this.child = child;
   }
 
-  static async start(dataDir: string, tcpPort: number, kdfIterations: number): Promise<Server> {
+  static async start(
+    dataDir: string,
+    tcpPort: number,
+    kdfIterations: number,
+    profileDir?: string,
+  ): Promise<Server> {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -92,6 +103,7 @@ class Server {
         "--allow-write",
         "--allow-env",
         LIBC_FFI_FLAG,
+        ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
         `${ROOT}main.ts`,
         "--tcp-port",
         String(tcpPort),
@@ -190,6 +202,8 @@ export async function runRestartBench(args: string[]): Promise<number> {
   const received = new Set<string>();
   /** Reconnects refused as throttled (the sign-in throttle's per-address reservations). */
   let throttled = 0;
+  /** Initial sign-ins tried again (the server did not answer one in time). */
+  let signInRetries = 0;
   const online = () => clients.filter((c) => c?.state === "online").length;
   const say = (line: string) => opts.json || console.error(`bench restart: ${line}`);
   try {
@@ -217,10 +231,24 @@ export async function runRestartBench(args: string[]): Promise<number> {
         if (e.type === "message" && e.text.startsWith("while down ")) received.add(e.text);
         if (e.type === "status" && e.state === "offline" && /throttled/.test(e.reason)) throttled++;
       });
-      await client.connect(
-        opts.resume ? { name, password: PASSWORD, device } : undefined,
-        { register: true },
-      );
+      // A sign-in the loaded server did not answer in time is tried again (the account may
+      // exist by then: a name taken is signed in to), so that one slow handshake does not end
+      // the run before the restart it measures.
+      let register = true;
+      for (let attempt = 1;; attempt++) {
+        try {
+          await client.connect(
+            opts.resume ? { name, password: PASSWORD, device } : undefined,
+            { register },
+          );
+          break;
+        } catch (err) {
+          if (attempt >= SIGN_IN_ATTEMPTS) throw err;
+          signInRetries++;
+          if (/taken/i.test((err as Error).message)) register = false;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
       clients[i] = client;
     });
     const signInS = (performance.now() - signInStart) / 1000;
@@ -238,7 +266,7 @@ export async function runRestartBench(args: string[]): Promise<number> {
     }
     say(`server exited (${code}) in ${stopS.toFixed(1)} s; starting it again…`);
 
-    server = await Server.start(dataDir, port, opts.kdfIterations);
+    server = await Server.start(dataDir, port, opts.kdfIterations, opts.profileDir);
     const cpuBefore = server.cpuSeconds();
     while (online() < opts.clients || received.size < opts.senders) {
       await new Promise((r) => setTimeout(r, 10));
@@ -261,6 +289,7 @@ export async function runRestartBench(args: string[]): Promise<number> {
       serverCpuS: round(cpuS),
       delivered: `${received.size}/${opts.senders}`,
       throttledReconnects: throttled,
+      initialSignInRetries: signInRetries,
     };
     if (opts.json) console.log(JSON.stringify(result));
     else {

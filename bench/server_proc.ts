@@ -6,11 +6,17 @@
 import { type Child, spawnDeno } from "./children.ts";
 import { LIBC_FFI_FLAG } from "../server/memory_trim.ts";
 import type { Endpoint, TransportMode } from "./wire.ts";
+import { INSPECTOR_LINE } from "./inspector.ts";
+
+/** The inspector on a free loopback port (bench/inspector.ts asks it for a GC before measuring). */
+const INSPECT_FLAG = "--inspect=127.0.0.1:0";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
 export interface ServerProc {
   child: Child;
+  /** The inspector's WebSocket URL, when started with `inspect`. */
+  inspectorUrl?: string;
   endpoint: Endpoint;
   /** The environment it was started with (for the report). */
   env: Record<string, string>;
@@ -38,11 +44,22 @@ export interface ServerLog {
   slowReaderDrops: number[];
 }
 
-function serverLog(): { log: ServerLog; onStderr: (line: string) => void } {
+function serverLog(): {
+  log: ServerLog;
+  onStderr: (line: string) => void;
+  inspector: Promise<string>;
+} {
   const log: ServerLog = { counts: {}, lines: [], slowReaderDrops: [] };
+  const inspector = Promise.withResolvers<string>();
   return {
     log,
+    inspector: inspector.promise,
     onStderr(line) {
+      const url = line.match(INSPECTOR_LINE)?.[1];
+      if (url) return inspector.resolve(url);
+      if (line.startsWith("Visit chrome://inspect") || line === "Debugger session started.") {
+        return;
+      }
       const level = line.match(/^\S+ (DEBUG|INFO|WARN|ERROR) /)?.[1] ?? "other";
       if (level === "INFO" && / INFO +registered /.test(line)) return;
       if (/ INFO +slow reader disconnected /.test(line)) {
@@ -102,11 +119,12 @@ export async function startParley(
     profileDir?: string;
     /** A checkout of Parley to run instead of this one (its main.ts), for before/after runs. */
     parleyDir?: string;
+    inspect?: boolean;
   } = {},
 ): Promise<ServerProc> {
   const dataDir = await Deno.makeTempDir({ prefix: "parley-bench-" });
   const env = { ...PARLEY_BENCH_ENV, ...options.extraEnv };
-  const { log, onStderr } = serverLog();
+  const { log, onStderr, inspector } = serverLog();
   const child = await spawnDeno({
     name: "parley",
     onStderr,
@@ -121,6 +139,7 @@ export async function startParley(
       "--allow-env",
       LIBC_FFI_FLAG,
       ...(options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`] : []),
+      ...(options.inspect ? [INSPECT_FLAG] : []),
       `${options.parleyDir ? options.parleyDir.replace(/\/?$/, "/") : ROOT}main.ts`,
       "--tcp-port",
       "0",
@@ -145,6 +164,7 @@ export async function startParley(
       child,
       env,
       log,
+      inspectorUrl: options.inspect ? await inspector : undefined,
       endpoint: {
         host: "127.0.0.1",
         tcpPort: Number(got.tcp),
@@ -166,18 +186,28 @@ export async function startParley(
   }
 }
 
-export async function startBaseline(transport: TransportMode): Promise<ServerProc> {
+export async function startBaseline(
+  transport: TransportMode,
+  options: { inspect?: boolean } = {},
+): Promise<ServerProc> {
   // Text mode's floor is the TCP line server: plain lines, no sign-in.
   if (transport === "text") transport = "tcp";
   const file = { tcp: "baseline_tcp.ts", ws: "baseline_ws.ts", mixed: "baseline_mixed.ts" }[
     transport
   ];
-  const { log, onStderr } = serverLog();
+  const { log, onStderr, inspector } = serverLog();
   const child = await spawnDeno({
     name: `baseline-${transport}`,
     onStderr,
     watchdog: true,
-    args: ["run", "--allow-net", `${ROOT}bench/${file}`],
+    // Libc for the memory trim Parley does too (baseline_hub.ts `announce`).
+    args: [
+      "run",
+      "--allow-net",
+      LIBC_FFI_FLAG,
+      ...(options.inspect ? [INSPECT_FLAG] : []),
+      `${ROOT}bench/${file}`,
+    ],
   });
   try {
     const patterns: Record<string, RegExp> = {};
@@ -190,6 +220,7 @@ export async function startBaseline(transport: TransportMode): Promise<ServerPro
       child,
       env: {},
       log,
+      inspectorUrl: options.inspect ? await inspector : undefined,
       endpoint: {
         host: "127.0.0.1",
         tcpPort: Number(got.tcp ?? 0),

@@ -9,6 +9,7 @@ import {
   type TranslatorStats,
 } from "./fake_translator.ts";
 import type { Options } from "./options.ts";
+import { Inspector } from "./inspector.ts";
 import { WorkerPool } from "./pool.ts";
 import { type ProcSample, sample } from "./proc.ts";
 import { type ServerProc, startBaseline, startParley } from "./server_proc.ts";
@@ -26,6 +27,8 @@ const PASSWORD = "bench-password-1";
 /** The churn scenario's unmeasured warm-up, and its rest before "before" and "settled". */
 const CHURN_WARMUP_MS = 3000;
 const CHURN_SETTLE_MS = 15_000;
+/** After a GC, until both servers' next memory trim (every 10 s) has handed freed pages back. */
+const SETTLE_AFTER_GC_MS = 11_000;
 
 export interface ConnectResult {
   clients: number;
@@ -148,6 +151,18 @@ export interface IdleResult {
   heapUsedMiB?: number;
   heapTotalMiB?: number;
   externalMiB?: number;
+  /**
+   * After the hold, two full GCs asked through the inspector and a wait for the next memory
+   * trim (both servers trim every 10 s): RSS per connection still open, and the JS heap used.
+   * The same measure for Parley and the baseline, whatever V8's own collector did meanwhile.
+   */
+  settled?: {
+    rssKiB: number;
+    rssPerConnectionKiB: number;
+    heapUsedMiB: number;
+    /** JS heap used per connection still open, against the heap after a GC before the sign-ins. */
+    heapPerConnectionKiB?: number;
+  };
 }
 
 export interface TargetResult {
@@ -209,9 +224,12 @@ export class TargetRun {
   server!: ServerProc;
   translator?: FakeTranslator;
   pool?: WorkerPool;
+  inspector?: Inspector;
   #deadline: number;
   #namePrefix = `b${crypto.randomUUID().slice(0, 6)}_`;
   #failed = new Set<number>();
+  /** The JS heap used after a GC before the sign-ins (idle scenario). */
+  #heapBeforeBytes: number | undefined;
   #shares: number[];
 
   private constructor(target: Target, opts: Options, deadline: number) {
@@ -238,25 +256,30 @@ export class TargetRun {
 
   static async start(target: Target, opts: Options, deadline: number): Promise<TargetRun> {
     const run = new TargetRun(target, opts, deadline);
+    let extraEnv: Record<string, string> = { PARLEY_TRANSLATE_PROVIDER: "none" };
+    if (target === "parley" && opts.translate) {
+      run.translator = await startFakeTranslator({ delayMs: opts.translateDelay });
+      extraEnv = {
+        PARLEY_TRANSLATE_PROVIDER: "google",
+        PARLEY_TRANSLATE_URL: run.translator.url,
+        PARLEY_TRANSLATE_KEY: run.translator.key,
+      };
+    }
+    // The idle scenario asks both servers for a GC before it measures (bench/inspector.ts).
+    const inspect = opts.scenario === "idle";
     if (target === "parley") {
-      let extraEnv: Record<string, string> = { PARLEY_TRANSLATE_PROVIDER: "none" };
-      if (opts.translate) {
-        run.translator = await startFakeTranslator({ delayMs: opts.translateDelay });
-        extraEnv = {
-          PARLEY_TRANSLATE_PROVIDER: "google",
-          PARLEY_TRANSLATE_URL: run.translator.url,
-          PARLEY_TRANSLATE_KEY: run.translator.key,
-        };
-      }
       run.server = await startParley({
         extraEnv,
         verbose: opts.verbose,
         profileDir: opts.profile,
         parleyDir: opts.parleyDir,
+        inspect,
       });
     } else {
-      run.server = await startBaseline(opts.transport);
+      run.server = await startBaseline(opts.transport, { inspect });
     }
+    // Connected before the first sample, so that the session's own memory is in "before".
+    if (run.server.inspectorUrl) run.inspector = await Inspector.connect(run.server.inspectorUrl);
     run.result.serverEnv = run.server.env;
     run.result.serverLog = run.server.log;
     await sleep(500);
@@ -296,6 +319,10 @@ export class TargetRun {
   async connect(): Promise<ConnectResult> {
     await this.#startPool(this.#shares);
     const pid = this.server.child.pid;
+    if (this.inspector) {
+      await this.inspector.collectGarbage();
+      this.#heapBeforeBytes = (await this.inspector.heapUsage()).usedSize;
+    }
     const before = await sample(pid);
     const t0 = performance.now();
     const reports = await this.pool!.connect(this.remainingMs);
@@ -356,6 +383,22 @@ export class TargetRun {
       rssPerConnectionKiB: c ? (b.rssKiB - c.rssBeforeKiB) / Math.max(1, stillOpen) : NaN,
       stillOpen,
     };
+    if (this.inspector && c) {
+      try {
+        await this.inspector.collectGarbage();
+        await sleep(SETTLE_AFTER_GC_MS);
+        const s = await sample(pid);
+        const heap = await this.inspector.heapUsage();
+        idle.settled = {
+          rssKiB: s.rssKiB,
+          rssPerConnectionKiB: (s.rssKiB - c.rssBeforeKiB) / Math.max(1, stillOpen),
+          heapUsedMiB: heap.usedSize / 1048576,
+          heapPerConnectionKiB: this.#heapBeforeBytes === undefined
+            ? undefined
+            : (heap.usedSize - this.#heapBeforeBytes) / 1024 / Math.max(1, stillOpen),
+        };
+      } catch { /* no figure: the inspector went away */ }
+    }
     this.result.idle = idle;
     return idle;
   }
@@ -600,6 +643,7 @@ export class TargetRun {
 
   /** Stops the workers, the server and the fake translator. */
   async stop(): Promise<void> {
+    this.inspector?.close();
     this.pool?.close();
     await this.server?.stop();
     if (this.translator) {

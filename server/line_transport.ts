@@ -27,6 +27,8 @@ export interface LineTransport {
   readonly closing: boolean;
   /** Set once the transport gave up on a reader that fell too far behind. */
   readonly tooSlow: boolean;
+  /** The peer sent bytes not read yet (see `Connection.inputWaiting`); optional. */
+  inputWaiting?(): boolean;
   /** Resolves when every line queued so far has left the transport. */
   flushed(): Promise<void>;
   /** Writes what is queued (after `pending`, lines still being sealed), then closes. */

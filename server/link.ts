@@ -124,6 +124,10 @@ export class Link implements Connection, SealedLines {
     };
   }
 
+  inputWaiting(): boolean {
+    return this.#transport.inputWaiting?.() ?? false;
+  }
+
   /**
    * Takes one line the transport read. Returns whether to read on; a promise of it while lines
    * are being opened (JSON mode), which a transport that can wait for it (TCP) awaits before it

@@ -11,6 +11,7 @@ import type { Ticket } from "../lib/router/admission.ts";
 import type { LineTransport } from "./line_transport.ts";
 import { LINE_TOO_LONG, type LineInput, Link, type LinkContext, NOT_TEXT } from "./link.ts";
 import type { ReadSink } from "./tcp_read.ts";
+import { kernelBacklogs } from "./socket_backlog.ts";
 import { type Watched, writeWatch } from "./write_watch.ts";
 
 const utf8 = new TextEncoder();
@@ -249,12 +250,34 @@ export class TcpConnection implements LineTransport, ReadSink, Watched {
     }
   }
 
-  /** For the write watch: a write that has made no progress for too long means a stalled reader. */
+  /**
+   * For the write watch: a write that has made no progress for too long means a stalled reader,
+   * unless the kernel holds nothing for it: then everything written reached the reader, and it
+   * is the server that has not seen its write finish yet (server/socket_backlog.ts). Its time
+   * starts again; the byte cap still bounds what may wait meanwhile.
+   */
   check(now: number): void {
     const slowMs = this.#shared.writeLimits.slowMs;
-    if (this.#writeSince !== undefined && now - this.#writeSince > slowMs) {
-      this.#tooSlow(`no write progress for ${slowMs} ms`);
+    if (this.#writeSince === undefined || now - this.#writeSince <= slowMs) return;
+    if (this.#backlog()?.unsent === 0) {
+      this.#writeSince = now;
+      return;
     }
+    this.#tooSlow(`no write progress for ${slowMs} ms`);
+  }
+
+  /**
+   * The peer sent bytes the server has not read yet (the kernel's receive queue): a heartbeat
+   * answer may be among them. False when the kernel cannot be asked.
+   */
+  inputWaiting(): boolean {
+    return (this.#backlog()?.unread ?? 0) > 0;
+  }
+
+  #backlog() {
+    const local = this.#conn.localAddr as Deno.NetAddr;
+    const remote = this.#conn.remoteAddr as Deno.NetAddr;
+    return kernelBacklogs.of(local.port, remote.port);
   }
 
   /** Drops what waits and hangs up; the session stores what must not be lost. */

@@ -132,3 +132,45 @@ Deno.test("baseline tcp: a reader that stops reading is dropped; the others keep
     await child.status;
   }
 });
+
+Deno.test("baseline ws: a client's hello comes back to it alone; other lines go to everyone", async () => {
+  const baseline = await startBaselineWs();
+  const open = async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${baseline.port}/`);
+    const got: string[] = [];
+    let wake = Promise.withResolvers<void>();
+    ws.onmessage = (e) => {
+      got.push(e.data);
+      wake.resolve();
+    };
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = reject;
+    });
+    const next = async () => {
+      while (!got.length) {
+        await wake.promise;
+        wake = Promise.withResolvers<void>();
+      }
+      return got.shift()!;
+    };
+    return { ws, next };
+  };
+  const a = await open();
+  const b = await open();
+  try {
+    // The hello is the baseline's sign-in: a round trip, not news for everyone (a broadcast
+    // made N sign-ins N² lines).
+    a.ws.send("~hello 0 a");
+    assert.equal(await a.next(), "~hello 0 a");
+    b.ws.send("~hello 1 b");
+    assert.equal(await b.next(), "~hello 1 b");
+    a.ws.send("after");
+    assert.equal(await b.next(), "after", "b saw no hello but its own");
+    assert.equal(await a.next(), "after", "a saw no hello but its own");
+  } finally {
+    a.ws.close();
+    b.ws.close();
+    await baseline.stop();
+  }
+});

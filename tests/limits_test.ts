@@ -403,6 +403,8 @@ class HeldConnection implements Connection {
   readonly frames: { type: string; seq?: number }[] = [];
   handedOver = 0;
   inputPending = 0;
+  /** Bytes from the client wait unread in the server's receive queue (Connection.inputWaiting). */
+  waiting = false;
   aborted: string | undefined;
   session!: ClientSession;
   send(frame: string) {
@@ -415,6 +417,9 @@ class HeldConnection implements Connection {
   }
   release() {
     this.handedOver = this.frames.length;
+  }
+  inputWaiting() {
+    return this.waiting;
   }
   flushed() {
     return Promise.resolve();
@@ -476,6 +481,23 @@ Deno.test("a heartbeat stuck in the server still ends the connection after a har
     const limit = HEARTBEAT_LIMIT * 300 + server.router.limits.lazyWaitMs;
     assert.ok(waited >= limit - 1000 && waited < limit + 2000, `dropped after ${waited} ms`);
     assert.ok(!server.router.online.has("held"));
+  }, { limits: { slowReaderMs: 300 } }));
+
+Deno.test("a heartbeat answer the server has not read yet is not counted against the reader", () =>
+  withServer(async (server) => {
+    const { conn } = await heldUserWithHeartbeat(server);
+    // The heartbeat left; the client answered at once, but its bytes wait in the server's own
+    // receive queue (the server is busy opening others' lines): past the timeout and past the
+    // hard limit, it is the server that is behind.
+    conn.release();
+    conn.waiting = true;
+    await sleep(HEARTBEAT_LIMIT * 300 + server.router.limits.lazyWaitMs + 1200);
+    assert.equal(conn.aborted, undefined);
+    assert.ok(server.router.online.has("held"));
+    // The server read everything and no answer was in it: dropped.
+    conn.waiting = false;
+    await until(() => conn.aborted !== undefined, 3000, "the drop");
+    assert.match(conn.aborted!, /heartbeat \d+ unanswered/);
   }, { limits: { slowReaderMs: 300 } }));
 
 Deno.test("a heartbeat's answer is taken at once, while a slow command holds the queue", () =>

@@ -46,6 +46,13 @@ export interface Connection {
   send(frame: string, lazy?: boolean): number;
   /** A snapshot of where the reader stands; cheap enough to ask every heartbeat tick. */
   progress(): ReaderProgress;
+  /**
+   * Whether the peer sent bytes the server has not even read yet (they wait in the operating
+   * system's receive queue while the server is busy): a heartbeat's answer may be among them.
+   * Asked only before dropping a reader, so it may cost more than `progress`. Optional: a
+   * transport that cannot tell leaves it out.
+   */
+  inputWaiting?(): boolean;
   /** Resolves when every frame queued so far has been written to the socket. */
   flushed(): Promise<void>;
   /**

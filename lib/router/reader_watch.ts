@@ -112,12 +112,18 @@ export class ReaderWatch {
       // while the server still has the client's input to open (the answer may be in it): a
       // server that is behind (sealing for thousands after a restart) must not blame its
       // readers. However far behind, no heartbeat waits longer than HEARTBEAT_LIMIT timeouts
-      // (plus the longest a lazy frame may wait to leave, for a short timeout on a big server).
+      // (plus the longest a lazy frame may wait to leave, for a short timeout on a big server),
+      // unless the client's bytes wait in the server's own receive queue, not read yet: the
+      // server, busy opening others' lines, has not looked at its answer. A client that sends
+      // and does not read is still found: by its transport, whose writes to it stop.
       const progress = this.#conn.progress();
       if (beat.leftAt === undefined && progress.handedOver > beat.index) beat.leftAt = now;
       const late = beat.leftAt !== undefined && now - beat.leftAt > timeoutMs &&
         !progress.inputPending;
-      if (late || now - beat.at > HEARTBEAT_LIMIT * timeoutMs + limits.lazyWaitMs) {
+      if (
+        (late || now - beat.at > HEARTBEAT_LIMIT * timeoutMs + limits.lazyWaitMs) &&
+        !this.#conn.inputWaiting?.()
+      ) {
         this.#conn.abort(`heartbeat ${beat.seq} unanswered for ${timeoutMs} ms`);
       }
       return rested;

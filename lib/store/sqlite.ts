@@ -1275,10 +1275,16 @@ export class SqliteStore implements Store {
   }
 
   async touchResumeToken(userKey: string, device: string, expiresAt: number): Promise<boolean> {
-    await this.#open();
-    return writing(() =>
-      Number(this.#q.touchResumeToken.run(expiresAt, userKey, device, Date.now()).changes) > 0
-    );
+    this.#assertOpen();
+    // In the group commit: every resume touches its token, and a restart brings thousands at
+    // once. Alone, each was a transaction of its own with its fsync, on the event loop (~2.4 ms
+    // each, 14% of the server's busy time in a 2,000-client restart).
+    return await this.#enqueue(
+      1,
+      this.#ready,
+      () =>
+        Number(this.#q.touchResumeToken.run(expiresAt, userKey, device, Date.now()).changes) > 0,
+    ) as boolean;
   }
 
   async deleteResumeTokens(userKey: string, device?: string): Promise<number> {
