@@ -5,7 +5,7 @@
  */
 import { LAZY_MAX_WAIT_MS } from "./server/turn.ts";
 import { type Config, ConfigError, helpText, limitsFromConfig, loadConfig } from "./lib/config.ts";
-import { createLogger, type Logger } from "./lib/log.ts";
+import { createLogger, type Logger, withFields } from "./lib/log.ts";
 import { composeRouter, type Router } from "./lib/router/mod.ts";
 import { SqliteStore } from "./lib/store/mod.ts";
 import { startRetention } from "./lib/router/retention.ts";
@@ -32,6 +32,13 @@ import {
 } from "./lib/translate/providers/mod.ts";
 import { KDF_ENV, readKdfSetting } from "./lib/accounts/kdf_setting.ts";
 import { VERSION } from "./lib/version.ts";
+import {
+  linkToMain,
+  type WorkerLink,
+  type WorkerPlace,
+  workerPlace,
+} from "./server/worker_link.ts";
+import { Supervisor, WorkerStartFailure } from "./server/supervisor.ts";
 
 /** Where a provider is reached when no --translate-url is given (LibreTranslate needs one). */
 const DEFAULT_TRANSLATE_URLS: Record<string, string> = {
@@ -76,6 +83,19 @@ interface Listeners {
   http?: HttpServer;
 }
 
+/** What the start-up lines say: where the server listens and what it runs. */
+interface Running {
+  dataDir: DataDir;
+  tcp: Deno.NetAddr | { hostname: string; port: number };
+  /** The browser client's address; absent without built assets. */
+  httpUrl?: string;
+  /** The translation provider in use, or "off". */
+  translation: string;
+  trimmer?: MemoryTrimmer;
+  /** Listeners sharing the ports (`--workers`). */
+  workers: number;
+}
+
 async function main(): Promise<number> {
   let settings;
   try {
@@ -87,6 +107,9 @@ async function main(): Promise<number> {
     console.log(helpText());
     return 0;
   }
+  // A worker of `--workers N` (server/supervisor.ts): the main thread holds the data directory.
+  const place = workerPlace();
+  if (place) return await serveAsWorker(settings, place);
   const { config, logger } = settings;
   // Listen for signals before anything else, so a stop during start-up is still graceful.
   // They stay installed until the end: a repeated signal must not cut the shutdown short. The
@@ -102,6 +125,7 @@ async function main(): Promise<number> {
   } catch (err) {
     return startFailed(err);
   }
+  if (config.workers > 1) return await superviseWorkers(settings, { signals, dataDir, store });
   const router = buildRouter(settings, store);
   let listeners;
   try {
@@ -113,7 +137,14 @@ async function main(): Promise<number> {
   const trimmer = startMemoryTrim({ logger, metrics: router.metrics });
   // Old history goes at start and then hourly (--history-days; 0 keeps everything).
   const retention = startRetention(store, config.historyDays, logger);
-  announce(settings, { dataDir, listeners, router, trimmer });
+  announce(settings, {
+    dataDir,
+    tcp: listeners.tcp.addr,
+    httpUrl: listeners.http?.url,
+    translation: router.translation.provider,
+    trimmer,
+    workers: 1,
+  });
   await awaitStop(signals, logger);
   retention.stop();
   await retention.idle();
@@ -121,6 +152,136 @@ async function main(): Promise<number> {
   logger.info("bye");
   signals.dispose();
   return 0;
+}
+
+/**
+ * `--workers N`: the main thread keeps the data directory's lock, the keys and the store it
+ * migrated, runs the history retention once for all, and supervises N workers that serve on the
+ * same ports (server/supervisor.ts). SIGINT/SIGTERM stops every worker gracefully (each client
+ * gets its goodbye), then the process exits 0.
+ */
+async function superviseWorkers(
+  settings: Settings,
+  held: { signals: StopSignals; dataDir: DataDir; store: SqliteStore },
+): Promise<number> {
+  const { config, logger } = settings;
+  const { signals, dataDir, store } = held;
+  const release = async () => {
+    await store.close();
+    dataDir.lock.release();
+  };
+  if (!unstableNetGranted()) {
+    await release();
+    return startFailed(
+      new StartFailure([
+        `--workers ${config.workers} shares the ports between workers (SO_REUSEPORT), which ` +
+        "needs Deno's --unstable-net flag: start with `deno task start` (it passes it), add " +
+        "--unstable-net to your `deno run`, or use --workers 1",
+      ], 2),
+    );
+  }
+  const supervisor = new Supervisor({
+    count: config.workers,
+    module: new URL(import.meta.url),
+    tcpPort: config.tcpPort,
+    httpPort: config.httpPort,
+    logger,
+  });
+  let first;
+  try {
+    first = await supervisor.start();
+  } catch (err) {
+    await release();
+    if (err instanceof WorkerStartFailure) {
+      return startFailed(new StartFailure(err.lines, err.exitCode));
+    }
+    throw err;
+  }
+  // Process-wide (malloc_trim): once, here, not per worker.
+  const trimmer = startMemoryTrim({ logger });
+  const retention = startRetention(store, config.historyDays, logger);
+  const unhook = crashHook(supervisor);
+  announce(settings, {
+    dataDir,
+    tcp: first.tcp,
+    httpUrl: first.httpUrl,
+    translation: first.translation,
+    trimmer,
+    workers: config.workers,
+  });
+  await awaitStop(signals, logger);
+  unhook();
+  retention.stop();
+  await retention.idle();
+  await supervisor.stop();
+  await release();
+  trimmer?.stop();
+  logger.info("bye");
+  signals.dispose();
+  return 0;
+}
+
+/** Whether Deno runs with --unstable-net (its unstable network calls exist only then). */
+function unstableNetGranted(): boolean {
+  return typeof (Deno as { listenDatagram?: unknown }).listenDatagram === "function";
+}
+
+/**
+ * Test hook, only with PARLEY_TEST_HOOKS=1: SIGUSR2 makes worker 1 die of an uncaught error,
+ * so the tests can watch a crash and the restart. Returns how to remove it.
+ */
+function crashHook(supervisor: Supervisor): () => void {
+  if (Deno.env.get("PARLEY_TEST_HOOKS") !== "1") return () => {};
+  const crash = () => supervisor.crash(1);
+  Deno.addSignalListener("SIGUSR2", crash);
+  return () => Deno.removeSignalListener("SIGUSR2", crash);
+}
+
+/**
+ * One worker of `--workers N`: a whole server on the shared ports, with its own store
+ * connection and router. It reads the keys the main thread made, listens on the ports the main
+ * thread gives, and stops gracefully when the main thread says so.
+ */
+async function serveAsWorker(main: Settings, place: WorkerPlace): Promise<number> {
+  // Every line a worker logs says which one it is.
+  const settings = { ...main, logger: withFields(main.logger, { worker: place.id }) };
+  const { config, logger } = settings;
+  const link = linkToMain();
+  const ports = await link.started;
+  let identity, store;
+  try {
+    identity = (await loadIdentity(config.dataDir)).identity;
+    store = await openStore(config.dataDir, logger);
+  } catch (err) {
+    return workerFailed(link, err);
+  }
+  const router = buildRouter(settings, store, place);
+  let listeners;
+  try {
+    const shared = { ...settings, config: { ...config, ...ports } };
+    listeners = await listen(shared, router, identity, { reusePort: true });
+  } catch (err) {
+    await store.close();
+    return workerFailed(link, err);
+  }
+  link.send({
+    type: "listening",
+    tcp: { hostname: listeners.tcp.addr.hostname, port: listeners.tcp.addr.port },
+    httpUrl: listeners.http?.url,
+    httpPort: listeners.http?.addr.port,
+    translation: router.translation.provider,
+  });
+  await link.stopRequested;
+  await shutdown({ router, listeners, store });
+  link.send({ type: "stopped" });
+  return 0;
+}
+
+/** Tells the main thread why this worker cannot start (a StartFailure's lines). */
+function workerFailed(link: WorkerLink, err: unknown): number {
+  if (!(err instanceof StartFailure)) throw err;
+  link.send({ type: "failed", lines: err.lines, exitCode: err.exitCode });
+  return err.exitCode;
 }
 
 /** The exit code for a failed start, after saying why on stderr. */
@@ -152,9 +313,11 @@ async function readSettings(args: string[]): Promise<Settings | "help"> {
     if (err instanceof RangeError) throw new StartFailure([err.message], 2);
     throw err;
   }
+  // Said once, by the main thread, not again by each worker.
+  const mainThread = workerPlace() === undefined;
   // Straight to stderr, whatever --log-level says: weaker password hashes must not go unnoticed.
-  if (kdf.warning) console.error(`parley: ${kdf.warning}`);
-  if (config.translateKeyFromFlag) {
+  if (kdf.warning && mainThread) console.error(`parley: ${kdf.warning}`);
+  if (config.translateKeyFromFlag && mainThread) {
     // The value itself is never printed, here or anywhere else.
     logger.warn(
       "the translation API key was given as --translate-key: every user of this machine can " +
@@ -189,13 +352,18 @@ async function openDataDir(dir: string): Promise<DataDir> {
     if (err instanceof DataDirLockedError) throw new StartFailure([err.message]);
     throw err;
   }
+  const loaded = await loadIdentity(dir);
+  return {
+    lock,
+    identity: loaded.identity,
+    createdIdentityAt: loaded.created ? loaded.path : undefined,
+  };
+}
+
+/** The identity in `dir`, made there first if there is none. */
+async function loadIdentity(dir: string) {
   try {
-    const loaded = await loadOrCreateIdentity(dir);
-    return {
-      lock,
-      identity: loaded.identity,
-      createdIdentityAt: loaded.created ? loaded.path : undefined,
-    };
+    return await loadOrCreateIdentity(dir);
   } catch (err) {
     if (isCryptoError(err)) throw new StartFailure([err.message]);
     throw err;
@@ -246,21 +414,24 @@ function storePath(dataDir: string): string {
  * and translation provider the config names. Each connection takes a file descriptor: it
  * admits no more than the open-file limit holds.
  */
-function buildRouter(settings: Settings, store: SqliteStore): Router {
+function buildRouter(settings: Settings, store: SqliteStore, place?: WorkerPlace): Router {
   const { config, logger } = settings;
   const fdLimit = openFileLimit();
   const fitted = fdLimit
     ? fitConnections(config.maxConnections, fdLimit.soft, openFileCount())
     : { maxConnections: config.maxConnections };
-  if (fitted.warning) logger.warn(fitted.warning);
-  if (fitted.note) logger.info(fitted.note);
+  // Said once, by the first worker: the limit is the process's, shared by all.
+  if (fitted.warning && (place?.id ?? 1) === 1) logger.warn(fitted.warning);
+  if (fitted.note && (place?.id ?? 1) === 1) logger.info(fitted.note);
+  // --max-connections and the descriptors are the whole process's: each worker takes its share.
+  const maxConnections = Math.ceil(fitted.maxConnections / (place?.of ?? 1));
   return composeRouter({
     store,
     logger,
     version: VERSION,
     limits: {
       ...limitsFromConfig(config),
-      maxConnections: fitted.maxConnections,
+      maxConnections,
       // The transports' own longest wait for a lazy frame: the watch allows for it.
       lazyWaitMs: LAZY_MAX_WAIT_MS,
     },
@@ -291,6 +462,7 @@ async function listen(
   settings: Settings,
   router: Router,
   identity: ServerIdentity,
+  sharing: { reusePort?: boolean } = {},
 ): Promise<Listeners> {
   const { config, logger, tls } = settings;
   const tlsPair = tls && { cert: tls.cert, key: tls.key };
@@ -304,6 +476,7 @@ async function listen(
       identity,
       tls: tlsPair,
       allowPlaintext: config.allowPlaintext,
+      ...sharing,
     });
   } catch (err) {
     throw listenFailure(err, "tcp", settings);
@@ -321,6 +494,7 @@ async function listen(
       tls: tlsPair,
       headerTimeoutMs: config.httpHeaderTimeout * 1000,
       idleTimeoutMs: config.httpIdleTimeout * 1000,
+      ...sharing,
     });
     return { tcp, http };
   } catch (err) {
@@ -349,25 +523,24 @@ function listenFailure(err: unknown, which: "tcp" | "http", settings: Settings):
  * (clients pin it, docs/security.md §7, §8), the listeners, translation, and the line a script
  * can wait for (tests read the port from it), last.
  */
-function announce(
-  settings: Settings,
-  running: { dataDir: DataDir; listeners: Listeners; router: Router; trimmer?: MemoryTrimmer },
-): void {
+function announce(settings: Settings, running: Running): void {
   const { config, logger, tls } = settings;
-  const { dataDir, listeners: { tcp, http }, router, trimmer } = running;
-  const { hostname, port } = tcp.addr;
+  const { dataDir, tcp: { hostname, port }, httpUrl, translation, trimmer, workers } = running;
   logger.info(`Parley ${VERSION} store=${storePath(config.dataDir)}`, {
     memoryTrim: trimmer ? trimmer.libc : "off",
+    workers,
   });
   console.log(
     `Parley identity: ${dataDir.identity.fingerprint}` +
       (dataDir.createdIdentityAt ? ` (new, in ${dataDir.createdIdentityAt})` : ""),
   );
-  if (http) console.log(`Parley listening: ${tls ? "https" : "http"} ${http.url} (browser client)`);
+  if (httpUrl) {
+    console.log(`Parley listening: ${tls ? "https" : "http"} ${httpUrl} (browser client)`);
+  }
   console.log(
-    router.translation.provider === "off"
+    translation === "off"
       ? "Parley translation: off (messages are delivered as written; see --translate-provider)"
-      : `Parley translation: ${router.translation.provider} at ${
+      : `Parley translation: ${translation} at ${
         withoutCredentials(config.translateUrl ?? DEFAULT_TRANSLATE_URLS[config.translateProvider])
       }, timeout ${config.translateTimeout} s`,
   );
@@ -409,7 +582,8 @@ async function shutdown(
     router: Router;
     listeners: Listeners;
     store: SqliteStore;
-    dataDir: DataDir;
+    /** Absent in a worker: the main thread holds the data directory. */
+    dataDir?: DataDir;
     trimmer?: MemoryTrimmer;
   },
 ): Promise<void> {
@@ -419,7 +593,7 @@ async function shutdown(
   if (http) await Promise.race([http.shutdown(), delay(LISTENER_DRAIN_MS)]);
   await Promise.race([tcp.drained(), delay(LISTENER_DRAIN_MS)]);
   await store.close();
-  dataDir.lock.release();
+  dataDir?.lock.release();
   trimmer?.stop();
 }
 
@@ -427,4 +601,7 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-Deno.exit(await main());
+const code = await main();
+// A worker ends its own thread only; Deno.exit there would not say "stopped" first.
+if (workerPlace()) (globalThis as unknown as { close(): void }).close();
+else Deno.exit(code);

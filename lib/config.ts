@@ -6,6 +6,9 @@ import { DEFAULT_LIMITS, type Limits } from "./router/options.ts";
 
 /** Days of history kept unless `--history-days` says otherwise. */
 export const DEFAULT_HISTORY_DAYS = 365;
+
+/** Workers unless `--workers` says otherwise: one per core of this machine. */
+export const DEFAULT_WORKERS = Math.max(1, navigator.hardwareConcurrency || 1);
 import { DEFAULT_TRANSLATE_TIMEOUT_MS } from "./translate/service.ts";
 import { PROVIDER_NAMES, type ProviderName } from "./translate/translator.ts";
 
@@ -62,6 +65,8 @@ export interface Config {
   slowReaderTimeout: number;
   /** Days private and room messages are kept (0: for ever). */
   historyDays: number;
+  /** Listeners on the same ports, each a Deno worker on its own core (1: one thread, as before). */
+  workers: number;
 }
 
 interface Option {
@@ -351,6 +356,14 @@ export const OPTIONS: Option[] = [
       return n;
     },
     key: "historyDays",
+  },
+  {
+    flag: "workers",
+    env: "PARLEY_WORKERS",
+    default: String(DEFAULT_WORKERS),
+    help: "listeners sharing the ports, one per core (default: this machine's cores)",
+    parse: count,
+    key: "workers",
   },
 ];
 
