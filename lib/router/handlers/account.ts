@@ -115,8 +115,8 @@ export async function welcomeClient(
 ): Promise<void> {
   const key = user.key;
   if (session.closed) return;
-  // Another session of the same user may have changed the language meanwhile.
-  const live = router.sessionsOf(key).values().next().value?.user;
+  // Another session of the same user (on any node) may have changed the language meanwhile.
+  const live = router.cluster.userOf(key);
   const users = await router.userList();
   if (session.closed) return;
 
@@ -126,6 +126,9 @@ export async function welcomeClient(
       if (s.user!.lang === lang) continue;
       s.user!.lang = lang;
       s.emit({ type: "lang", lang });
+    }
+    if (router.cluster.remote.user(key)?.lang !== lang) {
+      router.cluster.tell([key], { type: "lang", lang });
     }
   }
   if (device !== undefined) {
@@ -151,7 +154,7 @@ export async function welcomeClient(
     created,
     users,
     pending,
-    online: router.online.size,
+    online: router.cluster.onlineCount(),
     translation: router.translation.provider,
     ...sync,
     resume,
@@ -182,8 +185,8 @@ export async function handleLang(
   const lang = acceptLanguage(cmd.lang, router.translation.languages());
   const user = session.user!;
   await router.store.setLang(user.key, lang);
-  for (const s of router.sessionsOf(user.key)) {
-    s.user!.lang = lang;
-    s.emit({ type: "lang", lang, cid: s === session ? cmd.cid : undefined });
-  }
+  for (const s of router.sessionsOf(user.key)) s.user!.lang = lang;
+  // The other nodes set it on their sessions of the user as they tell them.
+  router.tellUsers([user.key], { type: "lang", lang }, session);
+  session.emit({ type: "lang", lang, cid: cmd.cid });
 }
