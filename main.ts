@@ -39,6 +39,8 @@ import {
   workerPlace,
 } from "./server/worker_link.ts";
 import { Supervisor, WorkerStartFailure } from "./server/supervisor.ts";
+import type { Bus } from "./lib/bus/mod.ts";
+import { BroadcastChannelBus } from "./lib/bus/broadcast_channel.ts";
 
 /** Where a provider is reached when no --translate-url is given (LibreTranslate needs one). */
 const DEFAULT_TRANSLATE_URLS: Record<string, string> = {
@@ -255,12 +257,20 @@ async function serveAsWorker(main: Settings, place: WorkerPlace): Promise<number
   } catch (err) {
     return workerFailed(link, err);
   }
-  const router = buildRouter(settings, store, place);
+  const router = buildRouter(settings, store, {
+    place,
+    bus: new BroadcastChannelBus({ ...ports.bus, onError: busHandlerFailed(logger) }),
+  });
   let listeners;
   try {
-    const shared = { ...settings, config: { ...config, ...ports } };
+    const shared = {
+      ...settings,
+      config: { ...config, tcpPort: ports.tcpPort, httpPort: ports.httpPort },
+    };
     listeners = await listen(shared, router, identity, { reusePort: true });
   } catch (err) {
+    // Its heartbeats and the bus go with it.
+    await router.cluster.close();
     await store.close();
     return workerFailed(link, err);
   }
@@ -414,7 +424,12 @@ function storePath(dataDir: string): string {
  * and translation provider the config names. Each connection takes a file descriptor: it
  * admits no more than the open-file limit holds.
  */
-function buildRouter(settings: Settings, store: SqliteStore, place?: WorkerPlace): Router {
+function buildRouter(
+  settings: Settings,
+  store: SqliteStore,
+  worker?: { place: WorkerPlace; bus: Bus },
+): Router {
+  const place = worker?.place;
   const { config, logger } = settings;
   const fdLimit = openFileLimit();
   const fitted = fdLimit
@@ -450,7 +465,14 @@ function buildRouter(settings: Settings, store: SqliteStore, place?: WorkerPlace
     }),
     translateTimeoutMs: config.translateTimeout * 1000,
     textOriginals: !config.hideOriginals,
+    // The other workers of this process, over the in-machine bus.
+    bus: worker?.bus,
   });
+}
+
+/** Where a worker reports a bus handler that threw (a bug: the message is then lost here). */
+function busHandlerFailed(logger: Logger): (err: unknown) => void {
+  return (err) => logger.error("a bus message could not be handled", { error: err });
 }
 
 /**

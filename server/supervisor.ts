@@ -11,6 +11,8 @@
  * whichever worker the kernel picks, and catch up from the store.
  */
 import type { Logger } from "../lib/log.ts";
+import { BroadcastChannelBus } from "../lib/bus/broadcast_channel.ts";
+import { newNodeId } from "../lib/bus/mod.ts";
 import { type FromWorker, type ToWorker, workerName } from "./worker_link.ts";
 
 /** The first wait before a restart, and the longest. */
@@ -42,6 +44,8 @@ export class WorkerStartFailure extends Error {
 interface Slot {
   id: number;
   worker?: Worker;
+  /** The current worker's node id on the bus. */
+  node?: string;
   /** performance.now() of the current worker's start. */
   startedAt: number;
   /** The wait before the next restart, while restarts keep failing. */
@@ -55,6 +59,9 @@ export class Supervisor {
   readonly #options: SupervisorOptions;
   readonly #slots: Slot[];
   #ports?: { tcpPort: number; httpPort: number };
+  /** The workers' bus: a channel of this server's own. */
+  readonly #channel = `parley-workers-${crypto.randomUUID()}`;
+
   #stopping = false;
   /** Restarts so far, for the log and the tests. */
   restarts = 0;
@@ -123,6 +130,7 @@ export class Supervisor {
       name: workerName({ id: slot.id, of: count }),
     });
     slot.worker = worker;
+    slot.node = `w${slot.id}-${newNodeId()}`;
     slot.startedAt = performance.now();
     slot.stopped = undefined;
     const listening = Promise.withResolvers<Listening>();
@@ -156,10 +164,24 @@ export class Supervisor {
       logger.error(`worker ${slot.id} of ${count} crashed; its clients reconnect`, {
         error: event.message,
       });
+      this.#sayByeFor(slot.node!);
       this.#restartLater(slot);
     };
-    post(worker, { type: "start", ...ports });
+    post(worker, { type: "start", ...ports, bus: { channel: this.#channel, node: slot.node } });
     return listening.promise;
+  }
+
+  /**
+   * Tells the other workers that `node` is gone, as it would have said itself on a clean stop:
+   * they take its users offline at once, not after the missed heartbeats.
+   */
+  #sayByeFor(node: string): void {
+    // Messages name their publisher's node: a stand-in of that name, for one message, closed
+    // once the channel has surely carried it.
+    const standIn = new BroadcastChannelBus({ channel: this.#channel, node });
+    standIn.publish({ kind: "bye" });
+    const timer = setTimeout(() => void standIn.close(), 1000);
+    Deno.unrefTimer(timer);
   }
 
   /** Restarts `slot` after its backoff; a failed restart tries again after twice as long. */

@@ -8,10 +8,17 @@
 
 /** Main thread to worker. */
 export type ToWorker =
-  | { type: "start"; tcpPort: number; httpPort: number }
+  | { type: "start"; tcpPort: number; httpPort: number; bus: WorkerBus }
   | { type: "stop" }
   /** Test hook (PARLEY_TEST_HOOKS=1): die of an uncaught error, as a crash would. */
   | { type: "crash" };
+
+/** The in-machine bus a worker joins: the process's channel, and its node id on it. */
+export interface WorkerBus {
+  channel: string;
+  /** New for each start of a worker, so the others never take a restarted one for its past. */
+  node: string;
+}
 
 /** Worker to main thread. */
 export type FromWorker =
@@ -52,8 +59,8 @@ export function workerPlace(): WorkerPlace | undefined {
 
 /** The worker's side of the link to the main thread. */
 export interface WorkerLink {
-  /** The ports to listen on, once the main thread says start. */
-  readonly started: Promise<{ tcpPort: number; httpPort: number }>;
+  /** The ports to listen on and the bus to join, once the main thread says start. */
+  readonly started: Promise<{ tcpPort: number; httpPort: number; bus: WorkerBus }>;
   /** Resolves when the main thread asks for a graceful stop. */
   readonly stopRequested: Promise<void>;
   send(message: FromWorker): void;
@@ -65,11 +72,12 @@ export function linkToMain(): WorkerLink {
     postMessage(message: FromWorker): void;
     onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
   };
-  const started = Promise.withResolvers<{ tcpPort: number; httpPort: number }>();
+  const started = Promise.withResolvers<{ tcpPort: number; httpPort: number; bus: WorkerBus }>();
   const stop = Promise.withResolvers<void>();
   scope.onmessage = ({ data }) => {
-    if (data.type === "start") started.resolve({ tcpPort: data.tcpPort, httpPort: data.httpPort });
-    else if (data.type === "stop") stop.resolve();
+    if (data.type === "start") {
+      started.resolve({ tcpPort: data.tcpPort, httpPort: data.httpPort, bus: data.bus });
+    } else if (data.type === "stop") stop.resolve();
     else if (data.type === "crash") {
       // Thrown from a timer, outside any promise: the worker dies as a real bug would kill it.
       setTimeout(() => {
