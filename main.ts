@@ -39,6 +39,7 @@ import {
   workerPlace,
 } from "./server/worker_link.ts";
 import { Supervisor, WorkerStartFailure } from "./server/supervisor.ts";
+import { shareMetrics } from "./server/worker_metrics.ts";
 import type { Bus } from "./lib/bus/mod.ts";
 import { BroadcastChannelBus } from "./lib/bus/broadcast_channel.ts";
 
@@ -261,14 +262,20 @@ async function serveAsWorker(main: Settings, place: WorkerPlace): Promise<number
     place,
     bus: new BroadcastChannelBus({ ...ports.bus, onError: busHandlerFailed(logger) }),
   });
+  const metrics = shareMetrics({
+    channel: ports.bus.channel,
+    place,
+    render: () => router.metrics.render(),
+  });
   let listeners;
   try {
     const shared = {
       ...settings,
       config: { ...config, tcpPort: ports.tcpPort, httpPort: ports.httpPort },
     };
-    listeners = await listen(shared, router, identity, { reusePort: true });
+    listeners = await listen(shared, router, identity, { reusePort: true, metrics: metrics.all });
   } catch (err) {
+    metrics.close();
     // Its heartbeats and the bus go with it.
     await router.cluster.close();
     await store.close();
@@ -283,6 +290,7 @@ async function serveAsWorker(main: Settings, place: WorkerPlace): Promise<number
   });
   await link.stopRequested;
   await shutdown({ router, listeners, store });
+  metrics.close();
   link.send({ type: "stopped" });
   return 0;
 }
@@ -484,7 +492,7 @@ async function listen(
   settings: Settings,
   router: Router,
   identity: ServerIdentity,
-  sharing: { reusePort?: boolean } = {},
+  worker: { reusePort?: boolean; metrics?: () => Promise<string> } = {},
 ): Promise<Listeners> {
   const { config, logger, tls } = settings;
   const tlsPair = tls && { cert: tls.cert, key: tls.key };
@@ -498,7 +506,7 @@ async function listen(
       identity,
       tls: tlsPair,
       allowPlaintext: config.allowPlaintext,
-      ...sharing,
+      reusePort: worker.reusePort,
     });
   } catch (err) {
     throw listenFailure(err, "tcp", settings);
@@ -516,7 +524,7 @@ async function listen(
       tls: tlsPair,
       headerTimeoutMs: config.httpHeaderTimeout * 1000,
       idleTimeoutMs: config.httpIdleTimeout * 1000,
-      ...sharing,
+      ...worker,
     });
     return { tcp, http };
   } catch (err) {

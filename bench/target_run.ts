@@ -244,7 +244,8 @@ export class TargetRun {
         };
       }
       run.server = await startParley({
-        extraEnv,
+        // Parley's own --workers (the load generator's processes are --workers here).
+        extraEnv: { ...extraEnv, PARLEY_WORKERS: String(opts.serverWorkers) },
         verbose: opts.verbose,
         profileDir: opts.profile,
       });

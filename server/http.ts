@@ -81,6 +81,8 @@ export interface HttpServerOptions {
    * `--unstable-net`. @default false
    */
   reusePort?: boolean;
+  /** What `/metrics` answers, when not only this router's figures (every worker's). */
+  metrics?: () => Promise<string>;
 }
 
 export interface HttpServer {
@@ -103,6 +105,7 @@ export async function serveHttp(options: HttpServerOptions): Promise<HttpServer>
     signIn: router,
     signInLimiter: new RateLimiter(router.limits.ratePerSec / 5, router.limits.rateBurst / 5),
     identity: options.identity,
+    metrics: options.metrics,
   };
   // Only when asked: SO_REUSEPORT needs --unstable-net, and one listener has no use for it.
   const shared = options.reusePort ? { reusePort: true } : {};

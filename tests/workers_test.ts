@@ -22,23 +22,28 @@ interface WorkerHealth {
   status: string;
 }
 
-/** One /healthz answer, on a connection of its own (so the kernel picks a worker afresh). */
-async function healthz(port: number): Promise<WorkerHealth> {
+/** The body of a GET on a connection of its own (so the kernel picks a worker afresh). */
+async function get(port: number, path: string): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     await conn.write(
       new TextEncoder().encode(
-        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
       ),
     );
     const text = new TextDecoder().decode(await new Response(conn.readable).arrayBuffer());
-    return JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4));
+    return text.slice(text.indexOf("\r\n\r\n") + 4);
   } catch (err) {
     try {
       conn.close();
     } catch { /* closed by the response's end */ }
     throw err;
   }
+}
+
+/** One /healthz answer, from whichever worker the connection reached. */
+async function healthz(port: number): Promise<WorkerHealth> {
+  return JSON.parse(await get(port, "/healthz"));
 }
 
 /** Every worker's health, asking until each has answered; fails after `tries` connections. */
@@ -96,6 +101,13 @@ Deno.test({
       await alice.register("alice", PASSWORD, "en", "laptop");
       const aliceAt = await placeOf(httpPort, [0, 0]);
       const bob = await landOn(3 - aliceAt, connect, { name: "bob", register: true }, httpPort, 1);
+
+      // Whichever worker a scrape reaches, /metrics has both workers' figures.
+      const metrics = await get(httpPort, "/metrics");
+      assert.match(metrics, /^parley_workers\{state="answered"\} 2$/m);
+      assert.match(metrics, /^parley_users_online\{worker="1"\} 1$/m);
+      assert.match(metrics, /^parley_users_online\{worker="2"\} 1$/m);
+      assert.equal(metrics.match(/^# HELP parley_users_online /gm)?.length, 1);
 
       // Presence, private, room and broadcast messages, and typing, across the workers.
       await alice.nextOf("presence", (e) => e.user === "bob" && e.state === "online");
