@@ -183,11 +183,17 @@ async function superviseWorkers(
       ], 2),
     );
   }
+  let ports;
+  try {
+    ports = await claimPorts(settings);
+  } catch (err) {
+    await release();
+    return startFailed(err);
+  }
   const supervisor = new Supervisor({
     count: config.workers,
     module: new URL(import.meta.url),
-    tcpPort: config.tcpPort,
-    httpPort: config.httpPort,
+    ...ports,
     logger,
   });
   let first;
@@ -222,6 +228,30 @@ async function superviseWorkers(
   logger.info("bye");
   signals.dispose();
   return 0;
+}
+
+/**
+ * Checks that the ports are free, by listening on each without SO_REUSEPORT for a moment: the
+ * kernel lets any process of the same user join a group of SO_REUSEPORT listeners, so a second
+ * Parley (another data directory, the same port) would otherwise start and silently take half
+ * the connections. Port 0 becomes the free port found, which every worker then shares. The HTTP
+ * port counts only when the browser client is built, as it does for one listener.
+ */
+async function claimPorts(settings: Settings): Promise<{ tcpPort: number; httpPort: number }> {
+  const { config } = settings;
+  const probe = (port: number, which: "tcp" | "http") => {
+    try {
+      const listener = Deno.listen({ hostname: config.host, port, transport: "tcp" });
+      const claimed = (listener.addr as Deno.NetAddr).port;
+      listener.close();
+      return claimed;
+    } catch (err) {
+      throw listenFailure(err, which, settings);
+    }
+  };
+  const tcpPort = probe(config.tcpPort, "tcp");
+  const built = await loadAssets().then(() => true, () => false);
+  return { tcpPort, httpPort: built ? probe(config.httpPort, "http") : config.httpPort };
 }
 
 /** Whether Deno runs with --unstable-net (its unstable network calls exist only then). */

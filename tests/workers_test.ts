@@ -14,7 +14,7 @@ import {
   TcpChannel,
 } from "../lib/client/mod.ts";
 import { PASSWORD } from "./helpers.ts";
-import { type ServerProcess, spawnServer } from "./process_helpers.ts";
+import { runServerToExit, type ServerProcess, spawnServer } from "./process_helpers.ts";
 
 interface WorkerHealth {
   worker: { id: number; of: number };
@@ -231,3 +231,28 @@ async function waitFor(condition: () => boolean, what: string, ms = 10_000): Pro
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+Deno.test("a second Parley with workers cannot join the ports of a running one", async () => {
+  const first = await Deno.makeTempDir({ prefix: "parley-workers-a-" });
+  const second = await Deno.makeTempDir({ prefix: "parley-workers-b-" });
+  const server = await spawnServer(first, ["--workers", "2"]);
+  try {
+    // The kernel would let it join the SO_REUSEPORT group and take half the connections.
+    const { code, output } = await runServerToExit(second, [
+      "--workers",
+      "2",
+      "--tcp-port",
+      String(server.tcpPort),
+    ]);
+    assert.equal(code, 1, output);
+    assert.match(
+      output,
+      new RegExp(`cannot listen on 127\\.0\\.0\\.1:${server.tcpPort}: the port is`),
+    );
+    assert.match(output, /another Parley/);
+  } finally {
+    await server.stop("SIGTERM");
+    await Deno.remove(first, { recursive: true });
+    await Deno.remove(second, { recursive: true });
+  }
+});
