@@ -6,6 +6,7 @@
 import { LAZY_MAX_WAIT_MS } from "./server/turn.ts";
 import { type Config, ConfigError, helpText, limitsFromConfig, loadConfig } from "./lib/config.ts";
 import { createLogger, type Logger, withFields } from "./lib/log.ts";
+import { RedisBus } from "./lib/bus/redis.ts";
 import { composeRouter, type Router } from "./lib/router/mod.ts";
 import { SqliteStore } from "./lib/store/mod.ts";
 import { startRetention } from "./lib/router/retention.ts";
@@ -97,6 +98,8 @@ interface Running {
   trimmer?: MemoryTrimmer;
   /** Listeners sharing the ports (`--workers`). */
   workers: number;
+  /** The bus to the other nodes or workers, as the log says it (`describeBus`). */
+  bus: string;
 }
 
 async function main(): Promise<number> {
@@ -134,6 +137,7 @@ async function main(): Promise<number> {
   try {
     listeners = await listen(settings, router, dataDir.identity);
   } catch (err) {
+    await router.cluster.close();
     await store.close();
     return startFailed(err);
   }
@@ -147,6 +151,7 @@ async function main(): Promise<number> {
     translation: router.translation.provider,
     trimmer,
     workers: 1,
+    bus: describeBus(router.cluster.bus, 1),
   });
   await awaitStop(signals, logger);
   retention.stop();
@@ -217,6 +222,7 @@ async function superviseWorkers(
     translation: first.translation,
     trimmer,
     workers: config.workers,
+    bus: first.bus,
   });
   await awaitStop(signals, logger);
   unhook();
@@ -290,7 +296,10 @@ async function serveAsWorker(main: Settings, place: WorkerPlace): Promise<number
   }
   const router = buildRouter(settings, store, {
     place,
-    bus: new BroadcastChannelBus({ ...ports.bus, onError: busHandlerFailed(logger) }),
+    // Unless --bus names Redis, where each worker is a node of the service.
+    bus: config.bus === undefined
+      ? new BroadcastChannelBus({ ...ports.bus, onError: busHandlerFailed(logger) })
+      : undefined,
   });
   const metrics = shareMetrics({
     channel: ports.bus.channel,
@@ -317,6 +326,7 @@ async function serveAsWorker(main: Settings, place: WorkerPlace): Promise<number
     httpUrl: listeners.http?.url,
     httpPort: listeners.http?.addr.port,
     translation: router.translation.provider,
+    bus: describeBus(router.cluster.bus, place.of),
   });
   await link.stopRequested;
   await shutdown({ router, listeners, store });
@@ -465,7 +475,7 @@ function storePath(dataDir: string): string {
 function buildRouter(
   settings: Settings,
   store: SqliteStore,
-  worker?: { place: WorkerPlace; bus: Bus },
+  worker?: { place: WorkerPlace; bus?: Bus },
 ): Router {
   const place = worker?.place;
   const { config, logger } = settings;
@@ -503,9 +513,22 @@ function buildRouter(
     }),
     translateTimeoutMs: config.translateTimeout * 1000,
     textOriginals: !config.hideOriginals,
-    // The other workers of this process, over the in-machine bus.
-    bus: worker?.bus,
+    // Redis connects in the background: a node whose Redis is down serves its own users
+    // meanwhile. With --bus each worker is a node of its own there; without, the workers of this
+    // process talk over the in-machine bus.
+    bus: config.bus === undefined ? worker?.bus : new RedisBus({ url: config.bus, logger }),
   });
+}
+
+/** The bus as the start-up log names it (never Redis's password). */
+function describeBus(bus: Bus | undefined, workers: number): string {
+  if (bus instanceof RedisBus) {
+    const { redacted, channel } = bus.address;
+    return `redis ${redacted} channel ${channel}, ` +
+      (workers > 1 ? `each of the ${workers} workers a node` : `node ${bus.node}`);
+  }
+  if (bus instanceof BroadcastChannelBus) return `in-machine, between the ${workers} workers`;
+  return "none (this node is the whole service; see --bus)";
 }
 
 /** Where a worker reports a bus handler that threw (a bug: the message is then lost here). */
@@ -590,6 +613,7 @@ function announce(settings: Settings, running: Running): void {
     memoryTrim: trimmer ? trimmer.libc : "off",
     workers,
   });
+  logger.info(`bus: ${running.bus}`);
   console.log(
     `Parley identity: ${dataDir.identity.fingerprint}` +
       (dataDir.createdIdentityAt ? ` (new, in ${dataDir.createdIdentityAt})` : ""),

@@ -11,6 +11,7 @@ export const DEFAULT_HISTORY_DAYS = 365;
 export const DEFAULT_WORKERS = Math.max(1, navigator.hardwareConcurrency || 1);
 import { DEFAULT_TRANSLATE_TIMEOUT_MS } from "./translate/service.ts";
 import { PROVIDER_NAMES, type ProviderName } from "./translate/translator.ts";
+import { BusUrlError, parseRedisBusUrl } from "./bus/redis_url.ts";
 
 /**
  * Everything the server can be told at start-up. Defaults are not written here: each comes from
@@ -67,6 +68,8 @@ export interface Config {
   historyDays: number;
   /** Listeners on the same ports, each a Deno worker on its own core (1: one thread, as before). */
   workers: number;
+  /** The Redis bus to the other nodes of the service (docs/bus.md); unset: a single node. */
+  bus?: string;
 }
 
 interface Option {
@@ -364,6 +367,23 @@ export const OPTIONS: Option[] = [
     help: "listeners sharing the ports, one per core (default: this machine's cores)",
     parse: count,
     key: "workers",
+  },
+  {
+    flag: "bus",
+    env: "PARLEY_BUS",
+    default: undefined,
+    help: "redis://[:password@]host:port[?channel=name]: the bus to the other nodes " +
+      "(docs/bus.md); unset: this node is the whole service",
+    parse: (v, name) => {
+      try {
+        parseRedisBusUrl(v);
+      } catch (err) {
+        if (err instanceof BusUrlError) throw new ConfigError(`${name} ${err.message}`);
+        throw err;
+      }
+      return v;
+    },
+    key: "bus",
   },
 ];
 

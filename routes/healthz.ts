@@ -17,7 +17,8 @@ type StoreHealth =
  * with `store.writable: false` and the time of the first refused write while the disk is full,
  * or when a listener stopped accepting for good (nobody new gets in there). The translator's
  * state is reported but does not fail the check: a paused translator delivers untranslated
- * messages, it does not stop the chat. `connections` counts every open connection, signed in or
+ * messages, it does not stop the chat. So is the bus's (docs/bus.md): while Redis is down
+ * the node still serves its own users, and the others catch up afterwards. `connections` counts every open connection, signed in or
  * not (each holds a place under --max-connections); `signedIn` those signed in.
  *
  * With `--workers N` the worker that accepted the request answers for itself (its connections,
@@ -47,6 +48,8 @@ export const handlers: Handlers = {
       listeners: router.listeners.report(),
       translation: router.translation.health(),
       ...place && { worker: place },
+      // Reported, not failing the check: a node whose bus is down still serves its own users.
+      bus: router.cluster.health(),
     }, ok ? 200 : 503);
   },
 };

@@ -30,6 +30,8 @@ export type FromWorker =
     httpPort?: number;
     /** The translation provider in use, or "off", for the start-up lines. */
     translation: string;
+    /** The bus it joined, as the start-up log says it. */
+    bus: string;
   }
   /** Could not start: the lines say why, as a single server would print them. */
   | { type: "failed"; lines: string[]; exitCode: number }

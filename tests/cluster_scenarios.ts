@@ -259,8 +259,23 @@ export function runClusterScenarios(factory: {
       });
       // Something after it, through the same bus, to know the hint was handled.
       await gus.send({ type: "send", to: "hal", text: "and now" });
+      const now = await gus.next("sent");
       await hal.next("message", (f) => f.text === "and now");
+      // The hint of a message delivered live, coming again.
+      late.publish({
+        kind: "stored",
+        conv: "@gus:hal",
+        seq: now.seq,
+        id: now.id,
+        sender: "gus",
+        lang: "en",
+        users: ["hal", "gus"],
+        langs: [],
+      });
+      await gus.send({ type: "send", to: "hal", text: "last" });
+      await hal.next("message", (f) => f.text === "last");
       assert.equal(received(hal, "message", (f) => f.text === "while you were away").length, 1);
+      assert.equal(received(hal, "message", (f) => f.text === "and now").length, 1);
       await leave(hal, gus);
     } finally {
       await late.close();

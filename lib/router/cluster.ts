@@ -1,4 +1,4 @@
-import type { Bus, BusMessage, BusStatus } from "../bus/mod.ts";
+import type { Bus, BusMessage } from "../bus/mod.ts";
 import type { NodeMessage, PresentUser } from "../bus/messages.ts";
 import type { MessageEvent, ServerEvent } from "../protocol/types.ts";
 import type { ClientSession } from "./client_session.ts";
@@ -15,13 +15,17 @@ const USERS_PER_BEAT = 500;
 /** How long a node waits for another's translations before translating itself. */
 const GATE_SLACK_MS = 1000;
 
-/** What `/healthz` shows of the bus. */
-export interface BusHealth extends Omit<BusStatus, "since"> {
+/** What `/healthz` shows of the bus: `enabled: false` on a single node. */
+export type BusHealth = { enabled: false } | {
+  enabled: true;
+  connected: boolean;
+  /** When `connected` last changed. */
   since: string;
+  error?: string;
   node: string;
   /** Other nodes heard of recently. */
   nodes: number;
-}
+};
 
 /**
  * This node's part in a service of several (docs/bus.md): it tells the other nodes through the
@@ -150,10 +154,11 @@ export class Cluster {
   }
 
   /** State for `/healthz`. */
-  health(): BusHealth | undefined {
-    if (!this.bus) return undefined;
+  health(): BusHealth {
+    if (!this.bus) return { enabled: false };
     const { since, ...status } = this.bus.status();
     return {
+      enabled: true,
       ...status,
       since: new Date(since).toISOString(),
       node: this.bus.node,
@@ -282,7 +287,9 @@ export class Cluster {
       const [log] = await router.store.history(m.conv, m.seq + 1, 1);
       if (!log || log.seq !== m.seq) return; // gone already (retention)
       const targets: ClientSession[] = [];
-      for (const key of m.users) for (const s of router.sessionsOf(key)) targets.push(s);
+      for (const key of m.users) {
+        for (const s of router.sessionsOf(key)) if (!s.device?.holds(log.seq)) targets.push(s);
+      }
       const message: MessageEvent = {
         type: "message",
         id: log.id,

@@ -78,11 +78,14 @@ export function deliverMessage(
     }
   }
   const original = { ...message, lang: sender.lang };
-  if (langs.size === 0 && !router.delivering(sender.key)) {
-    router.fanout(original, now, sender.key, track);
-    return { reached, langs: [] };
-  }
   const translate = () => router.translation.translate(message.text, sender.lang, langs);
+  if (byLang.size === 0 && !router.delivering(sender.key)) {
+    router.fanout(original, now, sender.key, track);
+    // Translations only other nodes' readers need: this node's next message does not wait.
+    return langs.size
+      ? { reached, langs: [...langs], translated: translate() }
+      : { reached, langs: [] };
+  }
   const translated = langs.size
     ? (across.gate ? across.gate.then(translate, translate) : translate())
     : Promise.resolve(new Map());

@@ -39,13 +39,14 @@ export interface RedisServer {
   close(): Promise<void>;
 }
 
-/** Starts a `redis-server` of its own; `close` when done. */
-export async function startRedis(): Promise<RedisServer> {
+/** Starts a `redis-server` of its own (requiring `password` if given); `close` when done. */
+export async function startRedis(options: { password?: string } = {}): Promise<RedisServer> {
   const dir = await Deno.makeTempDir({ prefix: "parley-redis-" });
   const port = freePort();
+  const { password } = options;
   let child: Deno.ChildProcess | undefined;
   const server: RedisServer = {
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://${password ? `:${password}@` : ""}127.0.0.1:${port}`,
     port,
     get running() {
       return child !== undefined;
@@ -66,6 +67,7 @@ export async function startRedis(): Promise<RedisServer> {
           "no",
           "--daemonize",
           "no",
+          ...(password ? ["--requirepass", password] : []),
         ],
         stdout: "null",
         stderr: "null",
@@ -105,7 +107,9 @@ async function answering(port: number): Promise<void> {
         await conn.write(new TextEncoder().encode("PING\r\n"));
         const buf = new Uint8Array(16);
         const n = await conn.read(buf);
-        if (n && new TextDecoder().decode(buf.subarray(0, n)).startsWith("+PONG")) return;
+        // A server with a password answers NOAUTH: it is up all the same.
+        const reply = n ? new TextDecoder().decode(buf.subarray(0, n)) : "";
+        if (reply.startsWith("+PONG") || reply.startsWith("-NOAUTH")) return;
       } finally {
         conn.close();
       }

@@ -127,9 +127,9 @@ export async function welcomeClient(
       s.user!.lang = lang;
       s.emit({ type: "lang", lang });
     }
-    if (router.cluster.remote.user(key)?.lang !== lang) {
-      router.cluster.tell([key], { type: "lang", lang });
-    }
+    // The user's sessions on other nodes take it too.
+    const elsewhere = router.cluster.remote.user(key);
+    if (elsewhere && elsewhere.lang !== lang) router.cluster.tell([key], { type: "lang", lang });
   }
   if (device !== undefined) {
     const opened = await router.store.openDevice(key, device);
