@@ -55,7 +55,7 @@ export interface RouterSetup {
  */
 export function decorateStore(
   store: Store,
-  parts: { storeWrites: StoreWriteHealth; metrics: MetricsRegistry },
+  parts: { storeWrites: StoreWriteHealth; metrics: MetricsRegistry; bus?: Bus },
 ): Store {
   const latency = parts.metrics.histogram(
     "parley_store_seconds",
@@ -63,6 +63,8 @@ export function decorateStore(
   );
   return cachedUserList(
     timedStore(parts.storeWrites.wrap(store), (op, s) => latency.observe(s, { op })),
+    undefined,
+    parts.bus,
   );
 }
 
@@ -77,7 +79,7 @@ export function composeRouterOptions(setup: RouterSetup): RouterOptions {
   // full disk is logged once per episode.
   const storeWrites = new StoreWriteHealth(logger);
   registerStoreMetrics(metrics, storeWrites);
-  const store = decorateStore(setup.store, { storeWrites, metrics });
+  const store = decorateStore(setup.store, { storeWrites, metrics, bus: setup.bus });
   return {
     store,
     storeWrites,
