@@ -143,6 +143,8 @@ export class Supervisor {
         listening.reject(new WorkerStartFailure(data.lines, data.exitCode));
         worker.terminate();
         if (slot.worker === worker) slot.worker = undefined;
+        // A stop asked meanwhile has nothing left to wait for.
+        slot.stopped?.resolve();
       } else if (data.type === "stopped") {
         slot.stopped?.resolve();
       }
