@@ -1,5 +1,6 @@
 import type { Bus, BusHandler, BusMessage, BusStatus } from "./bus.ts";
 import { newNodeId } from "./bus.ts";
+import { HandlerSet } from "./handler_set.ts";
 
 /** What travels on the channel: the publisher's node id and the message as JSON. */
 interface Envelope {
@@ -29,17 +30,17 @@ export interface BroadcastChannelBusOptions {
 export class BroadcastChannelBus implements Bus {
   readonly node: string;
   readonly #channel: BroadcastChannel;
-  readonly #handlers = new Set<BusHandler>();
-  readonly #onError: (err: unknown) => void;
+  readonly #handlers: HandlerSet;
   #closed = false;
   #since = Date.now();
 
   /** Joins `options.channel`: from now on this node hears what the others publish there. */
   constructor(options: BroadcastChannelBusOptions) {
     this.node = options.node ?? newNodeId();
-    this.#onError = options.onError ?? ((err) => console.error("bus handler failed", err));
+    this.#handlers = new HandlerSet(options.onError);
     this.#channel = new BroadcastChannel(options.channel);
-    this.#channel.onmessage = (event: MessageEvent<Envelope>) => this.#receive(event.data);
+    this.#channel.onmessage = ({ data }: MessageEvent<Envelope>) =>
+      this.#handlers.deliver(data.json, data.from);
   }
 
   publish(message: BusMessage): void {
@@ -48,22 +49,8 @@ export class BroadcastChannelBus implements Bus {
     this.#channel.postMessage(envelope);
   }
 
-  #receive({ from, json }: Envelope): void {
-    for (const handler of this.#handlers) {
-      try {
-        // Parsed for each handler: none sees what another changed.
-        handler(JSON.parse(json), from);
-      } catch (err) {
-        this.#onError(err);
-      }
-    }
-  }
-
   subscribe(handler: BusHandler): () => void {
-    // A wrapper, so the same function subscribed twice is called twice and unsubscribes once.
-    const h: BusHandler = (m, f) => handler(m, f);
-    this.#handlers.add(h);
-    return () => this.#handlers.delete(h);
+    return this.#handlers.add(handler);
   }
 
   status(): BusStatus {
