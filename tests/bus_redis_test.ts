@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { runBusConformance } from "./bus_conformance.ts";
-import { redisCluster, redisMissing } from "./services/redis.ts";
+import { RedisBus } from "../lib/bus/redis.ts";
+import { redisCluster, redisMissing, startRedis } from "./services/redis.ts";
 
 runBusConformance({ name: "redis", make: redisCluster, skip: redisMissing });
 
@@ -38,3 +39,32 @@ async function until(condition: () => boolean, what: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+Deno.test({
+  name: "redis bus: a node started while Redis is down joins when it comes up; close never hangs",
+  ignore: redisMissing !== undefined,
+  fn: async () => {
+    const redis = await startRedis();
+    await redis.stop();
+    const a = new RedisBus({ url: `${redis.url}?channel=late`, node: "a" });
+    const never = new RedisBus({ url: `${redis.url}?channel=late`, node: "never" });
+    try {
+      assert.equal(a.status().connected, false);
+      // Closed before it ever connected: settles at once.
+      await never.close();
+      await redis.start();
+      await a.ready();
+      assert.equal(a.status().connected, true);
+      const b = new RedisBus({ url: `${redis.url}?channel=late`, node: "b" });
+      await b.ready();
+      const got: string[] = [];
+      b.subscribe((m) => got.push(m.kind));
+      a.publish({ kind: "hello" });
+      await until(() => got.includes("hello"), "hello");
+      await b.close();
+    } finally {
+      await a.close();
+      await redis.close();
+    }
+  },
+});

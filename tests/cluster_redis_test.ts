@@ -33,6 +33,7 @@ Deno.test({
       assert.equal(received(alice, "presence", (f) => f.state === "offline").length, 0);
       const health = nodes.a.router.cluster.health();
       assert.ok(health.enabled && !health.connected && health.error, JSON.stringify(health));
+      assert.match(nodes.a.router.metrics.render(), /^parley_bus_connected 0$/m);
 
       await cluster.redis.start();
       await until(

@@ -167,6 +167,29 @@ export function runClusterScenarios(factory: {
       const stopped = await carol.next("presence", (f) => f.user === "dave" && f.to === "carol");
       assert.equal(stopped.state, "online");
 
+      // In a room too, and the room's member list sees both online.
+      await carol.send({ type: "join", room: "ops" });
+      await carol.next("joined");
+      await dave.send({ type: "join", room: "ops" });
+      await dave.next("joined");
+      await carol.send({ type: "typing", to: "#ops", active: true });
+      const inRoom = await dave.next("presence", (f) => f.state === "typing");
+      assert.deepEqual([inRoom.user, inRoom.to], ["carol", "#ops"]);
+      await dave.send({ type: "members", room: "ops" });
+      const members = await dave.next("members");
+      assert.deepEqual(
+        (members.members as { name: string; state: string }[]).map((m) => [m.name, m.state]),
+        [["carol", "online"], ["dave", "online"]],
+      );
+
+      // A delivered receipt: dave's device acknowledges carol's message on its node.
+      await carol.send({ type: "send", to: "dave", text: "ping" });
+      const sent = await carol.next("sent");
+      await dave.next("message", (f) => f.text === "ping");
+      await dave.send({ type: "ack", upTo: sent.seq });
+      const delivered = await carol.next("receipt", (f) => f.state === "delivered");
+      assert.deepEqual([delivered.with, delivered.seq], ["dave", sent.seq]);
+
       await dave.close();
       await carol.next("presence", isPresence("dave", "offline"));
       await carol.close();

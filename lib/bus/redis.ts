@@ -149,8 +149,11 @@ export class RedisBus implements Bus {
     this.#status = { connected: false, since: Date.now(), error: "closed" };
     this.#handlers.clear();
     this.#listeners.clear();
-    await Promise.allSettled([this.#pub, this.#sub].map((c) => c.isOpen ? c.close() : c.destroy()));
-    await this.#ready.catch(() => {});
+    // A connection still trying (Redis down) is dropped; a ready one finishes what it sent.
+    this.#ready.catch(() => {});
+    await Promise.allSettled(
+      [this.#pub, this.#sub].map((c) => c.isReady ? c.close() : c.destroy()),
+    );
   }
 }
 

@@ -54,13 +54,22 @@ export class Cluster {
     this.bus = bus;
     this.#heartbeatMs = heartbeatMs;
     if (!bus) return;
+    router.metrics.gauge("parley_bus_connected", "1 while the bus reaches the other nodes.", () => {
+      return bus.status().connected ? 1 : 0;
+    });
+    router.metrics.gauge("parley_bus_nodes", "Other nodes heard of recently on the bus.", () => {
+      return this.remote.nodeCount;
+    });
     this.#offs.push(bus.subscribe((m, from) => this.#receive(m, from)));
     this.#offs.push(bus.onStatus((status) => {
-      router.logger.info(status.connected ? "bus connected" : "bus disconnected", {
-        node: bus.node,
-        error: status.error,
-      });
-      if (!status.connected) return;
+      if (!status.connected) {
+        router.logger.warn("bus disconnected: other nodes' users catch up later", {
+          node: bus.node,
+          error: status.error,
+        });
+        return;
+      }
+      router.logger.info("bus connected", { node: bus.node });
       // Nobody could be heard meanwhile: that says nothing of who is alive.
       this.remote.extend(Date.now() + this.#ttl);
       this.#beat();
@@ -93,9 +102,10 @@ export class Cluster {
     return count;
   }
 
-  /** Languages of the users of `keys` online on other nodes. */
+  /** Languages of the users of `keys` (default: all) online on other nodes. */
   remoteLangs(keys?: Iterable<string>): Set<string> {
     const langs = new Set<string>();
+    if (this.remote.size === 0) return langs;
     for (const key of keys ?? this.remote.keys()) {
       const lang = this.remote.user(key)?.lang;
       if (lang !== undefined) langs.add(lang);

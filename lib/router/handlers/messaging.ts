@@ -184,14 +184,16 @@ async function logAndDeliver(
   const sender = { key: from.key, lang: from.lang };
   // The other nodes deliver to their sessions of the readers and of the sender, reading the
   // store; translated here into their readers' languages too, they find it in the cache.
-  const users = [...new Set([...audience.readers, from.key])];
+  const users = audience.readers.includes(from.key)
+    ? audience.readers
+    : [...audience.readers, from.key];
   const { reached, langs, translated } = deliverMessage(
     router,
     message,
     targets,
     sender,
     { id: message.id },
-    { alsoLangs: router.cluster.remoteLangs(users.filter((k) => router.cluster.remote.has(k))) },
+    { alsoLangs: router.cluster.remoteLangs(users) },
   );
   router.cluster.stored(
     {
