@@ -2,6 +2,9 @@ import type { Bus, BusHandler, BusMessage, BusStatus } from "./bus.ts";
 import { newNodeId } from "./bus.ts";
 import { HandlerSet } from "./handler_set.ts";
 
+/** How long `close` lets messages already posted reach the channels of this thread. */
+const SETTLE_MS = 10;
+
 /** What travels on the channel: the publisher's node id and the message as JSON. */
 interface Envelope {
   from: string;
@@ -62,13 +65,15 @@ export class BroadcastChannelBus implements Bus {
     return () => {};
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
       this.#since = Date.now();
       this.#handlers.clear();
       this.#channel.close();
     }
-    return Promise.resolve();
+    // Deno hands a message to the other channels of this thread a turn after `postMessage`: let
+    // those turns pass, so a node that closed (after its `bye`) leaves nothing in flight.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   }
 }
