@@ -103,10 +103,15 @@ interface Running {
 }
 
 async function main(): Promise<number> {
+  // A worker listens to the main thread before its first await: a message that arrives while
+  // nothing listens (its start, while the TLS files are read) is lost.
+  const place = workerPlace();
+  const link = place && linkToMain();
   let settings;
   try {
     settings = await readSettings(Deno.args);
   } catch (err) {
+    if (link) return workerFailed(link, err);
     return startFailed(err);
   }
   if (settings === "help") {
@@ -114,8 +119,7 @@ async function main(): Promise<number> {
     return 0;
   }
   // A worker of `--workers N` (server/supervisor.ts): the main thread holds the data directory.
-  const place = workerPlace();
-  if (place) return await serveAsWorker(settings, place);
+  if (link) return await serveAsWorker(settings, place, link);
   const { config, logger } = settings;
   // Listen for signals before anything else, so a stop during start-up is still graceful.
   // They stay installed until the end: a repeated signal must not cut the shutdown short. The
@@ -281,11 +285,14 @@ function crashHook(supervisor: Supervisor): () => void {
  * connection and router. It reads the keys the main thread made, listens on the ports the main
  * thread gives, and stops gracefully when the main thread says so.
  */
-async function serveAsWorker(main: Settings, place: WorkerPlace): Promise<number> {
+async function serveAsWorker(
+  main: Settings,
+  place: WorkerPlace,
+  link: WorkerLink,
+): Promise<number> {
   // Every line a worker logs says which one it is.
   const settings = { ...main, logger: withFields(main.logger, { worker: place.id }) };
   const { config, logger } = settings;
-  const link = linkToMain();
   const ports = await link.started;
   let identity, store;
   try {

@@ -13,7 +13,8 @@ import {
   ReconnectingClient,
   TcpChannel,
 } from "../lib/client/mod.ts";
-import { PASSWORD } from "./helpers.ts";
+import { PASSWORD, within } from "./helpers.ts";
+import { makeCert } from "./certs.ts";
 import { runServerToExit, type ServerProcess, spawnServer } from "./process_helpers.ts";
 
 interface WorkerHealth {
@@ -254,5 +255,42 @@ Deno.test("a second Parley with workers cannot join the ports of a running one",
     await server.stop("SIGTERM");
     await Deno.remove(first, { recursive: true });
     await Deno.remove(second, { recursive: true });
+  }
+});
+
+Deno.test("--workers 2 with TLS: every worker serves TLS on the shared port", async () => {
+  const cert = await makeCert("server");
+  const dataDir = await Deno.makeTempDir({ prefix: "parley-workers-tls-" });
+  // Reading the TLS files makes each worker's start-up wait: the start must not be lost then.
+  const server = await within(
+    spawnServer(dataDir, [
+      "--workers",
+      "2",
+      "--tls-cert",
+      cert.certPath,
+      "--tls-key",
+      cert.keyPath,
+    ]),
+    30_000,
+    "a TLS server with two workers listening",
+  );
+  try {
+    assert.match(server.output(), /workers=2/);
+    assert.match(server.output(), /tcp 127\.0\.0\.1:\d+ \(TLS/);
+    // New connections land on either worker; each answers a TLS sign-in.
+    for (let i = 0; i < 4; i++) {
+      const client = await connectTcp({
+        port: server.tcpPort,
+        verifyIdentity: server.pin,
+        tls: { caCerts: [cert.cert] },
+      });
+      await client.register(`tls${i}`, PASSWORD, "en");
+      client.close();
+      await client.closed;
+    }
+  } finally {
+    await server.stop("SIGTERM");
+    await Deno.remove(dataDir, { recursive: true });
+    await Deno.remove(cert.dir, { recursive: true }).catch(() => {});
   }
 });
