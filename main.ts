@@ -4,8 +4,9 @@
  * gracefully (stop accepting, say goodbye to every client, close the store).
  */
 import { LAZY_MAX_WAIT_MS } from "./server/turn.ts";
+import { FileService } from "./lib/files/service.ts";
 import { type Config, ConfigError, helpText, limitsFromConfig, loadConfig } from "./lib/config.ts";
-import { createLogger, type Logger } from "./lib/log.ts";
+import { createLogger, type Logger, withFields } from "./lib/log.ts";
 import { RedisBus } from "./lib/bus/redis.ts";
 import { composeRouter, type Router } from "./lib/router/mod.ts";
 import { SqliteStore } from "./lib/store/mod.ts";
@@ -34,6 +35,16 @@ import {
 } from "./lib/translate/providers/mod.ts";
 import { KDF_ENV, readKdfSetting } from "./lib/accounts/kdf_setting.ts";
 import { VERSION } from "./lib/version.ts";
+import {
+  linkToMain,
+  type WorkerLink,
+  type WorkerPlace,
+  workerPlace,
+} from "./server/worker_link.ts";
+import { Supervisor, WorkerStartFailure } from "./server/supervisor.ts";
+import { shareMetrics } from "./server/worker_metrics.ts";
+import type { Bus } from "./lib/bus/mod.ts";
+import { BroadcastChannelBus } from "./lib/bus/broadcast_channel.ts";
 
 /** Where a provider is reached when no --translate-url is given (LibreTranslate needs one). */
 const DEFAULT_TRANSLATE_URLS: Record<string, string> = {
@@ -78,17 +89,39 @@ interface Listeners {
   http?: HttpServer;
 }
 
+/** What the start-up lines say: where the server listens and what it runs. */
+interface Running {
+  dataDir: DataDir;
+  tcp: Deno.NetAddr | { hostname: string; port: number };
+  /** The browser client's address; absent without built assets. */
+  httpUrl?: string;
+  /** The translation provider in use, or "off". */
+  translation: string;
+  trimmer?: MemoryTrimmer;
+  /** Listeners sharing the ports (`--workers`). */
+  workers: number;
+  /** The bus to the other nodes or workers, as the log says it (`describeBus`). */
+  bus: string;
+}
+
 async function main(): Promise<number> {
+  // A worker listens to the main thread before its first await: a message that arrives while
+  // nothing listens (its start, while the TLS files are read) is lost.
+  const place = workerPlace();
+  const link = place && linkToMain();
   let settings;
   try {
     settings = await readSettings(Deno.args);
   } catch (err) {
+    if (link) return workerFailed(link, err);
     return startFailed(err);
   }
   if (settings === "help") {
     console.log(helpText());
     return 0;
   }
+  // A worker of `--workers N` (server/supervisor.ts): the main thread holds the data directory.
+  if (link) return await serveAsWorker(settings, place, link);
   const { config, logger } = settings;
   // Listen for signals before anything else, so a stop during start-up is still graceful.
   // They stay installed until the end: a repeated signal must not cut the shutdown short. The
@@ -104,6 +137,9 @@ async function main(): Promise<number> {
   } catch (err) {
     return startFailed(err);
   }
+  if (config.workers > 1) {
+    return await superviseWorkers(settings, { signals, dataDir, store, dataKey });
+  }
   const router = buildRouter(settings, store, dataKey);
   let listeners;
   try {
@@ -117,7 +153,15 @@ async function main(): Promise<number> {
   // Old history goes at start and then hourly (--history-days; 0 keeps everything), and the
   // files nothing refers to any more with it.
   const retention = startRetention(store, config.historyDays, logger, { files: router.files });
-  announce(settings, { dataDir, listeners, router, trimmer });
+  announce(settings, {
+    dataDir,
+    tcp: listeners.tcp.addr,
+    httpUrl: listeners.http?.url,
+    translation: router.translation.provider,
+    trimmer,
+    workers: 1,
+    bus: describeBus(router.cluster.bus, 1),
+  });
   await awaitStop(signals, logger);
   retention.stop();
   await retention.idle();
@@ -125,6 +169,191 @@ async function main(): Promise<number> {
   logger.info("bye");
   signals.dispose();
   return 0;
+}
+
+/**
+ * `--workers N`: the main thread keeps the data directory's lock, the keys and the store it
+ * migrated, runs the history retention once for all, and supervises N workers that serve on the
+ * same ports (server/supervisor.ts). SIGINT/SIGTERM stops every worker gracefully (each client
+ * gets its goodbye), then the process exits 0.
+ */
+async function superviseWorkers(
+  settings: Settings,
+  held: { signals: StopSignals; dataDir: DataDir; store: SqliteStore; dataKey: DataKey },
+): Promise<number> {
+  const { config, logger } = settings;
+  const { signals, dataDir, store, dataKey } = held;
+  const release = async () => {
+    await store.close();
+    dataDir.lock.release();
+  };
+  if (!unstableNetGranted()) {
+    await release();
+    return startFailed(
+      new StartFailure([
+        `--workers ${config.workers} shares the ports between workers (SO_REUSEPORT), which ` +
+        "needs Deno's --unstable-net flag: start with `deno task start` (it passes it), add " +
+        "--unstable-net to your `deno run`, or use --workers 1",
+      ], 2),
+    );
+  }
+  let ports;
+  try {
+    ports = await claimPorts(settings);
+  } catch (err) {
+    await release();
+    return startFailed(err);
+  }
+  const supervisor = new Supervisor({
+    count: config.workers,
+    module: new URL(import.meta.url),
+    ...ports,
+    logger,
+  });
+  let first;
+  try {
+    first = await supervisor.start();
+  } catch (err) {
+    await release();
+    if (err instanceof WorkerStartFailure) {
+      return startFailed(new StartFailure(err.lines, err.exitCode));
+    }
+    throw err;
+  }
+  // Process-wide (malloc_trim): once, here, not per worker.
+  const trimmer = startMemoryTrim({ logger });
+  // Once for all workers, here: old history, and the files no message refers to any more.
+  const files = new FileService({ store, logger, ...fileSettings(config, dataKey) });
+  const retention = startRetention(store, config.historyDays, logger, { files });
+  const unhook = crashHook(supervisor);
+  announce(settings, {
+    dataDir,
+    tcp: first.tcp,
+    httpUrl: first.httpUrl,
+    translation: first.translation,
+    trimmer,
+    workers: config.workers,
+    bus: first.bus,
+  });
+  await awaitStop(signals, logger);
+  unhook();
+  retention.stop();
+  await retention.idle();
+  await supervisor.stop();
+  await release();
+  trimmer?.stop();
+  logger.info("bye");
+  signals.dispose();
+  return 0;
+}
+
+/**
+ * Checks that the ports are free, by listening on each without SO_REUSEPORT for a moment: the
+ * kernel lets any process of the same user join a group of SO_REUSEPORT listeners, so a second
+ * Parley (another data directory, the same port) would otherwise start and silently take half
+ * the connections. Port 0 becomes the free port found, which every worker then shares. The HTTP
+ * port counts only when the browser client is built, as it does for one listener.
+ */
+async function claimPorts(settings: Settings): Promise<{ tcpPort: number; httpPort: number }> {
+  const { config } = settings;
+  const probe = (port: number, which: "tcp" | "http") => {
+    try {
+      const listener = Deno.listen({ hostname: config.host, port, transport: "tcp" });
+      const claimed = (listener.addr as Deno.NetAddr).port;
+      listener.close();
+      return claimed;
+    } catch (err) {
+      throw listenFailure(err, which, settings);
+    }
+  };
+  const tcpPort = probe(config.tcpPort, "tcp");
+  const built = await loadAssets().then(() => true, () => false);
+  return { tcpPort, httpPort: built ? probe(config.httpPort, "http") : config.httpPort };
+}
+
+/** Whether Deno runs with --unstable-net (its unstable network calls exist only then). */
+function unstableNetGranted(): boolean {
+  return typeof (Deno as { listenDatagram?: unknown }).listenDatagram === "function";
+}
+
+/**
+ * Test hook, only with PARLEY_TEST_HOOKS=1: SIGUSR2 makes worker 1 die of an uncaught error,
+ * so the tests can watch a crash and the restart. Returns how to remove it.
+ */
+function crashHook(supervisor: Supervisor): () => void {
+  if (Deno.env.get("PARLEY_TEST_HOOKS") !== "1") return () => {};
+  const crash = () => supervisor.crash(1);
+  Deno.addSignalListener("SIGUSR2", crash);
+  return () => Deno.removeSignalListener("SIGUSR2", crash);
+}
+
+/**
+ * One worker of `--workers N`: a whole server on the shared ports, with its own store
+ * connection and router. It reads the keys the main thread made, listens on the ports the main
+ * thread gives, and stops gracefully when the main thread says so.
+ */
+async function serveAsWorker(
+  main: Settings,
+  place: WorkerPlace,
+  link: WorkerLink,
+): Promise<number> {
+  // Every line a worker logs says which one it is.
+  const settings = { ...main, logger: withFields(main.logger, { worker: place.id }) };
+  const { config, logger } = settings;
+  const ports = await link.started;
+  let identity, store, dataKey;
+  try {
+    identity = (await loadIdentity(config.dataDir)).identity;
+    ({ store, dataKey } = await openStore(config.dataDir, logger));
+  } catch (err) {
+    return workerFailed(link, err);
+  }
+  const router = buildRouter(settings, store, dataKey, {
+    place,
+    // Unless --bus names Redis, where each worker is a node of the service.
+    bus: config.bus === undefined
+      ? new BroadcastChannelBus({ ...ports.bus, onError: busHandlerFailed(logger) })
+      : undefined,
+  });
+  const metrics = shareMetrics({
+    channel: ports.bus.channel,
+    place,
+    render: () => router.metrics.render(),
+  });
+  let listeners;
+  try {
+    const shared = {
+      ...settings,
+      config: { ...config, tcpPort: ports.tcpPort, httpPort: ports.httpPort },
+    };
+    listeners = await listen(shared, router, identity, { reusePort: true, metrics: metrics.all });
+  } catch (err) {
+    metrics.close();
+    // Its heartbeats and the bus go with it.
+    await router.cluster.close();
+    await store.close();
+    return workerFailed(link, err);
+  }
+  link.send({
+    type: "listening",
+    tcp: { hostname: listeners.tcp.addr.hostname, port: listeners.tcp.addr.port },
+    httpUrl: listeners.http?.url,
+    httpPort: listeners.http?.addr.port,
+    translation: router.translation.provider,
+    bus: describeBus(router.cluster.bus, place.of),
+  });
+  await link.stopRequested;
+  await shutdown({ router, listeners, store });
+  metrics.close();
+  link.send({ type: "stopped" });
+  return 0;
+}
+
+/** Tells the main thread why this worker cannot start (a StartFailure's lines). */
+function workerFailed(link: WorkerLink, err: unknown): number {
+  if (!(err instanceof StartFailure)) throw err;
+  link.send({ type: "failed", lines: err.lines, exitCode: err.exitCode });
+  return err.exitCode;
 }
 
 /** The exit code for a failed start, after saying why on stderr. */
@@ -156,9 +385,11 @@ async function readSettings(args: string[]): Promise<Settings | "help"> {
     if (err instanceof RangeError) throw new StartFailure([err.message], 2);
     throw err;
   }
+  // Said once, by the main thread, not again by each worker.
+  const mainThread = workerPlace() === undefined;
   // Straight to stderr, whatever --log-level says: weaker password hashes must not go unnoticed.
-  if (kdf.warning) console.error(`parley: ${kdf.warning}`);
-  if (config.translateKeyFromFlag) {
+  if (kdf.warning && mainThread) console.error(`parley: ${kdf.warning}`);
+  if (config.translateKeyFromFlag && mainThread) {
     // The value itself is never printed, here or anywhere else.
     logger.warn(
       "the translation API key was given as --translate-key: every user of this machine can " +
@@ -199,13 +430,18 @@ async function openDataDir(dir: string): Promise<DataDir> {
     if (err instanceof DataDirLockedError) throw new StartFailure([err.message]);
     throw err;
   }
+  const loaded = await loadIdentity(dir);
+  return {
+    lock,
+    identity: loaded.identity,
+    createdIdentityAt: loaded.created ? loaded.path : undefined,
+  };
+}
+
+/** The identity in `dir`, made there first if there is none. */
+async function loadIdentity(dir: string) {
   try {
-    const loaded = await loadOrCreateIdentity(dir);
-    return {
-      lock,
-      identity: loaded.identity,
-      createdIdentityAt: loaded.created ? loaded.path : undefined,
-    };
+    return await loadOrCreateIdentity(dir);
   } catch (err) {
     if (isCryptoError(err)) throw new StartFailure([err.message]);
     throw err;
@@ -259,21 +495,40 @@ function storePath(dataDir: string): string {
  * and translation provider the config names. Each connection takes a file descriptor: it
  * admits no more than the open-file limit holds.
  */
-function buildRouter(settings: Settings, store: SqliteStore, dataKey: DataKey): Router {
+/** Where shared files live and how big they may be (docs/security.md §9.4). */
+function fileSettings(config: Config, dataKey: DataKey) {
+  return {
+    dataKey,
+    dir: `${config.dataDir}/files`,
+    maxFileBytes: config.maxFileMib * 1024 * 1024,
+    quotaBytes: config.fileQuotaMib * 1024 * 1024,
+  };
+}
+
+function buildRouter(
+  settings: Settings,
+  store: SqliteStore,
+  dataKey: DataKey,
+  worker?: { place: WorkerPlace; bus?: Bus },
+): Router {
+  const place = worker?.place;
   const { config, logger } = settings;
   const fdLimit = openFileLimit();
   const fitted = fdLimit
     ? fitConnections(config.maxConnections, fdLimit.soft, openFileCount())
     : { maxConnections: config.maxConnections };
-  if (fitted.warning) logger.warn(fitted.warning);
-  if (fitted.note) logger.info(fitted.note);
+  // Said once, by the first worker: the limit is the process's, shared by all.
+  if (fitted.warning && (place?.id ?? 1) === 1) logger.warn(fitted.warning);
+  if (fitted.note && (place?.id ?? 1) === 1) logger.info(fitted.note);
+  // --max-connections and the descriptors are the whole process's: each worker takes its share.
+  const maxConnections = Math.ceil(fitted.maxConnections / (place?.of ?? 1));
   return composeRouter({
     store,
     logger,
     version: VERSION,
     limits: {
       ...limitsFromConfig(config),
-      maxConnections: fitted.maxConnections,
+      maxConnections,
       // The transports' own longest wait for a lazy frame: the watch allows for it.
       lazyWaitMs: LAZY_MAX_WAIT_MS,
     },
@@ -293,16 +548,29 @@ function buildRouter(settings: Settings, store: SqliteStore, dataKey: DataKey): 
     }),
     translateTimeoutMs: config.translateTimeout * 1000,
     textOriginals: !config.hideOriginals,
-    // Connects in the background: a node whose Redis is down serves its own users meanwhile.
-    bus: config.bus === undefined ? undefined : new RedisBus({ url: config.bus, logger }),
+    // Redis connects in the background: a node whose Redis is down serves its own users
+    // meanwhile. With --bus each worker is a node of its own there; without, the workers of this
+    // process talk over the in-machine bus.
+    bus: config.bus === undefined ? worker?.bus : new RedisBus({ url: config.bus, logger }),
     // Shared files, sealed under the data key (docs/security.md §9.4).
-    files: {
-      dataKey,
-      dir: `${config.dataDir}/files`,
-      maxFileBytes: config.maxFileMib * 1024 * 1024,
-      quotaBytes: config.fileQuotaMib * 1024 * 1024,
-    },
+    files: fileSettings(config, dataKey),
   });
+}
+
+/** The bus as the start-up log names it (never Redis's password). */
+function describeBus(bus: Bus | undefined, workers: number): string {
+  if (bus instanceof RedisBus) {
+    const { redacted, channel } = bus.address;
+    return `redis ${redacted} channel ${channel}, ` +
+      (workers > 1 ? `each of the ${workers} workers a node` : `node ${bus.node}`);
+  }
+  if (bus instanceof BroadcastChannelBus) return `in-machine, between the ${workers} workers`;
+  return "none (this node is the whole service; see --bus)";
+}
+
+/** Where a worker reports a bus handler that threw (a bug: the message is then lost here). */
+function busHandlerFailed(logger: Logger): (err: unknown) => void {
+  return (err) => logger.error("a bus message could not be handled", { error: err });
 }
 
 /**
@@ -314,6 +582,7 @@ async function listen(
   settings: Settings,
   router: Router,
   identity: ServerIdentity,
+  worker: { reusePort?: boolean; metrics?: () => Promise<string> } = {},
 ): Promise<Listeners> {
   const { config, logger, tls } = settings;
   const tlsPair = tls && { cert: tls.cert, key: tls.key };
@@ -327,6 +596,7 @@ async function listen(
       identity,
       tls: tlsPair,
       allowPlaintext: config.allowPlaintext,
+      reusePort: worker.reusePort,
     });
   } catch (err) {
     throw listenFailure(err, "tcp", settings);
@@ -344,6 +614,7 @@ async function listen(
       tls: tlsPair,
       headerTimeoutMs: config.httpHeaderTimeout * 1000,
       idleTimeoutMs: config.httpIdleTimeout * 1000,
+      ...worker,
     });
     // Links and one-time URLs for files point here.
     if (router.files) router.files.baseUrl = http.url;
@@ -374,33 +645,27 @@ function listenFailure(err: unknown, which: "tcp" | "http", settings: Settings):
  * (clients pin it, docs/security.md §7, §8), the listeners, translation, and the line a script
  * can wait for (tests read the port from it), last.
  */
-function announce(
-  settings: Settings,
-  running: { dataDir: DataDir; listeners: Listeners; router: Router; trimmer?: MemoryTrimmer },
-): void {
+function announce(settings: Settings, running: Running): void {
   const { config, logger, tls } = settings;
-  const { dataDir, listeners: { tcp, http }, router, trimmer } = running;
-  const { hostname, port } = tcp.addr;
+  const { dataDir, tcp: { hostname, port }, httpUrl, translation, trimmer, workers } = running;
   logger.info(`Parley ${VERSION} store=${storePath(config.dataDir)}`, {
     memoryTrim: trimmer ? trimmer.libc : "off",
     // Frames sealed and opened with OpenSSL, or WebCrypto without it (lib/crypto/_openssl.ts).
     frameCrypto: openSslAead()?.library ?? "webcrypto",
+    workers,
   });
-  const bus = router.cluster.bus;
-  logger.info(
-    bus instanceof RedisBus
-      ? `bus: redis ${bus.address.redacted} channel ${bus.address.channel}, node ${bus.node}`
-      : "bus: none (this node is the whole service; see --bus)",
-  );
+  logger.info(`bus: ${running.bus}`);
   console.log(
     `Parley identity: ${dataDir.identity.fingerprint}` +
       (dataDir.createdIdentityAt ? ` (new, in ${dataDir.createdIdentityAt})` : ""),
   );
-  if (http) console.log(`Parley listening: ${tls ? "https" : "http"} ${http.url} (browser client)`);
+  if (httpUrl) {
+    console.log(`Parley listening: ${tls ? "https" : "http"} ${httpUrl} (browser client)`);
+  }
   console.log(
-    router.translation.provider === "off"
+    translation === "off"
       ? "Parley translation: off (messages are delivered as written; see --translate-provider)"
-      : `Parley translation: ${router.translation.provider} at ${
+      : `Parley translation: ${translation} at ${
         withoutCredentials(config.translateUrl ?? DEFAULT_TRANSLATE_URLS[config.translateProvider])
       }, timeout ${config.translateTimeout} s`,
   );
@@ -442,7 +707,8 @@ async function shutdown(
     router: Router;
     listeners: Listeners;
     store: SqliteStore;
-    dataDir: DataDir;
+    /** Absent in a worker: the main thread holds the data directory. */
+    dataDir?: DataDir;
     trimmer?: MemoryTrimmer;
   },
 ): Promise<void> {
@@ -452,7 +718,7 @@ async function shutdown(
   if (http) await Promise.race([http.shutdown(), delay(LISTENER_DRAIN_MS)]);
   await Promise.race([tcp.drained(), delay(LISTENER_DRAIN_MS)]);
   await store.close();
-  dataDir.lock.release();
+  dataDir?.lock.release();
   trimmer?.stop();
 }
 
@@ -460,4 +726,7 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-Deno.exit(await main());
+const code = await main();
+// A worker ends its own thread only; Deno.exit there would not say "stopped" first.
+if (workerPlace()) (globalThis as unknown as { close(): void }).close();
+else Deno.exit(code);

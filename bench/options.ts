@@ -23,6 +23,8 @@ export interface Options {
   /** Clients that stop reading (slow scenario). */
   slow: number;
   workers: number | undefined;
+  /** Parley's own `--workers`: listeners sharing its ports, one per core. */
+  serverWorkers: number;
   clientsPerWorker: number;
   connectConcurrency: number;
   baseline: boolean;
@@ -91,6 +93,8 @@ Options:
   --translate-delay MS   latency the fake provider adds default 0
   --slow N               slow clients (slow scenario)   default 10% of --clients
   --workers N            load-generator processes       default ceil(clients/500), <= 2*cores
+  --server-workers N     Parley's own --workers (listeners on its ports, one per core)
+                                                        default 1
   --clients-per-worker N                                default 500
   --connect-concurrency N  sign-ins in flight per worker  default 32
   --no-baseline          skip the baseline server
@@ -112,6 +116,7 @@ Examples:
   deno task bench broadcast --clients 1000 --senders 10 --rate 10
   deno task bench saturate --clients 200 --senders 10 --rate 2
   deno task bench idle --clients 5000 --no-baseline
+  deno task bench saturate --server-workers 2 --no-baseline
   deno task bench translate --clients 100 --transport ws`;
 
 export class UsageError extends Error {
@@ -158,6 +163,7 @@ export function parseOptions(args: string[]): Options | "help" {
         "translate-delay": str,
         slow: str,
         workers: str,
+        "server-workers": str,
         "clients-per-worker": str,
         "connect-concurrency": str,
         "no-baseline": bool,
@@ -211,6 +217,7 @@ export function parseOptions(args: string[]): Options | "help" {
     translateDelay: int(v["translate-delay"], "translate-delay", 0, 10_000) ?? 0,
     slow: scenario === "slow" ? slow : 0,
     workers: int(v.workers, "workers", 1, 64),
+    serverWorkers: int(v["server-workers"], "server-workers", 1, 64) ?? 1,
     clientsPerWorker: int(v["clients-per-worker"], "clients-per-worker", 1, 20_000) ?? 500,
     connectConcurrency: int(v["connect-concurrency"], "connect-concurrency", 1, 1000) ?? 32,
     baseline: !v["no-baseline"],

@@ -319,6 +319,10 @@ export function benchNotes(o: Options): string[] {
   if (o.translate) {
     notes.push("translation: fake Google-v2 provider on loopback, langs en es fr de ja");
   }
+  notes.push(
+    `Parley runs ${o.serverWorkers} worker${o.serverWorkers === 1 ? "" : "s"} (--server-workers)` +
+      `; the load generator shares this machine's ${navigator.hardwareConcurrency} cores with it`,
+  );
   return notes;
 }
 

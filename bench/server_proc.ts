@@ -138,6 +138,8 @@ export async function startParley(
       "--allow-write",
       "--allow-env",
       LIBC_FFI_FLAG,
+      // As `deno task start`: PARLEY_WORKERS above 1 shares the ports with SO_REUSEPORT.
+      "--unstable-net",
       ...(options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`] : []),
       ...(options.inspect ? [INSPECT_FLAG] : []),
       `${options.parleyDir ? options.parleyDir.replace(/\/?$/, "/") : ROOT}main.ts`,

@@ -269,7 +269,8 @@ export class TargetRun {
     const inspect = opts.scenario === "idle";
     if (target === "parley") {
       run.server = await startParley({
-        extraEnv,
+        // Parley's own --workers (the load generator's processes are --workers here).
+        extraEnv: { ...extraEnv, PARLEY_WORKERS: String(opts.serverWorkers) },
         verbose: opts.verbose,
         profileDir: opts.profile,
         parleyDir: opts.parleyDir,

@@ -7,6 +7,9 @@ import { DEFAULT_FILE_QUOTA_MIB, DEFAULT_MAX_FILE_MIB } from "./files/service.ts
 
 /** Days of history kept unless `--history-days` says otherwise. */
 export const DEFAULT_HISTORY_DAYS = 365;
+
+/** Workers unless `--workers` says otherwise: one per core of this machine. */
+export const DEFAULT_WORKERS = Math.max(1, navigator.hardwareConcurrency || 1);
 import { DEFAULT_TRANSLATE_TIMEOUT_MS } from "./translate/service.ts";
 import { PROVIDER_NAMES, type ProviderName } from "./translate/translator.ts";
 import { IceServerError, parseIceServers } from "./ice_servers.ts";
@@ -70,6 +73,8 @@ export interface Config {
   iceServers?: IceServer[];
   /** True when a TURN credential came in `--ice-servers`, where `ps` shows it to every local user. */
   iceCredentialFromFlag?: boolean;
+  /** Listeners on the same ports, each a Deno worker on its own core (1: one thread, as before). */
+  workers: number;
   /** The Redis bus to the other nodes of the service (docs/bus.md); unset: a single node. */
   bus?: string;
   /** Largest file a user may share, in MiB. */
@@ -381,6 +386,14 @@ export const OPTIONS: Option[] = [
       }
     },
     key: "iceServers",
+  },
+  {
+    flag: "workers",
+    env: "PARLEY_WORKERS",
+    default: String(DEFAULT_WORKERS),
+    help: "listeners sharing the ports, one per core (default: this machine's cores)",
+    parse: count,
+    key: "workers",
   },
   {
     flag: "bus",

@@ -44,3 +44,15 @@ function formatField(v: unknown): string {
 
 /** A logger that discards everything; handy in tests. */
 export const silentLogger: Logger = createLogger("silent");
+
+/** `logger` with `fields` added to every record (a worker's id, say); a record's own win. */
+export function withFields(logger: Logger, fields: Record<string, unknown>): Logger {
+  const add = (emit: Logger["info"]) => (msg: string, own?: Record<string, unknown>) =>
+    emit(msg, { ...fields, ...own });
+  return {
+    debug: add(logger.debug),
+    info: add(logger.info),
+    warn: add(logger.warn),
+    error: add(logger.error),
+  };
+}

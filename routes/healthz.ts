@@ -2,6 +2,7 @@ import type { Handlers } from "../server/context.ts";
 import { json } from "../server/http_error.ts";
 import { isParleyError } from "../lib/errors.ts";
 import type { WriteState } from "../lib/store/write_health.ts";
+import { workerPlace } from "../server/worker_link.ts";
 
 /** How long the store may take to answer before /healthz calls it down. */
 const STORE_CHECK_MS = 2000;
@@ -19,7 +20,13 @@ type StoreHealth =
  * messages, it does not stop the chat. So is the bus's (docs/bus.md): while Redis is down
  * the node still serves its own users, and the others catch up afterwards. `connections` counts every open connection, signed in or
  * not (each holds a place under --max-connections); `signedIn` those signed in.
+ *
+ * With `--workers N` the worker that accepted the request answers for itself (its connections,
+ * its store connection, its listeners), and says which it is in `worker: {id, of}`: a load
+ * balancer's check lands on one worker at a time, and a worker that cannot serve fails it.
  */
+const place = workerPlace();
+
 export const handlers: Handlers = {
   async GET({ app }) {
     const router = app.router;
@@ -40,6 +47,7 @@ export const handlers: Handlers = {
       store,
       listeners: router.listeners.report(),
       translation: router.translation.health(),
+      ...place && { worker: place },
       // Reported, not failing the check: a node whose bus is down still serves its own users.
       bus: router.cluster.health(),
     }, ok ? 200 : 503);

@@ -22,6 +22,8 @@ export interface App {
   signInLimiter: RateLimiter;
   /** The server's identity: signs every WebSocket handshake; its fingerprint goes with the page. */
   identity: ServerIdentity;
+  /** `/metrics` for every worker of the process (`--workers N`); absent: the router's own. */
+  metrics?: () => Promise<string>;
 }
 
 /** One request, as a handler sees it. */

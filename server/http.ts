@@ -83,6 +83,13 @@ export interface HttpServerOptions {
   headerTimeoutMs?: number;
   /** A kept-alive connection with no new request for this long is closed. @default 30000 */
   idleTimeoutMs?: number;
+  /**
+   * Shares the port with the other workers' listeners (SO_REUSEPORT). Needs Deno's
+   * `--unstable-net`. @default false
+   */
+  reusePort?: boolean;
+  /** What `/metrics` answers, when not only this router's figures (every worker's). */
+  metrics?: () => Promise<string>;
 }
 
 export interface HttpServer {
@@ -105,7 +112,10 @@ export async function serveHttp(options: HttpServerOptions): Promise<HttpServer>
     signIn: router,
     signInLimiter: new RateLimiter(router.limits.ratePerSec / 5, router.limits.rateBurst / 5),
     identity: options.identity,
+    metrics: options.metrics,
   };
+  // Only when asked: SO_REUSEPORT needs --unstable-net, and one listener has no use for it.
+  const shared = options.reusePort ? { reusePort: true } : {};
   const listener = options.tls
     ? Deno.listenTls({
       hostname: options.hostname,
@@ -114,8 +124,9 @@ export async function serveHttp(options: HttpServerOptions): Promise<HttpServer>
       cert: options.tls.cert,
       key: options.tls.key,
       alpnProtocols: ["http/1.1"],
+      ...shared,
     })
-    : Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" });
+    : Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp", ...shared });
   const secure = options.tls !== undefined;
   const served = listenHttp(listener, {
     router,

@@ -44,6 +44,11 @@ export interface TcpServerOptions {
    * (docs/security.md §11). JSON mode is always accepted. @default false
    */
   allowPlaintext?: boolean;
+  /**
+   * Shares the port with the other workers' listeners (SO_REUSEPORT): the kernel spreads new
+   * connections across them. Needs Deno's `--unstable-net`. @default false
+   */
+  reusePort?: boolean;
   /** Test hook: the peer address the plaintext policy judges, instead of the socket's own. */
   policyPeer?: (remote: Deno.NetAddr) => string;
 }
@@ -125,7 +130,13 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
  * is not valid PEM or they do not match.
  */
 function openListener(options: TcpServerOptions): Deno.Listener {
-  const address = { hostname: options.hostname, port: options.port, transport: "tcp" } as const;
+  const address = {
+    hostname: options.hostname,
+    port: options.port,
+    transport: "tcp",
+    // Only when asked: SO_REUSEPORT needs --unstable-net, and one listener has no use for it.
+    ...options.reusePort ? { reusePort: true } : {},
+  } as const;
   return options.tls
     ? Deno.listenTls({ ...address, cert: options.tls.cert, key: options.tls.key })
     : Deno.listen(address);

@@ -32,7 +32,21 @@ Deno.test("loadConfig() has the documented defaults", () => {
     historyDays: 365,
     maxFileMib: 25,
     fileQuotaMib: 1024,
+    workers: navigator.hardwareConcurrency,
   });
+});
+
+Deno.test("--workers defaults to the machine's cores and takes a whole number, 1 or more", () => {
+  assert.equal((loadConfig([], noEnv) as Config).workers, navigator.hardwareConcurrency);
+  assert.equal((loadConfig(["--workers", "1"], noEnv) as Config).workers, 1);
+  const env = (name: string) => name === "PARLEY_WORKERS" ? "3" : undefined;
+  assert.equal((loadConfig([], env) as Config).workers, 3);
+  for (const bad of ["0", "-1", "1.5", "many"]) {
+    assert.throws(
+      () => loadConfig([`--workers=${bad}`], noEnv),
+      /--workers must be a whole number, 1 or more/,
+    );
+  }
 });
 
 Deno.test("a server started without flags runs the defaults a router built without limits has", () => {

@@ -22,6 +22,8 @@ function serverCommand(dataDir: string, extraArgs: string[], options: ChildOptio
     cwd ? `--allow-write=${cwd}` : "--allow-write",
     "--allow-env",
     LIBC_FFI_FLAG,
+    // As `deno task start`: --workers N shares the ports with SO_REUSEPORT.
+    "--unstable-net",
     MAIN,
     "--tcp-port",
     "0",
@@ -37,7 +39,14 @@ function serverCommand(dataDir: string, extraArgs: string[], options: ChildOptio
     : ["bash", ["-c", `ulimit -n ${fdLimit} && exec "$0" "$@"`, Deno.execPath(), ...args]];
   return new Deno.Command(command, {
     args: argv,
-    env: { PARLEY_KDF_ITERATIONS: String(TEST_KDF_ITERATIONS), NO_COLOR: "1", ...env },
+    // One worker unless a test asks for more (`--workers`): the tests of one server's behaviour
+    // run the same on a machine of any size.
+    env: {
+      PARLEY_KDF_ITERATIONS: String(TEST_KDF_ITERATIONS),
+      PARLEY_WORKERS: "1",
+      NO_COLOR: "1",
+      ...env,
+    },
     cwd,
     stdout: "piped",
     stderr: "piped",

@@ -4,6 +4,7 @@ import { SqliteStore } from "../lib/store/mod.ts";
 import type { Store, UserRecord } from "../lib/store/store.ts";
 import { cachedUserList } from "../lib/store/user_list_cache.ts";
 import { sleep } from "./helpers.ts";
+import { InProcessBusHub } from "../lib/bus/mod.ts";
 
 const user = (name: string, lang = "en"): UserRecord => ({
   name,
@@ -75,6 +76,29 @@ Deno.test("user list cache: changes made elsewhere show after the time to live",
     await sleep(80);
     assert.deepEqual((await store.listUsers(10)).map((u) => u.name), ["carol"]);
     assert.equal(reads(), 2);
+  });
+});
+
+Deno.test("user list cache: with a bus, a change on another node shows at once", async () => {
+  await withCountingStore(async (inner) => {
+    const hub = new InProcessBusHub();
+    const [busA, busB] = [hub.join("a"), hub.join("b")];
+    // Two nodes (workers) on one store, each with its own copy of the list.
+    const a = cachedUserList(inner, 60_000, busA);
+    const b = cachedUserList(inner, 60_000, busB);
+    try {
+      await a.createUser(user("alice"));
+      assert.deepEqual((await b.listUsers(10)).map((u) => u.name), ["alice"]);
+      await a.createUser(user("bob"));
+      await sleep(0); // the bus delivers in a later turn
+      assert.deepEqual((await b.listUsers(10)).map((u) => u.name), ["alice", "bob"]);
+      await b.setLang("alice", "fr");
+      await sleep(0);
+      assert.equal((await a.listUsers(10)).find((u) => u.key === "alice")?.lang, "fr");
+    } finally {
+      await busA.close();
+      await busB.close();
+    }
   });
 });
 

@@ -157,7 +157,10 @@ export const ADDRESS_FREE_FAILURES = 20;
  * loopback). Keys are `name:<key>` and `addr:<address>`.
  */
 export function createSignInThrottle(): LoginThrottle {
-  return new LoginThrottle({
-    freeFailures: (key) => key.startsWith("addr:") ? ADDRESS_FREE_FAILURES : NAME_FREE_FAILURES,
-  });
+  return new LoginThrottle(SIGN_IN_THROTTLE);
 }
+
+/** The settings of the server's sign-in throttle (see `createSignInThrottle`). */
+export const SIGN_IN_THROTTLE: ThrottleOptions = {
+  freeFailures: (key) => key.startsWith("addr:") ? ADDRESS_FREE_FAILURES : NAME_FREE_FAILURES,
+};

@@ -1,5 +1,6 @@
 import type { Bus, BusHandler, BusMessage, BusStatus } from "./bus.ts";
 import { newNodeId } from "./bus.ts";
+import { HandlerSet } from "./handler_set.ts";
 
 /**
  * Several nodes in one process sharing a bus: each `join` is one node's end. A single server
@@ -21,7 +22,7 @@ export class InProcessBusHub {
 class InProcessBus implements Bus {
   readonly node: string;
   readonly #members: Set<InProcessBus>;
-  readonly #handlers = new Set<BusHandler>();
+  readonly #handlers = new HandlerSet();
   #closed = false;
   readonly #since = Date.now();
 
@@ -40,22 +41,11 @@ class InProcessBus implements Bus {
 
   #receive(json: string, from: string): void {
     if (this.#handlers.size === 0) return;
-    queueMicrotask(() => {
-      for (const handler of this.#handlers) {
-        try {
-          handler(JSON.parse(json), from);
-        } catch (err) {
-          console.error("bus handler failed", err);
-        }
-      }
-    });
+    queueMicrotask(() => this.#handlers.deliver(json, from));
   }
 
   subscribe(handler: BusHandler): () => void {
-    // A wrapper, so the same function subscribed twice is called twice and unsubscribes once.
-    const h: BusHandler = (m, f) => handler(m, f);
-    this.#handlers.add(h);
-    return () => this.#handlers.delete(h);
+    return this.#handlers.add(handler);
   }
 
   status(): BusStatus {

@@ -4,7 +4,8 @@
  * memory, connection admission, the sign-in throttle and the translation service. main.ts and
  * the tests both build their router here, so the tests run what production runs.
  */
-import { createSignInThrottle } from "../accounts/throttle.ts";
+import { createSignInThrottle, SIGN_IN_THROTTLE } from "../accounts/throttle.ts";
+import { SharedThrottle } from "../accounts/shared_throttle.ts";
 import { DEFAULT_ITERATIONS } from "../accounts/password.ts";
 import type { Bus } from "../bus/mod.ts";
 import type { Logger } from "../log.ts";
@@ -60,7 +61,7 @@ export interface RouterSetup {
  */
 export function decorateStore(
   store: Store,
-  parts: { storeWrites: StoreWriteHealth; metrics: MetricsRegistry },
+  parts: { storeWrites: StoreWriteHealth; metrics: MetricsRegistry; bus?: Bus },
 ): Store {
   const latency = parts.metrics.histogram(
     "parley_store_seconds",
@@ -68,6 +69,8 @@ export function decorateStore(
   );
   return cachedUserList(
     timedStore(parts.storeWrites.wrap(store), (op, s) => latency.observe(s, { op })),
+    undefined,
+    parts.bus,
   );
 }
 
@@ -82,7 +85,7 @@ export function composeRouterOptions(setup: RouterSetup): RouterOptions {
   // full disk is logged once per episode.
   const storeWrites = new StoreWriteHealth(logger);
   registerStoreMetrics(metrics, storeWrites);
-  const store = decorateStore(setup.store, { storeWrites, metrics });
+  const store = decorateStore(setup.store, { storeWrites, metrics, bus: setup.bus });
   return {
     store,
     storeWrites,
@@ -93,7 +96,8 @@ export function composeRouterOptions(setup: RouterSetup): RouterOptions {
     metrics,
     limitCounters,
     admission: new Admission(limits, (refusal) => limitCounters.hit(refusal.code)),
-    throttle: createSignInThrottle(),
+    // With other nodes, failures count on every node (lib/accounts/shared_throttle.ts).
+    throttle: setup.bus ? new SharedThrottle(setup.bus, SIGN_IN_THROTTLE) : createSignInThrottle(),
     translation: new TranslationService({
       translator: setup.translator,
       cache: store,

@@ -1,7 +1,7 @@
 import type { Logger } from "../log.ts";
 import { encodeTextEvent } from "../protocol/text.ts";
 import type { FileService } from "../files/service.ts";
-import type { ServerEvent, UserStatus } from "../protocol/types.ts";
+import { BROADCAST, type ServerEvent, type UserStatus } from "../protocol/types.ts";
 import type { ClientIdRecord, Store, UserRecord } from "../store/store.ts";
 import { welcomeClient } from "./handlers/account.ts";
 import { LiveAcks } from "./live_acks.ts";
@@ -23,6 +23,15 @@ import { type ReaderWatch, WatchTick } from "./reader_watch.ts";
 import type { StoreWriteHealth } from "../store/write_health.ts";
 import { Calls } from "./calls.ts";
 import { Cluster } from "./cluster.ts";
+
+/** The bus message that tells the other nodes a broadcast's client id and outcome. */
+const BROADCAST_CID = "broadcast-cid";
+interface BroadcastCid {
+  kind: typeof BROADCAST_CID;
+  sender: string;
+  cid: string;
+  record: ClientIdRecord;
+}
 
 /** Online users listed by `who` and `welcome`; the `online` count covers the rest. */
 export const MAX_LISTED_ONLINE = 1000;
@@ -122,6 +131,12 @@ export class Router {
       this.#typingStopped(from, to);
     });
     this.cluster = new Cluster(this, options.bus, options.heartbeatMs);
+    options.bus?.subscribe((m) => {
+      if (m.kind === BROADCAST_CID) {
+        const { sender, cid, record } = m as unknown as BroadcastCid;
+        this.recentClientIds.set(sender, cid, record);
+      }
+    });
   }
 
   /** The hello event every new connection gets. */
@@ -346,7 +361,15 @@ export class Router {
 
   /** Remembers a send's outcome under its client id, for idempotent resends. */
   rememberClientId(senderKey: string, cid: string | undefined, record: ClientIdRecord): void {
-    if (cid !== undefined) this.recentClientIds.set(senderKey, cid, record);
+    if (cid === undefined) return;
+    this.recentClientIds.set(senderKey, cid, record);
+    // A broadcast is stored nowhere: the other nodes learn its client id now, so a resend after
+    // a reconnect that lands on one of them is a duplicate there too, not a second broadcast.
+    if (record.to === BROADCAST) {
+      this.cluster.bus?.publish(
+        { kind: BROADCAST_CID, sender: senderKey, cid, record } satisfies BroadcastCid,
+      );
+    }
   }
 
   #typingStopped(from: string, to: string): void {

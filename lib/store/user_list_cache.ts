@@ -1,4 +1,8 @@
+import type { Bus } from "../bus/mod.ts";
 import type { Store, UserRecord } from "./store.ts";
+
+/** The bus message that says a node changed the users (created one, changed a language...). */
+export const USERS_CHANGED = "users-changed";
 
 /** How long a user list is reused before it is read again (changes made on other nodes). */
 export const USER_LIST_TTL_MS = 2000;
@@ -7,10 +11,11 @@ export const USER_LIST_TTL_MS = 2000;
  * The same store, with `listUsers` answered from memory: every sign-in's `welcome` (and every
  * `who`) lists users, and in a sign-in storm (everyone back after a restart) reading and
  * decoding up to 1,200 rows each time was a sixth of the server's CPU. Accounts created and
- * languages and password hashes changed through this store update the copy as they commit; changes made elsewhere
- * (another node) show within `ttlMs`.
+ * languages and password hashes changed through this store update the copy as they commit. With
+ * a `bus`, each such change is told to the other nodes (workers or machines), whose copies are
+ * then read again at their next list; without one, changes made elsewhere show within `ttlMs`.
  */
-export function cachedUserList(store: Store, ttlMs = USER_LIST_TTL_MS): Store {
+export function cachedUserList(store: Store, ttlMs = USER_LIST_TTL_MS, bus?: Bus): Store {
   /**
    * The first `limit` users by key, as the store lists them; `complete` once a read came back
    * shorter than its limit (then it is the whole table, and serves any limit).
@@ -57,6 +62,11 @@ export function cachedUserList(store: Store, ttlMs = USER_LIST_TTL_MS): Store {
     });
   const changed = (key: string, fields: Partial<UserRecord>) =>
     update((users) => users.map((u) => u.key === key ? { ...u, ...fields } : u));
+  // Another node changed the users: its copy is right, this one is read again when next needed.
+  bus?.subscribe((m) => {
+    if (m.kind === USERS_CHANGED) cached = undefined;
+  });
+  const tell = () => bus?.publish({ kind: USERS_CHANGED });
 
   // Methods run on the store itself (a backend's private fields are not on the proxy).
   const methods = new Map<PropertyKey, unknown>([
@@ -64,14 +74,17 @@ export function cachedUserList(store: Store, ttlMs = USER_LIST_TTL_MS): Store {
     ["createUser", async (user: UserRecord) => {
       await store.createUser(user);
       created(user);
+      tell();
     }],
     ["setLang", async (key: string, lang: string) => {
       await store.setLang(key, lang);
       changed(key, { lang });
+      tell();
     }],
     ["setPasswordHash", async (key: string, passwordHash: string) => {
       await store.setPasswordHash(key, passwordHash);
       changed(key, { passwordHash });
+      tell();
     }],
   ]);
   return new Proxy(store, {
