@@ -21,8 +21,13 @@ import {
 } from "../lib/crypto/mod.ts";
 import { serveTcp, type TcpServer } from "../server/tcp.ts";
 import type { Bus } from "../lib/bus/mod.ts";
+import { openSslAead } from "../lib/crypto/_openssl.ts";
 
 /** PBKDF2 iterations in tests: the real 600,000 would make every sign-in cost ~0.6 s of CPU. */
+// Server sessions load libcrypto on first use (lib/crypto/_openssl.ts): loaded here, as the
+// module loads, it is no test's leaked dynamic library.
+openSslAead();
+
 export const TEST_KDF_ITERATIONS = 1000;
 
 export const PASSWORD = "correct horse";
