@@ -475,8 +475,8 @@ export function runClusterScenarios(factory: {
       assert.equal(logged.length, 1);
       // Neither is in a call any longer, as both nodes see it.
       await until(() => !nodes.a.router.cluster.remote.inCall("bob"), 5000, "bob free");
-      for (const p of [bobB, bobA]) await p.close();
-      await alice.close();
+      await bobB.close();
+      await leave(bobA, alice);
     } finally {
       await nodes.close();
     }
@@ -543,6 +543,43 @@ export function runClusterScenarios(factory: {
         ["missed", "declined"],
       );
       await leave(erin, carol);
+    } finally {
+      await nodes.close();
+    }
+  });
+
+  test("two callers on two nodes ring one person at once: one rings, the other hears busy", async (bus) => {
+    const nodes = await startTwoNodes(bus);
+    try {
+      const mia = await signIn(nodes.a, "mia", "m1");
+      const ned = await signIn(nodes.b, "ned", "n1");
+      const oli = await signIn(nodes.b, "oli", "o1");
+      for (const p of [mia, ned, oli]) await takeCalls(p);
+      await seesTaker(nodes.a, "oli");
+      // Both rings leave before either node hears of the other's call.
+      await Promise.all([
+        mia.send({ type: "call_ring", to: "oli", media: "audio", cid: "m" }),
+        ned.send({ type: "call_ring", to: "oli", media: "audio", cid: "n" }),
+      ]);
+      const answers = [
+        { peer: mia, id: (await mia.next("call", (f) => f.cid === "m")).call },
+        { peer: ned, id: (await ned.next("call", (f) => f.cid === "n")).call },
+      ];
+      // One hears busy: at once, or as soon as the other node says oli is in a call.
+      const ended = (a: { peer: Peer; id: unknown }) =>
+        received(a.peer, "call", isCall(a.id, "ended"));
+      await until(() => answers.some((a) => ended(a)[0]?.reason === "busy"), 5000, "busy");
+      const rings = answers.filter((a) => ended(a).length === 0);
+      assert.equal(rings.length, 1);
+      await oli.next("call", isCall(rings[0].id, "incoming"));
+      await act(oli, { type: "call_decline", call: rings[0].id }, "d");
+      await rings[0].peer.next("call", isCall(rings[0].id, "ended"));
+      // oli's tab rang once, for the one call.
+      assert.equal(received(oli, "call", (f) => f.state === "incoming").length, 1);
+      await oli.close();
+      const heard = (p: Peer) => received(p, "presence", isPresence("oli", "offline")).length;
+      await until(() => heard(mia) + heard(ned) === 2, 10_000, "oli offline");
+      await leave(ned, mia);
     } finally {
       await nodes.close();
     }

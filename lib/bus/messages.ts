@@ -119,7 +119,8 @@ export type CallCommand = Extract<
  *
  * - `deliver` (owner → node): the event of the call for that node's session, or, without
  *   `session`, for the sessions of `user` it rings there (an `incoming` event starts the ring).
- * - `rang` (node → owner): the sessions the node rings (none: it has none that take calls).
+ * - `rang` (node → owner): the sessions the node rings (none: it has none that take calls;
+ *   `busy`: the user is in a call there).
  * - `act` (node → owner): a session's call frame, run by the owner as if it were its own.
  * - `refused` (owner → node): the owner refused that frame; the session gets the error.
  * - `gone` (node → owner): a session in the call went away.
@@ -129,7 +130,7 @@ export type CallMessage =
   & { kind: "call"; user: string }
   & (
     | { op: "deliver"; to: string; call: string; session?: number; event: ServerEvent }
-    | { op: "rang"; to: string; call: string; sessions: number[] }
+    | { op: "rang"; to: string; call: string; sessions: number[]; busy?: true }
     | { op: "act"; to: string; call: string; session: number; command: CallCommand }
     | {
       op: "refused";

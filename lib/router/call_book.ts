@@ -273,6 +273,15 @@ export class CallBook<S> {
     if (call.ringing.size === 0 && call.calleeSession === undefined) this.#end(call, "unreachable");
   }
 
+  /**
+   * The callee turned out to be in another call (another node knew it first): a call still
+   * ringing ends `busy`, as if they had been busy when it was rung.
+   */
+  busy(id: string): void {
+    const call = this.#calls.get(id);
+    if (call && call.calleeSession === undefined) this.#end(call, "busy");
+  }
+
   /** Every session of a call that `lost` picks went away (its node died): as `gone` for each. */
   goneWhere(lost: (session: S) => boolean): void {
     for (const call of [...this.#calls.values()]) {

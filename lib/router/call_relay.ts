@@ -24,6 +24,7 @@ interface RelayedCall {
 export class CallRelay {
   readonly #router: Router;
   readonly #takes: (session: ClientSession) => boolean;
+  readonly #ownCall: (userKey: string) => boolean;
   readonly #calls = new Map<string, RelayedCall>();
   /** Users whose call state changed here, announced to the other nodes on the next tick. */
   readonly #changed: (userKey: string) => void;
@@ -31,10 +32,12 @@ export class CallRelay {
   constructor(
     router: Router,
     takes: (session: ClientSession) => boolean,
+    ownCall: (userKey: string) => boolean,
     changed: (userKey: string) => void,
   ) {
     this.#router = router;
     this.#takes = takes;
+    this.#ownCall = ownCall;
     this.#changed = changed;
   }
 
@@ -125,11 +128,23 @@ export class CallRelay {
 
   /**
    * An `incoming` call for the sessions of `user` here: every one that takes calls rings, and
-   * the owner hears which (none: it counts this node out).
+   * the owner hears which (none: it counts this node out). A user in a call here already (rung
+   * at the same moment from two nodes) is busy.
    */
   #ring(m: Extract<CallMessage, { op: "deliver" }>, owner: string): void {
     const event = m.event;
     if (event.type !== "call" || event.state !== "incoming" || m.session !== undefined) return;
+    if (this.hasUser(m.user) || this.#ownCall(m.user)) {
+      return this.#publish({
+        kind: "call",
+        op: "rang",
+        to: owner,
+        call: m.call,
+        user: m.user,
+        sessions: [],
+        busy: true,
+      });
+    }
     const sessions = [...this.#router.sessionsOf(m.user)].filter((s) =>
       !s.closed && this.#takes(s)
     );

@@ -46,7 +46,12 @@ export class Calls {
   constructor(router: Router, iceServers: readonly IceServer[]) {
     this.#router = router;
     this.iceServers = iceServers;
-    this.#relay = new CallRelay(router, (s) => this.takes(s), (key) => this.#touch(key));
+    this.#relay = new CallRelay(
+      router,
+      (s) => this.takes(s),
+      (key) => this.book.inCall(key),
+      (key) => this.#touch(key),
+    );
     this.book = new CallBook<CallEnd>({
       send: (targets, event, callee) => this.#send(targets, event, callee.key),
       finished: (call) => void this.#logEntry(call),
@@ -125,6 +130,7 @@ export class Calls {
       case "refused":
         return this.#relay.receive(m, from);
       case "rang":
+        if (m.busy) return this.book.busy(m.call);
         return this.book.replaceRinging(
           m.call,
           `${from}/`,
