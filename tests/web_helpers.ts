@@ -31,6 +31,8 @@ export async function startWebServer(
     idleTimeoutMs?: number;
     /** Replaces the silent logger of both listeners. */
     logger?: Logger;
+    /** One more node of a service: its bus, and another node's store (tests/helpers.ts). */
+    node?: Pick<NonNullable<Parameters<typeof startServer>[0]>, "bus" | "store" | "heartbeatMs">;
   } = {},
 ): Promise<WebServer> {
   built ??= build({ ifStale: true, quiet: true });
@@ -41,6 +43,7 @@ export async function startWebServer(
     tls: options.tls,
     translator: options.translator,
     logger: options.logger,
+    ...options.node,
   });
   const http = await serveHttp({
     hostname: "127.0.0.1",
