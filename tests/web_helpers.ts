@@ -22,6 +22,8 @@ let built: Promise<boolean> | undefined;
 export async function startWebServer(
   options: {
     dataDir?: string;
+    /** One more node of a service: its bus, and another node's store (tests/helpers.ts). */
+    node?: Pick<NonNullable<Parameters<typeof startServer>[0]>, "bus" | "store" | "heartbeatMs">;
     httpPort?: number;
     limits?: Partial<Limits>;
     tls?: { cert: string; key: string };
@@ -31,19 +33,17 @@ export async function startWebServer(
     idleTimeoutMs?: number;
     /** Replaces the silent logger of both listeners. */
     logger?: Logger;
-    /** One more node of a service: its bus, and another node's store (tests/helpers.ts). */
-    node?: Pick<NonNullable<Parameters<typeof startServer>[0]>, "bus" | "store" | "heartbeatMs">;
   } = {},
 ): Promise<WebServer> {
   built ??= build({ ifStale: true, quiet: true });
   await built;
   const server = await startServer({
+    ...options.node,
     dataDir: options.dataDir,
     limits: options.limits,
     tls: options.tls,
     translator: options.translator,
     logger: options.logger,
-    ...options.node,
   });
   const http = await serveHttp({
     hostname: "127.0.0.1",
