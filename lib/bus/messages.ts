@@ -112,7 +112,7 @@ export type CallCommand = Extract<
 >;
 
 /**
- * Calls across nodes (docs/calls.md, "Across nodes"). A call lives on its caller's node, the
+ * Calls across nodes (docs/calls.md, "Across servers"). A call lives on its caller's node, the
  * owner; the bus does not address nodes, so each message names the node it is `to`, and every
  * other node ignores it. `user` is the user whose session(s) it concerns; `session` a session's
  * id on the node that holds it.

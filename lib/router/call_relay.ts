@@ -1,5 +1,5 @@
 /**
- * This node's sessions in calls that other nodes hold (docs/calls.md, "Across nodes"): a call
+ * This node's sessions in calls that other nodes hold (docs/calls.md, "Across servers"): a call
  * lives on its caller's node; the callee's sessions here ring, answer and signal through it.
  * The relay remembers which of its sessions each such call concerns, passes their call frames
  * to the owner, and hands them what the owner sends back.

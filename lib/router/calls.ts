@@ -3,7 +3,7 @@
  * take calls (they said so with `calls`), the ICE servers they are told, and the entry each
  * call leaves in its conversation. Every event goes out through `Router.fanout`, the same
  * delivery as any other live event to a user's sessions; to sessions on other nodes through
- * the bus (docs/calls.md, "Across nodes"): a call lives on its caller's node.
+ * the bus (docs/calls.md, "Across servers"): a call lives on its caller's node.
  */
 import type { CallCommand, CallMessage } from "../bus/messages.ts";
 import { ParleyError } from "../errors.ts";
@@ -28,9 +28,6 @@ import type { Router } from "./router.ts";
  * `node/`, the sessions of the callee another node rings, until it says which they are.
  */
 export type CallEnd = ClientSession | string;
-
-/** The frames a session sends about a call it is in. */
-export type { CallCommand };
 
 export class Calls {
   readonly book: CallBook<CallEnd>;

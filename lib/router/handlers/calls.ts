@@ -3,7 +3,7 @@ import { ParleyError } from "../../errors.ts";
 import type { Command } from "../../protocol/types.ts";
 import type { Router } from "../router.ts";
 import type { ClientSession } from "../client_session.ts";
-import type { CallCommand } from "../calls.ts";
+import type { CallCommand } from "../../bus/messages.ts";
 
 /** {"type":"calls","on":true}: this session takes calls; the answer names the ICE servers. */
 export function handleCalls(
