@@ -170,6 +170,8 @@ export class Calls {
     if (!session.user) return;
     this.book.gone(session, session.user.key);
     this.#relay.gone(session);
+    // Its user may take calls on this node no longer: the other nodes hear it now.
+    if (this.takes(session)) this.#touch(session.user.key);
   }
 
   /** Ends every call (shutdown): the sessions close next. */
