@@ -67,6 +67,9 @@ export class CallController {
   #shown = 0;
   /** The caller's camera and microphone, asked for while the call rings. */
   #mediaReady: Promise<MediaStream | undefined> = Promise.resolve(undefined);
+  /** The cids of this call's offer, answer and candidates: a refusal of one ends the call. */
+  readonly #signalCids = new Set<string>();
+  #signalCount = 0;
 
   /** A signed-in connection: tells the server this tab takes calls. */
   online(client: ReconnectingClient): void {
@@ -89,6 +92,10 @@ export class CallController {
 
   /** Files an event of a call; false when it is not one. */
   handle(e: ServerEvent): boolean {
+    if (e.type === "error" && e.cid !== undefined && this.#signalCids.delete(e.cid)) {
+      this.#refused(e.message);
+      return true;
+    }
     if (!isCallEvent(e)) return false;
     switch (e.type) {
       case "calls":
@@ -248,7 +255,7 @@ export class CallController {
     try {
       const pc = this.#peer(id);
       await pc.setLocalDescription(await pc.createOffer());
-      this.#client?.callSignal({ type: "call_offer", call: id, sdp: pc.localDescription!.sdp });
+      this.#signal({ type: "call_offer", call: id, sdp: pc.localDescription!.sdp });
     } catch (err) {
       this.#fail(id, err);
     }
@@ -262,7 +269,7 @@ export class CallController {
       await pc.setRemoteDescription({ type: "offer", sdp });
       await this.#flushIce();
       await pc.setLocalDescription(await pc.createAnswer());
-      this.#client?.callSignal({ type: "call_answer", call: id, sdp: pc.localDescription!.sdp });
+      this.#signal({ type: "call_answer", call: id, sdp: pc.localDescription!.sdp });
     } catch (err) {
       this.#fail(id, err);
     }
@@ -303,7 +310,7 @@ export class CallController {
     pc.onicecandidate = (e) => {
       if (!e.candidate) return;
       const c = e.candidate.toJSON();
-      this.#client?.callSignal({
+      this.#signal({
         type: "call_ice",
         call: id,
         candidate: {
@@ -359,6 +366,23 @@ export class CallController {
     return { stream };
   }
 
+  /**
+   * Sends an offer, answer or candidate with a cid of its own: the server answers none of them
+   * unless it refuses one (a description over its limit), and then the call cannot go on.
+   */
+  #signal(frame: { type: "call_offer" | "call_answer" | "call_ice"; [field: string]: unknown }) {
+    const cid = `call-signal-${++this.#signalCount}`;
+    this.#signalCids.add(cid);
+    this.#client?.callSignal({ ...frame, cid });
+  }
+
+  /** The server refused this call's offer, answer or a candidate: the call ends, saying why. */
+  #refused(message: string): void {
+    const c = this.call.value;
+    if (!c || c.phase === "ended") return;
+    this.#fail(c.id, new Error(message.replace(/^[a-z_]+: /, "")));
+  }
+
   /** Something broke on this side: the other side is told the call ended. */
   #fail(id: string | undefined, err: unknown): void {
     if (id) this.#client?.callSignal({ type: "call_hangup", call: id });
@@ -393,6 +417,7 @@ export class CallController {
     this.#pc?.close();
     this.#pc = undefined;
     this.#pendingIce = [];
+    this.#signalCids.clear();
     this.#stopMedia();
     const c = this.call.value;
     if (!c) return;

@@ -11,14 +11,14 @@ const ALICE = { key: "alice", name: "Alice" };
 const BOB = { key: "bob", name: "Bob" };
 const CAROL = { key: "carol", name: "Carol" };
 
-function book(ringMs = 60_000) {
+function book(ringMs = 60_000, busyElsewhere?: (key: string) => boolean) {
   const sent: { to: string; event: ServerEvent }[] = [];
   const finished: FinishedCall[] = [];
   let now = 1_000_000;
   const calls = new CallBook<string>({
     send: (targets, event) => targets.forEach((to) => sent.push({ to, event })),
     finished: (call) => finished.push(call),
-  }, { ringMs, now: () => now });
+  }, { ringMs, now: () => now, busyElsewhere });
   return {
     calls,
     sent,
@@ -170,4 +170,45 @@ Deno.test("call book: sessions that go away", () => {
   assert.deepEqual(b.finished.map((f) => f.outcome), ["missed", "missed", "ended"]);
   b.calls.close();
   assert.equal(b.calls.size, 0);
+});
+
+Deno.test("call book: a group of sessions elsewhere is named later, or counted out, or busy", () => {
+  const b = book();
+  // Bob's sessions on another node ring as one group until that node names them.
+  const id = b.calls.ring({ session: "a1", party: ALICE }, BOB, ["b1", "n/"], "video");
+  assert.deepEqual(b.heard("n/"), ["incoming"]);
+  b.calls.replaceRinging(id, "n/", ["n/7", "n/8"]);
+  b.calls.accept(id, "n/8", "bob");
+  assert.deepEqual(b.heard("n/7"), ["ended:answered_elsewhere"]);
+  assert.deepEqual(b.heard("b1"), ["incoming", "ended:answered_elsewhere"]);
+  assert.equal(b.calls.peerOf(id, "a1", "alice", "offer"), "n/8");
+  // Named after the answer: nothing changes.
+  b.calls.replaceRinging(id, "n/", ["n/9"]);
+  assert.deepEqual(b.heard("n/9"), []);
+  // That node dies: the call ends for alice, as if the session went away.
+  b.calls.goneWhere((s) => s.startsWith("n/"));
+  assert.deepEqual(b.heard("a1").at(-1), "ended:disconnected");
+  assert.equal(b.calls.size, 0);
+
+  // A group that turns out empty, when nothing else rings: unreachable.
+  const alone = b.calls.ring({ session: "a1", party: ALICE }, BOB, ["n/"], "audio");
+  b.calls.replaceRinging(alone, "n/", []);
+  assert.deepEqual(b.heard("a1").at(-1), "ended:unreachable");
+  // A node that says bob is in a call there: busy, a missed call.
+  const late = b.calls.ring({ session: "a1", party: ALICE }, BOB, ["b1", "n/"], "audio");
+  b.calls.busy(late);
+  assert.deepEqual(b.heard("a1").at(-1), "ended:busy");
+  assert.deepEqual(b.heard("b1").at(-1), "ended:busy");
+  assert.equal(b.finished.at(-1)!.outcome, "missed");
+});
+
+Deno.test("call book: a user in a call another node holds is busy, and cannot ring", () => {
+  const b = book(60_000, (key) => key === "carol");
+  b.calls.ring({ session: "a1", party: ALICE }, CAROL, ["c1"], "audio");
+  assert.deepEqual(b.heard("a1"), ["ended:busy"]);
+  assert.deepEqual(b.heard("c1"), []);
+  refusedWith(
+    "in_call",
+    () => b.calls.ring({ session: "c1", party: CAROL }, BOB, ["b1"], "audio"),
+  );
 });

@@ -76,6 +76,45 @@ async function leave(first: Peer, last: Peer): Promise<void> {
   await last.close();
 }
 
+const OFFER =
+  "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n";
+const ANSWER = OFFER.replace("o=- 1 2", "o=- 3 4");
+const CANDIDATE = {
+  candidate: "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host",
+  sdpMid: "0",
+  sdpMLineIndex: 0,
+};
+
+/** Says this session takes calls. */
+async function takeCalls(peer: Peer): Promise<void> {
+  await peer.send({ type: "calls", on: true });
+  await peer.next("calls");
+}
+
+/** Until `node` knows, from the others' presence, that `user` takes calls there (or not). */
+function seesTaker(node: TestServer, user: string, on = true): Promise<void> {
+  const remote = node.router.cluster.remote;
+  return until(() => (remote.callNodes(user).length > 0) === on, 5000, `${user} takes calls`);
+}
+
+/** Rings `to` from `peer`; returns the caller's answer (`ringing`, or `ended`). */
+async function ring(peer: Peer, to: string, cid: string): Promise<Frame> {
+  await peer.send({ type: "call_ring", to, media: "video", cid });
+  return await peer.next("call", (f) => f.cid === cid);
+}
+
+/** Sends a call frame with `cid`; returns its answer (a `call` event or an `error`). */
+async function act(peer: Peer, frame: Frame, cid: string): Promise<Frame> {
+  await peer.send({ ...frame, cid });
+  const line = await peer.sock.waitFor(`"cid":"${cid}"`);
+  return JSON.parse(line) as Frame;
+}
+
+const isCall = (id: unknown, state: string) => (f: Frame) => f.call === id && f.state === state;
+
+/** The call entries (`message` with `call`) a peer received so far. */
+const entries = (peer: Peer) => received(peer, "message", (f) => f.call !== undefined);
+
 /** Registers the scenarios for one bus implementation. */
 export function runClusterScenarios(factory: {
   name: string;
@@ -366,6 +405,218 @@ export function runClusterScenarios(factory: {
       const who = await lea.next("who");
       assert.equal(who.online, 1);
       await Promise.all([lea.close(), max.close()]);
+    } finally {
+      await nodes.close();
+    }
+  });
+
+  test("a call rings devices on both nodes, is answered on the other node, and its signals cross", async (bus) => {
+    const nodes = await startTwoNodes(bus);
+    try {
+      const alice = await signIn(nodes.a, "alice", "a1");
+      const bobA = await signIn(nodes.a, "bob", "b-laptop");
+      const bobB = await signIn(nodes.b, "bob", "b-phone", true);
+      for (const p of [alice, bobA, bobB]) await takeCalls(p);
+      await seesTaker(nodes.a, "bob");
+
+      const ringing = await ring(alice, "bob", "r1");
+      assert.equal(ringing.state, "ringing");
+      const id = ringing.call;
+      // Both of bob's devices ring, on each node.
+      for (const p of [bobA, bobB]) {
+        assert.equal((await p.next("call", isCall(id, "incoming"))).with, "alice");
+      }
+      // The device on the other node answers: it hears `accepted` with its cid; the one on the
+      // caller's node stops ringing; alice hears it.
+      const accepted = await act(bobB, { type: "call_accept", call: id }, "acc");
+      assert.deepEqual([accepted.type, accepted.state, accepted.with], [
+        "call",
+        "accepted",
+        "alice",
+      ]);
+      assert.equal((await bobA.next("call", isCall(id, "ended"))).reason, "answered_elsewhere");
+      assert.equal((await alice.next("call", isCall(id, "accepted"))).with, "bob");
+      const late = await act(bobA, { type: "call_accept", call: id }, "late");
+      assert.deepEqual([late.type, late.code], ["error", "call_state"]);
+
+      // The offer reaches the answering device on the other node, the answer and ICE come back.
+      await alice.send({ type: "call_offer", call: id, sdp: OFFER });
+      assert.equal((await bobB.next("call_offer")).sdp, OFFER);
+      await bobB.send({ type: "call_answer", call: id, sdp: ANSWER });
+      assert.equal((await alice.next("call_answer")).sdp, ANSWER);
+      await bobB.send({ type: "call_ice", call: id, candidate: CANDIDATE });
+      assert.deepEqual((await alice.next("call_ice")).candidate, CANDIDATE);
+      await alice.send({ type: "call_ice", call: id, candidate: CANDIDATE });
+      assert.deepEqual((await bobB.next("call_ice")).candidate, CANDIDATE);
+      // A refusal of a frame from the other node comes back to it, with its cid.
+      const early = await act(bobB, { type: "call_offer", call: id, sdp: OFFER }, "o2");
+      assert.deepEqual([early.type, early.code], ["error", "call_state"]);
+      assert.equal(received(bobA, "call_offer").length, 0);
+
+      // Hanging up on the other node ends the call for both.
+      const hung = await act(bobB, { type: "call_hangup", call: id }, "h");
+      assert.deepEqual([hung.state, hung.reason], ["ended", "hangup"]);
+      assert.equal((await alice.next("call", isCall(id, "ended"))).reason, "hangup");
+
+      // One entry, on every device, whichever node it is on.
+      for (const p of [alice, bobA, bobB]) {
+        const entry = await p.next("message", (f) => f.call !== undefined);
+        assert.deepEqual([entry.from, entry.to], ["alice", "bob"]);
+        assert.equal((entry.call as { outcome: string }).outcome, "ended");
+      }
+      // Something after it through the bus: by then a second copy would have come.
+      await alice.send({ type: "send", to: "bob", text: "after the call" });
+      await bobB.next("message", (f) => f.text === "after the call");
+      await bobA.next("message", (f) => f.text === "after the call");
+      for (const p of [alice, bobA, bobB]) assert.equal(entries(p).length, 1);
+      await alice.send({ type: "history", with: "@bob" });
+      const history = await alice.next("history");
+      const logged = (history.messages as Frame[]).filter((m) => m.call !== undefined);
+      assert.equal(logged.length, 1);
+      // Neither is in a call any longer, as both nodes see it.
+      await until(() => !nodes.a.router.cluster.remote.inCall("bob"), 5000, "bob free");
+      await bobB.close();
+      await leave(bobA, alice);
+    } finally {
+      await nodes.close();
+    }
+  });
+
+  test("busy, declined and calls_unavailable across nodes", async (bus) => {
+    const nodes = await startTwoNodes(bus);
+    try {
+      const carol = await signIn(nodes.a, "carol", "c1");
+      const dave = await signIn(nodes.b, "dave", "d1");
+      const erin = await signIn(nodes.b, "erin", "e1");
+      for (const p of [carol, dave, erin]) await takeCalls(p);
+      await seesTaker(nodes.a, "dave");
+      await seesTaker(nodes.b, "carol");
+
+      // carol (node a) and dave (node b) are in a call.
+      const first = (await ring(carol, "dave", "r1")).call;
+      await dave.next("call", isCall(first, "incoming"));
+      await act(dave, { type: "call_accept", call: first }, "a1");
+      await carol.next("call", isCall(first, "accepted"));
+      await until(() => nodes.b.router.cluster.remote.inCall("carol"), 5000, "carol in a call");
+      // erin, on node b, calls carol on node a: busy; carol gets a missed call.
+      const busy = await ring(erin, "carol", "r2");
+      assert.deepEqual([busy.state, busy.reason], ["ended", "busy"]);
+      // And a caller in a call elsewhere cannot ring: dave's call is held by node a.
+      const inCall = await act(dave, { type: "call_ring", to: "erin", media: "audio" }, "r3");
+      assert.deepEqual([inCall.type, inCall.code], ["error", "in_call"]);
+      await act(carol, { type: "call_hangup", call: first }, "h1");
+      await dave.next("call", isCall(first, "ended"));
+      await until(() => !nodes.b.router.cluster.remote.inCall("carol"), 5000, "carol free");
+
+      // erin calls carol again; carol declines on node a: both hear it, one entry.
+      const second = (await ring(erin, "carol", "r4")).call;
+      await carol.next("call", isCall(second, "incoming"));
+      const declined = await act(carol, { type: "call_decline", call: second }, "d");
+      assert.deepEqual([declined.state, declined.reason], ["ended", "declined"]);
+      assert.equal((await erin.next("call", isCall(second, "ended"))).reason, "declined");
+      const entry = await carol.next("message", (f) => f.from === "erin" && f.call !== undefined);
+      assert.equal((entry.call as { outcome: string }).outcome, "declined");
+
+      // frank, signed in on node b without taking calls, is told a call was tried; carol
+      // hears he cannot take one. A user offline everywhere is offline.
+      const frank = await signIn(nodes.b, "frank", "f1");
+      await carol.next("presence", (f) => f.user === "frank" && f.state === "online");
+      const unavailable = await act(carol, { type: "call_ring", to: "frank" }, "r5");
+      assert.deepEqual([unavailable.type, unavailable.code], ["error", "calls_unavailable"]);
+      const info = await frank.next("info");
+      assert.match(info.text as string, /carol tried to call you \(a video call\)/);
+      await frank.close();
+      await carol.next("presence", (f) => f.user === "frank" && f.state === "offline");
+      const offline = await act(carol, { type: "call_ring", to: "frank" }, "r6");
+      assert.deepEqual([offline.type, offline.code], ["error", "user_offline"]);
+
+      // A callee whose only ringing device, on the other node, goes away: unreachable.
+      const third = (await ring(carol, "dave", "r7")).call;
+      await dave.next("call", isCall(third, "incoming"));
+      await dave.close();
+      assert.equal((await carol.next("call", isCall(third, "ended"))).reason, "unreachable");
+      // One entry each for the busy, declined and unreachable calls, whatever node wrote it.
+      await carol.send({ type: "send", to: "erin", text: "sync" });
+      await erin.next("message", (f) => f.text === "sync");
+      assert.deepEqual(
+        entries(erin).map((f) => (f.call as { outcome: string }).outcome),
+        ["missed", "declined"],
+      );
+      await leave(erin, carol);
+    } finally {
+      await nodes.close();
+    }
+  });
+
+  test("two callers on two nodes ring one person at once: one rings, the other hears busy", async (bus) => {
+    const nodes = await startTwoNodes(bus);
+    try {
+      const mia = await signIn(nodes.a, "mia", "m1");
+      const ned = await signIn(nodes.b, "ned", "n1");
+      const oli = await signIn(nodes.b, "oli", "o1");
+      for (const p of [mia, ned, oli]) await takeCalls(p);
+      await seesTaker(nodes.a, "oli");
+      // Both rings leave before either node hears of the other's call.
+      await Promise.all([
+        mia.send({ type: "call_ring", to: "oli", media: "audio", cid: "m" }),
+        ned.send({ type: "call_ring", to: "oli", media: "audio", cid: "n" }),
+      ]);
+      const answers = [
+        { peer: mia, id: (await mia.next("call", (f) => f.cid === "m")).call },
+        { peer: ned, id: (await ned.next("call", (f) => f.cid === "n")).call },
+      ];
+      // One hears busy: at once, or as soon as the other node says oli is in a call.
+      const ended = (a: { peer: Peer; id: unknown }) =>
+        received(a.peer, "call", isCall(a.id, "ended"));
+      await until(() => answers.some((a) => ended(a)[0]?.reason === "busy"), 5000, "busy");
+      const rings = answers.filter((a) => ended(a).length === 0);
+      assert.equal(rings.length, 1);
+      await oli.next("call", isCall(rings[0].id, "incoming"));
+      await act(oli, { type: "call_decline", call: rings[0].id }, "d");
+      await rings[0].peer.next("call", isCall(rings[0].id, "ended"));
+      // oli's tab rang once, for the one call.
+      assert.equal(received(oli, "call", (f) => f.state === "incoming").length, 1);
+      await oli.close();
+      const heard = (p: Peer) => received(p, "presence", isPresence("oli", "offline")).length;
+      await until(() => heard(mia) + heard(ned) === 2, 10_000, "oli offline");
+      await leave(ned, mia);
+    } finally {
+      await nodes.close();
+    }
+  });
+
+  test("a node that dies ends its calls on the other node within the presence expiry", async (bus) => {
+    const nodes = await startTwoNodes(bus, { heartbeatMs: 200 });
+    try {
+      const ivy = await signIn(nodes.a, "ivy", "i1");
+      const jon = await signIn(nodes.b, "jon", "j1");
+      const kay = await signIn(nodes.b, "kay", "k1");
+      const lou = await signIn(nodes.a, "lou", "l1");
+      for (const p of [ivy, jon, kay, lou]) await takeCalls(p);
+      await seesTaker(nodes.a, "jon");
+      await seesTaker(nodes.b, "lou");
+      // ivy's call (held by node a) with jon on node b; kay's (held by node b) with lou on a.
+      const held = (await ring(ivy, "jon", "r1")).call;
+      await jon.next("call", isCall(held, "incoming"));
+      await act(jon, { type: "call_accept", call: held }, "a1");
+      const relayed = (await ring(kay, "lou", "r2")).call;
+      await lou.next("call", isCall(relayed, "incoming"));
+      await act(lou, { type: "call_accept", call: relayed }, "a2");
+      await kay.next("call", isCall(relayed, "accepted"));
+
+      await nodes.b.router.cluster.dieForTests();
+      const ended = await ivy.next("call", isCall(held, "ended"), 10_000);
+      assert.equal(ended.reason, "disconnected");
+      const gone = await lou.next("call", isCall(relayed, "ended"), 10_000);
+      assert.equal(gone.reason, "disconnected");
+      // Both are free to call again.
+      assert.equal(nodes.a.router.calls.book.size, 0);
+      assert.equal(nodes.a.router.calls.flags("lou").inCall, undefined);
+      // Nothing left on its way to a connection about to close: jon and kay went offline here.
+      const wentOffline = (u: string) => received(ivy, "presence", isPresence(u, "offline")).length;
+      await until(() => wentOffline("jon") + wentOffline("kay") === 2, 10_000, "offline");
+      await leave(jon, kay);
+      await leave(ivy, lou);
     } finally {
       await nodes.close();
     }

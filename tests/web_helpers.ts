@@ -22,6 +22,8 @@ let built: Promise<boolean> | undefined;
 export async function startWebServer(
   options: {
     dataDir?: string;
+    /** One more node of a service: its bus, and another node's store (tests/helpers.ts). */
+    node?: Pick<NonNullable<Parameters<typeof startServer>[0]>, "bus" | "store" | "heartbeatMs">;
     httpPort?: number;
     limits?: Partial<Limits>;
     tls?: { cert: string; key: string };
@@ -38,6 +40,7 @@ export async function startWebServer(
   built ??= build({ ifStale: true, quiet: true });
   await built;
   const server = await startServer({
+    ...options.node,
     dataDir: options.dataDir,
     limits: options.limits,
     tls: options.tls,

@@ -3,13 +3,17 @@
  * now" about what the store holds; the rest is live only (presence, typing, `@all`), and a lost
  * one is repaired by the next heartbeat or simply not seen.
  */
-import type { MessageEvent, ServerEvent } from "../protocol/types.ts";
+import type { Command, MessageEvent, ServerEvent } from "../protocol/types.ts";
 
 /** A user signed in on the node that announces them. */
 export interface PresentUser {
   key: string;
   name: string;
   lang: string;
+  /** A session of theirs on that node takes calls (absent: none does). */
+  calls?: boolean;
+  /** A session of theirs on that node is in a call, ringing or answered (absent: none is). */
+  inCall?: boolean;
 }
 
 /**
@@ -93,6 +97,53 @@ export interface CloseWebLoginMessage {
   reason: string;
 }
 
+/** A call frame a session sends about a call (docs/protocol.md, "Calls"). */
+export type CallCommand = Extract<
+  Command,
+  {
+    type:
+      | "call_accept"
+      | "call_decline"
+      | "call_hangup"
+      | "call_offer"
+      | "call_answer"
+      | "call_ice";
+  }
+>;
+
+/**
+ * Calls across nodes (docs/calls.md, "Across servers"). A call lives on its caller's node, the
+ * owner; the bus does not address nodes, so each message names the node it is `to`, and every
+ * other node ignores it. `user` is the user whose session(s) it concerns; `session` a session's
+ * id on the node that holds it.
+ *
+ * - `deliver` (owner → node): the event of the call for that node's session, or, without
+ *   `session`, for the sessions of `user` it rings there (an `incoming` event starts the ring).
+ * - `rang` (node → owner): the sessions the node rings (none: it has none that take calls;
+ *   `busy`: the user is in a call there).
+ * - `act` (node → owner): a session's call frame, run by the owner as if it were its own.
+ * - `refused` (owner → node): the owner refused that frame; the session gets the error.
+ * - `gone` (node → owner): a session in the call went away.
+ * - `tried` (to every node): the sessions of `user` that do not take calls are told `text`.
+ */
+export type CallMessage =
+  & { kind: "call"; user: string }
+  & (
+    | { op: "deliver"; to: string; call: string; session?: number; event: ServerEvent }
+    | { op: "rang"; to: string; call: string; sessions: number[]; busy?: true }
+    | { op: "act"; to: string; call: string; session: number; command: CallCommand }
+    | {
+      op: "refused";
+      to: string;
+      call: string;
+      session: number;
+      error: { code: string; message: string };
+      cid?: string;
+    }
+    | { op: "gone"; to: string; call: string; session: number }
+    | { op: "tried"; text: string }
+  );
+
 export type NodeMessage =
   | StoredHint
   | BroadcastHint
@@ -102,4 +153,5 @@ export type NodeMessage =
   | OfflineMessage
   | HereMessage
   | ByeMessage
-  | CloseWebLoginMessage;
+  | CloseWebLoginMessage
+  | CallMessage;

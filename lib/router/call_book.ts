@@ -28,8 +28,11 @@ export interface FinishedCall {
 
 /** Where the book's decisions go. */
 export interface CallSink<S> {
-  /** Writes `event` to these sessions. */
-  send(targets: readonly S[], event: ServerEvent): void;
+  /**
+   * Writes `event` to these sessions of the call's parties; `callee` is whose they are when they
+   * are not the caller's (a sink that reaches sessions elsewhere by user needs it).
+   */
+  send(targets: readonly S[], event: ServerEvent, callee: CallParty): void;
   /** A call is over; its entry goes into the conversation of the two. */
   finished(call: FinishedCall): void;
 }
@@ -39,6 +42,8 @@ export interface CallBookOptions {
   ringMs: number;
   /** Milliseconds now (for durations). @default Date.now */
   now?: () => number;
+  /** Whether a user is in a call this book does not hold (another node's). */
+  busyElsewhere?: (userKey: string) => boolean;
 }
 
 /** Which signalling frame a session relays. */
@@ -77,6 +82,7 @@ export class CallBook<S> {
   readonly #sink: CallSink<S>;
   readonly #ringMs: number;
   readonly #now: () => number;
+  readonly #busyElsewhere: (userKey: string) => boolean;
   readonly #calls = new Map<string, Call<S>>();
   /** The call each user is in, as caller or callee. */
   readonly #byUser = new Map<string, Call<S>>();
@@ -85,11 +91,22 @@ export class CallBook<S> {
     this.#sink = sink;
     this.#ringMs = options.ringMs;
     this.#now = options.now ?? Date.now;
+    this.#busyElsewhere = options.busyElsewhere ?? (() => false);
   }
 
-  /** Whether `userKey` is in a call (ringing or answered). */
+  /** Whether `userKey` is in a call of this book (ringing or answered). */
   inCall(userKey: string): boolean {
     return this.#byUser.has(userKey);
+  }
+
+  /** The callee of the call `id`, while this book holds it. */
+  calleeOf(id: string): CallParty | undefined {
+    return this.#calls.get(id)?.callee;
+  }
+
+  /** Whether this book holds the call `id`. */
+  has(id: string): boolean {
+    return this.#calls.has(id);
   }
 
   /** How many calls are in progress. */
@@ -115,7 +132,7 @@ export class CallBook<S> {
     if (caller.key === callee.key) {
       throw new ParleyError("call_self", "You cannot call yourself.");
     }
-    if (this.#byUser.has(caller.key)) {
+    if (this.#byUser.has(caller.key) || this.#busyElsewhere(caller.key)) {
       throw new ParleyError("in_call", "You are already in a call: hang up first.");
     }
     if (sessions.length === 0) {
@@ -126,14 +143,14 @@ export class CallBook<S> {
     }
     const id = newCallId();
     const base = { type: "call", call: id, media } as const;
-    if (this.#byUser.has(callee.key)) {
+    if (this.#byUser.has(callee.key) || this.#busyElsewhere(callee.key)) {
       this.#sink.send([from.session], {
         ...base,
         with: callee.name,
         state: "ended",
         reason: "busy",
         cid,
-      });
+      }, callee);
       this.#sink.finished({ caller, callee, media, outcome: "missed" });
       return id;
     }
@@ -149,8 +166,8 @@ export class CallBook<S> {
     this.#byUser.set(caller.key, call);
     this.#byUser.set(callee.key, call);
     call.timer = setTimeout(() => this.#end(call, "timeout"), this.#ringMs);
-    this.#sink.send([from.session], { ...base, with: callee.name, state: "ringing", cid });
-    this.#sink.send([...sessions], { ...base, with: caller.name, state: "incoming" });
+    this.#sink.send([from.session], { ...base, with: callee.name, state: "ringing", cid }, callee);
+    this.#sink.send([...sessions], { ...base, with: caller.name, state: "incoming" }, callee);
     return id;
   }
 
@@ -173,8 +190,8 @@ export class CallBook<S> {
     const others = [...call.ringing];
     call.ringing.clear();
     const base = { type: "call", call: id, media: call.media, state: "accepted" } as const;
-    this.#sink.send([call.callerSession], { ...base, with: call.callee.name });
-    this.#sink.send([session], { ...base, with: call.caller.name, cid });
+    this.#sink.send([call.callerSession], { ...base, with: call.callee.name }, call.callee);
+    this.#sink.send([session], { ...base, with: call.caller.name, cid }, call.callee);
     if (others.length) {
       this.#sink.send(others, {
         type: "call",
@@ -183,7 +200,7 @@ export class CallBook<S> {
         with: call.caller.name,
         state: "ended",
         reason: "answered_elsewhere",
-      });
+      }, call.callee);
     }
   }
 
@@ -245,6 +262,36 @@ export class CallBook<S> {
     this.#end(call, "disconnected", { session });
   }
 
+  /**
+   * While `id` rings, the callee's ringing `group` (their sessions somewhere, not yet named) is
+   * replaced by the `sessions` it stands for; with none, as if the group went away.
+   */
+  replaceRinging(id: string, group: S, sessions: readonly S[]): void {
+    const call = this.#calls.get(id);
+    if (!call || !call.ringing.delete(group)) return;
+    for (const s of sessions) call.ringing.add(s);
+    if (call.ringing.size === 0 && call.calleeSession === undefined) this.#end(call, "unreachable");
+  }
+
+  /**
+   * The callee turned out to be in another call (another node knew it first): a call still
+   * ringing ends `busy`, as if they had been busy when it was rung.
+   */
+  busy(id: string): void {
+    const call = this.#calls.get(id);
+    if (call && call.calleeSession === undefined) this.#end(call, "busy");
+  }
+
+  /** Every session of a call that `lost` picks went away (its node died): as `gone` for each. */
+  goneWhere(lost: (session: S) => boolean): void {
+    for (const call of [...this.#calls.values()]) {
+      for (const s of [call.callerSession, call.calleeSession, ...call.ringing]) {
+        if (s === undefined || !lost(s)) continue;
+        this.gone(s, s === call.callerSession ? call.caller.key : call.callee.key);
+      }
+    }
+  }
+
   /** Ends every call (server shutdown) without entries; stops the timers. */
   close(): void {
     for (const call of this.#calls.values()) clearTimeout(call.timer);
@@ -292,7 +339,11 @@ export class CallBook<S> {
       // The session that went away hears nothing; the one that ended it gets its cid.
       if (reason === "disconnected" && s === by?.session) continue;
       const withName = s === call.callerSession ? call.callee.name : call.caller.name;
-      this.#sink.send([s], event(withName, s === by?.session ? by.cid : undefined));
+      this.#sink.send(
+        [s],
+        event(withName, s === by?.session ? by.cid : undefined),
+        call.callee,
+      );
     }
     call.ringing.clear();
     const outcome: CallOutcome = duration !== undefined

@@ -118,6 +118,18 @@ export class Cluster {
     if (!this.#closed) this.bus?.publish(message as unknown as BusMessage);
   }
 
+  /** The user as this node announces them: who they are, and whether they take calls or are in one. */
+  present(user: PresentUser): PresentUser {
+    const { key, name, lang } = user;
+    return { key, name, lang, ...this.#router.calls.flags(key) };
+  }
+
+  /** Announces a user of this node again, after what others see of them changed (calls). */
+  announce(key: string): void {
+    const user = this.#router.online.get(key)?.values().next().value?.user;
+    if (user) this.publish({ kind: "online", user: this.present(user) });
+  }
+
   /** Tells the sessions of `users` on the other nodes an event. */
   tell(users: Iterable<string>, event: ServerEvent): void {
     if (!this.bus) return;
@@ -214,8 +226,7 @@ export class Cluster {
     if (this.#deaf) return;
     const users: PresentUser[] = [];
     for (const sessions of this.#router.online.values()) {
-      const { key, name, lang } = sessions.values().next().value!.user!;
-      users.push({ key, name, lang });
+      users.push(this.present(sessions.values().next().value!.user!));
     }
     const round = ++this.#round;
     const parts = Math.max(1, Math.ceil(users.length / USERS_PER_BEAT));
@@ -228,7 +239,9 @@ export class Cluster {
   /** Nodes not heard of for their TTL are gone, with their users (unless this node is deaf). */
   #sweep(): void {
     if (this.#deaf || !this.bus?.status().connected) return;
+    const before = this.remote.nodeIds();
     this.#presence(this.remote.expire(Date.now()));
+    for (const node of before) if (!this.remote.hasNode(node)) this.#router.calls.nodeGone(node);
   }
 
   #receive(raw: BusMessage, from: string): void {
@@ -243,7 +256,8 @@ export class Cluster {
       case "here":
         return this.#presence(this.remote.heartbeat(from, m, Date.now() + m.ttlMs));
       case "bye":
-        return this.#presence(this.remote.drop(from));
+        this.#presence(this.remote.drop(from));
+        return this.#router.calls.nodeGone(from);
       case "stored":
         return this.#storedHint(m);
       case "all":
@@ -254,6 +268,8 @@ export class Cluster {
         return this.#tell(m);
       case "close-web-login":
         return this.#router.closeLocalWebLogin(m.webLogin, m.reason);
+      case "call":
+        return this.#router.calls.receive(m, from);
     }
   }
 
@@ -308,6 +324,7 @@ export class Cluster {
         text: log.text,
         ts: log.ts,
         seq: log.seq,
+        ...(log.call === undefined ? {} : { call: log.call }),
       };
       deliverMessage(router, message, targets, { key: m.sender, lang: log.lang ?? m.lang }, {
         id: log.id,

@@ -38,14 +38,7 @@ import {
 import { handleHistory, HISTORY_PAGE, MAX_HISTORY_PAGE } from "./history.ts";
 import { handleConversations, handleRead, handleReceipts } from "./receipts.ts";
 import { handleHelp, handleOriginals, handlePing, handleQuit } from "./handlers/misc.ts";
-import {
-  handleAccept,
-  handleCalls,
-  handleDecline,
-  handleHangup,
-  handleRing,
-  handleSignal,
-} from "./handlers/calls.ts";
+import { handleCallFrame, handleCalls, handleRing } from "./handlers/calls.ts";
 import { requireCallId, requireCandidate, requireMedia, requireSdp } from "./call_fields.ts";
 import type { Router } from "./router.ts";
 import type { ClientSession } from "./client_session.ts";
@@ -366,12 +359,12 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
     run: handleRing,
   },
   // {"type":"call_accept"|"call_decline"|"call_hangup","call":ID}
-  call_accept: { auth: "in", cost: 1, parse: callAction("call_accept"), run: handleAccept },
-  call_decline: { auth: "in", cost: 1, parse: callAction("call_decline"), run: handleDecline },
-  call_hangup: { auth: "in", cost: 1, parse: callAction("call_hangup"), run: handleHangup },
+  call_accept: { auth: "in", cost: 1, parse: callAction("call_accept"), run: handleCallFrame },
+  call_decline: { auth: "in", cost: 1, parse: callAction("call_decline"), run: handleCallFrame },
+  call_hangup: { auth: "in", cost: 1, parse: callAction("call_hangup"), run: handleCallFrame },
   // {"type":"call_offer"|"call_answer","call":ID,"sdp":SDP}
-  call_offer: { auth: "in", cost: 1, parse: callDescription("call_offer"), run: handleSignal },
-  call_answer: { auth: "in", cost: 1, parse: callDescription("call_answer"), run: handleSignal },
+  call_offer: { auth: "in", cost: 1, parse: callDescription("call_offer"), run: handleCallFrame },
+  call_answer: { auth: "in", cost: 1, parse: callDescription("call_answer"), run: handleCallFrame },
   // {"type":"call_ice","call":ID,"candidate":{"candidate":C,"sdpMid":M,"sdpMLineIndex":N}}:
   // a browser trickles a dozen or so at the start of a call.
   call_ice: {
@@ -383,7 +376,7 @@ export const COMMANDS: { [T in Command["type"]]: Spec<T> } = {
       candidate: requireCandidate(raw),
       cid: clientId(raw),
     }),
-    run: handleSignal,
+    run: handleCallFrame,
   },
   // {"type":"file_token","purpose":"upload"|"download","id"?:ID}
   file_token: {

@@ -36,6 +36,33 @@ export class RemotePresence {
     return node === undefined ? undefined : this.#nodes.get(node)?.users.get(key);
   }
 
+  /** The other nodes where a session of `key` takes calls (as they last said). */
+  callNodes(key: string): string[] {
+    const nodes: string[] = [];
+    for (const node of this.#where.get(key) ?? []) {
+      if (this.#nodes.get(node)?.users.get(key)?.calls) nodes.push(node);
+    }
+    return nodes;
+  }
+
+  /** Whether another node said a session of `key` is in a call. */
+  inCall(key: string): boolean {
+    for (const node of this.#where.get(key) ?? []) {
+      if (this.#nodes.get(node)?.users.get(key)?.inCall) return true;
+    }
+    return false;
+  }
+
+  /** Whether `node` is heard of and not expired. */
+  hasNode(node: string): boolean {
+    return this.#nodes.has(node);
+  }
+
+  /** The ids of the nodes heard of and not expired. */
+  nodeIds(): string[] {
+    return [...this.#nodes.keys()];
+  }
+
   /** Keys of every user online on another node. */
   keys(): IterableIterator<string> {
     return this.#where.keys();
@@ -51,7 +78,7 @@ export class RemotePresence {
     return this.#nodes.size;
   }
 
-  /** `node` announced a user's first session there. */
+  /** `node` announced a user's first session there, or again with what changed (calls). */
   add(node: string, user: PresentUser, expires: number): PresenceChange {
     const entry = this.#entry(node, expires);
     entry.users.set(user.key, user);

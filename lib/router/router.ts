@@ -212,7 +212,7 @@ export class Router {
     const { name, lang } = session.user!;
     // Online on another node already: its users heard of it then.
     if (!this.cluster.remote.has(key)) this.broadcastPresence(name, "online", key);
-    this.cluster.publish({ kind: "online", user: { key, name, lang } });
+    this.cluster.publish({ kind: "online", user: this.cluster.present({ key, name, lang }) });
   }
 
   /**
@@ -429,7 +429,7 @@ export class Router {
     await this.cluster.deafen();
     this.#watchTick.stop();
     this.typing.clearAll();
-    this.calls.book.close();
+    this.calls.close();
     this.liveAcks.stop();
     const sessions = [...this.#sessions];
     await Promise.allSettled(sessions.map((s) => s.idle()));

@@ -3,6 +3,7 @@ import { ParleyError } from "../../errors.ts";
 import type { Command } from "../../protocol/types.ts";
 import type { Router } from "../router.ts";
 import type { ClientSession } from "../client_session.ts";
+import type { CallCommand } from "../../bus/messages.ts";
 
 /** {"type":"calls","on":true}: this session takes calls; the answer names the ICE servers. */
 export function handleCalls(
@@ -22,8 +23,9 @@ export function handleCalls(
 
 /**
  * {"type":"call_ring","to":"bob","media":"video"}: rings every session of bob's that takes
- * calls. His sessions that do not (text mode, the terminal client) are told in words that a
- * call was attempted; when he has no other, the caller hears `calls_unavailable`.
+ * calls, on this node and the others. His sessions that do not (text mode, the terminal
+ * client) are told in words that a call was attempted; when he has no other, the caller hears
+ * `calls_unavailable`.
  */
 export async function handleRing(
   router: Router,
@@ -40,85 +42,52 @@ export async function handleRing(
   const toKey = nameKey(cmd.to.replace(/^@/, ""));
   if (toKey === from.key) throw new ParleyError("call_self", "You cannot call yourself.");
   const live = [...router.sessionsOf(toKey)];
-  const callee = live[0]?.user ?? await router.store.getUser(toKey);
+  const callee = router.cluster.userOf(toKey) ?? await router.store.getUser(toKey);
   if (!callee) {
     throw new ParleyError("no_such_user", `There is no user named '${cmd.to}'. /who lists users.`);
   }
-  if (live.length === 0) {
+  if (!router.cluster.isOnline(toKey)) {
     throw new ParleyError(
       "user_offline",
       `${callee.name} is offline: calls reach only people online. Write to them instead.`,
     );
   }
   const takers = live.filter((s) => router.calls.takes(s));
-  const others = live.filter((s) => !router.calls.takes(s));
-  if (others.length > 0) {
-    const kind = cmd.media === "video" ? "a video call" : "a voice call";
-    router.fanout({
-      type: "info",
-      text: `${from.name} tried to call you (${kind}). Calls work in the browser: ` +
-        `sign in there to take them.`,
-    }, others);
-  }
-  if (takers.length === 0) {
+  const nodes = router.cluster.remote.callNodes(toKey);
+  const kind = cmd.media === "video" ? "a video call" : "a voice call";
+  router.calls.tried(
+    toKey,
+    `${from.name} tried to call you (${kind}). Calls work in the browser: ` +
+      `sign in there to take them.`,
+  );
+  if (takers.length === 0 && nodes.length === 0) {
     throw new ParleyError(
       "calls_unavailable",
       `${callee.name} cannot take calls where they are signed in (text mode or the terminal ` +
         `client); they were told you tried to call.`,
     );
   }
-  router.calls.book.ring(
-    { session, party: { key: from.key, name: from.name } },
+  router.calls.ring(
+    session,
     { key: callee.key, name: callee.name },
     takers,
+    nodes,
     cmd.media,
     cmd.cid,
   );
 }
 
-/** {"type":"call_accept","call":ID} */
-export function handleAccept(
-  router: Router,
-  session: ClientSession,
-  cmd: Extract<Command, { type: "call_accept" }>,
-): void {
-  router.calls.book.accept(cmd.call, session, session.user!.key, cmd.cid);
-}
-
-/** {"type":"call_decline","call":ID} */
-export function handleDecline(
-  router: Router,
-  session: ClientSession,
-  cmd: Extract<Command, { type: "call_decline" }>,
-): void {
-  router.calls.book.decline(cmd.call, session, session.user!.key, cmd.cid);
-}
-
-/** {"type":"call_hangup","call":ID} */
-export function handleHangup(
-  router: Router,
-  session: ClientSession,
-  cmd: Extract<Command, { type: "call_hangup" }>,
-): void {
-  router.calls.book.hangup(cmd.call, session, session.user!.key, cmd.cid);
-}
-
 /**
+ * {"type":"call_accept"|"call_decline"|"call_hangup","call":ID},
  * {"type":"call_offer"|"call_answer","call":ID,"sdp":SDP} and
- * {"type":"call_ice","call":ID,"candidate":{...}}: relayed as they are (checked by the table)
- * to the other party's session in the call, and to no one else.
+ * {"type":"call_ice","call":ID,"candidate":{...}}: run by the node that holds the call (the
+ * caller's); signalling is relayed as it is (checked by the table) to the other party's session
+ * in the call, and to no one else.
  */
-export function handleSignal(
+export function handleCallFrame(
   router: Router,
   session: ClientSession,
-  cmd: Extract<Command, { type: "call_offer" | "call_answer" | "call_ice" }>,
+  cmd: CallCommand,
 ): void {
-  const kind = cmd.type === "call_offer" ? "offer" : cmd.type === "call_answer" ? "answer" : "ice";
-  const peer = router.calls.book.peerOf(cmd.call, session, session.user!.key, kind);
-  router.fanout(
-    cmd.type === "call_ice"
-      ? { type: "call_ice", call: cmd.call, candidate: cmd.candidate }
-      : { type: cmd.type, call: cmd.call, sdp: cmd.sdp },
-    [peer],
-  );
+  router.calls.command(session, cmd);
 }
