@@ -185,6 +185,41 @@ export function runClusterScenarios(factory: {
     }
   });
 
+  test("a file shared on one node reaches a reader on the other with its file", async (bus) => {
+    const nodes = await startTwoNodes(bus);
+    try {
+      const alice = await signIn(nodes.a, "alice", "a1");
+      const bob = await signIn(nodes.b, "bob", "b1");
+      await alice.next("presence", isPresence("bob", "online"));
+      // The upload itself is HTTP (tests/files_test.ts); its record is what the message names.
+      await nodes.a.store.putFile({
+        id: "file-1",
+        name: "plan.png",
+        type: "image/png",
+        size: 1234,
+        width: 40,
+        height: 30,
+        address: "addr-1",
+        ownerKey: "alice",
+        createdAt: Date.now(),
+      });
+      await alice.send({ type: "send", to: "bob", text: "the plan", file: "file-1", cid: "f1" });
+      assert.equal((await alice.next("sent")).status, "delivered");
+      const got = await bob.next("message", (f) => f.text === "the plan");
+      assert.deepEqual(got.file, {
+        id: "file-1",
+        name: "plan.png",
+        type: "image/png",
+        size: 1234,
+        width: 40,
+        height: 30,
+      });
+      await leave(bob, alice);
+    } finally {
+      await nodes.close();
+    }
+  });
+
   test("presence, who and typing cross nodes", async (bus) => {
     const nodes = await startTwoNodes(bus);
     try {

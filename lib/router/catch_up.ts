@@ -10,6 +10,25 @@ export const CATCH_UP_PAGE = 100;
 export const PENDING_COUNT_CAP = 10_000;
 
 /**
+ * A log entry as the message event every reader gets before translation: with its `seq`, and
+ * the call it records or the file it shares. One place, so a new field reaches every way a
+ * message goes out (catch-up, history, another node's hint).
+ */
+export function logEvent(m: LogMessage): MessageEvent {
+  return {
+    type: "message",
+    id: m.id,
+    seq: m.seq,
+    from: m.from,
+    to: m.to,
+    text: m.text,
+    ts: m.ts,
+    ...(m.call === undefined ? {} : { call: m.call }),
+    ...(m.file ? { file: m.file } : {}),
+  };
+}
+
+/**
  * The message events of log entries as `reader` gets them: translated into the reader's language
  * of this moment (one provider call for the lot, through the cache), with their `seq`.
  */
@@ -26,18 +45,7 @@ export async function logMessagesFor(
   );
   return messages.map((m, i) =>
     messageFor(
-      {
-        type: "message",
-        id: m.id,
-        seq: m.seq,
-        from: m.from,
-        to: m.to,
-        text: m.text,
-        ts: m.ts,
-        ...(m.call === undefined ? {} : { call: m.call }),
-        ...(m.file ? { file: m.file } : {}),
-        ...extra,
-      },
+      { ...logEvent(m), ...extra },
       outcomes[i],
       m.lang,
     )

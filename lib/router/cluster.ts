@@ -5,6 +5,7 @@ import type { ClientSession } from "./client_session.ts";
 import { type PresenceChange, RemotePresence } from "./remote_presence.ts";
 import type { Router } from "./router.ts";
 import { deliverMessage } from "./translated_delivery.ts";
+import { logEvent } from "./catch_up.ts";
 
 /** How often a node announces its users. @default 2000 */
 export const DEFAULT_HEARTBEAT_MS = 2000;
@@ -316,17 +317,7 @@ export class Cluster {
       for (const key of m.users) {
         for (const s of router.sessionsOf(key)) if (!s.device?.holds(log.seq)) targets.push(s);
       }
-      const message: MessageEvent = {
-        type: "message",
-        id: log.id,
-        from: log.from,
-        to: log.to,
-        text: log.text,
-        ts: log.ts,
-        seq: log.seq,
-        ...(log.call === undefined ? {} : { call: log.call }),
-      };
-      deliverMessage(router, message, targets, { key: m.sender, lang: log.lang ?? m.lang }, {
+      deliverMessage(router, logEvent(log), targets, { key: m.sender, lang: log.lang ?? m.lang }, {
         id: log.id,
       }, { gate });
     });
