@@ -55,6 +55,7 @@ export async function acceptLoop(listener: Deno.Listener, options: AcceptLoopOpt
       failures = 0;
       wait = 0;
     }
+    noDelay(conn);
     options.onConnection(conn);
   }
 }
@@ -64,4 +65,18 @@ function fdHint(err: unknown): string | undefined {
   const message = err instanceof Error ? err.message : String(err);
   if (!/os error 2[34]\b/.test(message)) return undefined;
   return "out of file descriptors: raise `ulimit -n` or lower --max-connections (README, Limits)";
+}
+
+/**
+ * Chat frames are small and each one is waited for: send them at once rather than let Nagle's
+ * algorithm hold one back until the previous is acknowledged (up to the peer's delayed ACK,
+ * 40 ms on Linux). Both ports: a WebSocket is as interactive as a TCP line. A TLS connection
+ * does not offer the option in Deno.
+ */
+function noDelay(conn: Deno.Conn): void {
+  try {
+    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+  } catch {
+    // Already reset by the peer: the first read will say so.
+  }
 }

@@ -99,7 +99,6 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
     logger: options.logger,
     stopping: () => !accepting,
     onConnection(conn) {
-      noDelay(conn);
       // Limits are checked before any work is spent on the connection.
       const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
       const ticket = options.router.admission.admit(peer);
@@ -228,19 +227,6 @@ async function finishTls(
   options.logger.debug("tls handshake failed", { peer: remote.hostname });
   closeQuietly(conn);
   return false;
-}
-
-/**
- * Chat lines are small and each one is waited for: send them at once rather than let Nagle's
- * algorithm hold one back until the previous is acknowledged. A TLS connection does not offer
- * the option in Deno.
- */
-function noDelay(conn: Deno.Conn): void {
-  try {
-    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-  } catch {
-    // Already reset by the peer: the first read will say so.
-  }
 }
 
 /** What a TcpConnection needs to judge its reader, from the options and the router's limits. */
