@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   connecting_too_fast: "Too many new connections from your address; wait a little.",
   too_slow: "The connection did not read what the server sent, and was closed.",
   storage_full: "Not stored: the server's disk is full; try again later.",
+  storage_unavailable: "Not stored: the server cannot reach its database; try again shortly.",
   internal: "Something went wrong on the server.",
 } as const;
 
