@@ -3,6 +3,12 @@
  * conformance suite, unchanged, and what only a shared database has (nodes starting at once,
  * a node with another data key, a PostgreSQL that goes away and comes back).
  */
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { DataKey, generateDataKeyBytes, isCryptoError } from "../lib/crypto/mod.ts";
+import { isParleyError } from "../lib/errors.ts";
+import { createLogger } from "../lib/log.ts";
+import { privateConv } from "../lib/store/mod.ts";
 import { PostgresStore } from "../lib/store/postgres/mod.ts";
 import { runStoreConformance } from "./store_conformance.ts";
 import { postgresAvailable, type PostgresService, startPostgres } from "./services/postgres.ts";
@@ -27,6 +33,170 @@ if (pg) {
     },
     async cleanup() {
       await (await service()).dropDatabase(database);
+    },
+  });
+}
+
+const newKey = () => DataKey.fromBytes(generateDataKeyBytes(), { source: "a test key" });
+
+const note = (id: string, sender: string, text: string) => ({
+  id,
+  conv: privateConv("alice", "bob"),
+  senderKey: sender,
+  from: sender,
+  to: sender === "alice" ? "bob" : "alice",
+  text,
+  ts: Date.now(),
+});
+
+/** A fresh database of the test cluster, dropped after `fn`. */
+async function withDatabase(fn: (url: string) => Promise<void>) {
+  const name = await pg!.createDatabase();
+  try {
+    await fn(pg!.url(name));
+  } finally {
+    await pg!.dropDatabase(name);
+  }
+}
+
+if (pg) {
+  Deno.test("PostgresStore: nodes starting at once on an empty database migrate it once", async () => {
+    await withDatabase(async (url) => {
+      const key = await newKey();
+      const stores = await Promise.all(
+        Array.from({ length: 4 }, () => PostgresStore.open({ url, dataKey: key })),
+      );
+      try {
+        const sql = postgres(url, { max: 1, onnotice: () => {} });
+        try {
+          const rows = await sql`SELECT key, value FROM meta ORDER BY key`;
+          assert.deepEqual(rows.map((r) => r.key), ["data_key_check", "schema_version"]);
+          assert.equal(rows[1].value, "1");
+        } finally {
+          await sql.end();
+        }
+        // Each sees what the others write.
+        await stores[0].createUser({
+          key: "alice",
+          name: "Alice",
+          passwordHash: "h",
+          lang: "en",
+          createdAt: 1,
+        });
+        assert.equal((await stores[3].getUser("alice"))?.name, "Alice");
+      } finally {
+        await Promise.all(stores.map((s) => s.close()));
+      }
+    });
+  });
+
+  Deno.test("PostgresStore: a node with another data key refuses to start, and changes nothing", async () => {
+    await withDatabase(async (url) => {
+      const first = await PostgresStore.open({ url, dataKey: await newKey() });
+      await first.appendMessage(note("m1", "alice", "sealed"));
+      const check = await PostgresStore.storedKeyCheck(url);
+      await assert.rejects(
+        PostgresStore.open({ url, dataKey: await newKey() }),
+        (err) =>
+          isCryptoError(err, "wrong_data_key") &&
+          /not the key this store was sealed with/.test(err.message),
+      );
+      assert.equal(await PostgresStore.storedKeyCheck(url), check);
+      // The first node goes on.
+      assert.equal((await first.history(privateConv("alice", "bob"), undefined, 5)).length, 1);
+      await first.close();
+    });
+  });
+
+  Deno.test("PostgresStore: readers on another node never skip a seq that commits late", async () => {
+    await withDatabase(async (url) => {
+      const key = await newKey();
+      const [a, b, reader] = await Promise.all(
+        [0, 1, 2].map(() => PostgresStore.open({ url, dataKey: key })),
+      );
+      try {
+        const total = 300;
+        // Two nodes append at once, in bursts (each a group commit), while a third catches up.
+        const writes = Promise.all(
+          Array.from(
+            { length: total },
+            (_, i) =>
+              (i % 2 ? a : b).appendMessage(note(`m${i}`, i % 3 ? "alice" : "bob", `t${i}`)),
+          ),
+        );
+        const seen: number[] = [];
+        let cursor = 0;
+        let done = false;
+        writes.then(() => done = true);
+        while (true) {
+          const finished = done;
+          const page = await reader.since("bob", cursor, 50);
+          for (const m of page.messages) seen.push(m.seq);
+          if (page.messages.length) cursor = page.messages[page.messages.length - 1].seq;
+          if (finished && !page.more && page.messages.length === 0) break;
+        }
+        const appended = (await writes).map((r) => r.seq).sort((x, y) => x - y);
+        assert.deepEqual(seen, appended, "every seq once, in order, none skipped");
+        assert.deepEqual(appended, Array.from({ length: total }, (_, i) => i + 1));
+      } finally {
+        await Promise.all([a, b, reader].map((s) => s.close()));
+      }
+    });
+  });
+
+  Deno.test({
+    name: "PostgresStore: while PostgreSQL is down calls fail as storage_unavailable; then work",
+    // The cluster's processes are restarted within the test.
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      await withDatabase(async (url) => {
+        const lines: string[] = [];
+        const logger = createLogger("info", (line) => lines.push(line));
+        const store = await PostgresStore.open({ url, dataKey: await newKey(), logger });
+        try {
+          const acked = await store.appendMessage(note("before", "alice", "kept"), "c1");
+          assert.deepEqual(store.reachability(), { reachable: true });
+          await pg!.stop();
+          for (
+            const call of [
+              () => store.appendMessage(note("during", "alice", "refused"), "c2"),
+              () => store.history(privateConv("alice", "bob"), undefined, 10),
+              () => store.check(),
+              () => store.getUser("alice"),
+            ]
+          ) {
+            await assert.rejects(call(), (err) => {
+              assert.ok(isParleyError(err, "storage_unavailable"), String(err));
+              assert.equal(
+                err.message,
+                "Not stored: the server cannot reach its database; try again shortly.",
+              );
+              return true;
+            });
+          }
+          const down = store.reachability();
+          assert.equal(down.reachable, false);
+          assert.ok(down.since && down.since <= Date.now());
+          assert.equal(lines.filter((l) => /cannot reach PostgreSQL/.test(l)).length, 1);
+          assert.ok(!lines.some((l) => /password/.test(l)));
+
+          await pg!.start();
+          // The refused send goes again with its cid, as clients do: stored once.
+          const again = await store.appendMessage(note("during", "alice", "refused"), "c2");
+          assert.equal(again.duplicate, false);
+          assert.deepEqual(
+            (await store.history(privateConv("alice", "bob"), undefined, 10)).map((m) => m.id),
+            ["before", "during"],
+          );
+          assert.equal(acked.seq, 1);
+          await store.check();
+          assert.deepEqual(store.reachability(), { reachable: true });
+          assert.ok(lines.some((l) => /PostgreSQL answers again/.test(l)));
+        } finally {
+          await store.close();
+        }
+      });
     },
   });
 }
