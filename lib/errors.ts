@@ -59,3 +59,11 @@ export class ParleyError extends Error {
 export function isParleyError(err: unknown, code?: ErrorCode): err is ParleyError {
   return err instanceof ParleyError && (code === undefined || err.code === code);
 }
+
+/**
+ * True for a store that refuses writes for now (`storage_full`, `storage_unavailable`): nothing
+ * was kept, and the same call succeeds once the disk has room or the database answers again.
+ */
+export function isStorageOutage(err: unknown): err is ParleyError {
+  return isParleyError(err, "storage_full") || isParleyError(err, "storage_unavailable");
+}

@@ -32,18 +32,15 @@ import type {
 } from "../store.ts";
 import * as accounts from "./accounts.ts";
 import { asQ, type PgContext, type Q } from "./context.ts";
-import { isUnreachable, storageError } from "./errors.ts";
-import { PostgresHealth, type Reachability } from "./health.ts";
+import { storageError } from "./errors.ts";
 import * as log from "./log.ts";
 import * as rooms from "./rooms.ts";
 import { migrate } from "./schema.ts";
 import * as translations from "./translations.ts";
-import { redactUrl } from "./url.ts";
 import { closedError, GroupWriter } from "./writer.ts";
 
 export { checkPostgresUrl, isPostgresUrl, redactUrl } from "./url.ts";
 export { SchemaError } from "./schema.ts";
-export type { Reachability } from "./health.ts";
 
 /** Default bound of the translation cache, in entries (as SQLite's). */
 const DEFAULT_MAX_TRANSLATIONS = 100_000;
@@ -84,7 +81,6 @@ export class PostgresStore implements Store {
   readonly #sql: postgres.Sql;
   readonly #ctx: PgContext;
   readonly #writer: GroupWriter;
-  readonly #health: PostgresHealth;
   readonly #translations: translations.TranslationCount;
   readonly #unreadable = new Map<string, Set<string>>();
   #closed = false;
@@ -139,8 +135,7 @@ export class PostgresStore implements Store {
     this.#sql = sql;
     this.#translations = count;
     const logger = options.logger ?? createLogger("error");
-    this.#health = new PostgresHealth(logger, redactUrl(options.url));
-    this.#writer = new GroupWriter(sql, (error) => this.#health.observe(error));
+    this.#writer = new GroupWriter(sql);
     const q = asQ(sql);
     this.#ctx = {
       key: options.dataKey,
@@ -148,11 +143,8 @@ export class PostgresStore implements Store {
       read: async <T>(fn: (q: Q) => Promise<T>): Promise<T> => {
         this.#assertOpen();
         try {
-          const result = await fn(q);
-          this.#health.observe();
-          return result;
+          return await fn(q);
         } catch (err) {
-          if (isUnreachable(err)) this.#health.observe(err);
           throw storageError(err);
         }
       },
@@ -172,11 +164,6 @@ export class PostgresStore implements Store {
         );
       },
     };
-  }
-
-  /** Whether PostgreSQL answered the last statement, and since when it has not (/healthz). */
-  reachability(): Reachability {
-    return this.#health.state;
   }
 
   createUser(user: UserRecord): Promise<void> {

@@ -11,16 +11,27 @@ export function isPostgresUrl(value: string): boolean {
   return SCHEMES.some((s) => value.trim().toLowerCase().startsWith(s));
 }
 
-/** `url` with its password (if any) replaced by `***`; unparsable text loses everything after `//` up to `@`. */
+/**
+ * `url` with its password (if any) replaced by `***`. Text that does not parse as a URL with a
+ * host loses whatever stands between the user name's colon and the last `@` all the same.
+ */
 export function redactUrl(url: string): string {
+  const at = url.lastIndexOf("@");
+  if (at < 0) return url;
   try {
     const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
+    if (parsed.host) {
+      if (parsed.password) parsed.password = "***";
+      return parsed.toString();
+    }
   } catch {
-    // Whatever stands between "//" and the last "@" may hold a password.
-    return url.replace(/\/\/[^/]*@/, "//***@");
+    // Not a URL: redacted by hand below.
   }
+  const slashes = url.indexOf("//");
+  const start = slashes >= 0 && slashes < at ? slashes + 2 : 0;
+  const colon = url.indexOf(":", start);
+  if (colon < 0 || colon > at) return url;
+  return `${url.slice(0, colon)}:***${url.slice(at)}`;
 }
 
 /**

@@ -36,18 +36,12 @@ interface QueuedWrite {
 /** The queue of writes of one store, and the flush that commits them. */
 export class GroupWriter {
   readonly #sql: postgres.Sql;
-  readonly #observe: (error?: unknown) => void;
   #writes: QueuedWrite[] = [];
   #flushing = false;
   #drained?: PromiseWithResolvers<void>;
 
-  /**
-   * @param observe told after each transaction: without an argument when it committed, with the
-   * error when PostgreSQL could not be reached (for the store's health).
-   */
-  constructor(sql: postgres.Sql, observe: (error?: unknown) => void) {
+  constructor(sql: postgres.Sql) {
     this.#sql = sql;
-    this.#observe = observe;
   }
 
   /**
@@ -129,11 +123,9 @@ export class GroupWriter {
             }
           }
         });
-        this.#observe();
       } catch (error) {
         // Nothing of the batch was committed (or, if the connection died during COMMIT, maybe
         // all of it: a client resends with the same cid, which finds the first outcome).
-        if (isUnreachable(error)) this.#observe(error);
         batch.forEach((w, i) => outcomes[i] = w.failed ?? { error });
       }
     }
