@@ -12,7 +12,12 @@ import { PostgresStore, redactUrl, SchemaError } from "./lib/store/postgres/mod.
 import { isParleyError } from "./lib/errors.ts";
 import { startRetention } from "./lib/router/retention.ts";
 import { isCryptoError, type ServerIdentity } from "./lib/crypto/mod.ts";
-import { DATA_KEY_ENV, loadOrCreateDataKey, loadOrCreateIdentity } from "./lib/crypto/key_files.ts";
+import {
+  DATA_KEY_ENV,
+  IDENTITY_FILE,
+  loadOrCreateDataKey,
+  loadOrCreateIdentity,
+} from "./lib/crypto/key_files.ts";
 import { serveTcp, type TcpServer } from "./server/tcp.ts";
 import { loadAssets } from "./server/assets.ts";
 import { type HttpServer, serveHttp } from "./server/http.ts";
@@ -99,10 +104,21 @@ async function main(): Promise<number> {
   });
   let dataDir, store;
   try {
-    dataDir = await openDataDir(config);
-    store = config.store === undefined
-      ? await openStore(config, logger)
-      : await openPostgresStore(config, config.store, logger);
+    const lock = await lockDataDirOf(config);
+    if (config.store === undefined) {
+      dataDir = { lock, ...await loadIdentity(config) };
+      store = await openStore(config, logger);
+    } else {
+      const shared = await openPostgresStore(config, config.store, logger);
+      store = shared;
+      dataDir = {
+        lock,
+        ...await sharedIdentity(config, shared).catch(async (err) => {
+          await shared.close();
+          throw err;
+        }),
+      };
+    }
   } catch (err) {
     return startFailed(err);
   }
@@ -180,30 +196,74 @@ async function readSettings(args: string[]): Promise<Settings | "help"> {
 }
 
 /**
- * Creates the data directory if needed, locks it (one server per data directory: a second one
- * on the same SQLite store would split who is online; with PostgreSQL it still keeps two nodes
- * from sharing one directory's files) and loads or creates the long-term identity that signs
- * every JSON-mode handshake (docs/security.md §7), from --identity-file when given.
+ * Creates the data directory if needed and locks it: one server per data directory (a second
+ * one on the same SQLite store would split who is online; with PostgreSQL it still keeps two
+ * nodes from sharing one directory's key files and lock).
  */
-async function openDataDir(config: Config): Promise<DataDir> {
-  const dir = config.dataDir;
-  await Deno.mkdir(dir, { recursive: true });
-  let lock;
+async function lockDataDirOf(config: Config): Promise<DataDirLock> {
+  await Deno.mkdir(config.dataDir, { recursive: true });
   try {
-    lock = lockDataDir(dir);
+    return lockDataDir(config.dataDir);
   } catch (err) {
     if (err instanceof DataDirLockedError) throw new StartFailure([err.message]);
     throw err;
   }
+}
+
+/**
+ * Loads or creates the long-term identity that signs every JSON-mode handshake (docs/security.md
+ * §7): `--identity-file`, or the one in the data directory.
+ */
+async function loadIdentity(config: Config): Promise<Omit<DataDir, "lock">> {
   try {
-    const loaded = await loadOrCreateIdentity(dir, config.identityFile);
+    const loaded = await loadOrCreateIdentity(config.dataDir, config.identityFile);
     return {
-      lock,
       identity: loaded.identity,
       createdIdentityAt: loaded.created ? loaded.path : undefined,
     };
   } catch (err) {
     if (isCryptoError(err)) throw new StartFailure([err.message]);
+    throw err;
+  }
+}
+
+/**
+ * The identity of a node on a shared PostgreSQL store: every node must present the same one (a
+ * client that pinned one node accepts whichever the load balancer picks), so the database keeps
+ * its fingerprint. The first node makes it (or brings its own); a later node without the
+ * identity file, or with another identity, stops with what to do, and makes no file.
+ */
+async function sharedIdentity(
+  config: Config,
+  store: PostgresStore,
+): Promise<Omit<DataDir, "lock">> {
+  const path = config.identityFile ?? `${config.dataDir}/${IDENTITY_FILE}`;
+  const recorded = await store.identity();
+  const give = "give every node the same identity file (--identity-file or " +
+    "PARLEY_IDENTITY_FILE; copy it from the first node's data directory)";
+  if (recorded !== undefined && !await fileExists(path)) {
+    throw new StartFailure([
+      `the nodes on this database present the identity ${recorded}, and ${path} does not ` +
+      `exist: ${give}`,
+    ]);
+  }
+  const loaded = await loadIdentity(config);
+  const claimed = await store.claimIdentity(loaded.identity.fingerprint);
+  if (claimed !== loaded.identity.fingerprint) {
+    throw new StartFailure([
+      `${path} is the identity ${loaded.identity.fingerprint}, but the nodes on this database ` +
+      `present ${claimed}: clients that pinned them would refuse this node; ${give}`,
+    ]);
+  }
+  return loaded;
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
     throw err;
   }
 }
@@ -253,7 +313,11 @@ function storePath(dataDir: string): string {
  * lock, with the data key every node must share (a fresh key only for a database that has none
  * yet). The URL is only ever shown without its password.
  */
-async function openPostgresStore(config: Config, url: string, logger: Logger): Promise<Store> {
+async function openPostgresStore(
+  config: Config,
+  url: string,
+  logger: Logger,
+): Promise<PostgresStore> {
   const shown = redactUrl(url);
   try {
     const loaded = await loadOrCreateDataKey(config.dataDir, {

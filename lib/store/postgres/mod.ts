@@ -48,6 +48,9 @@ const DEFAULT_MAX_TRANSLATIONS = 100_000;
 /** The meta row `check()` rewrites to learn whether a commit goes through. */
 const WRITE_PROBE = "write_probe";
 
+/** The meta row holding the fingerprint of the identity every node presents. */
+const SERVER_IDENTITY = "server_identity";
+
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database` (never logged with its password). */
   url: string;
@@ -164,6 +167,31 @@ export class PostgresStore implements Store {
         );
       },
     };
+  }
+
+  /**
+   * The fingerprint of the server identity the nodes of this database present; undefined until
+   * a node claimed one with {@linkcode PostgresStore.claimIdentity}.
+   */
+  async identity(): Promise<string | undefined> {
+    const [row] = await this.#ctx.read((q) =>
+      q`SELECT value FROM meta WHERE key = ${SERVER_IDENTITY}`
+    );
+    return row ? String(row.value) : undefined;
+  }
+
+  /**
+   * Records `fingerprint` as the identity of every node, unless one is recorded already (nodes
+   * starting at once: the first wins). Returns the one recorded: a node whose own differs must
+   * not serve, or clients that pinned the others would refuse it.
+   */
+  async claimIdentity(fingerprint: string): Promise<string> {
+    return await this.#ctx.read(async (q) => {
+      await q`INSERT INTO meta (key, value) VALUES (${SERVER_IDENTITY}, ${fingerprint})
+        ON CONFLICT (key) DO NOTHING`;
+      const [row] = await q`SELECT value FROM meta WHERE key = ${SERVER_IDENTITY}`;
+      return String(row.value);
+    });
   }
 
   createUser(user: UserRecord): Promise<void> {
