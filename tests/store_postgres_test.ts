@@ -145,6 +145,49 @@ if (pg) {
     });
   });
 
+  Deno.test("PostgresStore: concurrent writes share transactions (group commit)", async () => {
+    await withDatabase(async (url) => {
+      const store = await PostgresStore.open({ url, dataKey: await newKey() });
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      // Commits of this database, as PostgreSQL counts them (its statistics lag a little: it
+      // is asked to flush them first).
+      const commits = async () => {
+        await sql`SELECT pg_stat_clear_snapshot()`;
+        const [row] = await sql`SELECT xact_commit FROM pg_stat_database
+          WHERE datname = current_database()`;
+        return Number(row.xact_commit);
+      };
+      try {
+        await store.appendMessage(note("warm", "alice", "x"));
+        await sql`SELECT pg_stat_force_next_flush()`.catch(() => {});
+        const before = await commits();
+        const results = await Promise.all(
+          Array.from(
+            { length: 200 },
+            (_, i) => store.appendMessage(note(`m${i}`, "alice", `t${i}`), `c${i}`),
+          ),
+        );
+        assert.deepEqual(
+          results.map((r) => r.seq),
+          Array.from({ length: 200 }, (_, i) => i + 2),
+          "seqs in call order",
+        );
+        await store.close();
+        // Wait for the closed connections' statistics to reach the shared counters.
+        let after = before;
+        for (let i = 0; i < 50 && after - before < 2; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          after = await commits();
+        }
+        // Each of this connection's own statements is a commit too: a handful, not 200.
+        assert.ok(after - before < 40, `${after - before} commits for 200 appends`);
+      } finally {
+        await store.close();
+        await sql.end();
+      }
+    });
+  });
+
   Deno.test({
     name: "PostgresStore: while PostgreSQL is down calls fail as storage_unavailable; then work",
     // The cluster's processes are restarted within the test.
@@ -206,6 +249,10 @@ if (pg) {
       });
     },
   });
+}
+
+if (!pg) {
+  Deno.test({ name: "PostgresStore: needs PostgreSQL (skipped)", ignore: true, fn() {} });
 }
 
 if (pg) {
