@@ -442,9 +442,10 @@ export function helpText(): string {
     "",
     "Environment only:",
     "  PARLEY_DATA_KEY    the key that seals stored messages (base64 of 32 bytes, e.g. from",
-    "                     `openssl rand -base64 32`); when unset, <data-dir>/data.key is used,",
-    "                     made on first start (mode 0600). Keep it: without it the stored",
-    "                     messages cannot be read and Parley will not start.",
+    "                     `openssl rand -base64 32`); when unset, --data-key-file or",
+    "                     <data-dir>/data.key is used, made on first start (mode 0600).",
+    "                     Keep it: without it the stored messages cannot be read and Parley",
+    "                     will not start. Nodes sharing a --store need the same key.",
   ].join("\n");
 }
 
