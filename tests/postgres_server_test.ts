@@ -229,6 +229,8 @@ Deno.test({
       assert.equal(store.error, ERROR_CODES.storage_unavailable);
       assert.equal(typeof store.since, "string");
       assert.ok(Date.parse(store.since as string) <= Date.now());
+      const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
+      assert.match(metrics, /^parley_store_reachable 0$/m);
 
       await pg!.start();
       postgresUp = true;
@@ -237,6 +239,8 @@ Deno.test({
       assert.equal((await kept).status, "stored");
       const up = await health(server.httpUrl);
       assert.equal(up.status, 200, JSON.stringify(up.body));
+      const after = await (await fetch(`${server.httpUrl}/metrics`)).text();
+      assert.match(after, /^parley_store_reachable 1$/m);
 
       const back = await user(server, "bob", false);
       clients.push(back);

@@ -199,6 +199,22 @@ export async function startPostgres(): Promise<PostgresService> {
       onnotice: () => {},
     });
 
+  // A run cut short (a filtered or failed test file) still leaves no server and no directory.
+  let closed = false;
+  globalThis.addEventListener("unload", () => {
+    if (closed) return;
+    try {
+      child?.kill("SIGQUIT"); // immediate shutdown
+    } catch {
+      // Exited already.
+    }
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // Nothing more to do at exit.
+    }
+  });
+
   await start();
   return {
     port,
@@ -224,6 +240,7 @@ export async function startPostgres(): Promise<PostgresService> {
     stop,
     start,
     async close() {
+      closed = true;
       await stop();
       await Deno.remove(dir, { recursive: true });
     },
