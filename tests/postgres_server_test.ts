@@ -16,6 +16,7 @@ import {
 import { ERROR_CODES } from "../lib/errors.ts";
 import { encodeIdentityPem, generateIdentitySeed } from "../lib/crypto/identity.ts";
 import { PASSWORD } from "./helpers.ts";
+import { apiLogin } from "./web_helpers.ts";
 import { runServerToExit, type ServerProcess, spawnServer } from "./process_helpers.ts";
 import { postgresAvailable, type PostgresService, startPostgres } from "./services/postgres.ts";
 
@@ -219,6 +220,11 @@ Deno.test({
         assert.equal(refused.code, "storage_unavailable");
         assert.ok(refused.message.endsWith(ERROR_CODES.storage_unavailable), refused.message);
       }
+      // A browser sign-in needs the store too: refused for now, with the same code.
+      const browser = await apiLogin(server.httpUrl, { name: "alice", password: PASSWORD });
+      assert.equal(browser.res.status, 503);
+      assert.equal((browser.body.error as Record<string, unknown>).code, "storage_unavailable");
+      assert.equal(browser.cookie, undefined);
       const kept = dave.send("bob", "kept for later");
       while (retrying.length < 2) await new Promise((r) => setTimeout(r, 50));
       const down = await health(server.httpUrl);

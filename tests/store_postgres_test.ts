@@ -251,6 +251,62 @@ if (pg) {
   });
 }
 
+if (pg) {
+  Deno.test({
+    name: "PostgresStore: PostgreSQL stopped mid-traffic loses nothing acknowledged",
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      await withDatabase(async (url) => {
+        const store = await PostgresStore.open({ url, dataKey: await newKey() });
+        const acked = new Map<string, number>();
+        const refused: string[] = [];
+        let stopping: Promise<void> | undefined;
+        try {
+          // Senders keep appending; PostgreSQL is stopped (fast shutdown) under them.
+          const sender = async (who: number) => {
+            for (let i = 0; i < 60; i++) {
+              const id = `s${who}-${i}`;
+              if (who === 0 && i === 20) stopping = pg!.stop();
+              try {
+                const r = await store.appendMessage(note(id, "alice", id), id);
+                acked.set(id, r.seq);
+              } catch (err) {
+                assert.ok(isParleyError(err, "storage_unavailable"), String(err));
+                refused.push(id);
+              }
+            }
+          };
+          await Promise.all([0, 1, 2, 3].map(sender));
+          await stopping;
+          assert.ok(refused.length > 0, "some sends met the stopped server");
+          await pg!.start();
+          // Every refused send goes again with its cid, as a client does: at most once each.
+          for (const id of refused) {
+            const r = await store.appendMessage(note(id, "alice", id), id);
+            acked.set(id, r.seq);
+          }
+          const all = [];
+          let before: number | undefined;
+          while (true) {
+            const page = await store.history(privateConv("alice", "bob"), before, 100);
+            if (page.length === 0) break;
+            all.unshift(...page);
+            before = page[0].seq;
+          }
+          assert.equal(all.length, 240, "every message once");
+          const bySeq = new Map(all.map((m) => [m.seq, m.id]));
+          for (const [id, seq] of acked) assert.equal(bySeq.get(seq), id, `${id} kept at ${seq}`);
+        } finally {
+          await stopping?.catch(() => {});
+          await pg!.start().catch(() => {});
+          await store.close();
+        }
+      });
+    },
+  });
+}
+
 if (!pg) {
   Deno.test({ name: "PostgresStore: needs PostgreSQL (skipped)", ignore: true, fn() {} });
 }

@@ -60,7 +60,7 @@ export interface PostgresService {
   dropDatabase(name: string): Promise<void>;
   /** Stops the server (fast shutdown: open connections are cut), keeping its data. */
   stop(): Promise<void>;
-  /** Starts it again on the same data directory and port. */
+  /** Starts it again on the same data directory and port (nothing to do when it runs). */
   start(): Promise<void>;
   /** Stops it and removes its directory. */
   close(): Promise<void>;
@@ -145,6 +145,7 @@ export async function startPostgres(): Promise<PostgresService> {
   };
 
   const start = async () => {
+    if (child) return; // Running already.
     child = asPostgres(`${bin}/postgres`, [
       "-D",
       data,
