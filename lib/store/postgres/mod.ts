@@ -31,6 +31,7 @@ import type {
   WebLoginRecord,
 } from "../store.ts";
 import * as accounts from "./accounts.ts";
+import { guardClosedSocketWrites } from "./client_guard.ts";
 import { asQ, type PgContext, type Q } from "./context.ts";
 import { storageError } from "./errors.ts";
 import * as log from "./log.ts";
@@ -123,6 +124,7 @@ export class PostgresStore implements Store {
     if (!Number.isSafeInteger(max) || max < 0) {
       throw new RangeError(`maxTranslations must be a whole number ≥ 0; it is ${max}.`);
     }
+    guardClosedSocketWrites(options.logger ?? createLogger("error"));
     const sql = connect(options.url, options.maxConnections ?? 10);
     try {
       await migrate(sql, options.dataKey);
