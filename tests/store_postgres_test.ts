@@ -50,6 +50,21 @@ const note = (id: string, sender: string, text: string) => ({
   ts: Date.now(),
 });
 
+/**
+ * `call`, again while it fails as `storage_unavailable`, as a client resends: right after
+ * PostgreSQL is back, a connection attempt made while it went down may still be timing out.
+ */
+async function resend<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isParleyError(err, "storage_unavailable") || attempt === 150) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 /** A fresh database of the test cluster, dropped after `fn`. */
 async function withDatabase(fn: (url: string) => Promise<void>) {
   const name = await pg!.createDatabase();
@@ -229,7 +244,9 @@ if (pg) {
 
           await pg!.start();
           // The refused send goes again with its cid, as clients do: stored once.
-          const again = await store.appendMessage(note("during", "alice", "refused"), "c2");
+          const again = await resend(() =>
+            store.appendMessage(note("during", "alice", "refused"), "c2")
+          );
           assert.equal(again.duplicate, false);
           assert.deepEqual(
             (await store.history(privateConv("alice", "bob"), undefined, 10)).map((m) => m.id),
@@ -283,7 +300,7 @@ if (pg) {
           await pg!.start();
           // Every refused send goes again with its cid, as a client does: at most once each.
           for (const id of refused) {
-            const r = await store.appendMessage(note(id, "alice", id), id);
+            const r = await resend(() => store.appendMessage(note(id, "alice", id), id));
             acked.set(id, r.seq);
           }
           const all = [];
