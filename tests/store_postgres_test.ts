@@ -9,7 +9,7 @@ import { DataKey, generateDataKeyBytes, isCryptoError } from "../lib/crypto/mod.
 import { isParleyError } from "../lib/errors.ts";
 import { createLogger } from "../lib/log.ts";
 import { privateConv } from "../lib/store/mod.ts";
-import { PostgresStore } from "../lib/store/postgres/mod.ts";
+import { PostgresStore, sessionSettings } from "../lib/store/postgres/mod.ts";
 import { StoreWriteHealth } from "../lib/store/write_health.ts";
 import { runStoreConformance } from "./store_conformance.ts";
 import { postgresAvailable, type PostgresService, startPostgres } from "./services/postgres.ts";
@@ -321,6 +321,38 @@ if (pg) {
         }
       });
     },
+  });
+}
+
+if (pg) {
+  Deno.test("PostgresStore: a node frozen holding the write lock does not stop the others", async () => {
+    await withDatabase(async (url) => {
+      const store = await PostgresStore.open({ url, dataKey: await newKey() });
+      // A node's session as PostgresStore opens it (shortened), frozen mid-transaction with
+      // the write lock: it sends nothing more, and never commits.
+      const frozen = postgres(url, {
+        max: 1,
+        onnotice: () => {},
+        connection: sessionSettings(500),
+      });
+      const locked = Promise.withResolvers<void>();
+      const stuck = frozen.begin(async (tx) => {
+        await tx`SELECT pg_advisory_xact_lock(${0x5061726c}, ${2})`;
+        locked.resolve();
+        await new Promise((r) => setTimeout(r, 3_000));
+      }).catch((err) => err);
+      try {
+        await locked.promise;
+        // Waits for the lock until PostgreSQL ends the frozen session, then goes through.
+        const r = await store.appendMessage(note("after", "alice", "goes through"));
+        assert.equal(r.seq, 1);
+        const err = await stuck;
+        assert.ok(err instanceof Error, "the frozen transaction was ended, not committed");
+      } finally {
+        await frozen.end({ timeout: 1 });
+        await store.close();
+      }
+    });
   });
 }
 

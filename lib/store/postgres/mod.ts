@@ -63,10 +63,28 @@ export interface PostgresStoreOptions {
   maxTranslations?: number;
   /** Connections this node keeps to PostgreSQL at most. @default 10 */
   maxConnections?: number;
+  /** See {@linkcode IDLE_IN_TRANSACTION_MS} (tests shorten it). @default 15_000 */
+  idleInTransactionMs?: number;
 }
 
 /** The pool of a URL, with settings every Parley connection shares. */
-function connect(url: string, max: number): postgres.Sql {
+/**
+ * How long a transaction of this node may sit idle before PostgreSQL ends its session, in ms.
+ * Parley's transactions never wait on anything but PostgreSQL, so only a node that froze or lost
+ * its network mid-transaction reaches it: then its write lock is released and the other nodes
+ * write on, instead of waiting for it for ever.
+ */
+export const IDLE_IN_TRANSACTION_MS = 15_000;
+
+/** Session settings of every Parley connection (see {@linkcode IDLE_IN_TRANSACTION_MS}). */
+export function sessionSettings(idleInTransactionMs = IDLE_IN_TRANSACTION_MS) {
+  return {
+    application_name: "parley",
+    idle_in_transaction_session_timeout: idleInTransactionMs,
+  };
+}
+
+function connect(url: string, max: number, idleInTransactionMs?: number): postgres.Sql {
   return postgres(url, {
     max,
     // CREATE ... IF NOT EXISTS and the like say things nobody needs to read.
@@ -78,7 +96,7 @@ function connect(url: string, max: number): postgres.Sql {
     // first after PostgreSQL came back up to 20 s to succeed. Capped at 1 s, a refused send
     // fails fast (the client resends it) and service resumes within a second.
     backoff: (retries: number) => Math.min(0.1 * retries, 1),
-    connection: { application_name: "parley" },
+    connection: sessionSettings(idleInTransactionMs),
   });
 }
 
@@ -125,7 +143,7 @@ export class PostgresStore implements Store {
       throw new RangeError(`maxTranslations must be a whole number ≥ 0; it is ${max}.`);
     }
     guardClosedSocketWrites(options.logger ?? createLogger("error"));
-    const sql = connect(options.url, options.maxConnections ?? 10);
+    const sql = connect(options.url, options.maxConnections ?? 10, options.idleInTransactionMs);
     try {
       await migrate(sql, options.dataKey);
       await accounts.pruneClientIds(asQ(sql));
