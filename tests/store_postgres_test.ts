@@ -9,7 +9,9 @@ import { DataKey, generateDataKeyBytes, isCryptoError } from "../lib/crypto/mod.
 import { isParleyError } from "../lib/errors.ts";
 import { createLogger } from "../lib/log.ts";
 import { privateConv } from "../lib/store/mod.ts";
+import { sealMessageBody } from "../lib/store/sealing.ts";
 import { PostgresStore, sessionSettings } from "../lib/store/postgres/mod.ts";
+import { migrate, SCHEMA_LATEST } from "../lib/store/postgres/schema.ts";
 import { StoreWriteHealth } from "../lib/store/write_health.ts";
 import { runStoreConformance } from "./store_conformance.ts";
 import { postgresAvailable, type PostgresService, startPostgres } from "./services/postgres.ts";
@@ -87,7 +89,7 @@ if (pg) {
         try {
           const rows = await sql`SELECT key, value FROM meta ORDER BY key`;
           assert.deepEqual(rows.map((r) => r.key), ["data_key_check", "schema_version"]);
-          assert.equal(rows[1].value, "1");
+          assert.equal(rows[1].value, String(SCHEMA_LATEST));
         } finally {
           await sql.end();
         }
@@ -102,6 +104,45 @@ if (pg) {
         assert.equal((await stores[3].getUser("alice"))?.name, "Alice");
       } finally {
         await Promise.all(stores.map((s) => s.close()));
+      }
+    });
+  });
+
+  Deno.test("PostgresStore: a database from before files gains them, its messages kept", async () => {
+    await withDatabase(async (url) => {
+      const key = await newKey();
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        assert.equal(await migrate(sql, key, 1), 1);
+        // A message of the old layout (no call or file columns yet), through the old statement.
+        const m = note("m0", "alice", "before files");
+        const body = await sealMessageBody(key, m, m.text);
+        await sql`UPDATE log_seq SET seq = 1`;
+        await sql`INSERT INTO messages (seq, id, conv, sender_key, from_name, to_name, body, ts)
+          VALUES (1, ${m.id}, ${m.conv}, ${m.senderKey}, ${m.from}, ${m.to}, ${body}, ${m.ts})`;
+      } finally {
+        await sql.end();
+      }
+      const store = await PostgresStore.open({ url, dataKey: key });
+      try {
+        await store.putFile({
+          id: "f1",
+          address: "a".repeat(64),
+          ownerKey: "alice",
+          size: 3,
+          name: "a.txt",
+          type: "text/plain",
+          createdAt: 1,
+        });
+        const call = { media: "audio" as const, outcome: "missed" as const };
+        await store.appendMessage({ ...note("m1", "alice", ""), file: { id: "f1" } });
+        await store.appendMessage({ ...note("m2", "alice", "(voice call, missed)"), call });
+        const page = await store.history(privateConv("alice", "bob"), undefined, 5);
+        assert.deepEqual(page.map((m) => m.text), ["before files", "", "(voice call, missed)"]);
+        assert.equal(page[1].file?.name, "a.txt");
+        assert.deepEqual(page[2].call, call);
+      } finally {
+        await store.close();
       }
     });
   });

@@ -9,6 +9,7 @@ import {
   checkSeq,
   deviceRow,
   FILE_INDEX,
+  fileRow,
   LOG_SCHEMA,
   LOG_VERSION,
   type LogRow,
@@ -22,7 +23,6 @@ import {
 } from "./sqlite_log.ts";
 import {
   DATA_KEY_CHECK,
-  openFileMeta,
   openMessageBody,
   openOfflineBody,
   openTranslation,
@@ -1126,18 +1126,11 @@ export class SqliteStore implements Store {
   async #fileRecord(id: string): Promise<FileRecord | undefined> {
     const row = this.#q.getFile.get(id) as Row | undefined;
     if (!row) return undefined;
-    const base = {
-      id: String(row.id),
-      address: String(row.address),
-      ownerKey: String(row.owner_key),
-      size: Number(row.size),
-    };
-    const meta = await openFileMeta(this.#key, base, row.meta as Uint8Array);
-    if (!meta) {
+    const file = await fileRow(this.#key, row);
+    if (!file) {
       this.#logger.error("a file record does not open with the data key; it is skipped", { id });
-      return undefined;
     }
-    return { ...base, ...meta, createdAt: Number(row.created_at) };
+    return file;
   }
 
   async putFile(file: FileRecord): Promise<void> {

@@ -7,7 +7,9 @@
 import type { StatementSync } from "node:sqlite";
 import { ParleyError } from "../errors.ts";
 import type { CallEntry } from "../protocol/types.ts";
-import type { DeviceRecord, LogMessage, RoomMember, RoomRecord } from "./store.ts";
+import type { DataKey } from "../crypto/data_key.ts";
+import { openFileMeta } from "./sealing.ts";
+import type { DeviceRecord, FileRecord, LogMessage, RoomMember, RoomRecord } from "./store.ts";
 
 /**
  * The data layout version this code writes: 1 = the message log (pending offline messages moved
@@ -114,7 +116,9 @@ export const FILE_INDEX =
 /** Messages pruned per transaction. */
 export const PRUNE_CHUNK = 1000;
 
-const LOG_COLUMNS = "seq, id, conv, sender_key, from_name, to_name, body, lang, ts, call, file_id";
+/** The columns a log row is read with ({@linkcode logRow} decodes them). */
+export const LOG_COLUMNS =
+  "seq, id, conv, sender_key, from_name, to_name, body, lang, ts, call, file_id";
 
 const ROOM_COLUMNS = "key, name, topic, visibility, created_at, " +
   "(SELECT count(*) FROM room_members m WHERE m.room = rooms.key) AS members";
@@ -293,6 +297,21 @@ export function callEntryOf(json: string): CallEntry | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A `files` row as a record, its name and type opened; undefined when they do not open for
+ * the row (the caller reports it).
+ */
+export async function fileRow(key: DataKey, r: Row): Promise<FileRecord | undefined> {
+  const base = {
+    id: String(r.id),
+    address: String(r.address),
+    ownerKey: String(r.owner_key),
+    size: Number(r.size),
+  };
+  const meta = await openFileMeta(key, base, r.meta as Uint8Array);
+  return meta && { ...base, ...meta, createdAt: Number(r.created_at) };
 }
 
 export function roomRow(r: Row): RoomRecord {

@@ -9,6 +9,7 @@ import type { Logger } from "../../log.ts";
 import { openMessageBody } from "../sealing.ts";
 import type { LogRow } from "../sqlite_log.ts";
 import type { LogMessage } from "../store.ts";
+import { fileMetaOf, fileRecord } from "./files.ts";
 import type { Tx } from "./writer.ts";
 
 /** Statements run on a transaction or on the pool alike. */
@@ -36,19 +37,26 @@ export interface PgContext {
   reportUnreadable(readerKey: string, id: string): void;
 }
 
-/** Opens a row's body; undefined (reported once, under `readerKey`) when it does not open. */
+/**
+ * Opens a row's body and reads its file's record; undefined (reported once, under `readerKey`)
+ * when either does not open.
+ */
 export async function openRow(
   ctx: PgContext,
+  q: Q,
   r: LogRow,
   readerKey: string,
 ): Promise<LogMessage | undefined> {
   const text = await openMessageBody(ctx.key, r, r.body);
-  if (text === undefined) {
+  const file = r.fileId === undefined ? undefined : await fileRecord(ctx, q, r.fileId);
+  if (text === undefined || (r.fileId !== undefined && !file)) {
     ctx.reportUnreadable(readerKey, r.id);
     return undefined;
   }
-  const { body: _, lang, ...m } = r;
-  return lang === undefined ? { ...m, text } : { ...m, text, lang };
+  const { body: _, lang, fileId: __, ...m } = r;
+  const message: LogMessage = lang === undefined ? { ...m, text } : { ...m, text, lang };
+  if (file) message.file = fileMetaOf(file);
+  return message;
 }
 
 /** The pool as a statement runner (reads run outside any transaction). */

@@ -12,6 +12,7 @@ import {
   checkDeviceId,
   checkSeq,
   deviceRow,
+  LOG_COLUMNS,
   type LogRow,
   logRow,
   noSuchRoom,
@@ -29,6 +30,7 @@ import {
   UNREAD_CAP,
 } from "../store.ts";
 import { clientId } from "./accounts.ts";
+import { markSent } from "./files.ts";
 import { openRow, type PgContext, type PgRow, type Q } from "./context.ts";
 
 const asLogRow = (r: PgRow): LogRow => logRow(r);
@@ -128,8 +130,8 @@ async function after(
   }
   seqs.sort((a, b) => a - b);
   const chosen = seqs.slice(0, limit);
-  const rows = chosen.length === 0 ? [] : await q`SELECT seq, id, conv, sender_key, from_name,
-    to_name, body, lang, ts FROM messages WHERE seq = ANY(${chosen}::bigint[]) ORDER BY seq`;
+  const rows = chosen.length === 0 ? [] : await q`SELECT ${q.unsafe(LOG_COLUMNS)} FROM messages
+    WHERE seq = ANY(${chosen}::bigint[]) ORDER BY seq`;
   return { rows: rows.map(asLogRow), more: seqs.length > limit };
 }
 
@@ -148,9 +150,11 @@ async function inConv(q: Q, userKey: string, conv: string, seq: number): Promise
 async function insertLog(q: Q, m: NewLogMessage, body: Uint8Array, target: ConvTarget) {
   const [{ seq: next }] = await q`UPDATE log_seq SET seq = seq + 1 RETURNING seq`;
   const seq = Number(next);
-  await q`INSERT INTO messages (seq, id, conv, sender_key, from_name, to_name, body, lang, ts)
+  await q`INSERT INTO messages (seq, id, conv, sender_key, from_name, to_name, body, lang, ts,
+      call, file_id)
     VALUES (${seq}, ${m.id}, ${m.conv}, ${m.senderKey}, ${m.from}, ${m.to}, ${body},
-      ${m.lang ?? null}, ${m.ts})`;
+      ${m.lang ?? null}, ${m.ts}, ${m.call === undefined ? null : JSON.stringify(m.call)},
+      ${m.file?.id ?? null})`;
   if (target.kind === "room") {
     await q`UPDATE rooms SET last_seq = ${seq}, last_ts = ${m.ts} WHERE key = ${target.room}`;
   } else {
@@ -180,8 +184,9 @@ export function append(
   }
   let body: Uint8Array;
   // Sealed before the transaction: nothing is computed while it holds the write lock.
+  const fileId = m.file?.id;
   const sealed = (async () => {
-    body = await sealMessageBody(ctx.key, m, m.text);
+    body = await sealMessageBody(ctx.key, { ...m, fileId }, m.text);
   })();
   return ctx.write(1, async (q) => {
     if (cid !== undefined) {
@@ -196,6 +201,7 @@ export function append(
         throw new ParleyError("not_a_member", `You are not in #${target.room}; /join it first.`);
       }
     }
+    if (fileId !== undefined) await markSent(q, fileId);
     const seq = await insertLog(q, m, body, target);
     if (cid !== undefined) {
       await q`INSERT INTO client_ids (sender_key, cid, id, to_name, created_at, seq)
@@ -238,7 +244,7 @@ export function pending(ctx: PgContext, toKey: string, limit: number): Promise<S
       for (const r of rows.rows) {
         from = r.seq;
         if (ahead.has(r.seq)) continue;
-        const m = await openRow(ctx, r, toKey);
+        const m = await openRow(ctx, q, r, toKey);
         if (!m) continue;
         const stored: StoredMessage = {
           id: m.id,
@@ -248,6 +254,7 @@ export function pending(ctx: PgContext, toKey: string, limit: number): Promise<S
           text: m.text,
           ts: m.ts,
         };
+        if (m.file) stored.file = m.file;
         out.push(m.lang === undefined ? stored : { ...stored, lang: m.lang });
       }
       if (!rows.more) break;
@@ -326,12 +333,12 @@ export function history(
     while (out.length < limit) {
       ctx.assertOpen();
       const want = limit - out.length;
-      const rows = (await q`SELECT seq, id, conv, sender_key, from_name, to_name, body, lang, ts
-        FROM messages WHERE conv = ${conv} AND seq < ${before} ORDER BY seq DESC LIMIT ${want}`)
+      const rows = (await q`SELECT ${q.unsafe(LOG_COLUMNS)} FROM messages
+        WHERE conv = ${conv} AND seq < ${before} ORDER BY seq DESC LIMIT ${want}`)
         .map(asLogRow);
       for (const r of rows) {
         before = r.seq;
-        const m = await openRow(ctx, r, conv);
+        const m = await openRow(ctx, q, r, conv);
         if (m) out.push(m);
       }
       if (rows.length < want) break;
@@ -356,7 +363,7 @@ export function since(
       more = page.more;
       for (const r of page.rows) {
         from = r.seq;
-        const m = await openRow(ctx, r, userKey);
+        const m = await openRow(ctx, q, r, userKey);
         if (m) messages.push(m);
       }
     }

@@ -16,6 +16,7 @@ import type {
   ClientIdRecord,
   ConversationSummary,
   DeviceRecord,
+  FileRecord,
   LogMessage,
   NewLogMessage,
   ResumeTokenRecord,
@@ -34,6 +35,7 @@ import * as accounts from "./accounts.ts";
 import { guardClosedSocketWrites } from "./client_guard.ts";
 import { asQ, type PgContext, type Q } from "./context.ts";
 import { storageError } from "./errors.ts";
+import * as files from "./files.ts";
 import * as log from "./log.ts";
 import * as rooms from "./rooms.ts";
 import { migrate } from "./schema.ts";
@@ -342,6 +344,21 @@ export class PostgresStore implements Store {
   }
   pruneHistory(olderThanTs: number): Promise<number> {
     return log.pruneHistory(this.#ctx, olderThanTs);
+  }
+  putFile(file: FileRecord): Promise<void> {
+    return files.putFile(this.#ctx, file);
+  }
+  getFile(id: string): Promise<FileRecord | undefined> {
+    return files.getFile(this.#ctx, id);
+  }
+  fileUsage(ownerKey: string): Promise<number> {
+    return files.fileUsage(this.#ctx, ownerKey);
+  }
+  fileConvs(id: string): Promise<string[]> {
+    return files.fileConvs(this.#ctx, id);
+  }
+  async pruneFiles(unsentBefore: number): Promise<string[]> {
+    return await files.pruneFiles(this.#ctx, unsentBefore);
   }
   async createRoom(room: Omit<RoomRecord, "members">, owner: string): Promise<RoomRecord> {
     return await rooms.createRoom(this.#ctx, room, owner);

@@ -145,6 +145,23 @@ CREATE TABLE receipts_off (
   user_key ${K} PRIMARY KEY
 );
 `,
+  // Files (lib/files/) and call entries: what SQLite's schema gained with them.
+  `
+ALTER TABLE messages ADD COLUMN call text;
+ALTER TABLE messages ADD COLUMN file_id text COLLATE "C";
+CREATE INDEX messages_by_file ON messages (file_id) WHERE file_id IS NOT NULL;
+CREATE TABLE files (
+  id ${K} PRIMARY KEY,
+  address ${K},
+  owner_key ${K},
+  size bigint NOT NULL,
+  meta bytea NOT NULL,
+  created_at bigint NOT NULL,
+  sent boolean NOT NULL DEFAULT false
+);
+CREATE INDEX files_by_owner ON files (owner_key);
+CREATE INDEX files_by_address ON files (address);
+`,
 ];
 
 /** The schema version this code writes. */
@@ -157,11 +174,16 @@ export class SchemaError extends Error {
 
 /**
  * Brings the schema up to date and stores or verifies the data key check, in one transaction
- * under {@linkcode MIGRATION_LOCK}. Returns how many migrations this call applied.
+ * under {@linkcode MIGRATION_LOCK}. Returns how many migrations this call applied. `target` is
+ * for tests that make a database of an older version.
  * @throws {CryptoError} `wrong_data_key` when the database was sealed under another key.
  * @throws {SchemaError} when the database is of a newer schema than this code knows.
  */
-export async function migrate(sql: postgres.Sql, key: DataKey): Promise<number> {
+export async function migrate(
+  sql: postgres.Sql,
+  key: DataKey,
+  target = SCHEMA_LATEST,
+): Promise<number> {
   return await sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${LOCK_NAMESPACE}, ${MIGRATION_LOCK})`;
     await tx`CREATE TABLE IF NOT EXISTS meta (key text COLLATE "C" PRIMARY KEY, value text NOT NULL)`;
@@ -177,12 +199,13 @@ export async function migrate(sql: postgres.Sql, key: DataKey): Promise<number> 
           `(${SCHEMA_LATEST}): run the newer Parley, or restore a backup from before it`,
       );
     }
-    for (let v = version; v < SCHEMA_LATEST; v++) await tx.unsafe(MIGRATIONS[v]);
-    await tx`INSERT INTO meta (key, value) VALUES (${SCHEMA_VERSION}, ${String(SCHEMA_LATEST)})
+    const to = Math.max(version, target);
+    for (let v = version; v < to; v++) await tx.unsafe(MIGRATIONS[v]);
+    await tx`INSERT INTO meta (key, value) VALUES (${SCHEMA_VERSION}, ${String(to)})
       ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
     if (check === undefined) {
       await tx`INSERT INTO meta (key, value) VALUES (${DATA_KEY_CHECK}, ${key.keyCheck()})`;
     }
-    return SCHEMA_LATEST - version;
+    return to - version;
   });
 }
