@@ -10,6 +10,7 @@ import {
   deviceRow,
   FILE_INDEX,
   fileRow,
+  fileTokenRow,
   LOG_SCHEMA,
   LOG_VERSION,
   type LogRow,
@@ -34,11 +35,13 @@ import {
 } from "./sealing.ts";
 import {
   type AppendResult,
+  BLOB_REMOVAL_LEASE_MS,
   type CachedTranslation,
   type ClientIdRecord,
   type ConversationSummary,
   type DeviceRecord,
   type FileRecord,
+  type FileTokenRecord,
   type LogMessage,
   type NewLogMessage,
   type ResumeTokenRecord,
@@ -1133,16 +1136,22 @@ export class SqliteStore implements Store {
     return file;
   }
 
-  async putFile(file: FileRecord): Promise<void> {
+  async putFile(file: FileRecord): Promise<boolean> {
     this.#assertOpen();
     const f = { ...file };
     let meta: Uint8Array;
     const sealed = this.#ready.then(async () => {
       meta = await sealFileMeta(this.#key, f);
     });
-    await this.#enqueue(1, sealed, () => {
+    return await this.#enqueue(1, sealed, () => {
+      const removal = this.#q.removalSince.get(f.address) as Row | undefined;
+      if (removal) {
+        if (Number(removal.since) > Date.now() - BLOB_REMOVAL_LEASE_MS) return false;
+        this.#q.dropRemoval.run(f.address); // its remover died: the blob is this record's now
+      }
       this.#q.insertFile.run(f.id, f.address, f.ownerKey, f.size, meta, f.createdAt);
-    });
+      return true;
+    }) as boolean;
   }
 
   async getFile(id: string): Promise<FileRecord | undefined> {
@@ -1163,11 +1172,45 @@ export class SqliteStore implements Store {
   async pruneFiles(unsentBefore: number): Promise<string[]> {
     this.#assertOpen();
     return await this.#enqueue(1, this.#ready, () => {
+      const now = Date.now();
       const addresses = new Set(
         (this.#q.pruneFiles.all(unsentBefore) as Row[]).map((r) => String(r.address)),
       );
-      return [...addresses].filter((a) => !this.#q.addressUsed.get(a));
+      for (const r of this.#q.staleRemovals.all(now - BLOB_REMOVAL_LEASE_MS) as Row[]) {
+        addresses.add(String(r.address));
+      }
+      const gone = [...addresses].filter((a) => !this.#q.addressUsed.get(a));
+      for (const a of gone) this.#q.markRemoval.run(a, now);
+      return gone;
     }) as string[];
+  }
+
+  async blobsRemoved(addresses: readonly string[]): Promise<void> {
+    this.#assertOpen();
+    const list = [...addresses];
+    await this.#enqueue(list.length, this.#ready, () => {
+      for (const a of list) this.#q.dropRemoval.run(a);
+    });
+  }
+
+  async saveFileToken(record: FileTokenRecord): Promise<void> {
+    await this.#open();
+    writing(() => {
+      this.#q.pruneFileTokens.run(Date.now());
+      this.#q.insertFileToken.run(
+        record.tokenHash,
+        record.purpose,
+        record.userKey,
+        record.fileId ?? null,
+        record.expiresAt,
+      );
+    });
+  }
+
+  async takeFileToken(tokenHash: string): Promise<FileTokenRecord | undefined> {
+    await this.#open();
+    const row = writing(() => this.#q.takeFileToken.get(tokenHash) as Row | undefined);
+    return fileTokenRow(row, Date.now());
   }
 
   /** Moves the user's delivered point up to `seq` (inside a transaction). */

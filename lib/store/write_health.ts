@@ -27,6 +27,11 @@ const WRITES: ReadonlySet<string> = new Set<keyof Store>([
   "touchResumeToken",
   "deleteResumeTokens",
   "putTranslations",
+  "putFile",
+  "pruneFiles",
+  "blobsRemoved",
+  "saveFileToken",
+  "takeFileToken",
   "check",
 ]);
 

@@ -17,6 +17,7 @@ import type {
   ConversationSummary,
   DeviceRecord,
   FileRecord,
+  FileTokenRecord,
   LogMessage,
   NewLogMessage,
   ResumeTokenRecord,
@@ -345,7 +346,7 @@ export class PostgresStore implements Store {
   pruneHistory(olderThanTs: number): Promise<number> {
     return log.pruneHistory(this.#ctx, olderThanTs);
   }
-  putFile(file: FileRecord): Promise<void> {
+  putFile(file: FileRecord): Promise<boolean> {
     return files.putFile(this.#ctx, file);
   }
   getFile(id: string): Promise<FileRecord | undefined> {
@@ -359,6 +360,15 @@ export class PostgresStore implements Store {
   }
   async pruneFiles(unsentBefore: number): Promise<string[]> {
     return await files.pruneFiles(this.#ctx, unsentBefore);
+  }
+  blobsRemoved(addresses: readonly string[]): Promise<void> {
+    return files.blobsRemoved(this.#ctx, addresses);
+  }
+  saveFileToken(record: FileTokenRecord): Promise<void> {
+    return files.saveFileToken(this.#ctx, record);
+  }
+  takeFileToken(tokenHash: string): Promise<FileTokenRecord | undefined> {
+    return files.takeFileToken(this.#ctx, tokenHash);
   }
   async createRoom(room: Omit<RoomRecord, "members">, owner: string): Promise<RoomRecord> {
     return await rooms.createRoom(this.#ctx, room, owner);

@@ -162,6 +162,39 @@ CREATE TABLE files (
 CREATE INDEX files_by_owner ON files (owner_key);
 CREATE INDEX files_by_address ON files (address);
 `,
+  // Files across nodes: one-time tokens and blob removals in the store, the blobs themselves in
+  // the database (lib/files/postgres_blob_store.ts), so every node has them.
+  `
+CREATE TABLE file_tokens (
+  token_hash ${K} PRIMARY KEY,
+  purpose text NOT NULL,
+  user_key ${K},
+  file_id text,
+  expires_at bigint NOT NULL
+);
+CREATE INDEX file_tokens_by_expiry ON file_tokens (expires_at);
+CREATE TABLE blob_removals (
+  address ${K} PRIMARY KEY,
+  since bigint NOT NULL
+);
+CREATE TABLE blobs (
+  address ${K} PRIMARY KEY,
+  blob_id bytea NOT NULL UNIQUE,
+  chunks integer NOT NULL,
+  size bigint NOT NULL
+);
+CREATE TABLE blob_uploads (
+  blob_id bytea PRIMARY KEY,
+  touched_at bigint NOT NULL
+);
+CREATE INDEX blob_uploads_by_age ON blob_uploads (touched_at);
+CREATE TABLE blob_chunks (
+  blob_id bytea NOT NULL,
+  idx integer NOT NULL,
+  body bytea NOT NULL,
+  PRIMARY KEY (blob_id, idx)
+);
+`,
 ];
 
 /** The schema version this code writes. */
