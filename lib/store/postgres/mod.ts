@@ -8,6 +8,8 @@
 import postgres from "postgres";
 import type { DataKey } from "../../crypto/data_key.ts";
 import { ParleyError } from "../../errors.ts";
+import type { BlobStore } from "../../files/blob_store.ts";
+import { PostgresBlobStore } from "../../files/postgres_blob_store.ts";
 import { createLogger, type Logger } from "../../log.ts";
 import { DATA_KEY_CHECK } from "../sealing.ts";
 import type {
@@ -220,6 +222,14 @@ export class PostgresStore implements Store {
       const [row] = await q`SELECT value FROM meta WHERE key = ${SERVER_IDENTITY}`;
       return String(row.value);
     });
+  }
+
+  /**
+   * The blobs of shared files, in this database (its tables come with the store's migrations),
+   * on this store's pool: what every node of the service reads and writes.
+   */
+  blobStore(): BlobStore {
+    return new PostgresBlobStore(this.#sql, this.#ctx.key);
   }
 
   createUser(user: UserRecord): Promise<void> {
