@@ -415,10 +415,12 @@ function buildRouter(settings: Settings, store: Store, dataKey: DataKey): Router
     textOriginals: !config.hideOriginals,
     // Connects in the background: a node whose Redis is down serves its own users meanwhile.
     bus: config.bus === undefined ? undefined : new RedisBus({ url: config.bus, logger }),
-    // Shared files, sealed under the data key (docs/security.md §9.4).
+    // Shared files, sealed under the data key (docs/security.md §9.4); on PostgreSQL their
+    // bytes are in the database too, so every node serves every file.
     files: {
       dataKey,
       dir: `${config.dataDir}/files`,
+      blobs: store instanceof PostgresStore ? store.blobStore() : undefined,
       maxFileBytes: config.maxFileMib * 1024 * 1024,
       quotaBytes: config.fileQuotaMib * 1024 * 1024,
     },
