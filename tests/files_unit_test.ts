@@ -20,6 +20,8 @@ import {
 } from "../lib/files/names.ts";
 import { isParleyError } from "../lib/errors.ts";
 import { FileTokens } from "../lib/files/tokens.ts";
+import { DirBlobStore } from "../lib/files/blob_store.ts";
+import { FileService, UNSENT_FILE_TTL_MS } from "../lib/files/service.ts";
 import { SqliteStore } from "../lib/store/sqlite.ts";
 import { png, randomBytes, sha256 } from "./file_helpers.ts";
 
@@ -191,6 +193,63 @@ Deno.test("one-time tokens work once, for what they were issued, until they expi
     now += 60_000;
     assert.equal(await two.redeem(b.token), undefined, "expired");
     assert.equal(await two.redeem("made-up"), undefined);
+  } finally {
+    for (const store of stores) await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("two workers: an upload of bytes a prune is removing waits, then keeps its own copy", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley-files-workers-" });
+  const key = await DataKey.fromBytes(generateDataKeyBytes());
+  const stores = [
+    await SqliteStore.open({ path: `${dir}/parley.db`, dataKey: key }),
+    await SqliteStore.open({ path: `${dir}/parley.db`, dataKey: key }),
+  ];
+  // Worker one's removals wait at a gate, so worker two's upload comes in the middle of one.
+  const gate = Promise.withResolvers<void>();
+  const removing = Promise.withResolvers<void>();
+  class GatedBlobs extends DirBlobStore {
+    override async remove(address: string) {
+      removing.resolve();
+      await gate.promise;
+      await super.remove(address);
+    }
+    // The test moves the prune's clock for the records only: uploads under way are fresh.
+    override sweep(olderThanMs: number) {
+      return super.sweep(olderThanMs, Date.now());
+    }
+  }
+  const [one, two] = stores.map((store, i) =>
+    new FileService({
+      store,
+      dataKey: key,
+      dir: `${dir}/files`,
+      blobs: i === 0 ? new GatedBlobs(`${dir}/files`, key) : undefined,
+    })
+  );
+  const bytes = randomBytes(CHUNK_BYTES + 3);
+  const body = () => new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
+  try {
+    const old = await one.upload({ ownerKey: "alice", name: "a.bin" }, body());
+    // A day later it was never sent: worker one prunes it, and is deleting its blob...
+    const pruned = one.prune(Date.now() + 2 * UNSENT_FILE_TTL_MS);
+    await removing.promise;
+    // ...when worker two takes an upload of the same bytes.
+    let recorded = false;
+    const again = two.upload({ ownerKey: "bob", name: "b.bin" }, body()).then((f) => {
+      recorded = true;
+      return f;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(recorded, false, "held back while the blob is being removed");
+    gate.resolve();
+    assert.equal(await pruned, 1);
+    const file = await again;
+    assert.equal(file.address, old.address);
+    assert.equal(await stores[0].getFile(old.id), undefined);
+    const back = await readAll(await one.blobs.open(file.address));
+    assert.equal(sha256(back), sha256(bytes), "the new record's blob is there");
   } finally {
     for (const store of stores) await store.close();
     await Deno.remove(dir, { recursive: true });
