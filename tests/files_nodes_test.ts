@@ -8,12 +8,19 @@ import assert from "node:assert/strict";
 import { build } from "../build.ts";
 import { connectTcp } from "../lib/client/mod.ts";
 import type { MessageEvent } from "../lib/protocol/types.ts";
-import { PASSWORD } from "./helpers.ts";
+import { PASSWORD, type TestServer, TextSocket } from "./helpers.ts";
+import { textUser } from "./raw.ts";
 import { cookieFor, listFiles, randomBytes, sha256, upload } from "./file_helpers.ts";
 import { type ServerProcess, spawnServer } from "./process_helpers.ts";
 import { postgresAvailable, type PostgresService, startPostgres } from "./services/postgres.ts";
 
 const pg: PostgresService | undefined = postgresAvailable() ? await startPostgres() : undefined;
+
+/** A response with its body read away (so nothing is left open). */
+async function drain(res: Response): Promise<Response> {
+  await res.body?.cancel();
+  return res;
+}
 
 /** The path and query of a URL, on another node's base URL (as HAProxy would route it). */
 const on = (base: string, url: string) => {
@@ -93,6 +100,18 @@ Deno.test({
         body: new TextEncoder().encode("got it"),
       });
       assert.equal(second.status, 201);
+      // An nc user on node a: the link in their line works on node b, once.
+      const server = { text: () => TextSocket.connect(a.tcpPort) } as unknown as TestServer;
+      const carol = await textUser(server, "carol");
+      await alice.send("carol", "for you", undefined, id);
+      const line = await carol.waitFor(/\[file\]/);
+      const link = line.match(/plan\.bin \(1 MiB\) (http:\/\/\S+token=\S+)$/)?.[1];
+      assert.ok(link, line);
+      const viaLink = await fetch(on(b.httpUrl, link));
+      assert.equal(viaLink.status, 200);
+      assert.equal(sha256(new Uint8Array(await viaLink.arrayBuffer())), sha256(bytes));
+      assert.equal((await fetch(on(a.httpUrl, link)).then(drain)).status, 401);
+      carol.close();
       // Nothing of the files in either data directory: they are in the database.
       for (const dir of dirs) assert.deepEqual(await listFiles(`${dir}/files`), []);
       alice.close();
