@@ -21,6 +21,12 @@ export const CLIENT_TOKEN_TTL_MS = 10 * 60 * 1000;
 /** How long the link in an `nc` user's message line stays good (they may click later). */
 export const LINK_TOKEN_TTL_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * How long a token that is not in the store is looked for before it is refused: the time a
+ * save on another node may take (sum of the waits, 50 ms doubling: 1.55 s).
+ */
+export const REDEEM_PATIENCE_MS = 1_000;
+
 /** A token as issued: `saved` settles once the store has it (false: it could not be kept). */
 export interface IssuedToken {
   token: string;
@@ -69,11 +75,21 @@ export class FileTokens {
     return { token, expiresAt, saved };
   }
 
-  /** Uses a token up: its grant, or undefined when unknown, used or expired. */
+  /**
+   * Uses a token up: its grant, or undefined when unknown, used or expired. A token this node is
+   * still saving is waited for; one it does not find is looked up again for up to
+   * {@linkcode REDEEM_PATIENCE_MS}, since another node may still be saving it (an `nc` link is
+   * out before its save has finished). So a refusal takes that long.
+   */
   async redeem(token: string): Promise<FileGrant | undefined> {
     if (!isToken(token)) return undefined;
     await this.#saving.get(token);
-    const record = await this.#store.takeFileToken(await hashToken(token));
+    const hash = await hashToken(token);
+    let record = await this.#store.takeFileToken(hash);
+    for (let wait = 50; !record && wait < REDEEM_PATIENCE_MS; wait *= 2) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      record = await this.#store.takeFileToken(hash);
+    }
     if (!record || record.expiresAt <= this.#now()) return undefined;
     return record.purpose === "upload"
       ? { purpose: "upload", userKey: record.userKey }
