@@ -467,8 +467,10 @@ async function listen(
       headerTimeoutMs: config.httpHeaderTimeout * 1000,
       idleTimeoutMs: config.httpIdleTimeout * 1000,
     });
-    // Links and one-time URLs for files point here.
-    if (router.files) router.files.baseUrl = http.url;
+    // Links and one-time URLs for files point here, or where the load balancer is.
+    if (router.files) {
+      router.files.baseUrl = config.publicUrl === undefined ? http.url : `${config.publicUrl}/`;
+    }
     return { tcp, http };
   } catch (err) {
     tcp.stopAccepting();

@@ -86,6 +86,11 @@ export interface Config {
   maxFileMib: number;
   /** Storage each user's files may take, in MiB. */
   fileQuotaMib: number;
+  /**
+   * Where users reach the browser port (a load balancer's address), without a trailing slash:
+   * the base of file links and one-time URLs. Unset: this node's own HTTP address.
+   */
+  publicUrl?: string;
 }
 
 interface Option {
@@ -462,6 +467,14 @@ export const OPTIONS: Option[] = [
     help: "storage each user's shared files may take, in MiB (files go with their history)",
     parse: count,
     key: "fileQuotaMib",
+  },
+  {
+    flag: "public-url",
+    env: "PARLEY_PUBLIC_URL",
+    default: undefined,
+    help: "where users reach the browser port (behind a load balancer): the base of file links",
+    parse: url,
+    key: "publicUrl",
   },
 ];
 

@@ -197,6 +197,18 @@ Deno.test("--help lists every option with its environment variable", () => {
   assert.match(help, /PARLEY_DATA_KEY +the key that seals stored messages/);
 });
 
+Deno.test("--public-url names where users reach the browser port; not a URL is refused", () => {
+  const config = loadConfig(["--public-url", "https://chat.example.org/"], noEnv);
+  assert.ok(config !== "help");
+  assert.equal(config.publicUrl, "https://chat.example.org");
+  const unset = loadConfig([], noEnv);
+  assert.ok(unset !== "help" && unset.publicUrl === undefined);
+  assert.throws(
+    () => loadConfig([], (name) => name === "PARLEY_PUBLIC_URL" ? "chat.example.org" : undefined),
+    /PARLEY_PUBLIC_URL must be an http\(s\) URL/,
+  );
+});
+
 Deno.test("loadConfig() accepts a lone -- before the flags, as `deno task start -- …` passes", () => {
   const config = loadConfig(["--", "--tcp-port", "7005", "--", "--http-port=8005"], noEnv);
   assert.ok(config !== "help");

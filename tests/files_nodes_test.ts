@@ -40,7 +40,10 @@ Deno.test({
     );
     const nodes: ServerProcess[] = [];
     try {
-      nodes.push(await spawnServer(dirs[0], ["--store", url]));
+      // Behind a load balancer: links name its address, not the node's.
+      nodes.push(
+        await spawnServer(dirs[0], ["--store", url, "--public-url", "https://chat.example.test/"]),
+      );
       nodes.push(
         await spawnServer(dirs[1], [
           "--store",
@@ -69,6 +72,10 @@ Deno.test({
 
       // A token issued by node a, used on node b: the bytes are there.
       const token = await bob.fileToken("download", id);
+      assert.ok(
+        token.url.startsWith(`https://chat.example.test/api/files/${id}?token=`),
+        token.url,
+      );
       const got = await fetch(on(b.httpUrl, token.url));
       assert.equal(got.status, 200);
       assert.equal(sha256(new Uint8Array(await got.arrayBuffer())), sha256(bytes));
@@ -105,7 +112,8 @@ Deno.test({
       const carol = await textUser(server, "carol");
       await alice.send("carol", "for you", undefined, id);
       const line = await carol.waitFor(/\[file\]/);
-      const link = line.match(/plan\.bin \(1 MiB\) (http:\/\/\S+token=\S+)$/)?.[1];
+      const link = line.match(/plan\.bin \(1 MiB\) (https:\/\/chat\.example\.test\/\S+token=\S+)$/)
+        ?.[1];
       assert.ok(link, line);
       const viaLink = await fetch(on(b.httpUrl, link));
       assert.equal(viaLink.status, 200);

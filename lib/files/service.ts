@@ -211,8 +211,8 @@ export class FileService {
 
   /**
    * The one-time link an `nc` reader gets with a file message; undefined without HTTP. Handed
-   * out at once (the line is being written) while its token is saved: by the time a person
-   * opens it the store has it, and this node waits for the save if it has not finished.
+   * out at once (the line is being written) while its token is saved: this node waits for that
+   * save before it looks the token up, and another node looks again a while (`FileTokens`).
    */
   linkFor(userKey: string, fileId: string): string | undefined {
     if (this.baseUrl === undefined) return undefined;
