@@ -9,11 +9,18 @@ import { type Config, ConfigError, helpText, limitsFromConfig, loadConfig } from
 import { createLogger, type Logger, withFields } from "./lib/log.ts";
 import { RedisBus } from "./lib/bus/redis.ts";
 import { composeRouter, type Router } from "./lib/router/mod.ts";
-import { SqliteStore } from "./lib/store/mod.ts";
+import { SqliteStore, type Store } from "./lib/store/mod.ts";
+import { PostgresStore, redactUrl, SchemaError } from "./lib/store/postgres/mod.ts";
+import { isParleyError } from "./lib/errors.ts";
 import { startRetention } from "./lib/router/retention.ts";
 import { type DataKey, isCryptoError, type ServerIdentity } from "./lib/crypto/mod.ts";
 import { openSslAead } from "./lib/crypto/_openssl.ts";
-import { DATA_KEY_ENV, loadOrCreateDataKey, loadOrCreateIdentity } from "./lib/crypto/key_files.ts";
+import {
+  DATA_KEY_ENV,
+  IDENTITY_FILE,
+  loadOrCreateDataKey,
+  loadOrCreateIdentity,
+} from "./lib/crypto/key_files.ts";
 import { serveTcp, type TcpServer } from "./server/tcp.ts";
 import { loadAssets } from "./server/assets.ts";
 import { type HttpServer, serveHttp } from "./server/http.ts";
@@ -132,8 +139,21 @@ async function main(): Promise<number> {
   });
   let dataDir, store, dataKey;
   try {
-    dataDir = await openDataDir(config.dataDir);
-    ({ store, dataKey } = await openStore(config.dataDir, logger));
+    const lock = await lockDataDirOf(config);
+    if (config.store === undefined) {
+      dataDir = { lock, ...await loadIdentity(config) };
+      ({ store, dataKey } = await openStore(config, logger));
+    } else {
+      const shared = await openPostgresStore(config, config.store, logger);
+      ({ store, dataKey } = shared);
+      dataDir = {
+        lock,
+        ...await sharedIdentity(config, shared.store).catch(async (err) => {
+          await shared.store.close();
+          throw err;
+        }),
+      };
+    }
   } catch (err) {
     return startFailed(err);
   }
@@ -179,7 +199,7 @@ async function main(): Promise<number> {
  */
 async function superviseWorkers(
   settings: Settings,
-  held: { signals: StopSignals; dataDir: DataDir; store: SqliteStore; dataKey: DataKey },
+  held: { signals: StopSignals; dataDir: DataDir; store: Store; dataKey: DataKey },
 ): Promise<number> {
   const { config, logger } = settings;
   const { signals, dataDir, store, dataKey } = held;
@@ -223,7 +243,7 @@ async function superviseWorkers(
   // Process-wide (malloc_trim): once, here, not per worker.
   const trimmer = startMemoryTrim({ logger });
   // Once for all workers, here: old history, and the files no message refers to any more.
-  const files = new FileService({ store, logger, ...fileSettings(config, dataKey) });
+  const files = new FileService({ store, logger, ...fileSettings(config, dataKey, store) });
   const retention = startRetention(store, config.historyDays, logger, { files });
   const unhook = crashHook(supervisor);
   announce(settings, {
@@ -303,8 +323,11 @@ async function serveAsWorker(
   const ports = await link.started;
   let identity, store, dataKey;
   try {
-    identity = (await loadIdentity(config.dataDir)).identity;
-    ({ store, dataKey } = await openStore(config.dataDir, logger));
+    identity = (await loadIdentity(config)).identity;
+    // The main thread migrated the store and checked the key and the identity against it.
+    ({ store, dataKey } = config.store === undefined
+      ? await openStore(config, logger)
+      : await openPostgresStore(config, config.store, logger));
   } catch (err) {
     return workerFailed(link, err);
   }
@@ -417,33 +440,74 @@ async function readSettings(args: string[]): Promise<Settings | "help"> {
 }
 
 /**
- * Creates the data directory if needed, locks it (one server per data directory: a second one
- * on the same store would split who is online) and loads or creates the long-term identity
- * that signs every JSON-mode handshake (docs/security.md §7).
+ * Creates the data directory if needed and locks it: one server per data directory (a second
+ * one on the same SQLite store would split who is online; with PostgreSQL it still keeps two
+ * nodes from sharing one directory's key files and lock).
  */
-async function openDataDir(dir: string): Promise<DataDir> {
-  await Deno.mkdir(dir, { recursive: true });
-  let lock;
+async function lockDataDirOf(config: Config): Promise<DataDirLock> {
+  await Deno.mkdir(config.dataDir, { recursive: true });
   try {
-    lock = lockDataDir(dir);
+    return lockDataDir(config.dataDir);
   } catch (err) {
     if (err instanceof DataDirLockedError) throw new StartFailure([err.message]);
     throw err;
   }
-  const loaded = await loadIdentity(dir);
-  return {
-    lock,
-    identity: loaded.identity,
-    createdIdentityAt: loaded.created ? loaded.path : undefined,
-  };
 }
 
-/** The identity in `dir`, made there first if there is none. */
-async function loadIdentity(dir: string) {
+/**
+ * Loads or creates the long-term identity that signs every JSON-mode handshake (docs/security.md
+ * §7): `--identity-file`, or the one in the data directory.
+ */
+async function loadIdentity(config: Config): Promise<Omit<DataDir, "lock">> {
   try {
-    return await loadOrCreateIdentity(dir);
+    const loaded = await loadOrCreateIdentity(config.dataDir, config.identityFile);
+    return {
+      identity: loaded.identity,
+      createdIdentityAt: loaded.created ? loaded.path : undefined,
+    };
   } catch (err) {
     if (isCryptoError(err)) throw new StartFailure([err.message]);
+    throw err;
+  }
+}
+
+/**
+ * The identity of a node on a shared PostgreSQL store: every node must present the same one (a
+ * client that pinned one node accepts whichever the load balancer picks), so the database keeps
+ * its fingerprint. The first node makes it (or brings its own); a later node without the
+ * identity file, or with another identity, stops with what to do, and makes no file.
+ */
+async function sharedIdentity(
+  config: Config,
+  store: PostgresStore,
+): Promise<Omit<DataDir, "lock">> {
+  const path = config.identityFile ?? `${config.dataDir}/${IDENTITY_FILE}`;
+  const recorded = await store.identity();
+  const give = "give every node the same identity file (--identity-file or " +
+    "PARLEY_IDENTITY_FILE; copy it from the first node's data directory)";
+  if (recorded !== undefined && !await fileExists(path)) {
+    throw new StartFailure([
+      `the nodes on this database present the identity ${recorded}, and ${path} does not ` +
+      `exist: ${give}`,
+    ]);
+  }
+  const loaded = await loadIdentity(config);
+  const claimed = await store.claimIdentity(loaded.identity.fingerprint);
+  if (claimed !== loaded.identity.fingerprint) {
+    throw new StartFailure([
+      `${path} is the identity ${loaded.identity.fingerprint}, but the nodes on this database ` +
+      `present ${claimed}: clients that pinned them would refuse this node; ${give}`,
+    ]);
+  }
+  return loaded;
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
     throw err;
   }
 }
@@ -453,13 +517,14 @@ async function loadIdentity(dir: string) {
  * a store that has a check value; a lost, malformed or wrong key stops start-up with what to do.
  */
 async function openStore(
-  dataDir: string,
+  config: Config,
   logger: Logger,
 ): Promise<{ store: SqliteStore; dataKey: DataKey }> {
-  const dbPath = storePath(dataDir);
+  const dbPath = storePath(config.dataDir);
   try {
-    const loaded = await loadOrCreateDataKey(dataDir, {
+    const loaded = await loadOrCreateDataKey(config.dataDir, {
       envValue: Deno.env.get(DATA_KEY_ENV),
+      file: config.dataKeyFile,
       create: SqliteStore.storedKeyCheck(dbPath) === undefined,
     });
     if (loaded.created) {
@@ -491,15 +556,70 @@ function storePath(dataDir: string): string {
 }
 
 /**
+ * Opens the PostgreSQL store that several nodes share (--store): migrated under an advisory
+ * lock, with the data key every node must share (a fresh key only for a database that has none
+ * yet). The URL is only ever shown without its password.
+ */
+async function openPostgresStore(
+  config: Config,
+  url: string,
+  logger: Logger,
+): Promise<{ store: PostgresStore; dataKey: DataKey }> {
+  const shown = redactUrl(url);
+  try {
+    const loaded = await loadOrCreateDataKey(config.dataDir, {
+      envValue: Deno.env.get(DATA_KEY_ENV),
+      file: config.dataKeyFile,
+      create: await PostgresStore.storedKeyCheck(url) === undefined,
+    });
+    if (loaded.created) {
+      logger.warn(
+        `created the data key ${loaded.path}: every node on ${shown} needs this same key ` +
+          `(copy the file, or set ${DATA_KEY_ENV}); back it up apart from the database`,
+      );
+    }
+    const store = await PostgresStore.open({ url, dataKey: loaded.key, logger });
+    logger.info(
+      `data key ${loaded.key.keyId} from ${loaded.source === "env" ? DATA_KEY_ENV : loaded.path}`,
+    );
+    return { store, dataKey: loaded.key };
+  } catch (err) {
+    const lines = [`cannot open the store ${shown}: ${storeFailure(err)}`];
+    if (isCryptoError(err, "wrong_data_key")) {
+      lines.push(
+        "every node that shares a PostgreSQL database must use the same data key: give this " +
+          `node the key of the others (${DATA_KEY_ENV}, --data-key-file, or a copy of their ` +
+          "data.key)",
+      );
+    }
+    throw new StartFailure(lines);
+  }
+}
+
+/** What stopped the PostgreSQL store from opening, for the operator (never a password). */
+function storeFailure(err: unknown): string {
+  if (isParleyError(err, "storage_unavailable")) {
+    const cause = err.cause instanceof Error ? err.cause.message : String(err.cause);
+    return `PostgreSQL cannot be reached (${cause})`;
+  }
+  if (isCryptoError(err) || err instanceof SchemaError) return err.message;
+  // PostgreSQL's own refusals (authentication, no such database) name no password.
+  if (err instanceof Error && err.name === "PostgresError") return err.message;
+  throw err;
+}
+
+/**
  * The router over `store`, built by `composeRouter` as the tests build theirs, with the limits
  * and translation provider the config names. Each connection takes a file descriptor: it
  * admits no more than the open-file limit holds.
  */
 /** Where shared files live and how big they may be (docs/security.md §9.4). */
-function fileSettings(config: Config, dataKey: DataKey) {
+function fileSettings(config: Config, dataKey: DataKey, store: Store) {
   return {
     dataKey,
     dir: `${config.dataDir}/files`,
+    // On PostgreSQL their bytes are in the database too, so every node serves every file.
+    blobs: store instanceof PostgresStore ? store.blobStore() : undefined,
     maxFileBytes: config.maxFileMib * 1024 * 1024,
     quotaBytes: config.fileQuotaMib * 1024 * 1024,
   };
@@ -507,7 +627,7 @@ function fileSettings(config: Config, dataKey: DataKey) {
 
 function buildRouter(
   settings: Settings,
-  store: SqliteStore,
+  store: Store,
   dataKey: DataKey,
   worker?: { place: WorkerPlace; bus?: Bus },
 ): Router {
@@ -553,7 +673,7 @@ function buildRouter(
     // process talk over the in-machine bus.
     bus: config.bus === undefined ? worker?.bus : new RedisBus({ url: config.bus, logger }),
     // Shared files, sealed under the data key (docs/security.md §9.4).
-    files: fileSettings(config, dataKey),
+    files: fileSettings(config, dataKey, store),
   });
 }
 
@@ -616,8 +736,10 @@ async function listen(
       idleTimeoutMs: config.httpIdleTimeout * 1000,
       ...worker,
     });
-    // Links and one-time URLs for files point here.
-    if (router.files) router.files.baseUrl = http.url;
+    // Links and one-time URLs for files point here, or where the load balancer is.
+    if (router.files) {
+      router.files.baseUrl = config.publicUrl === undefined ? http.url : `${config.publicUrl}/`;
+    }
     return { tcp, http };
   } catch (err) {
     tcp.stopAccepting();
@@ -648,7 +770,8 @@ function listenFailure(err: unknown, which: "tcp" | "http", settings: Settings):
 function announce(settings: Settings, running: Running): void {
   const { config, logger, tls } = settings;
   const { dataDir, tcp: { hostname, port }, httpUrl, translation, trimmer, workers } = running;
-  logger.info(`Parley ${VERSION} store=${storePath(config.dataDir)}`, {
+  const store = config.store === undefined ? storePath(config.dataDir) : redactUrl(config.store);
+  logger.info(`Parley ${VERSION} store=${store}`, {
     memoryTrim: trimmer ? trimmer.libc : "off",
     // Frames sealed and opened with OpenSSL, or WebCrypto without it (lib/crypto/_openssl.ts).
     frameCrypto: openSslAead()?.library ?? "webcrypto",
@@ -706,7 +829,7 @@ async function shutdown(
   running: {
     router: Router;
     listeners: Listeners;
-    store: SqliteStore;
+    store: Store;
     /** Absent in a worker: the main thread holds the data directory. */
     dataDir?: DataDir;
     trimmer?: MemoryTrimmer;

@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   bad_file: "The file's name or type is not accepted.",
   no_such_file: "No file has that id, or you may not read it.",
   files_unavailable: "This server does not take files (its HTTP port is off).",
+  storage_unavailable: "Not stored: the server cannot reach its database; try again shortly.",
   internal: "Something went wrong on the server.",
 } as const;
 
@@ -68,4 +69,12 @@ export class ParleyError extends Error {
 /** True when `err` is a ParleyError, optionally with the given code. */
 export function isParleyError(err: unknown, code?: ErrorCode): err is ParleyError {
   return err instanceof ParleyError && (code === undefined || err.code === code);
+}
+
+/**
+ * True for a store that refuses writes for now (`storage_full`, `storage_unavailable`): nothing
+ * was kept, and the same call succeeds once the disk has room or the database answers again.
+ */
+export function isStorageOutage(err: unknown): err is ParleyError {
+  return isParleyError(err, "storage_full") || isParleyError(err, "storage_unavailable");
 }

@@ -34,6 +34,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   bad_file: 400,
   no_such_file: 404,
   files_unavailable: 503,
+  // The same while the database (PostgreSQL) cannot be reached.
+  storage_unavailable: 503,
 };
 
 /** The JSON error body every API answer uses: `{ error: { code, message, retryAfter? } }`. */

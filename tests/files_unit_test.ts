@@ -19,7 +19,10 @@ import {
   formatBytes,
 } from "../lib/files/names.ts";
 import { isParleyError } from "../lib/errors.ts";
-import { OneTimeTokens } from "../lib/files/tokens.ts";
+import { FileTokens } from "../lib/files/tokens.ts";
+import { DirBlobStore } from "../lib/files/blob_store.ts";
+import { FileService, UNSENT_FILE_TTL_MS } from "../lib/files/service.ts";
+import { SqliteStore } from "../lib/store/sqlite.ts";
 import { png, randomBytes, sha256 } from "./file_helpers.ts";
 
 async function seal(key: DataKey, bytes: Uint8Array, pieces = 7): Promise<string> {
@@ -164,14 +167,91 @@ Deno.test("formatBytes() says sizes as people read them", () => {
   assert.equal(formatBytes(25 * 1024 * 1024), "25 MiB");
 });
 
-Deno.test("one-time tokens work once, for what they were issued, until they expire", () => {
-  let now = 1_000;
-  const tokens = new OneTimeTokens(() => now);
-  const a = tokens.issue({ purpose: "download", userKey: "bob", fileId: "f" }, 100);
-  assert.deepEqual(tokens.redeem(a.token), { purpose: "download", userKey: "bob", fileId: "f" });
-  assert.equal(tokens.redeem(a.token), undefined, "used up");
-  const b = tokens.issue({ purpose: "upload", userKey: "bob" }, 100);
-  now += 100;
-  assert.equal(tokens.redeem(b.token), undefined, "expired");
-  assert.equal(tokens.redeem("made-up"), undefined);
+Deno.test("one-time tokens work once, for what they were issued, until they expire, on any worker", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley-tokens-" });
+  const key = await DataKey.fromBytes(generateDataKeyBytes());
+  // Two workers of one machine: two stores on one SQLite file.
+  const stores = [
+    await SqliteStore.open({ path: `${dir}/parley.db`, dataKey: key }),
+    await SqliteStore.open({ path: `${dir}/parley.db`, dataKey: key }),
+  ];
+  try {
+    let now = Date.now();
+    const [one, two] = stores.map((store) => new FileTokens(store, { now: () => now }));
+    const a = one.issue({ purpose: "download", userKey: "bob", fileId: "f" }, 60_000);
+    assert.equal(await a.saved, true);
+    const both = await Promise.all([two.redeem(a.token), one.redeem(a.token)]);
+    assert.deepEqual(both.filter((g) => g !== undefined), [
+      { purpose: "download", userKey: "bob", fileId: "f" },
+    ]);
+    assert.equal(await two.redeem(a.token), undefined, "used up");
+    // Redeemed on the worker that issued it before the save finished: it waits for the save.
+    const fast = one.issue({ purpose: "upload", userKey: "bob" }, 60_000);
+    assert.deepEqual(await one.redeem(fast.token), { purpose: "upload", userKey: "bob" });
+    const b = one.issue({ purpose: "upload", userKey: "bob" }, 60_000);
+    await b.saved;
+    now += 60_000;
+    assert.equal(await two.redeem(b.token), undefined, "expired");
+    assert.equal(await two.redeem("made-up"), undefined);
+  } finally {
+    for (const store of stores) await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("two workers: an upload of bytes a prune is removing waits, then keeps its own copy", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley-files-workers-" });
+  const key = await DataKey.fromBytes(generateDataKeyBytes());
+  const stores = [
+    await SqliteStore.open({ path: `${dir}/parley.db`, dataKey: key }),
+    await SqliteStore.open({ path: `${dir}/parley.db`, dataKey: key }),
+  ];
+  // Worker one's removals wait at a gate, so worker two's upload comes in the middle of one.
+  const gate = Promise.withResolvers<void>();
+  const removing = Promise.withResolvers<void>();
+  class GatedBlobs extends DirBlobStore {
+    override async remove(address: string) {
+      removing.resolve();
+      await gate.promise;
+      await super.remove(address);
+    }
+    // The test moves the prune's clock for the records only: uploads under way are fresh.
+    override sweep(olderThanMs: number) {
+      return super.sweep(olderThanMs, Date.now());
+    }
+  }
+  const [one, two] = stores.map((store, i) =>
+    new FileService({
+      store,
+      dataKey: key,
+      dir: `${dir}/files`,
+      blobs: i === 0 ? new GatedBlobs(`${dir}/files`, key) : undefined,
+    })
+  );
+  const bytes = randomBytes(CHUNK_BYTES + 3);
+  const body = () => new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
+  try {
+    const old = await one.upload({ ownerKey: "alice", name: "a.bin" }, body());
+    // A day later it was never sent: worker one prunes it, and is deleting its blob...
+    const pruned = one.prune(Date.now() + 2 * UNSENT_FILE_TTL_MS);
+    await removing.promise;
+    // ...when worker two takes an upload of the same bytes.
+    let recorded = false;
+    const again = two.upload({ ownerKey: "bob", name: "b.bin" }, body()).then((f) => {
+      recorded = true;
+      return f;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(recorded, false, "held back while the blob is being removed");
+    gate.resolve();
+    assert.equal(await pruned, 1);
+    const file = await again;
+    assert.equal(file.address, old.address);
+    assert.equal(await stores[0].getFile(old.id), undefined);
+    const back = await readAll(await one.blobs.open(file.address));
+    assert.equal(sha256(back), sha256(bytes), "the new record's blob is there");
+  } finally {
+    for (const store of stores) await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

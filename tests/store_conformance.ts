@@ -1029,6 +1029,53 @@ function runLogConformance(name: string, factory: StoreFactory): void {
     assert.equal(await store.fileUsage("alice"), 0);
   });
 
+  test("holds back a record of a blob being removed until it is gone", async (store) => {
+    const a = "a".repeat(64);
+    assert.equal(await store.putFile(file("old", "alice", 10)), true);
+    assert.deepEqual(await store.pruneFiles(Number.MAX_SAFE_INTEGER), [a]);
+    // Another node uploads the same bytes while the remover deletes the blob: not yet.
+    assert.equal(await store.putFile(file("new", "bob", 10)), false);
+    assert.equal(await store.getFile("new"), undefined);
+    assert.equal(await store.fileUsage("bob"), 0);
+    assert.deepEqual(await store.pruneFiles(Number.MAX_SAFE_INTEGER), [], "handed out once");
+    await store.blobsRemoved([a]);
+    assert.equal(await store.putFile(file("new", "bob", 10)), true);
+    assert.ok(await store.getFile("new"));
+    // Recorded again: a prune of other files leaves its blob alone.
+    await store.putFile({ ...file("other", "bob", 1, "b".repeat(64)), createdAt: 1 });
+    assert.deepEqual(await store.pruneFiles(2), ["b".repeat(64)]);
+  });
+
+  test("a one-time file token is taken once, and never after it expires", async (store) => {
+    const now = Date.now();
+    const download = {
+      tokenHash: "h1",
+      purpose: "download" as const,
+      userKey: "bob",
+      fileId: "f1",
+      expiresAt: now + 60_000,
+    };
+    await store.saveFileToken(download);
+    await store.saveFileToken({
+      ...download,
+      tokenHash: "h2",
+      fileId: undefined,
+      purpose: "upload",
+    });
+    await store.saveFileToken({ ...download, tokenHash: "old", expiresAt: now - 1 });
+    const taken = await Promise.all([store.takeFileToken("h1"), store.takeFileToken("h1")]);
+    assert.deepEqual(taken.filter((t) => t !== undefined), [download], "one of two at once");
+    assert.equal(await store.takeFileToken("h1"), undefined, "used up");
+    assert.deepEqual(await store.takeFileToken("h2"), {
+      tokenHash: "h2",
+      purpose: "upload",
+      userKey: "bob",
+      expiresAt: download.expiresAt,
+    });
+    assert.equal(await store.takeFileToken("old"), undefined, "expired");
+    assert.equal(await store.takeFileToken("made-up"), undefined);
+  });
+
   if (factory.reopen) {
     Deno.test(`${name}: rooms, the log, devices and markers survive reopening`, async () => {
       const key = await newKey();

@@ -1,8 +1,10 @@
 /**
- * The sealed, content-addressed file store in the data directory: `<dir>/ab/cdef…` (hex), where
- * the address is a keyed hash (HMAC under the data key) of the file's SHA-256, so the same bytes
- * are kept once per key and a copy of the directory reveals neither the content nor a hash
- * anyone could compare with a known file. Uploads stream through a temporary file in `<dir>/tmp`.
+ * Where shared files' bytes live: the {@linkcode BlobStore} interface, content-addressed and
+ * sealed, and its data-directory implementation {@linkcode DirBlobStore}: `<dir>/ab/cdef…`
+ * (hex). The address is a keyed hash (HMAC under the data key) of the file's SHA-256, so the
+ * same bytes are kept once per key and a copy of the store reveals neither the content nor a
+ * hash anyone could compare with a known file. On PostgreSQL the blobs live in the database
+ * (postgres_blob_store.ts), so every node has them. tests/blob_store_conformance.ts runs both.
  */
 import { createHash } from "node:crypto";
 import type { DataKey } from "../crypto/data_key.ts";
@@ -36,7 +38,7 @@ export interface PutOptions {
 }
 
 /** `storage_full` for an error that says the disk is full (ENOSPC); undefined for another. */
-function diskFull(err: unknown): ParleyError | undefined {
+export function diskFull(err: unknown): ParleyError | undefined {
   if (!(err instanceof Error) || !/os error 28|No space left/i.test(err.message)) return undefined;
   return new ParleyError("storage_full", "The server's disk is full; try again later.", {
     cause: err,
@@ -52,11 +54,84 @@ function base64UrlToHex(text: string): string {
   return toHex(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
 }
 
-export class BlobStore {
+/**
+ * A store of sealed blobs by address. Removing a blob that a record refers to is the caller's
+ * to avoid: `Store.pruneFiles` hands out only unreferenced addresses, and `put` files a blob only
+ * after its `commit` recorded it (docs/storage.md, "Files on several nodes").
+ */
+export interface BlobStore {
+  /**
+   * Seals `body` into a staging place as it comes, runs `commit` with its address (which records
+   * the file: from then on no prune removes that address), then files the staged blob under the
+   * address, or drops it when a blob is there already. Nothing staged is left behind.
+   * @throws {StreamLimitError} past `maxBytes`; {@linkcode ParleyError} `storage_full` when the
+   * store is full; the stream's own error when the upload broke off; what `commit` threw.
+   */
+  put<T>(
+    body: ReadableStream<Uint8Array>,
+    options: PutOptions,
+    commit: (result: PutResult) => Promise<T>,
+  ): Promise<T>;
+  /**
+   * The plaintext of a blob, streamed; it errors with `BlobTamperedError` at a chunk that does
+   * not open. @throws {Deno.errors.NotFound} when there is no such blob.
+   */
+  open(address: string): Promise<ReadableStream<Uint8Array>>;
+  /** Whether a blob is stored under `address`. */
+  exists(address: string): Promise<boolean>;
+  /** Deletes a blob; one missing already is fine. */
+  remove(address: string): Promise<void>;
+  /** Drops what uploads a crash cut short left staged, untouched for `olderThanMs`. */
+  sweep(olderThanMs: number, now?: number): Promise<void>;
+}
+
+/** Checks an address: 64 hex digits. */
+export function checkAddress(address: string): string {
+  if (!/^[0-9a-f]{64}$/.test(address)) throw new Error(`not a blob address: ${address}`);
+  return address;
+}
+
+/**
+ * Reads an upload to its end, handing each piece to `write` (which seals it), within the
+ * limits of `options`; returns what `put` tells its `commit`. Shared by every blob store.
+ */
+export async function readUpload(
+  key: DataKey,
+  body: ReadableStream<Uint8Array>,
+  options: PutOptions,
+  write: (bytes: Uint8Array) => Promise<void>,
+): Promise<PutResult> {
+  const hash = createHash("sha256");
+  const head = new Uint8Array(options.headBytes);
+  let size = 0;
+  const reader = body.getReader();
+  try {
+    while (true) {
+      const { done, value } = await stalled(reader.read(), options.stallMs);
+      if (done) break;
+      if (size + value.length > options.maxBytes) {
+        throw new StreamLimitError(size + value.length);
+      }
+      if (size < head.length) {
+        head.set(value.subarray(0, head.length - size), size);
+      }
+      size += value.length;
+      hash.update(value);
+      await write(value);
+    }
+  } catch (err) {
+    await reader.cancel().catch(() => {});
+    throw err;
+  }
+  const digest = new Uint8Array(hash.digest());
+  const address = base64UrlToHex(await key.lookupKey(["file", toHex(digest)]));
+  return { address, size, head: head.slice(0, Math.min(size, head.length)) };
+}
+
+/** Blobs as files in a directory (the data directory's `files/`): the default, with SQLite. */
+export class DirBlobStore implements BlobStore {
   readonly dir: string;
   #key: DataKey;
-  /** Commits and removals one at a time: a blob being shared again is never deleted under it. */
-  #lock: Promise<unknown> = Promise.resolve();
 
   constructor(dir: string, key: DataKey) {
     this.dir = dir;
@@ -65,24 +140,10 @@ export class BlobStore {
 
   /** The path of a blob. */
   pathOf(address: string): string {
-    if (!/^[0-9a-f]{64}$/.test(address)) throw new Error(`not a blob address: ${address}`);
+    checkAddress(address);
     return `${this.dir}/${address.slice(0, 2)}/${address.slice(2)}`;
   }
 
-  /** Runs `work` with no other commit or removal under way. */
-  exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#lock.then(work, work);
-    this.#lock = run.catch(() => {});
-    return run;
-  }
-
-  /**
-   * Seals `body` into a temporary file as it comes, then files it under its address (or drops
-   * it when that blob exists already), inside `commit`, which runs exclusively and may record
-   * the file: a concurrent removal cannot take the blob away between the two.
-   * @throws {StreamLimitError} past `maxBytes`; {@linkcode ParleyError} `storage_full` when the
-   * disk is full; the stream's own error when the upload broke off. Nothing is left behind.
-   */
   async put<T>(
     body: ReadableStream<Uint8Array>,
     options: PutOptions,
@@ -94,47 +155,23 @@ export class BlobStore {
     let kept = false;
     try {
       const file = await Deno.open(tmp, { write: true, truncate: true });
-      const hash = createHash("sha256");
-      const head = new Uint8Array(options.headBytes);
-      let size = 0;
+      let result: PutResult;
       try {
         const writer = new SealedBlobWriter(this.#key, file);
-        const reader = body.getReader();
-        try {
-          while (true) {
-            const { done, value } = await stalled(reader.read(), options.stallMs);
-            if (done) break;
-            if (size + value.length > options.maxBytes) {
-              throw new StreamLimitError(size + value.length);
-            }
-            if (size < head.length) {
-              head.set(value.subarray(0, head.length - size), size);
-            }
-            size += value.length;
-            hash.update(value);
-            await writer.write(value);
-          }
-        } catch (err) {
-          await reader.cancel().catch(() => {});
-          throw err;
-        }
+        result = await readUpload(this.#key, body, options, (bytes) => writer.write(bytes));
         await writer.finish();
       } finally {
         file.close();
       }
-      const digest = new Uint8Array(hash.digest());
-      const address = base64UrlToHex(await this.#key.lookupKey(["file", toHex(digest)]));
-      return await this.exclusive(async () => {
-        const path = this.pathOf(address);
-        if (await exists(path)) {
-          await Deno.remove(tmp);
-        } else {
-          await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-          await Deno.rename(tmp, path);
-        }
+      const out = await commit(result);
+      const path = this.pathOf(result.address);
+      if (!await exists(path)) {
+        await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+        // Atomic: a reader sees the old file or this one, both whole (the same bytes).
+        await Deno.rename(tmp, path);
         kept = true;
-        return await commit({ address, size, head: head.slice(0, Math.min(size, head.length)) });
-      });
+      }
+      return out;
     } catch (err) {
       throw diskFull(err) ?? err;
     } finally {
@@ -148,19 +185,17 @@ export class BlobStore {
     return await Deno.makeTempFile({ dir: `${this.dir}/tmp`, prefix: "up-" });
   }
 
-  /** The plaintext of a blob, streamed; NotFound when it is gone. */
   open(address: string): Promise<ReadableStream<Uint8Array>> {
     return openSealedBlob(this.#key, this.pathOf(address));
   }
 
-  /** Deletes blobs (already unreferenced); one missing already is fine. */
-  remove(addresses: readonly string[]): Promise<void> {
-    return this.exclusive(async () => {
-      for (const address of addresses) {
-        await Deno.remove(this.pathOf(address)).catch((err) => {
-          if (!(err instanceof Deno.errors.NotFound)) throw err;
-        });
-      }
+  exists(address: string): Promise<boolean> {
+    return exists(this.pathOf(address));
+  }
+
+  async remove(address: string): Promise<void> {
+    await Deno.remove(this.pathOf(address)).catch((err) => {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
     });
   }
 
@@ -168,7 +203,7 @@ export class BlobStore {
    * Removes temporary files left by uploads a crash cut short: those untouched for `olderThanMs`
    * (an upload under way writes to its file all the time, even in another process).
    */
-  async sweepTemporary(olderThanMs: number, now = Date.now()): Promise<void> {
+  async sweep(olderThanMs: number, now = Date.now()): Promise<void> {
     try {
       for await (const entry of Deno.readDir(`${this.dir}/tmp`)) {
         const path = `${this.dir}/tmp/${entry.name}`;

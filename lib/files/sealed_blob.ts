@@ -18,7 +18,7 @@ export const BLOB_MAGIC = new TextEncoder().encode("PLF1");
 const ID_BYTES = 16;
 const HEADER_BYTES = BLOB_MAGIC.length + ID_BYTES;
 /** What sealing adds to a chunk: length prefix, version, nonce, tag. */
-const CHUNK_OVERHEAD = 4 + 1 + 12 + 16;
+export const CHUNK_OVERHEAD = 4 + 1 + 12 + 16;
 
 /** A sealed blob that does not open: modified, truncated, or sealed under another key. */
 export class BlobTamperedError extends Error {
@@ -36,32 +36,33 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
 }
 
 /**
- * Seals bytes into `file` as they come. Holds at most one chunk of plaintext: a full chunk is
- * sealed as "more" only once a byte after it arrives, so the last one can say it is the last.
+ * Seals bytes into chunks as they come, handing each sealed chunk to `emit` in order. Holds at
+ * most one chunk of plaintext: a full chunk is sealed as "more" only once a byte after it
+ * arrives, so the last one can say it is the last. Every blob store seals through it.
  */
-export class SealedBlobWriter {
+export class ChunkSealer {
+  readonly id = crypto.getRandomValues(new Uint8Array(ID_BYTES));
   #key: DataKey;
-  #file: Deno.FsFile;
-  #id = crypto.getRandomValues(new Uint8Array(ID_BYTES));
+  #emit: (index: number, sealed: Uint8Array, last: boolean) => Promise<void>;
   #buffer = new Uint8Array(CHUNK_BYTES);
   #filled = 0;
   #index = 0;
-  #started = false;
 
-  constructor(key: DataKey, file: Deno.FsFile) {
+  constructor(
+    key: DataKey,
+    emit: (index: number, sealed: Uint8Array, last: boolean) => Promise<void>,
+  ) {
     this.#key = key;
-    this.#file = file;
+    this.#emit = emit;
+  }
+
+  /** Chunks sealed so far. */
+  get chunks(): number {
+    return this.#index;
   }
 
   /** Adds plaintext bytes. */
   async write(bytes: Uint8Array): Promise<void> {
-    if (!this.#started) {
-      this.#started = true;
-      const header = new Uint8Array(HEADER_BYTES);
-      header.set(BLOB_MAGIC);
-      header.set(this.#id, BLOB_MAGIC.length);
-      await writeAll(this.#file, header);
-    }
     let at = 0;
     while (at < bytes.length) {
       if (this.#filled === CHUNK_BYTES) await this.#seal(false);
@@ -72,24 +73,77 @@ export class SealedBlobWriter {
     }
   }
 
-  /** Seals what is left as the last chunk and flushes the file to disk. */
+  /** Seals what is left as the last chunk (an empty file is one empty last chunk). */
   async finish(): Promise<void> {
-    if (!this.#started) await this.write(new Uint8Array(0));
     await this.#seal(true);
-    await this.#file.sync();
   }
 
   async #seal(last: boolean): Promise<void> {
+    const index = this.#index++;
     const sealed = await this.#key.seal(
       this.#buffer.subarray(0, this.#filled),
-      chunkBinding(this.#id, this.#index++, last),
+      chunkBinding(this.id, index, last),
     );
-    // Two writes rather than one more 64 KiB copy per chunk: uploads churn enough memory.
-    const length = new Uint8Array(4);
-    new DataView(length.buffer).setUint32(0, sealed.length);
-    await writeAll(this.#file, length);
-    await writeAll(this.#file, sealed);
     this.#filled = 0;
+    await this.#emit(index, sealed, last);
+  }
+}
+
+/**
+ * Opens chunk `index` of blob `blobId`.
+ * @throws {BlobTamperedError} when it does not open there (changed, moved, or not the `last`).
+ */
+export async function openChunk(
+  key: DataKey,
+  blobId: Uint8Array,
+  index: number,
+  last: boolean,
+  sealed: Uint8Array,
+): Promise<Uint8Array> {
+  try {
+    return await key.open(sealed, chunkBinding(blobId, index, last));
+  } catch (err) {
+    if (isCryptoError(err, "record_tampered")) {
+      throw new BlobTamperedError("A stored file does not open: damaged or cut short.");
+    }
+    throw err;
+  }
+}
+
+/** Seals bytes into `file` as they come, in the on-disk format above. */
+export class SealedBlobWriter {
+  #file: Deno.FsFile;
+  #sealer: ChunkSealer;
+  #started = false;
+
+  constructor(key: DataKey, file: Deno.FsFile) {
+    this.#file = file;
+    this.#sealer = new ChunkSealer(key, async (_index, sealed) => {
+      // Two writes rather than one more 64 KiB copy per chunk: uploads churn enough memory.
+      const length = new Uint8Array(4);
+      new DataView(length.buffer).setUint32(0, sealed.length);
+      await writeAll(this.#file, length);
+      await writeAll(this.#file, sealed);
+    });
+  }
+
+  /** Adds plaintext bytes. */
+  async write(bytes: Uint8Array): Promise<void> {
+    if (!this.#started) {
+      this.#started = true;
+      const header = new Uint8Array(HEADER_BYTES);
+      header.set(BLOB_MAGIC);
+      header.set(this.#sealer.id, BLOB_MAGIC.length);
+      await writeAll(this.#file, header);
+    }
+    await this.#sealer.write(bytes);
+  }
+
+  /** Seals what is left as the last chunk and flushes the file to disk. */
+  async finish(): Promise<void> {
+    if (!this.#started) await this.write(new Uint8Array(0));
+    await this.#sealer.finish();
+    await this.#file.sync();
   }
 }
 
@@ -151,12 +205,7 @@ export async function openSealedBlob(
         if (sealed.length < length) throw new BlobTamperedError("A stored file is cut short.");
         offset += 4 + length;
         const last = offset === size;
-        const plain = await key.open(sealed, chunkBinding(id, index++, last)).catch((err) => {
-          if (isCryptoError(err, "record_tampered")) {
-            throw new BlobTamperedError("A stored file does not open: damaged or cut short.");
-          }
-          throw err;
-        });
+        const plain = await openChunk(key, id, index++, last, sealed);
         if (plain.length > 0) controller.enqueue(plain);
         if (last) {
           close();

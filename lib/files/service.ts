@@ -9,11 +9,11 @@ import { newMessageId } from "../ids.ts";
 import type { Logger } from "../log.ts";
 import type { FileMeta, FileRecord, Store } from "../store/store.ts";
 import { parseConv } from "../store/conv.ts";
-import { BlobStore, StreamLimitError } from "./blob_store.ts";
+import { type BlobStore, DirBlobStore, StreamLimitError } from "./blob_store.ts";
 import { PROBE_BYTES, probeImage } from "./image_size.ts";
 import { checkFileName, checkFileType } from "./names.ts";
 import { overQuotaMessage, tooLargeMessage } from "./refusals.ts";
-import { type FileGrant, LINK_TOKEN_TTL_MS, OneTimeTokens } from "./tokens.ts";
+import { type FileGrant, FileTokens, LINK_TOKEN_TTL_MS } from "./tokens.ts";
 import type { DataKey } from "../crypto/data_key.ts";
 
 /** Default largest file, in MiB (`--max-file-mib`). */
@@ -22,6 +22,8 @@ export const DEFAULT_MAX_FILE_MIB = 25;
 export const DEFAULT_FILE_QUOTA_MIB = 1024;
 /** An upload that sends nothing for this long is dropped. */
 export const UPLOAD_STALL_MS = 30_000;
+/** How long an upload waits for a removal of the same bytes to finish before it gives up. */
+export const REMOVAL_WAIT_MS = 30_000;
 /** A file uploaded but never sent is forgotten after this long. */
 export const UNSENT_FILE_TTL_MS = 24 * 60 * 60 * 1000;
 
@@ -30,8 +32,10 @@ const MIB = 1024 * 1024;
 export interface FileServiceOptions {
   store: Store;
   dataKey: DataKey;
-  /** Where the sealed blobs live: `<data-dir>/files`. */
+  /** Where the sealed blobs live: `<data-dir>/files`, unless `blobs` is given. */
   dir: string;
+  /** The blob store to use instead of the directory (the database's, on PostgreSQL). */
+  blobs?: BlobStore;
   /** @default DEFAULT_MAX_FILE_MIB MiB */
   maxFileBytes?: number;
   /** @default DEFAULT_FILE_QUOTA_MIB MiB */
@@ -54,7 +58,7 @@ export class FileService {
   readonly blobs: BlobStore;
   readonly maxFileBytes: number;
   readonly quotaBytes: number;
-  readonly tokens = new OneTimeTokens();
+  readonly tokens: FileTokens;
   /**
    * Where the HTTP endpoint is (`http://host:port/`), once it listens: the base of the links and
    * token URLs. Undefined while there is none: files cannot move then.
@@ -64,10 +68,11 @@ export class FileService {
 
   constructor(options: FileServiceOptions) {
     this.store = options.store;
-    this.blobs = new BlobStore(options.dir, options.dataKey);
+    this.blobs = options.blobs ?? new DirBlobStore(options.dir, options.dataKey);
     this.maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_MIB * MIB;
     this.quotaBytes = options.quotaBytes ?? DEFAULT_FILE_QUOTA_MIB * MIB;
     this.#logger = options.logger;
+    this.tokens = new FileTokens(this.store, { logger: options.logger });
   }
 
   /** Refuses a declared length over the limit or the quota, before any byte is read. */
@@ -114,7 +119,7 @@ export class FileService {
             record.width = image.width;
             record.height = image.height;
           }
-          await this.store.putFile(record);
+          await this.#record(record);
           return record;
         },
       );
@@ -122,6 +127,25 @@ export class FileService {
       if (!(err instanceof StreamLimitError)) throw err;
       if (err.received > this.maxFileBytes) throw this.tooLarge(err.received, false);
       throw this.overQuota(used, err.received);
+    }
+  }
+
+  /**
+   * Records an upload. While a prune (on this node or another) is removing a blob of the same
+   * bytes, the store holds the record back: wait for that removal to finish, after which `put`
+   * files this upload's own copy.
+   */
+  async #record(record: FileRecord): Promise<void> {
+    const until = Date.now() + REMOVAL_WAIT_MS;
+    while (!await this.store.putFile(record)) {
+      if (Date.now() > until) {
+        throw new ParleyError(
+          "storage_unavailable",
+          "Not stored: the server is busy removing a copy of this file; upload it again shortly.",
+          { retryAfter: 5 },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 
@@ -165,39 +189,58 @@ export class FileService {
     return meta;
   }
 
-  /** A one-time URL for `grant`, or `files_unavailable` without an HTTP endpoint. */
-  tokenUrl(grant: FileGrant, ttlMs: number): { url: string; expiresAt: number } {
+  /**
+   * A one-time URL for `grant`, once the store has its token (so any node takes it), or
+   * `files_unavailable` without an HTTP endpoint.
+   * @throws {ParleyError} `storage_unavailable` when the token could not be saved.
+   */
+  async tokenUrl(grant: FileGrant, ttlMs: number): Promise<{ url: string; expiresAt: number }> {
+    const issued = this.#issue(grant, ttlMs);
+    if (!await issued.saved) throw new ParleyError("storage_unavailable");
+    return issued;
+  }
+
+  #issue(grant: FileGrant, ttlMs: number) {
     if (this.baseUrl === undefined) {
       throw new ParleyError("files_unavailable");
     }
-    const { token, expiresAt } = this.tokens.issue(grant, ttlMs);
+    const { token, expiresAt, saved } = this.tokens.issue(grant, ttlMs);
     const path = grant.purpose === "upload" ? "api/files" : `api/files/${grant.fileId}`;
-    return { url: `${this.baseUrl}${path}?token=${token}`, expiresAt };
+    return { url: `${this.baseUrl}${path}?token=${token}`, expiresAt, saved };
   }
 
-  /** The one-time link an `nc` reader gets with a file message; undefined without HTTP. */
+  /**
+   * The one-time link an `nc` reader gets with a file message; undefined without HTTP. Handed
+   * out at once (the line is being written) while its token is saved: this node waits for that
+   * save before it looks the token up, and another node looks again a while (`FileTokens`).
+   */
   linkFor(userKey: string, fileId: string): string | undefined {
     if (this.baseUrl === undefined) return undefined;
-    return this.tokenUrl({ purpose: "download", userKey, fileId }, LINK_TOKEN_TTL_MS).url;
+    return this.#issue({ purpose: "download", userKey, fileId }, LINK_TOKEN_TTL_MS).url;
   }
 
   /**
    * Forgets files nothing refers to any more (their history was pruned) and uploads never sent
-   * within a day, and deletes their blobs. Returns how many blobs went.
+   * within a day, and deletes their blobs. The store marks each blob it hands out as being
+   * removed (uploads of the same bytes wait meanwhile, on every node) until
+   * `blobsRemoved` says it is gone. Returns how many blobs went.
    */
   async prune(now = Date.now()): Promise<number> {
-    const addresses = await this.blobs.exclusive(async () => {
-      const gone = await this.store.pruneFiles(now - UNSENT_FILE_TTL_MS);
-      for (const address of gone) {
-        await Deno.remove(this.blobs.pathOf(address)).catch((err) => {
-          if (!(err instanceof Deno.errors.NotFound)) throw err;
-        });
+    const gone = await this.store.pruneFiles(now - UNSENT_FILE_TTL_MS);
+    const removed: string[] = [];
+    for (const address of gone) {
+      try {
+        await this.blobs.remove(address);
+        removed.push(address);
+      } catch (err) {
+        // Still marked: a prune after the lease takes it up again.
+        this.#logger?.warn("could not remove an unused file's blob", { address, error: err });
       }
-      return gone;
-    });
-    await this.blobs.sweepTemporary(UNSENT_FILE_TTL_MS, now).catch((err) =>
+    }
+    if (removed.length > 0) await this.store.blobsRemoved(removed);
+    await this.blobs.sweep(UNSENT_FILE_TTL_MS, now).catch((err) =>
       this.#logger?.warn("could not sweep old temporary uploads", { error: err })
     );
-    return addresses.length;
+    return removed.length;
   }
 }

@@ -9,6 +9,8 @@ import {
   checkSeq,
   deviceRow,
   FILE_INDEX,
+  fileRow,
+  fileTokenRow,
   LOG_SCHEMA,
   LOG_VERSION,
   type LogRow,
@@ -22,7 +24,6 @@ import {
 } from "./sqlite_log.ts";
 import {
   DATA_KEY_CHECK,
-  openFileMeta,
   openMessageBody,
   openOfflineBody,
   openTranslation,
@@ -34,11 +35,13 @@ import {
 } from "./sealing.ts";
 import {
   type AppendResult,
+  BLOB_REMOVAL_LEASE_MS,
   type CachedTranslation,
   type ClientIdRecord,
   type ConversationSummary,
   type DeviceRecord,
   type FileRecord,
+  type FileTokenRecord,
   type LogMessage,
   type NewLogMessage,
   type ResumeTokenRecord,
@@ -1126,30 +1129,29 @@ export class SqliteStore implements Store {
   async #fileRecord(id: string): Promise<FileRecord | undefined> {
     const row = this.#q.getFile.get(id) as Row | undefined;
     if (!row) return undefined;
-    const base = {
-      id: String(row.id),
-      address: String(row.address),
-      ownerKey: String(row.owner_key),
-      size: Number(row.size),
-    };
-    const meta = await openFileMeta(this.#key, base, row.meta as Uint8Array);
-    if (!meta) {
+    const file = await fileRow(this.#key, row);
+    if (!file) {
       this.#logger.error("a file record does not open with the data key; it is skipped", { id });
-      return undefined;
     }
-    return { ...base, ...meta, createdAt: Number(row.created_at) };
+    return file;
   }
 
-  async putFile(file: FileRecord): Promise<void> {
+  async putFile(file: FileRecord): Promise<boolean> {
     this.#assertOpen();
     const f = { ...file };
     let meta: Uint8Array;
     const sealed = this.#ready.then(async () => {
       meta = await sealFileMeta(this.#key, f);
     });
-    await this.#enqueue(1, sealed, () => {
+    return await this.#enqueue(1, sealed, () => {
+      const removal = this.#q.removalSince.get(f.address) as Row | undefined;
+      if (removal) {
+        if (Number(removal.since) > Date.now() - BLOB_REMOVAL_LEASE_MS) return false;
+        this.#q.dropRemoval.run(f.address); // its remover died: the blob is this record's now
+      }
       this.#q.insertFile.run(f.id, f.address, f.ownerKey, f.size, meta, f.createdAt);
-    });
+      return true;
+    }) as boolean;
   }
 
   async getFile(id: string): Promise<FileRecord | undefined> {
@@ -1170,11 +1172,45 @@ export class SqliteStore implements Store {
   async pruneFiles(unsentBefore: number): Promise<string[]> {
     this.#assertOpen();
     return await this.#enqueue(1, this.#ready, () => {
+      const now = Date.now();
       const addresses = new Set(
         (this.#q.pruneFiles.all(unsentBefore) as Row[]).map((r) => String(r.address)),
       );
-      return [...addresses].filter((a) => !this.#q.addressUsed.get(a));
+      for (const r of this.#q.staleRemovals.all(now - BLOB_REMOVAL_LEASE_MS) as Row[]) {
+        addresses.add(String(r.address));
+      }
+      const gone = [...addresses].filter((a) => !this.#q.addressUsed.get(a));
+      for (const a of gone) this.#q.markRemoval.run(a, now);
+      return gone;
     }) as string[];
+  }
+
+  async blobsRemoved(addresses: readonly string[]): Promise<void> {
+    this.#assertOpen();
+    const list = [...addresses];
+    await this.#enqueue(list.length, this.#ready, () => {
+      for (const a of list) this.#q.dropRemoval.run(a);
+    });
+  }
+
+  async saveFileToken(record: FileTokenRecord): Promise<void> {
+    await this.#open();
+    writing(() => {
+      this.#q.pruneFileTokens.run(Date.now());
+      this.#q.insertFileToken.run(
+        record.tokenHash,
+        record.purpose,
+        record.userKey,
+        record.fileId ?? null,
+        record.expiresAt,
+      );
+    });
+  }
+
+  async takeFileToken(tokenHash: string): Promise<FileTokenRecord | undefined> {
+    await this.#open();
+    const row = writing(() => this.#q.takeFileToken.get(tokenHash) as Row | undefined);
+    return fileTokenRow(row, Date.now());
   }
 
   /** Moves the user's delivered point up to `seq` (inside a transaction). */

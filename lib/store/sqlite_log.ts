@@ -7,7 +7,16 @@
 import type { StatementSync } from "node:sqlite";
 import { ParleyError } from "../errors.ts";
 import type { CallEntry } from "../protocol/types.ts";
-import type { DeviceRecord, LogMessage, RoomMember, RoomRecord } from "./store.ts";
+import type { DataKey } from "../crypto/data_key.ts";
+import { openFileMeta } from "./sealing.ts";
+import type {
+  DeviceRecord,
+  FileRecord,
+  FileTokenRecord,
+  LogMessage,
+  RoomMember,
+  RoomRecord,
+} from "./store.ts";
 
 /**
  * The data layout version this code writes: 1 = the message log (pending offline messages moved
@@ -41,6 +50,18 @@ CREATE TABLE IF NOT EXISTS files (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS files_by_owner ON files (owner_key);
 CREATE INDEX IF NOT EXISTS files_by_address ON files (address);
+CREATE TABLE IF NOT EXISTS blob_removals (
+  address TEXT PRIMARY KEY,
+  since INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS file_tokens (
+  token_hash TEXT PRIMARY KEY,
+  purpose TEXT NOT NULL,
+  user_key TEXT NOT NULL,
+  file_id TEXT,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS file_tokens_by_expiry ON file_tokens (expires_at);
 CREATE TABLE IF NOT EXISTS conversations (
   user_key TEXT NOT NULL,
   conv TEXT NOT NULL,
@@ -114,7 +135,9 @@ export const FILE_INDEX =
 /** Messages pruned per transaction. */
 export const PRUNE_CHUNK = 1000;
 
-const LOG_COLUMNS = "seq, id, conv, sender_key, from_name, to_name, body, lang, ts, call, file_id";
+/** The columns a log row is read with ({@linkcode logRow} decodes them). */
+export const LOG_COLUMNS =
+  "seq, id, conv, sender_key, from_name, to_name, body, lang, ts, call, file_id";
 
 const ROOM_COLUMNS = "key, name, topic, visibility, created_at, " +
   "(SELECT count(*) FROM room_members m WHERE m.room = rooms.key) AS members";
@@ -138,6 +161,22 @@ export function logStatements(p: (sql: string) => StatementSync): Record<string,
         "NOT EXISTS (SELECT 1 FROM messages m WHERE m.file_id = files.id) RETURNING address",
     ),
     addressUsed: p("SELECT 1 AS x FROM files WHERE address = ? LIMIT 1"),
+    removalSince: p("SELECT since FROM blob_removals WHERE address = ?"),
+    markRemoval: p(
+      "INSERT INTO blob_removals (address, since) VALUES (?, ?) " +
+        "ON CONFLICT (address) DO UPDATE SET since = excluded.since",
+    ),
+    staleRemovals: p("SELECT address FROM blob_removals WHERE since < ?"),
+    dropRemoval: p("DELETE FROM blob_removals WHERE address = ?"),
+    insertFileToken: p(
+      "INSERT INTO file_tokens (token_hash, purpose, user_key, file_id, expires_at) " +
+        "VALUES (?, ?, ?, ?, ?)",
+    ),
+    pruneFileTokens: p("DELETE FROM file_tokens WHERE expires_at <= ?"),
+    takeFileToken: p(
+      "DELETE FROM file_tokens WHERE token_hash = ? " +
+        "RETURNING token_hash, purpose, user_key, file_id, expires_at",
+    ),
     convActivity: p(
       "INSERT INTO conversations (user_key, conv, peer_key, last_seq, last_ts) VALUES (?, ?, ?, ?, ?) " +
         "ON CONFLICT (user_key, conv) DO UPDATE SET last_seq = excluded.last_seq, last_ts = excluded.last_ts",
@@ -293,6 +332,34 @@ export function callEntryOf(json: string): CallEntry | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A `files` row as a record, its name and type opened; undefined when they do not open for
+ * the row (the caller reports it).
+ */
+export async function fileRow(key: DataKey, r: Row): Promise<FileRecord | undefined> {
+  const base = {
+    id: String(r.id),
+    address: String(r.address),
+    ownerKey: String(r.owner_key),
+    size: Number(r.size),
+  };
+  const meta = await openFileMeta(key, base, r.meta as Uint8Array);
+  return meta && { ...base, ...meta, createdAt: Number(r.created_at) };
+}
+
+/** A `file_tokens` row as a record; undefined when it has expired by `now`. */
+export function fileTokenRow(r: Row | undefined, now: number): FileTokenRecord | undefined {
+  if (!r || Number(r.expires_at) <= now) return undefined;
+  const record: FileTokenRecord = {
+    tokenHash: String(r.token_hash),
+    purpose: r.purpose === "upload" ? "upload" : "download",
+    userKey: String(r.user_key),
+    expiresAt: Number(r.expires_at),
+  };
+  if (r.file_id != null) record.fileId = String(r.file_id);
+  return record;
 }
 
 export function roomRow(r: Row): RoomRecord {

@@ -148,6 +148,29 @@ export interface FileRecord extends FileMeta {
   createdAt: number;
 }
 
+/**
+ * A one-time token of the file endpoint (lib/files/tokens.ts), filed under the SHA-256 hash of
+ * the token only, like a {@link WebLoginRecord}: kept in the store so that whichever node or
+ * worker a request reaches honours it, and only once.
+ */
+export interface FileTokenRecord {
+  /** Hex SHA-256 of the token. */
+  tokenHash: string;
+  purpose: "upload" | "download";
+  userKey: string;
+  /** The file a download token is for. */
+  fileId?: string;
+  /** Milliseconds since the epoch after which the token is void. */
+  expiresAt: number;
+}
+
+/**
+ * How long a blob's removal, once `pruneFiles` handed it out, holds back uploads of the same
+ * bytes (`putFile` answers false meanwhile). A node that died before it removed the blob and
+ * said so (`blobsRemoved`) holds them back no longer than this; the next prune takes it over.
+ */
+export const BLOB_REMOVAL_LEASE_MS = 10 * 60 * 1000;
+
 /** What an append came to: the message's place in the log, or the earlier one of its `cid`. */
 export interface AppendResult {
   seq: number;
@@ -391,8 +414,14 @@ export interface Store {
 
   // --- Files (lib/files/) ---
 
-  /** Saves an uploaded file's record (its name and type are sealed at rest like bodies). */
-  putFile(file: FileRecord): Promise<void>;
+  /**
+   * Saves an uploaded file's record (its name and type are sealed at rest like bodies). Returns
+   * false, storing nothing, while the blob under its address is being removed (handed out by
+   * {@linkcode Store.pruneFiles} and not yet {@linkcode Store.blobsRemoved}, within
+   * {@linkcode BLOB_REMOVAL_LEASE_MS}): the caller tries again once it is gone, then puts the
+   * blob back. Once it returned true, no prune removes that blob while the record lasts.
+   */
+  putFile(file: FileRecord): Promise<boolean>;
   /** A file's record by id. */
   getFile(id: string): Promise<FileRecord | undefined>;
   /** Bytes of the files `ownerKey` uploaded that are still kept: what their quota counts. */
@@ -402,9 +431,20 @@ export interface Store {
   /**
    * Forgets the files no message refers to any more (their messages were pruned), and those
    * never sent that were uploaded before `unsentBefore`. Returns the addresses no remaining
-   * record uses: the caller deletes those blobs.
+   * record uses, marked as being removed in the same transaction (so `putFile` holds back new
+   * records of them), and those whose removal's lease ran out (a node died removing them): the
+   * caller deletes those blobs, then calls {@linkcode Store.blobsRemoved}.
    */
   pruneFiles(unsentBefore: number): Promise<string[]>;
+  /** The blobs of these addresses are gone: records of them may be made again. */
+  blobsRemoved(addresses: readonly string[]): Promise<void>;
+  /** Saves a file endpoint's one-time token; also forgets tokens that have expired. */
+  saveFileToken(record: FileTokenRecord): Promise<void>;
+  /**
+   * Uses a one-time token up: deletes it and returns it, in one statement, so two requests (on
+   * any nodes) cannot both have it. Undefined when unknown, used already or expired.
+   */
+  takeFileToken(tokenHash: string): Promise<FileTokenRecord | undefined>;
 
   // --- Rooms ---
 

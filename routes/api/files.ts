@@ -130,7 +130,7 @@ async function signedIn(ctx: Context): Promise<string> {
 async function userFor(ctx: Context, fits: (grant: FileGrant) => boolean): Promise<string> {
   const token = ctx.url.searchParams.get("token");
   if (token === null) return await signedIn(ctx);
-  const grant = service(ctx).tokens.redeem(token);
+  const grant = await service(ctx).tokens.redeem(token);
   if (!grant || !fits(grant)) {
     throw new ParleyError(
       "not_logged_in",

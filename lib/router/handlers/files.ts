@@ -19,7 +19,10 @@ export async function handleFileToken(
   if (!files) throw new ParleyError("files_unavailable");
   const userKey = session.user!.key;
   if (cmd.purpose === "upload") {
-    const { url, expiresAt } = files.tokenUrl({ purpose: "upload", userKey }, CLIENT_TOKEN_TTL_MS);
+    const { url, expiresAt } = await files.tokenUrl(
+      { purpose: "upload", userKey },
+      CLIENT_TOKEN_TTL_MS,
+    );
     return session.emit({
       type: "file_token",
       purpose: "upload",
@@ -35,7 +38,7 @@ export async function handleFileToken(
   if (!file) {
     throw new ParleyError("no_such_file", "There is no file with that id that you may read.");
   }
-  const { url, expiresAt } = files.tokenUrl(
+  const { url, expiresAt } = await files.tokenUrl(
     { purpose: "download", userKey, fileId: file.id },
     CLIENT_TOKEN_TTL_MS,
   );
