@@ -304,6 +304,7 @@ async function listen(
       identity,
       tls: tlsPair,
       allowPlaintext: config.allowPlaintext,
+      trustedProxies: config.trustedProxies,
     });
   } catch (err) {
     throw listenFailure(err, "tcp", settings);
@@ -321,6 +322,7 @@ async function listen(
       tls: tlsPair,
       headerTimeoutMs: config.httpHeaderTimeout * 1000,
       idleTimeoutMs: config.httpIdleTimeout * 1000,
+      trustedProxies: config.trustedProxies,
     });
     return { tcp, http };
   } catch (err) {

@@ -3,6 +3,7 @@ import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { HTTP_TIMEOUTS } from "./http_timeouts.ts";
 import { DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT } from "./protocol/ports.ts";
 import { DEFAULT_LIMITS, type Limits } from "./router/options.ts";
+import { type AddressRange, parseAddressRange } from "./net/address_ranges.ts";
 
 /** Days of history kept unless `--history-days` says otherwise. */
 export const DEFAULT_HISTORY_DAYS = 365;
@@ -32,6 +33,8 @@ export interface Config {
   tlsKey?: string;
   /** Accept plaintext text mode from any address, not just loopback (docs/security.md §11). */
   allowPlaintext: boolean;
+  /** Load balancers whose connections start with a PROXY protocol header (docs/operations.md). */
+  trustedProxies: AddressRange[];
   /** Who translates messages; `none` turns translation off. */
   translateProvider: ProviderName;
   /** The provider's base URL (Apertium APy, LibreTranslate; Google's by default). */
@@ -128,6 +131,18 @@ const url = (v: string, name: string) => {
     throw new ConfigError(`${name} must be an http(s) URL: current value is '${v}'`);
   }
   return v.replace(/\/+$/, "");
+};
+const ranges = (v: string, name: string) => {
+  const items = v.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  return items.map((item) => {
+    try {
+      return parseAddressRange(item);
+    } catch (err) {
+      throw new ConfigError(
+        `${name} must be addresses or CIDR ranges separated by commas: ${(err as Error).message}`,
+      );
+    }
+  });
 };
 const level = (v: string, name: string) => {
   if (!(LOG_LEVELS as readonly string[]).includes(v)) {
@@ -227,6 +242,15 @@ export const OPTIONS: Option[] = [
     parse: yesNo,
     key: "allowPlaintext",
     boolean: true,
+  },
+  {
+    flag: "trusted-proxies",
+    env: "PARLEY_TRUSTED_PROXIES",
+    default: "",
+    help: "load balancers (addresses or CIDR ranges, comma-separated) that send the PROXY " +
+      "protocol header on both ports; connections from them must start with it",
+    parse: ranges,
+    key: "trustedProxies",
   },
   {
     flag: "translate-provider",
@@ -452,6 +476,13 @@ export function loadConfig(
       : ["--tls-cert", "--tls-key"];
     throw new ConfigError(
       `${given} needs ${missing} too: give both (PEM certificate and its private key) or neither`,
+    );
+  }
+  if (config.tlsCert !== undefined && (config.trustedProxies as AddressRange[]).length > 0) {
+    // The PROXY header comes before the TLS handshake, which Deno's TLS listener cannot skip.
+    throw new ConfigError(
+      "--trusted-proxies cannot be combined with --tls-cert: end TLS at the load balancer " +
+        "(docs/operations.md) or give no trusted proxies",
     );
   }
   if (config.translateProvider === "google" && config.translateKey === undefined) {

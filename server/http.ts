@@ -22,6 +22,7 @@ import { RateLimiter } from "./rate_limiter.ts";
 import { refuseWebSocket } from "./ws.ts";
 import { checkUpgrade, wantsWebSocket } from "./ws_upgrade.ts";
 import type { Refusal } from "../lib/router/admission.ts";
+import type { AddressRange } from "../lib/net/address_ranges.ts";
 
 /** Path -> route module. Assets live under /static/, served from memory. */
 const ROUTES: Record<string, Handlers> = {
@@ -76,6 +77,8 @@ export interface HttpServerOptions {
   headerTimeoutMs?: number;
   /** A kept-alive connection with no new request for this long is closed. @default 30000 */
   idleTimeoutMs?: number;
+  /** Peers that are load balancers: their connections start with a PROXY protocol header. */
+  trustedProxies?: readonly AddressRange[];
 }
 
 export interface HttpServer {
@@ -115,7 +118,13 @@ export async function serveHttp(options: HttpServerOptions): Promise<HttpServer>
     logger,
     headerTimeoutMs: options.headerTimeoutMs ?? HTTP_TIMEOUTS.headerMs,
     idleTimeoutMs: options.idleTimeoutMs ?? HTTP_TIMEOUTS.idleMs,
-    handle: (req, peer, place) => handle(app, req, peer, { secure, place }),
+    trustedProxies: options.trustedProxies,
+    handle: (req, peer, place, proxied) => {
+      // TLS ended at the load balancer: the page is https there, so the cookie and the Origin
+      // check must be too. Only a trusted proxy's word is taken for it.
+      const forwardedTls = proxied && req.headers.get("x-forwarded-proto") === "https";
+      return handle(app, req, peer, { secure: secure || forwardedTls, place });
+    },
     refuse: (req, refusal) => refusal503(req, refusal, logger),
   });
   const addr = listener.addr as Deno.NetAddr;
@@ -155,6 +164,7 @@ export async function handle(
   connection: { secure: boolean; place: ConnectionPlace },
 ): Promise<Response> {
   const url = new URL(req.url);
+  if (connection.secure) url.protocol = "https:";
   let response: Response;
   try {
     response = await dispatch({ req, url, remoteAddr, app, ...connection });
