@@ -7,10 +7,17 @@ import { LAZY_MAX_WAIT_MS } from "./server/turn.ts";
 import { type Config, ConfigError, helpText, limitsFromConfig, loadConfig } from "./lib/config.ts";
 import { createLogger, type Logger } from "./lib/log.ts";
 import { composeRouter, type Router } from "./lib/router/mod.ts";
-import { SqliteStore } from "./lib/store/mod.ts";
+import { SqliteStore, type Store } from "./lib/store/mod.ts";
+import { PostgresStore, redactUrl, SchemaError } from "./lib/store/postgres/mod.ts";
+import { isParleyError } from "./lib/errors.ts";
 import { startRetention } from "./lib/router/retention.ts";
 import { isCryptoError, type ServerIdentity } from "./lib/crypto/mod.ts";
-import { DATA_KEY_ENV, loadOrCreateDataKey, loadOrCreateIdentity } from "./lib/crypto/key_files.ts";
+import {
+  DATA_KEY_ENV,
+  IDENTITY_FILE,
+  loadOrCreateDataKey,
+  loadOrCreateIdentity,
+} from "./lib/crypto/key_files.ts";
 import { serveTcp, type TcpServer } from "./server/tcp.ts";
 import { loadAssets } from "./server/assets.ts";
 import { type HttpServer, serveHttp } from "./server/http.ts";
@@ -97,8 +104,21 @@ async function main(): Promise<number> {
   });
   let dataDir, store;
   try {
-    dataDir = await openDataDir(config.dataDir);
-    store = await openStore(config.dataDir, logger);
+    const lock = await lockDataDirOf(config);
+    if (config.store === undefined) {
+      dataDir = { lock, ...await loadIdentity(config) };
+      store = await openStore(config, logger);
+    } else {
+      const shared = await openPostgresStore(config, config.store, logger);
+      store = shared;
+      dataDir = {
+        lock,
+        ...await sharedIdentity(config, shared).catch(async (err) => {
+          await shared.close();
+          throw err;
+        }),
+      };
+    }
   } catch (err) {
     return startFailed(err);
   }
@@ -176,23 +196,28 @@ async function readSettings(args: string[]): Promise<Settings | "help"> {
 }
 
 /**
- * Creates the data directory if needed, locks it (one server per data directory: a second one
- * on the same store would split who is online) and loads or creates the long-term identity
- * that signs every JSON-mode handshake (docs/security.md §7).
+ * Creates the data directory if needed and locks it: one server per data directory (a second
+ * one on the same SQLite store would split who is online; with PostgreSQL it still keeps two
+ * nodes from sharing one directory's key files and lock).
  */
-async function openDataDir(dir: string): Promise<DataDir> {
-  await Deno.mkdir(dir, { recursive: true });
-  let lock;
+async function lockDataDirOf(config: Config): Promise<DataDirLock> {
+  await Deno.mkdir(config.dataDir, { recursive: true });
   try {
-    lock = lockDataDir(dir);
+    return lockDataDir(config.dataDir);
   } catch (err) {
     if (err instanceof DataDirLockedError) throw new StartFailure([err.message]);
     throw err;
   }
+}
+
+/**
+ * Loads or creates the long-term identity that signs every JSON-mode handshake (docs/security.md
+ * §7): `--identity-file`, or the one in the data directory.
+ */
+async function loadIdentity(config: Config): Promise<Omit<DataDir, "lock">> {
   try {
-    const loaded = await loadOrCreateIdentity(dir);
+    const loaded = await loadOrCreateIdentity(config.dataDir, config.identityFile);
     return {
-      lock,
       identity: loaded.identity,
       createdIdentityAt: loaded.created ? loaded.path : undefined,
     };
@@ -203,14 +228,56 @@ async function openDataDir(dir: string): Promise<DataDir> {
 }
 
 /**
+ * The identity of a node on a shared PostgreSQL store: every node must present the same one (a
+ * client that pinned one node accepts whichever the load balancer picks), so the database keeps
+ * its fingerprint. The first node makes it (or brings its own); a later node without the
+ * identity file, or with another identity, stops with what to do, and makes no file.
+ */
+async function sharedIdentity(
+  config: Config,
+  store: PostgresStore,
+): Promise<Omit<DataDir, "lock">> {
+  const path = config.identityFile ?? `${config.dataDir}/${IDENTITY_FILE}`;
+  const recorded = await store.identity();
+  const give = "give every node the same identity file (--identity-file or " +
+    "PARLEY_IDENTITY_FILE; copy it from the first node's data directory)";
+  if (recorded !== undefined && !await fileExists(path)) {
+    throw new StartFailure([
+      `the nodes on this database present the identity ${recorded}, and ${path} does not ` +
+      `exist: ${give}`,
+    ]);
+  }
+  const loaded = await loadIdentity(config);
+  const claimed = await store.claimIdentity(loaded.identity.fingerprint);
+  if (claimed !== loaded.identity.fingerprint) {
+    throw new StartFailure([
+      `${path} is the identity ${loaded.identity.fingerprint}, but the nodes on this database ` +
+      `present ${claimed}: clients that pinned them would refuse this node; ${give}`,
+    ]);
+  }
+  return loaded;
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/**
  * Opens the SQLite store with its at-rest data key (docs/security.md §9): never a fresh key for
  * a store that has a check value; a lost, malformed or wrong key stops start-up with what to do.
  */
-async function openStore(dataDir: string, logger: Logger): Promise<SqliteStore> {
-  const dbPath = storePath(dataDir);
+async function openStore(config: Config, logger: Logger): Promise<SqliteStore> {
+  const dbPath = storePath(config.dataDir);
   try {
-    const loaded = await loadOrCreateDataKey(dataDir, {
+    const loaded = await loadOrCreateDataKey(config.dataDir, {
       envValue: Deno.env.get(DATA_KEY_ENV),
+      file: config.dataKeyFile,
       create: SqliteStore.storedKeyCheck(dbPath) === undefined,
     });
     if (loaded.created) {
@@ -242,11 +309,64 @@ function storePath(dataDir: string): string {
 }
 
 /**
+ * Opens the PostgreSQL store that several nodes share (--store): migrated under an advisory
+ * lock, with the data key every node must share (a fresh key only for a database that has none
+ * yet). The URL is only ever shown without its password.
+ */
+async function openPostgresStore(
+  config: Config,
+  url: string,
+  logger: Logger,
+): Promise<PostgresStore> {
+  const shown = redactUrl(url);
+  try {
+    const loaded = await loadOrCreateDataKey(config.dataDir, {
+      envValue: Deno.env.get(DATA_KEY_ENV),
+      file: config.dataKeyFile,
+      create: await PostgresStore.storedKeyCheck(url) === undefined,
+    });
+    if (loaded.created) {
+      logger.warn(
+        `created the data key ${loaded.path}: every node on ${shown} needs this same key ` +
+          `(copy the file, or set ${DATA_KEY_ENV}); back it up apart from the database`,
+      );
+    }
+    const store = await PostgresStore.open({ url, dataKey: loaded.key, logger });
+    logger.info(
+      `data key ${loaded.key.keyId} from ${loaded.source === "env" ? DATA_KEY_ENV : loaded.path}`,
+    );
+    return store;
+  } catch (err) {
+    const lines = [`cannot open the store ${shown}: ${storeFailure(err)}`];
+    if (isCryptoError(err, "wrong_data_key")) {
+      lines.push(
+        "every node that shares a PostgreSQL database must use the same data key: give this " +
+          `node the key of the others (${DATA_KEY_ENV}, --data-key-file, or a copy of their ` +
+          "data.key)",
+      );
+    }
+    throw new StartFailure(lines);
+  }
+}
+
+/** What stopped the PostgreSQL store from opening, for the operator (never a password). */
+function storeFailure(err: unknown): string {
+  if (isParleyError(err, "storage_unavailable")) {
+    const cause = err.cause instanceof Error ? err.cause.message : String(err.cause);
+    return `PostgreSQL cannot be reached (${cause})`;
+  }
+  if (isCryptoError(err) || err instanceof SchemaError) return err.message;
+  // PostgreSQL's own refusals (authentication, no such database) name no password.
+  if (err instanceof Error && err.name === "PostgresError") return err.message;
+  throw err;
+}
+
+/**
  * The router over `store`, built by `composeRouter` as the tests build theirs, with the limits
  * and translation provider the config names. Each connection takes a file descriptor: it
  * admits no more than the open-file limit holds.
  */
-function buildRouter(settings: Settings, store: SqliteStore): Router {
+function buildRouter(settings: Settings, store: Store): Router {
   const { config, logger } = settings;
   const fdLimit = openFileLimit();
   const fitted = fdLimit
@@ -358,7 +478,8 @@ function announce(
   const { config, logger, tls } = settings;
   const { dataDir, listeners: { tcp, http }, router, trimmer } = running;
   const { hostname, port } = tcp.addr;
-  logger.info(`Parley ${VERSION} store=${storePath(config.dataDir)}`, {
+  const store = config.store === undefined ? storePath(config.dataDir) : redactUrl(config.store);
+  logger.info(`Parley ${VERSION} store=${store}`, {
     memoryTrim: trimmer ? trimmer.libc : "off",
   });
   console.log(
@@ -410,7 +531,7 @@ async function shutdown(
   running: {
     router: Router;
     listeners: Listeners;
-    store: SqliteStore;
+    store: Store;
     dataDir: DataDir;
     trimmer?: MemoryTrimmer;
   },

@@ -9,6 +9,7 @@ import { type AddressRange, parseAddressRange } from "./net/address_ranges.ts";
 export const DEFAULT_HISTORY_DAYS = 365;
 import { DEFAULT_TRANSLATE_TIMEOUT_MS } from "./translate/service.ts";
 import { PROVIDER_NAMES, type ProviderName } from "./translate/translator.ts";
+import { checkPostgresUrl } from "./store/postgres/url.ts";
 
 /**
  * Everything the server can be told at start-up. Defaults are not written here: each comes from
@@ -20,6 +21,15 @@ export interface Config {
   tcpPort: number;
   httpPort: number;
   dataDir: string;
+  /**
+   * The shared store: a PostgreSQL URL (`postgres://user:password@host/db`). Undefined: SQLite
+   * in `dataDir`. Never log it as it is: `redactUrl` hides its password.
+   */
+  store?: string;
+  /** The server identity's PEM file; undefined: `<dataDir>/identity_ed25519.pem`. */
+  identityFile?: string;
+  /** The data key's file; undefined: `<dataDir>/data.key` (PARLEY_DATA_KEY wins over both). */
+  dataKeyFile?: string;
   logLevel: LogLevel;
   /** Seconds a connection has to sign in. */
   loginTimeout: number;
@@ -144,6 +154,17 @@ const ranges = (v: string, name: string) => {
     }
   });
 };
+const storeUrl = (v: string, name: string) => {
+  // Unset or empty: SQLite. Errors show the URL with its password hidden.
+  if (v.trim() === "") return undefined;
+  const problem = checkPostgresUrl(v.trim());
+  if (problem) {
+    throw new ConfigError(
+      `${name} must be a PostgreSQL URL (leave it unset for SQLite in --data-dir): ${problem}`,
+    );
+  }
+  return v.trim();
+};
 const level = (v: string, name: string) => {
   if (!(LOG_LEVELS as readonly string[]).includes(v)) {
     throw new ConfigError(
@@ -182,9 +203,36 @@ export const OPTIONS: Option[] = [
     flag: "data-dir",
     env: "PARLEY_DATA_DIR",
     default: "./data",
-    help: "directory for the SQLite store",
+    help: "directory for the SQLite store, the lock, and the identity and data key files",
     parse: text,
     key: "dataDir",
+  },
+  {
+    flag: "store",
+    env: "PARLEY_STORE",
+    default: undefined,
+    help: "postgres://user:password@host:5432/db to share a PostgreSQL store between nodes " +
+      "(default: SQLite in --data-dir); set it in the environment: a flag shows in ps",
+    parse: storeUrl,
+    key: "store",
+  },
+  {
+    flag: "identity-file",
+    env: "PARLEY_IDENTITY_FILE",
+    default: undefined,
+    help: "the server identity key (PEM), the same file on every node (default: " +
+      "<data-dir>/identity_ed25519.pem; made there on first start when missing)",
+    parse: file,
+    key: "identityFile",
+  },
+  {
+    flag: "data-key-file",
+    env: "PARLEY_DATA_KEY_FILE",
+    default: undefined,
+    help: "the data key file, the same key on every node (default: <data-dir>/data.key; " +
+      "PARLEY_DATA_KEY wins)",
+    parse: file,
+    key: "dataKeyFile",
   },
   {
     flag: "log-level",
@@ -418,9 +466,10 @@ export function helpText(): string {
     "",
     "Environment only:",
     "  PARLEY_DATA_KEY    the key that seals stored messages (base64 of 32 bytes, e.g. from",
-    "                     `openssl rand -base64 32`); when unset, <data-dir>/data.key is used,",
-    "                     made on first start (mode 0600). Keep it: without it the stored",
-    "                     messages cannot be read and Parley will not start.",
+    "                     `openssl rand -base64 32`); when unset, --data-key-file or",
+    "                     <data-dir>/data.key is used, made on first start (mode 0600).",
+    "                     Keep it: without it the stored messages cannot be read and Parley",
+    "                     will not start. Nodes sharing a --store need the same key.",
   ].join("\n");
 }
 
@@ -467,7 +516,8 @@ export function loadConfig(
     const value = fromFlag ?? env(o.env) ?? o.default;
     if (value === undefined) continue;
     const source = fromFlag === undefined && env(o.env) !== undefined ? o.env : `--${o.flag}`;
-    config[o.key] = o.parse(value, source);
+    const parsed = o.parse(value, source);
+    if (parsed !== undefined) config[o.key] = parsed;
   }
   if (values["translate-key"] !== undefined) config.translateKeyFromFlag = true;
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {

@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   connecting_too_fast: "Too many new connections from your address; wait a little.",
   too_slow: "The connection did not read what the server sent, and was closed.",
   storage_full: "Not stored: the server's disk is full; try again later.",
+  storage_unavailable: "Not stored: the server cannot reach its database; try again shortly.",
   internal: "Something went wrong on the server.",
 } as const;
 
@@ -57,4 +58,12 @@ export class ParleyError extends Error {
 /** True when `err` is a ParleyError, optionally with the given code. */
 export function isParleyError(err: unknown, code?: ErrorCode): err is ParleyError {
   return err instanceof ParleyError && (code === undefined || err.code === code);
+}
+
+/**
+ * True for a store that refuses writes for now (`storage_full`, `storage_unavailable`): nothing
+ * was kept, and the same call succeeds once the disk has room or the database answers again.
+ */
+export function isStorageOutage(err: unknown): err is ParleyError {
+  return isParleyError(err, "storage_full") || isParleyError(err, "storage_unavailable");
 }

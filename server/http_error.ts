@@ -29,6 +29,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   rate_limited: 429,
   // Try again later: nothing was stored, and the same request succeeds once there is room.
   storage_full: 503,
+  // The same while the database (PostgreSQL) cannot be reached.
+  storage_unavailable: 503,
 };
 
 /** The JSON error body every API answer uses: `{ error: { code, message, retryAfter? } }`. */

@@ -46,6 +46,7 @@ Deno.test("composeRouter() registers the process, store and limit metrics with t
       const name of [
         "process_resident_memory_bytes",
         "parley_store_writable",
+        "parley_store_reachable",
         "parley_store_full_refusals_total",
         "parley_store_seconds",
         "parley_limit_hits_total",

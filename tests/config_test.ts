@@ -205,3 +205,50 @@ Deno.test("loadConfig() accepts a lone -- before the flags, as `deno task start 
     /'--data-dir' argument is ambiguous/,
   );
 });
+
+Deno.test("loadConfig(): --store takes a PostgreSQL URL; a bad one is refused without its password", () => {
+  const url = "postgres://parley:s3cret-pw@db.example:5432/parley";
+  const fromFlag = loadConfig(["--store", url], noEnv) as Config;
+  assert.equal(fromFlag.store, url);
+  const fromEnv = loadConfig([], (n) => n === "PARLEY_STORE" ? `postgresql://db/chat` : undefined);
+  assert.equal((fromEnv as Config).store, "postgresql://db/chat");
+  // Unset or empty: SQLite in the data directory.
+  assert.equal((loadConfig([], noEnv) as Config).store, undefined);
+  assert.equal((loadConfig(["--store", ""], noEnv) as Config).store, undefined);
+  for (
+    const [bad, why] of [
+      ["mysql://parley:s3cret-pw@db/parley", /not a PostgreSQL URL/],
+      ["postgres://parley:s3cret-pw@db.example:5432", /names no database/],
+      ["postgres://parley:s3cret-pw@:5432/parley", /names no host|not a URL/],
+      ["parley:s3cret-pw@db/parley", /not a (PostgreSQL )?URL/],
+      ["postgres://parley:s3cret-pw@db:99999/parley", /not a URL|bad port/],
+    ] as const
+  ) {
+    assert.throws(() => loadConfig(["--store", bad], noEnv), (err) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /^--store must be a PostgreSQL URL/);
+      assert.match(err.message, why);
+      assert.doesNotMatch(err.message, /s3cret-pw/, "the password is never shown");
+      return true;
+    });
+  }
+  assert.throws(
+    () => loadConfig([], (n) => n === "PARLEY_STORE" ? "redis://x:s3cret-pw@h/0" : undefined),
+    (err) =>
+      err instanceof ConfigError && /^PARLEY_STORE/.test(err.message) &&
+      !err.message.includes("s3cret-pw"),
+  );
+});
+
+Deno.test("loadConfig(): the identity and data key files can be named (the same on every node)", () => {
+  const config = loadConfig(
+    ["--identity-file", "/etc/parley/identity.pem"],
+    (n) => n === "PARLEY_DATA_KEY_FILE" ? "/etc/parley/data.key" : undefined,
+  ) as Config;
+  assert.equal(config.identityFile, "/etc/parley/identity.pem");
+  assert.equal(config.dataKeyFile, "/etc/parley/data.key");
+  assert.throws(
+    () => loadConfig(["--identity-file", ""], noEnv),
+    /--identity-file must name a file/,
+  );
+});

@@ -44,7 +44,7 @@ export type StatusEvent =
   | { type: "status"; state: "closed"; reason: string; error?: Error };
 
 /**
- * A send the server refused for now (its disk is full: `storage_full`): the message is kept and
+ * A send the server refused for now (its disk is full: `storage_full`; its database is away: `storage_unavailable`): the message is kept and
  * goes again by itself, under the same `cid`, after `retryInMs`; `send()`'s promise stays
  * pending until it is stored or delivered. `attempt` counts the refusals of this message.
  */
@@ -82,7 +82,7 @@ export interface ReconnectOptions extends BackoffOptions {
   /** Milliseconds a sign-in, `who` or `lang` waits for its reply. @default 10000 */
   requestTimeoutMs?: number;
   /**
-   * Delays before a send refused for now (`storage_full`) goes again.
+   * Delays before a send refused for now (`storage_full`, `storage_unavailable`) goes again.
    * @default 2 s, doubling up to 60 s, jittered
    */
   sendRetry?: BackoffOptions;
@@ -110,7 +110,7 @@ const FATAL_CODES = new Set(["bad_credentials", "no_such_user", "bad_name", "bad
 /** Handshake failures that retrying cannot fix: the server cannot be trusted as it is. */
 const UNTRUSTED_CODES = new Set(["identity_changed", "identity_refused", "bad_signature"]);
 /** Refusals of a send that the same send may get past later: it is kept and goes again. */
-const RETRY_SEND_CODES = new Set(["storage_full"]);
+const RETRY_SEND_CODES = new Set(["storage_full", "storage_unavailable"]);
 const DEFAULT_SEND_RETRY: BackoffOptions = { initialDelayMs: 2000, maxDelayMs: 60_000 };
 
 /**
@@ -208,7 +208,7 @@ export class ReconnectingClient {
   /**
    * Sends a message and resolves with the server's `sent` outcome. While offline the message
    * waits; after a reconnect it goes out again with the same `cid` until an outcome arrives.
-   * Refused for now (`storage_full`), it is kept and goes again with backoff (a `retrying`
+   * Refused for now (`storage_full`, `storage_unavailable`), it is kept and goes again with backoff (a `retrying`
    * event says when). Rejects with a {@link ServerError} when the server refuses it for good,
    * or when the client closes.
    */

@@ -99,13 +99,23 @@ export interface LoadedIdentity {
   created: boolean;
 }
 
+/** The directory part of a file path ("." for a bare name). */
+function dirOf(path: string): string {
+  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
 /**
- * Loads the server identity from `<dataDir>/identity_ed25519.pem`, creating it (mode 0600) on
+ * Loads the server identity from `<dataDir>/identity_ed25519.pem`, or from `file` when given
+ * (`--identity-file`: the same file on every node of a cluster), creating it (mode 0600) on
  * first start. Print `identity.fingerprint` at start-up.
  * @throws {CryptoError} `key_file_corrupt` or `key_file_insecure`, with what to do.
  */
-export async function loadOrCreateIdentity(dataDir: string): Promise<LoadedIdentity> {
-  const path = join(dataDir, IDENTITY_FILE);
+export async function loadOrCreateIdentity(
+  dataDir: string,
+  file?: string,
+): Promise<LoadedIdentity> {
+  const path = file ?? join(dataDir, IDENTITY_FILE);
   for (let attempt = 0; attempt < 2; attempt++) {
     const text = await readSecretFile(path);
     if (text !== undefined) {
@@ -126,7 +136,7 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<LoadedIdent
       return { identity: await identityFromSeed(seed), path, created: false };
     }
     const seed = generateIdentitySeed();
-    if (await createSecretFile(dataDir, path, encodeIdentityPem(seed))) {
+    if (await createSecretFile(dirOf(path), path, encodeIdentityPem(seed))) {
       return { identity: await identityFromSeed(seed), path, created: true };
     }
   }
@@ -140,6 +150,11 @@ export interface DataKeyFileOptions {
    * the key and no file is read or written.
    */
   envValue?: string;
+  /**
+   * The key file (`--data-key-file`: the same key on every node of a cluster).
+   * @default `<dataDir>/data.key`
+   */
+  file?: string;
   /**
    * Whether a missing key may be created. Pass false when the store already holds a key check
    * (it has sealed records): a missing key is then an error, not a fresh start.
@@ -159,7 +174,7 @@ export interface LoadedDataKey {
 }
 
 /**
- * Loads the at-rest data key: from `envValue` (base64) when given, else from
+ * Loads the at-rest data key: from `envValue` (base64) when given, else from `options.file` or
  * `<dataDir>/data.key`, creating it (mode 0600) on first start unless `create` is false.
  * Afterwards verify it against the store's key check: see docs/security.md §9.
  * @throws {CryptoError} `bad_key`, `key_file_corrupt`, `key_file_insecure`, or
@@ -169,7 +184,7 @@ export async function loadOrCreateDataKey(
   dataDir: string,
   options: DataKeyFileOptions = {},
 ): Promise<LoadedDataKey> {
-  const path = join(dataDir, DATA_KEY_FILE);
+  const path = options.file ?? join(dataDir, DATA_KEY_FILE);
   if (options.envValue !== undefined && options.envValue.trim() !== "") {
     const key = await DataKey.fromBase64(options.envValue, { source: DATA_KEY_ENV });
     return { key, source: "env", path, created: false };
@@ -201,7 +216,7 @@ export async function loadOrCreateDataKey(
       );
     }
     const bytes = generateDataKeyBytes();
-    if (await createSecretFile(dataDir, path, toBase64(bytes) + "\n")) {
+    if (await createSecretFile(dirOf(path), path, toBase64(bytes) + "\n")) {
       return {
         key: await DataKey.fromBytes(bytes, { source: path }),
         source: "file",

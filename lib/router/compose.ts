@@ -106,6 +106,11 @@ function registerStoreMetrics(metrics: MetricsRegistry, storeWrites: StoreWriteH
     "1 while the store's writes go through, 0 while they are refused (a full disk).",
     () => storeWrites.state.writable ? 1 : 0,
   );
+  metrics.gauge(
+    "parley_store_reachable",
+    "1 while the store's database answers, 0 while it cannot be reached (storage_unavailable).",
+    () => storeWrites.reach.reachable ? 1 : 0,
+  );
   metrics.counterFrom(
     "parley_store_full_refusals_total",
     "Writes the store refused because the disk was full (storage_full).",

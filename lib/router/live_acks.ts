@@ -1,4 +1,4 @@
-import { isParleyError } from "../errors.ts";
+import { isStorageOutage } from "../errors.ts";
 import type { Router } from "./router.ts";
 import type { ClientSession } from "./client_session.ts";
 import { afterDelivery } from "./receipts.ts";
@@ -121,8 +121,9 @@ export class LiveAcks {
       await this.#router.store.ack(userKey, ids);
       await afterDelivery(this.#router, userKey, before);
     } catch (err) {
-      // A full disk: they stay past the delivered point and come again at the next sign-in.
-      if (isParleyError(err, "storage_full")) return;
+      // A full disk or a lost database: they stay past the delivered point and come again at
+      // the next sign-in (the store's tracking logs the episode once).
+      if (isStorageOutage(err)) return;
       this.#router.logger.error("could not acknowledge live messages", { error: err });
     }
   }

@@ -1,4 +1,4 @@
-import { isParleyError } from "../errors.ts";
+import { isStorageOutage } from "../errors.ts";
 import type { MessageEvent, ServerEvent } from "../protocol/types.ts";
 import { messageFor } from "./translated_delivery.ts";
 import { isRoomName } from "./conversation_names.ts";
@@ -69,8 +69,9 @@ export async function deliverPending(
         // Their senders hear `delivered`, as when a device acknowledges.
         await afterDelivery(router, user.key, before);
       } catch (err) {
-        // A full disk: the batch stays stored and comes again at the next sign-in.
-        if (isParleyError(err, "storage_full")) return;
+        // A full disk or a lost database: the batch stays stored and comes again at the next
+        // sign-in.
+        if (isStorageOutage(err)) return;
         throw err;
       }
       session.unacked.clear();

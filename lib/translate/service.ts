@@ -1,4 +1,4 @@
-import { isParleyError } from "../errors.ts";
+import { isStorageOutage } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { MetricsRegistry } from "../metrics/mod.ts";
 import type { UntranslatedReason } from "../protocol/types.ts";
@@ -320,8 +320,8 @@ export class TranslationService {
           translation: results[i],
         })),
       ).catch((err) => {
-        // A full disk is logged once per episode by the store's write tracking.
-        if (!isParleyError(err, "storage_full")) {
+        // A full disk or a lost database is logged once per episode by the store's tracking.
+        if (!isStorageOutage(err)) {
           this.#logger.warn("translation cache write failed", { error: err });
         }
       });
