@@ -6,6 +6,7 @@
 import { LAZY_MAX_WAIT_MS } from "./server/turn.ts";
 import { type Config, ConfigError, helpText, limitsFromConfig, loadConfig } from "./lib/config.ts";
 import { createLogger, type Logger } from "./lib/log.ts";
+import { RedisBus } from "./lib/bus/redis.ts";
 import { composeRouter, type Router } from "./lib/router/mod.ts";
 import { SqliteStore, type Store } from "./lib/store/mod.ts";
 import { PostgresStore, redactUrl, SchemaError } from "./lib/store/postgres/mod.ts";
@@ -127,6 +128,7 @@ async function main(): Promise<number> {
   try {
     listeners = await listen(settings, router, dataDir.identity);
   } catch (err) {
+    await router.cluster.close();
     await store.close();
     return startFailed(err);
   }
@@ -399,6 +401,8 @@ function buildRouter(settings: Settings, store: Store): Router {
     }),
     translateTimeoutMs: config.translateTimeout * 1000,
     textOriginals: !config.hideOriginals,
+    // Connects in the background: a node whose Redis is down serves its own users meanwhile.
+    bus: config.bus === undefined ? undefined : new RedisBus({ url: config.bus, logger }),
   });
 }
 
@@ -482,6 +486,12 @@ function announce(
   logger.info(`Parley ${VERSION} store=${store}`, {
     memoryTrim: trimmer ? trimmer.libc : "off",
   });
+  const bus = router.cluster.bus;
+  logger.info(
+    bus instanceof RedisBus
+      ? `bus: redis ${bus.address.redacted} channel ${bus.address.channel}, node ${bus.node}`
+      : "bus: none (this node is the whole service; see --bus)",
+  );
   console.log(
     `Parley identity: ${dataDir.identity.fingerprint}` +
       (dataDir.createdIdentityAt ? ` (new, in ${dataDir.createdIdentityAt})` : ""),

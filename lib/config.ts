@@ -10,6 +10,7 @@ export const DEFAULT_HISTORY_DAYS = 365;
 import { DEFAULT_TRANSLATE_TIMEOUT_MS } from "./translate/service.ts";
 import { PROVIDER_NAMES, type ProviderName } from "./translate/translator.ts";
 import { checkPostgresUrl } from "./store/postgres/url.ts";
+import { BusUrlError, parseRedisBusUrl } from "./bus/redis_url.ts";
 
 /**
  * Everything the server can be told at start-up. Defaults are not written here: each comes from
@@ -75,6 +76,8 @@ export interface Config {
   slowReaderTimeout: number;
   /** Days private and room messages are kept (0: for ever). */
   historyDays: number;
+  /** The Redis bus to the other nodes of the service (docs/bus.md); unset: a single node. */
+  bus?: string;
 }
 
 interface Option {
@@ -423,6 +426,23 @@ export const OPTIONS: Option[] = [
       return n;
     },
     key: "historyDays",
+  },
+  {
+    flag: "bus",
+    env: "PARLEY_BUS",
+    default: undefined,
+    help: "redis://[:password@]host:port[?channel=name]: the bus to the other nodes " +
+      "(docs/bus.md); unset: this node is the whole service",
+    parse: (v, name) => {
+      try {
+        parseRedisBusUrl(v);
+      } catch (err) {
+        if (err instanceof BusUrlError) throw new ConfigError(`${name} ${err.message}`);
+        throw err;
+      }
+      return v;
+    },
+    key: "bus",
   },
 ];
 

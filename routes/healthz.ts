@@ -25,7 +25,8 @@ type StoreHealth =
  * or with `store.reachable: false` and the time of the first failed call while its database
  * (PostgreSQL) cannot be reached, or when a listener stopped accepting for good (nobody new gets in there). The translator's
  * state is reported but does not fail the check: a paused translator delivers untranslated
- * messages, it does not stop the chat. `connections` counts every open connection, signed in or
+ * messages, it does not stop the chat. So is the bus's (docs/bus.md): while Redis is down
+ * the node still serves its own users, and the others catch up afterwards. `connections` counts every open connection, signed in or
  * not (each holds a place under --max-connections); `signedIn` those signed in.
  */
 export const handlers: Handlers = {
@@ -53,6 +54,8 @@ export const handlers: Handlers = {
       store,
       listeners: router.listeners.report(),
       translation: router.translation.health(),
+      // Reported, not failing the check: a node whose bus is down still serves its own users.
+      bus: router.cluster.health(),
     }, ok ? 200 : 503);
   },
 };

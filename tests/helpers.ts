@@ -19,6 +19,7 @@ import {
   type ServerIdentity,
 } from "../lib/crypto/mod.ts";
 import { serveTcp, type TcpServer } from "../server/tcp.ts";
+import type { Bus } from "../lib/bus/mod.ts";
 
 /** PBKDF2 iterations in tests: the real 600,000 would make every sign-in cost ~0.6 s of CPU. */
 export const TEST_KDF_ITERATIONS = 1000;
@@ -80,6 +81,15 @@ export async function startServer(
     breaker?: Omit<BreakerOptions, "onChange">;
     /** PBKDF2 iterations of new password hashes. @default TEST_KDF_ITERATIONS */
     kdfIterations?: number;
+    /**
+     * Another node's open store, shared (with its `dataDir`): this server is one more node of
+     * the same service. Its `close` leaves the store and the data to their owner.
+     */
+    store?: SqliteStore;
+    /** The bus to the other nodes (lib/bus); the router closes it. */
+    bus?: Bus;
+    /** How often the node announces its users on the bus. @default 2000 */
+    heartbeatMs?: number;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "parley-test-" });
@@ -89,7 +99,8 @@ export async function startServer(
   const { key: dataKey } = await loadOrCreateDataKey(dataDir);
   // Likewise the identity: clients that pinned it still trust the server after a restart.
   const { identity } = await loadOrCreateIdentity(dataDir);
-  const store = await SqliteStore.open({ path: `${dataDir}/parley.db`, dataKey, logger });
+  const shared = options.store;
+  const store = shared ?? await SqliteStore.open({ path: `${dataDir}/parley.db`, dataKey, logger });
   // Built as main.ts builds it: the same decorated store, metrics, admission and throttle.
   const router = composeRouter({
     store,
@@ -99,6 +110,8 @@ export async function startServer(
     translator: options.translator,
     translateTimeoutMs: options.translateTimeoutMs,
     breaker: options.breaker,
+    bus: options.bus,
+    heartbeatMs: options.heartbeatMs,
   });
   const tcp = serveTcp({
     hostname: "127.0.0.1",
@@ -157,6 +170,7 @@ export async function startServer(
       for (const t of texts) t.close();
       await Promise.all(clients.map((c) => c.closed));
       await tcp.drained();
+      if (shared) return;
       await store.close();
       if (o.removeData ?? true) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     },
@@ -215,6 +229,11 @@ export class TextSocket {
   /** Every line received so far. */
   get lines(): readonly string[] {
     return this.#inbox.lines;
+  }
+
+  /** Every line received since the connection opened, including those taken by `waitFor`. */
+  get history(): readonly string[] {
+    return this.#inbox.history;
   }
 
   /** Takes the next received line, waiting for it; null once the connection ended. */
@@ -337,6 +356,11 @@ export class SecureSocket {
     return this.#inbox.lines;
   }
 
+  /** Every line received since the handshake, including those taken by `waitFor`. */
+  get history(): readonly string[] {
+    return this.#inbox.history;
+  }
+
   /** Waits for an opened frame matching `pattern`; returns it (and drops the ones before). */
   waitFor(pattern: RegExp | string, timeoutMs = 5000): Promise<string> {
     return this.#inbox.waitFor(pattern, timeoutMs);
@@ -374,11 +398,14 @@ export async function withServer(
 /** Lines received by a test socket: waits for the next, or for one that matches. */
 class LineInbox {
   readonly lines: string[] = [];
+  /** Every line ever received, taken or not. */
+  readonly history: string[] = [];
   ended = false;
   #waiters: Array<() => void> = [];
 
   push(lines: string[]): void {
     this.lines.push(...lines);
+    this.history.push(...lines);
     this.#wake();
   }
 

@@ -29,9 +29,13 @@ export class Peer {
   }
 
   /** The next frame of `type` (and matching `where`); the frames before it are dropped. */
-  async next(type: string, where: (f: Frame) => boolean = () => true): Promise<Frame> {
+  async next(
+    type: string,
+    where: (f: Frame) => boolean = () => true,
+    timeoutMs?: number,
+  ): Promise<Frame> {
     while (true) {
-      const line = await this.sock.waitFor(`"type":"${type}"`);
+      const line = await this.sock.waitFor(`"type":"${type}"`, timeoutMs);
       const frame = JSON.parse(line) as Frame;
       if (frame.type === type && where(frame)) return frame;
     }

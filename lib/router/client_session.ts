@@ -220,6 +220,12 @@ export class ClientSession {
     message?: { id: string; seq?: number },
   ): void {
     if (this.#closed) return;
+    // A device's catch-up sent everything up to `pageEnd`: a live copy coming after it (the hint
+    // of another node can come that late) would be a duplicate.
+    const device = this.device;
+    if (device && !this.holding && message?.seq !== undefined && message.seq <= device.pageEnd) {
+      return;
+    }
     if (this.holding) this.holding.push({ frame, track, message });
     else this.#send(frame, track, lazy, message);
   }

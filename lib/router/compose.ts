@@ -6,6 +6,7 @@
  */
 import { createSignInThrottle } from "../accounts/throttle.ts";
 import { DEFAULT_ITERATIONS } from "../accounts/password.ts";
+import type { Bus } from "../bus/mod.ts";
 import type { Logger } from "../log.ts";
 import { MetricsRegistry, registerProcessMetrics } from "../metrics/mod.ts";
 import type { Store } from "../store/store.ts";
@@ -40,6 +41,10 @@ export interface RouterSetup {
   translateTimeoutMs?: number;
   /** The translation circuit breaker's settings. */
   breaker?: Omit<BreakerOptions, "onChange">;
+  /** The bus to the other nodes of the service; the router closes it. @default none: one node */
+  bus?: Bus;
+  /** How often this node announces its users to the others. @default 2000 */
+  heartbeatMs?: number;
 }
 
 /**
@@ -92,6 +97,8 @@ export function composeRouterOptions(setup: RouterSetup): RouterOptions {
       breaker: setup.breaker,
     }),
     textOriginals: setup.textOriginals ?? true,
+    bus: setup.bus,
+    heartbeatMs: setup.heartbeatMs,
   };
 }
 

@@ -28,6 +28,14 @@ export class DeviceState {
     this.#outstanding.push(seq);
   }
 
+  /**
+   * Whether the device has message `seq` already: acknowledged, sent by its catch-up, or sent
+   * live and not yet acknowledged (a hint for it coming again, say).
+   */
+  holds(seq: number): boolean {
+    return seq <= this.cursor || seq <= this.pageEnd || this.#outstanding.includes(seq);
+  }
+
   /** The cursor moved to `cursor`; returns how many messages sent to it that covers. */
   acknowledge(cursor: number): number {
     this.cursor = Math.max(this.cursor, cursor);

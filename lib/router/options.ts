@@ -3,6 +3,7 @@ import type { Logger } from "../log.ts";
 import type { MetricsRegistry } from "../metrics/mod.ts";
 import type { Store } from "../store/store.ts";
 import type { StoreWriteHealth } from "../store/write_health.ts";
+import type { Bus } from "../bus/mod.ts";
 import type { TranslationService } from "../translate/service.ts";
 import type { Admission } from "./admission.ts";
 import type { LimitCounters } from "./limit_counters.ts";
@@ -93,4 +94,11 @@ export interface RouterOptions {
   throttle: LoginThrottle;
   /** Whether text mode shows the original after a translation, until `/originals`. */
   textOriginals: boolean;
+  /**
+   * What this node tells the other nodes of the service through (docs/bus.md); the router
+   * closes it at shutdown. None: a single node.
+   */
+  bus?: Bus;
+  /** How often this node announces its users to the others. @default 2000 */
+  heartbeatMs?: number;
 }

@@ -3,17 +3,12 @@ import { parseConv } from "../store/conv.ts";
 import type { Router } from "./router.ts";
 import type { ClientSession } from "./client_session.ts";
 import { conversationList, resolveConversation, type Resolved } from "./conversation_names.ts";
+import { nameOf } from "./room_audience.ts";
 
 /** How many messages past the old delivered point one acknowledgement looks at for receipts. */
 const DELIVERED_SCAN = 500;
 /** Room read counts go to a sender at most this often per room. */
 export const ROOM_RECEIPT_INTERVAL_MS = 1000;
-
-/** A user's display name: from a live session, else the store. */
-async function nameOf(router: Router, key: string): Promise<string> {
-  const live = router.sessionsOf(key).values().next().value?.user;
-  return live?.name ?? (await router.store.getUser(key))?.name ?? key;
-}
 
 /**
  * The user's delivered point may have moved past `before` (a device or session acknowledged):
@@ -33,16 +28,19 @@ export async function afterDelivery(
   for (const m of page.messages) {
     if (m.seq > after) break;
     if (m.senderKey === userKey || parseConv(m.conv).kind !== "private") continue;
-    if (router.sessionsOf(m.senderKey).size === 0) continue;
+    if (!router.cluster.isOnline(m.senderKey)) continue;
     newest.set(m.senderKey, { id: m.id, seq: m.seq });
   }
   if (newest.size === 0) return;
   const name = await nameOf(router, userKey);
   for (const [sender, m] of newest) {
-    router.fanout(
-      { type: "receipt", with: name, id: m.id, seq: m.seq, state: "delivered" },
-      router.sessionsOf(sender),
-    );
+    router.tellUsers([sender], {
+      type: "receipt",
+      with: name,
+      id: m.id,
+      seq: m.seq,
+      state: "delivered",
+    });
   }
 }
 
@@ -79,24 +77,20 @@ export async function moveReadMarker(
   const readSeq = await router.store.markRead(user.key, target.conv, upTo);
   const unread =
     (await router.store.conversations(user.key)).find((c) => c.conv === target.conv)?.unread ?? 0;
-  for (const s of router.sessionsOf(user.key)) {
-    s.emit({
-      type: "read",
-      with: target.with,
-      readSeq,
-      unread,
-      cid: s === session ? cid : undefined,
-    });
-  }
+  router.tellUsers([user.key], { type: "read", with: target.with, readSeq, unread }, session);
+  session.emit({ type: "read", with: target.with, readSeq, unread, cid });
   if (readSeq === 0 || !(await router.store.receiptsOn(user.key))) return;
   // The newest message up to the marker: its sender is the one waiting to hear.
   const [last] = await router.store.history(target.conv, readSeq + 1, 1);
-  if (!last || last.senderKey === user.key || router.sessionsOf(last.senderKey).size === 0) return;
+  if (!last || last.senderKey === user.key || !router.cluster.isOnline(last.senderKey)) return;
   if (target.kind === "private") {
-    router.fanout(
-      { type: "receipt", with: user.name, id: last.id, seq: last.seq, state: "read" },
-      router.sessionsOf(last.senderKey),
-    );
+    router.tellUsers([last.senderKey], {
+      type: "receipt",
+      with: user.name,
+      id: last.id,
+      seq: last.seq,
+      state: "read",
+    });
     return;
   }
   scheduleRoomReceipt(router, target.conv, target.with, last.seq, last.senderKey);
@@ -121,10 +115,7 @@ function scheduleRoomReceipt(
     waiting.delete(conv);
     if (!due) return;
     const readers = await router.store.readCount(conv, due.seq);
-    router.fanout(
-      { type: "receipt", with: name, seq: due.seq, readers },
-      router.sessionsOf(due.sender),
-    );
+    router.tellUsers([due.sender], { type: "receipt", with: name, seq: due.seq, readers });
   };
   const timer = setTimeout(() => {
     send().catch((err) => router.logger.error("room receipt failed", { error: err }));
@@ -140,9 +131,8 @@ export async function handleReceipts(
 ): Promise<void> {
   const user = session.user!;
   await router.store.setReceipts(user.key, cmd.on);
-  for (const s of router.sessionsOf(user.key)) {
-    s.emit({ type: "receipts", on: cmd.on, cid: s === session ? cmd.cid : undefined });
-  }
+  router.tellUsers([user.key], { type: "receipts", on: cmd.on }, session);
+  session.emit({ type: "receipts", on: cmd.on, cid: cmd.cid });
 }
 
 /** {"type":"conversations"}: the user's conversations with unread counts, newest first. */

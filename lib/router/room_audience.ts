@@ -12,7 +12,7 @@ export function roomLabel(name: string): string {
 
 /** The display name of a user by key: from a live session, else the store (else the key). */
 export async function nameOf(router: Router, key: string): Promise<string> {
-  const live = router.sessionsOf(key).values().next().value?.user;
+  const live = router.cluster.userOf(key);
   if (live) return live.name;
   return (await router.store.getUser(key))?.name ?? key;
 }
@@ -27,7 +27,7 @@ export interface RoomAudience {
   except?: string;
 }
 
-/** Tells every online session of the room's members about a change. */
+/** Tells every online session of the room's members, on every node, about a change. */
 export async function tellRoom(
   router: Router,
   roomKey: string,
@@ -37,17 +37,13 @@ export async function tellRoom(
   const keys = new Set((await router.store.members(roomKey)).map((m) => m.userKey));
   for (const k of also) keys.add(k);
   if (except !== undefined) keys.delete(except);
-  const targets: ClientSession[] = [];
-  for (const key of keys) {
-    for (const s of router.sessionsOf(key)) if (s !== origin?.session) targets.push(s);
-  }
-  router.fanout(event, targets);
+  router.tellUsers(keys, event, origin?.session);
   origin?.session.emit({ ...event, cid: origin.cid });
 }
 
 /**
- * Tells all of a user's sessions the same event; the one that asked gets the copy with its
- * `cid`. How `joined` and `left` reach every device.
+ * Tells all of a user's sessions, on every node, the same event; the one that asked gets the
+ * copy with its `cid`. How `joined` and `left` reach every device.
  */
 export function tellUser(
   router: Router,
@@ -55,8 +51,7 @@ export function tellUser(
   event: Extract<ServerEvent, { type: "joined" | "left" }>,
   cid: string | undefined,
 ): void {
-  const others = [...router.sessionsOf(session.user!.key)].filter((s) => s !== session);
-  router.fanout(event, others);
+  router.tellUsers([session.user!.key], event, session);
   session.emit({ ...event, cid });
 }
 

@@ -4,7 +4,7 @@ import type { ServerEvent, UserStatus } from "../protocol/types.ts";
 import type { ClientIdRecord, Store, UserRecord } from "../store/store.ts";
 import { welcomeClient } from "./handlers/account.ts";
 import { LiveAcks } from "./live_acks.ts";
-import { roomAudience } from "./handlers/presence.ts";
+import { tellRoomMembers } from "./handlers/presence.ts";
 import type { TrackedMessage } from "./reader_watch.ts";
 import type { Connection } from "./connection.ts";
 import type { Limits, RouterOptions } from "./options.ts";
@@ -20,6 +20,7 @@ import type { LimitCounters } from "./limit_counters.ts";
 import { ListenerStates } from "./listeners.ts";
 import { type ReaderWatch, WatchTick } from "./reader_watch.ts";
 import type { StoreWriteHealth } from "../store/write_health.ts";
+import { Cluster } from "./cluster.ts";
 
 /** Online users listed by `who` and `welcome`; the `online` count covers the rest. */
 export const MAX_LISTED_ONLINE = 1000;
@@ -62,6 +63,8 @@ export class Router {
   /** Failed sign-ins, by name and by address (see `createSignInThrottle`). */
   readonly throttle: LoginThrottle;
   readonly typing: TypingTracker;
+  /** The other nodes of the service, through the bus (inert on a single node). */
+  readonly cluster: Cluster;
   readonly recentClientIds = new RecentClientIds(50_000);
   /** Acknowledges what sessions without a device were given live (see `LiveAcks`). */
   readonly liveAcks = new LiveAcks(this);
@@ -110,6 +113,7 @@ export class Router {
     this.typing = new TypingTracker(this.limits.typingTtlMs, (from, to) => {
       this.#typingStopped(from, to);
     });
+    this.cluster = new Cluster(this, options.bus, options.heartbeatMs);
   }
 
   /** The hello event every new connection gets. */
@@ -181,11 +185,24 @@ export class Router {
       this.#byName.splice(sortedIndex(this.#byName, key), 0, key);
     }
     set.add(session);
-    if (first) this.broadcastPresence(session.user!.name, "online", key);
+    if (!first) return;
+    const { name, lang } = session.user!;
+    // Online on another node already: its users heard of it then.
+    if (!this.cluster.remote.has(key)) this.broadcastPresence(name, "online", key);
+    this.cluster.publish({ kind: "online", user: { key, name, lang } });
   }
 
-  /** Closes every session a browser login (by its token's hash) signed in: it signed out. */
+  /**
+   * Closes every session a browser login (by its token's hash) signed in, on every node: it
+   * signed out.
+   */
   closeWebLogin(webLogin: string, reason: string): void {
+    this.closeLocalWebLogin(webLogin, reason);
+    this.cluster.publish({ kind: "close-web-login", webLogin, reason });
+  }
+
+  /** `closeWebLogin` on this node only (another node asked). */
+  closeLocalWebLogin(webLogin: string, reason: string): void {
     for (const s of this.#sessions) if (s.webLogin === webLogin) s.close(reason);
   }
 
@@ -204,7 +221,9 @@ export class Router {
     const at = sortedIndex(this.#byName, user.key);
     if (this.#byName[at] === user.key) this.#byName.splice(at, 1);
     this.typing.clearFrom(user.key);
-    this.broadcastPresence(user.name, "offline", user.key);
+    // Still online on another node: nobody is told anything.
+    if (!this.cluster.remote.has(user.key)) this.broadcastPresence(user.name, "offline", user.key);
+    this.cluster.publish({ kind: "offline", key: user.key });
   }
 
   /** Whether a message of this sender is still waiting for its translation. */
@@ -262,9 +281,21 @@ export class Router {
     return count;
   }
 
-  /** Signed-in sessions of one user. */
+  /** Signed-in sessions of one user on this node. */
   sessionsOf(key: string): ReadonlySet<ClientSession> {
     return this.online.get(key) ?? new Set();
+  }
+
+  /**
+   * Tells every session of the users of `keys` an event, on this node (but `except`) and on the
+   * others. Returns how many sessions of this node received it.
+   */
+  tellUsers(keys: Iterable<string>, event: ServerEvent, except?: ClientSession): number {
+    const list = [...keys];
+    const targets: ClientSession[] = [];
+    for (const key of list) for (const s of this.sessionsOf(key)) if (s !== except) targets.push(s);
+    this.cluster.tell(list, event);
+    return this.fanout(event, targets);
   }
 
   /**
@@ -274,8 +305,11 @@ export class Router {
    */
   async userList(limit = 200): Promise<UserStatus[]> {
     // Kept sorted as users come and go: a sign-in on a big server sorts nothing.
-    const users: UserStatus[] = this.#byName.slice(0, MAX_LISTED_ONLINE).map((key) => {
-      const u = this.online.get(key)!.values().next().value!.user!;
+    const keys = this.cluster.remote.size === 0
+      ? this.#byName.slice(0, MAX_LISTED_ONLINE)
+      : mergeSorted(this.#byName, this.#remoteOnly(), MAX_LISTED_ONLINE);
+    const users: UserStatus[] = keys.map((key) => {
+      const u = this.cluster.userOf(key)!;
       return { name: u.name, state: "online", lang: u.lang };
     });
     const listedOnline = users.length;
@@ -284,9 +318,18 @@ export class Router {
     const offline = await this.store.listUsers(limit + MAX_LISTED_ONLINE);
     for (const u of offline) {
       if (users.length >= limit + listedOnline) break;
-      if (!this.online.has(u.key)) users.push({ name: u.name, state: "offline", lang: u.lang });
+      if (!this.cluster.isOnline(u.key)) {
+        users.push({ name: u.name, state: "offline", lang: u.lang });
+      }
     }
     return users;
+  }
+
+  /** Keys of the users online on other nodes only, sorted. */
+  #remoteOnly(): string[] {
+    const keys: string[] = [];
+    for (const key of this.cluster.remote.keys()) if (!this.online.has(key)) keys.push(key);
+    return keys.sort();
   }
 
   /** Remembers a send's outcome under its client id, for idempotent resends. */
@@ -304,24 +347,28 @@ export class Router {
       });
       return;
     }
-    const targets = to === "all"
-      ? [...this.online].filter(([k]) => k !== from).flatMap(([, s]) => [...s])
-      : [...this.sessionsOf(to)];
-    if (targets.length === 0) return;
     // `to` marks this as the end of typing, like the start it answers, not a sign-in.
-    this.fanout({
-      type: "presence",
-      user: name,
-      state: "online",
-      to: to === "all" ? "all" : targets[0].user!.name,
-    }, targets);
+    if (to === "all") {
+      const event: ServerEvent = { type: "presence", user: name, state: "online", to };
+      this.fanout(event, this.othersOnline(from));
+      this.cluster.tellAll(event, from);
+      return;
+    }
+    const recipient = this.cluster.userOf(to);
+    if (!recipient) return;
+    this.tellUsers([to], { type: "presence", user: name, state: "online", to: recipient.name });
   }
 
   async #roomTypingStopped(name: string, from: string, roomKey: string): Promise<void> {
     const room = await this.store.getRoom(roomKey);
-    const targets = room && await roomAudience(this, roomKey, from);
-    if (!targets?.length) return;
-    this.fanout({ type: "presence", user: name, state: "online", to: `#${room!.name}` }, targets);
+    if (!room) return;
+    const event: ServerEvent = {
+      type: "presence",
+      user: name,
+      state: "online",
+      to: `#${room.name}`,
+    };
+    await tellRoomMembers(this, roomKey, from, event);
   }
 
   /**
@@ -343,6 +390,8 @@ export class Router {
   /** Tells every connection the server is going away, closes them and stops timers. */
   async shutdown(reason = "server shutting down"): Promise<void> {
     this.#shuttingDown = true;
+    // What the other nodes say is for sessions about to close.
+    await this.cluster.deafen();
     this.#watchTick.stop();
     this.typing.clearAll();
     this.liveAcks.stop();
@@ -356,6 +405,7 @@ export class Router {
     // What the sessions took is acknowledged before the store closes.
     await this.liveAcks.flush();
     await this.liveAcks.settled();
+    await this.cluster.close();
   }
 
   /** The reader watches of the sessions still open. */
@@ -405,6 +455,18 @@ export class Router {
   get connectionCount(): number {
     return this.#sessions.size;
   }
+}
+
+/** The first `limit` keys of two sorted lists without duplicates, in order. */
+function mergeSorted(a: readonly string[], b: readonly string[], limit: number): string[] {
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (out.length < limit && (i < a.length || j < b.length)) {
+    if (j >= b.length || (i < a.length && a[i] < b[j])) out.push(a[i++]);
+    else out.push(b[j++]);
+  }
+  return out;
 }
 
 /** Where `key` is, or would go, in the sorted `keys` (binary search). */

@@ -31,14 +31,23 @@ export function messageFor(
   }
 }
 
+/** How a delivery shares its translations with the other nodes (see lib/router/cluster.ts). */
+export interface AcrossNodes {
+  /** Languages of readers on other nodes: translated here too, for the shared cache. */
+  alsoLangs?: Iterable<string>;
+  /** Another node is translating: ask the cache only after this settles. */
+  gate?: Promise<unknown>;
+}
+
 /**
  * Delivers a live message to `targets`, each in its reader's language. Readers of the source
  * language get it now; the others get it once it is translated into their language (one provider
  * call per language, never per reader), or untranslated when the timeout passes. Translated
  * deliveries of one sender keep their order: each waits for the sender's previous one.
  *
- * Returns how many sessions it goes to. `track` marks a stored message, kept by its readers'
- * sessions until they have surely read it (see `Router.fanout`).
+ * Returns how many sessions it goes to, the languages it translates into, and (when it
+ * translates) a promise settled once those translations are in hand. `track` marks a stored
+ * message, kept by its readers' sessions until they have surely read it (see `Router.fanout`).
  */
 export function deliverMessage(
   router: Router,
@@ -46,12 +55,14 @@ export function deliverMessage(
   targets: Iterable<ClientSession>,
   sender: { key: string; lang: string },
   track?: TrackedMessage,
-): { reached: number } {
+  across: AcrossNodes = {},
+): { reached: number; langs: string[]; translated?: Promise<unknown> } {
+  const off = router.translation.provider === "off";
   const byLang = new Map<string, ClientSession[]>();
   const now: ClientSession[] = [];
   for (const s of targets) {
     const lang = s.user!.lang;
-    if (router.translation.provider === "off" || sameLanguage(lang, sender.lang)) {
+    if (off || sameLanguage(lang, sender.lang)) {
       now.push(s);
       continue;
     }
@@ -60,13 +71,23 @@ export function deliverMessage(
     group.push(s);
   }
   const reached = now.length + [...byLang.values()].reduce((n, g) => n + g.length, 0);
+  const langs = new Set(byLang.keys());
+  if (!off) {
+    for (const lang of across.alsoLangs ?? []) {
+      if (!sameLanguage(lang, sender.lang)) langs.add(lang);
+    }
+  }
   const original = { ...message, lang: sender.lang };
+  const translate = () => router.translation.translate(message.text, sender.lang, langs);
   if (byLang.size === 0 && !router.delivering(sender.key)) {
     router.fanout(original, now, sender.key, track);
-    return { reached };
+    // Translations only other nodes' readers need: this node's next message does not wait.
+    return langs.size
+      ? { reached, langs: [...langs], translated: translate() }
+      : { reached, langs: [] };
   }
-  const translated = byLang.size
-    ? router.translation.translate(message.text, sender.lang, byLang.keys())
+  const translated = langs.size
+    ? (across.gate ? across.gate.then(translate, translate) : translate())
     : Promise.resolve(new Map());
   if (!router.delivering(sender.key)) {
     // Nothing of this sender's is still being translated: its own language goes out now.
@@ -82,7 +103,7 @@ export function deliverMessage(
       router.fanout(event, live(sessions), sender.key, track);
     }
   });
-  return { reached };
+  return { reached, langs: [...langs], translated: langs.size ? translated : undefined };
 }
 
 /**

@@ -79,6 +79,8 @@ export class TranslationService {
   #queue: (() => void)[] = [];
   /** Translations already asked for, so concurrent askers share one provider call. */
   #inFlight = new Map<string, Promise<Translated>>();
+  /** Cache writes not yet settled (see `cacheWritten`). */
+  readonly #writes = new Set<Promise<void>>();
   /** The not yet answered entries of `#inFlight`, by the same key. */
   #waiting = new Map<string, Waiting>();
   #unsupported = new Map<string, number>();
@@ -114,6 +116,14 @@ export class TranslationService {
     const langs = [...new Set(targets)];
     const outcomes = await Promise.all(langs.map((t) => this.#one(text, source, t)));
     return new Map(langs.map((t, i) => [t, outcomes[i]]));
+  }
+
+  /**
+   * Settles once the translations made so far are in the store's cache: another node reading
+   * the cache after this finds them, and calls no provider for them.
+   */
+  async cacheWritten(): Promise<void> {
+    await Promise.allSettled([...this.#writes]);
   }
 
   /** Translates several messages into one language (stored messages replayed to a reader). */
@@ -312,7 +322,7 @@ export class TranslationService {
       this.#breaker.success();
       this.metrics.call(translator.name, "ok", chunk.length, performance.now() - started);
       chunk.forEach((w, i) => w.resolve(results[i]));
-      this.#cache?.putTranslations(
+      const write = this.#cache?.putTranslations(
         translator.name,
         target,
         chunk.map((w, i) => ({
@@ -325,6 +335,10 @@ export class TranslationService {
           this.#logger.warn("translation cache write failed", { error: err });
         }
       });
+      if (write) {
+        this.#writes.add(write);
+        void write.finally(() => this.#writes.delete(write));
+      }
     } catch (err) {
       const code = err instanceof TranslateError ? err.code : "unavailable";
       this.metrics.call(translator.name, code, chunk.length, performance.now() - started);

@@ -115,8 +115,8 @@ export async function welcomeClient(
 ): Promise<void> {
   const key = user.key;
   if (session.closed) return;
-  // Another session of the same user may have changed the language meanwhile.
-  const live = router.sessionsOf(key).values().next().value?.user;
+  // Another session of the same user (on any node) may have changed the language meanwhile.
+  const live = router.cluster.userOf(key);
   const users = await router.userList();
   if (session.closed) return;
 
@@ -127,6 +127,9 @@ export async function welcomeClient(
       s.user!.lang = lang;
       s.emit({ type: "lang", lang });
     }
+    // The user's sessions on other nodes take it too.
+    const elsewhere = router.cluster.remote.user(key);
+    if (elsewhere && elsewhere.lang !== lang) router.cluster.tell([key], { type: "lang", lang });
   }
   if (device !== undefined) {
     const opened = await router.store.openDevice(key, device);
@@ -151,7 +154,7 @@ export async function welcomeClient(
     created,
     users,
     pending,
-    online: router.online.size,
+    online: router.cluster.onlineCount(),
     translation: router.translation.provider,
     ...sync,
     resume,
@@ -182,8 +185,8 @@ export async function handleLang(
   const lang = acceptLanguage(cmd.lang, router.translation.languages());
   const user = session.user!;
   await router.store.setLang(user.key, lang);
-  for (const s of router.sessionsOf(user.key)) {
-    s.user!.lang = lang;
-    s.emit({ type: "lang", lang, cid: s === session ? cmd.cid : undefined });
-  }
+  for (const s of router.sessionsOf(user.key)) s.user!.lang = lang;
+  // The other nodes set it on their sessions of the user as they tell them.
+  router.tellUsers([user.key], { type: "lang", lang }, session);
+  session.emit({ type: "lang", lang, cid: cmd.cid });
 }

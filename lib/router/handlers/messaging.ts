@@ -87,9 +87,16 @@ function broadcast(
 ): Outcome {
   const from = session.user!;
   const targets = router.othersOnline(from.key, others);
-  deliverMessage(router, message, targets, { key: from.key, lang: from.lang });
+  const sender = { key: from.key, lang: from.lang };
+  // Translated here for every language online on the other nodes too: they find it cached.
+  const alsoLangs = router.cluster.remoteLangs();
+  const { langs, translated } = deliverMessage(router, message, targets, sender, undefined, {
+    alsoLangs,
+  });
+  router.cluster.broadcast(message, sender, langs, translated);
   router.typing.stop(from.key, BROADCAST);
-  return { id: message.id, to: BROADCAST, status: "delivered", recipients: router.online.size - 1 };
+  const recipients = router.cluster.onlineCount() - 1;
+  return { id: message.id, to: BROADCAST, status: "delivered", recipients };
 }
 
 /** Who reads a private or room message, and under which conversation it is kept. */
@@ -115,10 +122,7 @@ async function audienceOf(router: Router, fromKey: string, to: string): Promise<
     return { conv, to: `#${room.name}`, readers, typingKey: conv };
   }
   const toKey = nameKey(to.replace(/^@/, ""));
-  const live = router.sessionsOf(toKey);
-  const recipient = live.size > 0
-    ? live.values().next().value!.user!
-    : await router.store.getUser(toKey);
+  const recipient = router.cluster.userOf(toKey) ?? await router.store.getUser(toKey);
   if (!recipient) {
     throw new ParleyError("no_such_user", `There is no user named '${to}'. /who lists users.`);
   }
@@ -174,15 +178,39 @@ async function logAndDeliver(
   let reachedUsers = 0;
   for (const key of audience.readers) {
     if (key === from.key) continue;
-    const sessions = router.sessionsOf(key);
-    if (sessions.size > 0) reachedUsers++;
-    for (const s of sessions) targets.add(s);
+    if (router.cluster.isOnline(key)) reachedUsers++;
+    for (const s of router.sessionsOf(key)) targets.add(s);
   }
   const sender = { key: from.key, lang: from.lang };
-  const { reached } = deliverMessage(router, message, targets, sender, { id: message.id });
+  // The other nodes deliver to their sessions of the readers and of the sender, reading the
+  // store; translated here into their readers' languages too, they find it in the cache.
+  const users = audience.readers.includes(from.key)
+    ? audience.readers
+    : [...audience.readers, from.key];
+  const { reached, langs, translated } = deliverMessage(
+    router,
+    message,
+    targets,
+    sender,
+    { id: message.id },
+    { alsoLangs: router.cluster.remoteLangs(users) },
+  );
+  router.cluster.stored(
+    {
+      conv: audience.conv,
+      seq: appended.seq,
+      id: message.id,
+      sender: from.key,
+      lang: from.lang,
+      users,
+    },
+    langs,
+    translated,
+  );
   const noteToSelf = audience.readers.length === 1 && audience.readers[0] === from.key;
   // A note to oneself with no other device open reaches nobody; say so.
-  const recipients = noteToSelf ? (reached > 0 ? 1 : 0) : reachedUsers;
+  const otherDevice = reached > 0 || router.cluster.remote.has(from.key);
+  const recipients = noteToSelf ? (otherDevice ? 1 : 0) : reachedUsers;
   const status = noteToSelf || reachedUsers > 0 ? "delivered" : "stored";
   if (status === "stored") router.stats.stored++;
   router.typing.stop(from.key, audience.typingKey);

@@ -1,5 +1,5 @@
 import { nameKey } from "../../accounts/names.ts";
-import { BROADCAST, type Command } from "../../protocol/types.ts";
+import { BROADCAST, type Command, type ServerEvent } from "../../protocol/types.ts";
 import { ParleyError } from "../../errors.ts";
 import { roomConv } from "../../store/conv.ts";
 import { isRoomName } from "../conversation_names.ts";
@@ -20,14 +20,29 @@ export function handleTyping(
   if (isRoomName(cmd.to)) return typingInRoom(router, session, cmd);
   const toKey = nameKey(cmd.to);
   if (!cmd.active) return router.typing.stop(from.key, toKey);
-  const targets = toKey === BROADCAST
-    ? [...router.online].filter(([k]) => k !== from.key).flatMap(([, set]) => [...set])
-    : [...router.sessionsOf(toKey)];
+  if (toKey === BROADCAST) {
+    // Nobody else online, on any node: nobody to tell.
+    if (router.cluster.onlineCount() <= 1 || !router.typing.start(from.key, toKey)) return;
+    const event: ServerEvent = {
+      type: "presence",
+      user: from.name,
+      state: "typing",
+      to: BROADCAST,
+    };
+    router.fanout(event, router.othersOnline(from.key), from.key);
+    router.cluster.tellAll(event, from.key);
+    return;
+  }
   // Typing to someone offline (or to oneself) has nobody to tell.
-  if (targets.length === 0 || toKey === from.key) return;
+  const recipient = router.cluster.userOf(toKey);
+  if (!recipient || toKey === from.key) return;
   if (router.typing.start(from.key, toKey)) {
-    const to = toKey === BROADCAST ? BROADCAST : targets[0].user!.name;
-    router.fanout({ type: "presence", user: from.name, state: "typing", to }, targets, from.key);
+    router.tellUsers([toKey], {
+      type: "presence",
+      user: from.name,
+      state: "typing",
+      to: recipient.name,
+    });
   }
 }
 
@@ -45,36 +60,44 @@ async function typingInRoom(
   if (!room) throw new ParleyError("no_such_room", `There is no room named '${cmd.to}'.`);
   const key = roomConv(room.key);
   if (!cmd.active) return router.typing.stop(from.key, key);
-  const targets = await roomAudience(router, room.key, from.key);
-  if (!targets) {
+  const event: ServerEvent = {
+    type: "presence",
+    user: from.name,
+    state: "typing",
+    to: `#${room.name}`,
+  };
+  // Started (told) only when it was not already, and only while a member.
+  const told = await tellRoomMembers(router, room.key, from.key, event, () => {
+    return router.typing.start(from.key, key);
+  });
+  if (told === undefined) {
     throw new ParleyError("not_a_member", `You are not in #${room.name}; /join it first.`);
-  }
-  if (targets.length === 0) return;
-  if (router.typing.start(from.key, key)) {
-    router.fanout(
-      { type: "presence", user: from.name, state: "typing", to: `#${room.name}` },
-      targets,
-      from.key,
-    );
   }
 }
 
 /**
- * The online sessions of a room's members but `exceptKey`'s; undefined when `exceptKey` is not a
- * member.
+ * Tells the sessions of a room's other members online, on every node, an event from
+ * `exceptKey`, when `proceed` (if given) agrees. Undefined when `exceptKey` is not a member;
+ * false when nobody was online to tell or `proceed` declined.
  */
-export async function roomAudience(
+export async function tellRoomMembers(
   router: Router,
   roomKey: string,
   exceptKey: string,
-): Promise<ClientSession[] | undefined> {
+  event: ServerEvent,
+  proceed?: () => boolean,
+): Promise<boolean | undefined> {
   const members = await router.store.members(roomKey);
   if (!members.some((m) => m.userKey === exceptKey)) return undefined;
+  const online = members.map((m) => m.userKey).filter((k) =>
+    k !== exceptKey && router.cluster.isOnline(k)
+  );
+  if (online.length === 0 || (proceed && !proceed())) return false;
   const targets: ClientSession[] = [];
-  for (const m of members) {
-    if (m.userKey !== exceptKey) { for (const s of router.sessionsOf(m.userKey)) targets.push(s); }
-  }
-  return targets;
+  for (const key of online) for (const s of router.sessionsOf(key)) targets.push(s);
+  router.fanout(event, targets, exceptKey);
+  router.cluster.tell(online, event);
+  return true;
 }
 
 /** {"type":"who"} — online users first, then other registered users. */
@@ -84,5 +107,5 @@ export async function handleWho(
   cmd: Extract<Command, { type: "who" }>,
 ): Promise<void> {
   const users = await router.userList();
-  session.emit({ type: "who", users, online: router.online.size, cid: cmd.cid });
+  session.emit({ type: "who", users, online: router.cluster.onlineCount(), cid: cmd.cid });
 }

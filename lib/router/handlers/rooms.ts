@@ -220,10 +220,7 @@ export async function handleInvite(
     throw new ParleyError("bad_argument", `${invitee.name} is in #${room.name} already.`);
   }
   session.emit({ type: "invited", room: roomLabel(room.name), user: invitee.name, cid: cmd.cid });
-  router.fanout(
-    { type: "invite", room: roomLabel(room.name), by: user.name },
-    router.sessionsOf(invitee.key),
-  );
+  router.tellUsers([invitee.key], { type: "invite", room: roomLabel(room.name), by: user.name });
 }
 
 /**
@@ -260,10 +257,7 @@ async function withdrawInvite(
   const label = roomLabel(room.name);
   const name = await nameOf(router, key);
   session.emit({ type: "invited", room: label, user: name, withdrawn: true, cid: cmd.cid });
-  router.fanout(
-    { type: "invite", room: label, by: session.user!.name, withdrawn: true },
-    router.sessionsOf(key),
-  );
+  router.tellUsers([key], { type: "invite", room: label, by: session.user!.name, withdrawn: true });
   return true;
 }
 
@@ -300,7 +294,7 @@ export async function handleMembers(
     members.push({
       name: await nameOf(router, m.userKey),
       role: m.role,
-      state: router.online.has(m.userKey) ? "online" : "offline",
+      state: router.cluster.isOnline(m.userKey) ? "online" : "offline",
     });
   }
   members.sort((a, b) =>

@@ -24,7 +24,7 @@ export async function handleSearchUsers(
   const rows = await router.store.searchUsers(nameKey(cmd.query), after, cmd.limit + 1);
   const page = rows.slice(0, cmd.limit);
   const users: UserStatus[] = page.map((u) => {
-    const live = router.sessionsOf(u.key).values().next().value?.user;
+    const live = router.cluster.userOf(u.key);
     return { name: u.name, state: live ? "online" : "offline", lang: live?.lang ?? u.lang };
   });
   session.emit({
