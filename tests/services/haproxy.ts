@@ -63,6 +63,9 @@ export function haproxyConfig(
   maxconn 4000
 
 defaults
+  # A node that refuses the connection (dead, not yet marked down): try another.
+  retries 3
+  option redispatch
   timeout connect 2s
   timeout client 1h
   timeout server 1h
