@@ -717,6 +717,7 @@ async function listen(
       tls: tlsPair,
       allowPlaintext: config.allowPlaintext,
       reusePort: worker.reusePort,
+      trustedProxies: config.trustedProxies,
     });
   } catch (err) {
     throw listenFailure(err, "tcp", settings);
@@ -735,6 +736,7 @@ async function listen(
       headerTimeoutMs: config.httpHeaderTimeout * 1000,
       idleTimeoutMs: config.httpIdleTimeout * 1000,
       ...worker,
+      trustedProxies: config.trustedProxies,
     });
     // Links and one-time URLs for files point here, or where the load balancer is.
     if (router.files) {

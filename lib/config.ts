@@ -4,6 +4,7 @@ import { HTTP_TIMEOUTS } from "./http_timeouts.ts";
 import { DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT } from "./protocol/ports.ts";
 import { DEFAULT_LIMITS, type Limits } from "./router/options.ts";
 import { DEFAULT_FILE_QUOTA_MIB, DEFAULT_MAX_FILE_MIB } from "./files/service.ts";
+import { type AddressRange, parseAddressRange } from "./net/address_ranges.ts";
 
 /** Days of history kept unless `--history-days` says otherwise. */
 export const DEFAULT_HISTORY_DAYS = 365;
@@ -49,6 +50,8 @@ export interface Config {
   tlsKey?: string;
   /** Accept plaintext text mode from any address, not just loopback (docs/security.md §11). */
   allowPlaintext: boolean;
+  /** Load balancers whose connections start with a PROXY protocol header (docs/operations.md). */
+  trustedProxies: AddressRange[];
   /** Who translates messages; `none` turns translation off. */
   translateProvider: ProviderName;
   /** The provider's base URL (Apertium APy, LibreTranslate; Google's by default). */
@@ -162,6 +165,18 @@ const url = (v: string, name: string) => {
     throw new ConfigError(`${name} must be an http(s) URL: current value is '${v}'`);
   }
   return v.replace(/\/+$/, "");
+};
+const ranges = (v: string, name: string) => {
+  const items = v.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  return items.map((item) => {
+    try {
+      return parseAddressRange(item);
+    } catch (err) {
+      throw new ConfigError(
+        `${name} must be addresses or CIDR ranges separated by commas: ${(err as Error).message}`,
+      );
+    }
+  });
 };
 const storeUrl = (v: string, name: string) => {
   // Unset or empty: SQLite. Errors show the URL with its password hidden.
@@ -299,6 +314,15 @@ export const OPTIONS: Option[] = [
     parse: yesNo,
     key: "allowPlaintext",
     boolean: true,
+  },
+  {
+    flag: "trusted-proxies",
+    env: "PARLEY_TRUSTED_PROXIES",
+    default: "",
+    help: "load balancers (addresses or CIDR ranges, comma-separated) that send the PROXY " +
+      "protocol header on both ports; connections from them must start with it",
+    parse: ranges,
+    key: "trustedProxies",
   },
   {
     flag: "translate-provider",
@@ -597,6 +621,13 @@ export function loadConfig(
       : ["--tls-cert", "--tls-key"];
     throw new ConfigError(
       `${given} needs ${missing} too: give both (PEM certificate and its private key) or neither`,
+    );
+  }
+  if (config.tlsCert !== undefined && (config.trustedProxies as AddressRange[]).length > 0) {
+    // The PROXY header comes before the TLS handshake, which Deno's TLS listener cannot skip.
+    throw new ConfigError(
+      "--trusted-proxies cannot be combined with --tls-cert: end TLS at the load balancer " +
+        "(docs/operations.md) or give no trusted proxies",
     );
   }
   if (config.translateProvider === "google" && config.translateKey === undefined) {

@@ -7,6 +7,9 @@
  */
 import type { Logger } from "../lib/log.ts";
 import type { Router } from "../lib/router/mod.ts";
+import { type AddressRange, inRanges } from "../lib/net/address_ranges.ts";
+import { readProxyHeader } from "./proxy_protocol.ts";
+import { closeQuietly } from "./tcp_connection.ts";
 
 export interface AcceptLoopOptions {
   /** The listener's name in logs, metrics and `/healthz`: `tcp` or `http`. */
@@ -15,9 +18,17 @@ export interface AcceptLoopOptions {
   logger: Logger;
   /** True once the server closed the listener itself (shutdown): the loop then ends quietly. */
   stopping: () => boolean;
-  /** Takes each accepted connection; must not throw. */
-  onConnection: (conn: Deno.Conn) => void;
+  /**
+   * Takes each accepted connection with the address of the client behind it: the socket's
+   * peer, or the one a trusted proxy's PROXY header gave (`proxied`). Must not throw.
+   */
+  onConnection: (conn: Deno.Conn, peer: Deno.NetAddr, proxied: boolean) => void;
+  /** Peers whose connections start with a PROXY protocol header (`--trusted-proxies`). */
+  trustedProxies?: readonly AddressRange[];
 }
+
+/** How long a trusted proxy has to send its PROXY header (it sends it at once). */
+export const PROXY_HEADER_MS = 5000;
 
 /** The first wait after a failed accept, and the longest. */
 export const ACCEPT_BACKOFF_MS = { first: 10, max: 1000 };
@@ -56,7 +67,36 @@ export async function acceptLoop(listener: Deno.Listener, options: AcceptLoopOpt
       wait = 0;
     }
     noDelay(conn);
-    options.onConnection(conn);
+    const peer = conn.remoteAddr as Deno.NetAddr;
+    if (options.trustedProxies?.length && inRanges(peer.hostname, options.trustedProxies)) {
+      void unwrapProxied(conn, peer, options);
+    } else {
+      options.onConnection(conn, peer, false);
+    }
+  }
+}
+
+/**
+ * Reads the PROXY header of a connection from a trusted proxy, then hands the connection on
+ * with the client's address; one without a valid header in time is closed (and counted).
+ */
+async function unwrapProxied(conn: Deno.Conn, proxy: Deno.NetAddr, options: AcceptLoopOptions) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("no PROXY header in time")), PROXY_HEADER_MS);
+    });
+    const client = await Promise.race([readProxyHeader(conn), deadline]);
+    options.onConnection(conn, client ? { transport: "tcp", ...client } : proxy, true);
+  } catch (err) {
+    options.logger.debug(`${options.name}: bad PROXY header from a trusted proxy`, {
+      peer: proxy.hostname,
+      error: err,
+    });
+    options.router.limitHit("proxy_header");
+    closeQuietly(conn);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -23,6 +23,7 @@ import { RateLimiter } from "./rate_limiter.ts";
 import { refuseWebSocket } from "./ws.ts";
 import { checkUpgrade, wantsWebSocket } from "./ws_upgrade.ts";
 import type { Refusal } from "../lib/router/admission.ts";
+import type { AddressRange } from "../lib/net/address_ranges.ts";
 
 /** Path prefix -> route module, for the routes that take an id after their path. */
 const PREFIX_ROUTES: Record<string, Handlers> = {
@@ -90,6 +91,8 @@ export interface HttpServerOptions {
   reusePort?: boolean;
   /** What `/metrics` answers, when not only this router's figures (every worker's). */
   metrics?: () => Promise<string>;
+  /** Peers that are load balancers: their connections start with a PROXY protocol header. */
+  trustedProxies?: readonly AddressRange[];
 }
 
 export interface HttpServer {
@@ -133,7 +136,13 @@ export async function serveHttp(options: HttpServerOptions): Promise<HttpServer>
     logger,
     headerTimeoutMs: options.headerTimeoutMs ?? HTTP_TIMEOUTS.headerMs,
     idleTimeoutMs: options.idleTimeoutMs ?? HTTP_TIMEOUTS.idleMs,
-    handle: (req, peer, place) => handle(app, req, peer, { secure, place }),
+    trustedProxies: options.trustedProxies,
+    handle: (req, peer, place, proxied) => {
+      // TLS ended at the load balancer: the page is https there, so the cookie and the Origin
+      // check must be too. Only a trusted proxy's word is taken for it.
+      const forwardedTls = proxied && req.headers.get("x-forwarded-proto") === "https";
+      return handle(app, req, peer, { secure: secure || forwardedTls, place });
+    },
     refuse: (req, refusal) => refusal503(req, refusal, logger),
   });
   const addr = listener.addr as Deno.NetAddr;
@@ -173,6 +182,7 @@ export async function handle(
   connection: { secure: boolean; place: ConnectionPlace },
 ): Promise<Response> {
   const url = new URL(req.url);
+  if (connection.secure) url.protocol = "https:";
   let response: Response;
   try {
     response = await dispatch({ req, url, remoteAddr, app, ...connection });

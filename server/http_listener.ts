@@ -6,6 +6,7 @@
  * connection at a time, with deadlines around each request.
  */
 import type { Logger } from "../lib/log.ts";
+import type { AddressRange } from "../lib/net/address_ranges.ts";
 import { isRefusal, type Refusal, type Ticket } from "../lib/router/admission.ts";
 import type { Router } from "../lib/router/mod.ts";
 import { acceptLoop } from "./accept_loop.ts";
@@ -44,6 +45,8 @@ export type RequestHandler = (
   req: Request,
   peer: string,
   place: ConnectionPlace,
+  /** The connection came through a trusted proxy, whose forwarding headers count. */
+  proxied: boolean,
 ) => Promise<Response>;
 
 /** Answers one request on a connection a limit refused (an upgrade, or a 503). */
@@ -58,6 +61,8 @@ export interface HttpListenerOptions {
   idleTimeoutMs: number;
   handle: RequestHandler;
   refuse: RefusalHandler;
+  /** Peers that are load balancers: their connections start with a PROXY protocol header. */
+  trustedProxies?: readonly AddressRange[];
 }
 
 export interface HttpListener {
@@ -115,7 +120,8 @@ class HttpPort implements HttpListener {
       router: options.router,
       logger: options.logger,
       stopping: () => this.#stopping,
-      onConnection: (conn) => this.#accept(conn),
+      trustedProxies: options.trustedProxies,
+      onConnection: (conn, peer, proxied) => this.#accept(conn, peer.hostname, proxied),
     });
   }
 
@@ -131,12 +137,11 @@ class HttpPort implements HttpListener {
   }
 
   /** Limits first: an admitted connection is served, a refused one told why. */
-  #accept(conn: Deno.Conn): void {
-    const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
+  #accept(conn: Deno.Conn, peer: string, proxied: boolean): void {
     const ticket = this.#options.router.admission.admit(peer);
     let work: Promise<void>;
     if (!isRefusal(ticket)) {
-      work = this.#serveAdmitted(conn, peer, ticket);
+      work = this.#serveAdmitted(conn, peer, proxied, ticket);
     } else if (this.#patientRefusals < MAX_PATIENT_REFUSALS) {
       this.#patientRefusals++;
       work = this.#serveRefused(conn, ticket).finally(() => this.#patientRefusals--);
@@ -187,7 +192,12 @@ class HttpPort implements HttpListener {
     }
   }
 
-  async #serveAdmitted(conn: Deno.Conn, peer: string, ticket: Ticket): Promise<void> {
+  async #serveAdmitted(
+    conn: Deno.Conn,
+    peer: string,
+    proxied: boolean,
+    ticket: Ticket,
+  ): Promise<void> {
     let handedOver = false;
     const place: ConnectionPlace = {
       handOver() {
@@ -197,7 +207,7 @@ class HttpPort implements HttpListener {
     };
     try {
       await this.#serveConnection(conn, this.#options.headerTimeoutMs, async (event) => {
-        const response = await this.#options.handle(event.request, peer, place);
+        const response = await this.#options.handle(event.request, peer, place, proxied);
         const sent = await event.respondWith(response).then(() => true, () => false);
         if (handedOver) return "upgraded";
         return sent ? "answered" : "over";

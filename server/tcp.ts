@@ -6,6 +6,7 @@ import { isRefusal, type Refusal, type Ticket } from "../lib/router/admission.ts
 import type { ServerIdentity } from "../lib/crypto/mod.ts";
 import { plaintextRefusal, textModeDecision } from "./plaintext_policy.ts";
 import { acceptLoop } from "./accept_loop.ts";
+import type { AddressRange } from "../lib/net/address_ranges.ts";
 import { closeAfterDraining, within } from "./last_words.ts";
 import {
   closeQuietly,
@@ -49,6 +50,8 @@ export interface TcpServerOptions {
    * connections across them. Needs Deno's `--unstable-net`. @default false
    */
   reusePort?: boolean;
+  /** Peers that are load balancers: their connections start with a PROXY protocol header. */
+  trustedProxies?: readonly AddressRange[];
   /** Test hook: the peer address the plaintext policy judges, instead of the socket's own. */
   policyPeer?: (remote: Deno.NetAddr) => string;
 }
@@ -98,14 +101,14 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
     router: options.router,
     logger: options.logger,
     stopping: () => !accepting,
-    onConnection(conn) {
+    trustedProxies: options.trustedProxies,
+    onConnection(conn, peer) {
       // Limits are checked before any work is spent on the connection.
-      const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
-      const ticket = options.router.admission.admit(peer);
+      const ticket = options.router.admission.admit(peer.hostname);
       if (open++ === 0) idle = Promise.withResolvers<void>();
       const work = isRefusal(ticket)
-        ? refuseConnection(conn, options, ticket)
-        : handleConnection(conn, served, ticket);
+        ? refuseConnection(conn, options, ticket, peer)
+        : handleConnection(conn, served, ticket, peer);
       work.then(settled, failed);
     },
   });
@@ -150,10 +153,11 @@ async function handleConnection(
   conn: Deno.Conn,
   options: ServedOptions,
   ticket: Ticket,
+  remote: Deno.NetAddr,
 ): Promise<void> {
   let handedOver = false;
   try {
-    const reading = await startReading(conn, options, ticket);
+    const reading = await startReading(conn, options, ticket, remote);
     handedOver = reading !== undefined;
     // Not awaited here: this frame ends instead of staying suspended for the connection's life.
     return reading?.done;
@@ -170,8 +174,8 @@ async function startReading(
   conn: Deno.Conn,
   options: ServedOptions,
   ticket: Ticket,
+  remote: Deno.NetAddr,
 ): Promise<{ done: Promise<void> } | undefined> {
-  const remote = conn.remoteAddr as Deno.NetAddr;
   const connectedAt = performance.now();
   // Finish the TLS handshake first, so the quiet wait below measures the client, not TLS.
   if (options.tls && !await finishTls(conn as Deno.TlsConn, options, remote)) return;
@@ -250,8 +254,9 @@ async function refuseConnection(
   conn: Deno.Conn,
   options: TcpServerOptions,
   refusal: Refusal,
+  remote: Deno.NetAddr,
 ): Promise<void> {
-  const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
+  const peer = remote.hostname;
   // Debug only: a flood would flood the log; /metrics counts refusals by limit.
   options.logger.debug("connection refused", { transport: "tcp", peer, code: refusal.code });
   // A flood of refused connections must not hold sockets open: past a few at once, the line

@@ -18,6 +18,7 @@ Deno.test("loadConfig() has the documented defaults", () => {
     httpHeaderTimeout: 10,
     httpIdleTimeout: 30,
     allowPlaintext: false,
+    trustedProxies: [],
     translateProvider: "none",
     translateTimeout: 2,
     hideOriginals: false,
