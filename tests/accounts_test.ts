@@ -328,3 +328,37 @@ Deno.test("throttled clients get nowhere with fresh connections either", () =>
       await Promise.all(clients.map((c) => c.closed));
     }
   }));
+
+Deno.test("the welcome lists a few who are online, plus the user's own partners; who lists more", () =>
+  withServer(async (server) => {
+    // 60 online besides the two below: more than the welcome lists.
+    const others: ParleyClient[] = [];
+    for (let i = 0; i < 60; i++) others.push(await server.user(`u${String(i).padStart(2, "0")}`));
+    // zed sorts after all of them: listed only as mia's conversation partner.
+    const zed = await server.user("zed");
+    const first = await server.client();
+    await first.register("mia", PASSWORD, undefined, "mia-laptop");
+    await first.send("zed", "hi");
+    first.close();
+    await first.closed;
+    const mia = await server.client();
+    const welcome = await mia.login("mia", PASSWORD, undefined, "mia-laptop");
+    const online = welcome.users.filter((u) => u.state === "online").map((u) => u.name);
+    assert.equal(welcome.online, 62);
+    assert.equal(online.length, 52, "the first 50 by name, mia herself and her partner zed");
+    assert.deepEqual(online.slice(0, 2), ["u00", "u01"]);
+    assert.ok(online.includes("mia"));
+    assert.ok(online.includes("zed"));
+    // `who` lists them all.
+    const who = await mia.who();
+    assert.equal(who.users.filter((u) => u.state === "online").length, 62);
+    // Without a device (no conversations sent with the welcome), just the first 50 by name,
+    // mia (online already) among them.
+    const bare = await server.client();
+    const plain = await bare.login("mia", PASSWORD);
+    const listed = plain.users.filter((u) => u.state === "online").map((u) => u.name);
+    assert.deepEqual(listed.slice(0, 2), ["mia", "u00"]);
+    assert.equal(listed.length, 50);
+    assert.ok(!listed.includes("zed"));
+    for (const c of [...others, zed, mia, bare]) c.close();
+  }, { limits: { rateBurst: 1000 } }));
