@@ -42,7 +42,7 @@ export interface WsOptions {
  * life, a native buffer about the size of the largest message it ever sent (docs/performance.md
  * §9): batches stay small so that an idle connection does not hold a burst's worth.
  */
-export const WS_MAX_BATCH_BYTES = 16 * 1024;
+export const WS_MAX_BATCH_BYTES = 8 * 1024;
 
 /** Upgrades `req` to a WebSocket whose messages go to a link (server/link.ts) once it opens. */
 export function acceptWebSocket(req: Request, options: WsOptions): Response {

@@ -8,6 +8,7 @@ import { ParleyClient } from "../lib/client/client.ts";
 import { connectTcp } from "../lib/client/mod.ts";
 import { SecureChannel } from "../lib/client/secure_channel.ts";
 import { WsChannel } from "../lib/client/ws_channel.ts";
+import { WS_MAX_BATCH_BYTES } from "../server/ws.ts";
 import { IDENTITY_FILE } from "../lib/crypto/key_files.ts";
 import { decodeIdentityPem, sealedLineLength } from "../lib/crypto/mod.ts";
 import { openSslAead } from "../lib/crypto/_openssl.ts";
@@ -78,7 +79,7 @@ Deno.test("secure session: connections that rested (keys dropped) carry messages
   }
 });
 
-Deno.test("secure session: over a WebSocket no sealed message carries more than 16 KiB, however much waits", async () => {
+Deno.test("secure session: over a WebSocket no sealed message carries more than WS_MAX_BATCH_BYTES, however much waits", async () => {
   const server = await startWebServer({ limits: { rateBurst: 100 } });
   try {
     const alice = await server.user("alice");
@@ -100,7 +101,10 @@ Deno.test("secure session: over a WebSocket no sealed message carries more than 
     while (got.length < 40) got.push((await ws.nextOf("message")).text);
     assert.deepEqual(got, Array.from({ length: 40 }, (_, i) => text(i)));
     const longest = Math.max(...lines.map((l) => l.length));
-    assert.ok(longest <= sealedLineLength(16 * 1024), `a sealed message of ${longest} characters`);
+    assert.ok(
+      longest <= sealedLineLength(WS_MAX_BATCH_BYTES),
+      `a sealed message of ${longest} characters`,
+    );
     ws.close();
     await ws.closed;
   } finally {

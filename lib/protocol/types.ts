@@ -297,7 +297,7 @@ export type ServerEvent =
     users: UserStatus[];
     /** Number of stored messages that follow this event. */
     pending: number;
-    /** How many users are online; `users` lists at most 50 of them and the conversation partners. */
+    /** How many users are online; `users` lists at most 20 of them and the conversation partners. */
     online: number;
     /** The translation provider (`google`, `apertium`, `libretranslate`), or `off`. */
     translation: string;

@@ -41,8 +41,8 @@ export const MAX_LISTED_ONLINE = 1000;
  * connection, and a WebSocket holds a buffer the size of its largest message for its life
  * (docs/performance.md §11); the user's own conversation partners who are online come on top.
  */
-export const WELCOME_LISTED_ONLINE = 50;
-export const WELCOME_LISTED_OFFLINE = 50;
+export const WELCOME_LISTED_ONLINE = 20;
+export const WELCOME_LISTED_OFFLINE = 20;
 
 /** Counters for logs and tests; `/metrics` reads them as the `parley_*_total` counters. */
 export interface RouterStats {
