@@ -134,21 +134,48 @@ export class FrameSealer {
   }
 }
 
-/** Splits frames into batches of at most `max` bytes (UTF-8, counted conservatively). */
+/**
+ * Splits frames into batches of at most `max` bytes of UTF-8 (with their `\n`s). Counted at 3
+ * bytes a character, which costs nothing; a batch that count would close is counted closely
+ * (`utf8Bound`) before it is: with a small limit (a WebSocket's), frames that fit still share a
+ * line.
+ */
 function groups(frames: string[], max: number): string[][] {
   const out: string[][] = [];
   let current: string[] = [];
   let size = 0;
+  let close = false;
   for (const f of frames) {
-    const bytes = f.length * 3 + 1;
+    let bytes = close ? utf8Bound(f) + 1 : f.length * 3 + 1;
+    if (current.length && !close && size + bytes > max) {
+      size = 0;
+      for (const c of current) size += utf8Bound(c) + 1;
+      bytes = utf8Bound(f) + 1;
+      close = true;
+    }
     if (current.length && size + bytes > max) {
       out.push(current);
       current = [];
       size = 0;
+      close = false;
+      bytes = f.length * 3 + 1;
     }
     current.push(f);
     size += bytes;
   }
   if (current.length) out.push(current);
   return out;
+}
+
+/**
+ * UTF-8 bytes of `text`, never fewer: exact, but 3 for each half of a surrogate pair (which takes
+ * 4 for both), as for a lone one (which is sealed as U+FFFD).
+ */
+export function utf8Bound(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+  }
+  return n;
 }
