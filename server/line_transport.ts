@@ -8,6 +8,8 @@ export interface LineTransport {
   readonly transport: "tcp" | "ws";
   /** The peer's address without port. */
   readonly remoteAddr: string;
+  /** Plaintext bytes one sealed line may carry here (see FrameSealer); absent: 1 MiB. */
+  readonly maxBatchBytes?: number;
   /**
    * Queues one line (no newline: the transport frames it) that carries `frames` router frames
    * (0 for a handshake line). `first` marks the first line of a flush: a backlog is judged once

@@ -7,7 +7,7 @@ import type { SecureSession } from "../lib/crypto/mod.ts";
 import { quietMs, scheduleFlush, scheduleLazyFlush, sealBegins, sealSoon } from "./turn.ts";
 
 /** Plaintext bytes per sealed batch; clients accept up to `sealedLineLength(1 MiB)`. */
-const MAX_BATCH_BYTES = 1 << 20;
+export const MAX_BATCH_BYTES = 1 << 20;
 
 /**
  * Where a FrameSealer's lines go: the link itself, so that a connection holds no closures
@@ -46,10 +46,17 @@ export class FrameSealer {
   #urgent = false;
   /** When the last seal began (performance.now()). */
   #lastSeal = -Infinity;
+  #maxBatchBytes: number;
 
-  constructor(session: SecureSession, out: SealedLines) {
+  /**
+   * `maxBatchBytes` bounds the plaintext of one sealed line (a frame longer than that still
+   * goes, alone): a transport whose socket keeps a buffer as large as the largest message it
+   * ever sent (Deno's WebSocket) asks for small lines.
+   */
+  constructor(session: SecureSession, out: SealedLines, maxBatchBytes = MAX_BATCH_BYTES) {
     this.#session = session;
     this.#out = out;
+    this.#maxBatchBytes = Math.min(maxBatchBytes, MAX_BATCH_BYTES);
   }
 
   /**
@@ -94,7 +101,7 @@ export class FrameSealer {
     this.#lastSeal = performance.now();
     sealBegins(this.#lastSeal);
     this.#chain = (async () => {
-      const batches = groups(frames);
+      const batches = groups(frames, this.#maxBatchBytes);
       const sealed = await Promise.all(batches.map((g) => this.#session.sealFrames(g)));
       sealed.forEach((line, i) => this.#out.sealedLine(line, batches[i].length, i === 0));
     })().catch((err) => this.#out.sealFailed(err)).finally(() => {
@@ -127,21 +134,48 @@ export class FrameSealer {
   }
 }
 
-/** Splits frames into batches of at most MAX_BATCH_BYTES (UTF-8, counted conservatively). */
-function groups(frames: string[]): string[][] {
+/**
+ * Splits frames into batches of at most `max` bytes of UTF-8 (with their `\n`s). Counted at 3
+ * bytes a character, which costs nothing; a batch that count would close is counted closely
+ * (`utf8Bound`) before it is: with a small limit (a WebSocket's), frames that fit still share a
+ * line.
+ */
+function groups(frames: string[], max: number): string[][] {
   const out: string[][] = [];
   let current: string[] = [];
   let size = 0;
+  let close = false;
   for (const f of frames) {
-    const bytes = f.length * 3 + 1;
-    if (current.length && size + bytes > MAX_BATCH_BYTES) {
+    let bytes = close ? utf8Bound(f) + 1 : f.length * 3 + 1;
+    if (current.length && !close && size + bytes > max) {
+      size = 0;
+      for (const c of current) size += utf8Bound(c) + 1;
+      bytes = utf8Bound(f) + 1;
+      close = true;
+    }
+    if (current.length && size + bytes > max) {
       out.push(current);
       current = [];
       size = 0;
+      close = false;
+      bytes = f.length * 3 + 1;
     }
     current.push(f);
     size += bytes;
   }
   if (current.length) out.push(current);
   return out;
+}
+
+/**
+ * UTF-8 bytes of `text`, never fewer: exact, but 3 for each half of a surrogate pair (which takes
+ * 4 for both), as for a lone one (which is sealed as U+FFFD).
+ */
+export function utf8Bound(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+  }
+  return n;
 }

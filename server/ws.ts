@@ -37,6 +37,13 @@ export interface WsOptions {
   onSocketGone?: () => void;
 }
 
+/**
+ * Plaintext bytes per sealed message on a WebSocket. Deno's WebSocket keeps, for the socket's
+ * life, a native buffer about the size of the largest message it ever sent (docs/performance.md
+ * §9): batches stay small so that an idle connection does not hold a burst's worth.
+ */
+export const WS_MAX_BATCH_BYTES = 8 * 1024;
+
 /** Upgrades `req` to a WebSocket whose messages go to a link (server/link.ts) once it opens. */
 export function acceptWebSocket(req: Request, options: WsOptions): Response {
   const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: 60 });
@@ -107,6 +114,7 @@ export interface WsWriteLimits {
 export class WsConnection implements LineTransport, Watched {
   readonly transport = "ws";
   readonly remoteAddr: string;
+  readonly maxBatchBytes = WS_MAX_BATCH_BYTES;
   closing = false;
   tooSlow = false;
   #socket: WebSocket;

@@ -6,6 +6,7 @@ import { ADDRESS_FREE_FAILURES, NAME_FREE_FAILURES } from "../lib/accounts/throt
 import assert from "node:assert/strict";
 import { connectTcp, type ParleyClient, ServerError } from "../lib/client/mod.ts";
 import type { ClientSession, Connection } from "../lib/router/mod.ts";
+import { WELCOME_LISTED_ONLINE } from "../lib/router/router.ts";
 import { PASSWORD, type TestServer, withServer } from "./helpers.ts";
 import { TEXT_PASSWORD } from "./raw.ts";
 
@@ -328,3 +329,37 @@ Deno.test("throttled clients get nowhere with fresh connections either", () =>
       await Promise.all(clients.map((c) => c.closed));
     }
   }));
+
+Deno.test("the welcome lists a few who are online, plus the user's own partners; who lists more", () =>
+  withServer(async (server) => {
+    // More online besides the two below than the welcome lists.
+    const n = WELCOME_LISTED_ONLINE + 10;
+    const others: ParleyClient[] = [];
+    for (let i = 0; i < n; i++) others.push(await server.user(`u${String(i).padStart(3, "0")}`));
+    // zed sorts after all of them: listed only as mia's conversation partner.
+    const zed = await server.user("zed");
+    const first = await server.client();
+    await first.register("mia", PASSWORD, undefined, "mia-laptop");
+    await first.send("zed", "hi");
+    first.close();
+    await first.closed;
+    const mia = await server.client();
+    const welcome = await mia.login("mia", PASSWORD, undefined, "mia-laptop");
+    const online = welcome.users.filter((u) => u.state === "online").map((u) => u.name);
+    assert.equal(welcome.online, n + 2);
+    assert.equal(online.length, WELCOME_LISTED_ONLINE + 2, "the first by name, mia and zed");
+    assert.deepEqual(online.slice(0, 2), ["u000", "u001"]);
+    assert.ok(online.includes("mia"));
+    assert.ok(online.includes("zed"));
+    // `who` lists them all.
+    const who = await mia.who();
+    assert.equal(who.users.filter((u) => u.state === "online").length, n + 2);
+    // Without a device (no conversations sent with the welcome), just the first by name, mia
+    // (online already) among them.
+    const bare = await server.client();
+    const plain = await bare.login("mia", PASSWORD);
+    const listed = plain.users.filter((u) => u.state === "online").map((u) => u.name);
+    assert.deepEqual(listed.slice(0, 2), ["mia", "u000"]);
+    assert.equal(listed.length, WELCOME_LISTED_ONLINE);
+    for (const c of [...others, zed, mia, bare]) c.close();
+  }, { limits: { rateBurst: 1000 } }));

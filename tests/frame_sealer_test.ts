@@ -13,11 +13,11 @@ import {
   type SecureSession,
   serverHandshake,
 } from "../lib/crypto/mod.ts";
-import { FrameSealer } from "../server/secure_transport.ts";
+import { FrameSealer, utf8Bound } from "../server/secure_transport.ts";
 import { openSslAead } from "../lib/crypto/_openssl.ts";
 import { sleep } from "./helpers.ts";
 
-async function sealerPair(options: { busy?: () => boolean } = {}) {
+async function sealerPair(options: { busy?: () => boolean; maxBatchBytes?: number } = {}) {
   const identity = await identityFromSeed(generateIdentitySeed());
   const hs = await clientHandshake({ verifyIdentity: () => true });
   const { reply, session: server } = await serverHandshake(identity, hs.hello);
@@ -44,7 +44,7 @@ async function sealerPair(options: { busy?: () => boolean } = {}) {
     sealFailed(err) {
       throw err;
     },
-  });
+  }, options.maxBatchBytes);
   return { sealer, server, lines, seals, opened: () => chain };
 }
 
@@ -200,4 +200,45 @@ Deno.test({
     await Promise.all(sealers.map((s) => s.settled()));
     assert.equal(seals.begun, 2000);
   },
+});
+
+Deno.test("frame sealer: a batch limit bounds every sealed line; a longer frame goes alone, in order", async () => {
+  const { sealer, lines, opened } = await sealerPair({ maxBatchBytes: 4096 });
+  const big = JSON.stringify({ type: "who", users: "x".repeat(10_000) });
+  const frames = [...Array.from({ length: 20 }, (_, i) => frame(i)), big, frame(99)];
+  // Pushed in one job: without a limit, one batch.
+  for (const f of frames) sealer.push(f);
+  await sleep(50);
+  await opened();
+  assert.deepEqual(lines.flatMap((l) => l.frames), frames);
+  for (const l of lines) {
+    const bytes = new TextEncoder().encode(l.frames.join("\n")).length;
+    assert.ok(
+      bytes <= 4096 || l.frames.length === 1,
+      `a line of ${l.frames.length} frames, ${bytes} bytes`,
+    );
+  }
+  assert.ok(lines.some((l) => l.frames.length === 1 && l.frames[0] === big));
+});
+
+Deno.test("frame sealer: frames that fit a small batch limit together share a line", async () => {
+  const { sealer, lines, opened } = await sealerPair({ maxBatchBytes: 8192 });
+  // Three 2,000-character ASCII frames: 6 KB together, though 3 bytes a character would be 18.
+  const frames = ["a", "b", "c"].map((c) => JSON.stringify({ type: "say", text: c.repeat(1980) }));
+  for (const f of frames) sealer.push(f);
+  // Then two that do not fit with them: ✓ is 3 bytes in UTF-8.
+  const wide = ["d", "e"].map((c) => JSON.stringify({ type: "say", text: c + "✓".repeat(1000) }));
+  for (const f of wide) sealer.push(f);
+  await sleep(50);
+  await opened();
+  assert.deepEqual(lines.map((l) => l.frames), [frames, [wide[0], wide[1]]]);
+});
+
+Deno.test("utf8Bound: exact for text, never under for surrogates", () => {
+  const enc = new TextEncoder();
+  for (const t of ["", "plain", "ünïcødé", "✓✓", "😀", "a😀b", "\ud800", "x\udc00y"]) {
+    const real = enc.encode(t).length;
+    assert.ok(utf8Bound(t) >= real, t);
+    if (!/[\ud800-\udfff]/.test(t)) assert.equal(utf8Bound(t), real, t);
+  }
 });

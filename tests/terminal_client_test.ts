@@ -11,6 +11,7 @@ import { TcpChannel } from "../lib/client/tcp_channel.ts";
 import type { Terminal } from "../lib/client/terminal/terminal.ts";
 import { ChatView, TRANSLATION_OFF_INFO } from "../lib/client/terminal/view.ts";
 import type { MessageEvent, ServerEvent } from "../lib/protocol/types.ts";
+import { encodeTextEvent } from "../lib/protocol/text.ts";
 import { PASSWORD, startServer } from "./helpers.ts";
 import { CLIENT, ClientProcess, RecordingTerminal } from "./terminal_process.ts";
 import { NAME_FREE_FAILURES } from "../lib/accounts/throttle.ts";
@@ -597,4 +598,25 @@ Deno.test("parseChatLine() reads /original and /originals", () => {
   assert.equal(parseChatLine("/originals maybe").kind, "invalid");
   assert.match(CHAT_HELP, /\/original \[N\]/);
   assert.match(CHAT_HELP, /\/originals on\|off/);
+});
+
+Deno.test("a welcome or who that lists fewer than are online says how many more there are", () => {
+  const users = [
+    { name: "alice", state: "online" as const, lang: "en" },
+    { name: "bob", state: "online" as const, lang: "en" },
+  ];
+  // Text mode (nc), as the server writes it.
+  const welcome = encodeTextEvent(welcomeEvent({ users, online: 250 }), "alice")!;
+  assert.match(welcome, /\* Online \(250\): alice \(you\), bob and 248 more \(\/who lists more\)/);
+  const who = encodeTextEvent({ type: "who", users, online: 250 }, "alice")!;
+  assert.match(who, /\* Online \(250\): alice \(you\), bob and 248 more \(\/find <letters>/);
+  // Everyone listed: no tail.
+  assert.match(encodeTextEvent({ type: "who", users, online: 2 }, "alice")!, /bob$/);
+  // The terminal client.
+  const f = new Formatter({ color: false, me: "alice", now: () => 0 });
+  assert.deepEqual(f.users(users, 250), [
+    "* Online (250): alice (you), bob and 248 more (/who lists more)",
+  ]);
+  assert.deepEqual(f.users(users, 250, ""), ["* Online (250): alice (you), bob and 248 more"]);
+  assert.deepEqual(f.users(users, 2), ["* Online (2): alice (you), bob"]);
 });

@@ -436,7 +436,14 @@ export class ParleyClient {
       this.#ackBatch = [];
       // A frame must fit in one line (8 KiB): a full replay batch of 500 ids does not.
       for (const chunk of ackChunks(ids)) {
-        if (this.closeReason === undefined) this.sendFrame({ type: "ack", ids: chunk });
+        if (this.closeReason !== undefined) return;
+        try {
+          this.sendFrame({ type: "ack", ids: chunk });
+        } catch {
+          // Closed by its owner since the message came (its close event is still on its way):
+          // what is not acknowledged comes again at the next sign-in.
+          return;
+        }
       }
     });
   }

@@ -10,24 +10,30 @@
  * bytes out of reach, so a client session keeps only the CryptoKey and never rests.
  */
 import { importAesGcm } from "./_webcrypto.ts";
+import { CryptoError } from "./errors.ts";
 
 export class RestingKey {
   /** The key's bytes, when it may rest. */
   #raw: Uint8Array | undefined;
   #key: Promise<CryptoKey> | undefined;
 
-  private constructor(raw: Uint8Array | undefined, key: Promise<CryptoKey>) {
+  private constructor(raw: Uint8Array | undefined, key: Promise<CryptoKey> | undefined) {
     this.#raw = raw;
     this.#key = key;
   }
 
   /**
    * Imports a 32-byte AES-256-GCM key; with `restable`, keeps a copy of its bytes so that it can
-   * rest.
+   * rest. With `asleep` (restable only), starts at rest: nothing is imported until `get`, for a
+   * session that seals and opens from the raw bytes (OpenSSL) and may never need the CryptoKey.
    * @throws {CryptoError} `bad_key` when it is not 32 bytes.
    */
-  static async import(raw: Uint8Array, restable: boolean): Promise<RestingKey> {
+  static async import(raw: Uint8Array, restable: boolean, asleep = false): Promise<RestingKey> {
     const copy = restable ? raw.slice() : undefined;
+    if (copy && asleep) {
+      if (copy.length !== 32) throw new CryptoError("bad_key", "An AES-256 key is 32 bytes.");
+      return new RestingKey(copy, undefined);
+    }
     const key = importAesGcm(raw);
     await key;
     return new RestingKey(copy, key);

@@ -230,7 +230,7 @@ function describeEvent(
       const lines = [
         `* ${event.created ? "Registered. Welcome" : "Welcome back"}, ${event.user}! ` +
         `Your language is ${event.lang}.`,
-        `* ${describeOnline(online, event.user)}`,
+        `* ${describeOnline(online, event.user, event.online, "/who lists more")}`,
         "* Type @<name> <text> for a private message, @all <text> for everyone, /help for more.",
         event.translation === "off"
           ? "* Translation is off on this server: messages arrive as written."
@@ -274,7 +274,14 @@ function describeEvent(
         : `(delivered to ${event.to})${again}`;
     }
     case "who":
-      return `* ${describeOnline(event.users.filter((u) => u.state !== "offline"), viewer)}`;
+      return `* ${
+        describeOnline(
+          event.users.filter((u) => u.state !== "offline"),
+          viewer,
+          event.online,
+          "/find <letters> finds anyone",
+        )
+      }`;
     case "users": {
       const names = event.users.map((u) =>
         u.name === viewer ? `${u.name} (you)` : `${u.name} (${u.state})`
@@ -332,9 +339,17 @@ function describeEvent(
   }
 }
 
-function describeOnline(users: UserStatus[], viewer: string | undefined): string {
+/** `Online (N): names`, saying how many more are online than listed (`total`) and where to look. */
+function describeOnline(
+  users: UserStatus[],
+  viewer: string | undefined,
+  total: number | undefined,
+  more: string,
+): string {
   const names = users.map((u) => u.name === viewer ? `${u.name} (you)` : u.name);
-  return `Online (${names.length}): ${names.join(", ")}`;
+  const count = Math.max(total ?? 0, names.length);
+  const rest = count > names.length ? ` and ${count - names.length} more (${more})` : "";
+  return `Online (${count}): ${names.join(", ")}${rest}`;
 }
 
 function formatMessage(

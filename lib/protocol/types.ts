@@ -297,7 +297,7 @@ export type ServerEvent =
     users: UserStatus[];
     /** Number of stored messages that follow this event. */
     pending: number;
-    /** How many users are online; `users` lists at most 1000 of them. */
+    /** How many users are online; `users` lists at most 20 of them and the conversation partners. */
     online: number;
     /** The translation provider (`google`, `apertium`, `libretranslate`), or `off`. */
     translation: string;

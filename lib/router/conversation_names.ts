@@ -52,12 +52,16 @@ export async function displayName(router: Router, userKey: string, conv: string)
   return `@${peer?.name ?? peerKey}`;
 }
 
-/** The user's conversations as `welcome` and `conversations` list them. */
+/**
+ * The user's conversations as `welcome` and `conversations` list them; `summaries` when the
+ * store was read already.
+ */
 export async function conversationList(
   router: Router,
   userKey: string,
+  summaries?: ConversationSummary[],
 ): Promise<ConversationInfo[]> {
-  const list: ConversationSummary[] = await router.store.conversations(userKey);
+  const list = summaries ?? await router.store.conversations(userKey);
   return await Promise.all(list.map(async (c) => ({
     with: await displayName(router, userKey, c.conv),
     lastSeq: c.lastSeq,
@@ -65,4 +69,14 @@ export async function conversationList(
     readSeq: c.readSeq,
     unread: c.unread,
   })));
+}
+
+/** The keys of the people `userKey` has private conversations with. */
+export function privatePeers(summaries: readonly ConversationSummary[], userKey: string): string[] {
+  const keys: string[] = [];
+  for (const c of summaries) {
+    const t = parseConv(c.conv);
+    if (t.kind === "private") keys.push(t.users[0] === userKey ? t.users[1] : t.users[0]);
+  }
+  return keys;
 }

@@ -33,8 +33,16 @@ interface BroadcastCid {
   record: ClientIdRecord;
 }
 
-/** Online users listed by `who` and `welcome`; the `online` count covers the rest. */
+/** Online users listed by `who`; the `online` count covers the rest. */
 export const MAX_LISTED_ONLINE = 1000;
+/**
+ * Online users (first by name) and offline ones the `welcome` lists: a client pages through
+ * the rest with `who` and `search_users`. Small because it is the first big message on every
+ * connection, and a WebSocket holds a buffer the size of its largest message for its life
+ * (docs/performance.md §11); the user's own conversation partners who are online come on top.
+ */
+export const WELCOME_LISTED_ONLINE = 20;
+export const WELCOME_LISTED_OFFLINE = 20;
 
 /** Counters for logs and tests; `/metrics` reads them as the `parley_*_total` counters. */
 export interface RouterStats {
@@ -326,15 +334,22 @@ export class Router {
   }
 
   /**
-   * Online users (at most `MAX_LISTED_ONLINE`), then up to `limit` offline ones, for `who` and
-   * `welcome`. The cap keeps a sign-in on a big server from costing a frame the size of the
-   * whole server (and quadratic work as everyone signs in); `online` says how many there are.
+   * Online users (at most `maxOnline`, and those of `also` who are online), then up to `limit`
+   * offline ones, for `who` and `welcome`. The cap keeps a sign-in on a big server from costing a
+   * frame the size of the whole server (and quadratic work as everyone signs in); `online` says
+   * how many there are.
    */
-  async userList(limit = 200): Promise<UserStatus[]> {
+  async userList(
+    limit = 200,
+    maxOnline = MAX_LISTED_ONLINE,
+    also: readonly string[] = [],
+  ): Promise<UserStatus[]> {
     // Kept sorted as users come and go: a sign-in on a big server sorts nothing.
-    const keys = this.cluster.remote.size === 0
-      ? this.#byName.slice(0, MAX_LISTED_ONLINE)
-      : mergeSorted(this.#byName, this.#remoteOnly(), MAX_LISTED_ONLINE);
+    let keys = this.cluster.remote.size === 0
+      ? this.#byName.slice(0, maxOnline)
+      : mergeSorted(this.#byName, this.#remoteOnly(), maxOnline);
+    const more = also.filter((k) => this.cluster.isOnline(k));
+    if (more.length) keys = [...new Set([...keys, ...more])].sort();
     const users: UserStatus[] = keys.map((key) => {
       const u = this.cluster.userOf(key)!;
       return { name: u.name, state: "online", lang: u.lang };

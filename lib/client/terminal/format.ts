@@ -164,10 +164,15 @@ export class Formatter {
   }
 
   /** `Online (2): alice (you), bob`, then the others. */
-  users(users: UserStatus[]): string[] {
+  /** `total`: how many are online (`welcome.online`), when more than listed. */
+  users(users: UserStatus[], total?: number, more = "/who lists more"): string[] {
     const online = users.filter((u) => u.state !== "offline");
     const names = online.map((u) => this.#isMe(u.name) ? `${safe(u.name)} (you)` : safe(u.name));
-    const lines = [this.info(`Online (${names.length}): ${names.join(", ")}`)];
+    const count = Math.max(total ?? 0, names.length);
+    const rest = count <= names.length
+      ? ""
+      : ` and ${count - names.length} more${more ? ` (${more})` : ""}`;
+    const lines = [this.info(`Online (${count}): ${names.join(", ")}${rest}`)];
     const offline = users.filter((u) => u.state === "offline").map((u) => safe(u.name));
     if (offline.length) {
       const shown = offline.slice(0, 20).join(", ");

@@ -104,7 +104,7 @@ export class ChatView {
       case "presence":
         return this.#presence(e);
       case "who":
-        return this.print(...f.users(e.users));
+        return this.print(...f.users(e.users, e.online, ""));
       case "lang":
         return this.print(f.info(`Your language is now ${safe(e.lang)}.`));
       case "error":
@@ -457,7 +457,7 @@ export class ChatView {
           `${e.created ? "Account created. Welcome" : "Welcome back"}, ${safe(e.user)}! ` +
             `Your language is ${safe(e.lang)}.`,
         ),
-        ...f.users(e.users.filter((u) => u.state !== "offline")),
+        ...f.users(e.users.filter((u) => u.state !== "offline"), e.online),
         f.info("Type @name text for a private message, @all text for everyone, /help for more."),
       );
       if (e.translation === "off") lines.push(f.info(TRANSLATION_OFF_INFO));

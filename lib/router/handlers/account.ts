@@ -11,9 +11,9 @@ import type { UserRecord } from "../../store/store.ts";
 import { deliverPending } from "../pending.ts";
 import { showInvites } from "../room_audience.ts";
 import { startCatchUp } from "../catch_up.ts";
-import { conversationList } from "../conversation_names.ts";
+import { conversationList, privatePeers } from "../conversation_names.ts";
 import { DeviceState } from "../device_state.ts";
-import type { Router } from "../router.ts";
+import { type Router, WELCOME_LISTED_OFFLINE, WELCOME_LISTED_ONLINE } from "../router.ts";
 import type { ClientSession } from "../client_session.ts";
 
 export { MIN_PASSWORD_LENGTH } from "../../accounts/sign_in.ts";
@@ -117,7 +117,15 @@ export async function welcomeClient(
   if (session.closed) return;
   // Another session of the same user (on any node) may have changed the language meanwhile.
   const live = router.cluster.userOf(key);
-  const users = await router.userList();
+  // With a device (the browser, the terminal client), the conversations come with the welcome:
+  // their partners who are online are listed whatever the cap, so a client showing its
+  // contacts knows their presence.
+  const summaries = device !== undefined ? await router.store.conversations(key) : undefined;
+  const users = await router.userList(
+    WELCOME_LISTED_OFFLINE,
+    WELCOME_LISTED_ONLINE,
+    summaries ? privatePeers(summaries, key) : [],
+  );
   if (session.closed) return;
 
   // A language chosen at this sign-in is the account's language now, on every device.
@@ -164,7 +172,7 @@ export async function welcomeClient(
     const { cursor } = session.device;
     const [seq, conversations, receipts] = await Promise.all([
       router.store.lastSeq(),
-      conversationList(router, key),
+      conversationList(router, key, summaries),
       router.store.receiptsOn(key),
     ]);
     const sync = { device, cursor, seq, conversations, receipts };
