@@ -111,6 +111,9 @@ class Server {
         "0",
         "--data-dir",
         dataDir,
+        // One process: the figures before workers, and a profile that sees the whole storm.
+        "--workers",
+        "1",
       ],
       env: { NO_COLOR: "1", ...PARLEY_BENCH_ENV, PARLEY_KDF_ITERATIONS: String(kdfIterations) },
       stdin: "null",
