@@ -32,9 +32,9 @@ const MAX_WAIT_MS = 1000;
  * form when only one did. Sent one by one, a restart of n users was n²/2 frames to seal, write,
  * open and parse (12.5 million at 5,000); coalesced it is a few frames per reader.
  *
- * Each signed-in session keeps how far it has been told (`presenceSeen`): it starts at the
- * change its welcome listing was made after, so a user coming online as the reader signs in is
- * told once (listing or presence), not twice. Before a frame the reader waits on (a message, a
+ * Each signed-in session keeps how far it has been told (`presenceSeen`): it starts when the
+ * session comes online, just after its welcome listing was made, so a user coming online as the
+ * reader signs in is told once (listing or presence), not twice. Before a frame the reader waits on (a message, a
  * reply), its part of the round goes first (`catchUp`): a `presence` still comes before a
  * message its user sent after coming online.
  */
@@ -43,6 +43,7 @@ export class PresenceBatch {
   readonly #byKey = new Map<string, Change>();
   #seq = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
   readonly #audience: PresenceAudience;
 
   constructor(audience: PresenceAudience) {
@@ -61,7 +62,7 @@ export class PresenceBatch {
     const change: Change = { key, name, state, seq: ++this.#seq, stale: false };
     this.#changes.push(change);
     this.#byKey.set(key, change);
-    if (this.#timer !== undefined) return;
+    if (this.#timer !== undefined || this.#stopped) return;
     const wait = Math.min(
       MAX_WAIT_MS,
       Math.max(MIN_WAIT_MS, this.#audience.online.size * MS_PER_USER),
@@ -110,8 +111,9 @@ export class PresenceBatch {
     }
   };
 
-  /** Stops the round's timer (the server is shutting down). */
+  /** Stops the rounds: the server is shutting down, and its sessions are told nothing more. */
   stop(): void {
+    this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }
