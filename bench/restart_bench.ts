@@ -9,18 +9,20 @@
  * over that time.
  *
  *   deno task bench restart [--clients 5000] [--senders 100] [--kdf-iterations 600000]
- *     [--no-resume] [--connect-concurrency 16] [--timeout 900] [--json] [--profile DIR]
+ *     [--no-resume] [--connect-concurrency 16] [--client-processes N] [--timeout 900] [--json]
+ *     [--profile DIR]
  *
  * `--no-resume` signs in again with the password on every reconnect (what clients did before
  * resume tokens): every reconnect then costs a full password hash. `--profile DIR` writes a V8
- * CPU profile of the restarted server (the storm it serves) to DIR. Standalone: no baseline; the
- * clients run in this process.
+ * CPU profile of the restarted server (the storm it serves) to DIR. Standalone: no baseline. The
+ * clients run in `--client-processes` processes (bench/restart_clients.ts; default one per 2,500
+ * clients, at most one per core), whose CPU seconds are reported with the server's: one process
+ * of 5,000 clients needed more CPU than the server, so it was the limit of the run.
  */
 import { parseArgs } from "node:util";
 import { wholeFlag } from "./whole_flag.ts";
-import { type ParleyClient, ReconnectingClient, TcpChannel } from "../lib/client/mod.ts";
-import type { Welcome } from "../lib/client/client.ts";
-import { pinFingerprint } from "../lib/crypto/mod.ts";
+import { type Child, spawnDeno } from "./children.ts";
+import type { ClientsConfig } from "./restart_clients.ts";
 import { LIBC_FFI_FLAG } from "../server/memory_trim.ts";
 import { PARLEY_BENCH_ENV } from "./server_proc.ts";
 
@@ -30,6 +32,7 @@ interface Options {
   kdfIterations: number;
   resume: boolean;
   connectConcurrency: number;
+  clientProcesses: number;
   timeoutS: number;
   json: boolean;
   profileDir?: string;
@@ -37,14 +40,13 @@ interface Options {
 
 export const RESTART_HELP =
   "deno task bench restart [--clients 5000] [--senders 100] [--kdf-iterations 600000] " +
-  "[--no-resume] [--connect-concurrency 16] [--timeout 900] [--json] [--profile DIR]";
+  "[--no-resume] [--connect-concurrency 16] [--client-processes N] [--timeout 900] [--json] " +
+  "[--profile DIR]";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-const PASSWORD = "bench password";
-/** Reconnect delays of the bench's clients: short, so the figure is the server's, not a backoff. */
-const BACKOFF = { initialDelayMs: 100, maxDelayMs: 1000 };
-/** Tries of each initial sign-in before the run gives up. */
-const SIGN_IN_ATTEMPTS = 5;
+const CLIENTS = new URL("./restart_clients.ts", import.meta.url).pathname;
+/** Clients per process by default (at most one process per core). */
+const CLIENTS_PER_PROCESS = 2500;
 
 function parseOptions(args: string[]): Options | "help" {
   const { values: f } = parseArgs({
@@ -55,6 +57,7 @@ function parseOptions(args: string[]): Options | "help" {
       "kdf-iterations": { type: "string", default: "600000" },
       "no-resume": { type: "boolean", default: false },
       "connect-concurrency": { type: "string", default: "16" },
+      "client-processes": { type: "string" },
       timeout: { type: "string", default: "900" },
       json: { type: "boolean", default: false },
       profile: { type: "string" },
@@ -70,6 +73,12 @@ function parseOptions(args: string[]): Options | "help" {
     kdfIterations: whole("kdf-iterations", f["kdf-iterations"]),
     resume: !f["no-resume"],
     connectConcurrency: whole("connect-concurrency", f["connect-concurrency"]),
+    clientProcesses: Math.min(
+      clients,
+      f["client-processes"] === undefined
+        ? Math.min(navigator.hardwareConcurrency, Math.ceil(clients / CLIENTS_PER_PROCESS))
+        : whole("client-processes", f["client-processes"]),
+    ),
     timeoutS: whole("timeout", f.timeout),
     json: f.json,
     profileDir: f.profile,
@@ -111,6 +120,9 @@ class Server {
         "0",
         "--data-dir",
         dataDir,
+        // One process: the figures before workers, and a profile that sees the whole storm.
+        "--workers",
+        "1",
       ],
       env: { NO_COLOR: "1", ...PARLEY_BENCH_ENV, PARLEY_KDF_ITERATIONS: String(kdfIterations) },
       stdin: "null",
@@ -146,9 +158,7 @@ class Server {
 
   /** User plus system CPU seconds the process has used (/proc/<pid>/stat). */
   cpuSeconds(): number {
-    const stat = Deno.readTextFileSync(`/proc/${this.child.pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return cpuSecondsOf(this.child.pid);
   }
 
   async terminate(): Promise<number> {
@@ -159,14 +169,46 @@ class Server {
   }
 }
 
-/** Runs `fn` over `items` with at most `limit` at a time. */
-async function pooled<T>(items: T[], limit: number, fn: (item: T) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]);
-    }),
-  );
+/** One process of clients, with what it last said. */
+class ClientProcess {
+  readonly child: Child;
+  signedIn = false;
+  retries = 0;
+  online = 0;
+  received = 0;
+  throttled = 0;
+  exited = false;
+
+  constructor(child: Child) {
+    this.child = child;
+    (async () => {
+      for await (const line of child.lines) {
+        const m = JSON.parse(line);
+        if (m.signedIn) {
+          this.signedIn = true;
+          this.retries = m.retries;
+        } else Object.assign(this, m);
+      }
+    })().catch(() => {}).finally(() => this.exited = true);
+  }
+
+  static async start(name: string, config: ClientsConfig): Promise<ClientProcess> {
+    const child = await spawnDeno({
+      name,
+      args: ["run", "--allow-net", "--allow-read", CLIENTS, JSON.stringify(config)],
+      echoStderr: true,
+    });
+    return new ClientProcess(child);
+  }
+}
+
+/** Waits until `done` holds, checking every 10 ms; fails when a process of clients has exited. */
+async function until(processes: ClientProcess[], done: () => boolean): Promise<void> {
+  while (!done()) {
+    const gone = processes.find((p) => p.exited);
+    if (gone) throw new Error(`${gone.child.name} exited:\n${gone.child.tail()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /**
@@ -189,7 +231,6 @@ export async function runRestartBench(args: string[]): Promise<number> {
   const dataDir = await Deno.makeTempDir({ prefix: "parley-bench-restart-" });
   let server = await Server.start(dataDir, 0, opts.kdfIterations);
   const port = server.tcpPort;
-  const pin = pinFingerprint(server.fingerprint);
   const deadline = setTimeout(() => {
     console.error(`bench restart: --timeout of ${opts.timeoutS} s passed; stopping`);
     try {
@@ -198,82 +239,57 @@ export async function runRestartBench(args: string[]): Promise<number> {
     Deno.exit(1);
   }, opts.timeoutS * 1000);
 
-  const clients: ReconnectingClient[] = [];
-  const received = new Set<string>();
-  /** Reconnects refused as throttled (the sign-in throttle's per-address reservations). */
-  let throttled = 0;
-  /** Initial sign-ins tried again (the server did not answer one in time). */
-  let signInRetries = 0;
-  const online = () => clients.filter((c) => c?.state === "online").length;
+  const processes: ClientProcess[] = [];
+  const sum = (f: (p: ClientProcess) => number) => processes.reduce((n, p) => n + f(p), 0);
   const say = (line: string) => opts.json || console.error(`bench restart: ${line}`);
   try {
-    say(`${opts.clients} clients sign in (PBKDF2 ${opts.kdfIterations} iterations)…`);
+    say(
+      `${opts.clients} clients in ${opts.clientProcesses} process(es) sign in ` +
+        `(PBKDF2 ${opts.kdfIterations} iterations)…`,
+    );
     const signInStart = performance.now();
-    await pooled([...Array(opts.clients).keys()], opts.connectConcurrency, async (i) => {
-      const name = `r${i}`;
-      const device = `bench-${i}`;
-      let first = true;
-      const client = new ReconnectingClient({
-        ...BACKOFF,
-        pingIntervalMs: 0,
-        requestTimeoutMs: 600_000,
-        dial: () => TcpChannel.connect({ port, verifyIdentity: pin }),
-        // Without resume tokens: the password at every sign-in, as clients did before them.
-        signIn: opts.resume ? undefined : async (c: ParleyClient): Promise<Welcome> => {
-          const register = first;
-          first = false;
-          return register
-            ? await c.register(name, PASSWORD, undefined, device)
-            : await c.login(name, PASSWORD, undefined, device);
-        },
-      });
-      client.on((e) => {
-        if (e.type === "message" && e.text.startsWith("while down ")) received.add(e.text);
-        if (e.type === "status" && e.state === "offline" && /throttled/.test(e.reason)) throttled++;
-      });
-      // A sign-in the loaded server did not answer in time is tried again (the account may
-      // exist by then: a name taken is signed in to), so that one slow handshake does not end
-      // the run before the restart it measures.
-      let register = true;
-      for (let attempt = 1;; attempt++) {
-        try {
-          await client.connect(
-            opts.resume ? { name, password: PASSWORD, device } : undefined,
-            { register },
-          );
-          break;
-        } catch (err) {
-          if (attempt >= SIGN_IN_ATTEMPTS) throw err;
-          signInRetries++;
-          if (/taken/i.test((err as Error).message)) register = false;
-          await new Promise((r) => setTimeout(r, 1000));
-        }
-      }
-      clients[i] = client;
-    });
+    const share = Math.ceil(opts.clients / opts.clientProcesses);
+    for (let k = 0; k < opts.clientProcesses; k++) {
+      processes.push(
+        await ClientProcess.start(`clients-${k}`, {
+          port,
+          fingerprint: server.fingerprint,
+          from: k * share,
+          to: Math.min(opts.clients, (k + 1) * share),
+          clients: opts.clients,
+          senders: opts.senders,
+          resume: opts.resume,
+          // The pacing is the run's, whatever the number of processes.
+          connectConcurrency: Math.max(
+            1,
+            Math.ceil(opts.connectConcurrency / opts.clientProcesses),
+          ),
+        }),
+      );
+    }
+    await until(processes, () => processes.every((p) => p.signedIn));
     const signInS = (performance.now() - signInStart) / 1000;
     say(`signed in in ${signInS.toFixed(1)} s; SIGTERM…`);
 
     const stopStart = performance.now();
     const code = await server.terminate();
     const stopS = (performance.now() - stopStart) / 1000;
-    while (online() > 0) await new Promise((r) => setTimeout(r, 20));
+    await until(processes, () => sum((p) => p.online) === 0);
     // Sent while the server is down: each waits in its client's outbox.
-    const sends = [];
-    for (let i = 0; i < opts.senders; i++) {
-      const to = `r${(i + 1) % opts.clients}`;
-      sends.push(clients[i].send(to, `while down ${i}`).catch(() => {}));
-    }
+    for (const p of processes) await p.child.write("send");
     say(`server exited (${code}) in ${stopS.toFixed(1)} s; starting it again…`);
 
     server = await Server.start(dataDir, port, opts.kdfIterations, opts.profileDir);
     const cpuBefore = server.cpuSeconds();
-    while (online() < opts.clients || received.size < opts.senders) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    // The clients' CPU: when it is near the wall time, they were the limit, not the server.
+    const clientCpuBefore = sum((p) => cpuSecondsOf(p.child.pid));
+    await until(
+      processes,
+      () => sum((p) => p.online) === opts.clients && sum((p) => p.received) === opts.senders,
+    );
     const doneAt = performance.now();
     const cpuS = server.cpuSeconds() - cpuBefore;
-    await Promise.all(sends);
+    const clientCpuS = sum((p) => cpuSecondsOf(p.child.pid)) - clientCpuBefore;
     const result = {
       scenario: "restart",
       clients: opts.clients,
@@ -287,9 +303,11 @@ export async function runRestartBench(args: string[]): Promise<number> {
       backOnlineS: round((doneAt - server.startedAt) / 1000),
       backOnlineFromListeningS: round((doneAt - server.listeningAt) / 1000),
       serverCpuS: round(cpuS),
-      delivered: `${received.size}/${opts.senders}`,
-      throttledReconnects: throttled,
-      initialSignInRetries: signInRetries,
+      clientProcesses: opts.clientProcesses,
+      clientCpuS: round(clientCpuS),
+      delivered: `${sum((p) => p.received)}/${opts.senders}`,
+      throttledReconnects: sum((p) => p.throttled),
+      initialSignInRetries: sum((p) => p.retries),
     };
     if (opts.json) console.log(JSON.stringify(result));
     else {
@@ -298,10 +316,18 @@ export async function runRestartBench(args: string[]): Promise<number> {
     return 0;
   } finally {
     clearTimeout(deadline);
-    await Promise.all(clients.map((c) => c?.quit(500).catch(() => {})));
+    for (const p of processes) await p.child.write("quit").catch(() => {});
+    await Promise.all(processes.map((p) => p.child.process.status.catch(() => {})));
     await server.terminate();
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   }
+}
+
+/** CPU seconds (user and system) a process has used, from /proc. */
+function cpuSecondsOf(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function round(n: number): number {

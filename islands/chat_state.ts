@@ -463,7 +463,9 @@ export class ChatState {
         this.lang.value = e.lang;
         return;
       case "presence":
-        return this.#presence(e.user, e.state, e.to);
+        if (e.users === undefined) return this.#presence(e.user, e.state, e.to);
+        // One round of presence: many users at once, one change of the list for all of them.
+        return this.#presences(e.users, e.state);
       case "message":
         return this.#message(e as SeqMessage);
       case "conversations":
@@ -693,26 +695,34 @@ export class ChatState {
   }
 
   #presence(name: string, state: PresenceState, to: string | undefined): void {
+    this.#presences([name], state, to);
+  }
+
+  /** Presence of `names` (one round may carry many): one new list for all of them. */
+  #presences(names: readonly string[], state: PresenceState, to?: string): void {
     const people = new Map(this.people.value);
-    const key = keyOf(name);
-    const before = people.get(key) ?? { name, state: "offline", lang: "" };
-    if (state === "typing") {
-      people.set(key, { ...before, state: "online", typingTo: to ?? BROADCAST });
-    } else if (state === "online" && to !== undefined) {
-      // The end of typing, not a sign-in.
-      people.set(key, { ...before, typingTo: undefined });
-    } else {
-      people.set(key, { ...before, state, typingTo: undefined });
+    for (const name of names) {
+      const key = keyOf(name);
+      const before = people.get(key) ?? { name, state: "offline", lang: "" };
+      if (state === "typing") {
+        people.set(key, { ...before, state: "online", typingTo: to ?? BROADCAST });
+      } else if (state === "online" && to !== undefined) {
+        // The end of typing, not a sign-in.
+        people.set(key, { ...before, typingTo: undefined });
+      } else {
+        people.set(key, { ...before, state, typingTo: undefined });
+      }
     }
     this.people.value = people;
     // Room member lists show presence too.
     if (to === undefined && state !== "typing") {
+      const keys = new Set(names.map(keyOf));
       let changed = false;
       const members = new Map(this.members.value);
       for (const [room, list] of members) {
-        if (!list.some((m) => keyOf(m.name) === key)) continue;
+        if (!list.some((m) => keys.has(keyOf(m.name)))) continue;
         changed = true;
-        members.set(room, list.map((m) => keyOf(m.name) === key ? { ...m, state } : m));
+        members.set(room, list.map((m) => keys.has(keyOf(m.name)) ? { ...m, state } : m));
       }
       if (changed) this.members.value = members;
     }

@@ -4,6 +4,7 @@
  * test file runs these with `runClusterScenarios`.
  */
 import assert from "node:assert/strict";
+import { presenceNames } from "../lib/protocol/presence_summary.ts";
 import type { Translator } from "../lib/translate/translator.ts";
 import type { BusCluster } from "./bus_conformance.ts";
 import { startServer, type TestServer, until } from "./helpers.ts";
@@ -62,8 +63,10 @@ export async function signIn(
   return peer;
 }
 
+/** Online/offline of `user`: alone, or among the `users` of one round of presence. */
 const isPresence = (user: string, state: string) => (f: Frame) =>
-  f.user === user && f.state === state && f.to === undefined;
+  presenceNames(f as { user?: string; users?: string[] }).includes(user) && f.state === state &&
+  f.to === undefined;
 
 /**
  * Closes `first`, waits until `last` hears it went offline (nothing is left on its way to a

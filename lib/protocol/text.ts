@@ -1,4 +1,5 @@
 import { formatBytes } from "../files/names.ts";
+import { PRESENCE_LINES, presenceSummary } from "./presence_summary.ts";
 import { ParleyError } from "../errors.ts";
 import { idTime } from "../ids.ts";
 import type { RawCommand } from "./json.ts";
@@ -247,6 +248,13 @@ function describeEvent(
       return lines.join("\n");
     }
     case "presence":
+      // Several users at once (one round of presence): a line each, or one for many.
+      if (event.users !== undefined) {
+        if (event.users.length > PRESENCE_LINES) {
+          return `* ${presenceSummary(event.users, event.state)}`;
+        }
+        return event.users.map((u) => `* ${u} is ${event.state}`).join("\n");
+      }
       // Typing indicators (start, and end: a presence with `to`) are not shown in text mode.
       if (event.state === "typing" || event.to !== undefined) return undefined;
       return `* ${event.user} is ${event.state}`;

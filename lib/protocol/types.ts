@@ -322,6 +322,15 @@ export type ServerEvent =
     state: PresenceState;
     /** For `typing`: whom the typing is addressed to (`all` or the reader's own name). */
     to?: string;
+    users?: undefined;
+  }
+  | {
+    /** Several users came online (or went offline) in one round: one frame for all of them. */
+    type: "presence";
+    users: string[];
+    state: "online" | "offline";
+    user?: undefined;
+    to?: undefined;
   }
   | {
     type: "sent";

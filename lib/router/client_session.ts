@@ -58,6 +58,8 @@ export class ClientSession {
   get unacked(): Set<string> {
     return this.#unacked ??= new Set();
   }
+  /** The last presence change this reader has been told of (`PresenceBatch`). */
+  presenceSeen = 0;
   /** True when the last stored batch was full, so more may wait. */
   morePending = false;
   /** Signed in with a device id: its cursor and catch-up (undefined: a session without one). */
@@ -229,6 +231,8 @@ export class ClientSession {
     if (device && !this.holding && message?.seq !== undefined && message.seq <= device.pageEnd) {
       return;
     }
+    // Presence of the current round first: it changed before this frame was sent.
+    if (!lazy && this.presenceSeen < this.#router.presence.seq) this.#router.presence.catchUp(this);
     if (this.holding) this.holding.push({ frame, track, message });
     else this.#send(frame, track, lazy, message);
   }

@@ -6,6 +6,7 @@ import type { ClientIdRecord, Store, UserRecord } from "../store/store.ts";
 import { welcomeClient } from "./handlers/account.ts";
 import { LiveAcks } from "./live_acks.ts";
 import { tellRoomMembers } from "./handlers/presence.ts";
+import { PresenceBatch } from "./presence_batch.ts";
 import type { TrackedMessage } from "./reader_watch.ts";
 import type { Connection } from "./connection.ts";
 import type { Limits, RouterOptions } from "./options.ts";
@@ -104,6 +105,8 @@ export class Router {
   /** Signed-in sessions by user key. */
   readonly online = new Map<string, Set<ClientSession>>();
   readonly #sessions = new Set<ClientSession>();
+  /** Online and offline changes, told to readers one frame per round. */
+  readonly presence: PresenceBatch = new PresenceBatch(this);
   /** Keys of the users online, sorted: `who` and `welcome` list the first of them. */
   readonly #byName: string[] = [];
   /** The last translated delivery of each sender, which the next one waits for. */
@@ -216,6 +219,8 @@ export class Router {
       this.#byName.splice(sortedIndex(this.#byName, key), 0, key);
     }
     set.add(session);
+    // Its welcome listing was made before now: it is told only of changes after this.
+    session.presenceSeen = this.presence.seq;
     if (!first) return;
     const { name, lang } = session.user!;
     // Online on another node already: its users heard of it then.
@@ -263,9 +268,12 @@ export class Router {
     return this.#deliveries.has(senderKey);
   }
 
-  /** Sends a presence change to every signed-in user but the one it is about. */
+  /**
+   * Tells a presence change to every signed-in user but the one it is about, in the current
+   * round of presence (`PresenceBatch`): one frame per reader however many change at once.
+   */
   broadcastPresence(name: string, state: "online" | "offline", aboutKey: string): void {
-    this.fanout({ type: "presence", user: name, state }, this.othersOnline(aboutKey));
+    this.presence.add(aboutKey, name, state);
   }
 
   /**
@@ -443,6 +451,7 @@ export class Router {
     // What the other nodes say is for sessions about to close.
     await this.cluster.deafen();
     this.#watchTick.stop();
+    this.presence.stop();
     this.typing.clearAll();
     this.calls.close();
     this.liveAcks.stop();

@@ -1,4 +1,5 @@
 import { explainCertificateError } from "./tls_problem.ts";
+import { PRESENCE_LINES, presenceSummary } from "../../protocol/presence_summary.ts";
 import type { MessageEvent, ServerEvent } from "../../protocol/types.ts";
 import type { Welcome } from "../client.ts";
 import {
@@ -484,6 +485,7 @@ export class ChatView {
   }
 
   #presence(e: Extract<ServerEvent, { type: "presence" }>): void {
+    if (e.users !== undefined) return this.#presences(e.users, e.state);
     const f = this.#fmt;
     const key = e.user.toLowerCase();
     const before = this.#states.get(key);
@@ -500,6 +502,26 @@ export class ChatView {
     if (e.state === "online" && before !== "online" && before !== "typing") {
       this.print(f.good(`${name} is online`));
     } else if (e.state === "offline") this.print(f.info(`${name} went offline`));
+  }
+
+  /** Several users came online or went offline in one round: a line each, or one for many. */
+  #presences(users: string[], state: "online" | "offline"): void {
+    const changed: string[] = [];
+    for (const user of users) {
+      const key = user.toLowerCase();
+      const before = this.#states.get(key);
+      this.#states.set(key, state);
+      if (state === "offline") this.#typing.delete(key);
+      if (state === "offline" || (before !== "online" && before !== "typing")) changed.push(user);
+    }
+    this.#updatePrompt();
+    const f = this.#fmt;
+    const line = (text: string) => state === "online" ? f.good(text) : f.info(text);
+    if (changed.length > PRESENCE_LINES) {
+      return this.print(line(presenceSummary(changed.map(safe), state)));
+    }
+    const verb = state === "online" ? "is online" : "went offline";
+    for (const user of changed) this.print(line(`${safe(user)} ${verb}`));
   }
 
   #updatePrompt(): void {
