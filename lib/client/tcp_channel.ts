@@ -1,5 +1,5 @@
 import { decodeUtf8, LineSplitter } from "../protocol/lines.ts";
-import type { IdentityVerifier } from "../crypto/mod.ts";
+import { type IdentityVerifier, sealedLineLength } from "../crypto/mod.ts";
 import type { FrameChannel } from "./client.ts";
 import { SecureChannel } from "./secure_channel.ts";
 
@@ -62,7 +62,9 @@ export class TcpLineChannel implements FrameChannel {
       ? await Deno.connectTls({ ...target, caCerts: options.tls.caCerts })
       : await Deno.connect(target);
     if ("setNoDelay" in conn) conn.setNoDelay(true);
-    return new TcpLineChannel(conn, options.maxFrameBytes ?? 1 << 20);
+    // Lines, not frames: by default as long as a sealed batch of the server's largest, 1 MiB
+    // (docs/protocol.md), which is a third longer than the plaintext it carries.
+    return new TcpLineChannel(conn, options.maxFrameBytes ?? sealedLineLength(1 << 20));
   }
 
   send(frame: string): void {
