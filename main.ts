@@ -52,6 +52,7 @@ import { Supervisor, WorkerStartFailure } from "./server/supervisor.ts";
 import { shareMetrics } from "./server/worker_metrics.ts";
 import type { Bus } from "./lib/bus/mod.ts";
 import { BroadcastChannelBus } from "./lib/bus/broadcast_channel.ts";
+import { pathExists } from "./lib/path_exists.ts";
 
 /** Where a provider is reached when no --translate-url is given (LibreTranslate needs one). */
 const DEFAULT_TRANSLATE_URLS: Record<string, string> = {
@@ -485,7 +486,7 @@ async function sharedIdentity(
   const recorded = await store.identity();
   const give = "give every node the same identity file (--identity-file or " +
     "PARLEY_IDENTITY_FILE; copy it from the first node's data directory)";
-  if (recorded !== undefined && !await fileExists(path)) {
+  if (recorded !== undefined && !await pathExists(path)) {
     throw new StartFailure([
       `the nodes on this database present the identity ${recorded}, and ${path} does not ` +
       `exist: ${give}`,
@@ -500,16 +501,6 @@ async function sharedIdentity(
     ]);
   }
   return loaded;
-}
-
-async function fileExists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
 
 /**

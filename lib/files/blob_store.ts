@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import type { DataKey } from "../crypto/data_key.ts";
 import { ParleyError } from "../errors.ts";
 import { openSealedBlob, SealedBlobWriter } from "./sealed_blob.ts";
+import { pathExists } from "../path_exists.ts";
 
 /** A limit hit while streaming: the caller says which. */
 export class StreamLimitError extends Error {
@@ -165,7 +166,7 @@ export class DirBlobStore implements BlobStore {
       }
       const out = await commit(result);
       const path = this.pathOf(result.address);
-      if (!await exists(path)) {
+      if (!await pathExists(path)) {
         await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
         // Atomic: a reader sees the old file or this one, both whole (the same bytes).
         await Deno.rename(tmp, path);
@@ -190,7 +191,7 @@ export class DirBlobStore implements BlobStore {
   }
 
   exists(address: string): Promise<boolean> {
-    return exists(this.pathOf(address));
+    return pathExists(this.pathOf(address));
   }
 
   async remove(address: string): Promise<void> {
@@ -215,16 +216,6 @@ export class DirBlobStore implements BlobStore {
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     }
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
   }
 }
 

@@ -57,6 +57,7 @@ import {
   type UserRecord,
   type WebLoginRecord,
 } from "./store.ts";
+import { pendingOf, resumeTokenOf, webLoginOf } from "./records.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS users (
@@ -595,16 +596,7 @@ export class SqliteStore implements Store {
         if (ahead.has(r.seq)) continue;
         const m = await this.#openRow(r, toKey);
         if (!m) continue;
-        const stored: StoredMessage = {
-          id: m.id,
-          from: m.from,
-          to: m.to,
-          toKey,
-          text: m.text,
-          ts: m.ts,
-        };
-        if (m.file) stored.file = m.file;
-        out.push(m.lang === undefined ? stored : { ...stored, lang: m.lang });
+        out.push(pendingOf(m, toKey));
       }
       if (!rows.more) break;
     }
@@ -1265,14 +1257,7 @@ export class SqliteStore implements Store {
     const row = this.#q.getWebLogin.get(tokenHash, Date.now()) as
       | Record<string, string | number>
       | undefined;
-    return row
-      ? {
-        tokenHash: String(row.token_hash),
-        userKey: String(row.user_key),
-        createdAt: Number(row.created_at),
-        expiresAt: Number(row.expires_at),
-      }
-      : undefined;
+    return row ? webLoginOf(row) : undefined;
   }
 
   async deleteWebLogin(tokenHash: string): Promise<boolean> {
@@ -1299,15 +1284,7 @@ export class SqliteStore implements Store {
     const row = this.#q.getResumeToken.get(userKey, device, Date.now()) as
       | Record<string, string | number>
       | undefined;
-    return row
-      ? {
-        userKey: String(row.user_key),
-        device: String(row.device),
-        tokenHash: String(row.token_hash),
-        createdAt: Number(row.created_at),
-        expiresAt: Number(row.expires_at),
-      }
-      : undefined;
+    return row ? resumeTokenOf(row) : undefined;
   }
 
   async touchResumeToken(userKey: string, device: string, expiresAt: number): Promise<boolean> {

@@ -6,6 +6,7 @@ import { ParleyError } from "../../errors.ts";
 import type { ClientIdRecord, ResumeTokenRecord, UserRecord, WebLoginRecord } from "../store.ts";
 import type { PgContext, PgRow, Q } from "./context.ts";
 import { isUniqueViolation } from "./errors.ts";
+import { resumeTokenOf, webLoginOf } from "../records.ts";
 
 /** How long a stored message's client id is remembered for deduplication (as SQLite). */
 export const CLIENT_ID_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -125,14 +126,7 @@ export async function getWebLogin(
     q`SELECT token_hash, user_key, created_at, expires_at FROM web_sessions
       WHERE token_hash = ${tokenHash} AND expires_at > ${Date.now()}`
   );
-  return row
-    ? {
-      tokenHash: String(row.token_hash),
-      userKey: String(row.user_key),
-      createdAt: Number(row.created_at),
-      expiresAt: Number(row.expires_at),
-    }
-    : undefined;
+  return row ? webLoginOf(row) : undefined;
 }
 
 export async function deleteWebLogin(ctx: PgContext, tokenHash: string): Promise<boolean> {
@@ -159,15 +153,7 @@ export async function getResumeToken(
     q`SELECT user_key, device, token_hash, created_at, expires_at FROM resume_tokens
       WHERE user_key = ${userKey} AND device = ${device} AND expires_at > ${Date.now()}`
   );
-  return row
-    ? {
-      userKey: String(row.user_key),
-      device: String(row.device),
-      tokenHash: String(row.token_hash),
-      createdAt: Number(row.created_at),
-      expiresAt: Number(row.expires_at),
-    }
-    : undefined;
+  return row ? resumeTokenOf(row) : undefined;
 }
 
 export async function touchResumeToken(

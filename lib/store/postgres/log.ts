@@ -32,6 +32,7 @@ import {
 import { clientId } from "./accounts.ts";
 import { markSent } from "./files.ts";
 import { openRow, type PgContext, type PgRow, type Q } from "./context.ts";
+import { pendingOf } from "../records.ts";
 
 const asLogRow = (r: PgRow): LogRow => logRow(r);
 
@@ -246,16 +247,7 @@ export function pending(ctx: PgContext, toKey: string, limit: number): Promise<S
         if (ahead.has(r.seq)) continue;
         const m = await openRow(ctx, q, r, toKey);
         if (!m) continue;
-        const stored: StoredMessage = {
-          id: m.id,
-          from: m.from,
-          to: m.to,
-          toKey,
-          text: m.text,
-          ts: m.ts,
-        };
-        if (m.file) stored.file = m.file;
-        out.push(m.lang === undefined ? stored : { ...stored, lang: m.lang });
+        out.push(pendingOf(m, toKey));
       }
       if (!rows.more) break;
     }
