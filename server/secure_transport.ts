@@ -4,7 +4,14 @@
  * frames to the link (server/link.ts).
  */
 import type { SecureSession } from "../lib/crypto/mod.ts";
-import { quietMs, scheduleFlush, scheduleLazyFlush, sealBegins, sealSoon } from "./turn.ts";
+import {
+  afterWrites,
+  quietMs,
+  scheduleFlush,
+  scheduleLazyFlush,
+  sealBegins,
+  sealSoon,
+} from "./turn.ts";
 
 /** Plaintext bytes per sealed batch; clients accept up to `sealedLineLength(1 MiB)`. */
 export const MAX_BATCH_BYTES = 1 << 20;
@@ -82,9 +89,15 @@ export class FrameSealer {
 
   #schedule(): void {
     if (this.#sealing || this.#batch.length === 0) return;
-    // Both keep one entry per connection: scheduling twice in the same round is harmless.
-    if (this.#urgent) scheduleFlush(this);
-    else scheduleLazyFlush(this);
+    // Each keeps one entry per connection: scheduling twice in the same round is harmless.
+    if (!this.#urgent) scheduleLazyFlush(this);
+    else if (this.#session.sealsInline) afterWrites(this);
+    else scheduleFlush(this);
+  }
+
+  /** For `afterWrites`: a seal in flight, or the socket still writing. */
+  get waiting(): boolean {
+    return this.#sealing || (this.#out.writeBusy ?? false);
   }
 
   /**
@@ -97,6 +110,7 @@ export class FrameSealer {
     const frames = this.#batch;
     this.#batch = [];
     this.#urgent = false;
+    if (this.#session.sealsInline) return this.#sealNow(frames);
     this.#sealing = true;
     this.#lastSeal = performance.now();
     sealBegins(this.#lastSeal);
@@ -109,6 +123,18 @@ export class FrameSealer {
       this.#chain = undefined; // not kept while the connection is quiet
       this.#schedule();
     });
+  }
+
+  /** Seals and writes `frames` now (OpenSSL): nothing is ever in flight. */
+  #sealNow(frames: string[]): void {
+    try {
+      const batches = groups(frames, this.#maxBatchBytes);
+      for (let i = 0; i < batches.length; i++) {
+        this.#out.sealedLine(this.#session.sealFramesNow(batches[i]), batches[i].length, i === 0);
+      }
+    } catch (err) {
+      this.#out.sealFailed(err);
+    }
   }
 
   /** Opens a sealed line from the peer, with the same session: its frames, in order. */

@@ -13,15 +13,25 @@
  *   given a frame every few milliseconds) sealing each frame alone doubled the CPU per delivery,
  *   so such connections keep batching per turn. With OpenSSL a seal costs a tenth of that, and
  *   every connection with nothing in flight seals at once.
- * - **Something in flight**: frames wait for the end of a turn (`scheduleFlush`). Work that fans
- *   one message out to many connections runs as a chain of promise reactions; flushing on a timer
- *   lets that work finish first, so each connection seals and writes many frames at once. The
- *   wait adapts to the load: after a round that flushed few connections the next runs at the next
- *   timer tick (~1 ms); after a round that flushed many, it waits about twice what that round cost
- *   to seal (measured with OpenSSL, whose seals run in the round; estimated with WebCrypto, whose
- *   seals run on another thread afterwards), up to `MAX_DELAY_MS`, so sealing never takes more
- *   than about half the CPU and a busy server trades a few milliseconds of latency for several
- *   frames per seal.
+ * - **Something in flight, seals inline** (OpenSSL): frames wait only for what is in flight
+ *   (`afterWrites`), as a group commit's next batch waits for the commit before it. A seal
+ *   inline is done by the end of the job; a socket still writing (a WebSocket's
+ *   `bufferedAmount > 0` until the event loop has run its write, ~0.1 ms) is checked again at
+ *   the end of each following job (`setImmediate`, which lets the event loop poll its I/O
+ *   first), and the frames go, as one seal, as soon as it has written. A timer here costs more
+ *   than the wait it stands for: Deno's shortest timer is 1-2 ms, and a round that waited
+ *   twice its own cost kept a message 10-80 ms behind a fan-out to 500-2,000 connections. A
+ *   socket still busy after `MAX_WRITE_CHECKS` checks is a reader that is behind for real: its
+ *   frames join the turn below, so that no connection is polled in a loop.
+ * - **Something in flight, WebCrypto**, or a socket behind for real: frames wait for the end of
+ *   a turn (`scheduleFlush`). Work that fans one message out to many connections runs as a chain
+ *   of promise reactions; flushing on a timer lets that work finish first, so each connection
+ *   seals and writes many frames at once. The wait adapts to the load: after a round that flushed
+ *   few connections the next runs at the next timer tick (~1 ms); after a round that flushed
+ *   many, it waits about twice what that round cost to seal (measured where seals run inline in
+ *   the round; estimated with WebCrypto, whose seals run on another thread afterwards), up to
+ *   `MAX_DELAY_MS`, so sealing never takes more than about half the CPU and a busy server trades
+ *   a few milliseconds of latency for several frames per seal.
  *
  * Frames nobody waits on (presence, heartbeats: lib/router/lazy_events.ts) have rounds of their
  * own that wait longer, so that a burst of them (everyone signing in after a restart: n sign-ins
@@ -32,6 +42,7 @@
  * within a second; at 10,000, two. Any frame that is not lazy takes the lazy ones with it.
  */
 
+import { setImmediate } from "node:timers";
 import { openSslAead } from "../lib/crypto/_openssl.ts";
 
 /** Milliseconds a round of `n` flushes is assumed to cost, times two (WebCrypto seals). */
@@ -117,6 +128,48 @@ export function sealBegins(now: number): void {
  */
 export function quietMs(): number {
   return Math.min(MAX_DELAY_MS, Math.max(windowSeals, lastWindowSeals) * MS_PER_FLUSH);
+}
+
+/** A sealer with frames that wait for its seal or its socket: see `afterWrites`. */
+export interface WriteWaiter extends Flushable {
+  /** A seal in flight, or the socket still writing what it was given. */
+  readonly waiting: boolean;
+}
+
+/** How many job ends a socket may stay busy before its frames wait for a turn instead. */
+const MAX_WRITE_CHECKS = 3;
+
+/** Sealers waiting for their socket, with the checks each has had, and whether a check is due. */
+let waiters = new Map<WriteWaiter, number>();
+let waitersQueued = false;
+
+function checkWaiters(): void {
+  const due = waiters;
+  waiters = new Map();
+  waitersQueued = false;
+  for (const [target, checks] of due) {
+    if (!target.waiting) target.flush();
+    else if (checks + 1 >= MAX_WRITE_CHECKS) turns.add(target);
+    else queueWaiter(target, checks + 1);
+  }
+}
+
+function queueWaiter(target: WriteWaiter, checks: number): void {
+  if (waiters.has(target)) return;
+  waiters.set(target, checks);
+  if (waitersQueued) return;
+  waitersQueued = true;
+  setImmediate(checkWaiters);
+}
+
+/**
+ * Flushes `target` at the end of the first job after which it waits no more (its seal done,
+ * its socket done writing), with everything pushed to it by then: the group commit of a
+ * connection whose seals run inline. A socket that stays busy for `MAX_WRITE_CHECKS` job ends
+ * leaves its frames to a turn (`scheduleFlush`). Repeated calls before then are one.
+ */
+export function afterWrites(target: WriteWaiter): void {
+  queueWaiter(target, 0);
 }
 
 /** Connections to flush at the end of the current job, and whether that microtask is queued. */

@@ -206,24 +206,26 @@ export class WsConnection implements LineTransport, Watched {
    */
   writeLine(line: string, frames: number, first: boolean): void {
     if (this.#socket.readyState !== WebSocket.OPEN || this.tooSlow) return;
+    // Read once per line: each read is a call into the runtime, and every delivery comes here.
+    const buffered = this.#socket.bufferedAmount;
     // A burst sent at once (one flush, however many lines) is fine; a backlog that is still
     // there when the next flush comes is not.
-    if (first && this.#socket.bufferedAmount > this.#limits.maxBuffered) {
+    if (first && buffered > this.#limits.maxBuffered) {
       return this.#tooSlow(`more than ${this.#limits.maxBuffered} bytes waiting`);
     }
-    this.#noteEmpty();
+    if (buffered === 0) this.#accepted = this.#handedOver;
     this.#socket.send(line);
     this.#handedOver += frames;
+    // What had drained before this line: the line itself is now buffered.
+    if (!this.#watching) this.#watchDrain(this.#bytes - buffered);
     this.#bytes += line.length;
-    this.#watchDrain();
   }
 
   /** While bytes wait, the write watch checks that some of them leave. */
-  #watchDrain(): void {
-    if (this.#watching) return;
+  #watchDrain(drained: number): void {
     this.#watching = true;
     this.#since = writeWatch.now;
-    this.#drained = this.#bytes - this.#socket.bufferedAmount;
+    this.#drained = drained;
     writeWatch.add(this);
   }
 

@@ -48,6 +48,18 @@ Deno.test({
       otherNonce[11] ^= 1;
       assert.equal(aead.open(key, otherNonce, ours), undefined, "another nonce");
     }
+    // Text is sealed as its UTF-8, through a buffer the process reuses up to 64 KiB and past it.
+    for (
+      const text of ["", "héllo ✓ 😀", "x".repeat(21_000), "✓".repeat(21_846), "é".repeat(40_000)]
+    ) {
+      const key = random(32);
+      const nonce = random(12);
+      const bytes = new TextEncoder().encode(text);
+      const theirs = await aesGcmSeal(await importAesGcm(key), nonce, bytes, new Uint8Array(0));
+      assert.deepEqual(aead.seal(key, nonce, text), theirs, `sealed ${text.length} chars`);
+      // The reused buffer holds nothing of one seal into the next.
+      assert.deepEqual(aead.seal(key, nonce, text), theirs, `sealed again`);
+    }
     assert.equal(aead.open(random(32), random(12), random(15)), undefined, "shorter than a tag");
     assert.throws(() => aead.seal(random(16), random(12), random(1)), CryptoError);
   },

@@ -15,7 +15,24 @@ import {
 } from "../lib/crypto/mod.ts";
 import { FrameSealer, utf8Bound } from "../server/secure_transport.ts";
 import { openSslAead } from "../lib/crypto/_openssl.ts";
+import { setImmediate } from "node:timers";
 import { sleep } from "./helpers.ts";
+
+/** Counts the seals `session` begins, as they begin, inline (OpenSSL) or queued (WebCrypto). */
+function countSeals(session: SecureSession): { begun: number } {
+  const seals = { begun: 0 };
+  const sealFrames = session.sealFrames.bind(session);
+  session.sealFrames = (frames: readonly string[]) => {
+    seals.begun++;
+    return sealFrames(frames);
+  };
+  const sealFramesNow = session.sealFramesNow.bind(session);
+  session.sealFramesNow = (frames: readonly string[]) => {
+    seals.begun++;
+    return sealFramesNow(frames);
+  };
+  return seals;
+}
 
 async function sealerPair(options: { busy?: () => boolean; maxBatchBytes?: number } = {}) {
   const identity = await identityFromSeed(generateIdentitySeed());
@@ -25,12 +42,7 @@ async function sealerPair(options: { busy?: () => boolean; maxBatchBytes?: numbe
   const lines: { at: number; frames: string[] }[] = [];
   let chain = Promise.resolve();
   // Counts the seals begun, as they begin: whether a frame waited for a timer shows here.
-  const seals = { begun: 0 };
-  const sealFrames = server.sealFrames.bind(server);
-  server.sealFrames = (frames: string[]) => {
-    seals.begun++;
-    return sealFrames(frames);
-  };
+  const seals = countSeals(server);
   const sealer = new FrameSealer(server, {
     get writeBusy() {
       return options.busy?.() ?? false;
@@ -145,12 +157,7 @@ Deno.test("frame sealer: behind a busy socket, frames wait for the turn and go a
 
 /** A fan-out to `n` connections, each a FrameSealer over `session` (one stands for all). */
 function fanOut(session: SecureSession, n: number) {
-  const seals = { begun: 0 };
-  const sealFrames = session.sealFrames.bind(session);
-  session.sealFrames = (frames: string[]) => {
-    seals.begun++;
-    return sealFrames(frames);
-  };
+  const seals = countSeals(session);
   const out = { sealedLine() {}, sealFailed() {} };
   return { seals, sealers: Array.from({ length: n }, () => new FrameSealer(session, out)) };
 }
@@ -241,4 +248,50 @@ Deno.test("utf8Bound: exact for text, never under for surrogates", () => {
     assert.ok(utf8Bound(t) >= real, t);
     if (!/[\ud800-\udfff]/.test(t)) assert.equal(utf8Bound(t), real, t);
   }
+});
+
+/** Lets the event loop run `n` times (its I/O included), without waiting for a timer. */
+async function jobEnds(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+Deno.test({
+  name:
+    "frame sealer: where seals are inline, frames behind a busy socket go as soon as it has written, not at a turn",
+  ignore: openSslAead() === undefined,
+  async fn() {
+    let busy = true;
+    const { sealer, lines, seals, opened } = await sealerPair({ busy: () => busy });
+    sealer.push(frame(1));
+    sealer.push(frame(2));
+    await jobEnds(1);
+    assert.equal(seals.begun, 0, "nothing sealed while the socket writes");
+    busy = false; // the socket has written
+    await jobEnds(2);
+    assert.equal(seals.begun, 1, "sealed at the next job's end: no timer");
+    await opened();
+    assert.deepEqual(lines.map((l) => l.frames), [[frame(1), frame(2)]]);
+  },
+});
+
+Deno.test({
+  name:
+    "frame sealer: a socket that stays busy is not checked in a loop: its frames wait for a turn",
+  ignore: openSslAead() === undefined,
+  async fn() {
+    let checks = 0;
+    const { sealer, lines, opened } = await sealerPair({
+      busy: () => {
+        checks++;
+        return true;
+      },
+    });
+    sealer.push(frame(1));
+    await jobEnds(50);
+    assert.ok(checks <= 5, `checked ${checks} times in 50 job ends`);
+    // The turn then sends it anyway, as for a reader behind: the transport judges the backlog.
+    await sleep(200);
+    await opened();
+    assert.deepEqual(lines.map((l) => l.frames), [[frame(1)]]);
+  },
 });

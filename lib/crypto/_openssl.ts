@@ -63,17 +63,33 @@ export interface SyncAead {
   /** Where it came from, for the log. */
   readonly library: string;
   /**
-   * Ciphertext ‖ 16-byte tag of `plaintext` under the 32-byte `key` and 12-byte `nonce`, with no
-   * associated data: byte for byte what WebCrypto's `encrypt` returns.
+   * Ciphertext ‖ 16-byte tag of `plaintext` (a string is sealed as its UTF-8) under the 32-byte
+   * `key` and 12-byte `nonce`, with no associated data: byte for byte what WebCrypto's `encrypt`
+   * returns. `key`, `nonce` and `plaintext` are read before it returns, never kept.
    * @throws {CryptoError} `session_failed` when OpenSSL reports an error.
    */
-  seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array | string): Uint8Array;
   /**
    * The plaintext of `sealed` (ciphertext ‖ tag), or undefined when it does not authenticate:
    * what WebCrypto's `decrypt` returns or rejects.
    * @throws {CryptoError} `session_failed` when OpenSSL reports an error other than that.
    */
   open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array): Uint8Array | undefined;
+}
+
+const encoder = new TextEncoder();
+/** Text up to this many UTF-8 bytes is encoded into one buffer kept for the process. */
+const SCRATCH_BYTES = 64 * 1024;
+let scratch: Uint8Array | undefined;
+
+/**
+ * UTF-8 of `text` for a seal that reads it at once: in a buffer reused by every seal (no
+ * allocation per frame) when it fits, else a fresh one.
+ */
+function utf8Scratch(text: string): Uint8Array {
+  if (text.length * 3 > SCRATCH_BYTES) return encoder.encode(text);
+  scratch ??= new Uint8Array(SCRATCH_BYTES);
+  return scratch.subarray(0, encoder.encodeInto(text, scratch).written);
 }
 
 let loaded: SyncAead | null | undefined;
@@ -104,25 +120,35 @@ function load(): SyncAead | undefined {
 function aeadOf(lib: Deno.DynamicLibrary<typeof SYMBOLS>, library: string): SyncAead {
   const s = lib.symbols;
   const cipher = s.EVP_aes_256_gcm();
-  // One context for the process, reused: seals are synchronous, never interleaved.
-  const ctx = s.EVP_CIPHER_CTX_new();
-  if (cipher === null || ctx === null) throw new Error("libcrypto has no AES-256-GCM");
+  // One context each way for the process, reused: seals and opens are synchronous, never
+  // interleaved. The cipher is set once; each call sets only the key and nonce (setting the
+  // cipher again on every call was a third of a seal's cost).
+  const sealCtx = s.EVP_CIPHER_CTX_new();
+  const openCtx = s.EVP_CIPHER_CTX_new();
+  if (cipher === null || sealCtx === null || openCtx === null) {
+    throw new Error("libcrypto has no AES-256-GCM");
+  }
+  if (
+    s.EVP_EncryptInit_ex(sealCtx, cipher, null, null, null) !== 1 ||
+    s.EVP_DecryptInit_ex(openCtx, cipher, null, null, null) !== 1
+  ) throw new Error("libcrypto cannot set up AES-256-GCM");
   const outLen = new Uint8Array(4);
+  const sealTag = new Uint8Array(TAG_BYTES);
   const failed = () => new CryptoError("session_failed", "Sealing a frame failed (OpenSSL).");
   const aead: SyncAead = {
     library,
     seal(key, nonce, plaintext) {
-      checkSizes(key, nonce, plaintext);
-      const out = new Uint8Array(plaintext.length + TAG_BYTES);
+      const bytes = typeof plaintext === "string" ? utf8Scratch(plaintext) : plaintext;
+      checkSizes(key, nonce, bytes);
+      const n = bytes.length;
+      const out = new Uint8Array(n + TAG_BYTES);
       // The default GCM IV length is 12 bytes: key and nonce set in one call.
-      if (s.EVP_EncryptInit_ex(ctx, cipher, null, key, nonce) !== 1) throw failed();
-      if (
-        plaintext.length > 0 &&
-        s.EVP_EncryptUpdate(ctx, out, outLen, plaintext, plaintext.length) !== 1
-      ) throw failed();
-      const tag = out.subarray(plaintext.length);
-      if (s.EVP_EncryptFinal_ex(ctx, tag, outLen) !== 1) throw failed();
-      if (s.EVP_CIPHER_CTX_ctrl(ctx, GET_TAG, TAG_BYTES, tag) !== 1) throw failed();
+      if (s.EVP_EncryptInit_ex(sealCtx, null, null, key, nonce) !== 1) throw failed();
+      if (n > 0 && s.EVP_EncryptUpdate(sealCtx, out, outLen, bytes, n) !== 1) throw failed();
+      // GCM's final writes no bytes: `out` only stands for a place to write them.
+      if (s.EVP_EncryptFinal_ex(sealCtx, out, outLen) !== 1) throw failed();
+      if (s.EVP_CIPHER_CTX_ctrl(sealCtx, GET_TAG, TAG_BYTES, sealTag) !== 1) throw failed();
+      out.set(sealTag, n);
       return out;
     },
     open(key, nonce, sealed) {
@@ -132,11 +158,11 @@ function aeadOf(lib: Deno.DynamicLibrary<typeof SYMBOLS>, library: string): Sync
       const out = new Uint8Array(n);
       // The tag is copied: OpenSSL takes a pointer it may not write through, but a copy is cheap.
       const tag = sealed.slice(n);
-      if (s.EVP_DecryptInit_ex(ctx, cipher, null, key, nonce) !== 1) throw failed();
-      if (n > 0 && s.EVP_DecryptUpdate(ctx, out, outLen, sealed, n) !== 1) throw failed();
-      if (s.EVP_CIPHER_CTX_ctrl(ctx, SET_TAG, TAG_BYTES, tag) !== 1) throw failed();
+      if (s.EVP_DecryptInit_ex(openCtx, null, null, key, nonce) !== 1) throw failed();
+      if (n > 0 && s.EVP_DecryptUpdate(openCtx, out, outLen, sealed, n) !== 1) throw failed();
+      if (s.EVP_CIPHER_CTX_ctrl(openCtx, SET_TAG, TAG_BYTES, tag) !== 1) throw failed();
       // Final checks the tag: 1 when it authenticates, 0 (or less) when it does not.
-      return s.EVP_DecryptFinal_ex(ctx, outLen, outLen) === 1 ? out : undefined;
+      return s.EVP_DecryptFinal_ex(openCtx, outLen, outLen) === 1 ? out : undefined;
     },
   };
   // Checked once against a known answer before any frame depends on it (the NIST GCM test
