@@ -92,10 +92,10 @@ Options:
   --translate            translation on (fake provider; langs en es fr de ja)
   --translate-delay MS   latency the fake provider adds default 0
   --slow N               slow clients (slow scenario)   default 10% of --clients
-  --workers N            load-generator processes       default ceil(clients/500), <= 2*cores
+  --workers N            load-generator processes       default ceil(clients/250), <= 2*cores
   --server-workers N     Parley's own --workers (listeners on its ports, one per core)
                                                         default 1
-  --clients-per-worker N                                default 500
+  --clients-per-worker N                                default 250
   --connect-concurrency N  sign-ins in flight per worker  default 32
   --no-baseline          skip the baseline server
   --step-factor F        saturate: rate multiplier      default 1.5
@@ -218,7 +218,7 @@ export function parseOptions(args: string[]): Options | "help" {
     slow: scenario === "slow" ? slow : 0,
     workers: int(v.workers, "workers", 1, 64),
     serverWorkers: int(v["server-workers"], "server-workers", 1, 64) ?? 1,
-    clientsPerWorker: int(v["clients-per-worker"], "clients-per-worker", 1, 20_000) ?? 500,
+    clientsPerWorker: int(v["clients-per-worker"], "clients-per-worker", 1, 20_000) ?? 250,
     connectConcurrency: int(v["connect-concurrency"], "connect-concurrency", 1, 1000) ?? 32,
     baseline: !v["no-baseline"],
     stepFactor: num(v["step-factor"], "step-factor", 1.01) ?? 1.5,
