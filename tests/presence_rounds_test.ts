@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { welcomeEvent } from "./fixtures.ts";
-import { withServer } from "./helpers.ts";
+import { sleep, until, within, withServer } from "./helpers.ts";
 import { ChatState } from "../islands/chat_state.ts";
 import { Formatter } from "../lib/client/terminal/format.ts";
 import { ChatView } from "../lib/client/terminal/view.ts";
@@ -141,3 +141,41 @@ Deno.test("the terminal client shows a presence round as lines, or one line for 
   view.show({ type: "presence", state: "offline", users: ["ann", "u0"] });
   assert.deepEqual(term.take(), ["* ann went offline", "* u0 went offline"]);
 });
+
+Deno.test("a user who comes online while a reader's welcome is being made is shown to that reader", () =>
+  withServer(async (server) => {
+    const first = await server.user("bob");
+    first.close();
+    await until(() => !server.router.online.size, 5000, "bob offline");
+    // The reader's welcome waits, once its listing is made, until the test lets it go.
+    const router = server.router;
+    const userList = router.userList.bind(router);
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => release = resolve);
+    let held = false;
+    router.userList = async (...args) => {
+      const users = await userList(...args);
+      if (!held) {
+        held = true;
+        await gate;
+      }
+      return users;
+    };
+    const signingIn = server.user("reader");
+    await until(() => held, 5000, "the reader's listing under way");
+    // Bob comes online meanwhile, and his round of presence goes out before the reader is in.
+    const bob = await server.user("bob", { login: true });
+    await sleep(200);
+    release();
+    const reader = await signingIn;
+    // Listed online, or told right after the welcome (it came after the listing was made).
+    const listed = reader.welcome!.users.find((u) => u.name === "bob");
+    if (listed?.state !== "online") {
+      const told = await within(reader.nextOf("presence"), 3000, "bob's presence");
+      assert.deepEqual(usersIn(told, "online"), ["bob"]);
+    }
+    // Bob then leaves: the reader hears it like anyone online.
+    bob.close();
+    const gone = await reader.nextOf("presence");
+    assert.deepEqual(usersIn(gone, "offline"), ["bob"]);
+  }));

@@ -33,8 +33,8 @@ const MAX_WAIT_MS = 1000;
  * open and parse (12.5 million at 5,000); coalesced it is a few frames per reader.
  *
  * Each signed-in session keeps how far it has been told (`presenceSeen`): it starts when the
- * session comes online, just after its welcome listing was made, so a user coming online as the
- * reader signs in is told once (listing or presence), not twice. Before a frame the reader waits on (a message, a
+ * session comes online, just before its welcome listing is made, so a user coming online as the
+ * reader signs in is told at least once (listing or presence), at most twice (both). Before a frame the reader waits on (a message, a
  * reply), its part of the round goes first (`catchUp`): a `presence` still comes before a
  * message its user sent after coming online.
  */

@@ -219,7 +219,7 @@ export class Router {
       this.#byName.splice(sortedIndex(this.#byName, key), 0, key);
     }
     set.add(session);
-    // Its welcome listing was made before now: it is told only of changes after this.
+    // Its welcome listing is made from now on: it is told only of changes after this.
     session.presenceSeen = this.presence.seq;
     if (!first) return;
     const { name, lang } = session.user!;

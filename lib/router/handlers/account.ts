@@ -121,11 +121,6 @@ export async function welcomeClient(
   // their partners who are online are listed whatever the cap, so a client showing its
   // contacts knows their presence.
   const summaries = device !== undefined ? await router.store.conversations(key) : undefined;
-  const users = await router.userList(
-    WELCOME_LISTED_OFFLINE,
-    WELCOME_LISTED_ONLINE,
-    summaries ? privatePeers(summaries, key) : [],
-  );
   if (session.closed) return;
 
   // A language chosen at this sign-in is the account's language now, on every device.
@@ -149,6 +144,15 @@ export async function welcomeClient(
   session.holding = [];
   router.addOnline(session);
   router.stats.signIns++;
+  // Listed from now on, when the session is told every change after this moment: a user who
+  // came or went while the sign-in was under way is in the listing or in a presence frame, never
+  // in neither (listed before going online, such a change was lost). One told in both says the
+  // same thing twice.
+  const users = await router.userList(
+    WELCOME_LISTED_OFFLINE,
+    WELCOME_LISTED_ONLINE,
+    summaries ? privatePeers(summaries, key) : [],
+  );
   if (!users.some((u) => u.name === user.name)) {
     users.push({ name: user.name, state: "online", lang: session.user!.lang });
   }
