@@ -52,6 +52,8 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** A server: no stdin, killed when the bench goes away (see above). */
   watchdog?: boolean;
+  /** Runs it at this niceness (`nice -n`); the pid stays the program's. */
+  nice?: number;
   /** Echo its stderr to ours as it comes. */
   echoStderr?: boolean;
   /** Called with each stderr line. */
@@ -61,7 +63,14 @@ export interface SpawnOptions {
 /** Starts `deno <args>` (or `program <args>`) under the wrapper. */
 export async function spawnDeno(o: SpawnOptions): Promise<Child> {
   const process = new Deno.Command("bash", {
-    args: ["-c", WRAPPER, "bench-child", o.program ?? Deno.execPath(), ...o.args],
+    args: [
+      "-c",
+      WRAPPER,
+      "bench-child",
+      ...o.nice ? ["nice", "-n", String(o.nice)] : [],
+      o.program ?? Deno.execPath(),
+      ...o.args,
+    ],
     env: { NO_COLOR: "1", ...o.env, BENCH_WATCHDOG: o.watchdog ? "1" : "0" },
     stdin: "piped",
     stdout: "piped",

@@ -40,6 +40,12 @@ export interface Options {
   profile: string | undefined;
   /** The load generator's runtime: Node (OpenSSL opens frames cheaply) or Deno (lib/client). */
   generator: Generator;
+  /**
+   * Niceness of the load-generator processes (0: as the server's). On one machine the clients
+   * compete with the server for its cores; lower priority lets the server run when it has work,
+   * as it would with its clients on other machines.
+   */
+  generatorNice: number;
   /** Another checkout of Parley whose main.ts to run (the code before a change, say). */
   parleyDir: string | undefined;
 }
@@ -87,6 +93,7 @@ Options:
   --size B               message text bytes             default 100 (${MIN_SIZE}..${MAX_SIZE})
   --transport T          tcp | ws | mixed | text        default tcp (text: text mode, nc-style)
   --generator G          node | deno: load clients      default node (see bench/README.md)
+  --generator-nice N     load clients' niceness, 0-19   default 10 (the server runs first)
   --parley-dir DIR       run DIR/main.ts as Parley (e.g. a checkout of the code before a
                          change, for a before/after pair with the same load generator)
   --translate            translation on (fake provider; langs en es fr de ja)
@@ -175,6 +182,7 @@ export function parseOptions(args: string[]): Options | "help" {
         verbose: bool,
         profile: str,
         generator: str,
+        "generator-nice": str,
         "parley-dir": str,
         help: { type: "boolean", short: "h" },
       },
@@ -229,6 +237,7 @@ export function parseOptions(args: string[]): Options | "help" {
     verbose: v.verbose ?? false,
     profile: v.profile,
     generator,
+    generatorNice: int(v["generator-nice"], "generator-nice", 0, 19) ?? 10,
     parleyDir: v["parley-dir"],
   };
 }

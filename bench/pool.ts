@@ -110,12 +110,14 @@ export class WorkerPool {
     configs: WorkerConfig[],
     verbose = false,
     generator: Generator = "deno",
+    nice = 0,
   ): Promise<WorkerPool> {
     const bundle = generator === "node" ? await bundleNodeWorker() : undefined;
     const children = await Promise.all(configs.map((cfg) =>
       spawnDeno({
         name: `worker-${cfg.worker}`,
         echoStderr: verbose,
+        nice,
         ...(bundle
           ? { program: "node", args: [bundle, JSON.stringify(cfg)] }
           : { args: ["run", "--allow-net", "--allow-read", WORKER, JSON.stringify(cfg)] }),

@@ -321,7 +321,10 @@ export function benchNotes(o: Options): string[] {
   }
   notes.push(
     `Parley runs ${o.serverWorkers} worker${o.serverWorkers === 1 ? "" : "s"} (--server-workers)` +
-      `; the load generator shares this machine's ${navigator.hardwareConcurrency} cores with it`,
+      `; the load generator shares this machine's ${navigator.hardwareConcurrency} cores with it` +
+      (o.generatorNice
+        ? `, at niceness ${o.generatorNice} (--generator-nice), so the server runs first`
+        : ""),
   );
   return notes;
 }

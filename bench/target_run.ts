@@ -313,7 +313,12 @@ export class TargetRun {
       first += count;
       return cfg;
     });
-    this.pool = await WorkerPool.start(configs, this.opts.verbose, this.opts.generator);
+    this.pool = await WorkerPool.start(
+      configs,
+      this.opts.verbose,
+      this.opts.generator,
+      this.opts.generatorNice,
+    );
   }
 
   /** Connects and signs in every client; measures logins/s and RSS per connection. */
