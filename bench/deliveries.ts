@@ -49,7 +49,7 @@ export class DeliveryLog {
 
   /** Counts a delivery to local receiver `r`. */
   record(r: number, d: Delivery): void {
-    const now = clockMs();
+    const now = d.at ?? clockMs();
     const m = parseMessage(d.text);
     if (!m || m.phase !== this.phase || this.phase < 0) {
       this.foreign++;

@@ -10,7 +10,14 @@ import { defer } from "./defer.ts";
 /** Lines both ways, one connection: what the clients below need of a transport. */
 export interface Lines {
   send(line: string): void;
-  start(onLine: (line: string) => void, onClose: (reason: string) => void): void;
+  /**
+   * `arrivedAt` (`clockMs`): when the bytes of the line reached this process, where the
+   * transport knows it (see bench/node/sockets.ts); a delivery's latency ends there.
+   */
+  start(
+    onLine: (line: string, arrivedAt?: number) => void,
+    onClose: (reason: string) => void,
+  ): void;
   /** Stops reading (slow clients). */
   pause(): void;
   /** Reads again, discarding; tells whether the connection ends within `ms`. */
@@ -45,9 +52,9 @@ export async function baselineClient(o: ConnectOptions, lines: Lines): Promise<L
   const hello = `${HELLO} ${o.index} ${crypto.randomUUID()}`;
   const greeted = defer<void>();
   const ended = defer<string>();
-  lines.start((line) => {
+  lines.start((line, at) => {
     if (line === hello) greeted.resolve();
-    else if (!line.startsWith(HELLO)) o.onDelivery({ text: line, translated: false });
+    else if (!line.startsWith(HELLO)) o.onDelivery({ text: line, translated: false, at });
   }, (reason) => {
     greeted.reject(new Error(reason));
     ended.resolve(reason);
@@ -87,9 +94,9 @@ export async function textClient(o: ConnectOptions, lines: Lines): Promise<LoadC
   /** Broadcasts waiting for their answer, oldest first: text mode answers in order. */
   const waiting: ((outcome: SendOutcome) => void)[] = [];
   let welcomed = false;
-  lines.start((line) => {
+  lines.start((line, at) => {
     if (line.startsWith("[")) {
-      o.onDelivery({ text: line, translated: false });
+      o.onDelivery({ text: line, translated: false, at });
     } else if (!welcomed) {
       if (/^\* (Registered\. )?Welcome/.test(line)) {
         welcomed = true;

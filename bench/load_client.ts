@@ -21,6 +21,11 @@ export interface Delivery {
   translated: boolean;
   /** Why it was not translated, when the server says so. */
   untranslated?: string;
+  /**
+   * When its bytes reached the load-generator process (`clockMs`), before the client opened and
+   * parsed them; absent: when it was counted.
+   */
+  at?: number;
 }
 
 /** The outcome of one broadcast: accepted (with the server's recipient count) or refused. */

@@ -65,7 +65,7 @@ async function jsonClient(o: ConnectOptions, lines: Lines): Promise<LoadClient> 
       }
     });
   };
-  const onFrame = (text: string) => {
+  const onFrame = (text: string, at: number | undefined) => {
     // Presence is most of what a sign-in storm sends: not worth parsing.
     if (text.startsWith('{"type":"presence"')) return;
     const f = JSON.parse(text);
@@ -75,6 +75,7 @@ async function jsonClient(o: ConnectOptions, lines: Lines): Promise<LoadClient> 
           text: f.original?.text ?? f.text,
           translated: f.original !== undefined,
           untranslated: f.untranslated,
+          at,
         });
         return;
       case "heartbeat":
@@ -91,11 +92,11 @@ async function jsonClient(o: ConnectOptions, lines: Lines): Promise<LoadClient> 
       else p.resolve(f);
     }
   };
-  lines.start((line) => {
+  lines.start((line, at) => {
     if (closeReason !== undefined) return;
     try {
       if (session) {
-        for (const frame of session.open(line)) onFrame(frame);
+        for (const frame of session.open(line)) onFrame(frame, at);
       } else if (line.startsWith("{")) {
         // Lines before the server_hello that are not JSON are the text greeting: skipped.
         session = hs.finish(line, o.endpoint.fingerprint!);
