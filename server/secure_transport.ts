@@ -38,7 +38,8 @@ export interface SealedLines {
 export class FrameSealer {
   #session: SecureSession;
   #out: SealedLines;
-  #batch: string[] = [];
+  /** Frames waiting to be sealed; undefined when none (a quiet connection keeps no array). */
+  #batch: string[] | undefined;
   /** The seal in flight, if any. */
   #chain: Promise<void> | undefined;
   #sealing = false;
@@ -66,7 +67,7 @@ export class FrameSealer {
    * order.
    */
   push(frame: string, lazy = false): void {
-    const first = this.#batch.push(frame) === 1;
+    const first = (this.#batch ??= []).push(frame) === 1;
     // Scheduled when the batch starts and when it first turns urgent, not for every frame.
     if (!lazy && !this.#urgent) {
       this.#urgent = true;
@@ -81,7 +82,7 @@ export class FrameSealer {
   }
 
   #schedule(): void {
-    if (this.#sealing || this.#batch.length === 0) return;
+    if (this.#sealing || !this.#batch) return;
     // Both keep one entry per connection: scheduling twice in the same round is harmless.
     if (this.#urgent) scheduleFlush(this);
     else scheduleLazyFlush(this);
@@ -93,9 +94,9 @@ export class FrameSealer {
    * (costly) seal carries.
    */
   flush(): void {
-    if (this.#sealing || this.#batch.length === 0) return;
     const frames = this.#batch;
-    this.#batch = [];
+    if (this.#sealing || !frames) return;
+    this.#batch = undefined;
     this.#urgent = false;
     this.#sealing = true;
     this.#lastSeal = performance.now();
@@ -127,7 +128,7 @@ export class FrameSealer {
   /** Resolves when every frame pushed so far has been sealed and written. */
   async settled(): Promise<void> {
     // Whoever waits (a goodbye, a close) does not wait for the turn to end.
-    while (this.#sealing || this.#batch.length) {
+    while (this.#sealing || this.#batch) {
       this.flush();
       await this.#chain;
     }
