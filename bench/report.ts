@@ -109,6 +109,20 @@ function rows(report: RunReport): Row[] {
   );
   both("server external memory after hold (MiB)", (t) => t.idle?.externalMiB, "idleExternalMiB", 1);
   both("idle server CPU (%)", (t) => t.idle?.serverCpuPercent, "idleCpuPercent", 2);
+  both(
+    "second round: signed in again after all closed",
+    (t) => t.idle?.warm && `${t.idle.warm.stillOpen}/${t.idle.warm.signedIn}`,
+  );
+  both(
+    "second round: RSS per idle connection after GC + trim (KiB)",
+    (t) => t.idle?.warm?.rssPerConnectionKiB,
+    "warmRssPerConnKiB",
+  );
+  both(
+    "second round: JS heap per idle connection (KiB)",
+    (t) => t.idle?.warm?.heapPerConnectionKiB,
+    "warmHeapPerConnKiB",
+  );
 
   if (P?.saturation || B?.saturation) {
     both("sustained rate (msgs/s/sender)", (t) => t.saturation?.sustainedRate, "sustainedRate", 2);
