@@ -279,6 +279,11 @@ export function render(report: RunReport): string {
     if (t.error) issues.push(`${name}: FAILED: ${t.error}`);
     for (const e of t.connect?.errors ?? []) issues.push(`${name}: sign-in error: ${e}`);
     for (const e of t.churn?.errors ?? []) issues.push(`${name}: churn error: ${e}`);
+    const warm = t.idle?.warm;
+    if (warm?.failed) {
+      issues.push(`${name}: second round: ${warm.failed} sign-ins failed`);
+      for (const e of warm.errors) issues.push(`${name}: second round sign-in error: ${e}`);
+    }
     if (t.connect && t.idle && t.idle.stillOpen < t.connect.ok) {
       issues.push(
         `${name}: ${t.connect.ok - t.idle.stillOpen} of ${t.connect.ok} signed-in connections ` +

@@ -174,6 +174,9 @@ export interface IdleResult {
    */
   warm?: {
     signedIn: number;
+    /** Sign-ins of the second round that failed, and the first few distinct errors. */
+    failed: number;
+    errors: string[];
     stillOpen: number;
     /** RSS with every client closed (after GC + trim), before the second round. */
     rssBetweenKiB: number;
@@ -450,8 +453,11 @@ export class TargetRun {
       const c = this.result.connect;
       const stillOpen = memory.connections ?? (c ? after.proc.fds - c.fdsBefore : NaN);
       const n = Math.max(1, stillOpen);
+      const errors = [...new Set(reports.flatMap((r) => r.errors))].slice(0, 8);
       idle.warm = {
         signedIn: reports.reduce((k, r) => k + r.ok, 0),
+        failed: reports.reduce((k, r) => k + r.failed, 0),
+        errors,
         stillOpen,
         rssBetweenKiB: between.proc.rssKiB,
         rssKiB: after.proc.rssKiB,
