@@ -8,7 +8,8 @@
  * only what a connection holds, the first also what the server builds once (compiled code, the
  * store's pages).
  *
- *   deno run -A bench/idle_steps.ts [--clients 2000] [--concurrency 8] [--baseline]
+ *   deno run -A bench/idle_steps.ts [--clients 2000] [--concurrency 8] [--rounds 2] [--baseline]
+ *     [--env K=V ...]
  */
 import { ParleyClient, SecureChannel } from "../lib/client/mod.ts";
 import { TcpLineChannel } from "../lib/client/tcp_channel.ts";
@@ -25,6 +26,14 @@ const clients = opt("clients", 2000);
 const concurrency = opt("concurrency", 8);
 const baseline = args.includes("--baseline");
 const rounds = opt("rounds", 2);
+/** `--env K=V` (repeatable): more environment for the server, e.g. MALLOC_ARENA_MAX=2. */
+const env: Record<string, string> = {};
+args.forEach((a, i) => {
+  if (a === "--env") {
+    const [k, ...v] = args[i + 1].split("=");
+    env[k] = v.join("=");
+  }
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Evaluated in the server: the figures after two GCs and a trim. */
@@ -95,10 +104,10 @@ async function inBatches<T>(n: number, f: (i: number) => Promise<T>): Promise<T[
 }
 
 const server: ServerProc = baseline
-  ? await startBaseline("tcp", { inspect: true })
+  ? await startBaseline("tcp", { inspect: true, env })
   : await startParley({
     inspect: true,
-    extraEnv: { PARLEY_WORKERS: "1", PARLEY_TRANSLATE_PROVIDER: "none" },
+    extraEnv: { PARLEY_WORKERS: "1", PARLEY_TRANSLATE_PROVIDER: "none", ...env },
   });
 const inspector = await Inspector.connect(server.inspectorUrl!);
 const ep = server.endpoint;
