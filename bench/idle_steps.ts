@@ -146,7 +146,19 @@ for (let round = 1; round <= rounds; round++) {
   const users = await inBatches(clients, async (i) => {
     const c = new ParleyClient(channels[i], { buffer: false, autoAck: false });
     if (round === 1) await c.register(`${prefix}${i}`, "pw-long-enough-1", "en");
-    else await c.login(`${prefix}${i}`, "pw-long-enough-1", "en");
+    else {
+      // Sign-ins in flight from one address count against it (lib/accounts/throttle.ts): a
+      // refused one waits and tries again on the same connection.
+      for (let attempt = 1;; attempt++) {
+        try {
+          await c.login(`${prefix}${i}`, "pw-long-enough-1", "en");
+          break;
+        } catch (err) {
+          if (attempt >= 20 || !String(err).includes("throttled")) throw err;
+          await sleep(500);
+        }
+      }
+    }
     return c;
   });
   await step(`r${round} signed in`);
