@@ -21,8 +21,10 @@ const RESULTS = new URL("./results/", import.meta.url).pathname;
 function defaultTimeout(o: Options): number {
   const connect = o.scenario === "churn" ? 0 : 20 + o.clients / 25;
   const steps = o.scenario === "saturate" ? o.maxSteps : 1;
-  // idle: the GC and trim after the hold (target_run.ts SETTLE_AFTER_GC_MS).
-  const settle = o.scenario === "idle" ? 15 : 0;
+  // idle: the GC and trim before the sign-ins and after the hold (target_run.ts
+  // SETTLE_AFTER_GC_MS), then the second round (warmRound): two more settles, the sign-ins
+  // again and a 12 s hold.
+  const settle = o.scenario === "idle" ? 15 + 15 + 40 + connect : 0;
   const perTarget = 30 + connect + settle + steps * (o.duration + 20);
   return Math.min(3600, Math.ceil(perTarget * (o.baseline ? 2 : 1)));
 }

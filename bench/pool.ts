@@ -147,6 +147,11 @@ export class WorkerPool {
     return this.all({ cmd: "connect" }, "connected", timeoutMs);
   }
 
+  /** Closes every worker's clients; a later `connect` signs the same users in again. */
+  disconnect(timeoutMs: number): Promise<Extract<WorkerReport, { type: "disconnected" }>[]> {
+    return this.all({ cmd: "disconnect" }, "disconnected", timeoutMs);
+  }
+
   run(cmd: Extract<WorkerCommand, { cmd: "run" }>, timeoutMs: number): Promise<ResultReport[]> {
     return this.all(cmd, "result", timeoutMs);
   }

@@ -109,6 +109,20 @@ function rows(report: RunReport): Row[] {
   );
   both("server external memory after hold (MiB)", (t) => t.idle?.externalMiB, "idleExternalMiB", 1);
   both("idle server CPU (%)", (t) => t.idle?.serverCpuPercent, "idleCpuPercent", 2);
+  both(
+    "second round: signed in again after all closed",
+    (t) => t.idle?.warm && `${t.idle.warm.stillOpen}/${t.idle.warm.signedIn}`,
+  );
+  both(
+    "second round: RSS per idle connection after GC + trim (KiB)",
+    (t) => t.idle?.warm?.rssPerConnectionKiB,
+    "warmRssPerConnKiB",
+  );
+  both(
+    "second round: JS heap per idle connection (KiB)",
+    (t) => t.idle?.warm?.heapPerConnectionKiB,
+    "warmHeapPerConnKiB",
+  );
 
   if (P?.saturation || B?.saturation) {
     both("sustained rate (msgs/s/sender)", (t) => t.saturation?.sustainedRate, "sustainedRate", 2);
@@ -265,6 +279,11 @@ export function render(report: RunReport): string {
     if (t.error) issues.push(`${name}: FAILED: ${t.error}`);
     for (const e of t.connect?.errors ?? []) issues.push(`${name}: sign-in error: ${e}`);
     for (const e of t.churn?.errors ?? []) issues.push(`${name}: churn error: ${e}`);
+    const warm = t.idle?.warm;
+    if (warm?.failed) {
+      issues.push(`${name}: second round: ${warm.failed} sign-ins failed`);
+      for (const e of warm.errors) issues.push(`${name}: second round sign-in error: ${e}`);
+    }
     if (t.connect && t.idle && t.idle.stillOpen < t.connect.ok) {
       issues.push(
         `${name}: ${t.connect.ok - t.idle.stillOpen} of ${t.connect.ok} signed-in connections ` +

@@ -21,6 +21,7 @@ export async function runScenario(run: TargetRun, opts: Options): Promise<void> 
     case "idle":
       await run.connect();
       await run.holdIdle(opts.duration);
+      await run.warmRound();
       return;
     case "churn":
       await run.churn();

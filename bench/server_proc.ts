@@ -190,7 +190,7 @@ export async function startParley(
 
 export async function startBaseline(
   transport: TransportMode,
-  options: { inspect?: boolean } = {},
+  options: { inspect?: boolean; env?: Record<string, string> } = {},
 ): Promise<ServerProc> {
   // Text mode's floor is the TCP line server: plain lines, no sign-in.
   if (transport === "text") transport = "tcp";
@@ -202,6 +202,7 @@ export async function startBaseline(
     name: `baseline-${transport}`,
     onStderr,
     watchdog: true,
+    env: options.env,
     // Libc for the memory trim Parley does too (baseline_hub.ts `announce`).
     args: [
       "run",

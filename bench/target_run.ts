@@ -27,8 +27,13 @@ const PASSWORD = "bench-password-1";
 /** The churn scenario's unmeasured warm-up, and its rest before "before" and "settled". */
 const CHURN_WARMUP_MS = 3000;
 const CHURN_SETTLE_MS = 15_000;
-/** After a GC, until both servers' next memory trim (every 10 s) has handed freed pages back. */
-const SETTLE_AFTER_GC_MS = 11_000;
+/**
+ * After a GC, until both servers' next memory trim (every 10 s) has handed freed pages back.
+ * BENCH_SETTLE_MS shortens it for the bench's own tests, which check the steps, not the figures.
+ */
+const SETTLE_AFTER_GC_MS = Number(Deno.env.get("BENCH_SETTLE_MS") ?? 11_000);
+/** The second round's hold (idle scenario): past a connection's rest after 10 quiet seconds. */
+const WARM_HOLD_MS = Math.min(12_000, SETTLE_AFTER_GC_MS + 1000);
 
 export interface ConnectResult {
   clients: number;
@@ -162,6 +167,25 @@ export interface IdleResult {
     heapUsedMiB: number;
     /** JS heap used per connection still open, against the heap after a GC before the sign-ins. */
     heapPerConnectionKiB?: number;
+  };
+  /**
+   * The same users signed in again after every client closed (`warmRound`): the growth from the
+   * server with no connection, after it has served them once, to the server holding them again,
+   * both after GCs and a trim. What a connection costs, without what the server builds once
+   * (compiled code, the store's pages, its allocator's high-water mark) and keeps whatever the
+   * connections do.
+   */
+  warm?: {
+    signedIn: number;
+    /** Sign-ins of the second round that failed, and the first few distinct errors. */
+    failed: number;
+    errors: string[];
+    stillOpen: number;
+    /** RSS with every client closed (after GC + trim), before the second round. */
+    rssBetweenKiB: number;
+    rssKiB: number;
+    rssPerConnectionKiB: number;
+    heapPerConnectionKiB: number;
   };
 }
 
@@ -328,6 +352,10 @@ export class TargetRun {
     if (this.inspector) {
       await this.inspector.collectGarbage();
       this.#heapBeforeBytes = (await this.inspector.heapUsage()).usedSize;
+      // Measured as the end is (holdIdle): after the GC, the next memory trim. Without it "before"
+      // sometimes held the start-up's freed memory and sometimes not: Parley's RSS before the
+      // sign-ins read 88.6 MiB in one run and 113.9 in the next, ±6 KiB per connection at 2,000.
+      await sleep(SETTLE_AFTER_GC_MS);
     }
     const before = await sample(pid);
     const t0 = performance.now();
@@ -407,6 +435,48 @@ export class TargetRun {
     }
     this.result.idle = idle;
     return idle;
+  }
+
+  /**
+   * After `holdIdle`: closes every client, lets the server settle (GC + trim), signs the same
+   * users in again and measures the growth once more (`IdleResult.warm`), the same way for
+   * Parley and the baseline.
+   */
+  async warmRound(): Promise<void> {
+    const idle = this.result.idle;
+    const inspector = this.inspector;
+    if (!idle || !inspector || !this.pool) return;
+    const pid = this.server.child.pid;
+    const settle = async () => {
+      await inspector.collectGarbage();
+      await sleep(SETTLE_AFTER_GC_MS);
+      return { proc: await sample(pid), heap: (await inspector.heapUsage()).usedSize };
+    };
+    try {
+      await this.pool.disconnect(30_000);
+      // The server sees the clients go and lets their sessions go.
+      await sleep(2000);
+      const between = await settle();
+      const reports = await this.pool.connect(this.remainingMs);
+      // Past a rest (`restAfterMs`), as the first round's hold is.
+      await sleep(WARM_HOLD_MS);
+      const memory = await serverMemory(this.server.endpoint);
+      const after = await settle();
+      const c = this.result.connect;
+      const stillOpen = memory.connections ?? (c ? after.proc.fds - c.fdsBefore : NaN);
+      const n = Math.max(1, stillOpen);
+      const errors = [...new Set(reports.flatMap((r) => r.errors))].slice(0, 8);
+      idle.warm = {
+        signedIn: reports.reduce((k, r) => k + r.ok, 0),
+        failed: reports.reduce((k, r) => k + r.failed, 0),
+        errors,
+        stillOpen,
+        rssBetweenKiB: between.proc.rssKiB,
+        rssKiB: after.proc.rssKiB,
+        rssPerConnectionKiB: (after.proc.rssKiB - between.proc.rssKiB) / n,
+        heapPerConnectionKiB: (after.heap - between.heap) / 1024 / n,
+      };
+    } catch { /* no figure: the inspector or the workers went away */ }
   }
 
   /** One measured phase of broadcasts at `rate` per sender. */

@@ -78,6 +78,8 @@ export interface ChurnCommand {
 
 export type WorkerCommand =
   | { cmd: "connect" }
+  /** Closes every client (the next `connect` signs the same users in again). */
+  | { cmd: "disconnect" }
   | RunCommand
   | ChurnCommand
   | { cmd: "quit" };
@@ -161,4 +163,5 @@ export type WorkerReport =
   | ConnectedReport
   | ResultReport
   | ChurnReport
+  | { type: "disconnected"; closed: number }
   | { type: "error"; message: string };

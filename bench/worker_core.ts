@@ -70,6 +70,10 @@ export async function serveWorker(host: WorkerHost): Promise<never> {
   /** Connections that ended unasked: global index, reason, performance.now(). */
   const ends: { index: number; reason: string; at: number }[] = [];
   let quitting = false;
+  /** Bumped by each `disconnect`: ends of an earlier round's clients are not counted. */
+  let round = 0;
+  /** The users exist: a second `connect` logs them in rather than registering them. */
+  let registered = false;
 
   function transportOf(index: number): ClientTransport {
     if (cfg.transport === "mixed") return index % 2 === 0 ? "tcp" : "ws";
@@ -98,14 +102,15 @@ export async function serveWorker(host: WorkerHost): Promise<never> {
           name: `${cfg.namePrefix}${index}`,
           password: cfg.password,
           lang: cfg.langs[index % cfg.langs.length],
-          register: true,
+          register: !registered,
           onDelivery: (d) => log.record(local, d),
         });
         latency.record((performance.now() - t0) * 1000);
         clients[local] = client;
         ok++;
+        const ofRound = round;
         client.closed.then((reason) => {
-          if (!quitting) ends.push({ index, reason, at: performance.now() });
+          if (!quitting && ofRound === round) ends.push({ index, reason, at: performance.now() });
         });
       } catch (err) {
         failed++;
@@ -114,6 +119,7 @@ export async function serveWorker(host: WorkerHost): Promise<never> {
       }
     });
     const ms = performance.now() - started;
+    registered = true;
     for (const index of slow) clients[index - cfg.first]?.pause();
     const translation = clients.find((c) => c?.translation !== undefined)?.translation;
     report({
@@ -294,6 +300,17 @@ export async function serveWorker(host: WorkerHost): Promise<never> {
         return await run(cmd);
       case "churn":
         return await churn(cmd);
+      case "disconnect": {
+        round++;
+        let closed = 0;
+        for (const [i, c] of clients.entries()) {
+          if (!c) continue;
+          c.close();
+          clients[i] = undefined;
+          closed++;
+        }
+        return report({ type: "disconnected", closed });
+      }
       case "quit": {
         quitting = true;
         for (const c of clients) c?.close();

@@ -2,6 +2,9 @@
  * A token bucket: `burst` tokens at most, refilled at `ratePerSec`. Used per connection so one
  * flooding client is told to slow down without affecting anybody else.
  */
+/** The default clock, one for every bucket: a bound function per bucket was one per connection. */
+const monotonicNow = performance.now.bind(performance);
+
 export class TokenBucket {
   #tokens: number;
   #last: number;
@@ -12,7 +15,7 @@ export class TokenBucket {
   constructor(
     ratePerSec: number,
     burst: number,
-    now: () => number = performance.now.bind(performance),
+    now: () => number = monotonicNow,
   ) {
     if (!(ratePerSec > 0) || !(burst >= 1)) {
       throw new RangeError(

@@ -80,8 +80,11 @@ export class Link implements Connection, SealedLines {
   #sealer: FrameSealer | undefined;
   #webLogin: WebLogin | undefined;
   #deadline: ReturnType<typeof setTimeout> | undefined;
-  /** JSON mode: lines waiting their turn, and the work that opens them (while there is some). */
-  #inbox: LineInput[] = [];
+  /**
+   * JSON mode: lines waiting their turn (undefined when none: a quiet link keeps no array), and
+   * the work that opens them (while there is some).
+   */
+  #inbox: LineInput[] | undefined;
   #working: Promise<boolean> | undefined;
   /** The session failed or the handshake was refused: nothing more is read. */
   #failed = false;
@@ -136,7 +139,7 @@ export class Link implements Connection, SealedLines {
   take(input: LineInput): boolean | Promise<boolean> {
     if (this.dialect === "text") return this.#takeText(input);
     if (this.#failed || this.#transport.closing) return false;
-    this.#inbox.push(input);
+    (this.#inbox ??= []).push(input);
     this.inputPending++;
     return this.#working ??= this.#work();
   }
@@ -156,7 +159,7 @@ export class Link implements Connection, SealedLines {
 
   async #work(): Promise<boolean> {
     try {
-      while (this.#inbox.length && !this.#failed && !this.#transport.closing) {
+      while (this.#inbox?.length && !this.#failed && !this.#transport.closing) {
         const input = this.#inbox.shift()!;
         try {
           if (this.#session) await this.#open(input);
@@ -169,8 +172,8 @@ export class Link implements Connection, SealedLines {
       this.#context.logger.error("link input failed", { transport: this.transport, error: err });
       this.#failed = true;
     } finally {
-      this.inputPending -= this.#inbox.length;
-      if (this.#failed || this.#transport.closing) this.#inbox = [];
+      this.inputPending -= this.#inbox?.length ?? 0;
+      if (this.#failed || this.#transport.closing || !this.#inbox?.length) this.#inbox = undefined;
       this.#working = undefined; // not kept while the connection is quiet
     }
     return !this.#failed && !this.#transport.closing;

@@ -45,7 +45,8 @@ export interface SealedLines {
 export class FrameSealer {
   #session: SecureSession;
   #out: SealedLines;
-  #batch: string[] = [];
+  /** Frames waiting to be sealed; undefined when none (a quiet connection keeps no array). */
+  #batch: string[] | undefined;
   /** The seal in flight, if any. */
   #chain: Promise<void> | undefined;
   #sealing = false;
@@ -73,7 +74,7 @@ export class FrameSealer {
    * order.
    */
   push(frame: string, lazy = false): void {
-    const first = this.#batch.push(frame) === 1;
+    const first = (this.#batch ??= []).push(frame) === 1;
     // Scheduled when the batch starts and when it first turns urgent, not for every frame.
     if (!lazy && !this.#urgent) {
       this.#urgent = true;
@@ -88,7 +89,7 @@ export class FrameSealer {
   }
 
   #schedule(): void {
-    if (this.#sealing || this.#batch.length === 0) return;
+    if (this.#sealing || !this.#batch) return;
     // Each keeps one entry per connection: scheduling twice in the same round is harmless.
     if (!this.#urgent) scheduleLazyFlush(this);
     else if (this.#session.sealsInline) afterWrites(this);
@@ -106,9 +107,9 @@ export class FrameSealer {
    * (costly) seal carries.
    */
   flush(): void {
-    if (this.#sealing || this.#batch.length === 0) return;
     const frames = this.#batch;
-    this.#batch = [];
+    if (this.#sealing || !frames) return;
+    this.#batch = undefined;
     this.#urgent = false;
     if (this.#session.sealsInline) return this.#sealNow(frames);
     this.#sealing = true;
@@ -153,7 +154,7 @@ export class FrameSealer {
   /** Resolves when every frame pushed so far has been sealed and written. */
   async settled(): Promise<void> {
     // Whoever waits (a goodbye, a close) does not wait for the turn to end.
-    while (this.#sealing || this.#batch.length) {
+    while (this.#sealing || this.#batch) {
       this.flush();
       await this.#chain;
     }

@@ -105,7 +105,8 @@ export class TcpConnection implements LineTransport, ReadSink, Watched {
   #ticket: Ticket;
   #splitter: LineSplitter;
   #link: Link;
-  #queue: Pending[] = [];
+  /** Bytes waiting for the write in flight; undefined when none (a quiet connection keeps no array). */
+  #queue: Pending[] | undefined;
   #queued = 0;
   #writing: Promise<void> | undefined;
   #inWrite = false;
@@ -189,7 +190,7 @@ export class TcpConnection implements LineTransport, ReadSink, Watched {
     if (first && this.#inWrite && this.#queued > limits.maxQueued) {
       return this.#tooSlow(`more than ${limits.maxQueued} bytes waiting`);
     }
-    this.#queue.push({ bytes, frames });
+    (this.#queue ??= []).push({ bytes, frames });
     this.#queued += bytes.length;
     this.#writing ??= this.#drain();
   }
@@ -222,13 +223,13 @@ export class TcpConnection implements LineTransport, ReadSink, Watched {
     // Let the current turn finish queueing, then write everything in one go.
     await Promise.resolve();
     try {
-      while (this.#queue.length && !this.#closed) {
-        const batch = this.#queue;
+      let batch;
+      while ((batch = this.#queue) && !this.#closed) {
         const chunk = batch.length === 1
           ? batch[0].bytes
           : concatBytes(batch.map((p) => p.bytes), this.#queued);
         const frames = batch.reduce((n, p) => n + p.frames, 0);
-        this.#queue = [];
+        this.#queue = undefined;
         this.#queued = 0;
         this.#inWrite = true;
         let off = 0;
@@ -285,7 +286,7 @@ export class TcpConnection implements LineTransport, ReadSink, Watched {
     if (this.#closed) return;
     this.tooSlow = true;
     this.closing = true;
-    this.#queue = [];
+    this.#queue = undefined;
     this.#queued = 0;
     this.#shared.writeLimits.onTooSlow(this.remoteAddr, why);
     this.#hangUp();

@@ -83,18 +83,25 @@ Deno.test({
  * Runs the bench itself (`deno run --allow-all bench/main.ts`: it reads /proc, which only
  * --allow-all may) on a small broadcast with the Node generator; returns its JSON report.
  */
-async function smallRun(transport: string, baseline: boolean) {
+async function smallRun(
+  transport: string,
+  baseline: boolean,
+  scenario: string[] = ["broadcast", "--clients", "6", "--senders", "2", "--rate", "5"],
+) {
   const dir = await Deno.makeTempDir();
   try {
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
         ...["run", "--allow-all", new URL("../bench/main.ts", import.meta.url).pathname],
-        ...["broadcast", "--clients", "6", "--senders", "2", "--rate", "5", "--duration", "1"],
+        ...scenario,
+        ...["--duration", "1"],
         ...["--transport", transport, "--generator", "node", "--out", `${dir}/report.json`],
         ...(baseline ? [] : ["--no-baseline"]),
       ],
       stdout: "piped",
       stderr: "piped",
+      // The idle scenario's waits for a memory trim: these runs check its steps, not figures.
+      env: { BENCH_SETTLE_MS: "500" },
     }).output();
     const log = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
     assert.ok(out.success, `the bench failed:\n${log}`);
@@ -133,5 +140,24 @@ Deno.test({
   ignore: !hasNode,
   async fn() {
     assertClean((await smallRun("text", false)).parley, true);
+  },
+});
+
+Deno.test({
+  name: "bench idle, Node generator: a second round signs the same users in again on both servers",
+  ignore: !hasNode,
+  async fn() {
+    const report = await smallRun("tcp", true, ["idle", "--clients", "4"]);
+    for (const t of [report.parley, report.baseline]) {
+      assert.ok(t, "the target ran");
+      assert.equal(t.error, undefined);
+      assert.equal(t.connect?.ok, 4, `signed in: ${t.connect?.errors}`);
+      const warm = t.idle?.warm;
+      assert.ok(warm, `${t.target}: a second round was measured`);
+      assert.equal(warm.signedIn, 4, `${t.target}: ${warm.errors}`);
+      assert.equal(warm.failed, 0);
+      assert.equal(warm.stillOpen, 4);
+      assert.ok(Number.isFinite(warm.rssPerConnectionKiB));
+    }
   },
 });

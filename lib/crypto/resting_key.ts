@@ -26,10 +26,17 @@ export class RestingKey {
    * Imports a 32-byte AES-256-GCM key; with `restable`, keeps a copy of its bytes so that it can
    * rest. With `asleep` (restable only), starts at rest: nothing is imported until `get`, for a
    * session that seals and opens from the raw bytes (OpenSSL) and may never need the CryptoKey.
+   * With `copied`, `raw` is the caller's own copy, kept as it is (a session keeps both its keys
+   * in one buffer).
    * @throws {CryptoError} `bad_key` when it is not 32 bytes.
    */
-  static async import(raw: Uint8Array, restable: boolean, asleep = false): Promise<RestingKey> {
-    const copy = restable ? raw.slice() : undefined;
+  static async import(
+    raw: Uint8Array,
+    restable: boolean,
+    asleep = false,
+    copied = false,
+  ): Promise<RestingKey> {
+    const copy = restable ? (copied ? raw : raw.slice()) : undefined;
     if (copy && asleep) {
       if (copy.length !== 32) throw new CryptoError("bad_key", "An AES-256 key is 32 bytes.");
       return new RestingKey(copy, undefined);

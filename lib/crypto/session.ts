@@ -22,6 +22,12 @@ import type { ServerIdentityInfo } from "./fingerprint.ts";
 
 const NO_AD = new Uint8Array(0);
 
+/**
+ * The chain of a direction with nothing in flight: one settled promise shared by every session,
+ * so that a quiet session keeps none of its own (docs/performance.md §15).
+ */
+const SETTLED: Promise<unknown> = Promise.resolve();
+
 /** Which end of the connection a session belongs to. */
 export type SessionRole = "client" | "server";
 
@@ -79,8 +85,29 @@ export async function createSession(init: SessionInit): Promise<SecureSession> {
   // its CryptoKeys only if it ever needs them (to name a frame that failed to open): ~4.6 KiB
   // per connection otherwise held for nothing (docs/performance.md §11).
   const asleep = restable && openSslAead() !== undefined;
-  const c2s = await RestingKey.import(init.keys.clientToServer, restable, asleep);
-  const s2c = await RestingKey.import(init.keys.serverToClient, restable, asleep);
+  let c2sRaw = init.keys.clientToServer;
+  let s2cRaw = init.keys.serverToClient;
+  if (restable && c2sRaw.length === 32 && s2cRaw.length === 32) {
+    // Both raw keys in one buffer: one ArrayBuffer and its native backing store per session,
+    // not two (docs/performance.md §15).
+    const both = new Uint8Array(64);
+    both.set(c2sRaw);
+    both.set(s2cRaw, 32);
+    c2sRaw = both.subarray(0, 32);
+    s2cRaw = both.subarray(32);
+  }
+  const c2s = await RestingKey.import(
+    c2sRaw,
+    restable,
+    asleep,
+    c2sRaw !== init.keys.clientToServer,
+  );
+  const s2c = await RestingKey.import(
+    s2cRaw,
+    restable,
+    asleep,
+    s2cRaw !== init.keys.serverToClient,
+  );
   return init.role === "client"
     ? new SecureSession(init, c2s, DIRECTION_CLIENT_TO_SERVER, s2c, DIRECTION_SERVER_TO_CLIENT)
     : new SecureSession(init, s2c, DIRECTION_SERVER_TO_CLIENT, c2s, DIRECTION_CLIENT_TO_SERVER);
@@ -106,8 +133,8 @@ export class SecureSession {
   #recvDirection: number;
   #sent = 0;
   #received = 0;
-  #sendChain: Promise<unknown> = Promise.resolve();
-  #recvChain: Promise<unknown> = Promise.resolve();
+  #sendChain: Promise<unknown> = SETTLED;
+  #recvChain: Promise<unknown> = SETTLED;
   #sendFailure: CryptoError | undefined;
   #recvFailure: CryptoError | undefined;
 
@@ -206,8 +233,13 @@ export class SecureSession {
     const result = this.#sendChain.then(async () => {
       return toBase64Url(await aesGcmSeal(await this.#sendKey.get(), nonce, bytes, NO_AD));
     });
-    // Settled, never rejected, and without the sealed line: an idle session keeps no copy.
-    this.#sendChain = result.then(() => {}, () => {});
+    // Settled, never rejected, and without the sealed line: an idle session keeps no copy, and
+    // once nothing is queued, not even a promise of its own.
+    const settled = () => {
+      if (this.#sendChain === chain) this.#sendChain = SETTLED;
+    };
+    const chain = result.then(settled, settled);
+    this.#sendChain = chain;
     return result;
   }
 
@@ -298,7 +330,11 @@ export class SecureSession {
         throw err;
       }
     });
-    this.#recvChain = result.then(() => {}, () => {});
+    const settled = () => {
+      if (this.#recvChain === chain) this.#recvChain = SETTLED;
+    };
+    const chain = result.then(settled, settled);
+    this.#recvChain = chain;
     return result;
   }
 

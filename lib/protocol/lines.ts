@@ -13,7 +13,8 @@ export type SplitLine = { line: Uint8Array; overlong?: undefined } | { overlong:
 
 export class LineSplitter {
   #max: number;
-  #parts: Uint8Array[] = [];
+  /** The unfinished line's pieces; undefined when none (an idle connection keeps no array). */
+  #parts: Uint8Array[] | undefined;
   #size = 0;
   #discarding = false;
 
@@ -31,11 +32,11 @@ export class LineSplitter {
       if (!this.#discarding) {
         if (this.#size + (end - start) > this.#max + 1) { // +1 allows a trailing CR
           this.#discarding = true;
-          this.#parts = [];
+          this.#parts = undefined;
           this.#size = 0;
           out.push({ overlong: true });
         } else if (end > start) {
-          this.#parts.push(chunk.subarray(start, end));
+          (this.#parts ??= []).push(chunk.subarray(start, end));
           this.#size += end - start;
         }
       }
@@ -45,7 +46,7 @@ export class LineSplitter {
       start = nl + 1;
     }
     // Keep no reference into the caller's buffer, which it may reuse.
-    if (this.#parts.length && this.#parts.at(-1)!.buffer === chunk.buffer) {
+    if (this.#parts && this.#parts.at(-1)!.buffer === chunk.buffer) {
       this.#parts = [concat(this.#parts, this.#size, true)];
     }
     return out;
@@ -57,8 +58,8 @@ export class LineSplitter {
   }
 
   #take(): SplitLine {
-    let line = concat(this.#parts, this.#size);
-    this.#parts = [];
+    let line = concat(this.#parts ?? [], this.#size);
+    this.#parts = undefined;
     this.#size = 0;
     if (line.length && line[line.length - 1] === 13) line = line.subarray(0, line.length - 1);
     return line.length > this.#max ? { overlong: true } : { line };

@@ -1,0 +1,141 @@
+/**
+ * What an idle, signed-in JSON connection over TCP keeps (docs/performance.md §15), read from a
+ * real heap snapshot of a server in this process: every object the server keeps per quiet
+ * connection is memory multiplied by the connections it holds, so what may be shared is
+ * shared and what is empty is not kept.
+ */
+import assert from "node:assert/strict";
+import { writeHeapSnapshot } from "node:v8";
+import { sleep, withServer } from "./helpers.ts";
+
+/** A heap snapshot, as far as these checks read it: objects by class, and their fields. */
+class HeapGraph {
+  #types: string[];
+  #strings: string[];
+  #nodes: number[];
+  #edges: number[];
+  #nodeFields: number;
+  #firstEdge: number[] = [];
+  #edgeTypes: string[];
+
+  constructor(json: string) {
+    const s = JSON.parse(json);
+    const meta = s.snapshot.meta;
+    this.#types = meta.node_types[0];
+    this.#edgeTypes = meta.edge_types[0];
+    this.#strings = s.strings;
+    this.#nodes = s.nodes;
+    this.#edges = s.edges;
+    this.#nodeFields = meta.node_fields.length;
+    let e = 0;
+    for (let i = 0; i < this.#nodes.length; i += this.#nodeFields) {
+      this.#firstEdge.push(e);
+      e += this.#nodes[i + 4] * 3; // edge_count; an edge is (type, name, to_node)
+    }
+  }
+
+  /** Node offsets of the objects of class `name`. */
+  objects(name: string): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.#nodes.length; i += this.#nodeFields) {
+      if (this.#types[this.#nodes[i]] === "object" && this.#strings[this.#nodes[i + 1]] === name) {
+        out.push(i);
+      }
+    }
+    return out;
+  }
+
+  /** The node a property (or private field) `field` of node `node` points to, if any. */
+  field(node: number, field: string): number | undefined {
+    const first = this.#firstEdge[node / this.#nodeFields];
+    for (let e = first; e < first + this.#nodes[node + 4] * 3; e += 3) {
+      const type = this.#edgeTypes[this.#edges[e]];
+      if (type !== "property" && type !== "internal") continue;
+      if (this.#strings[this.#edges[e + 1]] === field) return this.#edges[e + 2];
+    }
+    return undefined;
+  }
+
+  /** Class name (objects) or kind of a node. */
+  name(node: number): string {
+    const type = this.#types[this.#nodes[node]];
+    return type === "object" ? this.#strings[this.#nodes[node + 1]] : type;
+  }
+
+  /** The string a node holds (string nodes). */
+  text(node: number): string {
+    return this.#strings[this.#nodes[node + 1]];
+  }
+}
+
+/** The server-side secure sessions (clients in this process have theirs too). */
+function serverSessions(heap: HeapGraph): number[] {
+  return heap.objects("SecureSession").filter((s) => {
+    const role = heap.field(s, "role");
+    return role !== undefined && heap.text(role) === "server";
+  });
+}
+
+Deno.test("an idle signed-in JSON connection keeps nothing per connection that can be shared or left out", async () => {
+  await withServer(async (server) => {
+    const clients = [];
+    for (let i = 0; i < 12; i++) clients.push(await server.user(`idle${i}`));
+    // Past the welcome, the presence rounds and any heartbeat: quiet.
+    await sleep(1500);
+    const file = await Deno.makeTempFile({ suffix: ".heapsnapshot" });
+    try {
+      writeHeapSnapshot(file);
+      const heap = new HeapGraph(await Deno.readTextFile(file));
+
+      const sessions = serverSessions(heap);
+      assert.ok(sessions.length >= 12, `server sessions found: ${sessions.length}`);
+      // A quiet session's seal and open chains are the one settled promise every session shares.
+      const chains = new Set(
+        sessions.flatMap((s) => [heap.field(s, "#sendChain"), heap.field(s, "#recvChain")]),
+      );
+      assert.equal(chains.size, 1, "every quiet session shares one settled chain");
+      // Both raw keys of a session live in one buffer.
+      for (const s of sessions) {
+        const buffers = ["#sendKey", "#recvKey"].map((k) => {
+          const raw = heap.field(heap.field(s, k)!, "#raw");
+          assert.ok(raw !== undefined, "a server key keeps its raw bytes");
+          return heap.field(raw, "buffer");
+        });
+        assert.equal(buffers[0], buffers[1], "both raw keys in one ArrayBuffer");
+      }
+
+      // Nothing waiting means no array kept for it.
+      const empty: [string, string][] = [
+        ["TcpConnection", "#queue"],
+        ["Link", "#inbox"],
+        ["FrameSealer", "#batch"],
+      ];
+      for (const [cls, field] of empty) {
+        const objects = heap.objects(cls);
+        assert.ok(objects.length >= 12, `${cls} found: ${objects.length}`);
+        for (const o of objects) {
+          const target = heap.field(o, field);
+          assert.ok(
+            target === undefined || heap.name(target) !== "Array",
+            `a quiet ${cls} keeps an array in ${field}`,
+          );
+        }
+      }
+      for (const c of heap.objects("TcpConnection")) {
+        const splitter = heap.field(c, "#splitter")!;
+        const parts = heap.field(splitter, "#parts");
+        assert.ok(
+          parts === undefined || heap.name(parts) !== "Array",
+          "a quiet splitter keeps no array",
+        );
+      }
+
+      // Every connection's rate limit reads the one shared clock.
+      const clocks = new Set(heap.objects("TokenBucket").map((b) => heap.field(b, "#now")));
+      assert.equal(clocks.size, 1, "one clock for every token bucket");
+    } finally {
+      await Deno.remove(file);
+      for (const c of clients) c.close();
+    }
+  });
+});
