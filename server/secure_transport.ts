@@ -129,6 +129,10 @@ export class FrameSealer {
   /** Seals and writes `frames` now (OpenSSL): nothing is ever in flight. */
   #sealNow(frames: string[]): void {
     try {
+      // One frame (most flushes: a fan-out's) is one line, whatever its size.
+      if (frames.length === 1) {
+        return this.#out.sealedLine(this.#session.sealFramesNow(frames), 1, true);
+      }
       const batches = groups(frames, this.#maxBatchBytes);
       for (let i = 0; i < batches.length; i++) {
         this.#out.sealedLine(this.#session.sealFramesNow(batches[i]), batches[i].length, i === 0);
