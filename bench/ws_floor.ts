@@ -5,10 +5,12 @@
  *
  *   deno run -A bench/ws_floor.ts [--clients 2000] [--message-bytes 0]
  *
- * Implementations: `serve` (Deno.serve + Deno.upgradeWebSocket, the bench's baseline),
- * `servehttp` (Deno.serveHttp on our own accept loop + Deno.upgradeWebSocket, as Parley's HTTP
- * port) and `node-ws` (npm `ws` on `node:http`). Each server runs in its own process with
- * `--expose-gc`; the clients are Deno WebSockets in this one.
+ * Implementations (`--kind a,b` picks some): `serve` (Deno.serve + Deno.upgradeWebSocket, the
+ * bench's baseline), `servehttp` (Deno.serveHttp on our own accept loop + Deno.upgradeWebSocket,
+ * as Parley's HTTP port), `serveon` (Deno.serve's machinery on one accepted connection, the
+ * runtime's internal `serveHttpOnConnection`, + Deno.upgradeWebSocket) and `node-ws` (npm `ws`
+ * on `node:http`). Each server runs in its own process with `--expose-gc`; the clients are Deno
+ * WebSockets in this one.
  */
 import { parseArgs } from "node:util";
 
@@ -23,12 +25,23 @@ const { values: f } = parseArgs({
 });
 const clients = Number(f.clients);
 const messageBytes = Number(f["message-bytes"]);
-const KINDS = ["serve", "servehttp", "node-ws"] as const;
+const KINDS = f.kind?.split(",") ?? ["serve", "servehttp", "serveon", "node-ws"];
 
 /** What is used of an npm `ws` socket. */
 interface NodeWs {
   send(data: string): void;
   on(event: "close", listener: () => void): void;
+}
+
+/** Deno.serve's machinery on one connection the program accepted (server/http_listener.ts). */
+interface ServeOnInternal {
+  serveHttpOnConnection(
+    conn: Deno.Conn,
+    signal: AbortSignal | undefined,
+    handler: (req: Request) => Response | Promise<Response>,
+    onError: (err: unknown) => Response,
+    onListen: (scheme: string) => void,
+  ): { finished: Promise<void>; shutdown(): Promise<void> };
 }
 
 if (f.role === "server") await server(f.kind!);
@@ -88,8 +101,10 @@ async function main() {
 
 async function server(kind: string) {
   let open = 0;
+  let opened = 0;
   const greet = (send: (s: string) => void) => {
     open++;
+    opened++;
     if (messageBytes) send("x".repeat(messageBytes));
   };
   let port = 0;
@@ -125,6 +140,23 @@ async function server(kind: string) {
         upgrade,
       );
       port = await listening.promise;
+    } else if (kind === "serveon") {
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      port = l.addr.port;
+      const internal = (Deno as unknown as Record<symbol, ServeOnInternal>)[
+        (Deno as unknown as { internal: symbol }).internal
+      ];
+      (async () => {
+        for await (const conn of l) {
+          internal.serveHttpOnConnection(
+            conn,
+            undefined,
+            upgrade,
+            () => new Response(null, { status: 500 }),
+            () => {},
+          );
+        }
+      })();
     } else {
       const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       port = l.addr.port;
@@ -154,9 +186,16 @@ async function server(kind: string) {
   };
   const before = await settle();
   console.log(`PORT ${port}`);
-  while (open < clients) await new Promise((r) => setTimeout(r, 100));
+  while (opened < clients) await new Promise((r) => setTimeout(r, 100));
   await new Promise((r) => setTimeout(r, 3000));
   const after = await settle();
-  console.log(`RESULT ${((after - before) / open).toFixed(1)} KiB per connection (${open} open)`);
+  if (open < opened) {
+    // serveon: the one-connection server closes its upgraded WebSocket (1001) as its HTTP part ends.
+    console.log(
+      `RESULT ${opened - open} of ${opened} WebSockets closed by the server after opening`,
+    );
+  } else {
+    console.log(`RESULT ${((after - before) / open).toFixed(1)} KiB per connection (${open} open)`);
+  }
   Deno.exit(0);
 }
