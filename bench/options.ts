@@ -38,6 +38,8 @@ export interface Options {
   verbose: boolean;
   /** Directory for a V8 CPU profile of the Parley server (written on a graceful stop). */
   profile: string | undefined;
+  /** Directory for heap snapshots of both servers after the idle hold and its GCs. */
+  heapSnapshot: string | undefined;
   /** The load generator's runtime: Node (OpenSSL opens frames cheaply) or Deno (lib/client). */
   generator: Generator;
   /** Another checkout of Parley whose main.ts to run (the code before a change, say). */
@@ -106,6 +108,8 @@ Options:
   --verbose              echo children's stderr
   --profile DIR          write a V8 CPU profile of the Parley server to DIR (.cpuprofile;
                          open in Chrome DevTools); the server is then stopped with SIGTERM
+  --heap-snapshot DIR    idle: write a V8 heap snapshot of each server to DIR after its
+                         GCs (<target>.heapsnapshot; open in Chrome DevTools' Memory tab)
   --help                 this help
 
 The server runs with PARLEY_KDF_ITERATIONS=1000 (sign-in cost lowered for the bench) and with
@@ -174,6 +178,7 @@ export function parseOptions(args: string[]): Options | "help" {
         out: str,
         verbose: bool,
         profile: str,
+        "heap-snapshot": str,
         generator: str,
         "parley-dir": str,
         help: { type: "boolean", short: "h" },
@@ -228,6 +233,7 @@ export function parseOptions(args: string[]): Options | "help" {
     out: v.out,
     verbose: v.verbose ?? false,
     profile: v.profile,
+    heapSnapshot: v["heap-snapshot"],
     generator,
     parleyDir: v["parley-dir"],
   };

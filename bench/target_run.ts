@@ -398,6 +398,12 @@ export class TargetRun {
             ? undefined
             : (heap.usedSize - this.#heapBeforeBytes) / 1024 / Math.max(1, stillOpen),
         };
+        if (this.opts.heapSnapshot) {
+          await Deno.mkdir(this.opts.heapSnapshot, { recursive: true });
+          await this.inspector.writeHeapSnapshot(
+            `${this.opts.heapSnapshot}/${this.target}.heapsnapshot`,
+          );
+        }
       } catch { /* no figure: the inspector went away */ }
     }
     this.result.idle = idle;

@@ -3,7 +3,8 @@
  * connection after a GC and a malloc_trim, with `--clients` idle clients that each were sent one
  * message of `--message-bytes` (Parley sends a welcome first; at 2,000 online it is ~60 KB).
  *
- *   deno run -A bench/ws_floor.ts [--clients 2000] [--message-bytes 0]
+ *   deno run -A bench/ws_floor.ts [--clients 2000] [--message-bytes 0] [--kind serve,servehttp]
+ *     [--idle-timeout 30] [--late-idle]
  *
  * Implementations (`--kind a,b` picks some): `serve` (Deno.serve + Deno.upgradeWebSocket, the
  * bench's baseline), `servehttp` (Deno.serveHttp on our own accept loop + Deno.upgradeWebSocket,
@@ -13,6 +14,7 @@
  * WebSockets in this one.
  */
 import { parseArgs } from "node:util";
+import { armIdleTimeout, upgradeIdleTimeout } from "../server/ws_idle.ts";
 
 const { values: f } = parseArgs({
   args: Deno.args,
@@ -21,10 +23,16 @@ const { values: f } = parseArgs({
     "message-bytes": { type: "string", default: "0" },
     role: { type: "string" },
     kind: { type: "string" },
+    "idle-timeout": { type: "string", default: "30" },
+    /** Arm the idle timeout after the upgrade, as Parley does (server/ws_idle.ts). */
+    "late-idle": { type: "boolean", default: false },
   },
 });
 const clients = Number(f.clients);
 const messageBytes = Number(f["message-bytes"]);
+/** Deno.upgradeWebSocket's `idleTimeout` (s; 0: no pings): Parley passes 60. */
+const idleTimeout = Number(f["idle-timeout"]);
+const lateIdle = f["late-idle"];
 const KINDS = f.kind?.split(",") ?? ["serve", "servehttp", "serveon", "node-ws"];
 
 /** What is used of an npm `ws` socket. */
@@ -48,7 +56,10 @@ if (f.role === "server") await server(f.kind!);
 else await main();
 
 async function main() {
-  console.log(`${clients} idle WebSockets, each sent one message of ${messageBytes} bytes:`);
+  console.log(
+    `${clients} idle WebSockets, each sent one message of ${messageBytes} bytes ` +
+      `(Deno's idleTimeout ${idleTimeout} s${lateIdle ? ", armed after the upgrade" : ""}):`,
+  );
   for (const kind of KINDS) {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -60,6 +71,8 @@ async function main() {
         `--kind=${kind}`,
         `--clients=${clients}`,
         `--message-bytes=${messageBytes}`,
+        `--idle-timeout=${idleTimeout}`,
+        ...lateIdle ? ["--late-idle"] : [],
       ],
       stdout: "piped",
       stderr: "inherit",
@@ -128,8 +141,13 @@ async function server(kind: string) {
     port = (srv.address() as { port: number }).port;
   } else {
     const upgrade = (req: Request) => {
-      const { socket, response } = Deno.upgradeWebSocket(req);
-      socket.onopen = () => greet((s) => socket.send(s));
+      const { socket, response } = Deno.upgradeWebSocket(req, {
+        idleTimeout: lateIdle ? upgradeIdleTimeout(idleTimeout) : idleTimeout,
+      });
+      socket.onopen = () => {
+        if (lateIdle) queueMicrotask(() => armIdleTimeout(socket, idleTimeout));
+        greet((s) => socket.send(s));
+      };
       socket.onclose = () => open--;
       return response;
     };
