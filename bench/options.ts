@@ -38,6 +38,8 @@ export interface Options {
   verbose: boolean;
   /** Directory for a V8 CPU profile of the Parley server (written on a graceful stop). */
   profile: string | undefined;
+  /** The WebSocket baseline: Deno's own WebSocket (the floor) or npm `ws` on `node:http`. */
+  wsBaseline: "deno" | "node-ws";
   /** Directory for heap snapshots of both servers after the idle hold and its GCs. */
   heapSnapshot: string | undefined;
   /** The load generator's runtime: Node (OpenSSL opens frames cheaply) or Deno (lib/client). */
@@ -108,6 +110,8 @@ Options:
   --verbose              echo children's stderr
   --profile DIR          write a V8 CPU profile of the Parley server to DIR (.cpuprofile;
                          open in Chrome DevTools); the server is then stopped with SIGTERM
+  --ws-baseline KIND     the WebSocket baseline: deno (Deno.serve + upgradeWebSocket) or
+                         node-ws (npm ws on node:http, in Deno)          default deno
   --heap-snapshot DIR    idle: write a V8 heap snapshot of each server to DIR after its
                          GCs (<target>.heapsnapshot; open in Chrome DevTools' Memory tab)
   --help                 this help
@@ -179,6 +183,7 @@ export function parseOptions(args: string[]): Options | "help" {
         verbose: bool,
         profile: str,
         "heap-snapshot": str,
+        "ws-baseline": str,
         generator: str,
         "parley-dir": str,
         help: { type: "boolean", short: "h" },
@@ -201,6 +206,10 @@ export function parseOptions(args: string[]): Options | "help" {
   const generator = (v.generator ?? "node") as Generator;
   if (!["node", "deno"].includes(generator)) {
     throw new UsageError(`--generator must be node or deno: got '${generator}'`);
+  }
+  const wsBaseline = (v["ws-baseline"] ?? "deno") as Options["wsBaseline"];
+  if (!["deno", "node-ws"].includes(wsBaseline)) {
+    throw new UsageError(`--ws-baseline must be deno or node-ws: got '${wsBaseline}'`);
   }
   const defaultClients = scenario === "idle" ? 1000 : scenario === "churn" ? 50 : 200;
   const clients = int(v.clients, "clients", 2, 20_000) ?? defaultClients;
@@ -234,6 +243,7 @@ export function parseOptions(args: string[]): Options | "help" {
     verbose: v.verbose ?? false,
     profile: v.profile,
     heapSnapshot: v["heap-snapshot"],
+    wsBaseline,
     generator,
     parleyDir: v["parley-dir"],
   };

@@ -277,7 +277,7 @@ export class TargetRun {
         inspect,
       });
     } else {
-      run.server = await startBaseline(opts.transport, { inspect });
+      run.server = await startBaseline(opts.transport, { inspect, wsBaseline: opts.wsBaseline });
     }
     // Connected before the first sample, so that the session's own memory is in "before".
     if (run.server.inspectorUrl) run.inspector = await Inspector.connect(run.server.inspectorUrl);
