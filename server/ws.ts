@@ -12,7 +12,7 @@ import { sealedLineLength, type ServerIdentity } from "../lib/crypto/mod.ts";
 import type { LineTransport } from "./line_transport.ts";
 import { LINE_TOO_LONG, Link, type LinkContext, NOT_TEXT, type WebLogin } from "./link.ts";
 import { type Watched, writeWatch } from "./write_watch.ts";
-import { armIdleTimeout, upgradeIdleTimeout } from "./ws_idle.ts";
+import { armIdleTimeout, lateIdleTimeout, upgradeIdleTimeout } from "./ws_idle.ts";
 
 export interface WsOptions {
   router: Router;
@@ -52,6 +52,9 @@ export const WS_MAX_BATCH_BYTES = 8 * 1024;
  */
 export const WS_IDLE_TIMEOUT_S = 60;
 
+/** The log has said once that the idle timeout goes through the upgrade's option here. */
+let warnedIdle = false;
+
 /** Upgrades `req` to a WebSocket whose messages go to a link (server/link.ts) once it opens. */
 export function acceptWebSocket(req: Request, options: WsOptions): Response {
   // The timeout is armed once the socket is open (server/ws_idle.ts): given here, the runtime
@@ -61,6 +64,13 @@ export function acceptWebSocket(req: Request, options: WsOptions): Response {
   });
   socket.binaryType = "arraybuffer";
   const { router, logger } = options;
+  if (!lateIdleTimeout && !warnedIdle) {
+    warnedIdle = true;
+    logger.warn(
+      "this Deno does not let the WebSocket idle timeout be armed after the upgrade: each idle " +
+        "WebSocket keeps its upgrade request (~7 KiB more); run Parley with Deno 2.9 (README)",
+    );
+  }
   const conn = new WsConnection(socket, options.remoteAddr, {
     maxBuffered: options.maxBufferedBytes ?? router.limits.maxQueuedBytes,
     slowMs: router.limits.slowReaderMs,
