@@ -39,7 +39,7 @@ export function serveBaselineWs(hub: Hub, port = 0): Promise<number> {
 }
 
 /** One socket's write side: backpressure from `bufferedAmount`, as Parley's WsConnection. */
-class Reader {
+export class Reader {
   #socket: WebSocket;
   /** Bytes handed to the socket so far, and how many had left it at the last check. */
   #sent = 0;

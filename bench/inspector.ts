@@ -13,16 +13,23 @@ export class Inspector {
   #socket: WebSocket;
   #next = 1;
   #waiting = new Map<number, PromiseWithResolvers<unknown>>();
+  /** Where a heap snapshot being taken goes, chunk by chunk (`--heap-snapshot`). */
+  #chunks: string[] | undefined;
 
   private constructor(socket: WebSocket) {
     this.#socket = socket;
     socket.onmessage = (e) => {
       const msg = JSON.parse(e.data as string) as {
         id?: number;
+        method?: string;
+        params?: { chunk?: string };
         result?: unknown;
         error?: unknown;
       };
-      if (msg.id === undefined) return; // events: not asked for
+      if (msg.method === "HeapProfiler.addHeapSnapshotChunk") {
+        this.#chunks?.push(msg.params!.chunk!);
+      }
+      if (msg.id === undefined) return; // other events: not asked for
       const w = this.#waiting.get(msg.id);
       this.#waiting.delete(msg.id);
       if (msg.error) w?.reject(new Error(JSON.stringify(msg.error)));
@@ -61,6 +68,17 @@ export class Inspector {
   /** The JS heap's used and total bytes. */
   heapUsage(): Promise<{ usedSize: number; totalSize: number }> {
     return this.call("Runtime.getHeapUsage");
+  }
+
+  /** Writes a heap snapshot to `path` (open it in Chrome DevTools' Memory tab). */
+  async writeHeapSnapshot(path: string): Promise<void> {
+    this.#chunks = [];
+    try {
+      await this.call("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
+      await Deno.writeTextFile(path, this.#chunks.join(""));
+    } finally {
+      this.#chunks = undefined;
+    }
   }
 
   close(): void {

@@ -38,6 +38,10 @@ export interface Options {
   verbose: boolean;
   /** Directory for a V8 CPU profile of the Parley server (written on a graceful stop). */
   profile: string | undefined;
+  /** The WebSocket baseline: Deno's own WebSocket (the floor) or npm `ws` on `node:http`. */
+  wsBaseline: "deno" | "node-ws";
+  /** Directory for heap snapshots of both servers after the idle hold and its GCs. */
+  heapSnapshot: string | undefined;
   /** The load generator's runtime: Node (OpenSSL opens frames cheaply) or Deno (lib/client). */
   generator: Generator;
   /**
@@ -113,6 +117,10 @@ Options:
   --verbose              echo children's stderr
   --profile DIR          write a V8 CPU profile of the Parley server to DIR (.cpuprofile;
                          open in Chrome DevTools); the server is then stopped with SIGTERM
+  --ws-baseline KIND     the WebSocket baseline: deno (Deno.serve + upgradeWebSocket) or
+                         node-ws (npm ws on node:http, in Deno)          default deno
+  --heap-snapshot DIR    idle: write a V8 heap snapshot of each server to DIR after its
+                         GCs (<target>.heapsnapshot; open in Chrome DevTools' Memory tab)
   --help                 this help
 
 The server runs with PARLEY_KDF_ITERATIONS=1000 (sign-in cost lowered for the bench) and with
@@ -181,6 +189,8 @@ export function parseOptions(args: string[]): Options | "help" {
         out: str,
         verbose: bool,
         profile: str,
+        "heap-snapshot": str,
+        "ws-baseline": str,
         generator: str,
         "generator-nice": str,
         "parley-dir": str,
@@ -204,6 +214,10 @@ export function parseOptions(args: string[]): Options | "help" {
   const generator = (v.generator ?? "node") as Generator;
   if (!["node", "deno"].includes(generator)) {
     throw new UsageError(`--generator must be node or deno: got '${generator}'`);
+  }
+  const wsBaseline = (v["ws-baseline"] ?? "deno") as Options["wsBaseline"];
+  if (!["deno", "node-ws"].includes(wsBaseline)) {
+    throw new UsageError(`--ws-baseline must be deno or node-ws: got '${wsBaseline}'`);
   }
   const defaultClients = scenario === "idle" ? 1000 : scenario === "churn" ? 50 : 200;
   const clients = int(v.clients, "clients", 2, 20_000) ?? defaultClients;
@@ -236,6 +250,8 @@ export function parseOptions(args: string[]): Options | "help" {
     out: v.out,
     verbose: v.verbose ?? false,
     profile: v.profile,
+    heapSnapshot: v["heap-snapshot"],
+    wsBaseline,
     generator,
     generatorNice: int(v["generator-nice"], "generator-nice", 0, 19) ?? 10,
     parleyDir: v["parley-dir"],

@@ -190,13 +190,15 @@ export async function startParley(
 
 export async function startBaseline(
   transport: TransportMode,
-  options: { inspect?: boolean; env?: Record<string, string> } = {},
+  options: { inspect?: boolean; env?: Record<string, string>; wsBaseline?: "deno" | "node-ws" } =
+    {},
 ): Promise<ServerProc> {
   // Text mode's floor is the TCP line server: plain lines, no sign-in.
   if (transport === "text") transport = "tcp";
-  const file = { tcp: "baseline_tcp.ts", ws: "baseline_ws.ts", mixed: "baseline_mixed.ts" }[
-    transport
-  ];
+  const nodeWs = transport === "ws" && options.wsBaseline === "node-ws";
+  const file = nodeWs
+    ? "baseline_node_ws.ts"
+    : { tcp: "baseline_tcp.ts", ws: "baseline_ws.ts", mixed: "baseline_mixed.ts" }[transport];
   const { log, onStderr, inspector } = serverLog();
   const child = await spawnDeno({
     name: `baseline-${transport}`,
@@ -208,6 +210,8 @@ export async function startBaseline(
       "run",
       "--allow-net",
       LIBC_FFI_FLAG,
+      // node:http reads the environment and npm's files.
+      ...(nodeWs ? ["--allow-env", "--allow-read"] : []),
       ...(options.inspect ? [INSPECT_FLAG] : []),
       `${ROOT}bench/${file}`,
     ],

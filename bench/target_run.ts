@@ -301,7 +301,7 @@ export class TargetRun {
         inspect,
       });
     } else {
-      run.server = await startBaseline(opts.transport, { inspect });
+      run.server = await startBaseline(opts.transport, { inspect, wsBaseline: opts.wsBaseline });
     }
     // Connected before the first sample, so that the session's own memory is in "before".
     if (run.server.inspectorUrl) run.inspector = await Inspector.connect(run.server.inspectorUrl);
@@ -431,6 +431,12 @@ export class TargetRun {
             ? undefined
             : (heap.usedSize - this.#heapBeforeBytes) / 1024 / Math.max(1, stillOpen),
         };
+        if (this.opts.heapSnapshot) {
+          await Deno.mkdir(this.opts.heapSnapshot, { recursive: true });
+          await this.inspector.writeHeapSnapshot(
+            `${this.opts.heapSnapshot}/${this.target}.heapsnapshot`,
+          );
+        }
       } catch { /* no figure: the inspector went away */ }
     }
     this.result.idle = idle;

@@ -3,14 +3,18 @@
  * connection after a GC and a malloc_trim, with `--clients` idle clients that each were sent one
  * message of `--message-bytes` (Parley sends a welcome first; at 2,000 online it is ~60 KB).
  *
- *   deno run -A bench/ws_floor.ts [--clients 2000] [--message-bytes 0]
+ *   deno run -A bench/ws_floor.ts [--clients 2000] [--message-bytes 0] [--kind serve,servehttp]
+ *     [--idle-timeout 30] [--late-idle]
  *
- * Implementations: `serve` (Deno.serve + Deno.upgradeWebSocket, the bench's baseline),
- * `servehttp` (Deno.serveHttp on our own accept loop + Deno.upgradeWebSocket, as Parley's HTTP
- * port) and `node-ws` (npm `ws` on `node:http`). Each server runs in its own process with
- * `--expose-gc`; the clients are Deno WebSockets in this one.
+ * Implementations (`--kind a,b` picks some): `serve` (Deno.serve + Deno.upgradeWebSocket, the
+ * bench's baseline), `servehttp` (Deno.serveHttp on our own accept loop + Deno.upgradeWebSocket,
+ * as Parley's HTTP port), `serveon` (Deno.serve's machinery on one accepted connection, the
+ * runtime's internal `serveHttpOnConnection`, + Deno.upgradeWebSocket) and `node-ws` (npm `ws`
+ * on `node:http`). Each server runs in its own process with `--expose-gc`; the clients are Deno
+ * WebSockets in this one.
  */
 import { parseArgs } from "node:util";
+import { armIdleTimeout, upgradeIdleTimeout } from "../server/ws_idle.ts";
 
 const { values: f } = parseArgs({
   args: Deno.args,
@@ -19,11 +23,17 @@ const { values: f } = parseArgs({
     "message-bytes": { type: "string", default: "0" },
     role: { type: "string" },
     kind: { type: "string" },
+    "idle-timeout": { type: "string", default: "30" },
+    /** Arm the idle timeout after the upgrade, as Parley does (server/ws_idle.ts). */
+    "late-idle": { type: "boolean", default: false },
   },
 });
 const clients = Number(f.clients);
 const messageBytes = Number(f["message-bytes"]);
-const KINDS = ["serve", "servehttp", "node-ws"] as const;
+/** Deno.upgradeWebSocket's `idleTimeout` (s; 0: no pings): Parley passes 60. */
+const idleTimeout = Number(f["idle-timeout"]);
+const lateIdle = f["late-idle"];
+const KINDS = f.kind?.split(",") ?? ["serve", "servehttp", "serveon", "node-ws"];
 
 /** What is used of an npm `ws` socket. */
 interface NodeWs {
@@ -31,11 +41,25 @@ interface NodeWs {
   on(event: "close", listener: () => void): void;
 }
 
+/** Deno.serve's machinery on one connection the program accepted (server/http_listener.ts). */
+interface ServeOnInternal {
+  serveHttpOnConnection(
+    conn: Deno.Conn,
+    signal: AbortSignal | undefined,
+    handler: (req: Request) => Response | Promise<Response>,
+    onError: (err: unknown) => Response,
+    onListen: (scheme: string) => void,
+  ): { finished: Promise<void>; shutdown(): Promise<void> };
+}
+
 if (f.role === "server") await server(f.kind!);
 else await main();
 
 async function main() {
-  console.log(`${clients} idle WebSockets, each sent one message of ${messageBytes} bytes:`);
+  console.log(
+    `${clients} idle WebSockets, each sent one message of ${messageBytes} bytes ` +
+      `(Deno's idleTimeout ${idleTimeout} s${lateIdle ? ", armed after the upgrade" : ""}):`,
+  );
   for (const kind of KINDS) {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -47,6 +71,8 @@ async function main() {
         `--kind=${kind}`,
         `--clients=${clients}`,
         `--message-bytes=${messageBytes}`,
+        `--idle-timeout=${idleTimeout}`,
+        ...lateIdle ? ["--late-idle"] : [],
       ],
       stdout: "piped",
       stderr: "inherit",
@@ -88,8 +114,10 @@ async function main() {
 
 async function server(kind: string) {
   let open = 0;
+  let opened = 0;
   const greet = (send: (s: string) => void) => {
     open++;
+    opened++;
     if (messageBytes) send("x".repeat(messageBytes));
   };
   let port = 0;
@@ -113,8 +141,13 @@ async function server(kind: string) {
     port = (srv.address() as { port: number }).port;
   } else {
     const upgrade = (req: Request) => {
-      const { socket, response } = Deno.upgradeWebSocket(req);
-      socket.onopen = () => greet((s) => socket.send(s));
+      const { socket, response } = Deno.upgradeWebSocket(req, {
+        idleTimeout: lateIdle ? upgradeIdleTimeout(idleTimeout) : idleTimeout,
+      });
+      socket.onopen = () => {
+        if (lateIdle) queueMicrotask(() => armIdleTimeout(socket, idleTimeout));
+        greet((s) => socket.send(s));
+      };
       socket.onclose = () => open--;
       return response;
     };
@@ -125,6 +158,23 @@ async function server(kind: string) {
         upgrade,
       );
       port = await listening.promise;
+    } else if (kind === "serveon") {
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      port = l.addr.port;
+      const internal = (Deno as unknown as Record<symbol, ServeOnInternal>)[
+        (Deno as unknown as { internal: symbol }).internal
+      ];
+      (async () => {
+        for await (const conn of l) {
+          internal.serveHttpOnConnection(
+            conn,
+            undefined,
+            upgrade,
+            () => new Response(null, { status: 500 }),
+            () => {},
+          );
+        }
+      })();
     } else {
       const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       port = l.addr.port;
@@ -154,9 +204,16 @@ async function server(kind: string) {
   };
   const before = await settle();
   console.log(`PORT ${port}`);
-  while (open < clients) await new Promise((r) => setTimeout(r, 100));
+  while (opened < clients) await new Promise((r) => setTimeout(r, 100));
   await new Promise((r) => setTimeout(r, 3000));
   const after = await settle();
-  console.log(`RESULT ${((after - before) / open).toFixed(1)} KiB per connection (${open} open)`);
+  if (open < opened) {
+    // serveon: the one-connection server closes its upgraded WebSocket (1001) as its HTTP part ends.
+    console.log(
+      `RESULT ${opened - open} of ${opened} WebSockets closed by the server after opening`,
+    );
+  } else {
+    console.log(`RESULT ${((after - before) / open).toFixed(1)} KiB per connection (${open} open)`);
+  }
   Deno.exit(0);
 }

@@ -12,6 +12,7 @@ import { sealedLineLength, type ServerIdentity } from "../lib/crypto/mod.ts";
 import type { LineTransport } from "./line_transport.ts";
 import { LINE_TOO_LONG, Link, type LinkContext, NOT_TEXT, type WebLogin } from "./link.ts";
 import { type Watched, writeWatch } from "./write_watch.ts";
+import { armIdleTimeout, lateIdleTimeout, upgradeIdleTimeout } from "./ws_idle.ts";
 
 export interface WsOptions {
   router: Router;
@@ -44,11 +45,32 @@ export interface WsOptions {
  */
 export const WS_MAX_BATCH_BYTES = 8 * 1024;
 
+/**
+ * Seconds without a frame from the peer before the socket is closed (1001): the runtime pings
+ * at half of it, and any frame, a pong included, starts it again. A peer whose network is gone
+ * holds its place no longer than this.
+ */
+export const WS_IDLE_TIMEOUT_S = 60;
+
+/** The log has said once that the idle timeout goes through the upgrade's option here. */
+let warnedIdle = false;
+
 /** Upgrades `req` to a WebSocket whose messages go to a link (server/link.ts) once it opens. */
 export function acceptWebSocket(req: Request, options: WsOptions): Response {
-  const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: 60 });
+  // The timeout is armed once the socket is open (server/ws_idle.ts): given here, the runtime
+  // would keep the request and its connection's scope for the socket's life.
+  const { socket, response } = Deno.upgradeWebSocket(req, {
+    idleTimeout: upgradeIdleTimeout(WS_IDLE_TIMEOUT_S),
+  });
   socket.binaryType = "arraybuffer";
   const { router, logger } = options;
+  if (!lateIdleTimeout && !warnedIdle) {
+    warnedIdle = true;
+    logger.warn(
+      "this Deno does not let the WebSocket idle timeout be armed after the upgrade: each idle " +
+        "WebSocket keeps its upgrade request (~7 KiB more); run Parley with Deno 2.9 (README)",
+    );
+  }
   const conn = new WsConnection(socket, options.remoteAddr, {
     maxBuffered: options.maxBufferedBytes ?? router.limits.maxQueuedBytes,
     slowMs: router.limits.slowReaderMs,
@@ -155,7 +177,9 @@ export class WsConnection implements LineTransport, Watched {
       connectedAt: performance.now(),
       webLogin: options.webLogin,
     });
-    for (const type of ["message", "error", "close"]) this.#socket.addEventListener(type, this);
+    for (const type of ["open", "message", "error", "close"]) {
+      this.#socket.addEventListener(type, this);
+    }
   }
 
   /** The socket's events. */
@@ -167,6 +191,9 @@ export class WsConnection implements LineTransport, Watched {
       void this.#link!.take(
         typeof data !== "string" ? NOT_TEXT : data.length > this.#maxSealed ? LINE_TOO_LONG : data,
       );
+    } else if (event.type === "open") {
+      // After the runtime's own steps that follow the open event (server/ws_idle.ts).
+      queueMicrotask(() => armIdleTimeout(this.#socket, WS_IDLE_TIMEOUT_S));
     } else if (event.type === "error") {
       this.#logger?.debug("ws error", { error: (event as ErrorEvent).message });
     } else if (event.type === "close") {

@@ -5,12 +5,23 @@
 import assert from "node:assert/strict";
 import { RawWebSocket } from "./raw_ws.ts";
 
-const BASELINE_WS = new URL("../bench/baseline_ws.ts", import.meta.url).pathname;
+/** The WebSocket baselines: Deno's own WebSocket, and npm `ws` on `node:http` (--ws-baseline). */
+const BASELINES_WS = {
+  deno: ["--allow-net", new URL("../bench/baseline_ws.ts", import.meta.url).pathname],
+  "node-ws": [
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    new URL("../bench/baseline_node_ws.ts", import.meta.url).pathname,
+  ],
+};
 
-/** Starts bench/baseline_ws.ts as its own process; resolves with its port once it listens. */
-async function startBaselineWs(): Promise<{ port: number; stop: () => Promise<void> }> {
+/** Starts a WebSocket baseline as its own process; resolves with its port once it listens. */
+async function startBaselineWs(
+  kind: keyof typeof BASELINES_WS = "deno",
+): Promise<{ port: number; stop: () => Promise<void> }> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", BASELINE_WS],
+    args: ["run", ...BASELINES_WS[kind]],
     stdout: "piped",
     stderr: "null",
     stdin: "null",
@@ -34,37 +45,39 @@ async function startBaselineWs(): Promise<{ port: number; stop: () => Promise<vo
   };
 }
 
-Deno.test("baseline ws: a reader that stops reading is closed as too slow past 1 MiB waiting", async () => {
-  const baseline = await startBaselineWs();
-  const stalled = await RawWebSocket.connect(baseline.port, { path: "/" }); // never reads
-  const sender = new WebSocket(`ws://127.0.0.1:${baseline.port}/`);
-  try {
-    await new Promise((resolve, reject) => {
-      sender.onopen = resolve;
-      sender.onerror = reject;
-    });
-    // Everyone gets every line, the sender too: it waits for its own echo before it sends the
-    // next, so that it is never behind itself.
-    const sent = 300;
-    const line = "x".repeat(64 * 1024);
-    let echo = Promise.withResolvers<void>();
-    sender.onmessage = () => echo.resolve();
-    for (let i = 0; i < sent; i++) {
-      sender.send(line);
-      await echo.promise;
-      echo = Promise.withResolvers<void>();
-    }
+for (const kind of ["deno", "node-ws"] as const) {
+  Deno.test(`baseline ws (${kind}): a reader that stops reading is closed as too slow past 1 MiB waiting`, async () => {
+    const baseline = await startBaselineWs(kind);
+    const stalled = await RawWebSocket.connect(baseline.port, { path: "/" }); // never reads
+    const sender = new WebSocket(`ws://127.0.0.1:${baseline.port}/`);
+    try {
+      await new Promise((resolve, reject) => {
+        sender.onopen = resolve;
+        sender.onerror = reject;
+      });
+      // Everyone gets every line, the sender too: it waits for its own echo before it sends the
+      // next, so that it is never behind itself.
+      const sent = 300;
+      const line = "x".repeat(64 * 1024);
+      let echo = Promise.withResolvers<void>();
+      sender.onmessage = () => echo.resolve();
+      for (let i = 0; i < sent; i++) {
+        sender.send(line);
+        await echo.promise;
+        echo = Promise.withResolvers<void>();
+      }
 
-    // ~19 MiB went to the stalled reader: far more than its socket's buffers and the 1 MiB cap.
-    const { texts, close } = await stalled.readUntilClose(10_000);
-    assert.deepEqual(close, { code: 1008, reason: "too slow" }, "closed as too slow");
-    assert.ok(texts.length < sent, `${texts.length} of ${sent} lines reached the stalled reader`);
-  } finally {
-    sender.close();
-    stalled.close();
-    await baseline.stop();
-  }
-});
+      // ~19 MiB went to the stalled reader: far more than its socket's buffers and the 1 MiB cap.
+      const { texts, close } = await stalled.readUntilClose(10_000);
+      assert.deepEqual(close, { code: 1008, reason: "too slow" }, "closed as too slow");
+      assert.ok(texts.length < sent, `${texts.length} of ${sent} lines reached the stalled reader`);
+    } finally {
+      sender.close();
+      stalled.close();
+      await baseline.stop();
+    }
+  });
+}
 
 Deno.test("baseline tcp: a reader that stops reading is dropped; the others keep receiving", async () => {
   const child = new Deno.Command(Deno.execPath(), {
