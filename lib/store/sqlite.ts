@@ -57,7 +57,7 @@ import {
   type UserRecord,
   type WebLoginRecord,
 } from "./store.ts";
-import { pendingOf, resumeTokenOf, webLoginOf } from "./records.ts";
+import { offlineEntry, offlineOutcome, pendingOf, resumeTokenOf, webLoginOf } from "./records.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS users (
@@ -564,20 +564,7 @@ export class SqliteStore implements Store {
     message: StoredMessage,
     cid?: { senderKey: string; cid: string },
   ): Promise<ClientIdRecord | undefined> {
-    const senderKey = nameKey(message.from);
-    const result = await this.#append({
-      id: message.id,
-      conv: privateConv(senderKey, message.toKey),
-      senderKey,
-      from: message.from,
-      to: message.to,
-      text: message.text,
-      ts: message.ts,
-      ...(message.lang === undefined ? {} : { lang: message.lang }),
-    }, cid);
-    return result.duplicate
-      ? { id: result.id, to: result.to, status: "stored", recipients: 0 }
-      : undefined;
+    return offlineOutcome(await this.#append(offlineEntry(message), cid));
   }
 
   async pending(toKey: string, limit = 10_000): Promise<StoredMessage[]> {

@@ -5,8 +5,7 @@
  * earlier write of every node.
  */
 import { ParleyError } from "../../errors.ts";
-import { nameKey } from "../../accounts/names.ts";
-import { type ConvTarget, parseConv, peerOf, privateConv, roomConv } from "../conv.ts";
+import { type ConvTarget, parseConv, peerOf, roomConv } from "../conv.ts";
 import { sealMessageBody } from "../sealing.ts";
 import {
   checkDeviceId,
@@ -32,7 +31,7 @@ import {
 import { clientId } from "./accounts.ts";
 import { markSent } from "./files.ts";
 import { openRow, type PgContext, type PgRow, type Q } from "./context.ts";
-import { pendingOf } from "../records.ts";
+import { offlineEntry, offlineOutcome, pendingOf } from "../records.ts";
 
 const asLogRow = (r: PgRow): LogRow => logRow(r);
 
@@ -217,20 +216,7 @@ export async function storeOffline(
   message: StoredMessage,
   cid?: { senderKey: string; cid: string },
 ): Promise<ClientIdRecord | undefined> {
-  const senderKey = nameKey(message.from);
-  const result = await append(ctx, {
-    id: message.id,
-    conv: privateConv(senderKey, message.toKey),
-    senderKey,
-    from: message.from,
-    to: message.to,
-    text: message.text,
-    ts: message.ts,
-    ...(message.lang === undefined ? {} : { lang: message.lang }),
-  }, cid);
-  return result.duplicate
-    ? { id: result.id, to: result.to, status: "stored", recipients: 0 }
-    : undefined;
+  return offlineOutcome(await append(ctx, offlineEntry(message), cid));
 }
 
 export function pending(ctx: PgContext, toKey: string, limit: number): Promise<StoredMessage[]> {
