@@ -257,3 +257,26 @@ export function parseOptions(args: string[]): Options | "help" {
     parleyDir: v["parley-dir"],
   };
 }
+
+/**
+ * A scenario's options (`parse` of `args`), or the exit code when there is nothing to run: 0 once
+ * `help` is printed because it was asked for, 2 once why the arguments are wrong is printed with
+ * it. For the scenarios with options of their own (`restart`, `upload`).
+ */
+export function scenarioOptions<T extends object>(
+  scenario: string,
+  help: string,
+  parse: (args: string[]) => T | "help",
+  args: string[],
+): T | number {
+  let parsed: T | "help";
+  try {
+    parsed = parse(args);
+  } catch (err) {
+    console.error(`bench ${scenario}: ${(err as Error).message}\n${help}`);
+    return 2;
+  }
+  if (parsed !== "help") return parsed;
+  console.log(help);
+  return 0;
+}

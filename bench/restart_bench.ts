@@ -25,6 +25,7 @@ import { type Child, spawnDeno } from "./children.ts";
 import type { ClientsConfig } from "./restart_clients.ts";
 import { LIBC_FFI_FLAG } from "../server/memory_trim.ts";
 import { PARLEY_BENCH_ENV } from "./server_proc.ts";
+import { scenarioOptions } from "./options.ts";
 
 interface Options {
   clients: number;
@@ -216,18 +217,8 @@ async function until(processes: ClientProcess[], done: () => boolean): Promise<v
  * 0 when every client came back and every message arrived.
  */
 export async function runRestartBench(args: string[]): Promise<number> {
-  let o;
-  try {
-    o = parseOptions(args);
-  } catch (err) {
-    console.error(`bench restart: ${(err as Error).message}\n${RESTART_HELP}`);
-    return 2;
-  }
-  if (o === "help") {
-    console.log(RESTART_HELP);
-    return 0;
-  }
-  const opts = o;
+  const opts = scenarioOptions("restart", RESTART_HELP, parseOptions, args);
+  if (typeof opts === "number") return opts;
   const dataDir = await Deno.makeTempDir({ prefix: "parley-bench-restart-" });
   let server = await Server.start(dataDir, 0, opts.kdfIterations);
   const port = server.tcpPort;

@@ -16,6 +16,7 @@ import { wholeFlag } from "./whole_flag.ts";
 import { rssKiB, statusKiB } from "./proc.ts";
 import { LIBC_FFI_FLAG } from "../server/memory_trim.ts";
 import { PARLEY_BENCH_ENV } from "./server_proc.ts";
+import { scenarioOptions } from "./options.ts";
 
 export const UPLOAD_HELP =
   "deno task bench upload [--users 20] [--mib 25] [--timeout 600] [--json]";
@@ -125,18 +126,8 @@ async function signUp(base: string, name: string): Promise<string> {
 
 /** Runs the scenario; prints the figures. Returns 0 when every upload was stored. */
 export async function runUploadBench(args: string[]): Promise<number> {
-  let opts;
-  try {
-    opts = parseOptions(args);
-  } catch (err) {
-    console.error(`bench upload: ${(err as Error).message}\n${UPLOAD_HELP}`);
-    return 2;
-  }
-  if (opts === "help") {
-    console.log(UPLOAD_HELP);
-    return 0;
-  }
-  const o = opts;
+  const o = scenarioOptions("upload", UPLOAD_HELP, parseOptions, args);
+  if (typeof o === "number") return o;
   const dataDir = await Deno.makeTempDir({ prefix: "parley-bench-upload-" });
   const server = await startServer(dataDir, o.mib);
   const pid = server.child.pid;
