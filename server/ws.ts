@@ -150,6 +150,12 @@ export class WsConnection implements LineTransport, Watched {
   #accepted = 0;
   /** Bytes handed to the socket so far. */
   #bytes = 0;
+  /**
+   * Whether the socket may hold bytes not yet written: false once its buffer was seen empty with
+   * nothing sent since, when the buffer is known to be empty without asking the runtime (each
+   * `bufferedAmount` is a call into it; a fan-out asked twice per reader).
+   */
+  #mayHoldBytes = false;
   #watching = false;
   /** When the buffer last drained (write watch clock), and how far it had drained then. */
   #since = 0;
@@ -207,7 +213,15 @@ export class WsConnection implements LineTransport, Watched {
   }
 
   get busy(): boolean {
-    return this.#socket.bufferedAmount > 0;
+    return this.#buffered() > 0;
+  }
+
+  /** The socket's `bufferedAmount`, asked of the runtime only when it may not be 0. */
+  #buffered(): number {
+    if (!this.#mayHoldBytes) return 0;
+    const buffered = this.#socket.bufferedAmount;
+    if (buffered === 0) this.#mayHoldBytes = false;
+    return buffered;
   }
 
   /**
@@ -233,8 +247,8 @@ export class WsConnection implements LineTransport, Watched {
    */
   writeLine(line: string, frames: number, first: boolean): void {
     if (this.#socket.readyState !== WebSocket.OPEN || this.tooSlow) return;
-    // Read once per line: each read is a call into the runtime, and every delivery comes here.
-    const buffered = this.#socket.bufferedAmount;
+    // Read once per line at most: every delivery comes here.
+    const buffered = this.#buffered();
     // A burst sent at once (one flush, however many lines) is fine; a backlog that is still
     // there when the next flush comes is not.
     if (first && buffered > this.#limits.maxBuffered) {
@@ -242,6 +256,7 @@ export class WsConnection implements LineTransport, Watched {
     }
     if (buffered === 0) this.#accepted = this.#handedOver;
     this.#socket.send(line);
+    this.#mayHoldBytes = true;
     this.#handedOver += frames;
     // What had drained before this line: the line itself is now buffered.
     if (!this.#watching) this.#watchDrain(this.#bytes - buffered);

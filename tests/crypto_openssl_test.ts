@@ -36,6 +36,8 @@ Deno.test({
       const ours = aead.seal(key, nonce, plain);
       const theirs = await aesGcmSeal(await importAesGcm(key), nonce, plain, new Uint8Array(0));
       assert.deepEqual(ours, theirs, `sealed ${size} bytes`);
+      // Into the process's reused buffer (up to 64 KiB) or a fresh one (past it): the same bytes.
+      assert.deepEqual(aead.sealTransient(key, nonce, plain), theirs, `${size} bytes, transient`);
       assert.deepEqual(aead.open(key, nonce, theirs), plain, `opened ${size} bytes`);
       const forged = ours.slice();
       forged[Math.floor(Math.random() * forged.length)] ^= 0x40;
@@ -57,6 +59,7 @@ Deno.test({
       const bytes = new TextEncoder().encode(text);
       const theirs = await aesGcmSeal(await importAesGcm(key), nonce, bytes, new Uint8Array(0));
       assert.deepEqual(aead.seal(key, nonce, text), theirs, `sealed ${text.length} chars`);
+      assert.deepEqual(aead.sealTransient(key, nonce, text), theirs, `${text.length}, transient`);
       // The reused buffer holds nothing of one seal into the next.
       assert.deepEqual(aead.seal(key, nonce, text), theirs, `sealed again`);
     }

@@ -261,7 +261,7 @@ export class SecureSession {
     }
     const nonce = frameNonce(this.#sendDirection, this.#sent++, inlineNonce);
     try {
-      return toBase64Url(fast.seal(raw, nonce, plaintext));
+      return toBase64Url(fast.sealTransient(raw, nonce, plaintext));
     } catch (err) {
       throw this.#sendFailure = err instanceof CryptoError
         ? err
