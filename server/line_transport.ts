@@ -10,6 +10,8 @@ export interface LineTransport {
   readonly remoteAddr: string;
   /** Plaintext bytes one sealed line may carry here (see FrameSealer); absent: 1 MiB. */
   readonly maxBatchBytes?: number;
+  /** As `maxBatchBytes`, for a line of lazy frames alone (presence); absent: `maxBatchBytes`. */
+  readonly maxLazyBatchBytes?: number;
   /**
    * Queues one line (no newline: the transport frames it) that carries `frames` router frames
    * (0 for a handshake line). `first` marks the first line of a flush: a backlog is judged once

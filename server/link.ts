@@ -209,7 +209,8 @@ export class Link implements Connection, SealedLines {
     }
     clearTimeout(this.#deadline);
     this.#deadline = undefined;
-    this.#sealer = new FrameSealer(secure, this, this.#transport.maxBatchBytes);
+    const { maxBatchBytes, maxLazyBatchBytes } = this.#transport;
+    this.#sealer = new FrameSealer(secure, this, maxBatchBytes, maxLazyBatchBytes);
     const webLogin = user && this.#webLogin?.tokenHash;
     const device = user && this.#webLogin?.device;
     this.#webLogin = undefined; // not kept for the connection's life

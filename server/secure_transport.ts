@@ -55,16 +55,24 @@ export class FrameSealer {
   /** When the last seal began (performance.now()). */
   #lastSeal = -Infinity;
   #maxBatchBytes: number;
+  #maxLazyBatchBytes: number;
 
   /**
    * `maxBatchBytes` bounds the plaintext of one sealed line (a frame longer than that still
    * goes, alone): a transport whose socket keeps a buffer as large as the largest message it
-   * ever sent (Deno's WebSocket) asks for small lines.
+   * ever sent (Deno's WebSocket) asks for small lines. `maxLazyBatchBytes` bounds a line of lazy
+   * frames alone, which nobody waits on: such a transport asks for smaller ones still.
    */
-  constructor(session: SecureSession, out: SealedLines, maxBatchBytes = MAX_BATCH_BYTES) {
+  constructor(
+    session: SecureSession,
+    out: SealedLines,
+    maxBatchBytes = MAX_BATCH_BYTES,
+    maxLazyBatchBytes = maxBatchBytes,
+  ) {
     this.#session = session;
     this.#out = out;
     this.#maxBatchBytes = Math.min(maxBatchBytes, MAX_BATCH_BYTES);
+    this.#maxLazyBatchBytes = Math.min(maxLazyBatchBytes, this.#maxBatchBytes);
   }
 
   /**
@@ -110,13 +118,14 @@ export class FrameSealer {
     const frames = this.#batch;
     if (this.#sealing || !frames) return;
     this.#batch = undefined;
+    const max = this.#urgent ? this.#maxBatchBytes : this.#maxLazyBatchBytes;
     this.#urgent = false;
-    if (this.#session.sealsInline) return this.#sealNow(frames);
+    if (this.#session.sealsInline) return this.#sealNow(frames, max);
     this.#sealing = true;
     this.#lastSeal = performance.now();
     sealBegins(this.#lastSeal);
     this.#chain = (async () => {
-      const batches = groups(frames, this.#maxBatchBytes);
+      const batches = groups(frames, max);
       const sealed = await Promise.all(batches.map((g) => this.#session.sealFrames(g)));
       sealed.forEach((line, i) => this.#out.sealedLine(line, batches[i].length, i === 0));
     })().catch((err) => this.#out.sealFailed(err)).finally(() => {
@@ -127,13 +136,13 @@ export class FrameSealer {
   }
 
   /** Seals and writes `frames` now (OpenSSL): nothing is ever in flight. */
-  #sealNow(frames: string[]): void {
+  #sealNow(frames: string[], max: number): void {
     try {
       // One frame (most flushes: a fan-out's) is one line, whatever its size.
       if (frames.length === 1) {
         return this.#out.sealedLine(this.#session.sealFramesNow(frames), 1, true);
       }
-      const batches = groups(frames, this.#maxBatchBytes);
+      const batches = groups(frames, max);
       for (let i = 0; i < batches.length; i++) {
         this.#out.sealedLine(this.#session.sealFramesNow(batches[i]), batches[i].length, i === 0);
       }

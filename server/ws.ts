@@ -46,6 +46,13 @@ export interface WsOptions {
 export const WS_MAX_BATCH_BYTES = 8 * 1024;
 
 /**
+ * Plaintext bytes per sealed message of presence alone. Nobody waits on those lines, and a sign-in
+ * storm sends every connection rounds of presence: at 8 KiB each socket kept ~6 KiB of buffer for
+ * the rest of its life (docs/performance.md §16).
+ */
+export const WS_MAX_LAZY_BATCH_BYTES = 2 * 1024;
+
+/**
  * Seconds without a frame from the peer before the socket is closed (1001): the runtime pings
  * at half of it, and any frame, a pong included, starts it again. A peer whose network is gone
  * holds its place no longer than this.
@@ -137,6 +144,7 @@ export class WsConnection implements LineTransport, Watched {
   readonly transport = "ws";
   readonly remoteAddr: string;
   readonly maxBatchBytes = WS_MAX_BATCH_BYTES;
+  readonly maxLazyBatchBytes = WS_MAX_LAZY_BATCH_BYTES;
   closing = false;
   tooSlow = false;
   #socket: WebSocket;

@@ -34,7 +34,9 @@ function countSeals(session: SecureSession): { begun: number } {
   return seals;
 }
 
-async function sealerPair(options: { busy?: () => boolean; maxBatchBytes?: number } = {}) {
+async function sealerPair(
+  options: { busy?: () => boolean; maxBatchBytes?: number; maxLazyBatchBytes?: number } = {},
+) {
   const identity = await identityFromSeed(generateIdentitySeed());
   const hs = await clientHandshake({ verifyIdentity: () => true });
   const { reply, session: server } = await serverHandshake(identity, hs.hello);
@@ -43,20 +45,25 @@ async function sealerPair(options: { busy?: () => boolean; maxBatchBytes?: numbe
   let chain = Promise.resolve();
   // Counts the seals begun, as they begin: whether a frame waited for a timer shows here.
   const seals = countSeals(server);
-  const sealer = new FrameSealer(server, {
-    get writeBusy() {
-      return options.busy?.() ?? false;
+  const sealer = new FrameSealer(
+    server,
+    {
+      get writeBusy() {
+        return options.busy?.() ?? false;
+      },
+      sealedLine(line) {
+        const at = performance.now();
+        chain = chain.then(async () =>
+          void lines.push({ at, frames: await client.openFrames(line) })
+        );
+      },
+      sealFailed(err) {
+        throw err;
+      },
     },
-    sealedLine(line) {
-      const at = performance.now();
-      chain = chain.then(async () =>
-        void lines.push({ at, frames: await client.openFrames(line) })
-      );
-    },
-    sealFailed(err) {
-      throw err;
-    },
-  }, options.maxBatchBytes);
+    options.maxBatchBytes,
+    options.maxLazyBatchBytes,
+  );
   return { sealer, server, lines, seals, opened: () => chain };
 }
 
@@ -231,6 +238,32 @@ Deno.test("frame sealer: a batch limit bounds every sealed line; a longer frame 
     );
   }
   assert.ok(lines.some((l) => l.frames.length === 1 && l.frames[0] === big));
+});
+
+Deno.test("frame sealer: lines of lazy frames alone keep to the lazy limit; a line with an urgent frame to the other", async () => {
+  const { sealer, lines, opened } = await sealerPair({
+    maxBatchBytes: 8192,
+    maxLazyBatchBytes: 1024,
+  });
+  const presence = Array.from({ length: 60 }, (_, i) => frame(i)); // ~3 KB in all
+  for (const f of presence) sealer.push(f, true);
+  const t0 = performance.now();
+  while (lines.flatMap((l) => l.frames).length < 60 && performance.now() - t0 < 3000) {
+    await sleep(20);
+    await opened();
+  }
+  assert.deepEqual(lines.flatMap((l) => l.frames), presence, "every frame, in order");
+  assert.ok(lines.length >= 3, `${lines.length} lines`);
+  for (const l of lines) {
+    assert.ok(new TextEncoder().encode(l.frames.join("\n")).length <= 1024);
+  }
+  // The same frames with an urgent one at the end go out as the urgent frame's flush: one line.
+  lines.length = 0;
+  for (const f of presence) sealer.push(f, true);
+  sealer.push(frame(999));
+  await sealer.settled();
+  await opened();
+  assert.deepEqual(lines.map((l) => l.frames), [[...presence, frame(999)]]);
 });
 
 Deno.test("frame sealer: frames that fit a small batch limit together share a line", async () => {
