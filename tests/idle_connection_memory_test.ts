@@ -17,6 +17,7 @@ class HeapGraph {
   #nodeFields: number;
   #firstEdge: number[] = [];
   #edgeTypes: string[];
+  #retainers: Map<number, number[]> | undefined;
 
   constructor(json: string) {
     const s = JSON.parse(json);
@@ -60,6 +61,24 @@ class HeapGraph {
   name(node: number): string {
     const type = this.#types[this.#nodes[node]];
     return type === "object" ? this.#strings[this.#nodes[node + 1]] : type;
+  }
+
+  /** The nodes with an edge to `node` (weak edges aside). */
+  retainers(node: number): number[] {
+    if (!this.#retainers) {
+      this.#retainers = new Map();
+      for (let n = 0; n < this.#nodes.length; n += this.#nodeFields) {
+        const first = this.#firstEdge[n / this.#nodeFields];
+        for (let e = first; e < first + this.#nodes[n + 4] * 3; e += 3) {
+          if (this.#edgeTypes[this.#edges[e]] === "weak") continue;
+          const to = this.#edges[e + 2];
+          const list = this.#retainers.get(to);
+          if (list) list.push(n);
+          else this.#retainers.set(to, [n]);
+        }
+      }
+    }
+    return this.#retainers.get(node) ?? [];
   }
 
   /** The string a node holds (string nodes). */
@@ -128,6 +147,16 @@ Deno.test("an idle signed-in JSON connection keeps nothing per connection that c
           parts === undefined || heap.name(parts) !== "Array",
           "a quiet splitter keeps no array",
         );
+      }
+
+      // A quiet connection's reading is its pending read and callbacks, not a suspended async
+      // frame (a generator object, its registers and context) of the server's own.
+      for (const c of heap.objects("TcpConnection")) {
+        const frames = heap.retainers(c).filter((r) =>
+          heap.name(r) === "Generator" ||
+          heap.retainers(r).some((rr) => heap.name(rr) === "Generator")
+        );
+        assert.equal(frames.length, 0, "a quiet TcpConnection is held by a suspended frame");
       }
 
       // Every connection's rate limit reads the one shared clock.
