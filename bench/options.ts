@@ -120,7 +120,10 @@ Options:
   --ws-baseline KIND     the WebSocket baseline: deno (Deno.serve + upgradeWebSocket) or
                          node-ws (npm ws on node:http, in Deno)          default deno
   --heap-snapshot DIR    idle: write a V8 heap snapshot of each server to DIR after its
-                         GCs (<target>.heapsnapshot; open in Chrome DevTools' Memory tab)
+                         GCs (<target>.heapsnapshot; open in Chrome DevTools' Memory tab),
+                         and for the second round its /proc smaps and malloc figures with
+                         every client closed and with all signed in again
+                         (<target>-closed.*, <target>-warm.*; a snapshot at the end)
   --help                 this help
 
 The server runs with PARLEY_KDF_ITERATIONS=1000 (sign-in cost lowered for the bench) and with
