@@ -463,13 +463,13 @@ export class TargetRun {
       // The server sees the clients go and lets their sessions go.
       await sleep(2000);
       const between = await settle();
-      if (this.opts.heapSnapshot) await this.#dumpMemory("closed", false);
+      if (this.opts.memoryDump) await this.#dumpMemory(this.opts.memoryDump, "closed");
       const reports = await this.pool.connect(this.remainingMs);
       // Past a rest (`restAfterMs`), as the first round's hold is.
       await sleep(WARM_HOLD_MS);
       const memory = await serverMemory(this.server.endpoint);
       const after = await settle();
-      if (this.opts.heapSnapshot) await this.#dumpMemory("warm", true);
+      if (this.opts.memoryDump) await this.#dumpMemory(this.opts.memoryDump, "warm");
       const c = this.result.connect;
       const stillOpen = memory.connections ?? (c ? after.proc.fds - c.fdsBefore : NaN);
       const n = Math.max(1, stillOpen);
@@ -488,19 +488,18 @@ export class TargetRun {
   }
 
   /**
-   * `--heap-snapshot`, second round: the server's `smaps` (which mapping holds its RSS) and its
-   * own account (`Inspector.memoryAccount`: malloc in use and free) as `<target>-<step>.*`, with
-   * every client closed and again with all signed in: their difference is what the connections
-   * hold. With `snapshot`, a heap snapshot too: only at the end, as writing one leaves the
-   * server's memory changed (bench/idle_steps.ts has one at every step, for heap diffs).
+   * `--memory-dump`, second round: the server's `smaps` (which mapping holds its RSS) and its own
+   * account (`Inspector.memoryAccount`: malloc in use and free, and `malloc_info` arena by arena)
+   * in `dir` as `<target>-<step>.*`, with every client closed and again with all signed in:
+   * their difference is what the connections hold. Read after the figures, as it trims.
    */
-  async #dumpMemory(step: string, snapshot: boolean): Promise<void> {
-    const base = `${this.opts.heapSnapshot}/${this.target}-${step}`;
+  async #dumpMemory(dir: string, step: string): Promise<void> {
+    await Deno.mkdir(dir, { recursive: true });
+    const base = `${dir}/${this.target}-${step}`;
     await Deno.copyFile(`/proc/${this.server.child.pid}/smaps`, `${base}.smaps`);
     const account = await this.inspector!.memoryAccount(`${base}.malloc.xml`)
       .catch((err) => ({ error: `${err}` }));
     await Deno.writeTextFile(`${base}.json`, JSON.stringify(account));
-    if (snapshot) await this.inspector!.writeHeapSnapshot(`${base}.heapsnapshot`);
   }
 
   /** One measured phase of broadcasts at `rate` per sender. */
