@@ -3,7 +3,7 @@
  * TcpConnection, which holds the connection's state in its fields), and reads again. It is a
  * chain of promise callbacks, not a loop in an async function: a quiet connection then keeps its
  * pending read, one read buffer sized to what it receives, and two callbacks made once, rather
- * than a suspended frame with its registers, context and the closures of its `await` (~0.3 KB a
+ * than a suspended frame with its registers, context and the closures of its `await` (~0.5 KB a
  * connection, docs/performance.md §19). At 10,000 connections every hundred bytes here is a
  * megabyte.
  */
