@@ -36,34 +36,14 @@ args.forEach((a, i) => {
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Evaluated in the server: the figures after two GCs and a trim. */
-const PROBE = `(() => {
-  const libc = Deno.dlopen("/usr/lib/x86_64-linux-gnu/libc.so.6", {
-    malloc_trim: { parameters: ["usize"], result: "i32" },
-    mallinfo2: { parameters: [], result: { struct: ["usize","usize","usize","usize","usize","usize","usize","usize","usize","usize"] } },
-  });
-  libc.symbols.malloc_trim(0);
-  const mi = new BigUint64Array(libc.symbols.mallinfo2().buffer);
-  libc.close();
-  const m = Deno.memoryUsage();
-  return JSON.stringify({
-    heapUsed: m.heapUsed / 1024, heapTotal: m.heapTotal / 1024, external: m.external / 1024,
-    mallocArena: Number(mi[0]) / 1024, mallocMmap: Number(mi[4]) / 1024,
-    mallocUsed: Number(mi[7]) / 1024, mallocFree: Number(mi[8]) / 1024,
-  });
-})()`;
-
 type Figures = Record<string, number>;
 
 async function probe(inspector: Inspector): Promise<Figures> {
   await inspector.collectGarbage();
   await sleep(300);
   await inspector.collectGarbage();
-  const r = await inspector.call<{ result: { value: string }; exceptionDetails?: unknown }>(
-    "Runtime.evaluate",
-    { expression: PROBE, returnByValue: true },
-  );
-  if (r.exceptionDetails) throw new Error(JSON.stringify(r.exceptionDetails));
+  const dump = Deno.env.get("SMAPS_DIR");
+  const account = await inspector.memoryAccount(dump && `${dump}/${rows.length}.malloc.xml`);
   const status = await Deno.readTextFile(`/proc/${server.child.pid}/status`);
   const kib = (k: string) => Number(status.match(new RegExp(k + ":\\s+(\\d+)"))?.[1] ?? NaN);
   const snaps = Deno.env.get("SNAP_DIR");
@@ -76,7 +56,6 @@ async function probe(inspector: Inspector): Promise<Figures> {
     });
     if (w.exceptionDetails) throw new Error(JSON.stringify(w.exceptionDetails));
   }
-  const dump = Deno.env.get("SMAPS_DIR");
   if (dump) {
     await Deno.copyFile(`/proc/${server.child.pid}/smaps`, `${dump}/${rows.length}.smaps`);
   }
@@ -85,7 +64,7 @@ async function probe(inspector: Inspector): Promise<Figures> {
     anon: kib("RssAnon"),
     file: kib("RssFile"),
     threads: kib("Threads") * 1024,
-    ...JSON.parse(r.result.value),
+    ...account,
   };
 }
 

@@ -70,6 +70,21 @@ export class Inspector {
     return this.call("Runtime.getHeapUsage");
   }
 
+  /**
+   * The server's own account of its memory, in KiB, after a `malloc_trim`: `Deno.memoryUsage()`
+   * and glibc's `mallinfo2` (all arenas: bytes in use and free). With `mallocInfoPath`, also
+   * glibc's `malloc_info` there (XML, arena by arena: the main thread's and the other threads').
+   * The server needs FFI access to libc (Parley and the baseline have it).
+   */
+  async memoryAccount(mallocInfoPath?: string): Promise<Record<string, number>> {
+    const r = await this.call<{ result: { value: string }; exceptionDetails?: unknown }>(
+      "Runtime.evaluate",
+      { expression: MEMORY_PROBE(mallocInfoPath), returnByValue: true },
+    );
+    if (r.exceptionDetails) throw new Error(JSON.stringify(r.exceptionDetails));
+    return JSON.parse(r.result.value);
+  }
+
   /** Writes a heap snapshot to `path` (open it in Chrome DevTools' Memory tab). */
   async writeHeapSnapshot(path: string): Promise<void> {
     this.#chunks = [];
@@ -87,3 +102,33 @@ export class Inspector {
     } catch { /* closed already */ }
   }
 }
+
+/** Evaluated in the server (`memoryAccount`): a trim, then its figures in KiB. */
+const MEMORY_PROBE = (mallocInfoPath?: string) =>
+  `(() => {
+  const libc = Deno.dlopen("/usr/lib/x86_64-linux-gnu/libc.so.6", {
+    malloc_trim: { parameters: ["usize"], result: "i32" },
+    mallinfo2: { parameters: [], result: { struct: ["usize","usize","usize","usize","usize","usize","usize","usize","usize","usize"] } },
+    malloc_info: { parameters: ["i32", "pointer"], result: "i32" },
+    fopen: { parameters: ["buffer", "buffer"], result: "pointer" },
+    fclose: { parameters: ["pointer"], result: "i32" },
+  });
+  libc.symbols.malloc_trim(0);
+  const infoPath = ${JSON.stringify(mallocInfoPath ?? "")};
+  if (infoPath) {
+    const cstr = (s) => new TextEncoder().encode(s + "\\0");
+    const file = libc.symbols.fopen(cstr(infoPath), cstr("w"));
+    if (file) {
+      libc.symbols.malloc_info(0, file);
+      libc.symbols.fclose(file);
+    }
+  }
+  const mi = new BigUint64Array(libc.symbols.mallinfo2().buffer);
+  libc.close();
+  const m = Deno.memoryUsage();
+  return JSON.stringify({
+    heapUsed: m.heapUsed / 1024, heapTotal: m.heapTotal / 1024, external: m.external / 1024,
+    mallocArena: Number(mi[0]) / 1024, mallocMmap: Number(mi[4]) / 1024,
+    mallocUsed: Number(mi[7]) / 1024, mallocFree: Number(mi[8]) / 1024,
+  });
+})()`;

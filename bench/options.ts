@@ -42,6 +42,8 @@ export interface Options {
   wsBaseline: "deno" | "node-ws";
   /** Directory for heap snapshots of both servers after the idle hold and its GCs. */
   heapSnapshot: string | undefined;
+  /** Directory for the second round's smaps and malloc figures of both servers. */
+  memoryDump: string | undefined;
   /** The load generator's runtime: Node (OpenSSL opens frames cheaply) or Deno (lib/client). */
   generator: Generator;
   /**
@@ -121,6 +123,10 @@ Options:
                          node-ws (npm ws on node:http, in Deno)          default deno
   --heap-snapshot DIR    idle: write a V8 heap snapshot of each server to DIR after its
                          GCs (<target>.heapsnapshot; open in Chrome DevTools' Memory tab)
+  --memory-dump DIR      idle: write each server's /proc smaps and malloc figures (glibc's
+                         malloc_info, arena by arena) to DIR for the second round, with every
+                         client closed and with all signed in again (<target>-closed.*,
+                         <target>-warm.*); no heap snapshot, which would change them
   --help                 this help
 
 The server runs with PARLEY_KDF_ITERATIONS=1000 (sign-in cost lowered for the bench) and with
@@ -190,6 +196,7 @@ export function parseOptions(args: string[]): Options | "help" {
         verbose: bool,
         profile: str,
         "heap-snapshot": str,
+        "memory-dump": str,
         "ws-baseline": str,
         generator: str,
         "generator-nice": str,
@@ -251,6 +258,7 @@ export function parseOptions(args: string[]): Options | "help" {
     verbose: v.verbose ?? false,
     profile: v.profile,
     heapSnapshot: v["heap-snapshot"],
+    memoryDump: v["memory-dump"],
     wsBaseline,
     generator,
     generatorNice: int(v["generator-nice"], "generator-nice", 0, 19) ?? 10,

@@ -123,6 +123,11 @@ function rows(report: RunReport): Row[] {
     (t) => t.idle?.warm?.heapPerConnectionKiB,
     "warmHeapPerConnKiB",
   );
+  both(
+    "second round: malloc in use per idle connection (KiB)",
+    (t) => t.idle?.warm?.mallocPerConnectionKiB,
+    "warmMallocPerConnKiB",
+  );
 
   if (P?.saturation || B?.saturation) {
     both("sustained rate (msgs/s/sender)", (t) => t.saturation?.sustainedRate, "sustainedRate", 2);

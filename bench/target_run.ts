@@ -186,6 +186,8 @@ export interface IdleResult {
     rssKiB: number;
     rssPerConnectionKiB: number;
     heapPerConnectionKiB: number;
+    /** malloc's bytes in use (native memory the RSS holds, without its placement). */
+    mallocPerConnectionKiB: number;
   };
 }
 
@@ -463,11 +465,15 @@ export class TargetRun {
       // The server sees the clients go and lets their sessions go.
       await sleep(2000);
       const between = await settle();
+      const mallocBefore = await this.#mallocInUseKiB();
+      if (this.opts.memoryDump) await this.#dumpMemory(this.opts.memoryDump, "closed");
       const reports = await this.pool.connect(this.remainingMs);
       // Past a rest (`restAfterMs`), as the first round's hold is.
       await sleep(WARM_HOLD_MS);
       const memory = await serverMemory(this.server.endpoint);
       const after = await settle();
+      const mallocAfter = await this.#mallocInUseKiB();
+      if (this.opts.memoryDump) await this.#dumpMemory(this.opts.memoryDump, "warm");
       const c = this.result.connect;
       const stillOpen = memory.connections ?? (c ? after.proc.fds - c.fdsBefore : NaN);
       const n = Math.max(1, stillOpen);
@@ -481,8 +487,32 @@ export class TargetRun {
         rssKiB: after.proc.rssKiB,
         rssPerConnectionKiB: (after.proc.rssKiB - between.proc.rssKiB) / n,
         heapPerConnectionKiB: (after.heap - between.heap) / 1024 / n,
+        mallocPerConnectionKiB: (mallocAfter - mallocBefore) / n,
       };
     } catch { /* no figure: the inspector or the workers went away */ }
+  }
+
+  /**
+   * malloc's bytes in use (all arenas), read after the RSS: steadier than the RSS, which also
+   * counts where the allocator placed them (free memory on pages it cannot give back).
+   */
+  async #mallocInUseKiB(): Promise<number> {
+    return await this.inspector!.memoryAccount().then((a) => a.mallocUsed, () => NaN);
+  }
+
+  /**
+   * `--memory-dump`, second round: the server's `smaps` (which mapping holds its RSS) and its own
+   * account (`Inspector.memoryAccount`: malloc in use and free, and `malloc_info` arena by arena)
+   * in `dir` as `<target>-<step>.*`, with every client closed and again with all signed in:
+   * their difference is what the connections hold. Read after the figures, as it trims.
+   */
+  async #dumpMemory(dir: string, step: string): Promise<void> {
+    await Deno.mkdir(dir, { recursive: true });
+    const base = `${dir}/${this.target}-${step}`;
+    await Deno.copyFile(`/proc/${this.server.child.pid}/smaps`, `${base}.smaps`);
+    const account = await this.inspector!.memoryAccount(`${base}.malloc.xml`)
+      .catch((err) => ({ error: `${err}` }));
+    await Deno.writeTextFile(`${base}.json`, JSON.stringify(account));
   }
 
   /** One measured phase of broadcasts at `rate` per sender. */

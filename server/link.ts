@@ -312,6 +312,7 @@ export class Link implements Connection, SealedLines {
   }
 
   rest(): boolean {
+    this.#session?.rest();
     return this.#sealer?.rest() ?? false;
   }
 

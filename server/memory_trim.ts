@@ -42,7 +42,29 @@ export interface MemoryTrimmer {
   stop(): void;
 }
 
-const TRIM_SYMBOLS = { malloc_trim: { parameters: ["usize"], result: "i32" } } as const;
+const TRIM_SYMBOLS = {
+  malloc_trim: { parameters: ["usize"], result: "i32" },
+  mallopt: { parameters: ["i32", "i32"], result: "i32" },
+} as const;
+
+/** `mallopt` parameters (malloc.h), and glibc's own defaults for both, kept fixed. */
+const M_TRIM_THRESHOLD = -1;
+const M_MMAP_THRESHOLD = -3;
+const DEFAULT_THRESHOLD_BYTES = 128 * 1024;
+
+/**
+ * Keeps glibc's trim and mmap thresholds at their defaults. Left to adjust themselves, they rise
+ * with the largest block above 128 KiB ever freed (up to 32 and 64 MiB): another thread's arena
+ * then keeps a free top below twice that size for good, since `malloc_trim` gives back the free
+ * pages inside an arena but not the top of a thread's. The blocking threads that run the
+ * sign-ins' key derivations and handshakes kept 0.5-1.5 MiB each that way after a storm of 2,000
+ * (docs/performance.md §19). Once set, glibc adjusts neither; the price is that every block above
+ * 128 KiB is mapped and unmapped on its own, as glibc does until such a block is first freed.
+ */
+function fixThresholds(lib: Deno.DynamicLibrary<typeof TRIM_SYMBOLS>): void {
+  lib.symbols.mallopt(M_TRIM_THRESHOLD, DEFAULT_THRESHOLD_BYTES);
+  lib.symbols.mallopt(M_MMAP_THRESHOLD, DEFAULT_THRESHOLD_BYTES);
+}
 
 /**
  * Opens libc with `symbols` if this process may; undefined (and why) when it cannot. Other
@@ -82,6 +104,7 @@ export function startMemoryTrim(options: {
     return undefined;
   }
   const { lib, path } = opened;
+  fixThresholds(lib);
   const seconds = options.metrics?.histogram(
     "parley_memory_trim_seconds",
     "Time spent handing freed memory back to the operating system (malloc_trim).",

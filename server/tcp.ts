@@ -15,7 +15,7 @@ import {
   writeAll,
   type WriteLimits,
 } from "./tcp_connection.ts";
-import { pump } from "./tcp_read.ts";
+import type { ReadingEnded } from "./tcp_read.ts";
 
 export interface TcpServerOptions {
   hostname: string;
@@ -69,7 +69,7 @@ export interface TcpServer {
 const utf8 = new TextEncoder();
 
 /** The options, with what every connection of the server shares. */
-type ServedOptions = TcpServerOptions & TcpShared;
+type ServedOptions = TcpServerOptions & TcpShared & { readingEnded: ReadingEnded };
 
 /** Bytes the first read of a connection may take (`nextReadBuffer` sizes the later ones). */
 const FIRST_READ_BYTES = 1024;
@@ -78,12 +78,6 @@ const FIRST_READ_BYTES = 1024;
 export function serveTcp(options: TcpServerOptions): TcpServer {
   const listener = openListener(options);
   let accepting = true;
-  // One set of write limits for every connection of this server.
-  const served: ServedOptions = {
-    ...options,
-    writeLimits: writeLimits(options),
-    maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
-  };
   // Counted rather than kept in a set: one settled-callback pair for all, no closure per socket.
   let open = 0;
   let idle = Promise.withResolvers<void>();
@@ -93,6 +87,17 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
   const failed = (err: unknown) => {
     options.logger.error("tcp connection failed", { error: err });
     settled();
+  };
+  // A connection whose reader took over is settled by the reader, when its reading ends.
+  const settledUnlessReading = (reading: boolean | void) => {
+    if (!reading) settled();
+  };
+  // One set of write limits for every connection of this server.
+  const served: ServedOptions = {
+    ...options,
+    writeLimits: writeLimits(options),
+    maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    readingEnded: { settled, failed },
   };
 
   // Keeps accepting after a failed accept (out of file descriptors, most often).
@@ -109,7 +114,7 @@ export function serveTcp(options: TcpServerOptions): TcpServer {
       const work = isRefusal(ticket)
         ? refuseConnection(conn, options, ticket, peer)
         : handleConnection(conn, served, ticket, peer);
-      work.then(settled, failed);
+      work.then(settledUnlessReading, failed);
     },
   });
 
@@ -145,40 +150,38 @@ function openListener(options: TcpServerOptions): Deno.Listener {
 }
 
 /**
- * Gives the ticket back when the connection ends before a reader takes over (a failed TLS
- * handshake, a client that never spoke or hung up, text mode refused); the reader gives it back
- * otherwise.
+ * Whether a reader took the connection over (it gives the ticket back and settles
+ * `readingEnded` when its reading ends). Gives the ticket back when the connection ends before
+ * (a failed TLS handshake, a client that never spoke or hung up, text mode refused).
  */
 async function handleConnection(
   conn: Deno.Conn,
   options: ServedOptions,
   ticket: Ticket,
   remote: Deno.NetAddr,
-): Promise<void> {
+): Promise<boolean> {
   let handedOver = false;
   try {
-    const reading = await startReading(conn, options, ticket, remote);
-    handedOver = reading !== undefined;
-    // Not awaited here: this frame ends instead of staying suspended for the connection's life.
-    return reading?.done;
+    handedOver = await startReading(conn, options, ticket, remote);
+    return handedOver;
   } finally {
     if (!handedOver) ticket.release();
   }
 }
 
 /**
- * Greets, sniffs the dialect and starts the reader: the connection's read loop (`done`), or
- * undefined when the connection ended here.
+ * Greets, sniffs the dialect and starts the reader; false when the connection ended here. Its
+ * frame ends there: nothing stays suspended for the connection's life.
  */
 async function startReading(
   conn: Deno.Conn,
   options: ServedOptions,
   ticket: Ticket,
   remote: Deno.NetAddr,
-): Promise<{ done: Promise<void> } | undefined> {
+): Promise<boolean> {
   const connectedAt = performance.now();
   // Finish the TLS handshake first, so the quiet wait below measures the client, not TLS.
-  if (options.tls && !await finishTls(conn as Deno.TlsConn, options, remote)) return;
+  if (options.tls && !await finishTls(conn as Deno.TlsConn, options, remote)) return false;
   // Text mode is plaintext: only from loopback, over TLS, or when the operator allowed it.
   const textAllowed = textModeDecision({
     peer: options.policyPeer?.(remote) ?? remote.hostname,
@@ -195,7 +198,8 @@ async function startReading(
   let greeted = false;
   if (first === "timeout" && !textAllowed) {
     // A quiet client here is a person with nc: tell them why not, before any greeting.
-    return void await refuseTextMode(conn, options, remote, read);
+    await refuseTextMode(conn, options, remote, read);
+    return false;
   }
   if (first === "timeout") {
     greeted = await writeAll(conn, utf8.encode(options.router.textGreeting() + "\n"));
@@ -206,18 +210,22 @@ async function startReading(
       await writeAll(conn, utf8.encode(encodeSignInTimeout() + "\n"));
       closeQuietly(conn);
       await read.catch(() => {});
-      return;
+      return false;
     }
   }
   if (first === null || first === 0) {
     closeQuietly(conn);
     await read.catch(() => {});
-    return;
+    return false;
   }
   const dialect = buf[0] === "{".charCodeAt(0) ? "json" : "text";
-  if (dialect === "text" && !textAllowed) return void await refuseTextMode(conn, options, remote);
+  if (dialect === "text" && !textAllowed) {
+    await refuseTextMode(conn, options, remote);
+    return false;
+  }
   const opening = { remoteAddr: remote.hostname, dialect, connectedAt, greeted, ticket } as const;
-  return { done: pump(conn, buf, first, new TcpConnection(conn, options, opening)) };
+  new TcpConnection(conn, options, opening).startReading(buf, first, options.readingEnded);
+  return true;
 }
 
 /** Runs a TLS connection's handshake within the sign-in deadline; closes it when that fails. */

@@ -10,7 +10,7 @@ import type { Dialect } from "../lib/protocol/types.ts";
 import type { Ticket } from "../lib/router/admission.ts";
 import type { LineTransport } from "./line_transport.ts";
 import { LINE_TOO_LONG, type LineInput, Link, type LinkContext, NOT_TEXT } from "./link.ts";
-import type { ReadSink } from "./tcp_read.ts";
+import { TcpReader } from "./tcp_read.ts";
 import { kernelBacklogs } from "./socket_backlog.ts";
 import { type Watched, writeWatch } from "./write_watch.ts";
 
@@ -95,12 +95,11 @@ interface Pending {
  * disconnected as too slow: it never holds up anyone else, and its backlog never grows the
  * server's memory without bound.
  */
-export class TcpConnection implements LineTransport, ReadSink, Watched {
+export class TcpConnection extends TcpReader implements LineTransport, Watched {
   readonly transport = "tcp";
   readonly remoteAddr: string;
   closing = false;
   tooSlow = false;
-  #conn: Deno.Conn;
   #shared: TcpShared;
   #ticket: Ticket;
   #splitter: LineSplitter;
@@ -116,7 +115,7 @@ export class TcpConnection implements LineTransport, ReadSink, Watched {
   #writeSince: number | undefined;
 
   constructor(conn: Deno.Conn, shared: TcpShared, opening: TcpOpening) {
-    this.#conn = conn;
+    super(conn);
     this.#shared = shared;
     this.remoteAddr = opening.remoteAddr;
     this.#ticket = opening.ticket;
@@ -139,7 +138,7 @@ export class TcpConnection implements LineTransport, ReadSink, Watched {
     return this.#writing !== undefined;
   }
 
-  /** For pump: the bytes just read, line by line to the link. */
+  /** The bytes just read, line by line to the link. */
   chunk(bytes: Uint8Array): boolean | Promise<boolean> {
     return this.#take(this.#splitter.push(bytes), 0);
   }
@@ -155,7 +154,7 @@ export class TcpConnection implements LineTransport, ReadSink, Watched {
     return !this.closing;
   }
 
-  /** For pump: the reading ended. Hangs up, unless a close is already flushing its goodbye. */
+  /** The reading ended. Hangs up, unless a close is already flushing its goodbye. */
   async end(failure: unknown): Promise<void> {
     try {
       this.#logReadFailure(failure);
@@ -236,7 +235,7 @@ export class TcpConnection implements LineTransport, ReadSink, Watched {
         writeWatch.add(this);
         while (off < chunk.length) {
           this.#writeSince = writeWatch.now;
-          off += await this.#conn.write(chunk.subarray(off));
+          off += await this.conn.write(chunk.subarray(off));
         }
         this.#inWrite = false;
         this.#accepted += frames;
@@ -276,8 +275,8 @@ export class TcpConnection implements LineTransport, ReadSink, Watched {
   }
 
   #backlog() {
-    const local = this.#conn.localAddr as Deno.NetAddr;
-    const remote = this.#conn.remoteAddr as Deno.NetAddr;
+    const local = this.conn.localAddr as Deno.NetAddr;
+    const remote = this.conn.remoteAddr as Deno.NetAddr;
     return kernelBacklogs.of(local.port, remote.port);
   }
 
@@ -295,7 +294,7 @@ export class TcpConnection implements LineTransport, ReadSink, Watched {
   #hangUp() {
     if (this.#closed) return;
     this.#closed = true;
-    closeQuietly(this.#conn);
+    closeQuietly(this.conn);
   }
 }
 

@@ -17,6 +17,7 @@ class HeapGraph {
   #nodeFields: number;
   #firstEdge: number[] = [];
   #edgeTypes: string[];
+  #retainers: Map<number, number[]> | undefined;
 
   constructor(json: string) {
     const s = JSON.parse(json);
@@ -60,6 +61,35 @@ class HeapGraph {
   name(node: number): string {
     const type = this.#types[this.#nodes[node]];
     return type === "object" ? this.#strings[this.#nodes[node + 1]] : type;
+  }
+
+  /** The nodes `node` has an edge to, by property or internal field. */
+  refs(node: number): number[] {
+    const first = this.#firstEdge[node / this.#nodeFields];
+    const out: number[] = [];
+    for (let e = first; e < first + this.#nodes[node + 4] * 3; e += 3) {
+      const type = this.#edgeTypes[this.#edges[e]];
+      if (type === "property" || type === "internal") out.push(this.#edges[e + 2]);
+    }
+    return out;
+  }
+
+  /** The nodes with an edge to `node` (weak edges aside). */
+  retainers(node: number): number[] {
+    if (!this.#retainers) {
+      this.#retainers = new Map();
+      for (let n = 0; n < this.#nodes.length; n += this.#nodeFields) {
+        const first = this.#firstEdge[n / this.#nodeFields];
+        for (let e = first; e < first + this.#nodes[n + 4] * 3; e += 3) {
+          if (this.#edgeTypes[this.#edges[e]] === "weak") continue;
+          const to = this.#edges[e + 2];
+          const list = this.#retainers.get(to);
+          if (list) list.push(n);
+          else this.#retainers.set(to, [n]);
+        }
+      }
+    }
+    return this.#retainers.get(node) ?? [];
   }
 
   /** The string a node holds (string nodes). */
@@ -130,6 +160,16 @@ Deno.test("an idle signed-in JSON connection keeps nothing per connection that c
         );
       }
 
+      // A quiet connection's reading is its pending read and callbacks, not a suspended async
+      // frame (a generator object, its registers and context) of the server's own.
+      for (const c of heap.objects("TcpConnection")) {
+        const frames = heap.retainers(c).filter((r) =>
+          heap.name(r) === "Generator" ||
+          heap.retainers(r).some((rr) => heap.name(rr) === "Generator")
+        );
+        assert.equal(frames.length, 0, "a quiet TcpConnection is held by a suspended frame");
+      }
+
       // Every connection's rate limit reads the one shared clock.
       const clocks = new Set(heap.objects("TokenBucket").map((b) => heap.field(b, "#now")));
       assert.equal(clocks.size, 1, "one clock for every token bucket");
@@ -138,4 +178,49 @@ Deno.test("an idle signed-in JSON connection keeps nothing per connection that c
       for (const c of clients) c.close();
     }
   });
+});
+
+Deno.test("a rested connection keeps no token bucket, and its rate limit holds after the rest", async () => {
+  const rate = 5;
+  const burst = 10;
+  await withServer(async (server) => {
+    const clients = [];
+    for (let i = 0; i < 4; i++) clients.push(await server.user(`rest${i}`));
+    // Signing in took 5 tokens, back within a second. Then a few watch ticks (one a second)
+    // past `restAfterMs`, with no heartbeat (`slowReaderMs`) to wake them: every one rests.
+    await sleep(3500);
+    const file = await Deno.makeTempFile({ suffix: ".heapsnapshot" });
+    try {
+      writeHeapSnapshot(file);
+      const heap = new HeapGraph(await Deno.readTextFile(file));
+      const sessions = heap.objects("ClientSession");
+      assert.ok(sessions.length >= 4, `sessions found: ${sessions.length}`);
+      for (const s of sessions) {
+        const buckets = heap.refs(s).filter((r) => heap.name(r) === "TokenBucket");
+        assert.equal(buckets.length, 0, "a rested session keeps a full bucket");
+      }
+    } finally {
+      await Deno.remove(file);
+    }
+    // The bucket made anew is full, and no fuller: the burst, then rate_limited.
+    const alice = clients[0];
+    const replies: string[] = [];
+    const all = Promise.withResolvers<void>();
+    alice.on((e) => {
+      if (e.type === "sent") replies.push("sent");
+      if (e.type === "error") replies.push(e.code);
+      if (replies.length === burst + 2) all.resolve();
+    });
+    const started = performance.now();
+    for (let i = 0; i < burst + 2; i++) {
+      alice.sendFrame({ type: "send", to: "rest1", text: `m${i}` });
+    }
+    await all.promise;
+    const elapsed = (performance.now() - started) / 1000;
+    const sent = replies.filter((r) => r === "sent").length;
+    assert.deepEqual(replies.slice(0, burst), Array(burst).fill("sent"), "the burst is honoured");
+    assert.ok(sent <= burst + Math.floor(elapsed * rate), `${sent} sent in ${elapsed} s`);
+    assert.ok(replies.slice(sent).every((r) => r === "rate_limited"), replies.join());
+    for (const c of clients) c.close();
+  }, { limits: { restAfterMs: 200, slowReaderMs: 60_000, ratePerSec: rate, rateBurst: burst } });
 });

@@ -104,3 +104,50 @@ Deno.test("memory trim: without FFI permission the server runs without it", asyn
   );
   assert.equal(out.stdout.trim(), "undefined");
 });
+
+/**
+ * In a process of its own, with the trimmer on: frees one 8 MiB block, which glibc left to itself
+ * takes as the new least size of a block it maps on its own and twice that as the free top an
+ * arena may keep; then holds a 1 MiB block. With the thresholds kept at their defaults, that block
+ * is mapped on its own (`mallinfo2`'s `hblkhd`), and an arena's top above 128 KiB is given back.
+ */
+const THRESHOLD_CHILD = (memoryTrim: string, log: string, libc: string) => `
+import { startMemoryTrim } from "${memoryTrim}";
+import { silentLogger } from "${log}";
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const trimmer = startMemoryTrim({ logger: silentLogger });
+const libc = Deno.dlopen("${libc}", {
+  mallinfo2: { parameters: [], result: { struct: ["usize","usize","usize","usize","usize","usize","usize","usize","usize","usize"] } },
+});
+const mapped = () => Number(new BigUint64Array(libc.symbols.mallinfo2().buffer)[4]);
+let big = new Uint8Array(8 * 1024 * 1024).fill(1);
+const withBig = mapped();
+big = undefined;
+for (let i = 0; i < 3; i++) {
+  globalThis.gc();
+  await sleep(50);
+}
+const before = mapped();
+const block = new Uint8Array(1024 * 1024).fill(1);
+const after = mapped();
+trimmer.stop();
+console.log(JSON.stringify({ withBig, before, after, kept: block.length }));
+`;
+
+Deno.test({
+  name: "memory trim: glibc's thresholds stay at their defaults after a large block is freed",
+  ignore: !glibc,
+  fn: async () => {
+    const url = (path: string) => new URL(path, import.meta.url).href;
+    const libc = LIBC_PATHS.find(exists)!;
+    const out = await runScript(
+      THRESHOLD_CHILD(url("../server/memory_trim.ts"), url("../lib/log.ts"), libc),
+      { flags: [LIBC_FFI_FLAG, "--v8-flags=--expose-gc"] },
+    );
+    const f: { withBig: number; before: number; after: number } = JSON.parse(out.stdout);
+    const figures = `mapped on their own: ${f.withBig} B with the 8 MiB block, ` +
+      `${f.before} B once it was freed, ${f.after} B with a 1 MiB block`;
+    assert.ok(f.withBig - f.before >= 8 * MIB, `the 8 MiB block was not mapped (${figures})`);
+    assert.ok(f.after - f.before >= MIB, `the 1 MiB block came from an arena (${figures})`);
+  },
+});

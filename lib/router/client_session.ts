@@ -50,7 +50,8 @@ export class ClientSession {
   user: SignedInUser | undefined;
   /** The browser login (its token's hash) that signed this session in, if one did. */
   webLogin: string | undefined;
-  readonly bucket: TokenBucket;
+  /** The rate limit; made when first needed, dropped at rest when full (see `rest`). */
+  #bucket: TokenBucket | undefined;
   /** Events held back while stored messages are replayed, so live ones do not overtake them. */
   holding: HeldFrame[] | undefined;
   #unacked: Set<string> | undefined;
@@ -87,8 +88,7 @@ export class ClientSession {
     this.conn = conn;
     this.watch = new ReaderWatch(conn);
     this.showOriginals = router.textOriginals;
-    const { ratePerSec, rateBurst, loginTimeoutMs } = router.limits;
-    this.bucket = new TokenBucket(ratePerSec, rateBurst);
+    const { loginTimeoutMs } = router.limits;
     if (conn.dialect === "text") {
       this.#text = new TextLineReader();
       this.textReads = new TextReadMarks(router, this);
@@ -110,6 +110,20 @@ export class ClientSession {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The connection's rate limit: a full bucket, when none was kept. */
+  get bucket(): TokenBucket {
+    const { ratePerSec, rateBurst } = this.#router.limits;
+    return this.#bucket ??= new TokenBucket(ratePerSec, rateBurst);
+  }
+
+  /**
+   * The connection went quiet (its transport rests too): drops what is the same made anew. A
+   * full bucket is one: a new one starts full. At 10,000 idle connections that is 0.6 MB.
+   */
+  rest(): void {
+    if (this.#bucket?.full) this.#bucket = undefined;
   }
 
   /** Handles one decoded line from the transport: decodes it, then hands it to `dispatch`. */
