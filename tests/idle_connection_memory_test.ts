@@ -106,16 +106,25 @@ function serverSessions(heap: HeapGraph): number[] {
   });
 }
 
+/** A heap snapshot of this process (the server and its test clients), read; its file removed. */
+async function heapOfThisProcess(): Promise<HeapGraph> {
+  const file = await Deno.makeTempFile({ suffix: ".heapsnapshot" });
+  try {
+    writeHeapSnapshot(file);
+    return new HeapGraph(await Deno.readTextFile(file));
+  } finally {
+    await Deno.remove(file);
+  }
+}
+
 Deno.test("an idle signed-in JSON connection keeps nothing per connection that can be shared or left out", async () => {
   await withServer(async (server) => {
     const clients = [];
     for (let i = 0; i < 12; i++) clients.push(await server.user(`idle${i}`));
     // Past the welcome, the presence rounds and any heartbeat: quiet.
     await sleep(1500);
-    const file = await Deno.makeTempFile({ suffix: ".heapsnapshot" });
     try {
-      writeHeapSnapshot(file);
-      const heap = new HeapGraph(await Deno.readTextFile(file));
+      const heap = await heapOfThisProcess();
 
       const sessions = serverSessions(heap);
       assert.ok(sessions.length >= 12, `server sessions found: ${sessions.length}`);
@@ -174,7 +183,6 @@ Deno.test("an idle signed-in JSON connection keeps nothing per connection that c
       const clocks = new Set(heap.objects("TokenBucket").map((b) => heap.field(b, "#now")));
       assert.equal(clocks.size, 1, "one clock for every token bucket");
     } finally {
-      await Deno.remove(file);
       for (const c of clients) c.close();
     }
   });
@@ -189,18 +197,12 @@ Deno.test("a rested connection keeps no token bucket, and its rate limit holds a
     // Signing in took 5 tokens, back within a second. Then a few watch ticks (one a second)
     // past `restAfterMs`, with no heartbeat (`slowReaderMs`) to wake them: every one rests.
     await sleep(3500);
-    const file = await Deno.makeTempFile({ suffix: ".heapsnapshot" });
-    try {
-      writeHeapSnapshot(file);
-      const heap = new HeapGraph(await Deno.readTextFile(file));
-      const sessions = heap.objects("ClientSession");
-      assert.ok(sessions.length >= 4, `sessions found: ${sessions.length}`);
-      for (const s of sessions) {
-        const buckets = heap.refs(s).filter((r) => heap.name(r) === "TokenBucket");
-        assert.equal(buckets.length, 0, "a rested session keeps a full bucket");
-      }
-    } finally {
-      await Deno.remove(file);
+    const heap = await heapOfThisProcess();
+    const sessions = heap.objects("ClientSession");
+    assert.ok(sessions.length >= 4, `sessions found: ${sessions.length}`);
+    for (const s of sessions) {
+      const buckets = heap.refs(s).filter((r) => heap.name(r) === "TokenBucket");
+      assert.equal(buckets.length, 0, "a rested session keeps a full bucket");
     }
     // The bucket made anew is full, and no fuller: the burst, then rate_limited.
     const alice = clients[0];
