@@ -47,12 +47,12 @@ export abstract class TcpReader {
   #lastRead = 0;
   #ended: ReadingEnded | undefined;
   /**
-   * The two callbacks every read and every wait for `chunk` settles into, made once per
-   * connection (bound methods: smaller than arrow functions with their context). `#step` takes a
-   * read's byte count (null: the peer hung up) or `chunk`'s answer (whether to read on).
+   * The one callback every read and every wait for `chunk` settles into, fulfilled or rejected
+   * alike, made once per connection (a bound method: smaller than an arrow function with its
+   * context; one, not one for each outcome: 48 B a connection). It takes a read's byte count
+   * (null: the peer hung up), `chunk`'s answer (whether to read on), or what either failed with.
    */
-  readonly #step: (got: number | null | boolean) => void = this.#next.bind(this);
-  readonly #fail: (err: unknown) => void = this.#finish.bind(this);
+  readonly #step: (got: unknown) => void = this.#next.bind(this);
 
   constructor(conn: Deno.Conn) {
     this.conn = conn;
@@ -71,9 +71,13 @@ export abstract class TcpReader {
     this.#next(first);
   }
 
-  /** A read's count (hand its bytes on), or `chunk`'s answer (read on, or stop). */
-  #next(got: number | null | boolean): void {
+  /**
+   * A read's count (hand its bytes on), `chunk`'s answer (read on, or stop), or anything else: a
+   * read or a `chunk` failed with it (neither fulfils with another type).
+   */
+  #next(got: unknown): void {
     if (got === null || got === false) return this.#finish(undefined);
+    if (typeof got !== "number" && got !== true) return this.#finish(got);
     if (got !== true) {
       let more: boolean | Promise<boolean>;
       try {
@@ -84,7 +88,7 @@ export abstract class TcpReader {
       this.#lastRead = got;
       if (more !== true) {
         if (more === false) return this.#finish(undefined);
-        more.then(this.#step, this.#fail);
+        more.then(this.#step, this.#step);
         return;
       }
     }
@@ -95,7 +99,7 @@ export abstract class TcpReader {
     } catch (err) {
       return this.#finish(err);
     }
-    read.then(this.#step, this.#fail);
+    read.then(this.#step, this.#step);
   }
 
   #finish(failure: unknown): void {

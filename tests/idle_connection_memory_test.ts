@@ -133,14 +133,14 @@ Deno.test("an idle signed-in JSON connection keeps nothing per connection that c
         sessions.flatMap((s) => [heap.field(s, "#sendChain"), heap.field(s, "#recvChain")]),
       );
       assert.equal(chains.size, 1, "every quiet session shares one settled chain");
-      // Both raw keys of a session live in one buffer.
+      // Both raw keys of a session are one flat string: no views, buffers or backing stores.
       for (const s of sessions) {
-        const buffers = ["#sendKey", "#recvKey"].map((k) => {
-          const raw = heap.field(heap.field(s, k)!, "#raw");
-          assert.ok(raw !== undefined, "a server key keeps its raw bytes");
-          return heap.field(raw, "buffer");
-        });
-        assert.equal(buffers[0], buffers[1], "both raw keys in one ArrayBuffer");
+        const keys = heap.field(s, "#keys");
+        assert.ok(keys !== undefined && heap.name(keys) === "RestingKeys", "a session's keys");
+        const raw = heap.field(keys, "#raw");
+        assert.ok(raw !== undefined, "a server session keeps its raw keys");
+        assert.equal(heap.name(raw), "string", "both raw keys in one flat string");
+        assert.equal(heap.text(raw).length, 64);
       }
 
       // Nothing waiting means no array kept for it.

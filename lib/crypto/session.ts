@@ -7,7 +7,7 @@
 import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "./_encoding.ts";
 import { aesGcmOpen, aesGcmSeal } from "./_webcrypto.ts";
 import { openSslAead } from "./_openssl.ts";
-import { RestingKey } from "./resting_key.ts";
+import { RestingKeys } from "./resting_keys.ts";
 import {
   DIAGNOSE_WINDOW,
   DIRECTION_CLIENT_TO_SERVER,
@@ -58,8 +58,9 @@ export function frameNonce(
   return into;
 }
 
-/** The nonce of an inline seal (OpenSSL reads it during the call): one for the process. */
+/** The nonce and key of an inline seal or open (OpenSSL reads them during the call): one each for the process. */
 const inlineNonce = new Uint8Array(GCM_NONCE_BYTES);
+const inlineKey = new Uint8Array(32);
 
 /**
  * Length of the sealed line (without its newline) for a plaintext of `plaintextBytes` bytes:
@@ -85,32 +86,14 @@ export async function createSession(init: SessionInit): Promise<SecureSession> {
   // its CryptoKeys only if it ever needs them (to name a frame that failed to open): ~4.6 KiB
   // per connection otherwise held for nothing (docs/performance.md §11).
   const asleep = restable && openSslAead() !== undefined;
-  let c2sRaw = init.keys.clientToServer;
-  let s2cRaw = init.keys.serverToClient;
-  if (restable && c2sRaw.length === 32 && s2cRaw.length === 32) {
-    // Both raw keys in one buffer: one ArrayBuffer and its native backing store per session,
-    // not two (docs/performance.md §15).
-    const both = new Uint8Array(64);
-    both.set(c2sRaw);
-    both.set(s2cRaw, 32);
-    c2sRaw = both.subarray(0, 32);
-    s2cRaw = both.subarray(32);
-  }
-  const c2s = await RestingKey.import(
-    c2sRaw,
-    restable,
-    asleep,
-    c2sRaw !== init.keys.clientToServer,
+  const client = init.role === "client";
+  const send = client ? init.keys.clientToServer : init.keys.serverToClient;
+  const recv = client ? init.keys.serverToClient : init.keys.clientToServer;
+  return new SecureSession(
+    init,
+    await RestingKeys.import(send, recv, restable, asleep),
+    client ? DIRECTION_CLIENT_TO_SERVER : DIRECTION_SERVER_TO_CLIENT,
   );
-  const s2c = await RestingKey.import(
-    s2cRaw,
-    restable,
-    asleep,
-    s2cRaw !== init.keys.serverToClient,
-  );
-  return init.role === "client"
-    ? new SecureSession(init, c2s, DIRECTION_CLIENT_TO_SERVER, s2c, DIRECTION_SERVER_TO_CLIENT)
-    : new SecureSession(init, s2c, DIRECTION_SERVER_TO_CLIENT, c2s, DIRECTION_CLIENT_TO_SERVER);
 }
 
 /**
@@ -127,10 +110,9 @@ export class SecureSession {
   // getters hand out copies.
   #server: ServerIdentityInfo;
   #transcriptHash: string;
-  #sendKey: RestingKey;
+  #keys: RestingKeys;
+  /** The direction byte of sealed frames' nonces; opened frames carry the other. */
   #sendDirection: number;
-  #recvKey: RestingKey;
-  #recvDirection: number;
   #sent = 0;
   #received = 0;
   #sendChain: Promise<unknown> = SETTLED;
@@ -141,18 +123,15 @@ export class SecureSession {
   /** Use {@linkcode clientHandshake} or {@linkcode serverHandshake} to get a session. */
   constructor(
     init: SessionInit,
-    sendKey: RestingKey,
+    keys: RestingKeys,
     sendDirection: number,
-    recvKey: RestingKey,
-    recvDirection: number,
   ) {
     this.role = init.role;
     this.#server = init.server;
-    this.#transcriptHash = toBase64Url(init.transcriptHash);
-    this.#sendKey = sendKey;
+    // As char codes: 32 characters, a third smaller than base64url.
+    this.#transcriptHash = String.fromCharCode(...init.transcriptHash);
+    this.#keys = keys;
     this.#sendDirection = sendDirection;
-    this.#recvKey = recvKey;
-    this.#recvDirection = recvDirection;
   }
 
   /**
@@ -160,7 +139,7 @@ export class SecureSession {
    * logs and for channel binding; not secret.
    */
   get transcriptHash(): Uint8Array {
-    return fromBase64Url(this.#transcriptHash)!;
+    return Uint8Array.from(this.#transcriptHash, (c) => c.charCodeAt(0));
   }
 
   /** The server's identity as verified in the handshake. */
@@ -189,8 +168,7 @@ export class SecureSession {
    * hold. Returns whether anything was dropped (a client session never rests).
    */
   rest(): boolean {
-    const send = this.#sendKey.rest();
-    return this.#recvKey.rest() || send;
+    return this.#keys.rest();
   }
 
   /**
@@ -199,12 +177,12 @@ export class SecureSession {
    * costs a few µs instead of ~20, so a sender need not batch to save seals.
    */
   get sealsInline(): boolean {
-    return this.#sendKey.raw !== undefined && openSslAead() !== undefined;
+    return this.#keys.restable && openSslAead() !== undefined;
   }
 
   /** Whether either key is imported (or being imported) now: false after `rest`, until a frame. */
   get awake(): boolean {
-    return this.#sendKey.awake || this.#recvKey.awake;
+    return this.#keys.awake;
   }
 
   /**
@@ -231,7 +209,7 @@ export class SecureSession {
     // Copy now: the caller may reuse its buffer before the queued encryption runs.
     const bytes = typeof plaintext === "string" ? utf8(plaintext) : plaintext.slice();
     const result = this.#sendChain.then(async () => {
-      return toBase64Url(await aesGcmSeal(await this.#sendKey.get(), nonce, bytes, NO_AD));
+      return toBase64Url(await aesGcmSeal(await this.#keys.get("send"), nonce, bytes, NO_AD));
     });
     // Settled, never rejected, and without the sealed line: an idle session keeps no copy, and
     // once nothing is queued, not even a promise of its own.
@@ -253,15 +231,15 @@ export class SecureSession {
    */
   sealNow(plaintext: Uint8Array | string): string {
     if (this.#sendFailure) throw this.#sendFailure;
-    const raw = this.#sendKey.raw;
-    const fast = raw && openSslAead();
+    const fast = this.#keys.restable && openSslAead();
     if (!fast) throw new CryptoError("invalid_argument", "This session does not seal inline.");
     if (this.#sent >= MAX_FRAMES_PER_DIRECTION) {
       throw this.#sendFailure = new CryptoError("counter_exhausted");
     }
     const nonce = frameNonce(this.#sendDirection, this.#sent++, inlineNonce);
     try {
-      return toBase64Url(fast.sealTransient(raw, nonce, plaintext));
+      const key = this.#keys.rawInto("send", inlineKey)!;
+      return toBase64Url(fast.sealTransient(key, nonce, plaintext));
     } catch (err) {
       throw this.#sendFailure = err instanceof CryptoError
         ? err
@@ -356,24 +334,30 @@ export class SecureSession {
         : "A sealed frame is shorter than its 16-byte tag.";
       throw new CryptoError("malformed_frame", hint);
     }
-    const nonce = frameNonce(this.#recvDirection, counter);
-    const raw = this.#recvKey.raw;
-    const fast = raw && openSslAead();
+    const nonce = frameNonce(this.#recvDirection(), counter);
+    const fast = this.#keys.restable && openSslAead();
     if (fast) {
-      const plain = fast.open(raw, nonce, bytes);
+      const plain = fast.open(this.#keys.rawInto("recv", inlineKey)!, nonce, bytes);
       if (plain) return plain;
     }
-    const key = await this.#recvKey.get();
+    const key = await this.#keys.get("recv");
     const plain = fast ? undefined : await aesGcmOpen(key, nonce, bytes, NO_AD);
     if (plain) return plain;
     throw await this.#diagnose(key, bytes, counter);
+  }
+
+  /** The direction byte of the frames this end opens. */
+  #recvDirection(): number {
+    return this.#sendDirection === DIRECTION_CLIENT_TO_SERVER
+      ? DIRECTION_SERVER_TO_CLIENT
+      : DIRECTION_CLIENT_TO_SERVER;
   }
 
   /** Names a failure by trying nearby counters; the frame itself is never accepted. */
   async #diagnose(key: CryptoKey, bytes: Uint8Array, counter: number): Promise<CryptoError> {
     for (let d = 1; d <= DIAGNOSE_WINDOW; d++) {
       if (counter - d >= 0) {
-        const nonce = frameNonce(this.#recvDirection, counter - d);
+        const nonce = frameNonce(this.#recvDirection(), counter - d);
         if (await aesGcmOpen(key, nonce, bytes, NO_AD)) {
           return new CryptoError(
             "replayed",
@@ -381,7 +365,7 @@ export class SecureSession {
           );
         }
       }
-      const ahead = frameNonce(this.#recvDirection, counter + d);
+      const ahead = frameNonce(this.#recvDirection(), counter + d);
       if (await aesGcmOpen(key, ahead, bytes, NO_AD)) {
         return new CryptoError(
           "out_of_order",

@@ -33,6 +33,15 @@ export interface HeldFrame {
 /** Error codes that mean a limit was hit, counted in `/metrics`. */
 const LIMIT_CODES: ReadonlySet<string> = new Set(["rate_limited", "too_large", "throttled"]);
 
+/** What a text-mode session keeps besides what every session does. */
+interface TextModeState {
+  reader: TextLineReader;
+  reads: TextReadMarks;
+  receipts: TextReceipts;
+  showOriginals: boolean;
+  lastHistory: { with: string; before: number } | undefined;
+}
+
 /** Commands a connection may have waiting behind a slow one. */
 const MAX_QUEUED_COMMANDS = 64;
 
@@ -65,18 +74,12 @@ export class ClientSession {
   morePending = false;
   /** Signed in with a device id: its cursor and catch-up (undefined: a session without one). */
   device: DeviceState | undefined;
-  /** Text mode: the last `/history` page shown, so the same command again shows the one before. */
-  lastHistory: { with: string; before: number } | undefined;
   /** Ids of messages a replay or catch-up wrote while live ones were held back. */
   #replayed: Set<string> | undefined;
-  /** Text mode: show the original after a translated message (`/originals on|off`). */
-  showOriginals: boolean;
-  /** Text mode: what it shows moves the read markers (undefined in JSON mode). */
-  readonly textReads: TextReadMarks | undefined;
-  #textReceipts: TextReceipts | undefined;
+  /** What only a text-mode session keeps (undefined in JSON mode): one field, not five. */
+  #textMode: TextModeState | undefined;
 
   #router: Router;
-  #text: TextLineReader | undefined;
   #queue: Promise<void> = SETTLED;
   #inFlight = 0;
   #loginTimer: ReturnType<typeof setTimeout> | undefined;
@@ -87,12 +90,15 @@ export class ClientSession {
     this.#router = router;
     this.conn = conn;
     this.watch = new ReaderWatch(conn);
-    this.showOriginals = router.textOriginals;
     const { loginTimeoutMs } = router.limits;
     if (conn.dialect === "text") {
-      this.#text = new TextLineReader();
-      this.textReads = new TextReadMarks(router, this);
-      this.#textReceipts = new TextReceipts();
+      this.#textMode = {
+        reader: new TextLineReader(),
+        reads: new TextReadMarks(router, this),
+        receipts: new TextReceipts(),
+        showOriginals: router.textOriginals,
+        lastHistory: undefined,
+      };
     }
     this.#loginTimer = setTimeout(() => {
       this.#loginTimer = undefined;
@@ -110,6 +116,30 @@ export class ClientSession {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Text mode: what it shows moves the read markers (undefined in JSON mode). */
+  get textReads(): TextReadMarks | undefined {
+    return this.#textMode?.reads;
+  }
+
+  /** Text mode: show the original after a translated message (`/originals on|off`). */
+  get showOriginals(): boolean {
+    return this.#textMode?.showOriginals ?? this.#router.textOriginals;
+  }
+
+  set showOriginals(show: boolean) {
+    // JSON clients show originals themselves: only a text session keeps the choice.
+    if (this.#textMode) this.#textMode.showOriginals = show;
+  }
+
+  /** Text mode: the last `/history` page shown, so the same command again shows the one before. */
+  get lastHistory(): { with: string; before: number } | undefined {
+    return this.#textMode?.lastHistory;
+  }
+
+  set lastHistory(page: { with: string; before: number } | undefined) {
+    if (this.#textMode) this.#textMode.lastHistory = page;
   }
 
   /** The connection's rate limit: a full bucket, when none was kept. */
@@ -132,8 +162,8 @@ export class ClientSession {
     this.watch.heard();
     let raw: RawCommand | undefined;
     try {
-      if (this.#text) {
-        const decoded = this.#text.decode(line);
+      if (this.#textMode) {
+        const decoded = this.#textMode.reader.decode(line);
         if ("reply" in decoded) return this.emit(decoded.reply);
         if ("none" in decoded) return;
         raw = decoded.command;
@@ -195,17 +225,18 @@ export class ClientSession {
    * when the event is not to be shown at all. JSON sessions show everything.
    */
   textSees(event: ServerEvent): boolean {
-    if (!this.textReads) return true;
+    const text = this.#textMode;
+    if (!text) return true;
     const viewer = this.user?.name;
     if (event.type === "message" && event.seq !== undefined && viewer !== undefined) {
       if (event.from === viewer && !event.to.startsWith("#")) {
-        this.#textReceipts!.sent(event.to, event.seq);
+        text.receipts.sent(event.to, event.seq);
       }
-      this.textReads.shownMessage(event);
+      text.reads.shownMessage(event);
     } else if (event.type === "sent" && event.seq !== undefined && !event.to.startsWith("#")) {
-      this.#textReceipts!.sent(event.to, event.seq);
+      text.receipts.sent(event.to, event.seq);
     } else if (event.type === "receipt") {
-      return this.#textReceipts!.wants(event);
+      return text.receipts.wants(event);
     }
     return true;
   }
@@ -295,7 +326,7 @@ export class ClientSession {
   /** Marks the session signed in. */
   signedIn(user: SignedInUser): void {
     this.user = user;
-    this.#text?.signedIn(true);
+    this.#textMode?.reader.signedIn(true);
     clearTimeout(this.#loginTimer);
     this.#loginTimer = undefined;
   }
