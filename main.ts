@@ -626,11 +626,16 @@ function buildRouter(
   const { config, logger } = settings;
   const fdLimit = openFileLimit();
   const fitted = fdLimit
-    ? fitConnections(config.maxConnections, fdLimit.soft, openFileCount())
+    ? fitConnections(
+      config.maxConnections,
+      fdLimit.soft,
+      openFileCount(),
+      config.maxConnectionsGiven,
+    )
     : { maxConnections: config.maxConnections };
   // Said once, by the first worker: the limit is the process's, shared by all.
   if (fitted.warning && (place?.id ?? 1) === 1) logger.warn(fitted.warning);
-  if (fitted.note && (place?.id ?? 1) === 1) logger.info(fitted.note);
+  if (fitted.note && (place?.id ?? 1) === 1) logger.debug(fitted.note);
   // --max-connections and the descriptors are the whole process's: each worker takes its share.
   const maxConnections = Math.ceil(fitted.maxConnections / (place?.of ?? 1));
   return composeRouter({

@@ -66,6 +66,8 @@ export interface Config {
   hideOriginals: boolean;
   /** Connections open at once, in all. */
   maxConnections: number;
+  /** True when --max-connections or its variable set `maxConnections`; unset: the default. */
+  maxConnectionsGiven?: boolean;
   /** Connections open at once from one address. */
   maxConnectionsPerIp: number;
   /** New connections per address per minute. */
@@ -609,6 +611,9 @@ export function loadConfig(
     if (parsed !== undefined) config[o.key] = parsed;
   }
   if (values["translate-key"] !== undefined) config.translateKeyFromFlag = true;
+  if (values["max-connections"] !== undefined || env("PARLEY_MAX_CONNECTIONS") !== undefined) {
+    config.maxConnectionsGiven = true;
+  }
   if (
     values["ice-servers"] !== undefined &&
     (config.iceServers as IceServer[]).some((s) => s.credential !== undefined)

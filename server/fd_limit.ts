@@ -2,8 +2,8 @@
  * Every open connection holds a file descriptor, so `--max-connections` can only be kept when
  * the process may open that many and some more (the store's files, connections being refused,
  * calls to the translator). Deno raises the soft `ulimit -n` to the hard one at start; when even
- * that is too low, Parley admits fewer connections, says so at start-up, and refuses the rest
- * with `server_full` rather than fail to accept.
+ * that is too low, Parley admits fewer connections, says so at start-up when the cut matters
+ * (`fitConnections`), and refuses the rest with `server_full` rather than fail to accept.
  */
 
 import { openLibc } from "./memory_trim.ts";
@@ -65,12 +65,14 @@ export function openFileCount(): number {
 /**
  * The connections this process can hold at most: `maxConnections`, or fewer when the open-file
  * limit `softLimit` cannot hold them besides the `inUse` descriptors and the headroom. With the
- * warning to log when it is fewer.
+ * warning to log when the cut matters (`asked`: the operator set --max-connections), or else a
+ * note for the debug log.
  */
 export function fitConnections(
   maxConnections: number,
   softLimit: number,
   inUse: number,
+  asked = false,
 ): { maxConnections: number; warning?: string; note?: string } {
   const room = Math.floor(softLimit - inUse - FD_HEADROOM);
   if (room >= maxConnections) return { maxConnections };
@@ -80,14 +82,17 @@ export function fitConnections(
     `${inUse + FD_HEADROOM} are kept for the server itself); more are refused as server_full. ` +
     `Raise it (ulimit -n ${maxConnections + inUse + FD_HEADROOM}, or LimitNOFILE= under ` +
     "systemd) or lower --max-connections";
-  // A cut of a few per cent (a limit of 20,000 against the default 20,000) is no news worth a
-  // warning at every start; a limit that holds far fewer is.
-  return fitted >= maxConnections * SMALL_CUT
-    ? { maxConnections: fitted, note: text }
-    : { maxConnections: fitted, warning: text };
+  // A number the operator chose is one they plan on: any cut of it is worth a warning. The
+  // default is a round ceiling nobody planned on; a limit that holds nearly as many (this
+  // machine's 20,000 against the default 20,000, short only of the server's own descriptors) is
+  // the operator's choice too, and a line about it at every start is noise. A limit that holds
+  // far fewer (1024, 4096) is news: the server is much smaller than its default.
+  return asked || fitted < maxConnections * SMALL_CUT
+    ? { maxConnections: fitted, warning: text }
+    : { maxConnections: fitted, note: text };
 }
 
-/** A fitted limit at least this share of --max-connections is logged as info, not a warning. */
+/** A default --max-connections cut to at least this share of itself is only noted (debug). */
 const SMALL_CUT = 0.9;
 
 function readOrUndefined(path: string): string | undefined {

@@ -66,7 +66,7 @@ export interface LinkOptions {
   webLogin?: WebLogin;
 }
 
-/** The longest a text session whose input ended may take to answer what it was sent. */
+/** The longest a session whose input ended may take to answer what it was sent. */
 const INPUT_END_GRACE_MS = 10_000;
 
 export class Link implements Connection, SealedLines {
@@ -264,13 +264,13 @@ export class Link implements Connection, SealedLines {
   }
 
   /**
-   * The peer ended its input but may still read: a half-close, as `printf ... | nc` makes. Text
-   * mode answers every line it sent, then says goodbye (within `INPUT_END_GRACE_MS`); a JSON
-   * client has nothing more to ask, so the transport ends it as before.
+   * The peer ended its input but may still read: a half-close, as `printf ... | nc` makes, or a
+   * script's `closeWrite()`. Both modes answer every line it sent, then say goodbye (within
+   * `INPUT_END_GRACE_MS`): a reply the peer waits for is never cut off by its own half-close.
    */
   async inputEnded(): Promise<void> {
     const session = this.#session;
-    if (this.dialect !== "text" || !session || session.closed) return;
+    if (!session || session.closed || this.#failed) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       session.idle().catch(() => {}),

@@ -158,8 +158,13 @@ export class TcpConnection extends TcpReader implements LineTransport, Watched {
   async end(failure: unknown): Promise<void> {
     try {
       this.#logReadFailure(failure);
-      // The peer's input ended cleanly: it may still read the answers to what it sent.
-      if (failure === undefined && !this.closing) await this.#link.inputEnded();
+      // The peer's input ended cleanly (a half-close, as `printf ... | nc` makes): it may still
+      // read the answers to what it sent, its last line too when no newline ended it.
+      if (failure === undefined && !this.closing) {
+        const last = this.#splitter.end();
+        if (last) await this.#take([last], 0);
+        if (!this.closing) await this.#link.inputEnded();
+      }
       this.#link.ended();
       if (!this.closing) {
         this.closing = true;

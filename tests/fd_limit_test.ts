@@ -11,6 +11,7 @@ import { spawnServer } from "./process_helpers.ts";
 import { startServer, TextSocket, within } from "./helpers.ts";
 import { acceptLoop } from "../server/accept_loop.ts";
 import { createLogger } from "../lib/log.ts";
+import { type Config, loadConfig } from "../lib/config.ts";
 
 Deno.test("fd limit: /proc/self/limits is read, and --max-connections fitted to it", () => {
   const limits = [
@@ -29,11 +30,62 @@ Deno.test("fd limit: /proc/self/limits is read, and --max-connections fitted to 
   assert.equal(fitted.maxConnections, 400 - 30 - FD_HEADROOM);
   assert.match(fitted.warning!, /ulimit -n\) is 400: it holds 242 connections/);
   assert.equal(fitConnections(100, 50, 30).maxConnections, 1);
-  // A cut of a few per cent (this machine's 20,000 against the default) is a note, not a warning.
+  // A cut of a few per cent of the default (this machine's 20,000 against it) is only a note
+  // (the debug log): the server still admits no more than fit.
   const small = fitConnections(20_000, 20_000, 30);
   assert.equal(small.maxConnections, 20_000 - 30 - FD_HEADROOM);
   assert.equal(small.warning, undefined);
   assert.match(small.note!, /it holds 19842 connections/);
+  // The same cut of a number the operator asked for warns.
+  const asked = fitConnections(20_000, 20_000, 30, true);
+  assert.equal(asked.maxConnections, 20_000 - 30 - FD_HEADROOM);
+  assert.equal(asked.note, undefined);
+  assert.match(asked.warning!, /it holds 19842 connections, not --max-connections 20000/);
+  // A cut of 10% or more of the default warns too; a limit that holds the number asked for says
+  // nothing either way.
+  assert.match(fitConnections(20_000, 18_000, 30).warning!, /it holds 17842 connections/);
+  assert.deepEqual(fitConnections(5_000, 20_000, 30, true), { maxConnections: 5_000 });
+});
+
+Deno.test("fd limit: --max-connections or PARLEY_MAX_CONNECTIONS counts as asked for", () => {
+  const noEnv = () => undefined;
+  const given = (args: string[], env: (name: string) => string | undefined = noEnv) =>
+    (loadConfig(args, env) as Config).maxConnectionsGiven ?? false;
+  assert.equal(given([]), false);
+  assert.equal(given(["--max-connections", "20000"]), true, "even when it is the default");
+  assert.equal(given([], (n) => n === "PARLEY_MAX_CONNECTIONS" ? "500" : undefined), true);
+  assert.equal(given(["--max-connections-per-ip", "5"]), false);
+});
+
+/**
+ * Starts a server under `ulimit -n <fdLimit>` with `args`; returns what it printed at start-up.
+ */
+async function startUpLines(fdLimit: number, args: string[] = []): Promise<string> {
+  const dataDir = await Deno.makeTempDir({ prefix: "parley-fd-" });
+  const server = await spawnServer(dataDir, args, { fdLimit });
+  try {
+    return server.output();
+  } finally {
+    await server.stop("SIGTERM");
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+Deno.test({
+  name: "fd limit: a default start under a limit of 20,000 says nothing; --max-connections warns",
+  // Needs a hard limit of 20,000 to set (this machine's; CI's is higher).
+  ignore: (openFileLimit()?.hard ?? 0) < 20_000,
+  sanitizeResources: false,
+  fn: async () => {
+    const quiet = await startUpLines(20_000);
+    assert.doesNotMatch(quiet, /open-file limit/, quiet);
+    const asked = await startUpLines(20_000, ["--max-connections", "20000"]);
+    assert.match(
+      asked,
+      /WARN +the open-file limit \(ulimit -n\) is 20000: it holds \d+ connections/,
+    );
+    assert.equal(asked.match(/open-file limit/g)?.length, 1, "said once, not by every worker");
+  },
 });
 
 /**

@@ -34,6 +34,20 @@ Deno.test("LineSplitter splits lines, strips one trailing CR and keeps partial l
   assert.deepEqual(show(s.push(new Uint8Array())), []);
 });
 
+Deno.test("LineSplitter: the end of input ends the unfinished line, unless it was overlong", () => {
+  const s = new LineSplitter(10);
+  assert.deepEqual(show(s.push(bytes("one\ntw"))), ["one"]);
+  assert.deepEqual(show([s.end()!]), ["tw"]);
+  assert.equal(s.buffered, 0);
+  assert.equal(s.end(), undefined, "nothing waits: no empty last line");
+  assert.deepEqual(show(s.push(bytes("three\r"))), []);
+  assert.deepEqual(show([s.end()!]), ["three"], "a CR before the end is framing too");
+  // The rest of an overlong line was reported when it began: it is not a line of its own.
+  assert.deepEqual(show(s.push(bytes("x".repeat(20)))), ["<overlong>"]);
+  assert.equal(s.end(), undefined);
+  assert.deepEqual(show(s.push(bytes("next\n"))), ["next"]);
+});
+
 Deno.test("LineSplitter accepts a line of exactly the limit and refuses one byte more", () => {
   assert.equal(DEFAULT_MAX_LINE_BYTES, 8192);
   const s = new LineSplitter();

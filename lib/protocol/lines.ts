@@ -52,6 +52,22 @@ export class LineSplitter {
     return out;
   }
 
+  /**
+   * The input ended cleanly: the unfinished line, if any, is the last line (the end of input ends
+   * it as a newline would, so `printf 'a\nb' | nc` sends two lines). Undefined when nothing waits,
+   * or when the bytes waiting are the rest of an overlong line (already reported).
+   */
+  end(): SplitLine | undefined {
+    const discarding = this.#discarding;
+    this.#discarding = false;
+    if (discarding || this.#size === 0) {
+      this.#parts = undefined;
+      this.#size = 0;
+      return undefined;
+    }
+    return this.#take();
+  }
+
   /** Bytes of an unfinished line, waiting for its newline. */
   get buffered(): number {
     return this.#size;
