@@ -12,7 +12,7 @@ import type { Terminal } from "../lib/client/terminal/terminal.ts";
 import { ChatView, TRANSLATION_OFF_INFO } from "../lib/client/terminal/view.ts";
 import type { MessageEvent, ServerEvent } from "../lib/protocol/types.ts";
 import { encodeTextEvent } from "../lib/protocol/text.ts";
-import { PASSWORD, startServer } from "./helpers.ts";
+import { PASSWORD, startServer, until } from "./helpers.ts";
 import { CLIENT, ClientProcess, RecordingTerminal } from "./terminal_process.ts";
 import { NAME_FREE_FAILURES } from "../lib/accounts/throttle.ts";
 import { passwordHashCount } from "../lib/accounts/password.ts";
@@ -413,7 +413,10 @@ Deno.test("terminal client pins the server's identity, and refuses a new one say
     const status = await again.end();
     assert.notEqual(status.code, 0);
     assert.ok(!again.output.includes("Welcome"), again.output);
-    assert.equal(second.router.connectionCount, 0);
+    // Nobody signed in; the refused connection goes once the server has read its end (the
+    // client's exit can be seen here first).
+    assert.equal(second.router.online.size, 0);
+    await until(() => second!.router.connectionCount === 0, 5000, "the refused connection gone");
 
     // Another server pinned in the same file: the file exists, so only the pin is told.
     other = await startServer();
