@@ -32,6 +32,8 @@ export interface Options {
   stepFactor: number;
   maxSteps: number;
   p99LimitMs: number;
+  /** Saturation: steps between the last clean rate and the first failed one (see scenarios.ts). */
+  refineSteps: number;
   /** Hard deadline for the whole run, seconds (undefined: computed). */
   timeout: number | undefined;
   out: string | undefined;
@@ -114,6 +116,8 @@ Options:
   --step-factor F        saturate: rate multiplier      default 1.5
   --max-steps N          saturate: most steps           default 8
   --p99-limit MS         saturate: p99 limit            default 200
+  --refine N             saturate: steps between the last clean rate and
+                         the first failed one, each halving the gap    default 2
   --timeout S            hard deadline for the run      default computed from the load
   --out FILE             results JSON                   default bench/results/<time>.json
   --verbose              echo children's stderr
@@ -190,6 +194,7 @@ export function parseOptions(args: string[]): Options | "help" {
         "no-baseline": bool,
         "step-factor": str,
         "max-steps": str,
+        refine: str,
         "p99-limit": str,
         timeout: str,
         out: str,
@@ -253,6 +258,7 @@ export function parseOptions(args: string[]): Options | "help" {
     stepFactor: num(v["step-factor"], "step-factor", 1.01) ?? 1.5,
     maxSteps: int(v["max-steps"], "max-steps", 1, 50) ?? 8,
     p99LimitMs: num(v["p99-limit"], "p99-limit", 1) ?? 200,
+    refineSteps: int(v.refine, "refine", 0, 10) ?? 2,
     timeout: num(v.timeout, "timeout", 10),
     out: v.out,
     verbose: v.verbose ?? false,

@@ -40,18 +40,21 @@ const fmt = (v: Value, digits = 1): string => {
 };
 
 /**
- * The phase a table shows: the last one; for saturate, the highest step both targets sustained
- * (the same rate, so the two columns compare like with like), else the first.
+ * The phase a table shows: the last one; for saturate, the highest rate both targets ran cleanly
+ * (the same rate, so the two columns compare like with like; refining steps differ between
+ * targets, the common steps do not), else the first.
  */
 function shownPhase(t: TargetResult | undefined, report: RunReport): PhaseResult | undefined {
   if (!t?.phases.length) return undefined;
   if (t.saturation) {
-    const rates = [report.parley, report.baseline]
-      .filter((x) => x?.saturation)
-      .map((x) => x!.saturation!.sustainedRate);
-    if (rates.some((r) => r === undefined)) return t.phases[0];
-    const common = Math.min(...(rates as number[]));
-    return t.phases.find((p) => p.rate === common) ?? t.phases[0];
+    const targets = [report.parley, report.baseline].filter((x) => x?.saturation);
+    const clean = (x: TargetResult | undefined) =>
+      new Set(x!.phases.filter((p) => p.problems.length === 0).map((p) => p.rate));
+    const [first, ...rest] = targets.map(clean);
+    const common = [...first].filter((r) => rest.every((set) => set.has(r)));
+    if (common.length === 0) return t.phases[0];
+    const rate = Math.max(...common);
+    return t.phases.find((p) => p.rate === rate) ?? t.phases[0];
   }
   return t.phases.at(-1);
 }
