@@ -13,7 +13,7 @@ import { clientHandshake, isCryptoError } from "../lib/crypto/mod.ts";
 import { Admission, isRefusal, type Refusal, type Ticket } from "../lib/router/admission.ts";
 import type { Limits } from "../lib/router/mod.ts";
 import { WsChannel } from "../lib/client/ws_channel.ts";
-import { PASSWORD, sleep, type TextSocket, within } from "./helpers.ts";
+import { PASSWORD, sleep, textAccepted, textRefused, within } from "./helpers.ts";
 import { startWebServer, type WebServer } from "./web_helpers.ts";
 
 /** Waits (bounded) until `check` holds; fails with `what` otherwise. */
@@ -92,23 +92,6 @@ class WsClients {
   async closeAll(): Promise<void> {
     await Promise.all([...this.#open].map((c) => this.close(c)));
   }
-}
-
-/** An accepted TCP connection in text mode: it reads the greeting. */
-async function textAccepted(server: WebServer): Promise<TextSocket> {
-  const t = await server.text();
-  await t.waitFor("Name:");
-  return t;
-}
-
-/** A refused TCP connection in text mode (it says nothing): the one line it read, then EOF. */
-async function textRefused(server: WebServer): Promise<string> {
-  const t = await server.text();
-  const line = await t.nextLine();
-  await t.waitClosed();
-  assert.equal(t.lines.length, 0, `nothing after the refusal: ${t.lines.join("\n")}`);
-  assert.ok(line !== null, "a refusal line before the close");
-  return line;
 }
 
 /**

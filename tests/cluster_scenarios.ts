@@ -5,9 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { presenceNames } from "../lib/protocol/presence_summary.ts";
+import type { Limits } from "../lib/router/mod.ts";
 import type { Translator } from "../lib/translate/translator.ts";
 import type { BusCluster } from "./bus_conformance.ts";
-import { startServer, type TestServer, until } from "./helpers.ts";
+import { startServer, type TestServer, textAccepted, textRefused, until } from "./helpers.ts";
 import { type Frame, Peer } from "./sync_helpers.ts";
 
 /** Two nodes, `a` owning the store, `b` sharing it. */
@@ -20,17 +21,19 @@ export interface TwoNodes {
 /** Starts two nodes on `bus`, sharing one SQLite store. */
 export async function startTwoNodes(
   bus: BusCluster,
-  options: { heartbeatMs?: number; translator?: Translator } = {},
+  options: { heartbeatMs?: number; translator?: Translator; limits?: Partial<Limits> } = {},
 ): Promise<TwoNodes> {
   const a = await startServer({
     bus: await bus.join("node-a"),
     heartbeatMs: options.heartbeatMs,
     translator: options.translator,
+    limits: options.limits,
   });
   const b = await startServer({
     bus: await bus.join("node-b"),
     heartbeatMs: options.heartbeatMs,
     translator: options.translator,
+    limits: options.limits,
     store: a.store,
     dataDir: a.dataDir,
   });
@@ -659,4 +662,69 @@ export function runClusterScenarios(factory: {
       await nodes.close();
     }
   });
+
+  test("one address's connections count on every node against its limit", async (bus) => {
+    const nodes = await startTwoNodes(bus, { limits: { maxConnectionsPerIp: 3 } });
+    const { a, b } = nodes;
+    try {
+      const onA = [await textAccepted(a), await textAccepted(a)];
+      await until(() => b.router.admission.openFrom(LOCAL) === 2, 5000, "b counts a's two");
+      await textAccepted(b);
+      assert.match(await textRefused(b), PER_IP_3);
+      // And a counts b's one: the address holds three in all, wherever it asks.
+      await until(() => a.router.admission.openFrom(LOCAL) === 3, 5000, "a counts b's one");
+      assert.match(await textRefused(a), PER_IP_3);
+      // A connection that ends on one node frees its place on the other.
+      await onA[0].closeAndWait();
+      await until(() => b.router.admission.openFrom(LOCAL) === 2, 5000, "b hears it ended");
+      await textAccepted(b);
+      assert.match(await textRefused(b), PER_IP_3);
+    } finally {
+      await nodes.close();
+    }
+  });
+
+  test("one address's new connections per minute count on every node", async (bus) => {
+    const nodes = await startTwoNodes(bus, { limits: { newConnectionsPerMinute: 4 } });
+    const { a, b } = nodes;
+    try {
+      await textAccepted(a);
+      await textAccepted(a);
+      await until(() => b.router.admission.openFrom(LOCAL) === 2, 5000, "b counts a's two");
+      // a's two spent two of the four on b too.
+      await textAccepted(b);
+      await textAccepted(b);
+      assert.match(await textRefused(b), TOO_FAST_4);
+      await until(() => a.router.admission.openFrom(LOCAL) === 4, 5000, "a counts b's two");
+      assert.match(await textRefused(a), TOO_FAST_4);
+    } finally {
+      await nodes.close();
+    }
+  });
+
+  test("a node that dies stops counting against one address's limit on the other", async (bus) => {
+    const nodes = await startTwoNodes(bus, {
+      heartbeatMs: 200,
+      limits: { maxConnectionsPerIp: 2 },
+    });
+    const { a, b } = nodes;
+    try {
+      await textAccepted(a);
+      await textAccepted(a);
+      await until(() => b.router.admission.openFrom(LOCAL) === 2, 5000, "b counts a's two");
+      assert.match(await textRefused(b), /^! Too many connections from your address: at most 2 /);
+      // No goodbye, no more summaries: as a node killed would. Its connections stop counting.
+      await a.router.cluster.dieForTests();
+      await until(() => b.router.admission.openFrom(LOCAL) === 0, 10_000, "a's two expire");
+      await textAccepted(b);
+      await textAccepted(b);
+    } finally {
+      await nodes.close();
+    }
+  });
 }
+
+/** The address every test client connects from. */
+const LOCAL = "127.0.0.1";
+const PER_IP_3 = /^! Too many connections from your address: at most 3 at once\.$/;
+const TOO_FAST_4 = /^! Too many new connections from your address \(at most 4 a minute\)/;

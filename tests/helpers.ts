@@ -2,6 +2,7 @@
  * Test fixtures: a real server on port 0 (in this process, or as a child process for crash
  * tests), real clients over TCP, and a throwaway data directory.
  */
+import assert from "node:assert/strict";
 import type { IceServer } from "../lib/protocol/types.ts";
 import type { BreakerOptions } from "../lib/translate/breaker.ts";
 import type { Translator } from "../lib/translate/translator.ts";
@@ -469,6 +470,23 @@ class LineInbox {
     this.#waiters = [];
     for (const f of w) f();
   }
+}
+
+/** An accepted TCP connection in text mode: it reads the greeting. */
+export async function textAccepted(server: { text(): Promise<TextSocket> }): Promise<TextSocket> {
+  const t = await server.text();
+  await t.waitFor("Name:");
+  return t;
+}
+
+/** A refused TCP connection in text mode (it says nothing): the one line it read, then EOF. */
+export async function textRefused(server: { text(): Promise<TextSocket> }): Promise<string> {
+  const t = await server.text();
+  const line = await t.nextLine();
+  await t.waitClosed();
+  assert.equal(t.lines.length, 0, `nothing after the refusal: ${t.lines.join("\n")}`);
+  assert.ok(line !== null, "a refusal line before the close");
+  return line;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -97,6 +97,35 @@ export interface CloseWebLoginMessage {
   reason: string;
 }
 
+/**
+ * Admission across nodes (lib/router/shared_admission.ts): the announcing node admitted a
+ * connection from `address`; the others count it against the address's limits.
+ */
+export interface AdmittedMessage {
+  kind: "admitted";
+  address: string;
+}
+
+/** A connection from `address` that the announcing node admitted has ended. */
+export interface ReleasedMessage {
+  kind: "released";
+  address: string;
+}
+
+/**
+ * The announcing node's open connections, `[address, count]` for each address with any (in
+ * `parts` messages of one `round`; the last part replaces what the others held of it). Without
+ * one for `ttlMs`, its connections stop counting.
+ */
+export interface AdmissionCountsMessage {
+  kind: "admission-counts";
+  round: number;
+  part: number;
+  parts: number;
+  ttlMs: number;
+  open: [string, number][];
+}
+
 /** A call frame a session sends about a call (docs/protocol.md, "Calls"). */
 export type CallCommand = Extract<
   Command,
@@ -154,4 +183,7 @@ export type NodeMessage =
   | HereMessage
   | ByeMessage
   | CloseWebLoginMessage
-  | CallMessage;
+  | CallMessage
+  | AdmittedMessage
+  | ReleasedMessage
+  | AdmissionCountsMessage;

@@ -25,6 +25,8 @@ interface Address {
  * `maxConnections` in all, `maxConnectionsPerIp` from one address, and `newConnectionsPerMinute`
  * new ones per address (a token bucket, so a burst of reconnects after a restart is fine but a
  * loop is not). Both transports ask the same instance, so the limits hold across TCP and WS.
+ * This is one node's; with other nodes, `SharedAdmission` (shared_admission.ts) holds the
+ * per-address limits across them.
  */
 export class Admission {
   #limits: Pick<Limits, "maxConnections" | "maxConnectionsPerIp" | "newConnectionsPerMinute">;
@@ -46,6 +48,11 @@ export class Admission {
     return this.#open;
   }
 
+  /** Connections from `address` open now, on this node and (as they said) the others. */
+  openFrom(address: string): number {
+    return (this.#addresses.get(address)?.open ?? 0) + this.openElsewhere(address);
+  }
+
   /** A ticket for a new connection from `address`, or why it is refused. */
   admit(address: string): Ticket | Refusal {
     // Now and then, forget addresses that left and whose buckets refilled.
@@ -60,7 +67,39 @@ export class Admission {
     const entry = this.#entry(address);
     entry.open++;
     this.#open++;
+    this.admitted(address);
     return new HeldPlace(this.#free, address, entry);
+  }
+
+  /** Stops what tells the other nodes (`SharedAdmission`); nothing to stop on one node. */
+  close(): void {}
+
+  /** Connections from `address` that other nodes hold: none on one node. */
+  protected openElsewhere(_address: string): number {
+    return 0;
+  }
+
+  /** A connection from `address` was admitted here (a `SharedAdmission` tells the others). */
+  protected admitted(_address: string): void {}
+
+  /** A connection from `address` admitted here ended. */
+  protected released(_address: string): void {}
+
+  /**
+   * Another node admitted a connection from `address`: it takes a token of the address's
+   * per-minute bucket here too, so the rate holds across nodes.
+   */
+  protected takeToken(address: string): void {
+    const entry = this.#entry(address);
+    entry.recent.take(1);
+    this.#forgetIdle(address, entry);
+  }
+
+  /** The addresses with connections open here, and how many each. */
+  protected *openHere(): Iterable<[string, number]> {
+    for (const [address, entry] of this.#addresses) {
+      if (entry.open > 0) yield [address, entry.open];
+    }
   }
 
   /** One function for every ticket, so a ticket holds no closure of its own. */
@@ -68,6 +107,7 @@ export class Admission {
     entry.open--;
     this.#open--;
     this.#forgetIdle(address, entry);
+    this.released(address);
   };
 
   #check(address: string): Refusal | undefined {
@@ -80,7 +120,7 @@ export class Admission {
       };
     }
     const entry = this.#entry(address);
-    if (entry.open >= maxConnectionsPerIp) {
+    if (entry.open + this.openElsewhere(address) >= maxConnectionsPerIp) {
       this.#forgetIdle(address, entry);
       return {
         code: "too_many_connections",

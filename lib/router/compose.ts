@@ -20,10 +20,11 @@ import type { BreakerOptions } from "../translate/breaker.ts";
 import { TranslationService } from "../translate/service.ts";
 import type { Translator } from "../translate/translator.ts";
 import { VERSION } from "../version.ts";
-import { Admission } from "./admission.ts";
+import { Admission, type Refusal } from "./admission.ts";
 import { LimitCounters } from "./limit_counters.ts";
 import { DEFAULT_LIMITS, type Limits, type RouterOptions } from "./options.ts";
 import { Router } from "./router.ts";
+import { SharedAdmission } from "./shared_admission.ts";
 
 /** What a router is built from; everything but the store and the logger has a default. */
 export interface RouterSetup {
@@ -86,6 +87,7 @@ export function composeRouterOptions(setup: RouterSetup): RouterOptions {
   const storeWrites = new StoreWriteHealth(logger);
   registerStoreMetrics(metrics, storeWrites);
   const store = decorateStore(setup.store, { storeWrites, metrics, bus: setup.bus });
+  const onRefuse = (refusal: Refusal) => limitCounters.hit(refusal.code);
   return {
     store,
     storeWrites,
@@ -95,7 +97,10 @@ export function composeRouterOptions(setup: RouterSetup): RouterOptions {
     kdfIterations: setup.kdfIterations ?? DEFAULT_ITERATIONS,
     metrics,
     limitCounters,
-    admission: new Admission(limits, (refusal) => limitCounters.hit(refusal.code)),
+    // With other nodes, the per-address limits hold across them (lib/router/shared_admission.ts).
+    admission: setup.bus
+      ? new SharedAdmission(setup.bus, limits, { summaryMs: setup.heartbeatMs, onRefuse })
+      : new Admission(limits, onRefuse),
     // With other nodes, failures count on every node (lib/accounts/shared_throttle.ts).
     throttle: setup.bus ? new SharedThrottle(setup.bus, SIGN_IN_THROTTLE) : createSignInThrottle(),
     translation: new TranslationService({

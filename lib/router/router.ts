@@ -466,6 +466,7 @@ export class Router {
     await this.liveAcks.flush();
     await this.liveAcks.settled();
     await this.cluster.close();
+    this.admission.close();
   }
 
   /** The reader watches of the sessions still open. */
