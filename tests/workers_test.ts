@@ -299,3 +299,52 @@ Deno.test("--workers 2 with TLS: every worker serves TLS on the shared port", as
     await Deno.remove(cert.dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test({
+  name: "--workers 2: --max-connections-per-ip holds for the process, not for each worker",
+  // The server is a child process.
+  sanitizeResources: false,
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "parley-workers-ip-" });
+    const server = await spawnServer(dataDir, ["--workers", "2", "--max-connections-per-ip", "3"]);
+    const admitted: ParleyClient[] = [];
+    const refusals: string[] = [];
+    try {
+      // One at a time, each finishing its handshake before the next: the kernel spreads them
+      // over the two workers (all ten on one would be a 1-in-512 chance), and each worker has
+      // heard of the other's admissions before the next one arrives. Counted per worker, as
+      // before, up to six would be admitted.
+      for (let i = 0; i < 10; i++) {
+        try {
+          admitted.push(await connectTcp({ port: server.tcpPort, verifyIdentity: server.pin }));
+        } catch (err) {
+          refusals.push(String(err));
+        }
+      }
+      assert.equal(admitted.length, 3, refusals.join("\n"));
+      assert.equal(refusals.length, 7);
+      for (const r of refusals) assert.match(r, /too_many_connections/);
+      // The admitted ones work, and one that leaves frees a place for the next, wherever it lands.
+      await admitted[0].register("ivy", PASSWORD);
+      await admitted.shift()!.quit();
+      admitted.push(await retryUntilAdmitted(server));
+    } finally {
+      for (const c of admitted) c.close();
+      await server.stop("SIGTERM");
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+/** A connection admitted once the place a client gave back is free on every worker. */
+async function retryUntilAdmitted(server: ServerProcess): Promise<ParleyClient> {
+  const deadline = Date.now() + 10_000;
+  while (true) {
+    try {
+      return await connectTcp({ port: server.tcpPort, verifyIdentity: server.pin });
+    } catch (err) {
+      if (!/too_many_connections/.test(String(err)) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
