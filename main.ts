@@ -167,6 +167,7 @@ async function main(): Promise<number> {
     listeners = await listen(settings, router, dataDir.identity);
   } catch (err) {
     await router.cluster.close();
+    router.admission.close();
     await store.close();
     return startFailed(err);
   }
@@ -353,8 +354,9 @@ async function serveAsWorker(
     listeners = await listen(shared, router, identity, { reusePort: true, metrics: metrics.all });
   } catch (err) {
     metrics.close();
-    // Its heartbeats and the bus go with it.
+    // Its heartbeats and the bus go with it, and the admission's summaries.
     await router.cluster.close();
+    router.admission.close();
     await store.close();
     return workerFailed(link, err);
   }
