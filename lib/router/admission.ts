@@ -55,10 +55,7 @@ export class Admission {
 
   /** A ticket for a new connection from `address`, or why it is refused. */
   admit(address: string): Ticket | Refusal {
-    // Now and then, forget addresses that left and whose buckets refilled.
-    if (++this.#admitted % 1024 === 0) {
-      for (const [a, e] of this.#addresses) this.#forgetIdle(a, e);
-    }
+    this.#sweepNowAndThen();
     const refusal = this.#check(address);
     if (refusal) {
       this.#onRefuse(refusal);
@@ -90,6 +87,7 @@ export class Admission {
    * per-minute bucket here too, so the rate holds across nodes.
    */
   protected takeToken(address: string): void {
+    this.#sweepNowAndThen();
     const entry = this.#entry(address);
     entry.recent.take(1);
     this.#forgetIdle(address, entry);
@@ -100,6 +98,15 @@ export class Admission {
     for (const [address, entry] of this.#addresses) {
       if (entry.open > 0) yield [address, entry.open];
     }
+  }
+
+  /**
+   * Now and then, forgets addresses that left and whose buckets refilled (counting the other
+   * nodes' admissions too, which make entries here as well).
+   */
+  #sweepNowAndThen(): void {
+    if (++this.#admitted % 1024 !== 0) return;
+    for (const [a, e] of this.#addresses) this.#forgetIdle(a, e);
   }
 
   /** One function for every ticket, so a ticket holds no closure of its own. */
