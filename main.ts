@@ -51,7 +51,7 @@ import {
 import { Supervisor, WorkerStartFailure } from "./server/supervisor.ts";
 import { shareMetrics } from "./server/worker_metrics.ts";
 import type { Bus } from "./lib/bus/mod.ts";
-import { BroadcastChannelBus } from "./lib/bus/broadcast_channel.ts";
+import { RelayBus, type RelayPort } from "./lib/bus/relay_bus.ts";
 import { pathExists } from "./lib/path_exists.ts";
 
 /** Where a provider is reached when no --translate-url is given (LibreTranslate needs one). */
@@ -337,7 +337,11 @@ async function serveAsWorker(
     place,
     // Unless --bus names Redis, where each worker is a node of the service.
     bus: config.bus === undefined
-      ? new BroadcastChannelBus({ ...ports.bus, onError: busHandlerFailed(logger) })
+      ? new RelayBus({
+        port: globalThis as unknown as RelayPort,
+        node: ports.bus.node,
+        onError: busHandlerFailed(logger),
+      })
       : undefined,
   });
   const metrics = shareMetrics({
@@ -682,7 +686,7 @@ function describeBus(bus: Bus | undefined, workers: number): string {
     return `redis ${redacted} channel ${channel}, ` +
       (workers > 1 ? `each of the ${workers} workers a node` : `node ${bus.node}`);
   }
-  if (bus instanceof BroadcastChannelBus) return `in-machine, between the ${workers} workers`;
+  if (bus instanceof RelayBus) return `in-machine, between the ${workers} workers`;
   return "none (this node is the whole service; see --bus)";
 }
 

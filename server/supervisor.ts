@@ -3,15 +3,15 @@
  * store connection, listeners) on the same ports with SO_REUSEPORT, so the kernel spreads new
  * connections across them and every core serves. Workers rather than child processes: the
  * operator runs and stops one process, whose main thread alone holds the data directory's lock
- * and sees the signals; the workers inherit its permissions and flags, and a BroadcastChannel
- * joins them without any service or socket of its own.
+ * and sees the signals; the workers inherit its permissions and flags, and the main thread relays
+ * their bus (lib/bus/relay_bus.ts) without any service or socket of its own.
  *
  * A worker that dies (an uncaught error) is started again on the same ports, after a wait that
  * doubles while restarts keep failing; its clients lost their connection and reconnect, to
  * whichever worker the kernel picks, and catch up from the store.
  */
 import type { Logger } from "../lib/log.ts";
-import { BroadcastChannelBus } from "../lib/bus/broadcast_channel.ts";
+import { RelayHub, type RelayPort } from "../lib/bus/relay_bus.ts";
 import { newNodeId } from "../lib/bus/mod.ts";
 import { type FromWorker, type ToWorker, workerName } from "./worker_link.ts";
 
@@ -61,6 +61,8 @@ export class Supervisor {
   #ports?: { tcpPort: number; httpPort: number };
   /** The workers' bus: a channel of this server's own. */
   readonly #channel = `parley-workers-${crypto.randomUUID()}`;
+  /** The workers' bus: what one publishes, the others get (lib/bus/relay_bus.ts). */
+  readonly #hub = new RelayHub();
 
   #stopping = false;
   /** Restarts so far, for the log and the tests. */
@@ -111,7 +113,7 @@ export class Supervisor {
       slot.stopped ??= Promise.withResolvers();
       post(worker, { type: "stop" });
       await slot.stopped.promise;
-      worker.terminate();
+      this.#end(worker);
       slot.worker = undefined;
     }));
   }
@@ -130,6 +132,7 @@ export class Supervisor {
       name: workerName({ id: slot.id, of: count }),
     });
     slot.worker = worker;
+    this.#hub.attach(worker as unknown as RelayPort);
     slot.node = `w${slot.id}-${newNodeId()}`;
     slot.startedAt = performance.now();
     slot.stopped = undefined;
@@ -141,7 +144,7 @@ export class Supervisor {
         listening.resolve(data);
       } else if (data.type === "failed") {
         listening.reject(new WorkerStartFailure(data.lines, data.exitCode));
-        worker.terminate();
+        this.#end(worker);
         if (slot.worker === worker) slot.worker = undefined;
         // A stop asked meanwhile has nothing left to wait for.
         slot.stopped?.resolve();
@@ -152,7 +155,7 @@ export class Supervisor {
     worker.onerror = (event) => {
       // Handled here: unhandled, a worker's error would end the whole process.
       event.preventDefault();
-      worker.terminate();
+      this.#end(worker);
       if (slot.worker !== worker) return;
       slot.worker = undefined;
       // A worker asked to stop is done, however it ended.
@@ -178,12 +181,13 @@ export class Supervisor {
    * they take its users offline at once, not after the missed heartbeats.
    */
   #sayByeFor(node: string): void {
-    // Messages name their publisher's node: a stand-in of that name, for one message, closed
-    // once the channel has surely carried it.
-    const standIn = new BroadcastChannelBus({ channel: this.#channel, node });
-    standIn.publish({ kind: "bye" });
-    const timer = setTimeout(() => void standIn.close(), 1000);
-    Deno.unrefTimer(timer);
+    this.#hub.publishAs(node, { kind: "bye" });
+  }
+
+  /** Ends a worker, and its place on the bus. */
+  #end(worker: Worker): void {
+    this.#hub.detach(worker as unknown as RelayPort);
+    worker.terminate();
   }
 
   /** Restarts `slot` after its backoff; a failed restart tries again after twice as long. */
