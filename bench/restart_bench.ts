@@ -34,6 +34,8 @@ interface Options {
   resume: boolean;
   connectConcurrency: number;
   clientProcesses: number;
+  /** Parley's own `--workers` (1: one thread, the figures before workers, a whole profile). */
+  serverWorkers: number;
   timeoutS: number;
   json: boolean;
   profileDir?: string;
@@ -41,7 +43,8 @@ interface Options {
 
 export const RESTART_HELP =
   "deno task bench restart [--clients 5000] [--senders 100] [--kdf-iterations 600000] " +
-  "[--no-resume] [--connect-concurrency 16] [--client-processes N] [--timeout 900] [--json] " +
+  "[--no-resume] [--connect-concurrency 16] [--client-processes N] [--server-workers 1] " +
+  "[--timeout 900] [--json] " +
   "[--profile DIR]";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -59,6 +62,7 @@ function parseOptions(args: string[]): Options | "help" {
       "no-resume": { type: "boolean", default: false },
       "connect-concurrency": { type: "string", default: "16" },
       "client-processes": { type: "string" },
+      "server-workers": { type: "string", default: "1" },
       timeout: { type: "string", default: "900" },
       json: { type: "boolean", default: false },
       profile: { type: "string" },
@@ -80,6 +84,7 @@ function parseOptions(args: string[]): Options | "help" {
         ? Math.min(navigator.hardwareConcurrency, Math.ceil(clients / CLIENTS_PER_PROCESS))
         : whole("client-processes", f["client-processes"]),
     ),
+    serverWorkers: whole("server-workers", f["server-workers"], 1),
     timeoutS: whole("timeout", f.timeout),
     json: f.json,
     profileDir: f.profile,
@@ -103,6 +108,7 @@ class Server {
     dataDir: string,
     tcpPort: number,
     kdfIterations: number,
+    workers: number,
     profileDir?: string,
   ): Promise<Server> {
     const child = new Deno.Command(Deno.execPath(), {
@@ -113,6 +119,8 @@ class Server {
         "--allow-write",
         "--allow-env",
         LIBC_FFI_FLAG,
+        // Several workers share the ports (SO_REUSEPORT), as `deno task start` lets them.
+        "--unstable-net",
         ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
         `${ROOT}main.ts`,
         "--tcp-port",
@@ -121,9 +129,8 @@ class Server {
         "0",
         "--data-dir",
         dataDir,
-        // One process: the figures before workers, and a profile that sees the whole storm.
         "--workers",
-        "1",
+        String(workers),
       ],
       env: { NO_COLOR: "1", ...PARLEY_BENCH_ENV, PARLEY_KDF_ITERATIONS: String(kdfIterations) },
       stdin: "null",
@@ -220,7 +227,7 @@ export async function runRestartBench(args: string[]): Promise<number> {
   const opts = scenarioOptions("restart", RESTART_HELP, parseOptions, args);
   if (typeof opts === "number") return opts;
   const dataDir = await Deno.makeTempDir({ prefix: "parley-bench-restart-" });
-  let server = await Server.start(dataDir, 0, opts.kdfIterations);
+  let server = await Server.start(dataDir, 0, opts.kdfIterations, opts.serverWorkers);
   const port = server.tcpPort;
   const deadline = setTimeout(() => {
     console.error(`bench restart: --timeout of ${opts.timeoutS} s passed; stopping`);
@@ -270,7 +277,13 @@ export async function runRestartBench(args: string[]): Promise<number> {
     for (const p of processes) await p.child.write("send");
     say(`server exited (${code}) in ${stopS.toFixed(1)} s; starting it again…`);
 
-    server = await Server.start(dataDir, port, opts.kdfIterations, opts.profileDir);
+    server = await Server.start(
+      dataDir,
+      port,
+      opts.kdfIterations,
+      opts.serverWorkers,
+      opts.profileDir,
+    );
     const cpuBefore = server.cpuSeconds();
     // The clients' CPU: when it is near the wall time, they were the limit, not the server.
     const clientCpuBefore = sum((p) => cpuSecondsOf(p.child.pid));
@@ -295,6 +308,7 @@ export async function runRestartBench(args: string[]): Promise<number> {
       backOnlineFromListeningS: round((doneAt - server.listeningAt) / 1000),
       serverCpuS: round(cpuS),
       clientProcesses: opts.clientProcesses,
+      serverWorkers: opts.serverWorkers,
       clientCpuS: round(clientCpuS),
       delivered: `${sum((p) => p.received)}/${opts.senders}`,
       throttledReconnects: sum((p) => p.throttled),
