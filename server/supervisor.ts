@@ -11,7 +11,7 @@
  * whichever worker the kernel picks, and catch up from the store.
  */
 import type { Logger } from "../lib/log.ts";
-import { RelayHub, type RelayPort } from "../lib/bus/relay_bus.ts";
+import { RelayHub } from "../lib/bus/relay_bus.ts";
 import { newNodeId } from "../lib/bus/mod.ts";
 import { type FromWorker, type ToWorker, workerName } from "./worker_link.ts";
 
@@ -132,7 +132,7 @@ export class Supervisor {
       name: workerName({ id: slot.id, of: count }),
     });
     slot.worker = worker;
-    this.#hub.attach(worker as unknown as RelayPort);
+    this.#hub.attach(worker);
     slot.node = `w${slot.id}-${newNodeId()}`;
     slot.startedAt = performance.now();
     slot.stopped = undefined;
@@ -186,7 +186,7 @@ export class Supervisor {
 
   /** Ends a worker, and its place on the bus. */
   #end(worker: Worker): void {
-    this.#hub.detach(worker as unknown as RelayPort);
+    this.#hub.detach(worker);
     worker.terminate();
   }
 

@@ -1,6 +1,6 @@
-import type { Bus, BusHandler, BusMessage, BusStatus } from "./bus.ts";
+import type { Bus, BusMessage } from "./bus.ts";
 import { newNodeId } from "./bus.ts";
-import { HandlerSet } from "./handler_set.ts";
+import { LocalBus } from "./local_bus.ts";
 
 /**
  * Several nodes in one process sharing a bus: each `join` is one node's end. A single server
@@ -19,20 +19,16 @@ export class InProcessBusHub {
   }
 }
 
-class InProcessBus implements Bus {
-  readonly node: string;
+class InProcessBus extends LocalBus {
   readonly #members: Set<InProcessBus>;
-  readonly #handlers = new HandlerSet();
-  #closed = false;
-  readonly #since = Date.now();
 
   constructor(node: string, members: Set<InProcessBus>) {
-    this.node = node;
+    super(node);
     this.#members = members;
   }
 
   publish(message: BusMessage): void {
-    if (this.#closed || this.#members.size < 2) return;
+    if (this.closed || this.#members.size < 2) return;
     const json = JSON.stringify(message);
     for (const peer of this.#members) {
       if (peer !== this) peer.#receive(json, this.node);
@@ -40,27 +36,11 @@ class InProcessBus implements Bus {
   }
 
   #receive(json: string, from: string): void {
-    if (this.#handlers.size === 0) return;
-    queueMicrotask(() => this.#handlers.deliver(json, from));
+    if (!this.listened) return;
+    queueMicrotask(() => this.deliver(json, from));
   }
 
-  subscribe(handler: BusHandler): () => void {
-    return this.#handlers.add(handler);
-  }
-
-  status(): BusStatus {
-    return { connected: !this.#closed, since: this.#since };
-  }
-
-  onStatus(_listener: (status: BusStatus) => void): () => void {
-    // In one process the bus never goes down.
-    return () => {};
-  }
-
-  close(): Promise<void> {
-    this.#closed = true;
+  protected leave(): void {
     this.#members.delete(this);
-    this.#handlers.clear();
-    return Promise.resolve();
   }
 }

@@ -9,9 +9,9 @@
  * that, and the `stored` hints among them were lost: a message committed on one worker for a
  * user who had signed in on the other reached them only at their next sign-in.
  */
-import type { Bus, BusHandler, BusMessage, BusStatus } from "./bus.ts";
+import type { BusMessage } from "./bus.ts";
 import { newNodeId } from "./bus.ts";
-import { HandlerSet } from "./handler_set.ts";
+import { LocalBus } from "./local_bus.ts";
 
 /**
  * Where a relay bus or hub posts and hears messages: a worker's own global scope (to its main
@@ -47,52 +47,27 @@ export interface RelayBusOptions {
 }
 
 /** One node's end of the relay: publishes through its port, hears what the hub forwards. */
-export class RelayBus implements Bus {
-  readonly node: string;
+export class RelayBus extends LocalBus {
   readonly #port: RelayPort;
-  readonly #handlers: HandlerSet;
   readonly #listener = ({ data }: MessageEvent) => {
-    if (isRelayEnvelope(data) && data.from !== this.node) {
-      this.#handlers.deliver(data.json, data.from);
-    }
+    if (isRelayEnvelope(data) && data.from !== this.node) this.deliver(data.json, data.from);
   };
-  #closed = false;
-  #since = Date.now();
 
   /** Joins the relay: from now on this node hears what the others publish. */
   constructor(options: RelayBusOptions) {
-    this.node = options.node ?? newNodeId();
+    super(options.node ?? newNodeId(), options.onError);
     this.#port = options.port;
-    this.#handlers = new HandlerSet(options.onError);
     this.#port.addEventListener("message", this.#listener);
   }
 
   publish(message: BusMessage): void {
-    if (this.#closed) return;
+    if (this.closed) return;
     const envelope: RelayEnvelope = { type: "bus", from: this.node, json: JSON.stringify(message) };
     this.#port.postMessage(envelope);
   }
 
-  subscribe(handler: BusHandler): () => void {
-    return this.#handlers.add(handler);
-  }
-
-  status(): BusStatus {
-    return { connected: !this.#closed, since: this.#since };
-  }
-
-  onStatus(_listener: (status: BusStatus) => void): () => void {
-    return () => {};
-  }
-
-  close(): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
-      this.#since = Date.now();
-      this.#handlers.clear();
-      this.#port.removeEventListener("message", this.#listener);
-    }
-    return Promise.resolve();
+  protected leave(): void {
+    this.#port.removeEventListener("message", this.#listener);
   }
 }
 
